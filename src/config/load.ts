@@ -1,0 +1,138 @@
+/**
+ * Loads the target registry and the policy from files (or the embedded
+ * defaults), validates them, and resolves secret references.
+ *
+ * @module
+ */
+import { ConfigError } from "./errors.ts";
+import { type PolicyFile, policyFileSchema } from "./policy_schema.ts";
+import { Registry } from "./registry.ts";
+import { findSecrets, type SecretResolver } from "./secret.ts";
+import { targetsFileSchema } from "./targets_schema.ts";
+import { formatPath, parseConfig } from "./yaml_source.ts";
+
+/** Label used in error positions for the embedded default registry. */
+export const EMBEDDED_TARGETS_LABEL = "<embedded default targets>";
+
+/**
+ * The registry used when no targets file is given: the gateway host alone,
+ * observe-only, reading files under /var/log.
+ */
+export const EMBEDDED_TARGETS_YAML = `version: 1
+targets:
+  - id: local
+    type: local
+    description: The gateway host
+    capabilities: [system:read, file:read, network:read]
+    tags: [gateway]
+    files:
+      roots: [/var/log]
+`;
+
+/** URL of the policy used when no policy file is given. */
+export const DEFAULT_POLICY_URL = new URL("../../policy/default.yaml", import.meta.url);
+
+/** Options for loading configuration. */
+export interface LoadOptions {
+  /** How secret references are read (tests inject one). */
+  secrets?: SecretResolver;
+  /** Skip resolving secrets, e.g. for `check-config` on another machine. */
+  resolveSecrets?: boolean;
+}
+
+async function readConfigFile(path: string | URL): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound
+      ? "the file does not exist"
+      : error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable
+      ? "permission denied"
+      : error instanceof Deno.errors.IsADirectory
+      ? "it is a directory"
+      : "it cannot be read";
+    throw new ConfigError([{ path: "", message: `Cannot read ${String(path)}: ${reason}` }]);
+  }
+}
+
+/**
+ * Parses and validates registry text, then resolves its secrets.
+ *
+ * @param text YAML text of a targets file.
+ * @param file Name used in error positions.
+ * @param options Secret handling.
+ * @returns The frozen registry.
+ * @throws {ConfigError} With `file:line:column` for every problem found.
+ */
+export async function parseTargets(
+  text: string,
+  file: string,
+  options: LoadOptions = {},
+): Promise<Registry> {
+  const { config, source } = parseConfig(text, file, targetsFileSchema);
+  if (options.resolveSecrets !== false) {
+    const problems = [];
+    for (const { path, secret } of findSecrets(config)) {
+      try {
+        await secret.resolve(options.secrets);
+      } catch (error) {
+        problems.push({
+          path: formatPath(path),
+          message: (error as Error).message,
+          position: source.positionOf(path),
+        });
+      }
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+  }
+  return new Registry(config.targets);
+}
+
+/**
+ * Loads the target registry from a file, or the embedded default.
+ *
+ * Needs `read` for the file and for `file:` secrets, `env` for `${VAR}` secrets.
+ *
+ * @param path Targets file, or `undefined` for the embedded default.
+ * @param options Secret handling.
+ * @returns The frozen registry.
+ * @throws {ConfigError} When the file cannot be read or is invalid.
+ */
+export async function loadTargets(
+  path: string | undefined,
+  options: LoadOptions = {},
+): Promise<Registry> {
+  if (path === undefined) {
+    return await parseTargets(EMBEDDED_TARGETS_YAML, EMBEDDED_TARGETS_LABEL, options);
+  }
+  return await parseTargets(await readConfigFile(path), path, options);
+}
+
+/**
+ * Parses and validates policy text.
+ *
+ * @param text YAML text of a policy file.
+ * @param file Name used in error positions.
+ * @returns The validated policy.
+ * @throws {ConfigError} With `file:line:column` for every problem found.
+ */
+export function parsePolicy(text: string, file: string): PolicyFile {
+  return parseConfig(text, file, policyFileSchema).config;
+}
+
+/**
+ * Loads a policy file, or the shipped observe-only default.
+ *
+ * Needs `read` for the file.
+ *
+ * @param path Policy file, or `undefined` for `policy/default.yaml`.
+ * @returns The validated policy and the name it was loaded from.
+ * @throws {ConfigError} When the file cannot be read or is invalid.
+ */
+export async function loadPolicy(
+  path: string | undefined,
+): Promise<{ policy: PolicyFile; file: string }> {
+  const file = path ?? "policy/default.yaml";
+  const text = await readConfigFile(path ?? DEFAULT_POLICY_URL);
+  return { policy: parsePolicy(text, file), file };
+}

@@ -1,0 +1,262 @@
+/**
+ * The target registry file: schema and derived types. One entry per target;
+ * `type` picks the connection shape.
+ *
+ * @module
+ */
+import { z } from "zod";
+import {
+  type Capability,
+  capabilitySchema,
+  TARGET_TYPE_CAPABILITIES,
+  type TargetType,
+} from "../gate/capabilities.ts";
+import { secretRefSchema } from "./secret.ts";
+
+/** Target ids, tags and group names: lowercase words joined by `-`, `_` or `.`. */
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+const nameSchema = (what: string) =>
+  z.string().regex(NAME_PATTERN, {
+    error: (issue) =>
+      `Invalid ${what} ${
+        JSON.stringify(issue.input)
+      }: expected lowercase letters, digits, ".", "_" or "-", at most 63 characters`,
+  });
+
+/** An absolute, normalised POSIX path: no `..`, `.`, empty segments or NUL bytes. */
+export const absolutePathSchema = z.string().max(4096).refine(
+  (path) =>
+    path.startsWith("/") && !path.includes("\0") &&
+    path.split("/").slice(1).every((seg, i, all) =>
+      seg !== "." && seg !== ".." && (seg !== "" || (i === all.length - 1 && all.length === 1))
+    ),
+  { error: 'Invalid path: expected an absolute path without ".", ".." or empty segments' },
+);
+
+const hostSchema = z.string().min(1).max(253).regex(/^[A-Za-z0-9.:_-]+$/, {
+  error: "Invalid host: expected a hostname, an IPv4 address or an IPv6 address without brackets",
+});
+
+const portSchema = z.int().min(1, { error: "Invalid port: expected 1 to 65535" }).max(65535, {
+  error: "Invalid port: expected 1 to 65535",
+});
+
+/** Limits every call on a target runs under. */
+export const constraintsSchema = z.strictObject({
+  /** Per-call timeout in milliseconds. */
+  timeout_ms: z.int().min(100).max(3_600_000).default(30_000),
+  /** Calls that may run on this target at once. */
+  concurrency: z.int().min(1).max(256).default(4),
+  /** Bytes of output kept per call; the rest is cut and the cut is reported. */
+  output_cap_bytes: z.int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+});
+
+/** File access for host targets: operations may touch paths under these roots only. */
+const filesSchema = z.strictObject({
+  roots: z.array(absolutePathSchema).max(64).default([]),
+});
+
+/** Which operations run under `sudo -n` on a host target. */
+const sudoSchema = z.union([
+  z.literal("none"),
+  z.literal("all"),
+  z.array(z.string().regex(/^[a-z][a-z0-9_]*$/)).min(1),
+]).default("none");
+
+const common = {
+  id: nameSchema("target id"),
+  description: z.string().max(500).default(""),
+  capabilities: z.array(capabilitySchema).min(1, {
+    error: "Invalid capabilities: expected at least one capability",
+  }),
+  tags: z.array(nameSchema("tag")).max(64).default([]),
+  groups: z.array(nameSchema("group")).max(64).default([]),
+  constraints: constraintsSchema.default(constraintsSchema.parse({})),
+};
+
+const localTargetSchema = z.strictObject({
+  ...common,
+  type: z.literal("local"),
+  files: filesSchema.default({ roots: [] }),
+});
+
+const sshConnectionSchema = z.strictObject({
+  host: hostSchema,
+  port: portSchema.default(22),
+  user: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/, {
+    error: "Invalid user: expected a POSIX user name",
+  }),
+  /** Private key (OpenSSH or PEM format): ed25519, ECDSA or RSA. */
+  key: secretRefSchema.optional(),
+  passphrase: secretRefSchema.optional(),
+  password: secretRefSchema.optional(),
+  /** Path of an SSH agent socket; the SSH worker is then allowed to open it. */
+  agent: absolutePathSchema.optional(),
+  /** Pinned host key fingerprint, as printed by `ssh-keygen -lf`. */
+  host_key: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, {
+    error: 'Invalid host_key: expected an OpenSSH fingerprint such as "SHA256:..."',
+  }).optional(),
+  /** known_hosts file to verify the host key against (hashed entries supported). */
+  known_hosts: absolutePathSchema.optional(),
+  /** Id of another ssh target to jump through. */
+  via: nameSchema("target id").optional(),
+  keepalive_ms: z.int().min(1000).max(600_000).default(15_000),
+  idle_close_ms: z.int().min(1000).max(3_600_000).default(300_000),
+  /** Channels opened at once on one connection; OpenSSH allows 10 by default. */
+  max_channels: z.int().min(1).max(64).default(8),
+  connect_timeout_ms: z.int().min(100).max(120_000).default(10_000),
+}).refine((c) => c.key !== undefined || c.password !== undefined || c.agent !== undefined, {
+  error: "Invalid ssh connection: expected at least one of key, password or agent",
+}).refine((c) => c.host_key !== undefined || c.known_hosts !== undefined, {
+  error:
+    "Invalid ssh connection: expected host_key or known_hosts (host keys are never trusted on first use)",
+});
+
+const sshTargetSchema = z.strictObject({
+  ...common,
+  type: z.literal("ssh"),
+  connection: sshConnectionSchema,
+  files: filesSchema.default({ roots: [] }),
+  sudo: sudoSchema,
+});
+
+const dockerTlsSchema = z.strictObject({
+  ca: secretRefSchema,
+  cert: secretRefSchema,
+  key: secretRefSchema,
+  /** Name expected in the engine's certificate, when it differs from the host. */
+  server_name: z.string().max(253).optional(),
+});
+
+const dockerConnectionSchema = z.union([
+  z.strictObject({ socket: absolutePathSchema }),
+  z.strictObject({
+    host: z.string().regex(/^tcp:\/\/[A-Za-z0-9.:_\[\]-]+:\d{1,5}$/, {
+      error: 'Invalid docker host: expected "tcp://HOST:PORT"',
+    }),
+    tls: dockerTlsSchema,
+  }),
+], {
+  error:
+    'Invalid docker connection: expected { socket: /path } or { host: "tcp://HOST:PORT", tls: { ca, cert, key } }',
+});
+
+const dockerTargetSchema = z.strictObject({
+  ...common,
+  type: z.literal("docker"),
+  connection: dockerConnectionSchema.default({ socket: "/var/run/docker.sock" }),
+});
+
+const httpAuthSchema = z.union([
+  z.strictObject({ bearer: secretRefSchema }),
+  z.strictObject({
+    basic: z.strictObject({ username: z.string().min(1).max(256), password: secretRefSchema }),
+  }),
+  z.strictObject({
+    header: z.strictObject({
+      name: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+      value: secretRefSchema,
+    }),
+  }),
+], { error: "Invalid http auth: expected one of bearer, basic or header" });
+
+const httpMethodSchema = z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]);
+
+const httpConnectionSchema = z.strictObject({
+  base_url: z.url({
+    protocol: /^https?$/,
+    error: "Invalid base_url: expected an http or https URL",
+  }),
+  methods: z.array(httpMethodSchema).min(1).default(["GET", "HEAD"]),
+  /** Path globs (`*` within a segment, `**` across segments) requests may use. */
+  paths: z.array(z.string().startsWith("/").max(512)).min(1).default(["/**"]),
+  headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/), z.string().max(4096)).default({}),
+  auth: httpAuthSchema.optional(),
+  tls: z.strictObject({ ca: secretRefSchema.optional() }).default({}),
+  redirects: z.enum(["none", "same_origin"]).default("none"),
+  /** Address ranges (CIDR) the host may resolve to, beyond its own literal address. */
+  allow_addresses: z.array(z.string().max(64)).max(64).default([]),
+  response_cap_bytes: z.int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+});
+
+const httpTargetSchema = z.strictObject({
+  ...common,
+  type: z.literal("http"),
+  connection: httpConnectionSchema,
+});
+
+/** One target entry, any type. */
+export const targetSchema = z.discriminatedUnion("type", [
+  localTargetSchema,
+  sshTargetSchema,
+  dockerTargetSchema,
+  httpTargetSchema,
+], {
+  error: (issue) =>
+    issue.code === "invalid_union"
+      ? "Invalid target type: expected one of local, ssh, docker, http"
+      : undefined,
+}).superRefine((target, ctx) => {
+  const supported = TARGET_TYPE_CAPABILITIES[target.type as TargetType];
+  target.capabilities.forEach((capability: Capability, index: number) => {
+    if (!supported.includes(capability)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["capabilities", index],
+        message: `Capability ${
+          JSON.stringify(capability)
+        } is not supported by ${target.type} targets: expected one of ${supported.join(", ")}`,
+      });
+    }
+  });
+});
+
+/** The whole registry file. */
+export const targetsFileSchema = z.strictObject({
+  version: z.literal(1, { error: "Invalid version: expected 1" }).default(1),
+  targets: z.array(targetSchema).min(1, { error: "Invalid targets: expected at least one target" }),
+}).superRefine((file, ctx) => {
+  const seen = new Map<string, number>();
+  file.targets.forEach((target, index) => {
+    const first = seen.get(target.id);
+    if (first !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["targets", index, "id"],
+        message: `Duplicate target id ${JSON.stringify(target.id)}: already used by target ${
+          first + 1
+        }`,
+      });
+    } else {
+      seen.set(target.id, index);
+    }
+  });
+  const byId = new Map(file.targets.map((t) => [t.id, t]));
+  file.targets.forEach((target, index) => {
+    if (target.type !== "ssh" || target.connection.via === undefined) return;
+    const via = byId.get(target.connection.via);
+    if (via?.type !== "ssh" || via.id === target.id) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["targets", index, "connection", "via"],
+        message: `Invalid via ${
+          JSON.stringify(target.connection.via)
+        }: expected the id of another ssh target`,
+      });
+    }
+  });
+});
+
+/** A validated target entry. */
+export type Target = z.infer<typeof targetSchema>;
+/** A validated ssh target. */
+export type SshTarget = Extract<Target, { type: "ssh" }>;
+/** A validated docker target. */
+export type DockerTarget = Extract<Target, { type: "docker" }>;
+/** A validated http target. */
+export type HttpTarget = Extract<Target, { type: "http" }>;
+/** A validated local target. */
+export type LocalTarget = Extract<Target, { type: "local" }>;
+/** The validated registry file. */
+export type TargetsFile = z.infer<typeof targetsFileSchema>;

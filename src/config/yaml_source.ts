@@ -1,0 +1,133 @@
+/**
+ * Parses a YAML document against a zod schema and reports every problem at
+ * its `file:line:column`.
+ *
+ * @module
+ */
+import { isMap, isNode, isScalar, LineCounter, type Node, parseDocument } from "yaml";
+import type { z } from "zod";
+import { ConfigError, type ConfigProblem, type SourcePosition } from "./errors.ts";
+
+/** Biggest configuration file accepted, in bytes. */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+type Path = readonly PropertyKey[];
+
+/**
+ * Formats a key path the way people write it: `targets[2].connection.port`.
+ *
+ * @param path Keys from the root.
+ * @returns The path as text; empty for the root.
+ */
+export function formatPath(path: Path): string {
+  return path.reduce<string>(
+    (
+      out,
+      key,
+    ) => (typeof key === "number" ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)),
+    "",
+  );
+}
+
+/** A parsed YAML document that can tell where a key path is. */
+export interface YamlSource {
+  /** The plain value of the document. */
+  value: unknown;
+  /** The position of the node at `path`, or of its nearest existing parent. */
+  positionOf(path: Path, key?: string): SourcePosition | undefined;
+}
+
+/**
+ * Parses YAML text, refusing duplicate keys and alias bombs.
+ *
+ * @param text The document.
+ * @param file Name used in error positions.
+ * @returns The value and a position finder.
+ * @throws {ConfigError} When the text is not valid YAML or too large.
+ */
+export function parseYaml(text: string, file: string): YamlSource {
+  if (text.length > MAX_CONFIG_BYTES) {
+    throw new ConfigError([{
+      path: "",
+      message: `File too large: expected at most ${MAX_CONFIG_BYTES} bytes, found ${text.length}`,
+      position: { file, line: 1, column: 1 },
+    }]);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const at = (offset: number): SourcePosition => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { file, line, column: col };
+  };
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((error) => ({
+      path: "",
+      message: `Invalid YAML: ${
+        error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")
+      }`,
+      position: at(error.pos[0]),
+    })));
+  }
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new ConfigError([{
+      path: "",
+      message: `Invalid YAML: ${(error as Error).message}`,
+      position: { file, line: 1, column: 1 },
+    }]);
+  }
+  const positionOf = (path: Path, key?: string): SourcePosition | undefined => {
+    let node: unknown = doc.contents;
+    for (const segment of path) {
+      const next = isNode(node) && "get" in node
+        ? (node as { get(k: unknown, keepScalar: boolean): unknown }).get(segment, true)
+        : undefined;
+      if (!isNode(next)) break;
+      node = next;
+    }
+    if (key !== undefined && isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
+      if (pair && isNode(pair.key)) node = pair.key;
+    }
+    const range = isNode(node) ? (node as Node).range : undefined;
+    return range ? at(range[0]) : { file, line: 1, column: 1 };
+  };
+  return { value, positionOf };
+}
+
+/**
+ * Parses YAML text and validates it with a schema, collecting every problem.
+ *
+ * @param text The document.
+ * @param file Name used in error positions.
+ * @param schema The zod schema for the whole document.
+ * @returns The validated value and its source, for later position look-ups.
+ * @throws {ConfigError} When the YAML or the schema check fails.
+ */
+export function parseConfig<S extends z.ZodType>(
+  text: string,
+  file: string,
+  schema: S,
+): { config: z.infer<S>; source: YamlSource } {
+  const source = parseYaml(text, file);
+  const result = schema.safeParse(source.value ?? {});
+  if (result.success) return { config: result.data, source };
+  const problems: ConfigProblem[] = result.error.issues.map((issue) => {
+    const key = issue.code === "unrecognized_keys" ? issue.keys[0] : undefined;
+    const message = issue.code === "unrecognized_keys"
+      ? `Unknown key${issue.keys.length > 1 ? "s" : ""} ${
+        issue.keys.map((k) => JSON.stringify(k)).join(", ")
+      }: not part of the schema here`
+      : issue.code === "invalid_type" && issue.input === undefined
+      ? `Missing required key ${JSON.stringify(String(issue.path.at(-1)))}`
+      : issue.message;
+    return { path: formatPath(issue.path), message, position: source.positionOf(issue.path, key) };
+  });
+  problems.sort((a, b) =>
+    (a.position?.line ?? 0) - (b.position?.line ?? 0) ||
+    (a.position?.column ?? 0) - (b.position?.column ?? 0)
+  );
+  throw new ConfigError(problems);
+}

@@ -1,0 +1,149 @@
+/**
+ * The capability gate: one pure, synchronous decision per (identity,
+ * operation, target, arguments). No I/O; the same function serves
+ * `tools/list` filtering and `tools/call`.
+ *
+ * @module
+ */
+import type { Selectable } from "../config/selector.ts";
+import type { Capability, TargetType } from "./capabilities.ts";
+import type { Identity } from "./identity.ts";
+import type { CompiledPolicy, OperationFacts } from "./policy.ts";
+
+/** Stable reason codes for a denial; clients and tests may key on them. */
+export type DenyCode =
+  | "unsupported_target"
+  | "target_capability"
+  | "identity_scope"
+  | "identity_target"
+  | "policy_deny"
+  | "no_rule"
+  | "param_constraint";
+
+/** The gate's answer. */
+export type Decision =
+  | { readonly kind: "allow"; readonly rule: string }
+  | { readonly kind: "approval_required"; readonly rule: string }
+  | {
+    readonly kind: "deny";
+    readonly code: DenyCode;
+    readonly reason: string;
+    readonly rule?: string;
+  };
+
+/** The parts of a target the gate reads. */
+export interface GateTarget extends Selectable {
+  /** Target type. */
+  readonly type: TargetType;
+  /** What the target allows. */
+  readonly capabilities: readonly Capability[];
+}
+
+/** One question for the gate. */
+export interface GateRequest {
+  /** Who is calling. */
+  readonly identity: Identity;
+  /** What they want to run. */
+  readonly operation: OperationFacts;
+  /** Where. */
+  readonly target: GateTarget;
+  /** Validated arguments of the operation (without target selection and dry_run). */
+  readonly args: Readonly<Record<string, unknown>>;
+}
+
+function deny(code: DenyCode, reason: string, rule?: string): Decision {
+  return rule === undefined ? { kind: "deny", code, reason } : { kind: "deny", code, reason, rule };
+}
+
+/**
+ * Rungs 1 to 4 of the ladder: what the operation, the target and the caller's
+ * scopes allow before any policy rule is read.
+ */
+function preconditions(request: Omit<GateRequest, "args">): Decision | undefined {
+  const { identity, operation: op, target } = request;
+  // 1. The operation must exist for this kind of target at all.
+  if (!op.targetTypes.includes(target.type)) {
+    return deny(
+      "unsupported_target",
+      `Operation "${op.name}" does not run on ${target.type} targets such as "${target.id}": it runs on ${
+        op.targetTypes.join(", ")
+      } targets`,
+    );
+  }
+  // 2. The target's own registry entry must grant the capability.
+  if (!target.capabilities.includes(op.capability)) {
+    return deny(
+      "target_capability",
+      `Target "${target.id}" does not allow ${op.capability}, which ${op.name} needs`,
+    );
+  }
+  // 3. The caller must hold the capability as a scope.
+  if (!identity.scopes.has(op.capability)) {
+    return deny(
+      "identity_scope",
+      `You (${identity.subject}) lack the ${op.capability} scope for "${op.name}"`,
+    );
+  }
+  // 4. A caller limited to some targets must stay within them.
+  if (identity.targets !== undefined && !identity.targets(target)) {
+    return deny(
+      "identity_target",
+      `You (${identity.subject}) may not act on target "${target.id}"`,
+    );
+  }
+  return undefined;
+}
+
+/**
+ * Decides one call. Deny by default: identity scopes, target capabilities and
+ * a policy rule must all agree.
+ *
+ * @param request Identity, operation, target and arguments.
+ * @param policy The compiled policy.
+ * @returns The decision, with a reason code and sentence when denied.
+ */
+export function decide(request: GateRequest, policy: CompiledPolicy): Decision {
+  const early = preconditions(request);
+  if (early) return early;
+  const { operation: op, target, args } = request;
+  const on = `"${op.name}" on target "${target.id}"`;
+  const matching = policy.rules.filter((r) => r.matchesOperation(op) && r.matchesTarget(target));
+  // 5. An explicit deny rule wins over everything else.
+  const denial = matching.find((r) => r.effect === "deny");
+  if (denial) return deny("policy_deny", `Policy rule "${denial.id}" forbids ${on}`, denial.id);
+  // 6. Without a rule that allows it, nothing runs.
+  if (matching.length === 0) return deny("no_rule", `No policy rule allows ${on}`);
+  // 7. At least one matching rule's parameter limits must accept the arguments.
+  let refusal: { rule: string; reason: string } | undefined;
+  const passing = matching.filter((r) => {
+    const reason = r.checkParams(args);
+    if (reason && refusal === undefined) refusal = { rule: r.id, reason };
+    return reason === undefined;
+  });
+  if (passing.length === 0 && refusal) {
+    return deny(
+      "param_constraint",
+      `Policy rule "${refusal.rule}" refuses ${on}: ${refusal.reason}`,
+      refusal.rule,
+    );
+  }
+  // 8. A rule demanding approval outranks a rule that simply allows.
+  const approval = passing.find((r) => r.effect === "approve");
+  if (approval) return { kind: "approval_required", rule: approval.id };
+  return { kind: "allow", rule: passing[0].id };
+}
+
+/**
+ * Whether an identity could use an operation on a target with some arguments:
+ * the decision ladder without parameter limits. Drives `tools/list`.
+ *
+ * @param request Identity, operation and target (arguments are ignored).
+ * @param policy The compiled policy.
+ * @returns `true` when some call could be allowed or approved.
+ */
+export function couldUse(request: Omit<GateRequest, "args">, policy: CompiledPolicy): boolean {
+  if (preconditions(request)) return false;
+  const { operation: op, target } = request;
+  const matching = policy.rules.filter((r) => r.matchesOperation(op) && r.matchesTarget(target));
+  return matching.length > 0 && !matching.some((r) => r.effect === "deny");
+}

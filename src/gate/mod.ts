@@ -1,0 +1,9 @@
+/**
+ * The capability gate: vocabulary, identities, compiled policy and decisions.
+ *
+ * @module
+ */
+export * from "./capabilities.ts";
+export * from "./decide.ts";
+export * from "./identity.ts";
+export * from "./policy.ts";

@@ -1,0 +1,142 @@
+/**
+ * Compiles a validated policy file into matchers, so that a bad rule is a
+ * configuration error at load time rather than a surprise at call time.
+ *
+ * @module
+ */
+import { ConfigError, type ConfigProblem } from "../config/errors.ts";
+import type { ParamConstraint, PolicyFile, Rule } from "../config/policy_schema.ts";
+import { compileSelector, globToRegExp, type TargetMatcher } from "../config/selector.ts";
+import type { Capability, TargetType, Tier } from "./capabilities.ts";
+
+/** What the gate needs to know about an operation. */
+export interface OperationFacts {
+  /** Tool name. */
+  readonly name: string;
+  /** Capability the operation needs (for the given arguments, when it varies). */
+  readonly capability: Capability;
+  /** Tier of that capability. */
+  readonly tier: Tier;
+  /** Target types the operation runs on. */
+  readonly targetTypes: readonly TargetType[];
+  /** Names of the operation's own parameters. */
+  readonly paramNames: readonly string[];
+}
+
+/** A parameter check: returns a reason when the value is refused. */
+type ParamCheck = (args: Readonly<Record<string, unknown>>) => string | undefined;
+
+/** A rule ready for evaluation. */
+export interface CompiledRule {
+  /** Rule id, recorded with every decision. */
+  readonly id: string;
+  /** What the rule does when it matches. */
+  readonly effect: Rule["effect"];
+  /** Whether the rule covers an operation. */
+  readonly matchesOperation: (op: OperationFacts) => boolean;
+  /** Whether the rule covers a target. */
+  readonly matchesTarget: TargetMatcher;
+  /** Checks arguments against the rule's parameter limits. */
+  readonly checkParams: ParamCheck;
+}
+
+/** A policy ready for evaluation. */
+export interface CompiledPolicy {
+  /** Rules in file order. */
+  readonly rules: readonly CompiledRule[];
+}
+
+function isUnder(path: string, root: string): boolean {
+  return root === "/" || path === root || path.startsWith(root.endsWith("/") ? root : `${root}/`);
+}
+
+function compileConstraint(name: string, c: ParamConstraint): ParamCheck {
+  const pattern = c.pattern === undefined ? undefined : new RegExp(`^(?:${c.pattern})$`);
+  return (args) => {
+    const value = args[name];
+    if (value === undefined) return undefined;
+    const shown = JSON.stringify(value);
+    if (c.enum && !c.enum.includes(value as string | number | boolean)) {
+      return `parameter "${name}" must be one of ${
+        c.enum.map((v) => JSON.stringify(v)).join(", ")
+      }, found ${shown}`;
+    }
+    if (pattern && (typeof value !== "string" || !pattern.test(value))) {
+      return `parameter "${name}" must match /${c.pattern}/, found ${shown}`;
+    }
+    if (c.roots && (typeof value !== "string" || !c.roots.some((root) => isUnder(value, root)))) {
+      return `parameter "${name}" must be under ${c.roots.join(" or ")}, found ${shown}`;
+    }
+    if (c.min !== undefined && (typeof value !== "number" || value < c.min)) {
+      return `parameter "${name}" must be at least ${c.min}, found ${shown}`;
+    }
+    if (c.max !== undefined && (typeof value !== "number" || value > c.max)) {
+      return `parameter "${name}" must be at most ${c.max}, found ${shown}`;
+    }
+    return undefined;
+  };
+}
+
+/**
+ * Compiles a policy against the operation catalog.
+ *
+ * @param policy The validated policy file.
+ * @param operations Every operation the gateway offers.
+ * @param file Name for error messages.
+ * @returns The compiled policy.
+ * @throws {ConfigError} When a rule names an operation or parameter that no operation has.
+ */
+export function compilePolicy(
+  policy: PolicyFile,
+  operations: readonly OperationFacts[],
+  file = "policy",
+): CompiledPolicy {
+  const problems: ConfigProblem[] = [];
+  const rules = policy.rules.map((rule, index): CompiledRule => {
+    const names = rule.operations.map(globToRegExp);
+    const tiers = rule.tiers;
+    const capabilities = rule.capabilities;
+    const matchesOperation = (op: OperationFacts) =>
+      names.some((re) => re.test(op.name)) &&
+      (tiers === undefined || tiers.includes(op.tier)) &&
+      (capabilities === undefined || capabilities.includes(op.capability));
+    const covered = operations.filter(matchesOperation);
+    if (covered.length === 0 && rule.operations.every((name) => !name.includes("*"))) {
+      problems.push({
+        path: `rules[${index}].operations`,
+        message: `Rule ${JSON.stringify(rule.id)} matches no operation: expected names from ${
+          operations.map((op) => op.name).join(", ")
+        }`,
+      });
+    }
+    const checks: ParamCheck[] = [];
+    for (const [name, constraint] of Object.entries(rule.params)) {
+      if (covered.length > 0 && !covered.some((op) => op.paramNames.includes(name))) {
+        problems.push({
+          path: `rules[${index}].params.${name}`,
+          message: `Rule ${JSON.stringify(rule.id)} limits parameter ${
+            JSON.stringify(name)
+          }, but none of the operations it matches has it`,
+        });
+      }
+      checks.push(compileConstraint(name, constraint));
+    }
+    return Object.freeze({
+      id: rule.id,
+      effect: rule.effect,
+      matchesOperation,
+      matchesTarget: compileSelector(rule.targets),
+      checkParams: (args: Readonly<Record<string, unknown>>) => {
+        for (const check of checks) {
+          const reason = check(args);
+          if (reason) return reason;
+        }
+        return undefined;
+      },
+    });
+  });
+  if (problems.length > 0) {
+    throw new ConfigError(problems.map((p) => ({ ...p, message: `${file}: ${p.message}` })));
+  }
+  return Object.freeze({ rules: Object.freeze(rules) });
+}

@@ -1,0 +1,120 @@
+/**
+ * The shape of an operation: declared once, read by MCP registration, the
+ * gate, dry run and the executor alike.
+ *
+ * @module
+ */
+import type { z } from "zod";
+import type { Target } from "../config/targets_schema.ts";
+import type { Plan, PlanResult } from "../exec/plan.ts";
+import { type Capability, type TargetType, type Tier, tierOf } from "../gate/capabilities.ts";
+import type { OperationFacts } from "../gate/policy.ts";
+
+/** An operation-level failure the model can act on, e.g. a program missing on the host. */
+export class OperationError extends Error {
+  /** Stable code, e.g. `program_missing` or `bad_output`. */
+  readonly code: string;
+
+  /**
+   * @param code Stable code.
+   * @param message A plain sentence for the client.
+   */
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = "OperationError";
+    this.code = code;
+  }
+}
+
+/** Everything declared about one operation. */
+export interface OperationSpec<
+  I extends z.ZodObject = z.ZodObject,
+  O extends z.ZodType = z.ZodType,
+> {
+  /** Tool name: lowercase snake_case. */
+  readonly name: string;
+  /** Short human title. */
+  readonly title: string;
+  /** What it does, for the model. */
+  readonly description: string;
+  /** The operation's own arguments; a strict object (unknown keys refused). */
+  readonly input: I;
+  /** The parsed result, per target. */
+  readonly output: O;
+  /** Capability needed; for argument-dependent needs see `capabilityFor`. */
+  readonly capability: Capability;
+  /** When the capability depends on the arguments (e.g. HTTP method), the exact one. */
+  readonly capabilityFor?: (args: z.infer<I>) => Capability;
+  /** Target types it runs on. */
+  readonly targetTypes: readonly TargetType[];
+  /** Whether it changes the target. */
+  readonly mutates: boolean;
+  /** Whether the change may destroy data or interrupt service. */
+  readonly destructive: boolean;
+  /** Programs its exec plans may run on a host (bare names); the local worker may run only these. */
+  readonly programs: readonly string[];
+  /** Turns validated arguments into a plan. Pure: no I/O, no clock. */
+  readonly plan: (args: z.infer<I>, target: Target) => Plan;
+  /**
+   * Turns an executor result into the output shape.
+   *
+   * @throws {OperationError} When the result says the operation could not be done.
+   */
+  readonly parse: (result: PlanResult, args: z.infer<I>) => z.infer<O>;
+  /** A short text rendering of the output for clients that show text only. */
+  readonly render: (output: z.infer<O>) => string;
+}
+
+/** A declared operation, with the facts the gate reads derived from it. */
+export interface Operation<I extends z.ZodObject = z.ZodObject, O extends z.ZodType = z.ZodType>
+  extends OperationSpec<I, O>, OperationFacts {
+  /** Tier of `capability`. */
+  readonly tier: Tier;
+  /** Names of the operation's own parameters. */
+  readonly paramNames: readonly string[];
+}
+
+/**
+ * Declares an operation; derives its tier and parameter names and freezes it.
+ *
+ * @param spec The declaration.
+ * @returns The frozen operation.
+ * @throws {TypeError} When the name is not snake_case.
+ */
+export function defineOperation<I extends z.ZodObject, O extends z.ZodType>(
+  spec: OperationSpec<I, O>,
+): Operation<I, O> {
+  if (!/^[a-z][a-z0-9_]{1,62}$/.test(spec.name)) {
+    throw new TypeError(`Invalid operation name ${JSON.stringify(spec.name)}: expected snake_case`);
+  }
+  return Object.freeze({
+    ...spec,
+    tier: tierOf(spec.capability),
+    paramNames: Object.freeze(Object.keys(spec.input.shape)),
+  });
+}
+
+/**
+ * The limits a plan for this target runs under.
+ *
+ * @param target The target.
+ * @returns Timeout and output cap from the target's constraints.
+ */
+export function targetLimits(target: Target): { timeoutMs: number; outputCapBytes: number } {
+  return {
+    timeoutMs: target.constraints.timeout_ms,
+    outputCapBytes: target.constraints.output_cap_bytes,
+  };
+}
+
+/**
+ * Whether commands of an operation run under `sudo -n` on a target.
+ *
+ * @param target The target.
+ * @param operation The operation name.
+ * @returns `true` when the target's sudo policy covers the operation.
+ */
+export function usesSudo(target: Target, operation: string): boolean {
+  if (target.type !== "ssh") return false;
+  return target.sudo === "all" || (Array.isArray(target.sudo) && target.sudo.includes(operation));
+}
