@@ -3,10 +3,11 @@
  * the results executors send back. Plans never carry shell strings: programs
  * are argv arrays, Docker and HTTP calls are structured requests.
  *
- * Workers import this module; it imports nothing.
+ * Workers import this module; it imports only the pure path check.
  *
  * @module
  */
+export { isUnderRoots } from "../config/paths.ts";
 
 /** Limits every plan carries. */
 export interface PlanLimits {

@@ -5,6 +5,7 @@
  * @module
  */
 import { ConfigError, type ConfigProblem } from "../config/errors.ts";
+import { isUnderRoots } from "../config/paths.ts";
 import type { ParamConstraint, PolicyFile, Rule } from "../config/policy_schema.ts";
 import { compileSelector, globToRegExp, type TargetMatcher } from "../config/selector.ts";
 import type { Capability, TargetType, Tier } from "./capabilities.ts";
@@ -46,10 +47,6 @@ export interface CompiledPolicy {
   readonly rules: readonly CompiledRule[];
 }
 
-function isUnder(path: string, root: string): boolean {
-  return root === "/" || path === root || path.startsWith(root.endsWith("/") ? root : `${root}/`);
-}
-
 function compileConstraint(name: string, c: ParamConstraint): ParamCheck {
   const pattern = c.pattern === undefined ? undefined : new RegExp(`^(?:${c.pattern})$`);
   return (args) => {
@@ -64,7 +61,7 @@ function compileConstraint(name: string, c: ParamConstraint): ParamCheck {
     if (pattern && (typeof value !== "string" || !pattern.test(value))) {
       return `parameter "${name}" must match /${c.pattern}/, found ${shown}`;
     }
-    if (c.roots && (typeof value !== "string" || !c.roots.some((root) => isUnder(value, root)))) {
+    if (c.roots && (typeof value !== "string" || !isUnderRoots(value, c.roots))) {
       return `parameter "${name}" must be under ${c.roots.join(" or ")}, found ${shown}`;
     }
     if (c.min !== undefined && (typeof value !== "number" || value < c.min)) {

@@ -1,0 +1,223 @@
+/**
+ * The executor host: starts one sandboxed worker per target type, routes
+ * plans to it, and supervises it (timeouts, crashes, per-target concurrency).
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import type { Registry } from "../config/registry.ts";
+import type { Target } from "../config/targets_schema.ts";
+import type { TargetType } from "../gate/capabilities.ts";
+import type { ExecFailure, Plan, PlanResult } from "./plan.ts";
+import type { WorkerRequest, WorkerResponse } from "./protocol.ts";
+import { Semaphore } from "./semaphore.ts";
+import type { WorkerContext, WorkerKind } from "./worker_kind.ts";
+
+const log = getLogger(["tailops", "exec"]);
+
+/** What running a plan came to. */
+export type ExecOutcome =
+  | { readonly ok: true; readonly result: PlanResult; readonly durationMs: number }
+  | { readonly ok: false; readonly error: ExecFailure; readonly durationMs: number };
+
+/** Options for {@linkcode ExecutorHost}. */
+export interface ExecutorHostOptions {
+  /** The worker kinds available, one per target type. */
+  kinds: readonly WorkerKind[];
+  /** What the workers need to know beyond the targets. */
+  context: WorkerContext;
+  /** Extra time past a plan's own timeout before the host gives up on the worker. */
+  watchdogGraceMs?: number;
+}
+
+interface Pending {
+  resolve: (outcome: ExecOutcome) => void;
+  started: number;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface Slot {
+  worker: Worker;
+  ready: Promise<void>;
+  pending: Map<number, Pending>;
+  dead: boolean;
+}
+
+/** Runs plans in sandboxed workers. */
+export class ExecutorHost {
+  readonly #registry: Registry;
+  readonly #kinds: ReadonlyMap<TargetType, WorkerKind>;
+  readonly #context: WorkerContext;
+  readonly #grace: number;
+  readonly #slots = new Map<TargetType, Slot>();
+  readonly #limits = new Map<string, Semaphore>();
+  #nextId = 1;
+  #closed = false;
+
+  /**
+   * @param registry The targets the workers serve.
+   * @param options Worker kinds and context.
+   */
+  constructor(registry: Registry, options: ExecutorHostOptions) {
+    this.#registry = registry;
+    this.#kinds = new Map(options.kinds.map((k) => [k.type, k]));
+    this.#context = options.context;
+    this.#grace = options.watchdogGraceMs ?? 5_000;
+  }
+
+  /**
+   * Runs a plan on a target, waiting for a free slot under the target's
+   * `concurrency` constraint first.
+   *
+   * @param target The target (from the registry).
+   * @param plan The plan.
+   * @param options `signal` cancels the wait or the run.
+   * @returns The result or a failure; never throws for executor problems.
+   */
+  async run(target: Target, plan: Plan, options: { signal?: AbortSignal } = {}): Promise<ExecOutcome> {
+    const started = performance.now();
+    let release: () => void;
+    try {
+      release = await this.#limit(target).acquire(options.signal);
+    } catch {
+      return fail("cancelled", "The call was cancelled before it started", started);
+    }
+    try {
+      return await this.#dispatch(target, plan, started, options.signal);
+    } finally {
+      release();
+    }
+  }
+
+  /** Stops every worker. Calls in flight fail with `cancelled`. */
+  close(): void {
+    this.#closed = true;
+    for (const [type, slot] of this.#slots) this.#kill(type, slot, "cancelled", "The gateway is shutting down");
+  }
+
+  #limit(target: Target): Semaphore {
+    let semaphore = this.#limits.get(target.id);
+    if (!semaphore) {
+      semaphore = new Semaphore(target.constraints.concurrency);
+      this.#limits.set(target.id, semaphore);
+    }
+    return semaphore;
+  }
+
+  async #dispatch(
+    target: Target,
+    plan: Plan,
+    started: number,
+    signal?: AbortSignal,
+  ): Promise<ExecOutcome> {
+    if (this.#closed) return fail("cancelled", "The gateway is shutting down", started);
+    const slot = this.#slot(target.type);
+    if (!slot) {
+      return fail("internal", `No executor is available for ${target.type} targets`, started);
+    }
+    try {
+      await slot.ready;
+    } catch (error) {
+      return fail("internal", (error as Error).message, started);
+    }
+    if (slot.dead) return fail("crashed", "The executor stopped; try again", started);
+    const id = this.#nextId++;
+    return await new Promise<ExecOutcome>((resolve) => {
+      const onAbort = () => this.#post(slot, { type: "cancel", id });
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const timer = setTimeout(() => {
+        slot.pending.delete(id);
+        this.#post(slot, { type: "cancel", id });
+        log.warn("Executor did not answer within {ms} ms for target {target}", {
+          ms: plan.timeoutMs + this.#grace,
+          target: target.id,
+        });
+        resolve(fail("timeout", `The call took longer than ${plan.timeoutMs} ms and was stopped`, started));
+      }, plan.timeoutMs + this.#grace);
+      slot.pending.set(id, {
+        started,
+        timer,
+        resolve: (outcome) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(outcome);
+        },
+      });
+      this.#post(slot, { type: "run", id, target: target.id, plan });
+    });
+  }
+
+  #post(slot: Slot, message: WorkerRequest): void {
+    if (!slot.dead) slot.worker.postMessage(message);
+  }
+
+  #slot(type: TargetType): Slot | undefined {
+    const existing = this.#slots.get(type);
+    if (existing && !existing.dead) return existing;
+    const kind = this.#kinds.get(type);
+    if (!kind) return undefined;
+    const targets = this.#registry.targets.filter((t) => t.type === type);
+    const worker = new Worker(kind.module, {
+      type: "module",
+      name: `tailops-${type}`,
+      deno: { permissions: kind.permissions(targets, this.#context) },
+    });
+    const pending = new Map<number, Pending>();
+    let ready!: () => void;
+    let refused!: (e: Error) => void;
+    const slot: Slot = {
+      worker,
+      pending,
+      dead: false,
+      ready: new Promise<void>((resolve, reject) => {
+        ready = resolve;
+        refused = reject;
+      }),
+    };
+    slot.ready.catch(() => {});
+    worker.onmessage = (event: MessageEvent<WorkerResponse>) => {
+      const message = event.data;
+      if (message.type === "ready") ready();
+      else if (message.type === "config_error") {
+        refused(new Error(`The ${type} executor refused its configuration: ${message.message}`));
+      } else if (message.type === "log") {
+        log[message.level](message.message, { worker: type, ...message.properties });
+      } else if (message.type === "result") {
+        const entry = pending.get(message.id);
+        if (!entry) return;
+        pending.delete(message.id);
+        clearTimeout(entry.timer);
+        const durationMs = Math.round(performance.now() - entry.started);
+        entry.resolve(
+          message.ok
+            ? { ok: true, result: message.result, durationMs }
+            : { ok: false, error: message.error, durationMs },
+        );
+      }
+    };
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      log.error("The {type} executor crashed: {message}", { type, message: event.message });
+      refused(new Error(`The ${type} executor failed to start`));
+      this.#kill(type, slot, "crashed", "The executor crashed while running this call; it has been restarted");
+    };
+    this.#slots.set(type, slot);
+    worker.postMessage({ type: "configure", config: kind.config(targets, this.#context) });
+    return slot;
+  }
+
+  #kill(type: TargetType, slot: Slot, code: ExecFailure["code"], message: string): void {
+    if (slot.dead) return;
+    slot.dead = true;
+    slot.worker.terminate();
+    if (this.#slots.get(type) === slot) this.#slots.delete(type);
+    for (const [id, entry] of slot.pending) {
+      slot.pending.delete(id);
+      clearTimeout(entry.timer);
+      entry.resolve(fail(code, message, entry.started));
+    }
+  }
+}
+
+function fail(code: ExecFailure["code"], message: string, started: number): ExecOutcome {
+  return { ok: false, error: { code, message }, durationMs: Math.round(performance.now() - started) };
+}

@@ -1,0 +1,70 @@
+/**
+ * The local worker kind: runs allowlisted programs and reads allowed file
+ * roots on the gateway host.
+ *
+ * @module
+ */
+import type { LocalTarget } from "../config/targets_schema.ts";
+import { NO_PERMISSIONS, type WorkerContext, type WorkerKind } from "./worker_kind.ts";
+
+/** The fixed PATH programs are resolved from; the caller's PATH is never used. */
+export const SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** The environment every local subprocess gets (with `clearEnv: true`). */
+export const SUBPROCESS_ENV: Readonly<Record<string, string>> = Object.freeze({
+  PATH: SAFE_PATH,
+  LANG: "C.UTF-8",
+  LC_ALL: "C.UTF-8",
+  SYSTEMD_PAGER: "",
+  SYSTEMD_COLORS: "0",
+  DEBIAN_FRONTEND: "noninteractive",
+});
+
+/** The `configure` message body for the local worker. */
+export interface LocalWorkerConfig {
+  /** Program name → absolute path, or `null` when not installed here. */
+  readonly programs: Readonly<Record<string, string | null>>;
+  /** Environment for subprocesses. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/**
+ * Finds a program in {@linkcode SAFE_PATH}. Needs `read` on those directories.
+ *
+ * @param name Bare program name.
+ * @returns Its absolute path, or `null` when absent.
+ */
+export function resolveProgram(name: string): string | null {
+  for (const dir of SAFE_PATH.split(":")) {
+    const path = `${dir}/${name}`;
+    try {
+      const info = Deno.statSync(path);
+      if (info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0) return path;
+    } catch {
+      // Not in this directory; keep looking.
+    }
+  }
+  return null;
+}
+
+function resolveAll(context: WorkerContext): Record<string, string | null> {
+  return Object.fromEntries(context.programs.map((name) => [name, resolveProgram(name)]));
+}
+
+/** The local worker: `run` for the catalog's programs only, `read` for the file roots only. */
+export const LOCAL_KIND: WorkerKind<LocalTarget> = {
+  type: "local",
+  module: new URL("./workers/local.ts", import.meta.url),
+  permissions(targets, context) {
+    const programs = Object.values(resolveAll(context)).filter((p): p is string => p !== null);
+    const roots = [...new Set(targets.flatMap((t) => t.files.roots))];
+    return {
+      ...NO_PERMISSIONS,
+      run: programs.length > 0 ? programs : false,
+      read: roots.length > 0 ? roots : false,
+    };
+  },
+  config(_targets, context): LocalWorkerConfig {
+    return { programs: resolveAll(context), env: SUBPROCESS_ENV };
+  },
+};
