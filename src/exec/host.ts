@@ -74,7 +74,11 @@ export class ExecutorHost {
    * @param options `signal` cancels the wait or the run.
    * @returns The result or a failure; never throws for executor problems.
    */
-  async run(target: Target, plan: Plan, options: { signal?: AbortSignal } = {}): Promise<ExecOutcome> {
+  async run(
+    target: Target,
+    plan: Plan,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ExecOutcome> {
     const started = performance.now();
     let release: () => void;
     try {
@@ -92,7 +96,9 @@ export class ExecutorHost {
   /** Stops every worker. Calls in flight fail with `cancelled`. */
   close(): void {
     this.#closed = true;
-    for (const [type, slot] of this.#slots) this.#kill(type, slot, "cancelled", "The gateway is shutting down");
+    for (const [type, slot] of this.#slots) {
+      this.#kill(type, slot, "cancelled", "The gateway is shutting down");
+    }
   }
 
   #limit(target: Target): Semaphore {
@@ -132,7 +138,13 @@ export class ExecutorHost {
           ms: plan.timeoutMs + this.#grace,
           target: target.id,
         });
-        resolve(fail("timeout", `The call took longer than ${plan.timeoutMs} ms and was stopped`, started));
+        resolve(
+          fail(
+            "timeout",
+            `The call took longer than ${plan.timeoutMs} ms and was stopped`,
+            started,
+          ),
+        );
       }, plan.timeoutMs + this.#grace);
       slot.pending.set(id, {
         started,
@@ -198,7 +210,12 @@ export class ExecutorHost {
       event.preventDefault();
       log.error("The {type} executor crashed: {message}", { type, message: event.message });
       refused(new Error(`The ${type} executor failed to start`));
-      this.#kill(type, slot, "crashed", "The executor crashed while running this call; it has been restarted");
+      this.#kill(
+        type,
+        slot,
+        "crashed",
+        "The executor crashed while running this call; it has been restarted",
+      );
     };
     this.#slots.set(type, slot);
     worker.postMessage({ type: "configure", config: kind.config(targets, this.#context) });
@@ -219,5 +236,9 @@ export class ExecutorHost {
 }
 
 function fail(code: ExecFailure["code"], message: string, started: number): ExecOutcome {
-  return { ok: false, error: { code, message }, durationMs: Math.round(performance.now() - started) };
+  return {
+    ok: false,
+    error: { code, message },
+    durationMs: Math.round(performance.now() - started),
+  };
 }

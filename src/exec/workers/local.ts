@@ -1,0 +1,263 @@
+/**
+ * The local executor worker. Created by the executor host with `run` for the
+ * catalog's programs (absolute paths) and `read` for the allowed file roots;
+ * every other permission is denied. Subprocesses get a cleared environment.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import type { LocalWorkerConfig } from "../local_kind.ts";
+import {
+  type CommandResult,
+  type DirEntry,
+  type ExecFailure,
+  type ExecPlan,
+  type FsListPlan,
+  type FsReadPlan,
+  isUnderRoots,
+  type PlanResult,
+} from "../plan.ts";
+import type { WorkerRequest, WorkerResponse } from "../protocol.ts";
+import { decodeText, readCapped } from "./_capped.ts";
+
+/** Grace between SIGTERM and SIGKILL when a program overruns its timeout. */
+const KILL_GRACE_MS = 2_000;
+
+class Failure extends Error {
+  constructor(readonly failure: ExecFailure) {
+    super(failure.message);
+  }
+}
+
+let config: LocalWorkerConfig | undefined;
+const running = new Map<number, AbortController>();
+
+function send(message: WorkerResponse): void {
+  self.postMessage(message);
+}
+
+async function runCommand(
+  argv: readonly string[],
+  plan: ExecPlan,
+  deadline: number,
+  signal: AbortSignal,
+): Promise<CommandResult> {
+  const path = config!.programs[argv[0]];
+  if (!path) {
+    throw new Failure({
+      code: "program_missing",
+      message: `${argv[0]} is not installed on this host`,
+    });
+  }
+  const child = new Deno.Command(path, {
+    args: argv.slice(1) as string[],
+    clearEnv: true,
+    env: config!.env as Record<string, string>,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let timedOut = false;
+  let cancelled = false;
+  const stop = (why: "timeout" | "cancel") => {
+    if (why === "timeout") timedOut = true;
+    else cancelled = true;
+    try {
+      child.kill("SIGTERM");
+      setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Already exited.
+        }
+      }, KILL_GRACE_MS);
+    } catch {
+      // Already exited.
+    }
+  };
+  const timer = setTimeout(() => stop("timeout"), Math.max(0, deadline - Date.now()));
+  const onAbort = () => stop("cancel");
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    const [stdout, stderr, status] = await Promise.all([
+      readCapped(child.stdout, plan.outputCapBytes),
+      readCapped(child.stderr, plan.outputCapBytes),
+      child.status,
+    ]);
+    if (timedOut) {
+      throw new Failure({
+        code: "timeout",
+        message: `${argv[0]} ran past the ${plan.timeoutMs} ms timeout and was killed`,
+      });
+    }
+    if (cancelled) throw new Failure({ code: "cancelled", message: "The call was cancelled" });
+    return {
+      argv,
+      exitCode: status.signal === null ? status.code : null,
+      signal: status.signal,
+      stdout: decodeText(stdout.bytes),
+      stderr: decodeText(stderr.bytes),
+      truncated: stdout.truncated || stderr.truncated,
+      bytes: stdout.total + stderr.total,
+    };
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+async function runExec(plan: ExecPlan, signal: AbortSignal): Promise<PlanResult> {
+  const deadline = Date.now() + plan.timeoutMs;
+  if (plan.mode === "first_available") {
+    const argv = plan.commands.find((cmd) => config!.programs[cmd[0]]);
+    if (!argv) {
+      const names = plan.commands.map((cmd) => cmd[0]);
+      throw new Failure({
+        code: "program_missing",
+        message: `None of ${names.join(", ")} is installed on this host`,
+      });
+    }
+    return { kind: "exec", commands: [await runCommand(argv, plan, deadline, signal)] };
+  }
+  const commands: CommandResult[] = [];
+  for (const argv of plan.commands) commands.push(await runCommand(argv, plan, deadline, signal));
+  return { kind: "exec", commands };
+}
+
+async function realPathUnderRoots(path: string, roots: readonly string[]): Promise<string> {
+  if (!isUnderRoots(path, roots)) {
+    throw new Failure({ code: "forbidden", message: `${path} is outside the allowed roots` });
+  }
+  const real = await Deno.realPath(path);
+  const realRoots = await Promise.all(roots.map((root) => Deno.realPath(root).catch(() => root)));
+  // A symlink inside a root may point anywhere; only its destination counts.
+  if (!isUnderRoots(real, realRoots)) {
+    throw new Failure({ code: "forbidden", message: `${path} leads outside the allowed roots` });
+  }
+  return real;
+}
+
+async function readFile(plan: FsReadPlan): Promise<PlanResult> {
+  const path = await realPathUnderRoots(plan.path, plan.roots);
+  using file = await Deno.open(path, { read: true });
+  const info = await file.stat();
+  if (!info.isFile) {
+    throw new Failure({ code: "forbidden", message: `${plan.path} is not a regular file` });
+  }
+  if (plan.offset > 0) await file.seek(plan.offset, Deno.SeekMode.Start);
+  const buffer = new Uint8Array(
+    Math.min(plan.outputCapBytes, Math.max(0, info.size - plan.offset)),
+  );
+  let filled = 0;
+  while (filled < buffer.length) {
+    const n = await file.read(buffer.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  const bytes = buffer.subarray(0, filled);
+  let content: string;
+  let encoding: "utf-8" | "base64" = "utf-8";
+  try {
+    content = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    content = btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(""));
+    encoding = "base64";
+  }
+  return {
+    kind: "fs_read",
+    path,
+    size: info.size,
+    content,
+    encoding,
+    truncated: plan.offset + filled < info.size,
+  };
+}
+
+async function listDirectory(plan: FsListPlan): Promise<PlanResult> {
+  const path = await realPathUnderRoots(plan.path, plan.roots);
+  const entries: DirEntry[] = [];
+  let truncated = false;
+  for await (const entry of Deno.readDir(path)) {
+    if (entries.length >= plan.maxEntries) {
+      truncated = true;
+      break;
+    }
+    let info: Deno.FileInfo | undefined;
+    try {
+      info = await Deno.lstat(`${path === "/" ? "" : path}/${entry.name}`);
+    } catch {
+      info = undefined;
+    }
+    entries.push({
+      name: entry.name,
+      type: entry.isFile
+        ? "file"
+        : entry.isDirectory
+        ? "directory"
+        : entry.isSymlink
+        ? "symlink"
+        : "other",
+      size: info?.size ?? null,
+      mtime: info?.mtime?.toISOString() ?? null,
+      mode: info?.mode == null ? null : `0${(info.mode & 0o7777).toString(8).padStart(3, "0")}`,
+    });
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { kind: "fs_list", path, entries, truncated };
+}
+
+function toFailure(error: unknown): ExecFailure {
+  if (error instanceof Failure) return error.failure;
+  if (error instanceof Deno.errors.NotFound) {
+    return { code: "not_found", message: "The path does not exist" };
+  }
+  if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+    return { code: "forbidden", message: "Access to the path is not allowed" };
+  }
+  if (error instanceof Deno.errors.IsADirectory) {
+    return { code: "forbidden", message: "The path is a directory" };
+  }
+  if (error instanceof Deno.errors.NotADirectory) {
+    return { code: "forbidden", message: "The path is not a directory" };
+  }
+  send({
+    type: "log",
+    level: "error",
+    message: "Local executor error",
+    properties: { error: String(error) },
+  });
+  return { code: "internal", message: "The local executor failed; see the gateway log" };
+}
+
+async function run(id: number, request: Extract<WorkerRequest, { type: "run" }>): Promise<void> {
+  const controller = new AbortController();
+  running.set(id, controller);
+  try {
+    const plan = request.plan;
+    let result: PlanResult;
+    if (plan.kind === "exec") result = await runExec(plan, controller.signal);
+    else if (plan.kind === "fs_read") result = await readFile(plan);
+    else if (plan.kind === "fs_list") result = await listDirectory(plan);
+    else {throw new Failure({
+        code: "internal",
+        message: `The local executor cannot run ${plan.kind} plans`,
+      });}
+    send({ type: "result", id, ok: true, result });
+  } catch (error) {
+    send({ type: "result", id, ok: false, error: toFailure(error) });
+  } finally {
+    running.delete(id);
+  }
+}
+
+self.onmessage = (event: MessageEvent<WorkerRequest>) => {
+  const message = event.data;
+  if (message.type === "configure") {
+    config = message.config as LocalWorkerConfig;
+    send({ type: "ready" });
+  } else if (message.type === "run") {
+    void run(message.id, message);
+  } else if (message.type === "cancel") {
+    running.get(message.id)?.abort();
+  }
+};
