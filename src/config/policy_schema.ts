@@ -7,8 +7,24 @@
  */
 import { z } from "zod";
 import { capabilitySchema, TIERS } from "../gate/capabilities.ts";
+import { secretRefSchema } from "./secret.ts";
 import { absolutePathSchema } from "./targets_schema.ts";
 import { selectorSchema } from "./selector.ts";
+import { lockoutSchema, windowSchema } from "./window_schema.ts";
+
+const DURATION = /^([1-9]\d{0,4})(s|m|h)$/;
+const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000 } as const;
+
+/** How long an approval request stays valid, e.g. `15m`; at most 24 hours. Parsed to milliseconds. */
+export const approvalTtlSchema = z.string().regex(DURATION, {
+  error: (issue) =>
+    `Invalid approval_ttl ${
+      JSON.stringify(issue.input)
+    }: expected a duration such as "90s", "15m" or "2h"`,
+}).transform((text) => {
+  const [, amount, unit] = DURATION.exec(text)!;
+  return Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
+}).refine((ms) => ms <= 86_400_000, { error: "Invalid approval_ttl: expected at most 24h" });
 
 /** Limits on one parameter, narrowing the operation's own schema. */
 export const paramConstraintSchema = z.strictObject({
@@ -57,6 +73,43 @@ export const ruleSchema = z.strictObject({
   targets: selectorSchema.default(["*"]),
   /** Parameter limits, by parameter name. */
   params: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/), paramConstraintSchema).default({}),
+  /** Maintenance windows: outside them the rule admits no call of `window_tiers`. */
+  windows: z.array(windowSchema).min(1).max(64).optional(),
+  /** Lockout periods: while one lasts the rule admits no call of `window_tiers`. */
+  lockouts: z.array(lockoutSchema).min(1).max(256).optional(),
+  /** Tiers that windows and lockouts apply to; observe calls are exempt unless listed. */
+  window_tiers: z.array(z.enum(TIERS)).min(1).default(["control", "admin"]),
+  /** For `approve` rules: the approver must differ from the requester (default: on, unless `confirm`). */
+  separation_of_duties: z.boolean().optional(),
+  /** For `approve` rules: the requester may confirm the call themself (MCP elicitation). */
+  confirm: z.boolean().default(false),
+  /** For `approve` rules: how long a request stays valid; default 15m. */
+  approval_ttl: approvalTtlSchema.optional(),
+});
+
+/** Token bucket settings for one tier. */
+export const rateLimitSchema = z.strictObject({
+  /** Sustained calls per minute. */
+  per_minute: z.number().positive().max(1_000_000),
+  /** Calls allowed at once after a quiet spell; defaults to `per_minute`. */
+  burst: z.number().int().min(1).max(1_000_000).optional(),
+});
+
+/** Per-tier rate limits for tool calls, per identity. */
+export const rateLimitsSchema = z.strictObject({
+  observe: rateLimitSchema.optional(),
+  control: rateLimitSchema.optional(),
+  admin: rateLimitSchema.optional(),
+});
+
+/** Where approval requests are announced. */
+export const approvalsConfigSchema = z.strictObject({
+  webhook: z.strictObject({
+    /** Receives an HMAC-SHA256 signed POST per approval event. */
+    url: z.url({ protocol: /^https?$/, error: "Invalid webhook url: expected an http(s) URL" }),
+    /** Secret reference (`${ENV_VAR}` or `file:/path`) for the signature key. */
+    secret: secretRefSchema,
+  }).optional(),
 });
 
 /** The whole policy file. */
@@ -64,9 +117,47 @@ export const policyFileSchema = z.strictObject({
   version: z.literal(1, { error: "Invalid version: expected 1" }).default(1),
   description: z.string().max(2000).default(""),
   rules: z.array(ruleSchema).max(1000).default([]),
+  /** Per-identity, per-tier call rate limits; tiers left out use the defaults. */
+  rate_limits: rateLimitsSchema.default({}),
+  /** Approval notifications. */
+  approvals: approvalsConfigSchema.default({}),
 }).superRefine((file, ctx) => {
   const seen = new Set<string>();
   file.rules.forEach((rule, index) => {
+    for (const key of ["windows", "lockouts"] as const) {
+      if (rule.effect === "deny" && rule[key] !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["rules", index, key],
+          message: `Rule ${
+            JSON.stringify(rule.id)
+          } has ${key}, but it denies: expected ${key} only on allow and approve rules`,
+        });
+      }
+    }
+    const approvalKeys = [
+      rule.separation_of_duties !== undefined && "separation_of_duties",
+      rule.approval_ttl !== undefined && "approval_ttl",
+      rule.confirm && "confirm",
+    ].filter((key) => typeof key === "string");
+    if (rule.effect !== "approve" && approvalKeys.length > 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["rules", index, approvalKeys[0]],
+        message: `Rule ${JSON.stringify(rule.id)} sets ${
+          approvalKeys[0]
+        }, but its effect is ${rule.effect}: expected it only on approve rules`,
+      });
+    }
+    if (rule.confirm && rule.separation_of_duties === true) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["rules", index, "confirm"],
+        message: `Rule ${
+          JSON.stringify(rule.id)
+        } sets both confirm and separation_of_duties: expected at most one, since confirm lets the requester approve`,
+      });
+    }
     if (seen.has(rule.id)) {
       ctx.addIssue({
         code: "custom",
@@ -82,5 +173,7 @@ export const policyFileSchema = z.strictObject({
 export type Rule = z.infer<typeof ruleSchema>;
 /** A validated parameter constraint. */
 export type ParamConstraint = z.infer<typeof paramConstraintSchema>;
+/** Validated per-tier rate limits. */
+export type RateLimits = z.infer<typeof rateLimitsSchema>;
 /** The validated policy file. */
 export type PolicyFile = z.infer<typeof policyFileSchema>;
