@@ -10,6 +10,8 @@ import { capabilitySchema, TIERS } from "../gate/capabilities.ts";
 import { secretRefSchema } from "./secret.ts";
 import { absolutePathSchema } from "./targets_schema.ts";
 import { selectorSchema } from "./selector.ts";
+import { authConfigSchema } from "./auth_schema.ts";
+import { identitiesSchema } from "./identities_schema.ts";
 import { lockoutSchema, windowSchema } from "./window_schema.ts";
 
 const DURATION = /^([1-9]\d{0,4})(s|m|h)$/;
@@ -121,6 +123,10 @@ export const policyFileSchema = z.strictObject({
   rate_limits: rateLimitsSchema.default({}),
   /** Approval notifications. */
   approvals: approvalsConfigSchema.default({}),
+  /** Roles and bindings; when absent, only the admin token and the local user hold scopes. */
+  identities: identitiesSchema.optional(),
+  /** Which credentials the HTTP transport accepts. */
+  auth: authConfigSchema.default(() => authConfigSchema.parse({})),
 }).superRefine((file, ctx) => {
   const seen = new Set<string>();
   file.rules.forEach((rule, index) => {

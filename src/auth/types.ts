@@ -1,0 +1,84 @@
+/**
+ * The authenticator's contract: a Web `Request` in, an identity or a refusal
+ * out. No framework types, so any HTTP layer can call it.
+ *
+ * @module
+ */
+import type { Identity } from "../gate/identity.ts";
+
+/** Who proved what, before roles are applied. */
+export type Principal =
+  /** The bootstrap admin token from `STATE/admin.token`. */
+  | { readonly kind: "admin" }
+  /** A token minted by this gateway (`tailops token mint`). */
+  | {
+    readonly kind: "gateway_token";
+    readonly sub: string;
+    readonly role: string;
+    readonly jti: string;
+    /** Expiry, seconds since the epoch. */
+    readonly exp: number;
+  }
+  /** An OAuth 2.1 / OIDC access token from a configured issuer. */
+  | {
+    readonly kind: "oidc";
+    readonly issuer: string;
+    readonly sub: string;
+    readonly email?: string;
+    readonly groups: readonly string[];
+    /** Expiry, seconds since the epoch. */
+    readonly exp: number;
+    /** Whether it was a JWT or an introspected opaque token. */
+    readonly via: "jwt" | "introspection";
+  }
+  /** A tailnet user, vouched for by `tailscale serve` on this host. */
+  | { readonly kind: "tailscale"; readonly login: string; readonly name?: string }
+  /** The local user of the stdio transport. */
+  | { readonly kind: "local"; readonly user: string };
+
+/** The body of a refusal, as RFC 6750 names its fields. */
+export interface AuthErrorBody {
+  /** `invalid_token`, `invalid_request` or `insufficient_scope`. */
+  error: string;
+  /** A sentence for humans. */
+  error_description: string;
+}
+
+/** What the authenticator decided about one request. */
+export type AuthOutcome =
+  | {
+    readonly ok: true;
+    readonly identity: Identity;
+    readonly principal: Principal;
+    /** Set when Tailscale identity headers were present but not trusted (log it). */
+    readonly ignoredTailscaleHeaders?: true;
+  }
+  | {
+    readonly ok: false;
+    readonly status: 401 | 403;
+    /** Includes `WWW-Authenticate`. */
+    readonly headers: Record<string, string>;
+    readonly body: AuthErrorBody;
+    /** Set when Tailscale identity headers were present but not trusted (log it). */
+    readonly ignoredTailscaleHeaders?: true;
+  };
+
+/** Facts about the connection that the request itself does not carry. */
+export interface ConnectionInfo {
+  /** The peer's IP address, without port. */
+  remoteAddr: string;
+}
+
+/** Turns HTTP requests into identities. */
+export interface Authenticator {
+  /** The canonical resource URI tokens must be issued for. */
+  readonly resource: string;
+  /**
+   * Authenticates one request.
+   *
+   * @param request The incoming request; only its headers are read.
+   * @param info The peer address.
+   * @returns The identity, or the status, headers and body to refuse with.
+   */
+  authenticate(request: Request, info: ConnectionInfo): Promise<AuthOutcome>;
+}

@@ -1,0 +1,113 @@
+/**
+ * The policy file's `auth` section: the gateway's canonical resource URI and
+ * which credentials the HTTP transport accepts.
+ *
+ * @example
+ * ```yaml
+ * auth:
+ *   resource: https://gateway.tail1234.ts.net/mcp
+ *   gateway_tokens: { max_ttl_seconds: 2592000 }
+ *   oidc:
+ *     - issuer: https://idp.tail1234.ts.net
+ *       algorithms: [ES256]
+ *       claims: { email: email, groups: groups }
+ *       introspection:
+ *         client_id: tailops
+ *         client_secret: ${TAILOPS_INTROSPECTION_SECRET}
+ *   tailscale: { enabled: true }
+ * ```
+ *
+ * @module
+ */
+import { z } from "zod";
+import { secretRefSchema } from "./secret.ts";
+
+/** Signature algorithms an OIDC issuer may use: asymmetric only. */
+export const ASYMMETRIC_ALGORITHMS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+  "Ed25519",
+] as const;
+
+/** Longest gateway token lifetime allowed anywhere: 30 days. */
+export const MAX_TOKEN_TTL_SECONDS = 30 * 24 * 3600;
+
+const httpUrl = (what: string) =>
+  z.url({
+    protocol: /^https?$/,
+    error: (issue) =>
+      `Invalid ${what}: expected an http or https URL, found ${JSON.stringify(issue.input)}`,
+  }).refine((u) => !u.includes("#"), { error: `Invalid ${what}: expected no fragment` });
+
+/** The canonical resource URI: where clients reach `/mcp`, as they write it. */
+export const resourceUriSchema = httpUrl("resource URI").refine((u) => !new URL(u).search, {
+  error: "Invalid resource URI: expected no query string",
+});
+
+const algorithmSchema = z.enum(ASYMMETRIC_ALGORITHMS, {
+  error: (issue) =>
+    `Invalid algorithm ${JSON.stringify(issue.input)}: expected one of ${
+      ASYMMETRIC_ALGORITHMS.join(", ")
+    } (symmetric and "none" are never accepted)`,
+});
+
+const claimName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_:./-]{0,127}$/);
+
+/** One trusted OAuth 2.1 / OIDC authorization server. */
+export const oidcIssuerSchema = z.strictObject({
+  /** The issuer identifier, exactly as it appears in `iss`. */
+  issuer: httpUrl("issuer"),
+  /** Expected `aud` when it is not the canonical resource URI (discouraged). */
+  audience: z.string().min(1).max(512).optional(),
+  /** Accepted JWS algorithms. */
+  algorithms: z.array(algorithmSchema).min(1).default(["RS256", "ES256", "EdDSA"]),
+  /** Skip discovery and fetch keys from here. */
+  jwks_uri: httpUrl("jwks_uri").optional(),
+  /** Which claims carry the email address and the group list. */
+  claims: z.strictObject({
+    email: claimName.default("email"),
+    groups: claimName.default("groups"),
+  }).default({ email: "email", groups: "groups" }),
+  /** RFC 7662 introspection for opaque (non-JWT) access tokens. */
+  introspection: z.strictObject({
+    /** Endpoint; discovered from the issuer's metadata when omitted. */
+    endpoint: httpUrl("introspection endpoint").optional(),
+    client_id: z.string().min(1).max(256),
+    client_secret: secretRefSchema,
+    /** Longest time an answer is reused, in seconds. */
+    cache_seconds: z.number().int().min(0).max(300).default(120),
+  }).optional(),
+});
+
+/** The `auth` section. Every credential type is off unless its key says otherwise. */
+export const authConfigSchema = z.strictObject({
+  /** Canonical resource URI; the CLI may supply it instead (`--public-url`). */
+  resource: resourceUriSchema.optional(),
+  /** Accept the bootstrap admin token from `STATE/admin.token`. */
+  admin_token: z.boolean().default(true),
+  /** Gateway-signed tokens (`tailops token mint`). */
+  gateway_tokens: z.strictObject({
+    enabled: z.boolean().default(true),
+    max_ttl_seconds: z.number().int().min(60).max(MAX_TOKEN_TTL_SECONDS)
+      .default(MAX_TOKEN_TTL_SECONDS),
+  }).default({ enabled: true, max_ttl_seconds: MAX_TOKEN_TTL_SECONDS }),
+  /** Trusted authorization servers. */
+  oidc: z.array(oidcIssuerSchema).max(16).default([]),
+  /** Clock skew allowed on `exp`/`nbf`, at most 60 s. */
+  clock_skew_seconds: z.number().int().min(0).max(60).default(60),
+  /** Tailscale identity headers from `tailscale serve` on the same host. */
+  tailscale: z.strictObject({ enabled: z.boolean().default(false) }).default({ enabled: false }),
+});
+
+/** A validated OIDC issuer entry. */
+export type OidcIssuerConfig = z.infer<typeof oidcIssuerSchema>;
+/** The validated `auth` section. */
+export type AuthConfig = z.infer<typeof authConfigSchema>;
