@@ -79,12 +79,12 @@ export const ruleSchema = z.strictObject({
   windows: z.array(windowSchema).min(1).max(64).optional(),
   /** Lockout periods: while one lasts the rule admits no call of `window_tiers`. */
   lockouts: z.array(lockoutSchema).min(1).max(256).optional(),
-  /** Tiers that windows and lockouts apply to; observe calls are exempt unless listed. */
-  window_tiers: z.array(z.enum(TIERS)).min(1).default(["control", "admin"]),
+  /** Tiers that windows and lockouts apply to; default control and admin, so observe is exempt. */
+  window_tiers: z.array(z.enum(TIERS)).min(1).optional(),
   /** For `approve` rules: the approver must differ from the requester (default: on, unless `confirm`). */
   separation_of_duties: z.boolean().optional(),
-  /** For `approve` rules: the requester may confirm the call themself (MCP elicitation). */
-  confirm: z.boolean().default(false),
+  /** For `approve` rules: the requester may confirm the call themself (MCP elicitation); default off. */
+  confirm: z.boolean().optional(),
   /** For `approve` rules: how long a request stays valid; default 15m. */
   approval_ttl: approvalTtlSchema.optional(),
 });
@@ -120,9 +120,9 @@ export const policyFileSchema = z.strictObject({
   description: z.string().max(2000).default(""),
   rules: z.array(ruleSchema).max(1000).default([]),
   /** Per-identity, per-tier call rate limits; tiers left out use the defaults. */
-  rate_limits: rateLimitsSchema.default({}),
+  rate_limits: rateLimitsSchema.optional(),
   /** Approval notifications. */
-  approvals: approvalsConfigSchema.default({}),
+  approvals: approvalsConfigSchema.optional(),
   /** Roles and bindings; when absent, only the admin token and the local user hold scopes. */
   identities: identitiesSchema.optional(),
   /** Which credentials the HTTP transport accepts. */

@@ -6,9 +6,10 @@
  * @module
  */
 import type { Selectable } from "../config/selector.ts";
-import type { Capability, TargetType } from "./capabilities.ts";
+import type { Capability, TargetType, Tier } from "./capabilities.ts";
 import type { Identity } from "./identity.ts";
-import type { CompiledPolicy, OperationFacts } from "./policy.ts";
+import type { ApprovalTerms, CompiledPolicy, CompiledRule, OperationFacts } from "./policy.ts";
+import { scheduleRefusal } from "./windows.ts";
 
 /** Stable reason codes for a denial; clients and tests may key on them. */
 export type DenyCode =
@@ -18,12 +19,19 @@ export type DenyCode =
   | "identity_target"
   | "policy_deny"
   | "no_rule"
-  | "param_constraint";
+  | "param_constraint"
+  | "outside_window"
+  | "lockout";
 
 /** The gate's answer. */
 export type Decision =
   | { readonly kind: "allow"; readonly rule: string }
-  | { readonly kind: "approval_required"; readonly rule: string }
+  | {
+    readonly kind: "approval_required";
+    readonly rule: string;
+    /** The rule's approval terms (always set by {@linkcode decide}). */
+    readonly approval?: ApprovalTerms;
+  }
   | {
     readonly kind: "deny";
     readonly code: DenyCode;
@@ -49,6 +57,11 @@ export interface GateRequest {
   readonly target: GateTarget;
   /** Validated arguments of the operation (without target selection and dry_run). */
   readonly args: Readonly<Record<string, unknown>>;
+  /**
+   * The current instant, for maintenance windows and lockouts. The gate reads
+   * no clock itself; without `now`, a call that a window or lockout governs is denied.
+   */
+  readonly now?: Date;
 }
 
 function deny(code: DenyCode, reason: string, rule?: string): Decision {
@@ -127,15 +140,64 @@ export function decide(request: GateRequest, policy: CompiledPolicy): Decision {
       refusal.rule,
     );
   }
-  // 8. A rule demanding approval outranks a rule that simply allows.
-  const approval = passing.find((r) => r.effect === "approve");
-  if (approval) return { kind: "approval_required", rule: approval.id };
-  return { kind: "allow", rule: passing[0].id };
+  // 8. Windows and lockouts: a rule admits a control or admin call only
+  //    inside its windows; a lockout on any admitting rule stops the call.
+  const open = openRules(passing, { tier: op.tier, now: request.now });
+  if (!Array.isArray(open)) {
+    return deny(open.code, `Policy rule "${open.rule}" refuses ${on}: ${open.reason}`, open.rule);
+  }
+  // 9. A rule demanding approval outranks a rule that simply allows.
+  const approval = open.find((r) => r.effect === "approve");
+  if (approval) {
+    return approval.approval
+      ? { kind: "approval_required", rule: approval.id, approval: approval.approval }
+      : { kind: "approval_required", rule: approval.id };
+  }
+  return { kind: "allow", rule: open[0].id };
+}
+
+/** A time-based refusal by one rule. */
+interface TimeRefusal {
+  readonly code: "outside_window" | "lockout";
+  readonly rule: string;
+  readonly reason: string;
+  readonly next?: Date;
+}
+
+/**
+ * The rules whose windows admit the call now, or the refusal when none does:
+ * a lockout first, else the window that opens soonest. Fails closed without a clock.
+ */
+function openRules(
+  rules: readonly CompiledRule[],
+  call: { tier: Tier; now: Date | undefined },
+): CompiledRule[] | TimeRefusal {
+  const open: CompiledRule[] = [];
+  let closed: TimeRefusal | undefined;
+  for (const rule of rules) {
+    if (rule.schedule === undefined || !rule.schedule.tiers.includes(call.tier)) {
+      open.push(rule);
+      continue;
+    }
+    if (call.now === undefined) {
+      const reason = "its windows and lockouts cannot be checked without the current time";
+      return { code: "outside_window", rule: rule.id, reason };
+    }
+    const refusal = scheduleRefusal(rule.schedule, { tier: call.tier, now: call.now });
+    if (refusal === undefined) open.push(rule);
+    else if (refusal.code === "lockout") return { ...refusal, rule: rule.id };
+    else if (closed === undefined || (refusal.next && !(closed.next! <= refusal.next))) {
+      closed = { ...refusal, rule: rule.id };
+    }
+  }
+  return open.length > 0 || closed === undefined ? open : closed;
 }
 
 /**
  * Whether an identity could use an operation on a target with some arguments:
  * the decision ladder without parameter limits. Drives `tools/list`.
+ * Windows and lockouts are not read: a tool stays listed outside its window,
+ * and a call gets the reason and the next window's start from {@linkcode decide}.
  *
  * @param request Identity, operation and target (arguments are ignored).
  * @param policy The compiled policy.

@@ -6,9 +6,26 @@
  */
 import { ConfigError, type ConfigProblem } from "../config/errors.ts";
 import { isUnderRoots } from "../config/paths.ts";
-import type { ParamConstraint, PolicyFile, Rule } from "../config/policy_schema.ts";
+import type { ParamConstraint, PolicyFile, RateLimits, Rule } from "../config/policy_schema.ts";
 import { compileSelector, globToRegExp, type TargetMatcher } from "../config/selector.ts";
 import type { Capability, TargetType, Tier } from "./capabilities.ts";
+import type { Schedule } from "./windows.ts";
+
+/** Default time an approval request stays valid: 15 minutes. */
+export const DEFAULT_APPROVAL_TTL_MS = 15 * 60_000;
+
+/** Tiers a rule's windows and lockouts apply to when it does not say: observe is exempt. */
+export const DEFAULT_WINDOW_TIERS: readonly Tier[] = ["control", "admin"];
+
+/** How an `approve` rule's approvals work. */
+export interface ApprovalTerms {
+  /** How long a request stays valid, in milliseconds. */
+  readonly ttlMs: number;
+  /** Whether the approver must differ from the requester. */
+  readonly separationOfDuties: boolean;
+  /** Whether the requester may confirm the call themself. */
+  readonly confirm: boolean;
+}
 
 /** What the gate needs to know about an operation. */
 export interface OperationFacts {
@@ -39,12 +56,18 @@ export interface CompiledRule {
   readonly matchesTarget: TargetMatcher;
   /** Checks arguments against the rule's parameter limits. */
   readonly checkParams: ParamCheck;
+  /** Maintenance windows and lockouts, when the rule has any. */
+  readonly schedule?: Schedule;
+  /** Approval terms, for `approve` rules. */
+  readonly approval?: ApprovalTerms;
 }
 
 /** A policy ready for evaluation. */
 export interface CompiledPolicy {
   /** Rules in file order. */
   readonly rules: readonly CompiledRule[];
+  /** Per-tier rate limits as written; tiers left out use the limiter's defaults. */
+  readonly rateLimits?: RateLimits;
 }
 
 function compileConstraint(name: string, c: ParamConstraint): ParamCheck {
@@ -118,9 +141,25 @@ export function compilePolicy(
       }
       checks.push(compileConstraint(name, constraint));
     }
+    const schedule: Schedule | undefined = rule.windows || rule.lockouts
+      ? Object.freeze({
+        tiers: Object.freeze(rule.window_tiers ?? DEFAULT_WINDOW_TIERS),
+        windows: Object.freeze(rule.windows ?? []),
+        lockouts: Object.freeze(rule.lockouts ?? []),
+      })
+      : undefined;
+    const approval: ApprovalTerms | undefined = rule.effect === "approve"
+      ? Object.freeze({
+        ttlMs: rule.approval_ttl ?? DEFAULT_APPROVAL_TTL_MS,
+        separationOfDuties: rule.separation_of_duties ?? !rule.confirm,
+        confirm: rule.confirm ?? false,
+      })
+      : undefined;
     return Object.freeze({
       id: rule.id,
       effect: rule.effect,
+      ...(schedule && { schedule }),
+      ...(approval && { approval }),
       matchesOperation,
       matchesTarget: compileSelector(rule.targets),
       checkParams: (args: Readonly<Record<string, unknown>>) => {
@@ -135,5 +174,8 @@ export function compilePolicy(
   if (problems.length > 0) {
     throw new ConfigError(problems.map((p) => ({ ...p, message: `${file}: ${p.message}` })));
   }
-  return Object.freeze({ rules: Object.freeze(rules) });
+  return Object.freeze({
+    rules: Object.freeze(rules),
+    ...(policy.rate_limits && { rateLimits: policy.rate_limits }),
+  });
 }
