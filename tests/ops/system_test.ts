@@ -1,0 +1,226 @@
+import assert from "node:assert/strict";
+import { OperationError } from "../../src/ops/operation.ts";
+import { parsePs, PS_FORMAT, systemStatus, topProcesses } from "../../src/ops/system.ts";
+import { asExec, cmd, exec, has, localTarget, runPlan, sshTarget } from "./_host_helpers.ts";
+
+const UNAME = ["uname", "-nr"];
+const CAT = ["cat", "/proc/uptime", "/proc/loadavg", "/proc/meminfo"];
+const DF = ["df", "-kP"];
+
+// Captured on Debian 12 (this machine), trimmed.
+const PROC_DEBIAN = `638.77 1214.86
+0.02 0.06 0.02 3/85 5085
+MemTotal:       24684092 kB
+MemFree:        24415912 kB
+MemAvailable:   24375692 kB
+Buffers:             776 kB
+Cached:            39584 kB
+SwapTotal:        1048572 kB
+SwapFree:          524286 kB
+HugePages_Total:       0
+`;
+
+const DF_UBUNTU = `Filesystem     1024-blocks     Used Available Capacity Mounted on
+tmpfs               812344     1876    810468       1% /run
+/dev/sda2         61611820 20482196  37962176      36% /
+tmpfs              4061704        0   4061704       0% /dev/shm
+/dev/loop0           65536    65536         0     100% /snap/core20/2318
+/dev/sda1           524252     6220    518032       2% /boot/efi
+overlay           61611820 20482196  37962176      36% /var/lib/docker/overlay2/abc/merged
+//nas/share      976762584 51234567 925528017       6% /mnt/nas share
+`;
+
+// busybox df -kP on Alpine inside a container: overlay is the root.
+const DF_ALPINE = `Filesystem           1024-blocks    Used Available Capacity Mounted on
+overlay              264212084  23831756  82559156  22% /
+tmpfs                    65536         0     65536   0% /dev
+shm                      65536         0     65536   0% /dev/shm
+/dev/vda             264212084  23831756  82559156  22% /etc/hosts
+`;
+
+Deno.test("system_status plans uname, cat of /proc files and df, in order, without sudo", () => {
+  const plan = asExec(systemStatus.plan({}, sshTarget("all")));
+  assert.deepEqual(plan.commands, [UNAME, CAT, DF]);
+  assert.equal(plan.mode, "all");
+  assert.equal(plan.sudo, false);
+  assert.equal(plan.timeoutMs, 30_000);
+  for (const argv of plan.commands) assert.ok(systemStatus.programs.includes(argv[0]));
+});
+
+Deno.test("system_status refuses any argument", () => {
+  assert.equal(systemStatus.input.safeParse({ verbose: true }).success, false);
+  assert.equal(systemStatus.input.safeParse({}).success, true);
+});
+
+Deno.test("system_status parses Debian output and drops pseudo filesystems", () => {
+  const out = systemStatus.parse(
+    exec(cmd(UNAME, "web-1 6.1.0-21-amd64\n"), cmd(CAT, PROC_DEBIAN), cmd(DF, DF_UBUNTU)),
+    {},
+  );
+  assert.equal(out.hostname, "web-1");
+  assert.equal(out.kernel, "6.1.0-21-amd64");
+  assert.equal(out.uptime_seconds, 638);
+  assert.deepEqual(out.load, { m1: 0.02, m5: 0.06, m15: 0.02 });
+  assert.equal(out.memory.total_bytes, 24684092 * 1024);
+  assert.equal(out.memory.used_bytes, (24684092 - 24375692) * 1024);
+  assert.equal(out.memory.swap_used_bytes, 524286 * 1024);
+  assert.deepEqual(out.disks.map((d) => d.mountpoint), ["/", "/boot/efi", "/mnt/nas share"]);
+  assert.deepEqual(out.disks[0], {
+    filesystem: "/dev/sda2",
+    size_bytes: 61611820 * 1024,
+    used_bytes: 20482196 * 1024,
+    avail_bytes: 37962176 * 1024,
+    use_percent: 36,
+    mountpoint: "/",
+  });
+  assert.match(systemStatus.render(out), /^web-1 \(Linux 6\.1\.0-21-amd64\)/);
+});
+
+Deno.test("system_status keeps an overlay root and estimates memory on old kernels", () => {
+  const proc = "12.5 3.1\n1.50 0.75 0.25 1/20 99\nMemTotal: 1000 kB\nMemFree: 100 kB\n" +
+    "Buffers: 50 kB\nCached: 250 kB\n";
+  const out = systemStatus.parse(
+    exec(cmd(UNAME, "alpine 5.15.0\n"), cmd(CAT, proc), cmd(DF, DF_ALPINE)),
+    {},
+  );
+  assert.deepEqual(out.disks.map((d) => `${d.filesystem} ${d.mountpoint}`), [
+    "overlay /",
+    "/dev/vda /etc/hosts",
+  ]);
+  assert.equal(out.memory.available_bytes, 400 * 1024);
+  assert.equal(out.memory.swap_total_bytes, 0);
+});
+
+Deno.test("system_status turns unexpected output into bad_output or unsupported", () => {
+  const cases: [string, ReturnType<typeof exec>, string][] = [
+    ["empty uname", exec(cmd(UNAME, ""), cmd(CAT, PROC_DEBIAN), cmd(DF, "")), "bad_output"],
+    ["garbled proc", exec(cmd(UNAME, "a b"), cmd(CAT, "hello\n"), cmd(DF, "")), "bad_output"],
+    [
+      "no meminfo",
+      exec(cmd(UNAME, "a b"), cmd(CAT, "1 2\n1 2 3 1/2 3\n"), cmd(DF, "")),
+      "bad_output",
+    ],
+    [
+      "no /proc",
+      exec(
+        cmd(UNAME, "mac 23.1.0"),
+        cmd(CAT, "", { exitCode: 1, stderr: "cat: /proc/uptime: No such file or directory" }),
+        cmd(DF, DF_UBUNTU),
+      ),
+      "unsupported",
+    ],
+    [
+      "missing df",
+      exec(cmd(UNAME, "a b"), cmd(CAT, PROC_DEBIAN), cmd(DF, "", { exitCode: 127 })),
+      "program_missing",
+    ],
+    ["too few commands", exec(cmd(UNAME, "a b")), "bad_output"],
+    [
+      "wrong result kind",
+      { kind: "fs_list", path: "/", entries: [], truncated: false } as never,
+      "bad_output",
+    ],
+  ];
+  for (const [name, result, code] of cases) {
+    assert.throws(() => systemStatus.parse(result, {}), (e) => {
+      assert.ok(e instanceof OperationError, name);
+      assert.equal(e.code, code, name);
+      return true;
+    });
+  }
+});
+
+Deno.test({
+  name: "system_status parses this machine's real output",
+  ignore: !has("uname") || !has("df"),
+  fn: async () => {
+    const out = systemStatus.parse(await runPlan(asExec(systemStatus.plan({}, localTarget()))), {});
+    assert.ok(out.hostname.length > 0);
+    assert.ok(out.memory.total_bytes > 0);
+    assert.ok(out.disks.some((d) => d.mountpoint === "/"));
+  },
+});
+
+// procps-ng 4.0.2 output in PS_FORMAT; line 3 is a program whose name holds spaces.
+const PS =
+  `    1     0 root                              0.3  0.0 11256     638 process_api     /process_api --addr 0.0.0.0:2024
+   77     2 root                              0.2  0.0     0     637 kdamond.0       [kdamond.0]
+ 5864     1 www-data                          7.5  1.2  1708       4 my prog with sp /tmp/my prog with spaces long 30
+ 6001  5864 postgres                         12.0 25.0 524288   86400 postgres        postgres: checkpointer
+`;
+
+Deno.test("top_processes plans one ps with explicit columns", () => {
+  const plan = asExec(topProcesses.plan(topProcesses.input.parse({}), localTarget()));
+  assert.deepEqual(plan.commands, [["ps", "-eo", PS_FORMAT]]);
+  assert.equal(plan.sudo, false);
+});
+
+Deno.test("top_processes validates sort and limit", () => {
+  assert.deepEqual(topProcesses.input.parse({}), { sort: "cpu", limit: 10 });
+  for (
+    const bad of [{ limit: 0 }, { limit: 101 }, { limit: 2.5 }, { sort: "io" }, { limit: "5" }, {
+      pid: 1,
+    }]
+  ) {
+    assert.equal(topProcesses.input.safeParse(bad).success, false, JSON.stringify(bad));
+  }
+});
+
+Deno.test("parsePs() reads names and command lines holding spaces", () => {
+  const rows = parsePs(PS);
+  assert.equal(rows.length, 4);
+  assert.deepEqual(rows[2], {
+    pid: 5864,
+    ppid: 1,
+    user: "www-data",
+    cpu_percent: 7.5,
+    memory_percent: 1.2,
+    rss_bytes: 1708 * 1024,
+    elapsed_seconds: 4,
+    name: "my prog with sp",
+    command: "/tmp/my prog with spaces long 30",
+  });
+  assert.equal(rows[1].command, "[kdamond.0]");
+});
+
+Deno.test("top_processes sorts by cpu or memory and applies the limit", () => {
+  const result = exec(cmd(["ps", "-eo", PS_FORMAT], PS));
+  const cpu = topProcesses.parse(result, { sort: "cpu", limit: 2 });
+  assert.deepEqual(cpu.processes.map((p) => p.pid), [6001, 5864]);
+  assert.equal(cpu.total_processes, 4);
+  const mem = topProcesses.parse(result, { sort: "memory", limit: 10 });
+  assert.deepEqual(mem.processes.map((p) => p.pid), [6001, 1, 5864, 77]);
+  assert.match(topProcesses.render(cpu), /^2 of 4 processes by cpu:\n6001 postgres/);
+});
+
+Deno.test("top_processes reports busybox ps as unsupported and garbage as bad_output", () => {
+  const argv = ["ps", "-eo", PS_FORMAT];
+  const busybox = cmd(argv, "", {
+    exitCode: 1,
+    stderr: "ps: bad -o argument 'pcpu', supported arguments: user,group,comm,args,pid",
+  });
+  const cases: [ReturnType<typeof exec>, string][] = [
+    [exec(busybox), "unsupported"],
+    [exec(cmd(argv, "", { exitCode: 127, stderr: "sh: ps: not found" })), "program_missing"],
+    [exec(cmd(argv, "<html>nope</html>\n")), "bad_output"],
+    [exec(cmd(argv, "", { exitCode: null, signal: "SIGKILL" })), "bad_output"],
+  ];
+  for (const [result, code] of cases) {
+    assert.throws(() => topProcesses.parse(result, { sort: "cpu", limit: 10 }), { code });
+  }
+});
+
+Deno.test({
+  name: "top_processes parses this machine's real ps output",
+  ignore: !has("ps"),
+  fn: async () => {
+    const args = topProcesses.input.parse({ sort: "memory", limit: 5 });
+    const out = topProcesses.parse(
+      await runPlan(asExec(topProcesses.plan(args, localTarget()))),
+      args,
+    );
+    assert.ok(out.total_processes > 1);
+    assert.ok(out.processes.length <= 5);
+    assert.ok(out.processes.every((p) => p.pid > 0 && p.name.length > 0));
+  },
+});
