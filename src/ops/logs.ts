@@ -1,0 +1,130 @@
+/**
+ * `journal_logs`: recent systemd journal entries, optionally for one unit,
+ * since a time, at or above a priority.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { defineOperation, targetLimits } from "./operation.ts";
+import { badOutput, execCommands, throwCommonFailure } from "./_host_result.ts";
+import { sinceSchema, toJournalSince, unitNameSchema } from "./_host_schemas.ts";
+
+/** Syslog priorities, most severe first, as journalctl names them. */
+export const PRIORITIES = [
+  "emerg",
+  "alert",
+  "crit",
+  "err",
+  "warning",
+  "notice",
+  "info",
+  "debug",
+] as const;
+
+const entrySchema = z.object({
+  time: z.string(),
+  host: z.string(),
+  identifier: z.string(),
+  pid: z.number().nullable(),
+  message: z.string(),
+});
+
+/** Journal entries, oldest first. */
+export const journalLogsOutput = z.object({
+  entries: z.array(entrySchema),
+  truncated: z.boolean(),
+});
+
+/** The output of `journal_logs`. */
+export type JournalLogs = z.infer<typeof journalLogsOutput>;
+
+// short-iso: "2024-05-06T10:15:01+0000 web-1 nginx[812]: message". systemd ≥ 250
+// writes the offset as "+00:00"; older ones as "+0000". Kernel lines carry no pid.
+const LINE =
+  /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[+-]\d{2}:?\d{2}|Z)) (\S+) ([^:\[]+?)(?:\[(\d+)\])?: ?(.*)$/;
+
+/**
+ * Parses `journalctl -o short-iso` output. Marker lines (`-- No entries --`,
+ * `-- Boot ... --`) are skipped; indented lines continue the previous message.
+ *
+ * @param stdout What journalctl printed.
+ * @returns The entries.
+ * @throws {OperationError} `bad_output` when text is present but no line reads as an entry.
+ */
+export function parseJournal(stdout: string): JournalLogs["entries"] {
+  const entries: JournalLogs["entries"] = [];
+  let unread = 0;
+  for (const line of stdout.split("\n")) {
+    if (line.trim() === "" || /^-- .* --$/.test(line)) continue;
+    const m = line.match(LINE);
+    if (m) {
+      entries.push({
+        time: m[1],
+        host: m[2],
+        identifier: m[3],
+        pid: m[4] === undefined ? null : Number(m[4]),
+        message: m[5],
+      });
+    } else if (entries.length > 0 && /^\s/.test(line)) {
+      entries[entries.length - 1].message += `\n${line.trim()}`;
+    } else {
+      unread++;
+    }
+  }
+  if (entries.length === 0 && unread > 0) badOutput("journalctl", "short-iso log lines");
+  return entries;
+}
+
+/** Recent journal entries. */
+export const journalLogs = defineOperation({
+  name: "journal_logs",
+  title: "Journal logs",
+  description:
+    "Returns the last `lines` entries (1-5000, default 100; policies may cap it lower) of the " +
+    "systemd journal, oldest first, each with ISO time, host, identifier (unit or program), pid " +
+    'and message. Optional: `unit` (one systemd unit), `since` (relative like "15m", "2h", ' +
+    '"1d" or an ISO date/time like "2024-05-01T12:00:00Z"), `priority` (that level and more ' +
+    'severe, e.g. "err"). Without root or the systemd-journal group only the caller\'s own ' +
+    'entries are visible. Fails with code "unsupported" on hosts without systemd.',
+  input: z.strictObject({
+    unit: unitNameSchema.optional(),
+    lines: z.int().min(1).max(5000).default(100),
+    since: sinceSchema.optional(),
+    priority: z.enum(PRIORITIES).optional(),
+  }),
+  output: journalLogsOutput,
+  capability: "system:read",
+  targetTypes: ["local", "ssh"],
+  mutates: false,
+  destructive: false,
+  programs: ["journalctl"],
+  plan: (args, target) => {
+    // `--opt=value` keeps each value bound to its option; journalctl reads
+    // bare operands as match expressions, so none are passed.
+    const argv = [
+      "journalctl",
+      "--no-pager",
+      "--quiet",
+      "-o",
+      "short-iso",
+      `--lines=${args.lines}`,
+    ];
+    if (args.unit !== undefined) argv.push(`--unit=${args.unit}`);
+    if (args.since !== undefined) argv.push(`--since=${toJournalSince(args.since)}`);
+    if (args.priority !== undefined) argv.push(`--priority=${args.priority}`);
+    return { kind: "exec", commands: [argv], mode: "all", sudo: false, ...targetLimits(target) };
+  },
+  parse: (result) => {
+    const [cmd] = execCommands(result, 1);
+    throwCommonFailure(cmd, "systemd");
+    if (cmd.exitCode !== 0) badOutput("journalctl", "exit code 0");
+    return { entries: parseJournal(cmd.stdout), truncated: cmd.truncated };
+  },
+  render: (out) => {
+    const shown = out.entries.slice(-5).map((e) =>
+      `${e.time} ${e.identifier}: ${e.message.split("\n")[0]}`
+    );
+    return [`${out.entries.length} entries${out.truncated ? " (output cut)" : ""}`, ...shown]
+      .join("\n");
+  },
+});
