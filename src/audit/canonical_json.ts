@@ -1,0 +1,150 @@
+/**
+ * Canonical JSON and SHA-256: the one place the project turns a value into
+ * bytes for hashing. Audit record hashes, plan digests and approval bindings
+ * all import from here, so the same value always hashes the same way.
+ *
+ * The output follows RFC 8785 (JCS) for the values JSON can hold: object keys
+ * sorted by UTF-16 code units at every depth, no whitespace, strings and
+ * numbers written as `JSON.stringify` writes them.
+ *
+ * @module
+ */
+
+/** A value JSON can hold; what {@linkcode canonicalJson} writes and `redact` returns. */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+/** Nesting deeper than this is refused, so hostile input cannot exhaust the stack. */
+export const CANONICAL_MAX_DEPTH = 256;
+
+/**
+ * Writes a value as canonical JSON.
+ *
+ * Object fields whose value is `undefined` are dropped; `undefined` inside an
+ * array becomes `null` (as with `JSON.stringify`). Objects with a `toJSON`
+ * method (`Date`, `Secret`) are written as what that method returns.
+ *
+ * @example
+ * ```ts
+ * canonicalJson({ b: [1, "x"], a: { d: true, c: null } });
+ * // '{"a":{"c":null,"d":true},"b":[1,"x"]}'
+ * ```
+ *
+ * @param value A JSON-compatible value.
+ * @returns The canonical text.
+ * @throws {RangeError} When a number is `NaN` or infinite, or nesting exceeds
+ * {@linkcode CANONICAL_MAX_DEPTH}.
+ * @throws {TypeError} When the value holds a bigint, function or symbol, or refers to itself.
+ */
+export function canonicalJson(value: unknown): string {
+  const parts: string[] = [];
+  write(value, parts, new Set(), "$");
+  return parts.join("");
+}
+
+function write(value: unknown, out: string[], stack: Set<object>, path: string): void {
+  if (
+    value !== null && typeof value === "object" && typeof (value as Jsonable).toJSON === "function"
+  ) {
+    value = (value as Jsonable).toJSON();
+  }
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      out.push(JSON.stringify(value));
+      return;
+    case "number":
+      if (!Number.isFinite(value)) {
+        throw new RangeError(
+          `Cannot write canonical JSON: expected a finite number at ${path}, found ${value}`,
+        );
+      }
+      out.push(JSON.stringify(value));
+      return;
+    case "object":
+      break;
+    default:
+      throw new TypeError(
+        `Cannot write canonical JSON: expected a JSON value at ${path}, found a ${typeof value}`,
+      );
+  }
+  if (value === null) {
+    out.push("null");
+    return;
+  }
+  if (stack.has(value)) {
+    throw new TypeError(`Cannot write canonical JSON: expected a tree at ${path}, found a cycle`);
+  }
+  if (stack.size >= CANONICAL_MAX_DEPTH) {
+    throw new RangeError(
+      `Cannot write canonical JSON: expected nesting of at most ${CANONICAL_MAX_DEPTH} levels, found more at ${path}`,
+    );
+  }
+  stack.add(value);
+  if (Array.isArray(value)) {
+    out.push("[");
+    value.forEach((item, index) => {
+      if (index > 0) out.push(",");
+      write(item === undefined ? null : item, out, stack, `${path}[${index}]`);
+    });
+    out.push("]");
+  } else {
+    const record = value as Record<string, unknown>;
+    // Default sort compares UTF-16 code units, exactly as RFC 8785 asks.
+    const keys = Object.keys(record).filter((key) => record[key] !== undefined).sort();
+    out.push("{");
+    keys.forEach((key, index) => {
+      if (index > 0) out.push(",");
+      out.push(JSON.stringify(key), ":");
+      write(record[key], out, stack, `${path}.${key}`);
+    });
+    out.push("}");
+  }
+  stack.delete(value);
+}
+
+interface Jsonable {
+  toJSON(): unknown;
+}
+
+const encoder = new TextEncoder();
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+
+/**
+ * SHA-256 of text (encoded as UTF-8) or bytes, as lowercase hex.
+ *
+ * @example
+ * ```ts
+ * await sha256Hex(canonicalJson(plan)); // the plan digest
+ * ```
+ *
+ * @param data Text or bytes.
+ * @returns 64 lowercase hex digits.
+ */
+export async function sha256Hex(data: string | Uint8Array): Promise<string> {
+  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
+  );
+  let hex = "";
+  for (const byte of digest) hex += HEX[byte];
+  return hex;
+}
+
+/**
+ * SHA-256 of a value's canonical JSON, as lowercase hex. Use for plan digests
+ * and approval bindings.
+ *
+ * @param value A JSON-compatible value.
+ * @returns 64 lowercase hex digits.
+ * @throws {RangeError} (as a rejection) As {@linkcode canonicalJson}.
+ * @throws {TypeError} (as a rejection) As {@linkcode canonicalJson}.
+ */
+export async function canonicalDigest(value: unknown): Promise<string> {
+  return await sha256Hex(canonicalJson(value));
+}
