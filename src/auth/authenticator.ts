@@ -1,19 +1,25 @@
 /**
  * The authenticator: one function from a Web `Request` to an identity or a
  * refusal. Credentials are tried by the token's shape: a JWT is a gateway
- * token (known `kid`) or an OIDC access token (configured `iss`); an opaque
- * token is the bootstrap admin token or is introspected; no token at all may
- * be a Tailscale user on loopback.
+ * token (its `typ`) or an OIDC access token (a configured `iss`); an opaque
+ * token is the bootstrap admin token or is introspected; a request without a
+ * token may come from a Tailscale user through `tailscale serve` on loopback.
  *
  * @module
  */
 import { type AuthConfig, authConfigSchema } from "../config/auth_schema.ts";
 import type { IdentitiesConfig } from "../config/identities_schema.ts";
-import { readBearer } from "./bearer.ts";
+import type { SecretResolver } from "../config/secret.ts";
+import { isJwtShaped, readBearer } from "./bearer.ts";
 import { compileBindings } from "./bindings.ts";
 import { loadAdminTokenVerifier } from "./bootstrap_token.ts";
 import { insufficientScope, unauthorized } from "./challenge.ts";
+import { metadataLoader, type ServerMetadata } from "./discovery.ts";
+import { createGatewayTokenVerifier } from "./gateway_tokens.ts";
+import { createIntrospector } from "./introspection.ts";
 import { resolveResource } from "./metadata.ts";
+import { createOidcVerifier } from "./oidc.ts";
+import { isLoopback, readTailscaleHeaders } from "./tailscale.ts";
 import type { Authenticator, AuthOutcome, Principal } from "./types.ts";
 
 /** The configuration the authenticator reads: a policy file's two sections. */
@@ -32,21 +38,28 @@ export interface AuthenticatorOptions {
   resource?: string;
   /** Clock in milliseconds since the epoch (tests inject one). */
   now?: () => number;
+  /** Reads `${ENV}` and `file:` secret references (tests inject one). */
+  secrets?: SecretResolver;
+  /** Minimum time between JWKS fetches per issuer, in milliseconds; default 30 s. */
+  jwksCooldownMs?: number;
 }
 
 /** Verifies one presented token; `string` is the reason it was rejected. */
 type TokenVerifier = (token: string) => Promise<Principal | string | undefined>;
 
+const UNKNOWN = "Invalid token: expected a token this gateway accepts, found an unknown one";
+
 /**
  * Builds the authenticator from configuration.
  *
- * Needs `read` for the state directory and `net` for the configured issuers.
+ * Needs `read` for the state directory, `env`/`read` for secret references,
+ * and `net` for the configured issuers.
  *
  * @param config The `auth` and `identities` sections of the policy.
- * @param options State directory, resource URI override, clock.
+ * @param options State directory, resource URI override, clock, secret resolver.
  * @returns The authenticator.
  * @throws {TypeError} When no resource URI is configured.
- * @throws {Error} When key or token files are unreadable or too open.
+ * @throws {Error} When key or token files are unreadable or too open, or a secret is unset.
  */
 export async function createAuthenticator(
   config: AuthenticatorConfig,
@@ -54,32 +67,80 @@ export async function createAuthenticator(
 ): Promise<Authenticator> {
   const auth = config.auth ?? authConfigSchema.parse({});
   const resource = resolveResource(auth, options.resource);
+  const now = options.now ?? Date.now;
+  const skewSeconds = auth.clock_skew_seconds;
   const resolve = compileBindings(config.identities);
-  const verifiers: TokenVerifier[] = [];
+  for (const issuer of auth.oidc) {
+    const secret = issuer.introspection?.client_secret;
+    if (secret && !secret.resolved) await secret.resolve(options.secrets);
+  }
+  const loaders = new Map(auth.oidc.map((i) => [i.issuer, metadataLoader(i.issuer, now)]));
+  const metadata = (issuer: string): Promise<ServerMetadata> => loaders.get(issuer)!();
+
+  const jwtVerifiers: TokenVerifier[] = [];
+  const opaqueVerifiers: TokenVerifier[] = [];
+  if (auth.gateway_tokens.enabled) {
+    const { max_ttl_seconds: maxTtlSeconds } = auth.gateway_tokens;
+    jwtVerifiers.push(
+      await createGatewayTokenVerifier(options.stateDir, {
+        resource,
+        maxTtlSeconds,
+        skewSeconds,
+        now,
+      }),
+    );
+  }
+  if (auth.oidc.length > 0) {
+    const shared = { resource, skewSeconds, now, metadata };
+    jwtVerifiers.push(
+      createOidcVerifier(auth.oidc, { ...shared, jwksCooldownMs: options.jwksCooldownMs }),
+    );
+    opaqueVerifiers.push(createIntrospector(auth.oidc, shared));
+  }
   if (auth.admin_token) {
     const isAdmin = await loadAdminTokenVerifier(options.stateDir);
-    verifiers.push(async (token) => (await isAdmin(token)) ? { kind: "admin" } : undefined);
+    opaqueVerifiers.unshift(async (token) =>
+      (await isAdmin(token)) ? { kind: "admin" } : undefined
+    );
   }
 
   async function verify(token: string): Promise<Principal | string> {
-    for (const verifier of verifiers) {
-      const result = await verifier(token);
-      if (result !== undefined) return result;
+    try {
+      for (const verifier of isJwtShaped(token) ? jwtVerifiers : opaqueVerifiers) {
+        const result = await verifier(token);
+        if (result !== undefined) return result;
+      }
+    } catch {
+      // Fail closed: a state file that cannot be read refuses the token.
+      return "Invalid token: it cannot be verified now";
     }
-    return "Invalid token: expected a token this gateway accepts, found an unknown one";
+    return UNKNOWN;
   }
 
   return Object.freeze({
     resource,
-    async authenticate(request: Request): Promise<AuthOutcome> {
+    async authenticate(request: Request, info: { remoteAddr: string }): Promise<AuthOutcome> {
       const bearer = readBearer(request.headers);
-      if (bearer.kind === "malformed") return unauthorized(resource, bearer.reason);
-      if (bearer.kind === "none") return unauthorized(resource);
-      const principal = await verify(bearer.token);
-      if (typeof principal === "string") return unauthorized(resource, principal);
+      const tailscale = readTailscaleHeaders(request.headers);
+      const trusted = auth.tailscale.enabled && isLoopback(info.remoteAddr);
+      const flag = tailscale.present && !trusted ? { ignoredTailscaleHeaders: true as const } : {};
+      let principal: Principal | string;
+      if (bearer.kind === "malformed") {
+        principal = bearer.reason;
+      } else if (bearer.kind === "token") {
+        principal = await verify(bearer.token);
+      } else if (trusted && tailscale.present && tailscale.login !== undefined) {
+        const { login, name } = tailscale;
+        principal = { kind: "tailscale", login, ...(name !== undefined ? { name } : {}) };
+      } else {
+        return { ...unauthorized(resource), ...flag };
+      }
+      if (typeof principal === "string") return { ...unauthorized(resource, principal), ...flag };
       const identity = resolve(principal);
-      if (identity.scopes.size === 0) return insufficientScope(resource, identity.subject);
-      return { ok: true, identity, principal };
+      if (identity.scopes.size === 0) {
+        return { ...insufficientScope(resource, identity.subject), ...flag };
+      }
+      return { ok: true, identity, principal, ...flag };
     },
   });
 }

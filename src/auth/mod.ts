@@ -13,3 +13,5 @@ export * from "./challenge.ts";
 export * from "./gateway_key.ts";
 export * from "./metadata.ts";
 export * from "./types.ts";
+export * from "./gateway_tokens.ts";
+export * from "./tailscale.ts";

@@ -36,6 +36,9 @@ export type Principal =
   /** The local user of the stdio transport. */
   | { readonly kind: "local"; readonly user: string };
 
+/** A principal established by an OAuth 2.1 / OIDC access token. */
+export type OidcPrincipal = Extract<Principal, { kind: "oidc" }>;
+
 /** The body of a refusal, as RFC 6750 names its fields. */
 export interface AuthErrorBody {
   /** `invalid_token`, `invalid_request` or `insufficient_scope`. */

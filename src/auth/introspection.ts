@@ -1,0 +1,130 @@
+/**
+ * Opaque access tokens, checked by RFC 7662 introspection at the issuers that
+ * configure it. Answers are cached by the token's SHA-256, never longer than
+ * the token lives nor than the issuer's `cache_seconds` (at most 5 minutes).
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { OidcIssuerConfig } from "../config/auth_schema.ts";
+import { toHex } from "./_encoding.ts";
+import { sha256 } from "./bootstrap_token.ts";
+import { fetchJson, type ServerMetadata } from "./discovery.ts";
+import { mappedClaims } from "./oidc.ts";
+import type { OidcPrincipal } from "./types.ts";
+
+/** Most answers kept in the cache. */
+export const MAX_CACHED_ANSWERS = 10_000;
+
+const answerSchema = z.looseObject({
+  active: z.boolean(),
+  sub: z.string().min(1).max(512).optional(),
+  exp: z.number().optional(),
+  nbf: z.number().optional(),
+  iss: z.string().optional(),
+  aud: z.union([z.string(), z.array(z.string())]).optional(),
+});
+
+/** Options of {@linkcode createIntrospector}. */
+export interface IntrospectorOptions {
+  /** Canonical resource URI: the required audience unless an issuer overrides it. */
+  resource: string;
+  /** Clock skew allowed, in seconds. */
+  skewSeconds: number;
+  /** Clock in milliseconds since the epoch. */
+  now: () => number;
+  /** Looks up an issuer's metadata (cached by the caller). */
+  metadata: (issuer: string) => Promise<ServerMetadata>;
+}
+
+type Answer = OidcPrincipal | string;
+
+async function ask(
+  issuer: OidcIssuerConfig,
+  token: string,
+  options: IntrospectorOptions,
+): Promise<Answer | undefined> {
+  const config = issuer.introspection!;
+  const endpoint = config.endpoint ??
+    (await options.metadata(issuer.issuer).catch(() => undefined))?.introspection_endpoint;
+  if (endpoint === undefined) return undefined;
+  const basic = btoa(
+    `${encodeURIComponent(config.client_id)}:${encodeURIComponent(config.client_secret.reveal())}`,
+  );
+  const raw = await fetchJson(endpoint, {
+    method: "POST",
+    headers: {
+      authorization: `Basic ${basic}`,
+      "content-type": "application/x-www-form-urlencoded",
+    },
+    body: new URLSearchParams({ token, token_type_hint: "access_token" }),
+  });
+  const parsed = answerSchema.safeParse(raw);
+  if (!parsed.success) return undefined;
+  const answer = parsed.data;
+  const now = options.now() / 1000;
+  if (!answer.active) return "Invalid token: the issuer reports it inactive";
+  if (answer.iss !== undefined && answer.iss !== issuer.issuer) return undefined;
+  if (answer.sub === undefined) return "Invalid token: expected a sub in the introspection answer";
+  if (answer.exp === undefined) return "Invalid token: expected an exp in the introspection answer";
+  if (answer.exp + options.skewSeconds <= now) return "Invalid token: expected an unexpired token";
+  if (answer.nbf !== undefined && answer.nbf - options.skewSeconds > now) {
+    return "Invalid token: it is not valid yet";
+  }
+  const audience = issuer.audience ?? options.resource;
+  if (![answer.aud ?? []].flat().includes(audience)) {
+    return `Invalid token: expected audience ${JSON.stringify(audience)}`;
+  }
+  return {
+    kind: "oidc",
+    issuer: issuer.issuer,
+    sub: answer.sub,
+    exp: answer.exp,
+    via: "introspection",
+    ...mappedClaims(answer, issuer),
+  };
+}
+
+/**
+ * Builds the verifier for opaque tokens.
+ *
+ * Needs `net` permission for the introspection endpoints.
+ *
+ * @param issuers The configured issuers; only those with `introspection` are asked.
+ * @param options Resource URI, skew, clock, metadata lookup.
+ * @returns A verifier: a principal, a rejection reason, or `undefined` when no issuer introspects.
+ */
+export function createIntrospector(
+  issuers: readonly OidcIssuerConfig[],
+  options: IntrospectorOptions,
+): (token: string) => Promise<Answer | undefined> {
+  const introspecting = issuers.filter((issuer) => issuer.introspection !== undefined);
+  const cache = new Map<string, { answer: Answer; until: number }>();
+  return async function introspect(token) {
+    if (introspecting.length === 0) return undefined;
+    const key = toHex(await sha256(token));
+    const now = options.now();
+    const hit = cache.get(key);
+    if (hit && hit.until > now) return hit.answer;
+    cache.delete(key);
+    let answer: Answer | undefined;
+    let ttl = 300;
+    for (const issuer of introspecting) {
+      ttl = Math.min(ttl, issuer.introspection!.cache_seconds);
+      answer = await ask(issuer, token, options);
+      if (answer !== undefined && typeof answer !== "string") break;
+    }
+    if (answer === undefined) return "Invalid token: no issuer could introspect it";
+    const lifetime = typeof answer === "string" ? Infinity : answer.exp * 1000 - now;
+    const until = now + Math.min(ttl * 1000, lifetime);
+    if (until > now) {
+      if (cache.size >= MAX_CACHED_ANSWERS) {
+        for (const [k, v] of cache) {
+          if (v.until <= now || cache.size >= MAX_CACHED_ANSWERS) cache.delete(k);
+        }
+      }
+      cache.set(key, { answer, until });
+    }
+    return answer;
+  };
+}
