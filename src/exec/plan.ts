@@ -60,8 +60,29 @@ export interface DockerPlan extends PlanLimits {
   readonly body?: unknown;
   /** How to read the response body. */
   readonly response: "json" | "logs" | "stream_json" | "none";
-  /** When set, the container must exist on the engine before this (mutating) request is sent. */
+  /**
+   * When set, the container must exist on the engine before this (mutating) request is sent:
+   * the worker inspects it first and fails with `not_found` otherwise. For `logs` plans the
+   * inspection also tells whether the container has a TTY (its output is then not multiplexed).
+   */
   readonly requireContainer?: string;
+  /**
+   * When set, the request is sent once per container matching these list filters
+   * (`GET /containers/json?all=1&filters=...`), `{id}` in `path` standing for each container's
+   * id; the result body is an array of {@linkcode DockerEachResult}. Used for compose stacks.
+   */
+  readonly forEach?: { readonly filters: Readonly<Record<string, readonly string[]>> };
+}
+
+/** One container's outcome in a `forEach` Docker plan. */
+export interface DockerEachResult {
+  readonly id: string;
+  /** Container name without the leading `/`. */
+  readonly name: string;
+  /** HTTP status of this container's request. */
+  readonly status: number;
+  /** The engine's short message when the request failed, else `null`. */
+  readonly message: string | null;
 }
 
 /** One request to an HTTP API target. */

@@ -1,0 +1,264 @@
+/**
+ * One Docker Engine: how to connect (unix socket or TCP with mutual TLS),
+ * which API version to speak, and how connection failures read to a client.
+ *
+ * @module
+ */
+import type { ExecFailure } from "../plan.ts";
+import { type HttpResponse, sendRequest } from "./_docker_http.ts";
+
+/** Where one target's engine listens, with TLS material revealed. */
+export type DockerEndpoint =
+  | { readonly transport: "unix"; readonly path: string }
+  | {
+    readonly transport: "tls";
+    readonly hostname: string;
+    readonly port: number;
+    readonly caCert: string;
+    readonly cert: string;
+    readonly key: string;
+    /** Name expected in the engine's certificate; not supported with client certificates. */
+    readonly serverName: string | null;
+  };
+
+/** The docker worker's `configure` message body. */
+export interface DockerWorkerConfig {
+  /** Target id → endpoint. */
+  readonly targets: Readonly<Record<string, DockerEndpoint>>;
+}
+
+/** The oldest Engine API we speak (Docker 19.03). */
+export const MIN_API_VERSION = "1.40";
+/** The newest Engine API we speak; newer engines are addressed with this version. */
+export const MAX_API_VERSION = "1.47";
+
+/** A failure with a stable code, thrown inside the worker and posted as a result. */
+export class DockerFailure extends Error {
+  /** Stable code. */
+  readonly code: ExecFailure["code"];
+
+  /**
+   * @param code Stable code.
+   * @param message A sentence safe to show a client.
+   */
+  constructor(code: ExecFailure["code"], message: string) {
+    super(message);
+    this.name = "DockerFailure";
+    this.code = code;
+  }
+}
+
+/**
+ * Compares two `major.minor` versions.
+ *
+ * @param a A version such as `"1.41"`.
+ * @param b Another version.
+ * @returns Negative, zero or positive as `a` is older, equal or newer.
+ */
+export function compareApiVersions(a: string, b: string): number {
+  const [am, an] = a.split(".").map(Number);
+  const [bm, bn] = b.split(".").map(Number);
+  return am !== bm ? am - bm : an - bn;
+}
+
+/**
+ * The version to speak with an engine: the lower of its version and ours.
+ *
+ * @param engine The engine's `ApiVersion`.
+ * @returns The negotiated version.
+ * @throws {DockerFailure} When the engine is older than {@linkcode MIN_API_VERSION}.
+ */
+export function negotiateApiVersion(engine: string): string {
+  if (!/^\d{1,3}\.\d{1,3}$/.test(engine)) {
+    throw new DockerFailure("bad_response", "The engine reported an API version we cannot read");
+  }
+  if (compareApiVersions(engine, MIN_API_VERSION) < 0) {
+    throw new DockerFailure(
+      "bad_response",
+      `The engine speaks Docker API ${engine}: expected ${MIN_API_VERSION} or newer`,
+    );
+  }
+  return compareApiVersions(engine, MAX_API_VERSION) > 0 ? MAX_API_VERSION : engine;
+}
+
+/** A client for one target's engine; one connection per request. */
+export class DockerClient {
+  readonly #target: string;
+  readonly #endpoint: DockerEndpoint;
+  #version: string | undefined;
+
+  /**
+   * @param target Target id, for messages.
+   * @param endpoint Where the engine listens.
+   */
+  constructor(target: string, endpoint: DockerEndpoint) {
+    this.#target = target;
+    this.#endpoint = endpoint;
+  }
+
+  /**
+   * The negotiated API version, asking the engine (`GET /version`) the first
+   * time and again after a connection failure (the engine may have changed).
+   *
+   * @param signal Aborts the call.
+   * @returns A version such as `"1.41"`.
+   * @throws {DockerFailure} When the engine cannot be reached or answers oddly.
+   */
+  async apiVersion(signal: AbortSignal): Promise<string> {
+    if (this.#version) return this.#version;
+    const { status, text } = await this.#text("GET", "/version", signal);
+    let engine: unknown;
+    try {
+      engine = (JSON.parse(text) as { ApiVersion?: unknown }).ApiVersion;
+    } catch {
+      engine = undefined;
+    }
+    if (status !== 200 || typeof engine !== "string") {
+      throw new DockerFailure(
+        "bad_response",
+        `The engine of target "${this.#target}" did not report its API version`,
+      );
+    }
+    this.#version = negotiateApiVersion(engine);
+    return this.#version;
+  }
+
+  /**
+   * Opens a connection and sends one request. The connection closes when
+   * `signal` aborts; the caller closes it after reading the body.
+   *
+   * @param method HTTP method.
+   * @param target Path with query, including the `/vX.Y` prefix when wanted.
+   * @param options JSON `body` and the abort `signal`.
+   * @returns The response and its connection.
+   * @throws {DockerFailure} `unreachable`, `untrusted`, `forbidden` or `cancelled`/`timeout`.
+   */
+  async open(
+    method: string,
+    target: string,
+    options: { body?: string; signal: AbortSignal },
+  ): Promise<{ response: HttpResponse; conn: Deno.Conn }> {
+    const { signal } = options;
+    let conn: Deno.Conn | undefined;
+    const onAbort = () => {
+      if (conn) closeQuietly(conn);
+    };
+    try {
+      signal.throwIfAborted();
+      conn = await this.#connect();
+      signal.addEventListener("abort", onAbort, { once: true });
+      signal.throwIfAborted();
+      const response = await sendRequest(conn, { method, target, body: options.body });
+      return { response, conn };
+    } catch (error) {
+      signal.removeEventListener("abort", onAbort);
+      if (conn) closeQuietly(conn);
+      throw this.failure(error, signal);
+    }
+  }
+
+  /**
+   * Translates an error from connecting or reading into a client-safe failure.
+   * Forgets the negotiated version so the next call asks again.
+   *
+   * @param error What was thrown.
+   * @param signal The call's signal: an abort reads as `timeout` or `cancelled`.
+   * @returns The failure.
+   */
+  failure(error: unknown, signal: AbortSignal): DockerFailure {
+    if (error instanceof DockerFailure) return error;
+    if (signal.aborted) {
+      const reason = signal.reason;
+      return reason instanceof DockerFailure
+        ? reason
+        : new DockerFailure("cancelled", "The call was cancelled");
+    }
+    this.#version = undefined;
+    const where = this.#endpoint.transport === "unix"
+      ? `socket ${this.#endpoint.path}`
+      : `${this.#endpoint.hostname}:${this.#endpoint.port}`;
+    const engine = `the Docker engine of target "${this.#target}" (${where})`;
+    const text = String((error as Error)?.message ?? error);
+    if (error instanceof Deno.errors.NotCapable) {
+      return new DockerFailure("forbidden", `The executor is not allowed to reach ${engine}`);
+    }
+    if (error instanceof Deno.errors.NotFound) {
+      return new DockerFailure("unreachable", `Cannot reach ${engine}: the socket does not exist`);
+    }
+    if (error instanceof Deno.errors.ConnectionRefused) {
+      return new DockerFailure("unreachable", `Cannot reach ${engine}: the connection was refused`);
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      return new DockerFailure(
+        "unreachable",
+        `Cannot reach ${engine}: permission denied on the socket`,
+      );
+    }
+    if (/certificate|UnknownIssuer|NotValidForName|BadSignature|handshake|tls/i.test(text)) {
+      return new DockerFailure(
+        "untrusted",
+        `Cannot verify ${engine}: the TLS handshake failed (certificate not trusted or not accepted)`,
+      );
+    }
+    return new DockerFailure(
+      "unreachable",
+      `The connection to ${engine} failed or was lost during the call`,
+    );
+  }
+
+  async #text(
+    method: string,
+    path: string,
+    signal: AbortSignal,
+  ): Promise<{ status: number; text: string }> {
+    const { response, conn } = await this.open(method, path, { signal });
+    try {
+      let text = "";
+      const decoder = new TextDecoder();
+      for await (const chunk of response.body) {
+        text += decoder.decode(chunk, { stream: true });
+        if (text.length > 65536) break;
+      }
+      return { status: response.status, text };
+    } catch (error) {
+      throw this.failure(error, signal);
+    } finally {
+      closeQuietly(conn);
+    }
+  }
+
+  #connect(): Promise<Deno.Conn> {
+    const endpoint = this.#endpoint;
+    if (endpoint.transport === "unix") {
+      return Deno.connect({ transport: "unix", path: endpoint.path });
+    }
+    if (endpoint.serverName !== null && endpoint.serverName !== endpoint.hostname) {
+      // Deno's TLS client takes a client certificate only in connectTls, which
+      // verifies the certificate against the host it dials: no separate name.
+      throw new DockerFailure(
+        "untrusted",
+        `Cannot verify the Docker engine of target "${this.#target}": tls.server_name is not supported; expected the engine certificate to name "${endpoint.hostname}"`,
+      );
+    }
+    return Deno.connectTls({
+      hostname: endpoint.hostname,
+      port: endpoint.port,
+      caCerts: [endpoint.caCert],
+      cert: endpoint.cert,
+      key: endpoint.key,
+    });
+  }
+}
+
+/**
+ * Closes a connection, ignoring "already closed".
+ *
+ * @param conn The connection.
+ */
+export function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed (abort or peer).
+  }
+}
