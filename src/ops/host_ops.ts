@@ -1,0 +1,28 @@
+/**
+ * The host operation catalog: every operation that runs on `local` and `ssh`
+ * targets, frozen.
+ *
+ * @module
+ */
+import type { Operation } from "./operation.ts";
+import { listDirectory, readFile } from "./file.ts";
+import { journalLogs } from "./logs.ts";
+import { listeningSockets } from "./network.ts";
+import { packageUpdates } from "./package.ts";
+import { packageUpgrade } from "./package_upgrade.ts";
+import { serviceControl, serviceStatus } from "./service.ts";
+import { systemStatus, topProcesses } from "./system.ts";
+
+/** Host operations, observe tier first, then control and admin. */
+export const HOST_OPERATIONS: readonly Operation[] = Object.freeze([
+  systemStatus,
+  topProcesses,
+  serviceStatus,
+  journalLogs,
+  listeningSockets,
+  packageUpdates,
+  readFile,
+  listDirectory,
+  serviceControl,
+  packageUpgrade,
+]);
