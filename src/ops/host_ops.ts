@@ -11,7 +11,8 @@ import { listeningSockets } from "./network.ts";
 import { packageUpdates } from "./package.ts";
 import { packageUpgrade } from "./package_upgrade.ts";
 import { serviceControl, serviceStatus } from "./service.ts";
-import { systemStatus, topProcesses } from "./system.ts";
+import { systemStatus } from "./system.ts";
+import { topProcesses } from "./processes.ts";
 
 /** Host operations, observe tier first, then control and admin. */
 export const HOST_OPERATIONS: readonly Operation[] = Object.freeze([
