@@ -37,6 +37,8 @@ export class SecretScanner {
   readonly size: number;
 
   /**
+   * Builds the automaton once for a set of secrets.
+   *
    * @param secrets Secret values; those shorter than {@linkcode MIN_SECRET_LENGTH} are ignored.
    */
   constructor(secrets: Iterable<string>) {

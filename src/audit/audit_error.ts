@@ -1,0 +1,22 @@
+/**
+ * The error the audit log raises when it cannot be opened or written.
+ *
+ * @module
+ */
+
+/**
+ * The audit log cannot be opened or written. Once an append has failed, every
+ * later append fails too, and the gateway must refuse calls.
+ */
+export class AuditError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What went wrong.
+   * @param options The underlying error, as `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "AuditError";
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Options of the audit log writer: sync mode, clock, tail repair, secrets and
+ * the file seam tests use to inject failures.
+ *
+ * @module
+ */
+import type { SecretScanner } from "./secret_scanner.ts";
+
+/** The parts of an open file the writer uses; tests may wrap them to inject failures. */
+export interface AuditSink {
+  /** Writes some bytes at the end of the file; returns how many were written. */
+  write(data: Uint8Array): Promise<number>;
+  /** Flushes written data to the device. */
+  syncData(): Promise<void>;
+  /** Closes the file. */
+  close(): void;
+}
+
+/**
+ * When appends reach the disk. Every mode writes records in order and never
+ * reorders or drops an accepted one.
+ *
+ * - `"batch"` (default): group commit. Appends that arrive while a write and
+ *   `fdatasync` are in flight are written together by the next single write
+ *   and `fdatasync`. Each append resolves only once its batch is synced, so a
+ *   resolved append survives a crash or power loss; throughput grows with
+ *   concurrency while the cost per call stays one sync latency at most.
+ * - `"always"`: one write and one `fdatasync` per record, one record at a
+ *   time. The same guarantee, with throughput capped at one record per sync
+ *   latency; use only when a failed sync must never take other records with it.
+ * - `"never"`: no `fdatasync`; an append resolves once the kernel has the
+ *   bytes. Survives a crash of the gateway but not of the machine, which may
+ *   lose the last records. For tests and benchmarks.
+ */
+export type FsyncMode = "always" | "batch" | "never";
+
+/** How `AuditLog.open` opens a log. */
+export interface AuditLogOptions {
+  /** When appends reach the disk; see {@linkcode FsyncMode}. Default `"batch"`. */
+  fsync?: FsyncMode;
+  /** The time source for record timestamps (injectable for tests). Default `() => new Date()`. */
+  clock?: () => Date;
+  /**
+   * What to do when the file ends in an incomplete line (a write cut short
+   * by a crash): `"refuse"` (default) throws, `"truncate"` cuts the line off
+   * and continues from the record before it (`AuditLog.droppedTailBytes`
+   * says how much was cut). A complete but invalid last line is always refused.
+   */
+  onCorruptTail?: "refuse" | "truncate";
+  /** Known secret values, masked in `args` and `detail`. */
+  secrets?: readonly string[] | SecretScanner;
+  /** Wraps the opened file (tests use it to make writes or syncs fail). */
+  wrapFile?: (file: AuditSink) => AuditSink;
+}
