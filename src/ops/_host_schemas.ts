@@ -34,11 +34,12 @@ export const hostPathSchema = absolutePathSchema;
 const RELATIVE = /^([1-9][0-9]{0,4})([smhdw])$/;
 const ABSOLUTE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?(Z)?$/;
 
+// The regex checks shape only; a round trip through Date refuses "2024-02-30".
 function isRealDate(m: RegExpMatchArray): boolean {
-  const [y, mo, d, h = "0", mi = "0", s = "0"] = m.slice(1, 7).map((v) => v ?? "0");
-  const date = new Date(Date.UTC(+y, +mo - 1, +d, +h, +mi, +s));
-  return date.getUTCFullYear() === +y && date.getUTCMonth() === +mo - 1 &&
-    date.getUTCDate() === +d && +h < 24 && +mi < 60 && +s < 60;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map((v) => Number(v ?? "0"));
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  return date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 &&
+    date.getUTCDate() === d && h < 24 && mi < 60 && s < 60;
 }
 
 /**

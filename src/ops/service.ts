@@ -81,7 +81,8 @@ export function parseShow(cmd: CommandResult, unit: string): ServiceState {
     sub_state: text("SubState") ?? "unknown",
     enabled: text("UnitFileState"),
     main_pid: Number.isSafeInteger(pid) && pid > 0 ? pid : null,
-    since: text("ActiveEnterTimestamp") ?? text("StateChangeTimestamp"),
+    // The last state change is what "since" means for active and inactive units alike.
+    since: text("StateChangeTimestamp") ?? text("ActiveEnterTimestamp"),
     // systemd prints 2^64-1 when memory accounting is off.
     memory_bytes: Number.isSafeInteger(memory) ? memory : null,
   };
