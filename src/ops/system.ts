@@ -154,9 +154,11 @@ export const systemStatus = defineOperation({
     return [
       `${s.hostname} (Linux ${s.kernel}), up ${duration(s.uptime_seconds)}`,
       `load ${s.load.m1} ${s.load.m5} ${s.load.m15}`,
-      `memory ${gib(s.memory.used_bytes)} used of ${gib(s.memory.total_bytes)}, swap ${
-        gib(s.memory.swap_used_bytes)
-      } used of ${gib(s.memory.swap_total_bytes)}`,
+      `memory ${gib(s.memory.used_bytes)} used of ${gib(s.memory.total_bytes)}, ${
+        s.memory.swap_total_bytes === 0
+          ? "no swap"
+          : `swap ${gib(s.memory.swap_used_bytes)} used of ${gib(s.memory.swap_total_bytes)}`
+      }`,
       `disks: ${disks || "none"}`,
     ].join("\n");
   },
