@@ -15,3 +15,4 @@ export * from "./metadata.ts";
 export * from "./types.ts";
 export * from "./gateway_tokens.ts";
 export * from "./tailscale.ts";
+export * from "./selftest.ts";

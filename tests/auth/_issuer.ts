@@ -17,6 +17,8 @@ export interface TestIssuer {
   kid: string;
   /** Signs an access token with the current key (ES256). */
   sign(claims: JWTPayload, header?: Record<string, unknown>): Promise<string>;
+  /** The current private key, for callers that sign their own tokens. */
+  privateKey(): CryptoKey;
   /** Replaces the signing key; the JWKS then serves only the new key. */
   rotate(): Promise<void>;
   /** Answers the introspection endpoint gives, by token. */
@@ -83,6 +85,7 @@ export async function startIssuer(): Promise<TestIssuer> {
         .setProtectedHeader({ alg: "ES256", kid, typ: "at+jwt", ...header })
         .sign(key.privateKey);
     },
+    privateKey: () => key.privateKey,
     async rotate() {
       key = await generateKeyPair("ES256", { extractable: true });
       kid = `k${++generation}`;
