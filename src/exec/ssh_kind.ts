@@ -1,0 +1,98 @@
+/**
+ * The SSH worker kind: `net` for exactly the SSH targets' `host:port`
+ * (bastions are SSH targets too, so they are included) and nothing else,
+ * with key material, passphrases, passwords and known_hosts content read
+ * here on the host side and sent by message.
+ *
+ * @module
+ */
+import type { SshTarget } from "../config/targets_schema.ts";
+import type { SshTargetConfig, SshWorkerConfig } from "./workers/_ssh_config.ts";
+import { NO_PERMISSIONS, type WorkerKind } from "./worker_kind.ts";
+
+export type { SshTargetConfig, SshWorkerConfig } from "./workers/_ssh_config.ts";
+
+/**
+ * The `host:port` entry of Deno's net permission for a target.
+ *
+ * @param host Host name or address (IPv6 without brackets).
+ * @param port TCP port.
+ * @returns `host:port`, or `[v6]:port`.
+ */
+export function netAddress(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function readKnownHosts(path: string): { knownHosts?: string; knownHostsError?: string } {
+  try {
+    return { knownHosts: Deno.readTextFileSync(path) };
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound
+      ? "the file does not exist"
+      : error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable
+      ? "permission denied"
+      : "it cannot be read";
+    return { knownHostsError: `Cannot read known_hosts file ${JSON.stringify(path)}: ${reason}` };
+  }
+}
+
+/**
+ * Builds one target's worker settings, secrets revealed.
+ *
+ * Needs `read` on the target's `known_hosts` file when one is configured.
+ *
+ * @param target A validated ssh target with resolved secrets.
+ * @returns Its connection settings.
+ * @throws {Error} When a secret has not been resolved.
+ */
+export function sshTargetConfig(target: SshTarget): SshTargetConfig {
+  const c = target.connection;
+  return {
+    id: target.id,
+    host: c.host,
+    port: c.port,
+    user: c.user,
+    privateKey: c.key?.reveal(),
+    passphrase: c.passphrase?.reveal(),
+    password: c.password?.reveal(),
+    agent: c.agent,
+    hostKey: c.host_key,
+    ...(c.known_hosts !== undefined && c.host_key === undefined
+      ? readKnownHosts(c.known_hosts)
+      : {}),
+    via: c.via,
+    keepaliveMs: c.keepalive_ms,
+    idleCloseMs: c.idle_close_ms,
+    maxChannels: c.max_channels,
+    connectTimeoutMs: c.connect_timeout_ms,
+    sudo: target.sudo,
+  };
+}
+
+/**
+ * The SSH worker. Permissions: `net` for each SSH target's `host:port` only.
+ *
+ * Trade-off: when any target configures `agent`, the worker also gets `read`
+ * and `write` on exactly those socket paths. Whoever can talk to an agent can
+ * ask it to sign for every key it holds, so a compromised worker could then
+ * authenticate anywhere those keys are accepted (though it still can only
+ * connect to the configured `host:port`s). Prefer `key` secrets; use an agent
+ * only when keys must stay in it (hardware tokens).
+ */
+export const SSH_KIND: WorkerKind<SshTarget> = {
+  type: "ssh",
+  module: new URL("./workers/ssh.ts", import.meta.url),
+  permissions(targets) {
+    const net = [...new Set(targets.map((t) => netAddress(t.connection.host, t.connection.port)))];
+    const agents = [...new Set(targets.flatMap((t) => t.connection.agent ?? []))];
+    return {
+      ...NO_PERMISSIONS,
+      net: net.length > 0 ? net : false,
+      read: agents.length > 0 ? agents : false,
+      write: agents.length > 0 ? agents : false,
+    };
+  },
+  config(targets): SshWorkerConfig {
+    return { targets: targets.map(sshTargetConfig) };
+  },
+};

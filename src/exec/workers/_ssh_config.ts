@@ -1,0 +1,81 @@
+/**
+ * The SSH worker's `configure` message body. Built on the host side by
+ * `ssh_kind.ts` (secrets revealed, known_hosts read there: the worker has no
+ * read permission) and checked by the worker on arrival.
+ *
+ * @module
+ */
+
+/** Connection settings of one SSH target. */
+export interface SshTargetConfig {
+  /** Target id. */
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  /** Private key text (OpenSSH or PEM). */
+  readonly privateKey?: string;
+  readonly passphrase?: string;
+  readonly password?: string;
+  /** SSH agent socket path. */
+  readonly agent?: string;
+  /** Pinned host key fingerprint, `SHA256:...`. */
+  readonly hostKey?: string;
+  /** Content of the configured known_hosts file. */
+  readonly knownHosts?: string;
+  /** Why the configured known_hosts file could not be read (a sentence), if it could not. */
+  readonly knownHostsError?: string;
+  /** Id of the ssh target to jump through. */
+  readonly via?: string;
+  readonly keepaliveMs: number;
+  readonly idleCloseMs: number;
+  readonly maxChannels: number;
+  readonly connectTimeoutMs: number;
+  /** Operations that run under `sudo -n`: `"all"`, or a list (the planner decides; informational here). */
+  readonly sudo: "none" | "all" | readonly string[];
+}
+
+/** The SSH worker's configuration. */
+export interface SshWorkerConfig {
+  readonly targets: readonly SshTargetConfig[];
+}
+
+/**
+ * Checks a `configure` body's shape.
+ *
+ * @param value The message body.
+ * @returns The configuration.
+ * @throws {TypeError} When the shape is wrong; the message never quotes values.
+ */
+export function checkSshConfig(value: unknown): SshWorkerConfig {
+  const targets = (value as { targets?: unknown } | null)?.targets;
+  if (!Array.isArray(targets)) {
+    throw new TypeError("Invalid ssh worker configuration: expected a targets array");
+  }
+  const ids = new Set<string>();
+  for (const [index, t] of targets.entries()) {
+    const ok = typeof t === "object" && t !== null && typeof t.id === "string" &&
+      typeof t.host === "string" && Number.isInteger(t.port) && typeof t.user === "string" &&
+      Number.isInteger(t.maxChannels) && t.maxChannels >= 1 &&
+      Number.isInteger(t.connectTimeoutMs) && Number.isInteger(t.keepaliveMs) &&
+      Number.isInteger(t.idleCloseMs);
+    if (!ok) {
+      throw new TypeError(
+        `Invalid ssh worker configuration: expected target ${
+          index + 1
+        } to have id, host, port, user and limits`,
+      );
+    }
+    ids.add(t.id);
+  }
+  for (const t of targets as SshTargetConfig[]) {
+    if (t.via !== undefined && (!ids.has(t.via) || t.via === t.id)) {
+      throw new TypeError(
+        `Invalid ssh worker configuration: expected via of ${
+          JSON.stringify(t.id)
+        } to name another target`,
+      );
+    }
+  }
+  return value as SshWorkerConfig;
+}

@@ -1,0 +1,163 @@
+/**
+ * Opening one authenticated SSH connection: host key check, credentials,
+ * `setNoDelay(true)`, per-host pacing of handshakes and retries of refused
+ * ones (sshd's `MaxStartups` drops bursts of simultaneous connects).
+ *
+ * @module
+ */
+import type { Duplex } from "node:stream";
+// @ts-types="@types/ssh2"
+import { Client, type ServerHostKeyAlgorithm, utils } from "ssh2";
+import { Semaphore } from "../semaphore.ts";
+import type { SshTargetConfig } from "./_ssh_config.ts";
+import { mapConnectError, SshError } from "./_ssh_errors.ts";
+import { type HostKeyPolicy, hostKeyPolicy, type HostKeyVerdict } from "./_ssh_host_keys.ts";
+
+/** Handshakes in flight at once per `host:port`. */
+export const HANDSHAKES_PER_HOST = 4;
+/** Attempts for a connect the server dropped before its handshake. */
+const ATTEMPTS = 6;
+
+const gates = new Map<string, Semaphore>();
+
+/** `host:port` as written in messages and Deno's net permission. */
+export function addressOf(target: Pick<SshTargetConfig, "host" | "port">): string {
+  return target.host.includes(":")
+    ? `[${target.host}]:${target.port}`
+    : `${target.host}:${target.port}`;
+}
+
+/**
+ * Checks the target's credentials and host key settings once, before any connect.
+ *
+ * @param target The target.
+ * @returns The host key policy.
+ * @throws {SshError} `untrusted` when known_hosts was unreadable, `auth_failed` when the key cannot be used.
+ */
+export function prepare(target: SshTargetConfig): HostKeyPolicy {
+  if (target.knownHostsError !== undefined && target.hostKey === undefined) {
+    throw new SshError("untrusted", target.knownHostsError);
+  }
+  if (target.privateKey !== undefined) {
+    const parsed = utils.parseKey(target.privateKey, target.passphrase);
+    if (parsed instanceof Error) {
+      const encrypted = /passphrase|encrypted/i.test(parsed.message);
+      throw new SshError(
+        "auth_failed",
+        encrypted
+          ? `Cannot use the private key of target ${
+            JSON.stringify(target.id)
+          }: expected the right passphrase for the encrypted key`
+          : `Cannot use the private key of target ${
+            JSON.stringify(target.id)
+          }: expected an ed25519, ECDSA or RSA key in OpenSSH or PEM format`,
+        { detail: parsed.message },
+      );
+    }
+  }
+  return hostKeyPolicy({
+    pin: target.hostKey,
+    knownHosts: target.knownHosts,
+    host: target.host,
+    port: target.port,
+  });
+}
+
+function untrusted(target: SshTargetConfig, seen: HostKeyVerdict): SshError {
+  const at = addressOf(target);
+  const found = `found ${seen.keyType} key ${seen.fingerprint}`;
+  const why = target.hostKey !== undefined
+    ? `expected the pinned ${target.hostKey}, ${found}`
+    : seen.reason === "revoked"
+    ? `${found}, which known_hosts marks as revoked`
+    : seen.reason === "changed"
+    ? `${found}, which differs from the key known_hosts lists for this host`
+    : `${found}, which is not in known_hosts`;
+  return new SshError("untrusted", `Host key of ${at} is not trusted: ${why}`);
+}
+
+function dialOnce(
+  target: SshTargetConfig,
+  policy: HostKeyPolicy,
+  options: { sock?: Duplex; timeoutMs: number },
+): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const client = new Client();
+    let seen: HostKeyVerdict | undefined;
+    const context = {
+      address: addressOf(target),
+      user: target.user,
+      connectTimeoutMs: target.connectTimeoutMs,
+    };
+    const onError = (error: unknown) => {
+      client.destroy();
+      reject(seen && !seen.trusted ? untrusted(target, seen) : mapConnectError(error, context));
+    };
+    client.once("error", onError);
+    client.once("ready", () => {
+      client.removeListener("error", onError);
+      resolve(client);
+    });
+    try {
+      client.connect({
+        host: target.host,
+        port: target.port,
+        username: target.user,
+        privateKey: target.privateKey,
+        passphrase: target.passphrase,
+        password: target.password,
+        agent: target.agent,
+        sock: options.sock,
+        readyTimeout: Math.max(100, options.timeoutMs),
+        keepaliveInterval: target.keepaliveMs,
+        keepaliveCountMax: 3,
+        algorithms: policy.algorithms
+          ? { serverHostKey: policy.algorithms as ServerHostKeyAlgorithm[] }
+          : undefined,
+        hostVerifier: (key: Uint8Array) => {
+          seen = policy.verify(key);
+          return seen.trusted;
+        },
+      });
+      client.setNoDelay(true);
+    } catch (error) {
+      onError(error);
+    }
+  });
+}
+
+/**
+ * Opens and authenticates a connection, at most {@linkcode HANDSHAKES_PER_HOST}
+ * handshakes per address at once, retrying ones the server dropped with a
+ * small backoff until `connect_timeout_ms` has passed.
+ *
+ * @param target The target.
+ * @param options The host key policy and, for a jump, a function opening the forwarded stream.
+ * @returns A ready client with Nagle off.
+ * @throws {SshError} `unreachable`, `untrusted`, `auth_failed`.
+ */
+export async function connect(
+  target: SshTargetConfig,
+  options: { policy: HostKeyPolicy; tunnel?: () => Promise<Duplex> },
+): Promise<Client> {
+  const deadline = Date.now() + target.connectTimeoutMs;
+  const key = addressOf(target);
+  let gate = gates.get(key);
+  if (!gate) gates.set(key, gate = new Semaphore(HANDSHAKES_PER_HOST));
+  for (let attempt = 1;; attempt++) {
+    const backoff = 25 * 2 ** attempt + Math.random() * 25;
+    const release = await gate.acquire();
+    try {
+      const sock = options.tunnel ? await options.tunnel() : undefined;
+      return await dialOnce(target, options.policy, { sock, timeoutMs: deadline - Date.now() });
+    } catch (error) {
+      if (
+        !(error instanceof SshError) || !error.retryable || attempt >= ATTEMPTS ||
+        Date.now() + backoff >= deadline
+      ) throw error;
+    } finally {
+      release();
+    }
+    await new Promise((resolve) => setTimeout(resolve, backoff));
+  }
+}

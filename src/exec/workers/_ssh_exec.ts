@@ -1,0 +1,133 @@
+/**
+ * Running one remote command line on a pooled connection: exactly one exec
+ * request (no env, no pty), output kept up to a cap per stream while the rest
+ * is drained and counted, exit code or signal reported. Stopping (timeout,
+ * cancel) sends `KILL` on the channel and closes it.
+ *
+ * @module
+ */
+// @ts-types="@types/ssh2"
+import type { Client, ClientChannel } from "ssh2";
+import { SshError } from "./_ssh_errors.ts";
+import type { ConnectionPool } from "./_ssh_pool.ts";
+
+/** What one remote command produced. */
+export interface RawRun {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly stdout: Uint8Array;
+  readonly stderr: Uint8Array;
+  /** Whether either stream was cut at the cap. */
+  readonly truncated: boolean;
+  /** Bytes written on both streams before the cap. */
+  readonly bytes: number;
+}
+
+/** Keeps the first `cap` bytes of a stream and counts the rest. */
+class Capture {
+  readonly #cap: number;
+  readonly #chunks: Uint8Array[] = [];
+  kept = 0;
+  total = 0;
+
+  constructor(cap: number) {
+    this.#cap = cap;
+  }
+
+  push(chunk: Uint8Array): void {
+    this.total += chunk.length;
+    const room = this.#cap - this.kept;
+    if (room <= 0) return;
+    // Copy: ssh2 chunks may be views into larger buffers we must not retain.
+    const part = chunk.slice(0, Math.min(room, chunk.length));
+    this.#chunks.push(new Uint8Array(part));
+    this.kept += part.length;
+  }
+
+  bytes(): Uint8Array {
+    const out = new Uint8Array(this.kept);
+    let at = 0;
+    for (const chunk of this.#chunks) {
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    return out;
+  }
+}
+
+function execOpen(client: Client, command: string): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    try {
+      client.exec(command, (error, channel) => error ? reject(error) : resolve(channel));
+    } catch (error) {
+      reject(error);
+    }
+  });
+}
+
+/**
+ * Runs one command line on the pool's connection.
+ *
+ * @param pool The target's pool.
+ * @param command The remote command line (built from constants and `quoteArgv` only).
+ * @param options `capBytes` per stream; `signal` stops it, its reason (an {@linkcode SshError}) is thrown.
+ * @returns The exit status and captured output.
+ * @throws {SshError} `unreachable` when the connection is lost mid-command, or the signal's reason.
+ */
+export async function runCommand(
+  pool: ConnectionPool,
+  command: string,
+  options: { capBytes: number; signal: AbortSignal; address: string },
+): Promise<RawRun> {
+  const { signal } = options;
+  const channel = await pool.open((client) => execOpen(client, command), signal);
+  return await new Promise<RawRun>((resolve, reject) => {
+    const stdout = new Capture(options.capBytes);
+    const stderr = new Capture(options.capBytes);
+    let exit: { code: number | null; signal: string | null } | undefined;
+    let settled = false;
+    const finish = (error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener("abort", onAbort);
+      if (error !== undefined) return reject(error);
+      if (!exit) {
+        return reject(
+          new SshError(
+            "unreachable",
+            `The connection to ${options.address} was lost while the command ran`,
+          ),
+        );
+      }
+      resolve({
+        exitCode: exit.code,
+        signal: exit.signal,
+        stdout: stdout.bytes(),
+        stderr: stderr.bytes(),
+        truncated: stdout.total > stdout.kept || stderr.total > stderr.kept,
+        bytes: stdout.total + stderr.total,
+      });
+    };
+    const onAbort = () => {
+      try {
+        channel.signal("KILL");
+      } catch {
+        // The channel is already closing; close() below is what counts.
+      }
+      channel.close();
+      // Do not wait for a server that stopped answering.
+      finish(signal.reason);
+    };
+    channel.on("data", (chunk: Uint8Array) => stdout.push(chunk));
+    channel.stderr.on("data", (chunk: Uint8Array) => stderr.push(chunk));
+    channel.on("exit", (code: number | null, name?: string) => {
+      exit = {
+        code: code ?? null,
+        signal: code === null || code === undefined ? name ?? null : null,
+      };
+    });
+    channel.once("close", () => finish());
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

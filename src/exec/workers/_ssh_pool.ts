@@ -1,0 +1,219 @@
+/**
+ * Pooled SSH connections for one target. Channels per connection are capped
+ * (`max_channels`, below OpenSSH's `MaxSessions 10`); when every connection is
+ * full another is opened. A channel open the server refuses lowers that
+ * connection's cap (and the cap of later connections) and is retried
+ * elsewhere. A call that finds its connection dead reconnects once. Idle
+ * connections close after `idle_close_ms`.
+ *
+ * @module
+ */
+// @ts-types="@types/ssh2"
+import type { Client } from "ssh2";
+import { SshError } from "./_ssh_errors.ts";
+
+/** Connections per target at most; further calls wait for a free channel. */
+export const MAX_CONNECTIONS = 64;
+/** Refused channel opens one call retries at most. */
+const MAX_REFUSALS = 32;
+
+/** Anything opened on a connection that reports when it closes. */
+export interface Closable {
+  once(event: "close", listener: () => void): unknown;
+}
+
+/** Settings of one pool. */
+export interface PoolOptions {
+  readonly maxChannels: number;
+  readonly idleCloseMs: number;
+  /** Opens a new authenticated connection. */
+  readonly connect: () => Promise<Client>;
+  /** Writes a line to the host's log. */
+  readonly log: (message: string, properties?: Record<string, unknown>) => void;
+}
+
+interface Connection {
+  readonly id: number;
+  readonly ready: Promise<Client>;
+  client?: Client;
+  dead: boolean;
+  cap: number;
+  /** Slots held: channels open or being opened. */
+  reserved: number;
+  /** Channels confirmed open. */
+  open: number;
+  idle?: ReturnType<typeof setTimeout>;
+}
+
+let nextId = 1;
+
+/** Waits for a promise unless the signal aborts first. */
+function race<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+function isRefused(error: unknown): boolean {
+  const e = error as { message?: string; reason?: unknown };
+  return /Channel open failure/.test(e.message ?? "") &&
+    (e.reason === 1 || e.reason === 4 || /open failed/.test(e.message ?? ""));
+}
+
+function isDeadConnection(error: unknown): boolean {
+  const message = (error as { message?: string }).message ?? "";
+  return /Not connected|No response from server|closed channel unexpectedly|write after end|EPIPE|ECONNRESET/
+    .test(message);
+}
+
+/** The connections of one target. */
+export class ConnectionPool {
+  readonly #options: PoolOptions;
+  #cap: number;
+  #connections: Connection[] = [];
+  #waiters: (() => void)[] = [];
+  #closed = false;
+
+  /** @param options Channel cap, idle close and how to connect. */
+  constructor(options: PoolOptions) {
+    this.#options = options;
+    this.#cap = options.maxChannels;
+  }
+
+  /** Connections currently open or opening. */
+  get size(): number {
+    return this.#connections.length;
+  }
+
+  /**
+   * Opens something (an exec channel, a forwarded stream) on a pooled
+   * connection, holding one channel slot until it closes.
+   *
+   * @param opener Opens it on a ready client.
+   * @param signal Aborts waiting; the reason is thrown.
+   * @returns What the opener returned.
+   * @throws {SshError} When connecting fails, or the opener's error when it is not a refusal.
+   */
+  async open<C extends Closable>(
+    opener: (client: Client) => Promise<C>,
+    signal?: AbortSignal,
+  ): Promise<C> {
+    let refusals = 0;
+    let reconnected = false;
+    for (;;) {
+      signal?.throwIfAborted();
+      const connection = await this.#lease(signal);
+      let client: Client;
+      try {
+        client = await race(connection.ready, signal);
+      } catch (error) {
+        this.#release(connection);
+        throw error;
+      }
+      try {
+        if (connection.dead) throw new Error("Not connected");
+        const opened = await race(opener(client), signal);
+        connection.open++;
+        let closed = false;
+        opened.once("close", () => {
+          if (closed) return;
+          closed = true;
+          connection.open--;
+          this.#release(connection);
+        });
+        return opened;
+      } catch (error) {
+        this.#release(connection);
+        if (isRefused(error) && ++refusals <= MAX_REFUSALS) {
+          connection.cap = Math.max(1, Math.min(connection.cap, connection.open));
+          this.#cap = Math.min(this.#cap, connection.cap);
+          this.#options.log("SSH server refused a channel; lowering the channel cap", {
+            cap: connection.cap,
+          });
+          continue;
+        }
+        if ((connection.dead || isDeadConnection(error)) && !reconnected) {
+          reconnected = true;
+          this.#drop(connection);
+          this.#options.log("Pooled SSH connection was dead; reconnecting once");
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  /** Closes every connection; later calls fail. */
+  close(): void {
+    this.#closed = true;
+    for (const connection of [...this.#connections]) this.#drop(connection);
+  }
+
+  async #lease(signal?: AbortSignal): Promise<Connection> {
+    for (;;) {
+      if (this.#closed) throw new SshError("cancelled", "The SSH executor is shutting down");
+      const free = this.#connections.find((c) => !c.dead && c.reserved < c.cap);
+      if (free) {
+        free.reserved++;
+        clearTimeout(free.idle);
+        return free;
+      }
+      if (this.#connections.length < MAX_CONNECTIONS) {
+        const connection = this.#connect();
+        connection.reserved++;
+        return connection;
+      }
+      await race(new Promise<void>((resolve) => this.#waiters.push(resolve)), signal);
+    }
+  }
+
+  #connect(): Connection {
+    const connection: Connection = {
+      id: nextId++,
+      cap: this.#cap,
+      dead: false,
+      reserved: 0,
+      open: 0,
+      ready: this.#options.connect(),
+    };
+    this.#connections.push(connection);
+    connection.ready.then((client) => {
+      connection.client = client;
+      const onGone = () => this.#drop(connection);
+      client.once("close", onGone);
+      client.once("end", onGone);
+      client.on("error", (error: Error) => {
+        this.#options.log("Pooled SSH connection failed", { reason: error.message });
+        onGone();
+      });
+      if (connection.dead) client.end();
+    }, () => this.#drop(connection));
+    connection.ready.catch(() => {});
+    return connection;
+  }
+
+  #release(connection: Connection): void {
+    connection.reserved--;
+    if (connection.reserved === 0 && !connection.dead) {
+      clearTimeout(connection.idle);
+      connection.idle = setTimeout(() => {
+        this.#options.log("Closing idle SSH connection");
+        this.#drop(connection);
+      }, this.#options.idleCloseMs);
+    }
+    this.#waiters.shift()?.();
+  }
+
+  #drop(connection: Connection): void {
+    if (connection.dead) return;
+    connection.dead = true;
+    clearTimeout(connection.idle);
+    this.#connections = this.#connections.filter((c) => c !== connection);
+    connection.client?.end();
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * The SSH executor worker. Created with `net` for the SSH targets' `host:port`
+ * only (plus an agent socket when configured); it receives connection
+ * settings with secrets by message and runs exec and file plans over pooled
+ * ssh2 connections, one exec request per remote command.
+ *
+ * @module
+ */
+import type { Duplex } from "node:stream";
+// @ts-types="@types/ssh2"
+import type { Client, ClientChannel } from "ssh2";
+import type { ExecPlan, Plan, PlanResult } from "../plan.ts";
+import type { WorkerRequest, WorkerResponse } from "../protocol.ts";
+import {
+  commandLine,
+  firstAvailableScript,
+  readFirstAvailable,
+  toCommandResult,
+} from "./_ssh_commands.ts";
+import { checkSshConfig, type SshTargetConfig } from "./_ssh_config.ts";
+import { addressOf, connect, prepare } from "./_ssh_connect.ts";
+import { SshError } from "./_ssh_errors.ts";
+import { runCommand } from "./_ssh_exec.ts";
+import { fsListScript, fsReadScript, parseFsList, parseFsRead } from "./_ssh_fs.ts";
+import { ConnectionPool } from "./_ssh_pool.ts";
+
+/** Room for the real path and size a file read prints before the content. */
+const READ_HEADER_BYTES = 8192;
+
+const scope = self as unknown as {
+  postMessage(message: WorkerResponse): void;
+  onmessage: ((event: MessageEvent<WorkerRequest>) => void) | null;
+};
+
+let targets = new Map<string, SshTargetConfig>();
+const pools = new Map<string, ConnectionPool>();
+const running = new Map<number, AbortController>();
+
+function log(
+  level: "debug" | "info" | "warning" | "error",
+  message: string,
+  properties?: Record<string, unknown>,
+) {
+  scope.postMessage({ type: "log", level, message, properties });
+}
+
+function forwardOut(client: Client, host: string, port: number): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    try {
+      client.forwardOut(
+        "127.0.0.1",
+        0,
+        host,
+        port,
+        (error, stream) => error ? reject(error) : resolve(stream),
+      );
+    } catch (error) {
+      reject(error);
+    }
+  });
+}
+
+function poolFor(target: SshTargetConfig): ConnectionPool {
+  let pool = pools.get(target.id);
+  if (pool) return pool;
+  const policy = prepare(target);
+  const via = target.via === undefined ? undefined : targets.get(target.via);
+  pool = new ConnectionPool({
+    maxChannels: target.maxChannels,
+    idleCloseMs: target.idleCloseMs,
+    connect: () =>
+      connect(target, {
+        policy,
+        tunnel: via ? async () => await tunnelThrough(via, target) : undefined,
+      }),
+    log: (message, properties) => log("debug", message, { target: target.id, ...properties }),
+  });
+  pools.set(target.id, pool);
+  return pool;
+}
+
+async function tunnelThrough(via: SshTargetConfig, target: SshTargetConfig): Promise<Duplex> {
+  try {
+    return await poolFor(via).open((client) => forwardOut(client, target.host, target.port));
+  } catch (error) {
+    if (error instanceof SshError) throw error;
+    throw new SshError(
+      "unreachable",
+      `Cannot reach ${addressOf(target)} through jump host ${JSON.stringify(via.id)}`,
+      {
+        detail: (error as Error).message,
+      },
+    );
+  }
+}
+
+async function runExec(
+  target: SshTargetConfig,
+  plan: ExecPlan,
+  signal: AbortSignal,
+): Promise<PlanResult> {
+  const pool = poolFor(target);
+  const options = { capBytes: plan.outputCapBytes, signal, address: addressOf(target) };
+  const context = { target: target.id, sudo: plan.sudo };
+  if (plan.mode === "first_available") {
+    const raw = await runCommand(pool, firstAvailableScript(plan.commands, plan.sudo), options);
+    const { index, run } = readFirstAvailable(raw);
+    if (index === null) {
+      const names = [...new Set(plan.commands.map((argv) => argv[0]))].join(", ");
+      throw new SshError(
+        "program_missing",
+        `Cannot run on ${JSON.stringify(target.id)}: none of ${names} is installed`,
+      );
+    }
+    return { kind: "exec", commands: [toCommandResult(plan.commands[index], run, context)] };
+  }
+  const commands = [];
+  for (const argv of plan.commands) {
+    const run = await runCommand(pool, commandLine(argv, plan.sudo), options);
+    commands.push(toCommandResult(argv, run, context));
+  }
+  return { kind: "exec", commands };
+}
+
+async function execute(
+  target: SshTargetConfig,
+  plan: Plan,
+  signal: AbortSignal,
+): Promise<PlanResult> {
+  const address = addressOf(target);
+  switch (plan.kind) {
+    case "exec":
+      return await runExec(target, plan, signal);
+    case "fs_read": {
+      const options = { capBytes: plan.outputCapBytes + READ_HEADER_BYTES, signal, address };
+      return parseFsRead(plan, await runCommand(poolFor(target), fsReadScript(plan), options));
+    }
+    case "fs_list": {
+      const options = { capBytes: plan.outputCapBytes, signal, address };
+      return parseFsList(plan, await runCommand(poolFor(target), fsListScript(plan), options));
+    }
+    default:
+      throw new SshError(
+        "internal",
+        `Cannot run a ${plan.kind} plan: expected exec, fs_read or fs_list`,
+      );
+  }
+}
+
+function toSshError(error: unknown, target: SshTargetConfig): SshError {
+  if (error instanceof SshError) return error;
+  const message = (error as Error)?.message ?? String(error);
+  const at = addressOf(target);
+  if (/Channel open failure/.test(message)) {
+    return new SshError("unreachable", `Cannot open a session on ${at}: the server refused it`, {
+      detail: message,
+    });
+  }
+  if (/Not connected|No response|closed channel|ECONNRESET|EPIPE/.test(message)) {
+    return new SshError("unreachable", `The connection to ${at} was lost`, { detail: message });
+  }
+  if (/Unable to exec/.test(message)) {
+    return new SshError(
+      "bad_response",
+      `Cannot start the command on ${at}: the server refused the exec request`,
+      {
+        detail: message,
+      },
+    );
+  }
+  return new SshError("internal", `The SSH call to ${at} failed unexpectedly`, { detail: message });
+}
+
+async function run(id: number, targetId: string, plan: Plan): Promise<void> {
+  const target = targets.get(targetId);
+  if (!target) {
+    const message = `Cannot run on target ${
+      JSON.stringify(targetId)
+    }: expected an ssh target known to this executor`;
+    scope.postMessage({ type: "result", id, ok: false, error: { code: "internal", message } });
+    return;
+  }
+  const controller = new AbortController();
+  running.set(id, controller);
+  const timer = setTimeout(() => {
+    controller.abort(
+      new SshError("timeout", `The call took longer than ${plan.timeoutMs} ms and was stopped`),
+    );
+  }, plan.timeoutMs);
+  try {
+    const result = await execute(target, plan, controller.signal);
+    scope.postMessage({ type: "result", id, ok: true, result });
+  } catch (raw) {
+    const error = toSshError(raw, target);
+    if (error.detail) {
+      log("warning", "SSH call failed: {detail}", {
+        target: target.id,
+        code: error.code,
+        detail: error.detail,
+      });
+    }
+    scope.postMessage({ type: "result", id, ok: false, error: error.toFailure() });
+  } finally {
+    clearTimeout(timer);
+    running.delete(id);
+  }
+}
+
+scope.onmessage = (event) => {
+  const message = event.data;
+  if (message.type === "configure") {
+    try {
+      const config = checkSshConfig(message.config);
+      for (const pool of pools.values()) pool.close();
+      pools.clear();
+      targets = new Map(config.targets.map((t) => [t.id, t]));
+      scope.postMessage({ type: "ready" });
+    } catch (error) {
+      scope.postMessage({ type: "config_error", message: (error as Error).message });
+    }
+  } else if (message.type === "run") {
+    void run(message.id, message.target, message.plan);
+  } else if (message.type === "cancel") {
+    running.get(message.id)?.abort(new SshError("cancelled", "The call was cancelled"));
+  }
+};
