@@ -112,6 +112,8 @@ export async function mintToken(stateDir: string, options: MintOptions): Promise
  * @param jti The token id, as `listTokens` shows it.
  * @param options `now`: clock in milliseconds since the epoch.
  * @returns Whether the id is in this gateway's ledger (an unknown id is revoked all the same).
+ * @throws {TypeError} When `jti` is not a token id.
+ * @throws {Error} When the ledger is malformed or readable by others.
  */
 export async function revokeToken(
   stateDir: string,
@@ -143,6 +145,7 @@ export interface TokenListing extends LedgerEntry {
  * @param stateDir The gateway's state directory.
  * @param options `now`: clock in milliseconds since the epoch.
  * @returns Every ledger entry with its revoked and expired flags.
+ * @throws {Error} When the ledger is malformed or readable by others.
  */
 export async function listTokens(
   stateDir: string,
