@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { createLocalJWKSet, exportJWK, generateKeyPair } from "jose";
+import { createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair } from "jose";
+import { loadOrCreateGatewayKey } from "../../src/auth/gateway_key.ts";
 import {
   type ApprovalCall,
   ApprovalStore,
@@ -221,6 +222,26 @@ Deno.test("a grant verifies with the gateway public key and nothing else", async
   assert.match(!wrongCall.ok ? wrongCall.reason : "", /granted for a different call/);
   const expired = await verifyGrant(grant, key.publicKey, { binding, now: later(16) });
   assert.match(!expired.ok ? expired.reason : "", /has expired/);
+});
+
+Deno.test("grants signed with the gateway key verify on a gateway sharing its state", async () => {
+  const stateDir = await Deno.makeTempDir();
+  const gatewayKey = await loadOrCreateGatewayKey(stateDir);
+  const store = new ApprovalStore({ stateDir, signingKey: gatewayKey });
+  const { approval } = await store.request({ ...call, rule: "restarts", summary: "restart" }, {
+    now: T0,
+  });
+  const approved = await store.approve(approval.id, "token:bob", { now: later(1) });
+  const grant = approved.ok ? approved.approval.grant! : "";
+  assert.deepEqual(decodeProtectedHeader(grant), {
+    alg: "EdDSA",
+    kid: gatewayKey.kid,
+    typ: "tailops-approval+jwt",
+  });
+  const peerKey = await loadOrCreateGatewayKey(stateDir);
+  const jwks = createLocalJWKSet({ keys: [...peerKey.publicJwks] });
+  const verified = await verifyGrant(grant, jwks, { binding: approval.binding, now: later(2) });
+  assert.equal(verified.ok, true);
 });
 
 Deno.test("a second gateway redeems a grant once without the first gateway's store", async () => {
