@@ -161,6 +161,24 @@ const httpAuthSchema = z.union([
   }),
 ], { error: "Invalid http auth: expected one of bearer, basic or header" });
 
+/** Whether text is an IPv4/IPv6 address, optionally with a `/prefix` in range. */
+function isCidr(text: string): boolean {
+  const [addr, prefix, extra] = text.split("/");
+  if (extra !== undefined || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) return false;
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(addr);
+  if (v4) {
+    const octets = v4.slice(1);
+    return octets.every((p) => Number(p) <= 255 && !/^0\d/.test(p)) && Number(prefix ?? 32) <= 32;
+  }
+  if (!/^[0-9A-Fa-f:.]+$/.test(addr) || !addr.includes(":")) return false;
+  try {
+    new URL(`http://[${addr}]/`);
+  } catch {
+    return false;
+  }
+  return Number(prefix ?? 128) <= 128;
+}
+
 const httpMethodSchema = z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]);
 
 const httpConnectionSchema = z.strictObject({
@@ -171,12 +189,29 @@ const httpConnectionSchema = z.strictObject({
   methods: z.array(httpMethodSchema).min(1).default(["GET", "HEAD"]),
   /** Path globs (`*` within a segment, `**` across segments) requests may use. */
   paths: z.array(z.string().startsWith("/").max(512)).min(1).default(["/**"]),
-  headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/), z.string().max(4096)).default({}),
+  headers: z.record(
+    z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+    // deno-lint-ignore no-control-regex -- refusing control characters is the point
+    z.string().max(4096).regex(/^[^\0-\x08\x0a-\x1f\x7f]*$/, {
+      error: "Invalid header value: expected printable characters (no line breaks)",
+    }),
+  ).default({}),
   auth: httpAuthSchema.optional(),
   tls: z.strictObject({ ca: secretRefSchema.optional() }).default({}),
   redirects: z.enum(["none", "same_origin"]).default("none"),
-  /** Address ranges (CIDR) the host may resolve to, beyond its own literal address. */
-  allow_addresses: z.array(z.string().max(64)).max(64).default([]),
+  /**
+   * Address ranges (CIDR) the host may resolve to, beyond its own literal
+   * address. A host name with none may reach public addresses only (not
+   * loopback, private, link-local, CGNAT/Tailscale…); with some, only these.
+   */
+  allow_addresses: z.array(
+    z.string().max(64).refine(isCidr, {
+      error: (issue) =>
+        `Invalid allow_addresses entry ${
+          JSON.stringify(issue.input)
+        }: expected an IP address or CIDR range such as "10.0.0.0/8" or "fd00::/8"`,
+    }),
+  ).max(64).default([]),
   response_cap_bytes: z.int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
 });
 

@@ -183,6 +183,8 @@ export interface HttpResult {
   readonly latencyMs: number;
   /** TLS certificate expiry (ISO 8601) when known (`health` plans). */
   readonly certificateExpires?: string | null;
+  /** Why `certificateExpires` is `null` (`health` plans). */
+  readonly certificateNote?: string;
 }
 
 /** Any plan's result. */

@@ -1,0 +1,264 @@
+/**
+ * Runs one HTTP plan on one target: allowlists, credential injection, the
+ * address guard, TLS, the redirect policy, the deadline and the response cap.
+ *
+ * The address guard: every connection is opened to the target's configured
+ * host and port only (the sandbox allows nothing else), and the address the
+ * socket actually reached (`remoteAddr`, after the system resolver and any
+ * Happy Eyeballs fallback) is checked before a single byte is sent. A DNS
+ * answer therefore cannot steer a request, a credential or a TLS ClientHello
+ * to an address outside the target's allowance; at most a TCP handshake
+ * reaches it, and the socket is closed at once.
+ *
+ * @module
+ */
+import type { HttpPlan, HttpResult } from "../plan.ts";
+import { parseIp } from "./_http_address.ts";
+import { readCertificateExpiry } from "./_http_cert.ts";
+import {
+  type CompiledTarget,
+  REQUEST_HEADER_ALLOWLIST,
+  RESPONSE_HEADER_ALLOWLIST,
+} from "./_http_config.ts";
+import { pathProblem, requestProblem } from "./_http_paths.ts";
+import { BadResponseError, exchange, type WireRequest, type WireResponse } from "./_http_wire.ts";
+import { HttpFailure, redact, toFailure } from "./_http_result.ts";
+
+const MAX_REDIRECTS = 5;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const MAX_REQUEST_BODY = 8 * 1024 * 1024;
+const HEALTH_BODY_CAP = 4096;
+// deno-lint-ignore no-control-regex -- matching control characters is the point
+const CONTROL = /[\0-\x08\x0a-\x1f\x7f]/;
+
+function check(target: CompiledTarget, method: string, path: string): void {
+  const problem = requestProblem({ method, path }, {
+    methods: target.methods,
+    paths: target.paths,
+  });
+  if (problem) throw new HttpFailure("forbidden", problem);
+}
+
+function buildHeaders(target: CompiledTarget, plan: HttpPlan): Map<string, string> {
+  const headers = new Map(Object.entries(target.headers));
+  for (const [raw, value] of Object.entries(plan.headers ?? {})) {
+    const name = raw.toLowerCase();
+    if (!REQUEST_HEADER_ALLOWLIST.includes(name) || CONTROL.test(value) || value.length > 4096) {
+      throw new HttpFailure(
+        "forbidden",
+        `Header ${JSON.stringify(raw)} is not allowed: expected one of ${
+          REQUEST_HEADER_ALLOWLIST.join(", ")
+        } with a printable value`,
+      );
+    }
+    headers.set(name, value);
+  }
+  if (plan.body !== undefined && !headers.has("content-type")) {
+    headers.set("content-type", "application/json");
+  }
+  if (!headers.has("user-agent")) headers.set("user-agent", "tailops-gateway");
+  headers.set("accept-encoding", "identity");
+  // The credential goes last, so no default or caller header can replace it.
+  if (target.auth) headers.set(target.auth.name.toLowerCase(), target.auth.value);
+  return headers;
+}
+
+function encodeBody(plan: HttpPlan): Uint8Array | undefined {
+  if (plan.body === undefined) return undefined;
+  if (plan.method === "GET" || plan.method === "HEAD") {
+    throw new HttpFailure("forbidden", `A ${plan.method} request cannot carry a body`);
+  }
+  const bytes = new TextEncoder().encode(JSON.stringify(plan.body));
+  if (bytes.length > MAX_REQUEST_BODY) {
+    throw new HttpFailure(
+      "forbidden",
+      `The request body is too large: expected at most ${MAX_REQUEST_BODY} bytes`,
+    );
+  }
+  return bytes;
+}
+
+/** Opens a guarded connection and exchanges one request. */
+async function send(
+  target: CompiledTarget,
+  request: WireRequest,
+  cap: number,
+  deadline: AbortSignal,
+): Promise<WireResponse> {
+  let conn: Deno.Conn | undefined;
+  const close = () => {
+    try {
+      conn?.close();
+    } catch {
+      // Already closed.
+    }
+  };
+  deadline.addEventListener("abort", close, { once: true });
+  try {
+    deadline.throwIfAborted();
+    const tcp = await Deno.connect({ hostname: target.hostname, port: target.port, signal: deadline });
+    conn = tcp;
+    const reached = tcp.remoteAddr.hostname;
+    const ip = parseIp(reached);
+    if (!ip || !target.addressAllowed(ip)) {
+      throw new HttpFailure(
+        "forbidden",
+        `Refused to send to target "${target.id}": its host resolved to ${reached}, which is outside the addresses allowed for it (add a range to allow_addresses to permit it)`,
+      );
+    }
+    if (target.scheme === "https") {
+      conn = await Deno.startTls(tcp, {
+        hostname: target.hostname,
+        caCerts: [...target.caCerts],
+      });
+      deadline.throwIfAborted();
+      await (conn as Deno.TlsConn).handshake();
+    }
+    return await exchange(conn, request, cap);
+  } finally {
+    deadline.removeEventListener("abort", close);
+    close();
+  }
+}
+
+/** Where a redirect leads, relative to the base path, or a refusal. */
+function followable(target: CompiledTarget, current: string, location: string): URL {
+  let next: URL;
+  try {
+    next = new URL(location, current);
+  } catch {
+    throw new BadResponseError("The target sent a redirect with an invalid Location");
+  }
+  const origin = new URL(current).origin;
+  if (next.origin !== origin) {
+    throw new HttpFailure(
+      "forbidden",
+      `Refused to follow a redirect to another origin: expected ${origin}, found ${next.origin}`,
+    );
+  }
+  const base = target.basePath;
+  if (base !== "" && next.pathname !== base && !next.pathname.startsWith(`${base}/`)) {
+    throw new HttpFailure(
+      "forbidden",
+      `Refused to follow a redirect outside the base path ${base}`,
+    );
+  }
+  return next;
+}
+
+/**
+ * Runs an HTTP plan on a target.
+ *
+ * Needs `net` for the target's host:port.
+ *
+ * @param target The compiled target.
+ * @param plan The plan.
+ * @param signal Aborted when the client cancels.
+ * @returns The response, with credentials scrubbed.
+ * @throws {HttpFailure} Never anything else: every failure is mapped to a code and a sentence.
+ */
+export async function runHttpPlan(
+  target: CompiledTarget,
+  plan: HttpPlan,
+  signal: AbortSignal,
+): Promise<HttpResult> {
+  const started = performance.now();
+  const deadline = AbortSignal.any([signal, AbortSignal.timeout(plan.timeoutMs)]);
+  const cap = Math.min(
+    plan.outputCapBytes,
+    target.responseCapBytes,
+    plan.health ? HEALTH_BODY_CAP : Infinity,
+  );
+  try {
+    check(target, plan.method, plan.path);
+    const headers = buildHeaders(target, plan);
+    let method: string = plan.method;
+    let body = encodeBody(plan);
+    const query = new URLSearchParams(plan.query ?? {}).toString();
+    let requestTarget = `${target.basePath}${plan.path}${query ? `?${query}` : ""}`;
+    let response: WireResponse;
+    for (let hop = 0;; hop++) {
+      const request = {
+        method,
+        target: requestTarget,
+        host: target.hostHeader,
+        body,
+        headers: [...headers],
+      };
+      response = await send(target, request, cap, deadline);
+      const location = response.headers.get("location");
+      if (!REDIRECT_STATUSES.has(response.status) || !location || target.redirects === "none") {
+        break;
+      }
+      if (hop === MAX_REDIRECTS) {
+        throw new HttpFailure(
+          "bad_response",
+          `The target redirected more than ${MAX_REDIRECTS} times`,
+        );
+      }
+      const next = followable(
+        target,
+        `${target.scheme}://${target.hostHeader}${requestTarget}`,
+        location,
+      );
+      if (response.status === 303 || (response.status < 303 && method === "POST")) {
+        method = method === "HEAD" ? "HEAD" : "GET";
+        body = undefined;
+        headers.delete("content-type");
+      }
+      const path = next.pathname.slice(target.basePath.length) || "/";
+      const problem = pathProblem(path);
+      if (problem) throw new HttpFailure("forbidden", `Refused to follow a redirect: ${problem}`);
+      check(target, method, path);
+      requestTarget = `${next.pathname}${next.search}`;
+    }
+    const latencyMs = Math.round(performance.now() - started);
+    const result = buildResult(target, method, response, latencyMs);
+    if (!plan.health) return result;
+    if (target.scheme !== "https") {
+      return {
+        ...result,
+        certificateExpires: null,
+        certificateNote: "The target does not use TLS",
+      };
+    }
+    const cert = await readCertificateExpiry({ ...target, signal: deadline });
+    return { ...result, certificateExpires: cert.expires, certificateNote: cert.note };
+  } catch (error) {
+    throw toFailure(error, { target, signal, deadline, timeoutMs: plan.timeoutMs });
+  }
+}
+
+function buildResult(
+  target: CompiledTarget,
+  method: string,
+  response: WireResponse,
+  latencyMs: number,
+): HttpResult {
+  const headers: Record<string, string> = {};
+  for (const name of RESPONSE_HEADER_ALLOWLIST) {
+    const value = response.headers.get(name);
+    if (value !== undefined) headers[name] = redact(value, target.secrets, false);
+  }
+  const text = redact(new TextDecoder().decode(response.body), target.secrets, response.truncated);
+  let body: unknown = method === "HEAD" ? null : text;
+  const type = response.headers.get("content-type") ?? "";
+  if (
+    !response.truncated && text.trim() !== "" &&
+    /^(?:application\/(?:[\w.+-]+\+)?json|text\/json)\b/i.test(type)
+  ) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // Not valid JSON after all: returned as text.
+    }
+  }
+  return {
+    kind: "http",
+    status: response.status,
+    headers,
+    body,
+    truncated: response.truncated,
+    latencyMs,
+  };
+}

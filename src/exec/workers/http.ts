@@ -1,0 +1,76 @@
+/**
+ * The HTTP executor worker. Runs under `HTTP_KIND`'s permissions: `net` for
+ * the HTTP targets' host:port list and nothing else (no read, write, env,
+ * run, sys, ffi or import).
+ *
+ * Receives `configure` once (targets with credentials and CAs revealed), then
+ * `run` and `cancel` messages; answers each `run` with one `result`. Imports
+ * only the message protocol, the plan types and its own `_http_*` modules.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import type { HttpPlan } from "../plan.ts";
+import type { WorkerRequest, WorkerResponse } from "../protocol.ts";
+import { compileConfig, type CompiledTarget } from "./_http_config.ts";
+import { runHttpPlan } from "./_http_request.ts";
+import { HttpFailure, redact } from "./_http_result.ts";
+
+let targets: Map<string, CompiledTarget> | undefined;
+const running = new Map<number, AbortController>();
+
+function post(message: WorkerResponse): void {
+  self.postMessage(message);
+}
+
+async function run(id: number, targetId: string, plan: HttpPlan): Promise<void> {
+  const target = targets?.get(targetId);
+  if (!target) {
+    const message = `Target ${JSON.stringify(targetId)} is not an http target this executor knows`;
+    return post({ type: "result", id, ok: false, error: { code: "internal", message } });
+  }
+  const controller = new AbortController();
+  running.set(id, controller);
+  try {
+    const result = await runHttpPlan(target, plan, controller.signal);
+    post({ type: "result", id, ok: true, result });
+  } catch (error) {
+    const failure = error instanceof HttpFailure
+      ? error
+      : new HttpFailure("internal", "The HTTP executor failed unexpectedly");
+    const message = redact(failure.message, target.secrets, false);
+    post({ type: "result", id, ok: false, error: { code: failure.code, message } });
+    post({
+      type: "log",
+      level: "debug",
+      message: "HTTP request to {target} failed: {code}",
+      properties: { target: targetId, code: failure.code },
+    });
+  } finally {
+    running.delete(id);
+  }
+}
+
+self.onmessage = (event: MessageEvent<WorkerRequest>) => {
+  const message = event.data;
+  if (message.type === "configure") {
+    try {
+      targets = compileConfig(message.config);
+      post({ type: "ready" });
+    } catch (error) {
+      post({ type: "config_error", message: (error as Error).message });
+    }
+  } else if (message.type === "run") {
+    if (message.plan.kind !== "http") {
+      const error = {
+        code: "internal" as const,
+        message: `Expected an http plan, found ${message.plan.kind}`,
+      };
+      post({ type: "result", id: message.id, ok: false, error });
+      return;
+    }
+    void run(message.id, message.target, message.plan);
+  } else if (message.type === "cancel") {
+    running.get(message.id)?.abort();
+  }
+};
