@@ -16,14 +16,16 @@ export const SUDO_PREFIX = "sudo -n -- ";
 const MARKER = /^tailops:(\d+)\n/;
 
 /**
- * The command line for one argv.
+ * The command line for one argv. It starts with `exec` so the program
+ * replaces the remote shell: its exit signal is reported as such, and a
+ * `KILL` sent on the channel reaches it.
  *
  * @param argv Program and arguments.
  * @param sudo Prefix {@linkcode SUDO_PREFIX}.
  * @returns The remote command line.
  */
 export function commandLine(argv: readonly string[], sudo: boolean): string {
-  return (sudo ? SUDO_PREFIX : "") + quoteArgv(argv);
+  return "exec " + (sudo ? SUDO_PREFIX : "") + quoteArgv(argv);
 }
 
 /**
@@ -42,7 +44,7 @@ export function firstAvailableScript(
   const names = [...new Set(commands.map((argv) => argv[0]))];
   const branches = commands.map((argv, index) =>
     `${index === 0 ? "if" : "elif"} command -v ${quoteArg(argv[0])} >/dev/null 2>&1; then ` +
-    `echo 'tailops:${index}' >&2; exec ${commandLine(argv, sudo)}; `
+    `echo 'tailops:${index}' >&2; ${commandLine(argv, sudo)}; `
   );
   const none = quoteArg(`tailops: none of ${names.join(", ")} is installed`);
   return `${branches.join("")}else echo ${none} >&2; exit 127; fi`;
@@ -78,8 +80,10 @@ export function toCommandResult(
 ): CommandResult {
   const decoder = new TextDecoder();
   const stderr = decoder.decode(run.stderr);
-  const program = argv[0];
-  const missing = (run.exitCode === 127 && /not found/.test(stderr)) ||
+  const sudoMissing = context.sudo && run.exitCode === 127 &&
+    /\bsudo: (command )?not found/.test(stderr);
+  const program = sudoMissing ? "sudo" : argv[0];
+  const missing = sudoMissing || (run.exitCode === 127 && /not found/.test(stderr)) ||
     (context.sudo && run.exitCode === 1 && stderr.includes(`sudo: ${program}: command not found`));
   if (missing) {
     throw new SshError(

@@ -55,10 +55,34 @@ class Capture {
   }
 }
 
-function execOpen(client: Client, command: string): Promise<ClientChannel> {
+/** An exec channel and its exit status, recorded from the moment it opened. */
+interface ExecChannel {
+  readonly channel: ClientChannel;
+  exit?: { code: number | null; signal: string | null };
+  once(event: "close", listener: () => void): unknown;
+  close(): void;
+}
+
+function execOpen(client: Client, command: string): Promise<ExecChannel> {
   return new Promise((resolve, reject) => {
     try {
-      client.exec(command, (error, channel) => error ? reject(error) : resolve(channel));
+      client.exec(command, (error, channel) => {
+        if (error) return reject(error);
+        // ssh2 parses the rest of a read synchronously: a fast command's exit
+        // status may arrive before the promise continuation runs, so listen now.
+        const opened: ExecChannel = {
+          channel,
+          once: (event, listener) => channel.once(event, listener),
+          close: () => channel.close(),
+        };
+        channel.on("exit", (code: number | null, name?: string) => {
+          opened.exit = {
+            code: code ?? null,
+            signal: code === null || code === undefined ? name ?? null : null,
+          };
+        });
+        resolve(opened);
+      });
     } catch (error) {
       reject(error);
     }
@@ -80,17 +104,18 @@ export async function runCommand(
   options: { capBytes: number; signal: AbortSignal; address: string },
 ): Promise<RawRun> {
   const { signal } = options;
-  const channel = await pool.open((client) => execOpen(client, command), signal);
+  const opened = await pool.open((client) => execOpen(client, command), signal);
+  const { channel } = opened;
   return await new Promise<RawRun>((resolve, reject) => {
     const stdout = new Capture(options.capBytes);
     const stderr = new Capture(options.capBytes);
-    let exit: { code: number | null; signal: string | null } | undefined;
     let settled = false;
     const finish = (error?: unknown) => {
       if (settled) return;
       settled = true;
       signal.removeEventListener("abort", onAbort);
       if (error !== undefined) return reject(error);
+      const exit = opened.exit;
       if (!exit) {
         return reject(
           new SshError(
@@ -120,12 +145,6 @@ export async function runCommand(
     };
     channel.on("data", (chunk: Uint8Array) => stdout.push(chunk));
     channel.stderr.on("data", (chunk: Uint8Array) => stderr.push(chunk));
-    channel.on("exit", (code: number | null, name?: string) => {
-      exit = {
-        code: code ?? null,
-        signal: code === null || code === undefined ? name ?? null : null,
-      };
-    });
     channel.once("close", () => finish());
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });

@@ -20,6 +20,7 @@ const MAX_REFUSALS = 32;
 /** Anything opened on a connection that reports when it closes. */
 export interface Closable {
   once(event: "close", listener: () => void): unknown;
+  close?(): unknown;
 }
 
 /** Settings of one pool. */
@@ -115,19 +116,27 @@ export class ConnectionPool {
         throw error;
       }
       try {
-        if (connection.dead) throw new Error("Not connected");
-        const opened = await race(opener(client), signal);
-        connection.open++;
-        let closed = false;
-        opened.once("close", () => {
-          if (closed) return;
-          closed = true;
-          connection.open--;
+        const attempt = connection.dead
+          ? Promise.reject(new Error("Not connected"))
+          : opener(client);
+        const pending = attempt.then((opened) => {
+          connection.open++;
+          let closed = false;
+          opened.once("close", () => {
+            if (closed) return;
+            closed = true;
+            connection.open--;
+            this.#release(connection);
+          });
+          // The caller gave up while it opened: close it, the slot frees on "close".
+          if (signal?.aborted) opened.close?.();
+          return opened;
+        }, (error) => {
           this.#release(connection);
+          throw error;
         });
-        return opened;
+        return await race(pending, signal);
       } catch (error) {
-        this.#release(connection);
         if (isRefused(error) && ++refusals <= MAX_REFUSALS) {
           connection.cap = Math.max(1, Math.min(connection.cap, connection.open));
           this.#cap = Math.min(this.#cap, connection.cap);
