@@ -4,6 +4,7 @@ import type { Registry } from "../../src/config/registry.ts";
 import { type ExecOutcome, ExecutorHost } from "../../src/exec/host.ts";
 import { HTTP_KIND } from "../../src/exec/http_kind.ts";
 import type { HttpPlan, HttpResult } from "../../src/exec/plan.ts";
+import { HTTP_HEALTH, HTTP_REQUEST } from "../../src/ops/http.ts";
 import { makeCertificates, startHttpServer, startTrickleHeadServer } from "./_http_server.ts";
 
 const TOKEN = `tok-${crypto.randomUUID()}`;
@@ -274,6 +275,27 @@ Deno.test("the http worker runs plans on real loopback services through Executor
       failed(await run("named-elsewhere", { path: "/" }), "forbidden");
       assert.equal(seenCount(), before);
       assert.equal(ok(await run("named-loopback", { path: "/" })).status, 200);
+    });
+
+    await t.step("http_request and http_health run end to end from their plans", async () => {
+      const args = HTTP_REQUEST.input.parse({
+        path: "/echo",
+        headers: { accept: "application/json" },
+      });
+      const request = HTTP_REQUEST.parse(
+        ok(await host.run(registry.get("api")!, HTTP_REQUEST.plan(args, registry.get("api")!))),
+        args,
+      );
+      assert.equal(request.status, 200);
+      const health = HTTP_HEALTH.input.parse({});
+      const tlsTarget = registry.get("tls")!;
+      const output = HTTP_HEALTH.parse(
+        ok(await host.run(tlsTarget, HTTP_HEALTH.plan(health, tlsTarget))),
+        health,
+      );
+      assert.equal(output.ok, true);
+      assert.equal(output.certificateExpires, certs.notAfter);
+      assert.ok(output.certificateDaysLeft !== null && output.certificateDaysLeft >= 28);
     });
 
     await t.step("no result or error carries a credential", () => {

@@ -96,7 +96,11 @@ async function send(
   deadline.addEventListener("abort", close, { once: true });
   try {
     deadline.throwIfAborted();
-    const tcp = await Deno.connect({ hostname: target.hostname, port: target.port, signal: deadline });
+    const tcp = await Deno.connect({
+      hostname: target.hostname,
+      port: target.port,
+      signal: deadline,
+    });
     conn = tcp;
     const reached = tcp.remoteAddr.hostname;
     const ip = parseIp(reached);
