@@ -117,6 +117,7 @@ export class SshdTestbed {
   async restart(index: number): Promise<void> {
     const instance = this.instances[index];
     if (instance.process) await this.kill(index);
+    const seen = (await Deno.readTextFile(instance.logPath).catch(() => "")).length;
     const process = new Deno.Command("/usr/sbin/sshd", {
       args: ["-D", "-E", instance.logPath, "-f", instance.configPath],
       stdin: "null",
@@ -128,7 +129,7 @@ export class SshdTestbed {
     await Deno.writeTextFile(`${this.dir}/pids`, this.#pids().join("\n") + "\n");
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
-      const text = await Deno.readTextFile(instance.logPath).catch(() => "");
+      const text = (await Deno.readTextFile(instance.logPath).catch(() => "")).slice(seen);
       if (text.includes(`Server listening on ${instance.host} port ${instance.port}`)) return;
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -132,14 +132,18 @@ export class ConnectionPool {
           if (signal?.aborted) opened.close?.();
           return opened;
         }, (error) => {
+          if (isRefused(error)) {
+            // The server holds fewer sessions than we had in flight here. Lower the
+            // cap before releasing, so the freed slot is not handed out again.
+            connection.cap = Math.max(1, Math.min(connection.cap, connection.reserved - 1));
+            this.#cap = Math.min(this.#cap, connection.cap);
+          }
           this.#release(connection);
           throw error;
         });
         return await race(pending, signal);
       } catch (error) {
         if (isRefused(error) && ++refusals <= MAX_REFUSALS) {
-          connection.cap = Math.max(1, Math.min(connection.cap, connection.open));
-          this.#cap = Math.min(this.#cap, connection.cap);
           this.#options.log("SSH server refused a channel; lowering the channel cap", {
             cap: connection.cap,
           });
