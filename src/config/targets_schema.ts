@@ -148,6 +148,34 @@ const dockerTargetSchema = z.strictObject({
   connection: dockerConnectionSchema.default({ socket: "/var/run/docker.sock" }),
 });
 
+/** Headers the HTTP executor sets itself; configuration may not name them. */
+const RESERVED_HTTP_HEADERS = [
+  "host",
+  "connection",
+  "content-length",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "keep-alive",
+  "expect",
+  "accept-encoding",
+  "proxy-authorization",
+  "proxy-connection",
+];
+
+const httpHeaderNameSchema = z.string().regex(/^[A-Za-z0-9-]{1,64}$/).refine(
+  (name) => !RESERVED_HTTP_HEADERS.includes(name.toLowerCase()),
+  {
+    error: (issue) =>
+      `Invalid header name ${
+        JSON.stringify(issue.input)
+      }: expected a header the executor does not set itself (not ${
+        RESERVED_HTTP_HEADERS.join(", ")
+      })`,
+  },
+);
+
 const httpAuthSchema = z.union([
   z.strictObject({ bearer: secretRefSchema }),
   z.strictObject({
@@ -155,7 +183,7 @@ const httpAuthSchema = z.union([
   }),
   z.strictObject({
     header: z.strictObject({
-      name: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+      name: httpHeaderNameSchema,
       value: secretRefSchema,
     }),
   }),
@@ -190,7 +218,7 @@ const httpConnectionSchema = z.strictObject({
   /** Path globs (`*` within a segment, `**` across segments) requests may use. */
   paths: z.array(z.string().startsWith("/").max(512)).min(1).default(["/**"]),
   headers: z.record(
-    z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+    httpHeaderNameSchema,
     // deno-lint-ignore no-control-regex -- refusing control characters is the point
     z.string().max(4096).regex(/^[^\0-\x08\x0a-\x1f\x7f]*$/, {
       error: "Invalid header value: expected printable characters (no line breaks)",

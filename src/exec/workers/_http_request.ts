@@ -2,27 +2,38 @@
  * Runs one HTTP plan on one target: allowlists, credential injection, the
  * address guard, TLS, the redirect policy, the deadline and the response cap.
  *
- * The address guard: every connection is opened to the target's configured
- * host and port only (the sandbox allows nothing else), and the address the
- * socket actually reached (`remoteAddr`, after the system resolver and any
- * Happy Eyeballs fallback) is checked before a single byte is sent. A DNS
- * answer therefore cannot steer a request, a credential or a TLS ClientHello
- * to an address outside the target's allowance; at most a TCP handshake
- * reaches it, and the socket is closed at once.
+ * What the address guard guarantees:
+ *
+ * - Connections go only to the target's configured host and port. The Deno
+ *   sandbox (`net` = the HTTP targets' host:port list) blocks every other
+ *   host:port, including by another name for the same address.
+ * - The address a socket actually reached (`remoteAddr`, after the system
+ *   resolver and any Happy Eyeballs fallback) is checked before a single byte
+ *   is written: no request line, credential or TLS ClientHello goes to an
+ *   address outside the allowance. Because the check is on the connected
+ *   socket, not on a separate lookup, a DNS answer that changes between
+ *   "check" and "connect" (rebinding) cannot slip past it.
+ * - The allowance: an IP-literal host allows that address plus
+ *   `allow_addresses`; a named host with `allow_addresses` allows only those
+ *   ranges; a named host without allows only public unicast addresses (no
+ *   loopback, private, link-local/metadata, CGNAT/Tailscale, ULA, …).
+ * - Redirects are followed only with `redirects: same_origin`, only to the
+ *   same scheme, host and port, under the base path, to an allowed method and
+ *   path, at most 5 times; every hop is a new guarded connection.
+ *
+ * What it does not prevent: a TCP handshake (SYN, then an immediate close) to
+ * a refused address on the configured port, since the address is known only
+ * once the socket connects.
  *
  * @module
  */
 import type { HttpPlan, HttpResult } from "../plan.ts";
 import { parseIp } from "./_http_address.ts";
 import { readCertificateExpiry } from "./_http_cert.ts";
-import {
-  type CompiledTarget,
-  REQUEST_HEADER_ALLOWLIST,
-  RESPONSE_HEADER_ALLOWLIST,
-} from "./_http_config.ts";
+import { type CompiledTarget, REQUEST_HEADER_ALLOWLIST } from "./_http_config.ts";
 import { pathProblem, requestProblem } from "./_http_paths.ts";
 import { BadResponseError, exchange, type WireRequest, type WireResponse } from "./_http_wire.ts";
-import { HttpFailure, redact, toFailure } from "./_http_result.ts";
+import { buildResult, HttpFailure, toFailure } from "./_http_result.ts";
 
 const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -231,38 +242,4 @@ export async function runHttpPlan(
   } catch (error) {
     throw toFailure(error, { target, signal, deadline, timeoutMs: plan.timeoutMs });
   }
-}
-
-function buildResult(
-  target: CompiledTarget,
-  method: string,
-  response: WireResponse,
-  latencyMs: number,
-): HttpResult {
-  const headers: Record<string, string> = {};
-  for (const name of RESPONSE_HEADER_ALLOWLIST) {
-    const value = response.headers.get(name);
-    if (value !== undefined) headers[name] = redact(value, target.secrets, false);
-  }
-  const text = redact(new TextDecoder().decode(response.body), target.secrets, response.truncated);
-  let body: unknown = method === "HEAD" ? null : text;
-  const type = response.headers.get("content-type") ?? "";
-  if (
-    !response.truncated && text.trim() !== "" &&
-    /^(?:application\/(?:[\w.+-]+\+)?json|text\/json)\b/i.test(type)
-  ) {
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // Not valid JSON after all: returned as text.
-    }
-  }
-  return {
-    kind: "http",
-    status: response.status,
-    headers,
-    body,
-    truncated: response.truncated,
-    latencyMs,
-  };
 }

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { ExecFailure } from "../plan.ts";
-import type { CompiledTarget } from "./_http_config.ts";
-import { BadResponseError } from "./_http_wire.ts";
+import type { ExecFailure, HttpResult } from "../plan.ts";
+import { type CompiledTarget, RESPONSE_HEADER_ALLOWLIST } from "./_http_config.ts";
+import { BadResponseError, type WireResponse } from "./_http_wire.ts";
 
 /** A refusal or failure with its stable code, thrown inside the worker. */
 export class HttpFailure extends Error {
@@ -132,4 +132,48 @@ export function toFailure(error: unknown, context: FailureContext): HttpFailure 
     return new HttpFailure("unreachable", `The connection to ${who} was lost`);
   }
   return new HttpFailure("internal", `The request to ${who} failed unexpectedly`);
+}
+
+/**
+ * Turns a response into the plan result: allowlisted headers, the body as
+ * JSON when it is JSON (and whole) else text, secrets scrubbed from both.
+ *
+ * @param target The target (for its secrets).
+ * @param method The method of the last request (HEAD has no body).
+ * @param response The response.
+ * @param latencyMs Time from the start of the call to the end of the body.
+ * @returns The result.
+ */
+export function buildResult(
+  target: CompiledTarget,
+  method: string,
+  response: WireResponse,
+  latencyMs: number,
+): HttpResult {
+  const headers: Record<string, string> = {};
+  for (const name of RESPONSE_HEADER_ALLOWLIST) {
+    const value = response.headers.get(name);
+    if (value !== undefined) headers[name] = redact(value, target.secrets, false);
+  }
+  const text = redact(new TextDecoder().decode(response.body), target.secrets, response.truncated);
+  let body: unknown = method === "HEAD" ? null : text;
+  const type = response.headers.get("content-type") ?? "";
+  if (
+    !response.truncated && text.trim() !== "" &&
+    /^(?:application\/(?:[\w.+-]+\+)?json|text\/json)\b/i.test(type)
+  ) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // Not valid JSON after all: returned as text.
+    }
+  }
+  return {
+    kind: "http",
+    status: response.status,
+    headers,
+    body,
+    truncated: response.truncated,
+    latencyMs,
+  };
 }
