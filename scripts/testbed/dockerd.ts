@@ -141,15 +141,20 @@ export class DockerdTestbed {
   }
 
   /**
-   * Stops the daemon with SIGTERM (SIGKILL after 20 s) and waits for it.
-   * Its own containerd stops with it.
+   * Stops the daemon and waits for it. SIGTERM (the default) shuts down
+   * cleanly, stopping containers and its own containerd; SIGKILL simulates a
+   * crash: the containerd it started is then killed too, by the PID in its
+   * pidfile, so a restart starts from a clean exec root.
+   *
+   * @param options `signal` to send (SIGKILL follows after 20 s either way).
    */
-  async stopDaemon(): Promise<void> {
+  async stopDaemon(options: { signal?: "SIGTERM" | "SIGKILL" } = {}): Promise<void> {
     const process = this.#process;
     if (!process) return;
     this.#process = null;
+    const containerd = options.signal === "SIGKILL" ? await this.#containerdPid() : null;
     try {
-      process.kill("SIGTERM");
+      process.kill(options.signal ?? "SIGTERM");
     } catch {
       // Already gone.
     }
@@ -162,6 +167,24 @@ export class DockerdTestbed {
     }, 20_000);
     await process.status;
     clearTimeout(timer);
+    if (containerd !== null) {
+      try {
+        Deno.kill(containerd, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      for (let i = 0; i < 100 && await exists(`/proc/${containerd}`); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  async #containerdPid(): Promise<number | null> {
+    const text = await Deno.readTextFile(`${this.dir}/exec/containerd/containerd.pid`).catch(() =>
+      ""
+    );
+    const pid = Number(text.trim());
+    return Number.isSafeInteger(pid) && pid > 1 ? pid : null;
   }
 
   /** @returns Whether `GET /_ping` on the socket answers `OK`. */
@@ -253,4 +276,8 @@ if (import.meta.main) {
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
 }

@@ -10,6 +10,8 @@ import type { Target } from "../../src/config/targets_schema.ts";
 import { DOCKER_KIND } from "../../src/exec/docker_kind.ts";
 import { ExecutorHost } from "../../src/exec/host.ts";
 import type { DockerPlan } from "../../src/exec/plan.ts";
+import { type Operation, OperationError } from "../../src/ops/operation.ts";
+import type { z } from "zod";
 
 /** One docker target entry for the YAML registry. */
 export interface TargetEntry {
@@ -81,4 +83,36 @@ export function plan(
     outputCapBytes: target.constraints.output_cap_bytes,
     ...plan,
   };
+}
+
+/** What calling an operation came to: its output, or the failure's code and message. */
+export type CallOutcome<T> =
+  | { readonly ok: true; readonly output: T }
+  | { readonly ok: false; readonly code: string; readonly message: string };
+
+/**
+ * Runs an operation end to end the way the gateway does after the gate:
+ * parse arguments, plan, execute in the worker, parse the result.
+ *
+ * @param host The executor host.
+ * @param target The target.
+ * @param call The operation and its raw arguments.
+ * @returns The output, or the failure (executor or operation error).
+ */
+export async function callOperation<I extends z.ZodObject, O extends z.ZodType>(
+  host: ExecutorHost,
+  target: Target,
+  call: { op: Operation<I, O>; args: unknown },
+): Promise<CallOutcome<z.infer<O>>> {
+  const args = call.op.input.parse(call.args);
+  try {
+    const outcome = await host.run(target, call.op.plan(args, target));
+    if (!outcome.ok) return { ok: false, ...outcome.error };
+    return { ok: true, output: call.op.output.parse(call.op.parse(outcome.result, args)) };
+  } catch (error) {
+    if (error instanceof OperationError) {
+      return { ok: false, code: error.code, message: error.message };
+    }
+    throw error;
+  }
 }

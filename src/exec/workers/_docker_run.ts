@@ -66,7 +66,8 @@ export async function runDockerPlan(
   }
   if (plan.forEach) return await runEach(call, plan, plan.forEach.filters);
   const result = await request(call, plan, { ...plan, tty });
-  if (result.status === 404) throw notFound(plan.path, call.target);
+  const missing = result.status === 404 ? notFound(plan.path, call.target) : null;
+  if (missing) throw missing;
   return result;
 }
 
@@ -198,14 +199,12 @@ function shortMessage(bytes: Uint8Array): string {
   return message.length > MESSAGE_CHARS ? `${message.slice(0, MESSAGE_CHARS)}…` : message;
 }
 
-function notFound(path: string, target: string): DockerFailure {
+const COLLECTION_VERBS = new Set(["json", "create", "prune", "search", "load", "get"]);
+
+/** A 404 on a named object becomes our own sentence; other 404s stay results for the operation. */
+function notFound(path: string, target: string): DockerFailure | null {
   const match = /^\/(containers|images|networks|volumes)\/([^/]+)/.exec(path);
-  if (!match || match[2] === "json") {
-    return new DockerFailure(
-      "not_found",
-      `The engine of target "${target}" does not offer ${path}`,
-    );
-  }
+  if (!match || COLLECTION_VERBS.has(match[2])) return null;
   const noun = match[1].slice(0, -1);
   return new DockerFailure(
     "not_found",
