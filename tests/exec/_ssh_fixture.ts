@@ -47,7 +47,7 @@ export interface TargetSpec {
   id: string;
   /** Testbed instance index (default 0). */
   instance?: number;
-  /** Key env name: ED25519, ECDSA, RSA, LOCKED (default ED25519). */
+  /** Key env name: ED25519, ECDSA, RSA, LOCKED, STRANGER (not authorized) (default ED25519). */
   key?: string;
   /** Extra `connection` lines (YAML, 6-space indent). */
   connection?: string[];
@@ -90,11 +90,12 @@ export async function sshFixture(
   const dir = await Deno.makeTempDir({ prefix: "tailops-ssh-test-" });
   let testbed: SshdTestbed | undefined;
   try {
-    const [ed25519, ecdsa, rsa, locked] = await Promise.all([
+    const [ed25519, ecdsa, rsa, locked, stranger] = await Promise.all([
       generateClientKey(dir, "ed25519"),
       generateClientKey(dir, "ecdsa"),
       generateClientKey(dir, "rsa"),
       generateClientKey(dir, "ed25519", { passphrase: PASSPHRASE, name: "id_locked" }),
+      generateClientKey(dir, "ed25519", { name: "id_stranger" }),
     ]);
     const keys: Keys = { ed25519, ecdsa, rsa, locked };
     testbed = await SshdTestbed.start({
@@ -108,6 +109,8 @@ export async function sshFixture(
       RSA: rsa.privateKey,
       LOCKED: locked.privateKey,
       PASSPHRASE,
+      WRONG_PASSPHRASE: "not the passphrase",
+      STRANGER: stranger.privateKey,
     };
     const yaml = [
       "version: 1",

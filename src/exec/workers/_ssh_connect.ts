@@ -90,6 +90,8 @@ function dialOnce(
       connectTimeoutMs: target.connectTimeoutMs,
     };
     const onError = (error: unknown) => {
+      // Tearing down may emit more errors; an unheard one would crash the worker.
+      client.on("error", () => {});
       client.destroy();
       reject(seen && !seen.trusted ? untrusted(target, seen) : mapConnectError(error, context));
     };
