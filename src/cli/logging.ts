@@ -1,0 +1,25 @@
+/**
+ * Logging setup: JSON lines on stderr. Stdout belongs to the stdio transport.
+ *
+ * @module
+ */
+import { configure, getStreamSink, jsonLinesFormatter, type LogLevel } from "@logtape/logtape";
+
+/** Log levels accepted by `--log-level`. */
+export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
+
+/**
+ * Sends every `tailops` log record to stderr as one JSON object per line.
+ *
+ * @param level The lowest level written.
+ */
+export async function setupLogging(level: LogLevel): Promise<void> {
+  await configure({
+    reset: true,
+    sinks: { stderr: getStreamSink(Deno.stderr.writable, { formatter: jsonLinesFormatter }) },
+    loggers: [
+      { category: ["tailops"], lowestLevel: level, sinks: ["stderr"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
+    ],
+  });
+}

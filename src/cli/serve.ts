@@ -1,0 +1,236 @@
+/**
+ * `tailops serve`: runs the gateway over stdio or Streamable HTTP.
+ *
+ * @module
+ */
+import { getLogger, type LogLevel } from "@logtape/logtape";
+import { createAuthenticator } from "../auth/authenticator.ts";
+import { compileBindings } from "../auth/bindings.ts";
+import { ensureAdminToken } from "../auth/bootstrap_token.ts";
+import { protectedResourceMetadata } from "../auth/metadata.ts";
+import { ConfigError } from "../config/errors.ts";
+import { fullIdentity } from "../gate/identity.ts";
+import { createApp } from "../http/app.ts";
+import { defaultHostsAndOrigins } from "../http/host_origin.ts";
+import { mcpSessions } from "../http/mcp_sessions.ts";
+import { StdioServerTransport } from "../mcp/sdk.ts";
+import { createMcpServer } from "../mcp/server.ts";
+import { CliError } from "./errors.ts";
+import { type Gateway, openGateway } from "./gateway.ts";
+import { SERVE_HELP } from "./help.ts";
+import { LOG_LEVELS, setupLogging } from "./logging.ts";
+import { isLoopback, parseFlags, parseListen, stringOption } from "./options.ts";
+import { defaultStateDir } from "./state_dir.ts";
+
+const log = getLogger(["tailops", "serve"]);
+
+const FLAGS = {
+  transport: { type: "string" },
+  listen: { type: "string" },
+  targets: { type: "string" },
+  policy: { type: "string" },
+  "state-dir": { type: "string" },
+  "public-url": { type: "string" },
+  "allowed-host": { type: "string", multiple: true },
+  "allowed-origin": { type: "string", multiple: true },
+  "no-auth": { type: "boolean" },
+  fsync: { type: "string" },
+  "log-level": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Validated `serve` options. */
+export interface ServeOptions {
+  transport: "stdio" | "http";
+  listen: { hostname: string; port: number };
+  targetsFile?: string;
+  policyFile?: string;
+  stateDir: string;
+  publicUrl?: string;
+  allowedHosts: string[];
+  allowedOrigins: string[];
+  noAuth: boolean;
+  fsync: "batch" | "always" | "never";
+  logLevel: LogLevel;
+}
+
+/**
+ * Parses `serve` flags (and their environment variables).
+ *
+ * @param args Arguments after `serve`.
+ * @returns The options, or `"help"`.
+ * @throws {CliError} On an unknown flag or a bad value.
+ */
+export function parseServeOptions(args: string[]): ServeOptions | "help" {
+  const parsed = parseFlags(args, FLAGS);
+  if (parsed.values.help) return "help";
+  if (parsed.positionals.length > 0) {
+    throw new CliError(
+      `Unexpected argument ${JSON.stringify(parsed.positionals[0])}: serve takes only flags`,
+    );
+  }
+  const transport = stringOption(parsed, "transport", "TAILOPS_TRANSPORT") ?? "stdio";
+  if (transport !== "stdio" && transport !== "http") {
+    throw new CliError(`Invalid --transport ${JSON.stringify(transport)}: expected stdio or http`);
+  }
+  const listen = parseListen(stringOption(parsed, "listen", "TAILOPS_LISTEN") ?? "127.0.0.1:8080");
+  const noAuth = parsed.values["no-auth"] === true;
+  if (noAuth && !isLoopback(listen.hostname)) {
+    throw new CliError(
+      `Refusing --no-auth on ${listen.hostname}: expected a loopback listen address such as 127.0.0.1`,
+    );
+  }
+  const fsync = stringOption(parsed, "fsync") ?? "batch";
+  if (fsync !== "batch" && fsync !== "always" && fsync !== "never") {
+    throw new CliError(`Invalid --fsync ${JSON.stringify(fsync)}: expected batch, always or never`);
+  }
+  const logLevel = stringOption(parsed, "log-level", "TAILOPS_LOG_LEVEL") ?? "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new CliError(
+      `Invalid --log-level ${JSON.stringify(logLevel)}: expected ${LOG_LEVELS.join(", ")}`,
+    );
+  }
+  const publicUrl = stringOption(parsed, "public-url", "TAILOPS_PUBLIC_URL");
+  if (publicUrl !== undefined) {
+    try {
+      const url = new URL(publicUrl);
+      if (!/^https?:$/.test(url.protocol)) throw new Error();
+    } catch {
+      throw new CliError(
+        `Invalid --public-url ${JSON.stringify(publicUrl)}: expected an http(s) URL`,
+      );
+    }
+  }
+  return {
+    transport,
+    listen,
+    targetsFile: stringOption(parsed, "targets", "TAILOPS_TARGETS"),
+    policyFile: stringOption(parsed, "policy", "TAILOPS_POLICY"),
+    stateDir: stringOption(parsed, "state-dir", "TAILOPS_STATE_DIR") ?? defaultStateDir(),
+    publicUrl,
+    allowedHosts: (parsed.values["allowed-host"] as string[] | undefined) ?? [],
+    allowedOrigins: (parsed.values["allowed-origin"] as string[] | undefined) ?? [],
+    noAuth,
+    fsync,
+    logLevel: logLevel as LogLevel,
+  };
+}
+
+async function open(options: ServeOptions): Promise<Gateway> {
+  await Deno.mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+  try {
+    return await openGateway(options);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message, 1);
+    throw error;
+  }
+}
+
+function onShutdown(stop: () => Promise<void>): void {
+  const handler = () => {
+    stop().finally(() => Deno.exit(0));
+  };
+  Deno.addSignalListener("SIGINT", handler);
+  Deno.addSignalListener("SIGTERM", handler);
+}
+
+async function serveStdio(options: ServeOptions, gateway: Gateway): Promise<void> {
+  const user = Deno.env.get("USER") ?? Deno.env.get("LOGNAME") ?? `uid${Deno.uid() ?? ""}`;
+  const identity = gateway.policy.identities === undefined
+    ? fullIdentity(`local:${user}`, "local")
+    : compileBindings(gateway.policy.identities)({ kind: "local", user });
+  const server = createMcpServer(gateway.core, identity);
+  const transport = new StdioServerTransport();
+  const closed = new Promise<void>((resolve) => {
+    transport.onclose = () => resolve();
+  });
+  onShutdown(() => gateway.close());
+  await server.connect(transport);
+  log.info("Serving MCP over stdio as {subject}", {
+    subject: identity.subject,
+    stateDir: options.stateDir,
+  });
+  await closed;
+  await gateway.close();
+}
+
+async function serveHttp(options: ServeOptions, gateway: Gateway): Promise<void> {
+  const { hostname, port } = options.listen;
+  const sessions = mcpSessions(gateway.core);
+  const defaults = defaultHostsAndOrigins(options.listen, options.publicUrl);
+  const hosts = {
+    allowedHosts: [...defaults.allowedHosts, ...options.allowedHosts],
+    allowedOrigins: [...defaults.allowedOrigins, ...options.allowedOrigins],
+  };
+  let app: ReturnType<typeof createApp> | undefined;
+  const stopController = new AbortController();
+  const server = Deno.serve(
+    {
+      hostname,
+      port,
+      signal: stopController.signal,
+      onListen: () => {},
+    },
+    (request, info) =>
+      app ? app.fetch(request, info) : new Response("The gateway is starting", { status: 503 }),
+  );
+  const actualPort = server.addr.port;
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const resource = options.publicUrl ?? `http://${host}:${actualPort}/mcp`;
+  if (port === 0) {
+    const listened = defaultHostsAndOrigins({ hostname, port: actualPort }, options.publicUrl);
+    hosts.allowedHosts.push(...listened.allowedHosts);
+    hosts.allowedOrigins.push(...listened.allowedOrigins);
+  }
+  if (options.noAuth) {
+    log.warn("Authentication is OFF (--no-auth): every loopback caller has full access");
+    app = createApp({
+      hosts,
+      sessions,
+      auth: { anonymous: fullIdentity("local:anonymous", "local") },
+    });
+  } else {
+    const token = await ensureAdminToken(options.stateDir);
+    const authenticator = await createAuthenticator(
+      { auth: gateway.policy.auth, identities: gateway.policy.identities },
+      { stateDir: options.stateDir, resource },
+    );
+    app = createApp({
+      hosts,
+      sessions,
+      auth: { authenticator },
+      metadata: protectedResourceMetadata(gateway.policy.auth, { resource }),
+    });
+    log.info("Admin token {state} at {path}", {
+      state: token.created ? "created" : "kept",
+      path: token.path,
+    });
+  }
+  onShutdown(async () => {
+    await sessions.close();
+    stopController.abort();
+    await gateway.close();
+  });
+  log.info("Listening on {url}", { url: `http://${host}:${actualPort}/mcp`, port: actualPort });
+  await server.finished;
+}
+
+/**
+ * Runs `tailops serve`.
+ *
+ * @param args Arguments after `serve`.
+ * @returns Exit code.
+ * @throws {CliError} On bad flags or unusable configuration.
+ */
+export async function runServe(args: string[]): Promise<number> {
+  const options = parseServeOptions(args);
+  if (options === "help") {
+    console.log(SERVE_HELP);
+    return 0;
+  }
+  await setupLogging(options.logLevel);
+  const gateway = await open(options);
+  if (options.transport === "stdio") await serveStdio(options, gateway);
+  else await serveHttp(options, gateway);
+  return 0;
+}

@@ -1,0 +1,74 @@
+/**
+ * The HTTP application, assembled in one place and in order:
+ * health → Host/Origin check → body limit → protected resource metadata →
+ * authentication → MCP.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { Identity } from "../gate/identity.ts";
+import type { Authenticator } from "../auth/types.ts";
+import { authenticate, type GatewayEnv, noAuthentication } from "./authenticate.ts";
+import { hostOriginGuard, type HostOriginOptions } from "./host_origin.ts";
+import type { McpSessions } from "./mcp_sessions.ts";
+
+/** Largest request body accepted on `/mcp`, in bytes. */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/** What the app is assembled from. */
+export interface AppOptions {
+  /** Accepted Host and Origin values. */
+  hosts: HostOriginOptions;
+  /** Either an authenticator, or the identity every request gets (`--no-auth`, loopback only). */
+  auth: { authenticator: Authenticator } | { anonymous: Identity };
+  /** The `/mcp` sessions. */
+  sessions: McpSessions;
+  /** The RFC 9728 document and the paths it is served at. */
+  metadata?: { document: unknown; paths: readonly string[] };
+  /** Body limit in bytes. */
+  bodyLimitBytes?: number;
+}
+
+/**
+ * Builds the gateway's HTTP app.
+ *
+ * @param options Its parts.
+ * @returns The Hono app; serve it with `Deno.serve`, passing the connection info as env.
+ */
+export function createApp(options: AppOptions): Hono<GatewayEnv> {
+  const app = new Hono<GatewayEnv>();
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.use("*", hostOriginGuard(options.hosts));
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
+      onError: (c) =>
+        c.json({
+          jsonrpc: "2.0",
+          error: { code: -32600, message: "Request body too large" },
+          id: null,
+        }, 413),
+    }),
+  );
+  for (const path of options.metadata?.paths ?? []) {
+    app.get(path, (c) => c.json(options.metadata!.document));
+  }
+  app.use(
+    "/mcp",
+    "authenticator" in options.auth
+      ? authenticate(options.auth.authenticator)
+      : noAuthentication(options.auth.anonymous),
+  );
+  app.on(["GET", "POST", "DELETE"], "/mcp", options.sessions.handler);
+  app.notFound((c) => c.json({ error: "not_found" }, 404));
+  app.onError((error, c) => {
+    console.error(error);
+    return c.json(
+      { error: "internal", error_description: "The gateway failed on this request" },
+      500,
+    );
+  });
+  return app;
+}

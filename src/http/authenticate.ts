@@ -1,0 +1,60 @@
+/**
+ * Authentication middleware: asks the authenticator who is calling and puts
+ * the identity in the context, or answers 401/403 with the challenge.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import type { MiddlewareHandler } from "hono";
+import type { Authenticator } from "../auth/types.ts";
+import type { Identity } from "../gate/identity.ts";
+
+const log = getLogger(["tailops", "http", "auth"]);
+
+/** Context variables set by this middleware. */
+export type AuthVariables = { identity: Identity };
+
+/** The app's Hono environment: the caller's identity, and Deno's connection info as bindings. */
+export type GatewayEnv = {
+  Variables: AuthVariables;
+  Bindings: { remoteAddr?: Deno.NetAddr };
+};
+
+/**
+ * Requires a valid credential on every request that reaches it.
+ *
+ * @param authenticator Decides who a request is from.
+ * @returns The middleware; sets `c.var.identity`.
+ */
+export function authenticate(
+  authenticator: Authenticator,
+): MiddlewareHandler<GatewayEnv> {
+  return async function authenticateRequest(c, next) {
+    const remote = c.env?.remoteAddr;
+    const outcome = await authenticator.authenticate(c.req.raw, {
+      remoteAddr: remote?.hostname ?? "",
+    });
+    if (outcome.ignoredTailscaleHeaders) {
+      log.warn("Ignored Tailscale identity headers from {remote}", { remote: remote?.hostname });
+    }
+    if (!outcome.ok) {
+      return Response.json(outcome.body, { status: outcome.status, headers: outcome.headers });
+    }
+    c.set("identity", outcome.identity);
+    await next();
+  };
+}
+
+/**
+ * Stands in for authentication when the operator turned it off on a loopback
+ * listener: every request acts as the given identity.
+ *
+ * @param identity The identity every request gets.
+ * @returns The middleware; sets `c.var.identity`.
+ */
+export function noAuthentication(identity: Identity): MiddlewareHandler<GatewayEnv> {
+  return async function anonymousLoopback(c, next) {
+    c.set("identity", identity);
+    await next();
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * What dry run shows: a plan as a person reads it — the exact remote command
+ * lines for programs, the exact request for Docker and HTTP targets.
+ *
+ * @module
+ */
+import type { Target } from "../config/targets_schema.ts";
+import type { Plan } from "../exec/plan.ts";
+import { quoteArgv } from "../exec/quote.ts";
+
+/**
+ * Describes a plan for dry run. Contains no secrets: credentials are added
+ * by executors, never by plans.
+ *
+ * @param plan The plan.
+ * @param target The target it would run on.
+ * @returns A plain object for the client.
+ */
+export function describePlan(plan: Plan, target: Target): Record<string, unknown> {
+  const limits = { timeout_ms: plan.timeoutMs, output_cap_bytes: plan.outputCapBytes };
+  switch (plan.kind) {
+    case "exec":
+      return {
+        kind: "exec",
+        where: target.type === "ssh"
+          ? `${target.connection.user}@${target.connection.host}:${target.connection.port}`
+          : "the gateway host",
+        mode: plan.mode,
+        argv: plan.commands,
+        command_lines: plan.commands.map((argv) =>
+          `${plan.sudo ? "sudo -n -- " : ""}${quoteArgv(argv)}`
+        ),
+        ...limits,
+      };
+    case "fs_read":
+      return {
+        kind: "read_file",
+        path: plan.path,
+        offset: plan.offset,
+        roots: plan.roots,
+        ...limits,
+      };
+    case "fs_list":
+      return {
+        kind: "list_directory",
+        path: plan.path,
+        max_entries: plan.maxEntries,
+        roots: plan.roots,
+        ...limits,
+      };
+    case "docker": {
+      const query = plan.query ? `?${new URLSearchParams(plan.query)}` : "";
+      return {
+        kind: "docker",
+        engine: target.type === "docker"
+          ? ("socket" in target.connection
+            ? `unix://${target.connection.socket}`
+            : target.connection.host)
+          : target.id,
+        request: `${plan.method} ${plan.path}${query}`,
+        ...(plan.body === undefined ? {} : { body: plan.body }),
+        ...(plan.requireContainer ? { requires_container: plan.requireContainer } : {}),
+        ...limits,
+      };
+    }
+    case "http": {
+      const base = target.type === "http" ? target.connection.base_url.replace(/\/$/, "") : "";
+      const query = plan.query && Object.keys(plan.query).length > 0
+        ? `?${new URLSearchParams(plan.query)}`
+        : "";
+      return {
+        kind: "http",
+        request: `${plan.method} ${base}${plan.path}${query}`,
+        ...(plan.headers ? { headers: plan.headers } : {}),
+        ...(plan.body === undefined ? {} : { body: plan.body }),
+        note: "Credentials configured for the target are added by the executor and not shown",
+        ...limits,
+      };
+    }
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The envelope every tool shares: how targets are chosen, how a call runs,
+ * and the per-target result shape around each operation's own output.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { selectorSchema } from "../config/selector.ts";
+import type { Operation } from "../ops/operation.ts";
+
+/** Most targets a call may run on at once, whatever `forks` asks for. */
+export const DEFAULT_MAX_FORKS = 50;
+/** Targets run at once when `forks` is not given. */
+export const DEFAULT_FORKS = 10;
+
+/** Parameters every tool takes besides the operation's own. */
+export const ENVELOPE_SHAPE = {
+  target: z.string().max(63).optional().describe(
+    "One target id. Give either target or targets.",
+  ),
+  targets: selectorSchema.optional().describe(
+    'Several targets: ids, globs ("web-*"), "tag:NAME", "group:NAME", joined by "&" for "and", a leading "!" to exclude.',
+  ),
+  dry_run: z.boolean().default(false).describe(
+    "Return the exact plan (commands or API requests) for each target without running anything.",
+  ),
+  forks: z.int().min(1).max(DEFAULT_MAX_FORKS).optional().describe(
+    `Targets run at once (default ${DEFAULT_FORKS}).`,
+  ),
+  fail_fast: z.boolean().default(false).describe(
+    "Stop starting targets after the first failure.",
+  ),
+  max_failures: z.int().min(1).max(10_000).optional().describe(
+    "Stop starting targets after this many failures.",
+  ),
+};
+
+/** Names reserved by the envelope; operations may not use them. */
+export const ENVELOPE_KEYS: readonly string[] = Object.keys(ENVELOPE_SHAPE);
+
+/** Outcome of one target. */
+export const TARGET_STATUSES = [
+  "ok",
+  "failed",
+  "denied",
+  "approval_required",
+  "timeout",
+  "unreachable",
+  "planned",
+  "skipped",
+  "cancelled",
+] as const;
+
+/** Outcome of one target. */
+export type TargetStatus = typeof TARGET_STATUSES[number];
+
+const errorSchema = z.object({ code: z.string(), message: z.string() });
+
+/**
+ * The structured result of a tool: one entry per target, in registry order.
+ *
+ * @param data The operation's output schema.
+ * @returns The tool's output schema.
+ */
+export function resultSchema<O extends z.ZodType>(data: O) {
+  return z.object({
+    tool: z.string(),
+    dry_run: z.boolean(),
+    summary: z.string(),
+    fanout_id: z.string().optional(),
+    results: z.array(z.object({
+      target: z.string(),
+      status: z.enum(TARGET_STATUSES),
+      duration_ms: z.number(),
+      exit_code: z.number().nullable().optional(),
+      truncated: z.boolean().optional(),
+      rule: z.string().optional(),
+      data: data.optional(),
+      plan: z.unknown().optional(),
+      error: errorSchema.optional(),
+    })),
+  });
+}
+
+/** One target's entry in a tool result. */
+export interface TargetResult {
+  target: string;
+  status: TargetStatus;
+  duration_ms: number;
+  exit_code?: number | null;
+  truncated?: boolean;
+  rule?: string;
+  data?: unknown;
+  plan?: unknown;
+  error?: { code: string; message: string };
+}
+
+/** A tool's structured result. */
+export interface ToolResult {
+  tool: string;
+  dry_run: boolean;
+  summary: string;
+  fanout_id?: string;
+  results: TargetResult[];
+}
+
+/**
+ * The full input schema of a tool: the operation's own parameters plus the envelope.
+ *
+ * @param operation The operation.
+ * @returns A strict object schema (unknown keys refused).
+ * @throws {TypeError} When the operation uses a reserved parameter name.
+ */
+export function toolInputSchema(operation: Operation) {
+  for (const key of operation.paramNames) {
+    if (ENVELOPE_KEYS.includes(key)) {
+      throw new TypeError(
+        `Invalid operation ${operation.name}: parameter ${JSON.stringify(key)} is reserved`,
+      );
+    }
+  }
+  return z.strictObject({ ...operation.input.shape, ...ENVELOPE_SHAPE });
+}

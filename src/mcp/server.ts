@@ -1,0 +1,117 @@
+/**
+ * Builds the MCP server one caller sees: a tool for each operation the gate
+ * would let that identity use on at least one target, each wired to
+ * {@linkcode callTool}.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { couldUse, type Identity } from "../gate/mod.ts";
+import type { Operation } from "../ops/operation.ts";
+import { type CallDeps, CallError, callTool } from "./call_tool.ts";
+import { resultSchema, toolInputSchema } from "./envelope.ts";
+import { type CallToolResult, McpServer } from "./sdk.ts";
+
+const log = getLogger(["tailops", "mcp"]);
+
+/** Server name and version announced to clients. */
+export const SERVER_INFO = { name: "tailops", version: "0.1.0" } as const;
+
+/** Everything a session's server is built from. */
+export interface GatewayCore {
+  /** The call pipeline's dependencies. */
+  readonly deps: CallDeps;
+  /** Every operation the gateway offers. */
+  readonly catalog: readonly Operation[];
+}
+
+/**
+ * The operations an identity may see: those the gate could allow on at least
+ * one target. Calling any other tool looks like calling an unknown tool.
+ *
+ * @param core Registry, policy and catalog.
+ * @param identity The caller.
+ * @returns Visible operations, in catalog order.
+ */
+export function visibleOperations(core: GatewayCore, identity: Identity): Operation[] {
+  const { registry, policy } = core.deps;
+  return core.catalog.filter((operation) =>
+    registry.targets.some((target) => couldUse({ identity, operation, target }, policy))
+  );
+}
+
+function errorResult(text: string): CallToolResult {
+  return { content: [{ type: "text", text }], isError: true };
+}
+
+/**
+ * Creates the MCP server for one caller (one stdio connection or one HTTP session).
+ *
+ * @param core Registry, policy, executor, audit and catalog.
+ * @param identity The caller; every call on this server runs as them.
+ * @returns A server with only the caller's visible tools registered.
+ */
+export function createMcpServer(core: GatewayCore, identity: Identity): McpServer {
+  const server = new McpServer(SERVER_INFO, {
+    capabilities: { logging: {} },
+    instructions:
+      "TailOpsMCP runs typed infrastructure operations on registered targets. Every tool takes `target` (one id) or `targets` (a selector) and `dry_run`. Denials explain which policy, scope or capability refused the call.",
+  });
+  for (const operation of visibleOperations(core, identity)) {
+    server.registerTool(operation.name, {
+      title: operation.title,
+      description: operation.description,
+      inputSchema: toolInputSchema(operation),
+      outputSchema: resultSchema(operation.output),
+      annotations: {
+        title: operation.title,
+        readOnlyHint: !operation.mutates,
+        destructiveHint: operation.destructive,
+        idempotentHint: !operation.mutates,
+        openWorldHint: false,
+      },
+      _meta: {
+        "tailops/capability": operation.capability,
+        "tailops/tier": operation.tier,
+        "tailops/mutates": operation.mutates,
+        "tailops/dry_run": true,
+        "tailops/target_types": operation.targetTypes,
+      },
+    }, async (args, extra): Promise<CallToolResult> => {
+      const token = extra._meta?.progressToken;
+      try {
+        const outcome = await callTool(core.deps, {
+          identity,
+          operation,
+          args: args as Record<string, unknown>,
+          signal: extra.signal,
+          onProgress: token === undefined ? undefined : (progress, total, message) => {
+            extra.sendNotification({
+              method: "notifications/progress",
+              params: { progressToken: token, progress, total, message },
+            }).catch(() => {});
+          },
+        });
+        return {
+          content: [{ type: "text", text: outcome.text }],
+          structuredContent: outcome.result as unknown as Record<string, unknown>,
+          isError: outcome.isError,
+        };
+      } catch (error) {
+        if (error instanceof CallError) return errorResult(`${error.code}: ${error.message}`);
+        if (error instanceof Error && error.name === "AuditError") {
+          log.error("Audit log unavailable; refusing call: {error}", { error: error.message });
+          return errorResult(
+            "audit_unavailable: The audit log cannot be written, so the gateway refuses to run calls",
+          );
+        }
+        log.error("Call to {tool} failed: {error}", {
+          tool: operation.name,
+          error: error instanceof Error ? error.stack ?? error.message : String(error),
+        });
+        return errorResult("internal: The gateway failed while handling this call; see its log");
+      }
+    });
+  }
+  return server;
+}
