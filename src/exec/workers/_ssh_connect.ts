@@ -7,11 +7,28 @@
  */
 import type { Duplex } from "node:stream";
 // @ts-types="@types/ssh2"
-import { Client, type ServerHostKeyAlgorithm, utils } from "ssh2";
+import {
+  type AgentAuthMethod,
+  Client,
+  type ParsedKey,
+  type PasswordAuthMethod,
+  type PublicKeyAuthMethod,
+  type ServerHostKeyAlgorithm,
+} from "ssh2";
+
+type AuthMethod = PublicKeyAuthMethod | PasswordAuthMethod | AgentAuthMethod;
 import { Semaphore } from "../semaphore.ts";
 import type { SshTargetConfig } from "./_ssh_config.ts";
 import { mapConnectError, SshError } from "./_ssh_errors.ts";
 import { type HostKeyPolicy, hostKeyPolicy, type HostKeyVerdict } from "./_ssh_host_keys.ts";
+import { usableKey } from "./_ssh_keys.ts";
+
+/** What {@linkcode prepare} works out once per target. */
+export interface Prepared {
+  readonly policy: HostKeyPolicy;
+  /** The parsed, decrypted private key, when one is configured. */
+  readonly privateKey?: ParsedKey;
+}
 
 /** Handshakes in flight at once per `host:port`. */
 export const HANDSHAKES_PER_HOST = 4;
@@ -31,17 +48,20 @@ export function addressOf(target: Pick<SshTargetConfig, "host" | "port">): strin
  * Checks the target's credentials and host key settings once, before any connect.
  *
  * @param target The target.
- * @returns The host key policy.
+ * @returns The host key policy and the usable private key.
  * @throws {SshError} `untrusted` when known_hosts was unreadable, `auth_failed` when the key cannot be used.
  */
-export function prepare(target: SshTargetConfig): HostKeyPolicy {
+export function prepare(target: SshTargetConfig): Prepared {
   if (target.knownHostsError !== undefined && target.hostKey === undefined) {
     throw new SshError("untrusted", target.knownHostsError);
   }
+  let privateKey: ParsedKey | undefined;
   if (target.privateKey !== undefined) {
-    const parsed = utils.parseKey(target.privateKey, target.passphrase);
-    if (parsed instanceof Error) {
-      const encrypted = /passphrase|encrypted/i.test(parsed.message);
+    try {
+      privateKey = usableKey(target.privateKey, target.passphrase);
+    } catch (error) {
+      const detail = (error as Error).message;
+      const encrypted = /passphrase|encrypted|decrypt/i.test(detail);
       throw new SshError(
         "auth_failed",
         encrypted
@@ -51,16 +71,17 @@ export function prepare(target: SshTargetConfig): HostKeyPolicy {
           : `Cannot use the private key of target ${
             JSON.stringify(target.id)
           }: expected an ed25519, ECDSA or RSA key in OpenSSH or PEM format`,
-        { detail: parsed.message },
+        { detail },
       );
     }
   }
-  return hostKeyPolicy({
+  const policy = hostKeyPolicy({
     pin: target.hostKey,
     knownHosts: target.knownHosts,
     host: target.host,
     port: target.port,
   });
+  return { policy, privateKey };
 }
 
 function untrusted(target: SshTargetConfig, seen: HostKeyVerdict): SshError {
@@ -76,9 +97,21 @@ function untrusted(target: SshTargetConfig, seen: HostKeyVerdict): SshError {
   return new SshError("untrusted", `Host key of ${at} is not trusted: ${why}`);
 }
 
+/** Login methods in order: key, password, agent. The key goes in parsed (see `_ssh_keys.ts`). */
+function authMethods(target: SshTargetConfig, key?: ParsedKey): AuthMethod[] {
+  const username = target.user;
+  const methods: AuthMethod[] = [];
+  if (key) methods.push({ type: "publickey", username, key });
+  if (target.password !== undefined) {
+    methods.push({ type: "password", username, password: target.password });
+  }
+  if (target.agent !== undefined) methods.push({ type: "agent", username, agent: target.agent });
+  return methods;
+}
+
 function dialOnce(
   target: SshTargetConfig,
-  policy: HostKeyPolicy,
+  { policy, privateKey }: Prepared,
   options: { sock?: Duplex; timeoutMs: number },
 ): Promise<Client> {
   return new Promise((resolve, reject) => {
@@ -105,10 +138,7 @@ function dialOnce(
         host: target.host,
         port: target.port,
         username: target.user,
-        privateKey: target.privateKey,
-        passphrase: target.passphrase,
-        password: target.password,
-        agent: target.agent,
+        authHandler: authMethods(target, privateKey),
         sock: options.sock,
         readyTimeout: Math.max(100, options.timeoutMs),
         keepaliveInterval: target.keepaliveMs,
@@ -117,8 +147,9 @@ function dialOnce(
           ? { serverHostKey: policy.algorithms as ServerHostKeyAlgorithm[] }
           : undefined,
         hostVerifier: (key: Uint8Array) => {
-          seen = policy.verify(key);
-          return seen.trusted;
+          const verdict = policy.verify(key);
+          seen = verdict;
+          return verdict.trusted;
         },
       });
       client.setNoDelay(true);
@@ -134,13 +165,13 @@ function dialOnce(
  * small backoff until `connect_timeout_ms` has passed.
  *
  * @param target The target.
- * @param options The host key policy and, for a jump, a function opening the forwarded stream.
+ * @param options What {@linkcode prepare} returned and, for a jump, a function opening the forwarded stream.
  * @returns A ready client with Nagle off.
  * @throws {SshError} `unreachable`, `untrusted`, `auth_failed`.
  */
 export async function connect(
   target: SshTargetConfig,
-  options: { policy: HostKeyPolicy; tunnel?: () => Promise<Duplex> },
+  options: { prepared: Prepared; tunnel?: () => Promise<Duplex> },
 ): Promise<Client> {
   const deadline = Date.now() + target.connectTimeoutMs;
   const key = addressOf(target);
@@ -151,7 +182,7 @@ export async function connect(
     const release = await gate.acquire();
     try {
       const sock = options.tunnel ? await options.tunnel() : undefined;
-      return await dialOnce(target, options.policy, { sock, timeoutMs: deadline - Date.now() });
+      return await dialOnce(target, options.prepared, { sock, timeoutMs: deadline - Date.now() });
     } catch (error) {
       if (
         !(error instanceof SshError) || !error.retryable || attempt >= ATTEMPTS ||

@@ -63,14 +63,14 @@ function forwardOut(client: Client, host: string, port: number): Promise<ClientC
 function poolFor(target: SshTargetConfig): ConnectionPool {
   let pool = pools.get(target.id);
   if (pool) return pool;
-  const policy = prepare(target);
+  const prepared = prepare(target);
   const via = target.via === undefined ? undefined : targets.get(target.via);
   pool = new ConnectionPool({
     maxChannels: target.maxChannels,
     idleCloseMs: target.idleCloseMs,
     connect: () =>
       connect(target, {
-        policy,
+        prepared,
         tunnel: via ? async () => await tunnelThrough(via, target) : undefined,
       }),
     log: (message, properties) => log("debug", message, { target: target.id, ...properties }),
