@@ -38,9 +38,9 @@ const hostSchema = z.string().min(1).max(253).regex(/^[A-Za-z0-9.:_-]+$/, {
   error: "Invalid host: expected a hostname, an IPv4 address or an IPv6 address without brackets",
 });
 
-const portSchema = z.int().min(1, { error: "Invalid port: expected 1 to 65535" }).max(65535, {
-  error: "Invalid port: expected 1 to 65535",
-});
+const portError = (issue: { input?: unknown }) =>
+  `Invalid port: expected 1 to 65535, found ${JSON.stringify(issue.input)}`;
+const portSchema = z.int().min(1, { error: portError }).max(65535, { error: portError });
 
 /** Limits every call on a target runs under. */
 export const constraintsSchema = z.strictObject({

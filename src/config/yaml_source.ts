@@ -97,6 +97,16 @@ export function parseYaml(text: string, file: string): YamlSource {
   return { value, positionOf };
 }
 
+/** The plain value at a key path, or `undefined` when the path does not exist. */
+function valueAt(root: unknown, path: Path): unknown {
+  let node = root;
+  for (const key of path) {
+    if (node === null || typeof node !== "object") return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
+}
+
 /**
  * Parses YAML text and validates it with a schema, collecting every problem.
  *
@@ -120,8 +130,18 @@ export function parseConfig<S extends z.ZodType>(
       ? `Unknown key${issue.keys.length > 1 ? "s" : ""} ${
         issue.keys.map((k) => JSON.stringify(k)).join(", ")
       }: not part of the schema here`
-      : issue.code === "invalid_type" && issue.input === undefined
+      // zod 4 leaves `input` out of issues, so look the value up in the document.
+      : issue.code === "invalid_type" && valueAt(source.value, issue.path) === undefined
       ? `Missing required key ${JSON.stringify(String(issue.path.at(-1)))}`
+      : issue.code === "invalid_type"
+      // zod's wording ("Invalid input: expected X, received Y") in ours, naming the key.
+      ? issue.message.replace(
+        /^Invalid input: expected (.+), received (.+)$/,
+        (_, expected, found) =>
+          `Invalid ${
+            JSON.stringify(String(issue.path.at(-1) ?? "document"))
+          }: expected ${expected}, found ${found}`,
+      )
       : issue.message;
     return { path: formatPath(issue.path), message, position: source.positionOf(issue.path, key) };
   });
