@@ -125,8 +125,13 @@ export function parseConfig<S extends z.ZodType>(
   const result = schema.safeParse(source.value ?? {});
   if (result.success) return { config: result.data, source };
   const problems: ConfigProblem[] = result.error.issues.map((issue) => {
-    const key = issue.code === "unrecognized_keys" ? issue.keys[0] : undefined;
-    const message = issue.code === "unrecognized_keys"
+    // A refused record key (zod's "invalid_key") is shown at the key, with the key schema's message.
+    const badKey = issue.code === "invalid_key" ? String(issue.path.at(-1)) : undefined;
+    const key = issue.code === "unrecognized_keys" ? issue.keys[0] : badKey;
+    const at = badKey === undefined ? issue.path : issue.path.slice(0, -1);
+    const message = issue.code === "invalid_key"
+      ? issue.issues[0]?.message ?? issue.message
+      : issue.code === "unrecognized_keys"
       ? `Unknown key${issue.keys.length > 1 ? "s" : ""} ${
         issue.keys.map((k) => JSON.stringify(k)).join(", ")
       }: not part of the schema here`
@@ -143,7 +148,7 @@ export function parseConfig<S extends z.ZodType>(
           }: expected ${expected}, found ${found}`,
       )
       : issue.message;
-    return { path: formatPath(issue.path), message, position: source.positionOf(issue.path, key) };
+    return { path: formatPath(issue.path), message, position: source.positionOf(at, key) };
   });
   problems.sort((a, b) =>
     (a.position?.line ?? 0) - (b.position?.line ?? 0) ||
