@@ -65,3 +65,94 @@ export const AUDIT_HELP = `Usage: tailops audit verify FILE
 Walks the hash chain of an audit log. Prints "OK" with the record count, or
 the first broken record's seq and why (edited, deleted or reordered,
 truncated, invalid). Exits 1 when the chain is broken.`;
+
+/** Help for `token`. */
+export const TOKEN_HELP = `Usage: tailops token <command> [options]
+
+Gateway access tokens: JWTs signed with the gateway key in the state dir.
+The gateway checks the revocation list on every request.
+
+Commands:
+  mint --sub NAME --role ROLE --ttl TTL [--resource URL] [--policy FILE]
+      Prints the token alone on stdout (so TOKEN=$(tailops token mint ...)
+      works) and its id and expiry on stderr. The identity is token:NAME; ROLE
+      must be a role of the policy's identities section. TTL is mandatory:
+      30m, 8h, 7d or plain seconds, at most 30d (or the policy's
+      auth.gateway_tokens.max_ttl_seconds when --policy is given).
+      --resource is the token's audience: it must equal the gateway's
+      canonical resource URI, which serve takes from --public-url, else
+      http://LISTEN/mcp (default here: TAILOPS_PUBLIC_URL, else
+      http://127.0.0.1:8080/mcp).
+  list [--json]
+      Every minted token (never its text): jti, sub, role, expiry and state
+      (active, expired or revoked).
+  revoke JTI [--force]
+      Revokes a token by id, at once for a running gateway. An id that is not
+      in this state dir's ledger is refused unless --force.
+  rotate-key
+      Replaces the signing key. Tokens signed by the old key keep working
+      until they expire or are revoked (its public key is retained).
+
+Options:
+  --state-dir DIR   The gateway's state directory            [TAILOPS_STATE_DIR]
+  -h, --help        Show this help`;
+
+/** Help for `approvals`. */
+export const APPROVALS_HELP = `Usage: tailops approvals <command> [options]
+
+Calls that a policy rule sends for approval wait in the state dir until a
+person decides. After approval the requester calls again with approval_id.
+
+Commands:
+  list [--state pending|approved|denied|expired|used] [--json]
+      Approvals, oldest first. A pending or approved approval past its expiry
+      is shown as expired.
+  show ID [--json]
+      Summary, requester, targets, rule, the exact plan, expiry and state.
+  approve ID [--as NAME]
+      Approves as local:USER (your login name; --as NAME approves as
+      local:NAME). Under separation of duties the requester cannot approve
+      their own request; the refusal is printed and the exit code is 1.
+  deny ID [--reason TEXT] [--as NAME]
+      Denies, with a reason the requester will see.
+
+The running gateway holds the audit log, so this command writes no audit
+record itself: the gateway records the grants and denials it observes.
+
+Options:
+  --state-dir DIR   The gateway's state directory            [TAILOPS_STATE_DIR]
+  -h, --help        Show this help`;
+
+/** Help for `ssh-keyscan`. */
+export const SSH_KEYSCAN_HELP = `Usage: tailops ssh-keyscan TARGET|HOST:PORT [options]
+
+Connects without logging in and prints the server's host keys as
+"NAME KEYTYPE SHA256:..." lines, the key the gateway will verify first, then
+a hint (on stderr) with the line to pin in the target's connection:
+host_key: SHA256:...  Check the fingerprint out of band before pinning it.
+When the target already pins a key, says whether it still matches (exit 1
+when it does not).
+
+Options:
+  --targets FILE    Target registry to find TARGET in          [TAILOPS_TARGETS]
+  -h, --help        Show this help`;
+
+/** Help for `selftest`. */
+export const SELFTEST_HELP = `Usage: tailops selftest URL [options]
+
+Checks a running gateway's resource-server behaviour from outside: protected
+resource metadata, the 401 challenge, tokens with a wrong audience, expired,
+with a bad signature or alg "none", a token missing scopes (403), Host and
+Origin rebinding, and session hijack. Prints PASS, FAIL or SKIP per check;
+exits 1 when any check fails. URL is the MCP endpoint, e.g.
+http://127.0.0.1:8080/mcp.
+
+Options:
+  --state-dir DIR     The gateway's state directory: its key signs the
+                      test tokens, its admin.token is the valid caller
+                                                             [TAILOPS_STATE_DIR]
+  --token T           A valid token (default: STATE/admin.token)
+  --other-token T     A valid token of another identity, for session_hijack
+  --resource URL      The canonical resource URI, when it is not URL
+  --json              Print the report as JSON
+  -h, --help          Show this help`;

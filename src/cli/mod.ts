@@ -9,6 +9,10 @@ import { runCheckConfig } from "./check_config.ts";
 import { CliError } from "./errors.ts";
 import { MAIN_HELP } from "./help.ts";
 import { runServe } from "./serve.ts";
+import { runApprovals } from "./approvals_cmd.ts";
+import { runKeyscan } from "./keyscan_cmd.ts";
+import { runSelftestCommand } from "./selftest_cmd.ts";
+import { runToken } from "./token_cmd.ts";
 
 /** The gateway's version, from deno.json. */
 export const VERSION: string = denoConfig.version;
@@ -19,6 +23,10 @@ const COMMANDS: Record<string, Command> = {
   serve: runServe,
   "check-config": runCheckConfig,
   audit: runAudit,
+  token: runToken,
+  approvals: runApprovals,
+  "ssh-keyscan": runKeyscan,
+  selftest: runSelftestCommand,
 };
 
 /**
