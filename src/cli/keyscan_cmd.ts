@@ -17,6 +17,8 @@ import { parseFlags, stringOption } from "./options.ts";
 interface ScanTarget {
   /** The name printed first on each line: the target id or `HOST:PORT`. */
   name: string;
+  /** Whether `name` is a target id. */
+  isTarget: boolean;
   host: string;
   port: number;
   /** The target's pinned fingerprint, if any. */
@@ -57,6 +59,7 @@ async function resolve(arg: string, targetsFile: string | undefined): Promise<Sc
     const c = target.connection;
     return {
       name: arg,
+      isTarget: true,
       host: c.host,
       port: c.port,
       pinned: c.host_key,
@@ -65,7 +68,7 @@ async function resolve(arg: string, targetsFile: string | undefined): Promise<Sc
     };
   }
   const direct = parseHostPort(arg);
-  if (direct) return { name: arg, ...direct };
+  if (direct) return { name: arg, isTarget: false, ...direct };
   throw new CliError(
     `No target ${JSON.stringify(arg)} in ${
       targetsFile ?? "the embedded default targets (give --targets FILE or TAILOPS_TARGETS)"
@@ -108,7 +111,7 @@ export async function runKeyscan(args: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof SshError) {
       throw new CliError(
-        `${error.message}${scan.name === arg && scan.host !== arg ? ` (target ${arg})` : ""}`,
+        `${error.message}${scan.isTarget ? ` (target ${scan.name})` : ""}`,
         1,
       );
     }
