@@ -6,7 +6,7 @@
  * @module
  */
 import type { Selectable } from "../config/selector.ts";
-import type { Capability, TargetType, Tier } from "./capabilities.ts";
+import { type Capability, type TargetType, type Tier, tierOf } from "./capabilities.ts";
 import type { Identity } from "./identity.ts";
 import type { ApprovalTerms, CompiledPolicy, CompiledRule, OperationFacts } from "./policy.ts";
 import { scheduleRefusal } from "./windows.ts";
@@ -142,7 +142,7 @@ export function decide(request: GateRequest, policy: CompiledPolicy): Decision {
   }
   // 8. Windows and lockouts: a rule admits a control or admin call only
   //    inside its windows; a lockout on any admitting rule stops the call.
-  const open = openRules(passing, { tier: op.tier, now: request.now });
+  const open = openRules(passing, { tier: tierOf(op.capability), now: request.now });
   if (!Array.isArray(open)) {
     return deny(open.code, `Policy rule "${open.rule}" refuses ${on}: ${open.reason}`, open.rule);
   }

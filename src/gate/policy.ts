@@ -8,7 +8,7 @@ import { ConfigError, type ConfigProblem } from "../config/errors.ts";
 import { isUnderRoots } from "../config/paths.ts";
 import type { ParamConstraint, PolicyFile, RateLimits, Rule } from "../config/policy_schema.ts";
 import { compileSelector, globToRegExp, type TargetMatcher } from "../config/selector.ts";
-import type { Capability, TargetType, Tier } from "./capabilities.ts";
+import { type Capability, type TargetType, type Tier, tierOf } from "./capabilities.ts";
 import type { Schedule } from "./windows.ts";
 
 /** Default time an approval request stays valid: 15 minutes. */
@@ -33,7 +33,12 @@ export interface OperationFacts {
   readonly name: string;
   /** Capability the operation needs (for the given arguments, when it varies). */
   readonly capability: Capability;
-  /** Tier of that capability. */
+  /**
+   * Tier of that capability. The gate derives the tier from `capability`
+   * itself, so facts whose capability varies with the arguments (an HTTP
+   * POST needs `http:write`, a control-tier capability) cannot slip through
+   * as observe calls when this field is left stale.
+   */
   readonly tier: Tier;
   /** Target types the operation runs on. */
   readonly targetTypes: readonly TargetType[];
@@ -118,10 +123,23 @@ export function compilePolicy(
     const capabilities = rule.capabilities;
     const matchesOperation = (op: OperationFacts) =>
       names.some((re) => re.test(op.name)) &&
-      (tiers === undefined || tiers.includes(op.tier)) &&
+      // The tier is the capability's, whatever `op.tier` says (see OperationFacts).
+      (tiers === undefined || tiers.includes(tierOf(op.capability))) &&
       (capabilities === undefined || capabilities.includes(op.capability));
     const covered = operations.filter(matchesOperation);
-    if (covered.length === 0 && rule.operations.every((name) => !name.includes("*"))) {
+    // Every literal name must exist: a typo in a deny rule's list would fail open.
+    const literal = rule.operations.filter((name) => !/[*?]/.test(name));
+    const unknown = literal.filter((name) => !operations.some((op) => op.name === name));
+    if (unknown.length > 0) {
+      problems.push({
+        path: `rules[${index}].operations`,
+        message: `Rule ${JSON.stringify(rule.id)} names unknown operation${
+          unknown.length > 1 ? "s" : ""
+        } ${unknown.map((n) => JSON.stringify(n)).join(", ")}: expected names from ${
+          operations.map((op) => op.name).join(", ")
+        }`,
+      });
+    } else if (covered.length === 0 && literal.length === rule.operations.length) {
       problems.push({
         path: `rules[${index}].operations`,
         message: `Rule ${JSON.stringify(rule.id)} matches no operation: expected names from ${
