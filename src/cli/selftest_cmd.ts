@@ -29,7 +29,8 @@ async function reachable(url: string): Promise<void> {
     const response = await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(10_000) });
     await response.body?.cancel();
   } catch (error) {
-    const text = String((error as Error).message);
+    // Deno's fetch says "fetch failed" and keeps the socket error in `cause`.
+    const text = `${(error as Error).message} ${String((error as Error).cause ?? "")}`;
     const why = /refused/i.test(text)
       ? "the connection was refused"
       : /timed? ?out|abort/i.test(text)
