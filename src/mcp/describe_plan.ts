@@ -7,6 +7,7 @@
 import type { Target } from "../config/targets_schema.ts";
 import type { Plan } from "../exec/plan.ts";
 import { quoteArgv } from "../exec/quote.ts";
+import { commandLine, firstAvailableScript } from "../exec/ssh_command_line.ts";
 
 /**
  * Describes a plan for dry run. Contains no secrets: credentials are added
@@ -19,19 +20,25 @@ import { quoteArgv } from "../exec/quote.ts";
 export function describePlan(plan: Plan, target: Target): Record<string, unknown> {
   const limits = { timeout_ms: plan.timeoutMs, output_cap_bytes: plan.outputCapBytes };
   switch (plan.kind) {
-    case "exec":
+    case "exec": {
+      const common = { kind: "exec", mode: plan.mode, argv: plan.commands, ...limits };
+      if (target.type !== "ssh") {
+        // Local programs run directly from argv: no shell is involved.
+        return {
+          ...common,
+          where: "the gateway host (no shell)",
+          shown_as: plan.commands.map(quoteArgv),
+        };
+      }
+      const where = `${target.connection.user}@${target.connection.host}:${target.connection.port}`;
       return {
-        kind: "exec",
-        where: target.type === "ssh"
-          ? `${target.connection.user}@${target.connection.host}:${target.connection.port}`
-          : "the gateway host",
-        mode: plan.mode,
-        argv: plan.commands,
-        command_lines: plan.commands.map((argv) =>
-          `${plan.sudo ? "sudo -n -- " : ""}${quoteArgv(argv)}`
-        ),
-        ...limits,
+        ...common,
+        where,
+        remote_command_lines: plan.mode === "first_available"
+          ? [firstAvailableScript(plan.commands, plan.sudo)]
+          : plan.commands.map((argv) => commandLine(argv, plan.sudo)),
       };
+    }
     case "fs_read":
       return {
         kind: "read_file",

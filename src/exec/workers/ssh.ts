@@ -11,12 +11,8 @@ import type { Duplex } from "node:stream";
 import type { Client, ClientChannel } from "ssh2";
 import type { ExecPlan, Plan, PlanResult } from "../plan.ts";
 import type { WorkerRequest, WorkerResponse } from "../protocol.ts";
-import {
-  commandLine,
-  firstAvailableScript,
-  readFirstAvailable,
-  toCommandResult,
-} from "./_ssh_commands.ts";
+import { commandLine, firstAvailableScript } from "../ssh_command_line.ts";
+import { readFirstAvailable, toCommandResult } from "./_ssh_commands.ts";
 import { checkSshConfig, type SshTargetConfig } from "./_ssh_config.ts";
 import { addressOf, connect, prepare } from "./_ssh_connect.ts";
 import { SshError } from "./_ssh_errors.ts";
