@@ -14,12 +14,22 @@ import {
   type Registry,
 } from "../config/mod.ts";
 import { ExecutorHost } from "../exec/host.ts";
+import { DOCKER_KIND } from "../exec/docker_kind.ts";
+import { HTTP_KIND } from "../exec/http_kind.ts";
 import { LOCAL_KIND } from "../exec/local_kind.ts";
+import { SSH_KIND } from "../exec/ssh_kind.ts";
 import type { WorkerKind } from "../exec/worker_kind.ts";
 import { compilePolicy } from "../gate/policy.ts";
+import { ApprovalStore, notifyWebhook } from "../gate/approvals.ts";
+import { TierRateLimiter } from "../gate/rate_limit.ts";
+import { loadOrCreateGatewayKey } from "../auth/gateway_key.ts";
+import { type ApprovalDeps, watchApprovals } from "../mcp/approval_flow.ts";
+import { getLogger } from "@logtape/logtape";
 import type { GatewayCore } from "../mcp/server.ts";
 import { CATALOG, localPrograms } from "../ops/catalog.ts";
 import type { FsyncMode } from "../audit/writer.ts";
+
+const log = getLogger(["tailops", "gateway"]);
 
 /** Where configuration and state come from. */
 export interface GatewayOptions {
@@ -39,12 +49,19 @@ export interface Gateway {
   readonly registry: Registry;
   readonly policy: PolicyFile;
   readonly audit: AuditLog;
+  /** Approvals, shared by the call pipeline, the HTTP endpoint and the watcher. */
+  readonly approvals: ApprovalDeps;
   /** Stops workers and closes the audit log (after a `stopped` record). */
   close(): Promise<void>;
 }
 
 /** Worker kinds by target type. */
-export const WORKER_KINDS: readonly WorkerKind[] = [LOCAL_KIND as WorkerKind];
+export const WORKER_KINDS: readonly WorkerKind[] = [
+  LOCAL_KIND,
+  SSH_KIND,
+  DOCKER_KIND,
+  HTTP_KIND,
+];
 
 /**
  * Loads configuration and opens the audit log and executors.
@@ -83,6 +100,22 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       rules: policy.rules.length,
     },
   });
+  const redactArgs = (value: unknown) =>
+    redact(value, { secrets: scanner }) as Record<string, unknown>;
+  const key = await loadOrCreateGatewayKey(options.stateDir);
+  const webhook = policy.approvals?.webhook;
+  const approvals: ApprovalDeps = {
+    store: new ApprovalStore({ stateDir: options.stateDir, signingKey: key }),
+    audit: (entry) => audit.append(entry),
+    redact: redactArgs,
+    seen: new Map(),
+    notify: webhook === undefined ? undefined : (event) => {
+      notifyWebhook(webhook.url, webhook.secret.reveal(), event).then((result) => {
+        if (!result.ok) log.warn("Approval webhook failed: {reason}", { reason: result.reason });
+      });
+    },
+  };
+  const stopWatching = watchApprovals(approvals);
   const core: GatewayCore = {
     catalog: CATALOG,
     deps: {
@@ -90,8 +123,10 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       policy: compiled,
       executor,
       audit,
-      redact: (value) => redact(value, { secrets: scanner }) as Record<string, unknown>,
+      redact: redactArgs,
       scrub: (text) => scanner.scan(text),
+      approvals,
+      rateLimiter: new TierRateLimiter(policy.rate_limits),
     },
   };
   return {
@@ -99,7 +134,9 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     registry,
     policy,
     audit,
+    approvals,
     async close() {
+      stopWatching();
       executor.close();
       try {
         await audit.append({ event: "stopped" });

@@ -3,11 +3,17 @@
  *
  * @module
  */
+import { DOCKER_OPERATIONS } from "./docker_ops.ts";
 import { HOST_OPERATIONS } from "./host_ops.ts";
+import { HTTP_OPERATIONS } from "./http_ops.ts";
 import type { Operation } from "./operation.ts";
 
 /** Every operation, in the order tools are listed. */
-export const CATALOG: readonly Operation[] = Object.freeze([...HOST_OPERATIONS]);
+export const CATALOG: readonly Operation[] = Object.freeze([
+  ...HOST_OPERATIONS,
+  ...DOCKER_OPERATIONS,
+  ...HTTP_OPERATIONS,
+]);
 
 /**
  * Programs operations may run on the gateway host, given which capabilities
