@@ -21,6 +21,12 @@ export const AUDIT_EVENTS = [
   "config_loaded",
   "started",
   "stopped",
+  "approval_requested",
+  "approval_granted",
+  "approval_denied",
+  "approval_expired",
+  "approval_used",
+  "approval_refused",
 ] as const;
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, "Expected 64 lowercase hex digits");

@@ -77,7 +77,9 @@ export async function runCheckConfig(args: string[]): Promise<number> {
     const registry = await loadTargets(targetsFile, {
       resolveSecrets: parsed.values["no-resolve"] !== true,
     });
-    const { policy, file } = await loadPolicy(policyFile);
+    const { policy, file } = await loadPolicy(policyFile, {
+      resolveSecrets: parsed.values["no-resolve"] !== true,
+    });
     compilePolicy(policy, CATALOG, file);
     console.log(
       `${targetsFile ?? "<embedded default targets>"}: ${registry.targets.length} target(s)`,

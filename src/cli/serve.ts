@@ -13,6 +13,8 @@ import { fullIdentity } from "../gate/identity.ts";
 import { createApp } from "../http/app.ts";
 import { defaultHostsAndOrigins } from "../http/host_origin.ts";
 import { mcpSessions } from "../http/mcp_sessions.ts";
+import { approvalsApi } from "../http/approvals_api.ts";
+import { createTransportLimiter } from "../gate/rate_limit.ts";
 import { StdioServerTransport } from "../mcp/sdk.ts";
 import { createMcpServer } from "../mcp/server.ts";
 import { CliError } from "./errors.ts";
@@ -182,6 +184,8 @@ async function serveHttp(options: ServeOptions, gateway: Gateway): Promise<void>
     hosts.allowedHosts.push(...listened.allowedHosts);
     hosts.allowedOrigins.push(...listened.allowedOrigins);
   }
+  const limiter = createTransportLimiter();
+  const routes = { "/approvals": approvalsApi(gateway.approvals) };
   if (options.noAuth) {
     log.warn("Authentication is OFF (--no-auth): every loopback caller has full access");
     app = createApp({
@@ -198,6 +202,8 @@ async function serveHttp(options: ServeOptions, gateway: Gateway): Promise<void>
     app = createApp({
       hosts,
       sessions,
+      limiter,
+      routes,
       auth: { authenticator },
       metadata: protectedResourceMetadata(gateway.policy.auth, { resource }),
     });

@@ -9,7 +9,7 @@ import { type PolicyFile, policyFileSchema } from "./policy_schema.ts";
 import { Registry } from "./registry.ts";
 import { findSecrets, type SecretResolver } from "./secret.ts";
 import { targetsFileSchema } from "./targets_schema.ts";
-import { formatPath, parseConfig } from "./yaml_source.ts";
+import { formatPath, parseConfig, type YamlSource } from "./yaml_source.ts";
 
 /** Label used in error positions for the embedded default registry. */
 export const EMBEDDED_TARGETS_LABEL = "<embedded default targets>";
@@ -70,21 +70,7 @@ export async function parseTargets(
   options: LoadOptions = {},
 ): Promise<Registry> {
   const { config, source } = parseConfig(text, file, targetsFileSchema);
-  if (options.resolveSecrets !== false) {
-    const problems = [];
-    for (const { path, secret } of findSecrets(config)) {
-      try {
-        await secret.resolve(options.secrets);
-      } catch (error) {
-        problems.push({
-          path: formatPath(path),
-          message: (error as Error).message,
-          position: source.positionOf(path),
-        });
-      }
-    }
-    if (problems.length > 0) throw new ConfigError(problems);
-  }
+  await resolveAll(config, source, options);
   return new Registry(config.targets);
 }
 
@@ -120,19 +106,45 @@ export function parsePolicy(text: string, file: string): PolicyFile {
   return parseConfig(text, file, policyFileSchema).config;
 }
 
+async function resolveAll(
+  config: unknown,
+  source: YamlSource,
+  options: LoadOptions,
+): Promise<void> {
+  if (options.resolveSecrets === false) return;
+  const problems = [];
+  for (const { path, secret } of findSecrets(config)) {
+    try {
+      await secret.resolve(options.secrets);
+    } catch (error) {
+      problems.push({
+        path: formatPath(path),
+        message: (error as Error).message,
+        position: source.positionOf(path),
+      });
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+}
+
 /**
- * Loads a policy file, or the shipped observe-only default.
+ * Loads a policy file, or the shipped observe-only default, and resolves its
+ * secret references (the approval webhook key, OIDC client secrets).
  *
- * Needs `read` for the file.
+ * Needs `read` for the file and `file:` secrets, `env` for `${VAR}` secrets.
  *
  * @param path Policy file, or `undefined` for `policy/default.yaml`.
+ * @param options Secret handling.
  * @returns The validated policy and the name it was loaded from.
  * @throws {ConfigError} When the file cannot be read or is invalid.
  */
 export async function loadPolicy(
   path: string | undefined,
+  options: LoadOptions = {},
 ): Promise<{ policy: PolicyFile; file: string }> {
   const file = path ?? "policy/default.yaml";
   const text = await readConfigFile(path ?? DEFAULT_POLICY_URL);
-  return { policy: parsePolicy(text, file), file };
+  const { config, source } = parseConfig(text, file, policyFileSchema);
+  await resolveAll(config, source, options);
+  return { policy: config, file };
 }

@@ -63,6 +63,7 @@ export {
   type ApprovalOutcome,
   type ApprovalRefusal,
   type ApprovalRefusalCode,
+  audit as transitionAudit,
 } from "./_approval_audit.ts";
 export { type ApprovalCall, BINDING_EXCLUDED_ARGS, computeBinding } from "./_approval_call.ts";
 

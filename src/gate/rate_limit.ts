@@ -26,15 +26,16 @@ export interface BucketSettings {
 
 /** Per-tier defaults for tool calls, per identity. */
 export const DEFAULT_RATE_LIMITS: Readonly<Record<Tier, BucketSettings>> = Object.freeze({
-  observe: { perMinute: 120, burst: 60 },
+  // Reads are cheap and agents fan out: the observe limit only stops runaway loops.
+  observe: { perMinute: 3000, burst: 600 },
   control: { perMinute: 20, burst: 10 },
   admin: { perMinute: 6, burst: 3 },
 });
 
 /** Default for the HTTP transport, per client: generous, it only stops floods. */
 export const DEFAULT_TRANSPORT_LIMIT: BucketSettings = Object.freeze({
-  perMinute: 600,
-  burst: 120,
+  perMinute: 12_000,
+  burst: 2_000,
 });
 
 /** Default bound on the number of buckets kept. */

@@ -1,7 +1,7 @@
 /**
  * The HTTP application, assembled in one place and in order:
- * health → Host/Origin check → body limit → protected resource metadata →
- * authentication → MCP.
+ * health → Host/Origin check → rate limit → body limit → protected resource
+ * metadata → authentication → MCP and approvals.
  *
  * @module
  */
@@ -12,6 +12,8 @@ import type { Authenticator } from "../auth/types.ts";
 import { authenticate, type GatewayEnv, noAuthentication } from "./authenticate.ts";
 import { hostOriginGuard, type HostOriginOptions } from "./host_origin.ts";
 import type { McpSessions } from "./mcp_sessions.ts";
+import type { TokenBucketLimiter } from "../gate/rate_limit.ts";
+import { rateLimit } from "./rate_limit.ts";
 
 /** Largest request body accepted on `/mcp`, in bytes. */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -28,6 +30,10 @@ export interface AppOptions {
   metadata?: { document: unknown; paths: readonly string[] };
   /** Body limit in bytes. */
   bodyLimitBytes?: number;
+  /** Requests per client address. */
+  limiter?: TokenBucketLimiter;
+  /** Extra authenticated routes, mounted at their paths (e.g. `/approvals`). */
+  routes?: Readonly<Record<string, Hono<GatewayEnv>>>;
 }
 
 /**
@@ -40,6 +46,7 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.use("*", hostOriginGuard(options.hosts));
+  if (options.limiter) app.use("*", rateLimit(options.limiter));
   app.use(
     "*",
     bodyLimit({
@@ -55,13 +62,16 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
   for (const path of options.metadata?.paths ?? []) {
     app.get(path, (c) => c.json(options.metadata!.document));
   }
-  app.use(
-    "/mcp",
-    "authenticator" in options.auth
-      ? authenticate(options.auth.authenticator)
-      : noAuthentication(options.auth.anonymous),
-  );
+  const authn = "authenticator" in options.auth
+    ? authenticate(options.auth.authenticator)
+    : noAuthentication(options.auth.anonymous);
+  app.use("/mcp", authn);
   app.on(["GET", "POST", "DELETE"], "/mcp", options.sessions.handler);
+  for (const [path, routes] of Object.entries(options.routes ?? {})) {
+    app.use(path, authn);
+    app.use(`${path}/*`, authn);
+    app.route(path, routes);
+  }
   app.notFound((c) => c.json({ error: "not_found" }, 404));
   app.onError((error, c) => {
     console.error(error);

@@ -1,29 +1,34 @@
 /**
- * One tool call from start to end: resolve targets, ask the gate per target,
- * audit the decision, plan, run in the executor, audit the end, and shape the
- * per-target results. Transport-agnostic: no SDK or Hono imports.
+ * One tool call from start to end: resolve targets, rate-limit, ask the gate
+ * per target, settle approvals, then plan, audit, run and audit each target
+ * with bounded parallelism. Transport-agnostic: no SDK or Hono imports.
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
+import type { AuditEntry } from "../audit/record.ts";
 import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
 import type { ExecOutcome } from "../exec/host.ts";
 import type { Plan } from "../exec/plan.ts";
-import { type CompiledPolicy, decide, type Identity } from "../gate/mod.ts";
-import { type Operation, OperationError } from "../ops/operation.ts";
-import { canonicalJson, sha256Hex } from "../audit/canonical_json.ts";
-import type { AuditEntry } from "../audit/record.ts";
+import { type CompiledPolicy, decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
+import { rateLimitReason, type TierRateLimiter } from "../gate/rate_limit.ts";
+import type { Operation } from "../ops/operation.ts";
 import {
+  type ApprovalDeps,
+  approvalInfo,
+  recordApproval,
+  requestApproval,
+} from "./approval_flow.ts";
+import {
+  type ApprovalInfo,
   DEFAULT_FORKS,
   DEFAULT_MAX_FORKS,
   ENVELOPE_KEYS,
   type TargetResult,
   type ToolResult,
 } from "./envelope.ts";
-import { describePlan } from "./describe_plan.ts";
-
-const log = getLogger(["tailops", "call"]);
+import { renderText } from "./render_text.ts";
+import { type AuditBase, runTarget } from "./_run_target.ts";
 
 /** Where audit records go. Must reject when a record cannot be made durable. */
 export interface AuditAppender {
@@ -45,6 +50,12 @@ export interface CallDeps {
   readonly scrub: (text: string) => string;
   /** Ceiling for `forks`. */
   readonly maxForks?: number;
+  /** Approvals; without them a rule that asks for approval refuses the call. */
+  readonly approvals?: ApprovalDeps;
+  /** Per-identity, per-tier call limits. */
+  readonly rateLimiter?: TierRateLimiter;
+  /** The clock (tests inject one). */
+  readonly now?: () => Date;
 }
 
 /** One call. */
@@ -56,6 +67,8 @@ export interface CallRequest {
   readonly signal?: AbortSignal;
   /** Called after each target finishes. */
   readonly onProgress?: (done: number, total: number, message: string) => void;
+  /** Asks the requester to confirm (MCP elicitation), where the client supports it. */
+  readonly confirm?: (message: string) => Promise<boolean>;
 }
 
 /** A finished call: the structured result, its text rendering, and whether it failed. */
@@ -65,7 +78,7 @@ export interface CallOutcome {
   readonly isError: boolean;
 }
 
-/** A call that could not start at all (no targets, bad selection). */
+/** A call that could not start at all (no targets, bad selection, rate limit). */
 export class CallError extends Error {
   /** Stable code. */
   readonly code: string;
@@ -108,177 +121,194 @@ function selectTargets(registry: Registry, args: Readonly<Record<string, unknown
   );
 }
 
-function operationArgs(args: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(args).filter(([key]) => !ENVELOPE_KEYS.includes(key)));
+function summarize(results: readonly TargetResult[]): string {
+  const counts = new Map<string, number>();
+  for (const r of results) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  const parts = [...counts].map(([status, n]) => `${n} ${status}`);
+  return `${results.length} target${results.length === 1 ? "" : "s"}: ${parts.join(", ")}`;
 }
 
-const EXEC_STATUS: Record<string, TargetResult["status"]> = {
-  timeout: "timeout",
-  unreachable: "unreachable",
-  cancelled: "cancelled",
-};
+/** Why the runnable targets of a call do not run (approval missing, refused or declined). */
+type Block = { code: string; message: string; approval?: ApprovalInfo };
+
+async function settleApproval(
+  deps: CallDeps,
+  request: CallRequest,
+  context: {
+    runnable: Target[];
+    args: Record<string, unknown>;
+    decision: Extract<Decision, { kind: "approval_required" }>;
+    now: Date;
+  },
+): Promise<{ approvalId: string } | Block> {
+  const { identity, operation } = request;
+  const approvals = deps.approvals;
+  const on = `"${operation.name}" on ${context.runnable.map((t) => `"${t.id}"`).join(", ")}`;
+  if (!approvals) {
+    return {
+      code: "approval_unavailable",
+      message:
+        `${on} needs approval under policy rule "${context.decision.rule}", and approvals are not enabled on this gateway`,
+    };
+  }
+  const call = {
+    requester: identity.subject,
+    tool: operation.name,
+    targets: context.runnable.map((t) => t.id),
+    args: context.args,
+    now: context.now,
+  };
+  const consume = async (id: string) => {
+    const used = await approvals.store.consume(id, call);
+    if (used.audit) await recordApproval(approvals, used.audit);
+    return used.ok ? { approvalId: id } : { code: `approval_${used.code}`, message: used.reason };
+  };
+  const presented = request.args.approval_id as string | undefined;
+  if (presented !== undefined) return await consume(presented);
+  const approval = await requestApproval(approvals, {
+    identity,
+    operation,
+    targets: context.runnable,
+    args: context.args,
+    rule: context.decision.rule,
+    terms: context.decision.approval,
+    now: context.now,
+  });
+  if (approval.confirm && request.confirm) {
+    const confirmed = await request.confirm(
+      `Policy rule "${approval.rule}" asks you to confirm: run ${on}? Approval ${approval.id}.`,
+    );
+    const now = deps.now?.() ?? new Date();
+    if (!confirmed) {
+      const denied = await approvals.store.deny(approval.id, identity.subject, {
+        reason: "declined by the requester",
+        now,
+      });
+      if (denied.audit) await recordApproval(approvals, denied.audit);
+      return { code: "approval_declined", message: `You declined to confirm ${on}; nothing ran` };
+    }
+    const granted = await approvals.store.approve(approval.id, identity.subject, { now });
+    if (granted.audit) await recordApproval(approvals, granted.audit);
+    if (!granted.ok) return { code: `approval_${granted.code}`, message: granted.reason };
+    return await consume(approval.id);
+  }
+  return {
+    code: "approval_required",
+    message:
+      `${on} needs approval ${approval.id} under policy rule "${approval.rule}"; nothing ran`,
+    approval: approvalInfo(approval),
+  };
+}
 
 /**
  * Runs one tool call end to end.
  *
- * @param deps The gateway's registry, policy, executor and audit log.
+ * @param deps The gateway's registry, policy, executor, audit log and approvals.
  * @param request Who, what, with which arguments.
  * @returns Per-target results and a text rendering.
- * @throws {CallError} When no target can be selected from the arguments.
+ * @throws {CallError} When no target can be selected or the caller is over its rate limit.
+ * @throws {AuditError} When the audit log cannot be written (nothing more runs).
  */
 export async function callTool(deps: CallDeps, request: CallRequest): Promise<CallOutcome> {
   const { identity, operation: op, args, signal } = request;
+  const now = deps.now?.() ?? new Date();
   const targets = selectTargets(deps.registry, args);
-  const opArgs = operationArgs(args);
+  const opArgs = Object.fromEntries(
+    Object.entries(args).filter(([k]) => !ENVELOPE_KEYS.includes(k)),
+  );
   const dryRun = args.dry_run === true;
   const capability = op.capabilityFor ? op.capabilityFor(opArgs as never) : op.capability;
-  const facts = capability === op.capability ? op : { ...op, capability, tier: op.tier };
+  const facts = capability === op.capability ? op : { ...op, capability, tier: tierOf(capability) };
+  if (deps.rateLimiter) {
+    const verdict = deps.rateLimiter.take({ subject: identity.subject, tier: facts.tier }, now);
+    if (!verdict.ok) {
+      throw new CallError(
+        "rate_limited",
+        rateLimitReason({ tier: facts.tier, retryAfterMs: verdict.retryAfterMs }),
+      );
+    }
+  }
+  const decisions = targets.map((target) =>
+    decide({ identity, operation: facts, target, args: opArgs, now }, deps.policy)
+  );
+  const runnable = targets.filter((_, i) => decisions[i].kind !== "deny");
+  const needs = decisions.find((d): d is Extract<Decision, { kind: "approval_required" }> =>
+    d.kind === "approval_required"
+  );
+  let settled: { approvalId: string } | Block | undefined;
+  if (needs && !dryRun) {
+    settled = await settleApproval(deps, request, { runnable, args: opArgs, decision: needs, now });
+  }
+  const block = settled && "code" in settled ? settled : undefined;
+  const approvalId = settled && "approvalId" in settled ? settled.approvalId : undefined;
+
   const fanout = targets.length > 1 ? crypto.randomUUID() : undefined;
   const redactedArgs = deps.redact(opArgs);
   const forks = Math.min(
     (args.forks as number | undefined) ?? DEFAULT_FORKS,
     deps.maxForks ?? DEFAULT_MAX_FORKS,
   );
-  const failFast = args.fail_fast === true;
-  const maxFailures = (args.max_failures as number | undefined) ?? (failFast ? 1 : Infinity);
-
+  const maxFailures = (args.max_failures as number | undefined) ??
+    (args.fail_fast === true ? 1 : Infinity);
   const results: TargetResult[] = new Array(targets.length);
   let failures = 0;
   let done = 0;
   let next = 0;
 
-  const runOne = async (target: Target): Promise<TargetResult> => {
-    const started = performance.now();
-    const elapsed = () => Math.round(performance.now() - started);
-    const call = crypto.randomUUID();
-    const base = { identity: identity.subject, tool: op.name, target: target.id, fanout, call };
-    const decision = decide({ identity, operation: facts, target, args: opArgs }, deps.policy);
-    if (decision.kind !== "allow") {
-      const error = decision.kind === "deny" ? { code: decision.code, message: decision.reason } : {
-        code: "approval_required",
-        message:
-          `"${op.name}" on target "${target.id}" needs a human's approval under policy rule "${decision.rule}", and approvals are not enabled on this gateway`,
-      };
+  const oneTarget = async (index: number): Promise<TargetResult> => {
+    const target = targets[index];
+    const decision = decisions[index];
+    const base: AuditBase = {
+      identity: identity.subject,
+      tool: op.name,
+      target: target.id,
+      fanout,
+      call: crypto.randomUUID(),
+    };
+    if (decision.kind === "deny" || block) {
+      const error = decision.kind === "deny"
+        ? { code: decision.code, message: decision.reason }
+        : block!;
+      const status: TargetResult["status"] = decision.kind === "deny"
+        ? "denied"
+        : decision.kind === "approval_required"
+        ? "approval_required"
+        : "skipped";
       await deps.audit.append({
         ...base,
         event: "denied",
         args: redactedArgs,
         decision: decision.kind,
-        rule: decision.rule,
-        reason: error.code,
-        detail: { dry_run: dryRun },
-      });
-      return {
-        target: target.id,
-        status: decision.kind === "deny" ? "denied" : "approval_required",
-        duration_ms: elapsed(),
         ...(decision.rule ? { rule: decision.rule } : {}),
-        error,
-      };
-    }
-    let plan: Plan;
-    try {
-      plan = op.plan(opArgs as never, target);
-    } catch (error) {
-      if (!(error instanceof OperationError)) throw error;
-      await deps.audit.append({
-        ...base,
-        event: "denied",
-        args: redactedArgs,
-        decision: "allow",
-        rule: decision.rule,
         reason: error.code,
-        detail: { dry_run: dryRun },
+        detail: { dry_run: dryRun, ...(block?.approval ? { approval_id: block.approval.id } : {}) },
       });
       return {
         target: target.id,
-        status: "failed",
-        duration_ms: elapsed(),
-        rule: decision.rule,
+        status,
+        duration_ms: 0,
+        ...(decision.rule ? { rule: decision.rule } : {}),
         error: { code: error.code, message: error.message },
       };
     }
-    const planDigest = await sha256Hex(canonicalJson(plan));
-    await deps.audit.append({
-      ...base,
-      event: "decided",
-      args: redactedArgs,
-      decision: "allow",
+    return await runTarget(deps, {
+      operation: op,
+      target,
+      args: opArgs,
+      redactedArgs,
       rule: decision.rule,
-      plan_digest: planDigest,
-      detail: { dry_run: dryRun },
+      dryRun,
+      base,
+      approvalId,
+      signal,
     });
-    if (dryRun) {
-      return {
-        target: target.id,
-        status: "planned",
-        duration_ms: elapsed(),
-        rule: decision.rule,
-        plan: describePlan(plan, target),
-      };
-    }
-    const outcome = await deps.executor.run(target, plan, { signal });
-    let entry: TargetResult;
-    if (!outcome.ok) {
-      entry = {
-        target: target.id,
-        status: EXEC_STATUS[outcome.error.code] ?? "failed",
-        duration_ms: elapsed(),
-        rule: decision.rule,
-        error: outcome.error,
-      };
-    } else {
-      const last = outcome.result.kind === "exec" ? outcome.result.commands.at(-1) : undefined;
-      try {
-        const data = op.parse(outcome.result, opArgs as never);
-        entry = {
-          target: target.id,
-          status: "ok",
-          duration_ms: elapsed(),
-          rule: decision.rule,
-          data,
-          ...(last ? { exit_code: last.exitCode } : {}),
-          ...("truncated" in outcome.result && outcome.result.truncated ? { truncated: true } : {}),
-          ...(outcome.result.kind === "exec" && outcome.result.commands.some((c) => c.truncated)
-            ? { truncated: true }
-            : {}),
-        };
-      } catch (error) {
-        if (!(error instanceof OperationError)) {
-          log.error("Parser of {tool} failed: {error}", { tool: op.name, error: String(error) });
-        }
-        entry = {
-          target: target.id,
-          status: "failed",
-          duration_ms: elapsed(),
-          rule: decision.rule,
-          ...(last ? { exit_code: last.exitCode } : {}),
-          error: error instanceof OperationError
-            ? { code: error.code, message: error.message }
-            : { code: "bad_output", message: `The output of ${op.name} could not be understood` },
-        };
-      }
-    }
-    const output = canonicalJson(entry.data ?? entry.error ?? null);
-    await deps.audit.append({
-      ...base,
-      event: "finished",
-      status: entry.status === "ok" ? "ok" : "error",
-      exit_code: entry.exit_code ?? null,
-      duration_ms: entry.duration_ms,
-      output_bytes: new TextEncoder().encode(output).byteLength,
-      output_digest: await sha256Hex(output),
-      plan_digest: planDigest,
-      ...(entry.error ? { reason: entry.error.code } : {}),
-    });
-    return entry;
   };
 
   const worker = async () => {
     while (next < targets.length) {
       const index = next++;
       const target = targets[index];
-      if (failures >= maxFailures || signal?.aborted) {
+      if ((failures >= maxFailures || signal?.aborted) && decisions[index].kind !== "deny") {
         results[index] = {
           target: target.id,
           status: signal?.aborted ? "cancelled" : "skipped",
@@ -288,8 +318,9 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
             : { code: "skipped", message: `Not started: ${failures} target(s) failed first` },
         };
       } else {
-        results[index] = await runOne(target);
-        if (!["ok", "planned"].includes(results[index].status)) failures++;
+        results[index] = await oneTarget(index);
+        const status = results[index].status;
+        if (status !== "ok" && status !== "planned" && status !== "denied") failures++;
       }
       done++;
       request.onProgress?.(done, targets.length, `${target.id}: ${results[index].status}`);
@@ -302,44 +333,13 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
     dry_run: dryRun,
     summary: summarize(results),
     ...(fanout ? { fanout_id: fanout } : {}),
+    ...(block?.approval ? { approval: block.approval } : {}),
     results,
   };
   const isError = !results.some((r) => r.status === "ok" || r.status === "planned");
-  const text = deps.scrub(renderText(op, result));
-  const scrubbed = deps.scrub(JSON.stringify(result));
-  return { result: JSON.parse(scrubbed) as ToolResult, text, isError };
-}
-
-function summarize(results: readonly TargetResult[]): string {
-  const counts = new Map<string, number>();
-  for (const r of results) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
-  const parts = [...counts].map(([status, n]) => `${n} ${status}`);
-  return `${results.length} target${results.length === 1 ? "" : "s"}: ${parts.join(", ")}`;
-}
-
-const MAX_TEXT = 16_000;
-
-function renderText(op: Operation, result: ToolResult): string {
-  const lines: string[] = [];
-  const single = result.results.length === 1;
-  if (!single) lines.push(result.summary);
-  for (const r of result.results) {
-    const head = single ? "" : `[${r.status}] ${r.target} (${r.duration_ms} ms)`;
-    let body: string;
-    if (r.status === "ok") body = op.render(r.data as never);
-    else if (r.status === "planned") {
-      body = `Dry run, nothing was run. Plan:\n${JSON.stringify(r.plan, null, 2)}`;
-    } else {body = `${r.status === "denied" ? "Denied" : "Failed"} (${
-        r.error?.code ?? r.status
-      }): ${r.error?.message ?? ""}`;}
-    lines.push(single ? body : `${head}\n${indent(body)}`);
-  }
-  const text = lines.join("\n");
-  return text.length > MAX_TEXT
-    ? `${text.slice(0, MAX_TEXT)}\n… (text cut; the structured result is complete)`
-    : text;
-}
-
-function indent(text: string): string {
-  return text.split("\n").map((line) => `  ${line}`).join("\n");
+  return {
+    result: JSON.parse(deps.scrub(JSON.stringify(result))) as ToolResult,
+    text: deps.scrub(renderText(op, result)),
+    isError,
+  };
 }

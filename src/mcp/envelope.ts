@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { selectorSchema } from "../config/selector.ts";
+import { approvalIdSchema } from "../gate/approvals.ts";
 import type { Operation } from "../ops/operation.ts";
 
 /** Most targets a call may run on at once, whatever `forks` asks for. */
@@ -33,6 +34,9 @@ export const ENVELOPE_SHAPE = {
   max_failures: z.int().min(1).max(10_000).optional().describe(
     "Stop starting targets after this many failures.",
   ),
+  approval_id: approvalIdSchema.optional().describe(
+    "The id of an approved approval for exactly this call (same arguments and targets).",
+  ),
 };
 
 /** Names reserved by the envelope; operations may not use them. */
@@ -56,6 +60,20 @@ export type TargetStatus = typeof TARGET_STATUSES[number];
 
 const errorSchema = z.object({ code: z.string(), message: z.string() });
 
+/** The approval a call is waiting for. */
+const approvalSchema = z.object({
+  id: z.string(),
+  state: z.string(),
+  rule: z.string(),
+  requester: z.string(),
+  targets: z.array(z.string()),
+  expires: z.string(),
+  how_to_approve: z.string(),
+});
+
+/** The approval a call is waiting for. */
+export type ApprovalInfo = z.infer<typeof approvalSchema>;
+
 /**
  * The structured result of a tool: one entry per target, in registry order.
  *
@@ -68,6 +86,7 @@ export function resultSchema<O extends z.ZodType>(data: O) {
     dry_run: z.boolean(),
     summary: z.string(),
     fanout_id: z.string().optional(),
+    approval: approvalSchema.optional(),
     results: z.array(z.object({
       target: z.string(),
       status: z.enum(TARGET_STATUSES),
@@ -101,6 +120,7 @@ export interface ToolResult {
   dry_run: boolean;
   summary: string;
   fanout_id?: string;
+  approval?: ApprovalInfo;
   results: TargetResult[];
 }
 

@@ -40,6 +40,33 @@ export function visibleOperations(core: GatewayCore, identity: Identity): Operat
   );
 }
 
+/**
+ * Asks the client's user to confirm a call (MCP elicitation). Anything but an
+ * explicit "yes" is a no.
+ */
+async function confirmByElicitation(server: McpServer, message: string): Promise<boolean> {
+  try {
+    const answer = await server.server.elicitInput({
+      message,
+      requestedSchema: {
+        type: "object",
+        properties: {
+          confirm: {
+            type: "boolean",
+            title: "Run it",
+            description: "Confirm to run this call now",
+          },
+        },
+        required: ["confirm"],
+      },
+    });
+    return answer.action === "accept" && answer.content?.confirm === true;
+  } catch (error) {
+    log.warn("Elicitation failed; treating it as not confirmed: {error}", { error: String(error) });
+    return false;
+  }
+}
+
 function errorResult(text: string): CallToolResult {
   return { content: [{ type: "text", text }], isError: true };
 }
@@ -79,6 +106,7 @@ export function createMcpServer(core: GatewayCore, identity: Identity): McpServe
       },
     }, async (args, extra): Promise<CallToolResult> => {
       const token = extra._meta?.progressToken;
+      const canElicit = server.server.getClientCapabilities()?.elicitation !== undefined;
       try {
         const outcome = await callTool(core.deps, {
           identity,
@@ -91,6 +119,7 @@ export function createMcpServer(core: GatewayCore, identity: Identity): McpServe
               params: { progressToken: token, progress, total, message },
             }).catch(() => {});
           },
+          confirm: canElicit ? (message) => confirmByElicitation(server, message) : undefined,
         });
         return {
           content: [{ type: "text", text: outcome.text }],

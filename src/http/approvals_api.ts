@@ -1,0 +1,103 @@
+/**
+ * The approvals endpoint: identities holding `approvals:grant` list, inspect,
+ * approve and deny pending approvals over HTTP.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { approvalIdSchema } from "../gate/approvals.ts";
+import { type ApprovalDeps, approvalInfo, recordApproval } from "../mcp/approval_flow.ts";
+import type { GatewayEnv } from "./authenticate.ts";
+
+const denyBody = z.strictObject({ reason: z.string().max(1000).optional() });
+
+/**
+ * Routes under `/approvals`. Mount behind authentication.
+ *
+ * @param approvals The gateway's approvals.
+ * @param options The clock (tests inject one).
+ * @returns A Hono sub-app.
+ */
+export function approvalsApi(
+  approvals: ApprovalDeps,
+  options: { now?: () => Date } = {},
+): Hono<GatewayEnv> {
+  const now = options.now ?? (() => new Date());
+  const app = new Hono<GatewayEnv>();
+  app.use("*", async function requireGrantScope(c, next) {
+    if (!c.var.identity.scopes.has("approvals:grant")) {
+      return c.json(
+        {
+          error: "insufficient_scope",
+          error_description: "Managing approvals needs the approvals:grant scope",
+        },
+        403,
+        { "WWW-Authenticate": 'Bearer error="insufficient_scope", scope="approvals:grant"' },
+      );
+    }
+    await next();
+  });
+  app.get("/", async (c) => {
+    const state = c.req.query("state");
+    const all = await approvals.store.list(state ? { state: state as never } : {});
+    return c.json({ approvals: all.map((a) => ({ ...approvalInfo(a), summary: a.summary })) });
+  });
+  app.get("/:id", async (c) => {
+    const id = c.req.param("id");
+    const approval = approvalIdSchema.safeParse(id).success
+      ? await approvals.store.get(id)
+      : undefined;
+    if (!approval) {
+      return c.json({
+        error: "not_found",
+        error_description: `No approval ${JSON.stringify(id)} exists`,
+      }, 404);
+    }
+    return c.json({
+      ...approvalInfo(approval),
+      summary: approval.summary,
+      plan: approval.plan,
+      args: approvals.redact(approval.args),
+    });
+  });
+  app.post("/:id/:verb{approve|deny}", async (c) => {
+    const id = c.req.param("id");
+    const verb = c.req.param("verb");
+    let reason: string | undefined;
+    if (verb === "deny") {
+      const text = await c.req.text();
+      const parsed = denyBody.safeParse(text ? safeJson(text) : {});
+      if (!parsed.success) {
+        return c.json({
+          error: "invalid_request",
+          error_description: 'Expected a JSON body like {"reason": "..."}',
+        }, 400);
+      }
+      reason = parsed.data.reason;
+    }
+    const approver = c.var.identity.subject;
+    const outcome = verb === "approve"
+      ? await approvals.store.approve(id, approver, { now: now() })
+      : await approvals.store.deny(id, approver, { reason: reason ?? "", now: now() });
+    if (outcome.audit) await recordApproval(approvals, outcome.audit);
+    if (!outcome.ok) {
+      const status = outcome.code === "not_found"
+        ? 404
+        : outcome.code === "self_approval"
+        ? 403
+        : 409;
+      return c.json({ error: outcome.code, error_description: outcome.reason }, status);
+    }
+    return c.json(approvalInfo(outcome.approval));
+  });
+  return app;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
