@@ -1,0 +1,271 @@
+/**
+ * Suite "gateway" (issue 2): the real gateway over Streamable HTTP (bearer
+ * auth, gate, hash-chained audit with `--fsync batch`) against a bare SDK
+ * server in the same run, both answering `list_directory` of the same small
+ * directory (the gateway through its local worker, the bare server
+ * in-process). Also spawn-to-first-answer over stdio and idle RSS.
+ *
+ * @module
+ */
+import { callOk, Client, connectHttp, StdioClientTransport } from "./_mcp_client.ts";
+import { spawnGateway, spawnHelper } from "./_process.ts";
+import {
+  atMost,
+  type BenchOptions,
+  info,
+  type Latencies,
+  mb,
+  median,
+  memoryKib,
+  ms,
+  rate,
+  ratio,
+  REPO_ROOT,
+  type SuiteReport,
+  table,
+  timeCalls,
+  timeInterleaved,
+  withTimeout,
+} from "./_util.ts";
+
+const SUITE = "gateway";
+
+async function makeFixture(dir: string): Promise<{ targets: string; files: string }> {
+  const files = `${dir}/files`;
+  await Deno.mkdir(files);
+  for (let i = 0; i < 5; i++) await Deno.writeTextFile(`${files}/file-${i}.txt`, `line ${i}\n`);
+  const targets = `${dir}/targets.yaml`;
+  await Deno.writeTextFile(
+    targets,
+    [
+      "version: 1",
+      "targets:",
+      "  - id: bench",
+      "    type: local",
+      "    capabilities: [system:read, file:read]",
+      `    files: { roots: [${JSON.stringify(files)}] }`,
+      "    constraints: { concurrency: 16 }",
+      "",
+    ].join("\n"),
+  );
+  return { targets, files };
+}
+
+/** Environment for the stdio gateway: what the SDK passes by default, plus Deno's cache. */
+function stdioEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of ["HOME", "PATH", "USER", "LOGNAME", "DENO_DIR", "XDG_CACHE_HOME"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  // MCP clients normally pass USER; this sandbox has none, and without it the
+  // gateway asks for `sys` (Deno.uid) which -P=gateway denies (see the report).
+  if (env.USER === undefined && env.LOGNAME === undefined) {
+    env.USER = new TextDecoder().decode(
+      new Deno.Command("id", { args: ["-un"], stdout: "piped" }).outputSync().stdout,
+    ).trim();
+  }
+  return env;
+}
+
+/**
+ * Spawn → initialize → tools/list over stdio, in ms. Then stops the process:
+ * by closing stdin and waiting (as MCP clients do) when `eof` is set, else by
+ * SIGTERM.
+ */
+async function stdioStartup(args: string[], eof = false) {
+  const transport = new StdioClientTransport({
+    command: Deno.execPath(),
+    args,
+    cwd: REPO_ROOT,
+    env: stdioEnv(),
+    stderr: "ignore",
+  });
+  const client = new Client({ name: "tailops-bench", version: "0.1.0" });
+  const t0 = performance.now();
+  let closeMs = NaN;
+  try {
+    await withTimeout(client.connect(transport), 20_000, "initialize over stdio");
+    const initialized = performance.now() - t0;
+    const { tools } = await withTimeout(client.listTools(), 20_000, "tools/list over stdio");
+    const listed = performance.now() - t0;
+    if (tools.length === 0) throw new Error("tools/list over stdio returned no tools");
+    const pid = transport.pid;
+    if (eof && pid !== null) {
+      // The SDK client ends stdin, waits up to 2 s for an exit, then sends SIGTERM.
+      const c0 = performance.now();
+      await client.close();
+      closeMs = performance.now() - c0;
+    }
+    return { initialized, listed, closeMs };
+  } finally {
+    const pid = transport.pid;
+    if (pid !== null) {
+      try {
+        Deno.kill(pid, "SIGTERM");
+      } catch {
+        // Already gone.
+      }
+    }
+    await client.close().catch(() => {});
+  }
+}
+
+function row(name: string, bare: string, gateway: string, r: string): string[] {
+  return [name, bare, gateway, r];
+}
+
+/**
+ * Runs the suite.
+ *
+ * @param options `quick` for fewer iterations.
+ * @returns Tables and metrics.
+ */
+export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
+  const sequential = options.quick ? 100 : 300;
+  const concurrent = options.quick ? 160 : 480;
+  const dir = await Deno.makeTempDir({ prefix: "tailops-bench-gw-" });
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    const { targets, files } = await makeFixture(dir);
+    const bare = await spawnHelper("bare_server.ts");
+    stops.push(bare.stop);
+    const gateway = await spawnGateway({ targets, stateDir: `${dir}/state` });
+    stops.push(gateway.stop);
+    await new Promise((r) => setTimeout(r, 500));
+    const idleKib = memoryKib(gateway.pid, "VmRSS");
+    const bareIdleKib = memoryKib(bare.pid, "VmRSS");
+
+    const bareClient = await connectHttp(`http://127.0.0.1:${bare.port}/mcp`);
+    stops.unshift(bareClient.close);
+    const gwClient = await connectHttp(gateway.url, gateway.token);
+    stops.unshift(gwClient.close);
+    const callBare = async () => {
+      await callOk(bareClient.client, "list_directory", { path: files });
+    };
+    const callGateway = async () => {
+      await callOk(gwClient.client, "list_directory", { target: "bench", path: files });
+    };
+    // Warm-up: JIT, the gateway's worker, connection pools.
+    await timeCalls(30, 1, callBare);
+    const warm = await timeCalls(30, 1, callGateway);
+    if (warm.failures > 0) throw new Error(`Gateway warm-up failed: ${warm.firstError}`);
+    const afterWarmKib = memoryKib(gateway.pid, "VmRSS");
+
+    const [bareSeq, gwSeq] = await timeInterleaved(sequential, [callBare, callGateway], 90_000);
+    const bareConc = await timeCalls(concurrent, 16, callBare, 60_000);
+    const gwConc = await timeCalls(concurrent, 16, callGateway, 60_000);
+    const bareHwm = memoryKib(bare.pid, "VmHWM");
+    const gwHwm = memoryKib(gateway.pid, "VmHWM");
+
+    const gwStdio = [
+      ...["run", "-P=gateway", "--no-prompt", "main.ts", "serve", "--transport", "stdio"],
+      ...["--targets", targets, "--state-dir", `${dir}/stdio-state`],
+    ];
+    const bareStdio = ["run", "-A", "--no-prompt", "scripts/bench/bare_server.ts", "--stdio"];
+    const startups: { initialized: number; listed: number }[] = [];
+    const bareStartups: number[] = [];
+    await stdioStartup(gwStdio); // warm the module caches
+    await stdioStartup(bareStdio);
+    for (let i = 0; i < 5; i++) {
+      startups.push(await stdioStartup(gwStdio));
+      bareStartups.push((await stdioStartup(bareStdio)).listed);
+    }
+    const { closeMs } = await stdioStartup(gwStdio, true);
+    const exitsOnEof = closeMs < 1500;
+    const startInit = median(startups.map((s) => s.initialized));
+    const startList = median(startups.map((s) => s.listed));
+
+    const seqRatio = gwSeq.p50 / bareSeq.p50;
+    const lat = (l: Latencies, pick: "p50" | "p99") => ms(l[pick]);
+    const results = table(["Measure", "bare SDK server", "gateway", "gateway / bare"], [
+      row(
+        `sequential p50 (${gwSeq.count} calls)`,
+        lat(bareSeq, "p50"),
+        lat(gwSeq, "p50"),
+        ratio(seqRatio),
+      ),
+      row("sequential p99", lat(bareSeq, "p99"), lat(gwSeq, "p99"), ratio(gwSeq.p99 / bareSeq.p99)),
+      row(
+        "sequential calls/s",
+        rate(bareSeq.callsPerSecond),
+        rate(gwSeq.callsPerSecond),
+        ratio(gwSeq.callsPerSecond / bareSeq.callsPerSecond),
+      ),
+      row(
+        `16 in flight p50 (${gwConc.count} calls)`,
+        lat(bareConc, "p50"),
+        lat(gwConc, "p50"),
+        ratio(gwConc.p50 / bareConc.p50),
+      ),
+      row(
+        "16 in flight p99",
+        lat(bareConc, "p99"),
+        lat(gwConc, "p99"),
+        ratio(gwConc.p99 / bareConc.p99),
+      ),
+      row(
+        "16 in flight calls/s",
+        rate(bareConc.callsPerSecond),
+        rate(gwConc.callsPerSecond),
+        ratio(gwConc.callsPerSecond / bareConc.callsPerSecond),
+      ),
+      row(
+        "failed calls",
+        String(bareSeq.failures + bareConc.failures),
+        String(gwSeq.failures + gwConc.failures),
+        "",
+      ),
+      row("peak RSS (VmHWM)", mb(bareHwm), mb(gwHwm), ratio((gwHwm ?? NaN) / (bareHwm ?? NaN))),
+    ]);
+    const startup = table(["Measure", "value", "target"], [
+      ["stdio: spawn → initialize answered (median of 5)", ms(startInit), ""],
+      ["stdio: spawn → initialize + tools/list answered (median of 5)", ms(startList), "≤ 150 ms"],
+      [
+        "bare SDK server over stdio: spawn → initialize + tools/list (median of 5)",
+        ms(median(bareStartups)),
+        "",
+      ],
+      [
+        "stdio: exits when the client closes stdin",
+        exitsOnEof
+          ? `yes (${ms(closeMs)})`
+          : `no: stopped by the client's SIGTERM after ${ms(closeMs)}`,
+        "yes",
+      ],
+      ["idle RSS after start (HTTP, before the first call)", mb(idleKib), "≤ 80 MB"],
+      ["bare SDK server idle RSS after start", mb(bareIdleKib), ""],
+      ["RSS after 30 warm-up calls (local worker running)", mb(afterWarmKib), ""],
+    ]);
+    const errors = [gwSeq, gwConc].map((l) => l.firstError).filter(Boolean);
+    const note =
+      "Both servers answer `list_directory` of the same 5-file directory: the gateway through " +
+      "bearer auth, Host/Origin check, the gate, two audit records (fsync batch) and its " +
+      "sandboxed local worker; the bare server (McpServer + " +
+      "WebStandardStreamableHTTPServerTransport under Deno.serve, stateful sessions, own process) " +
+      "reads the directory in-process. One SDK client session each over Streamable HTTP; " +
+      "sequential calls alternate between the two servers." +
+      (errors.length > 0 ? `\n\nFirst gateway failure: ${errors[0]}` : "");
+    return {
+      title: "Gateway vs bare SDK server (Streamable HTTP)",
+      blocks: [results, startup, note],
+      metrics: [
+        atMost(SUITE, "per-call latency p50, gateway / bare", seqRatio, 1.25, ratio),
+        info(SUITE, "gateway sequential p50", ms(gwSeq.p50)),
+        info(SUITE, "gateway 16-way calls/s", rate(gwConc.callsPerSecond)),
+        atMost(SUITE, "gateway failed calls", gwSeq.failures + gwConc.failures, 0, String),
+        atMost(SUITE, "stdio spawn → initialize + tools/list", startList, 150, ms),
+        atMost(
+          SUITE,
+          "idle RSS after start",
+          (idleKib ?? NaN) / 1024,
+          80,
+          (v) => `${v.toFixed(1)} MB`,
+        ),
+      ],
+    };
+  } finally {
+    for (const stop of stops) await stop().catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
