@@ -5,9 +5,9 @@
  * @module
  */
 import type { Binding, IdentitiesConfig } from "../config/identities_schema.ts";
-import { compileSelector, globToRegExp, type TargetMatcher } from "../config/selector.ts";
+import { compileSelector, globToRegExp } from "../config/selector.ts";
 import type { Scope } from "../gate/capabilities.ts";
-import { fullIdentity, type Identity, type IdentityKind } from "../gate/identity.ts";
+import { fullIdentity, type Grant, type Identity, type IdentityKind } from "../gate/identity.ts";
 import type { Principal } from "./types.ts";
 
 /** Resolves a principal to the identity the gate sees. */
@@ -75,12 +75,11 @@ function bindingMatcher(binding: Binding): (p: Principal) => boolean {
  * the admin token and the local user hold every scope, everyone else none.
  * With one, the admin token still holds every scope; any other principal
  * holds the union of the scopes of its roles — the roles its bindings name,
- * plus the `role` claim of a gateway token. Target limits are the union of
- * the roles' selectors; a role without `targets` lifts the limit. (The
- * identity carries one scope set and one matcher, so a principal bound to a
- * narrow admin role and a broad read role can use the admin scopes on the
- * broad role's targets: bind such people to one role.) A principal with no
- * role gets an identity with no scopes, which the authenticator refuses.
+ * plus the `role` claim of a gateway token. Each role becomes one grant: its
+ * scopes hold on its targets only (everywhere when it has no `targets`), so a
+ * principal bound to a narrow admin role and a broad read role holds the
+ * admin scopes on the admin role's targets alone. A principal with no role
+ * gets an identity with no scopes, which the authenticator refuses.
  *
  * @param identities The validated section, or `undefined` when absent.
  * @returns The resolver.
@@ -109,11 +108,10 @@ export function compileBindings(identities: IdentitiesConfig | undefined): Ident
     if (principal.kind === "gateway_token") names.add(principal.role);
     const bound = [...names].flatMap((name) => roles.get(name) ?? []);
     const scopes = new Set<Scope>(bound.flatMap((role) => role.scopes));
-    const matchers = bound.map((role) => role.targets);
-    const targets: TargetMatcher | undefined =
-      matchers.length === 0 || matchers.some((m) => m === undefined)
-        ? undefined
-        : (t) => matchers.some((m) => m!(t));
-    return Object.freeze({ subject, kind, scopes, ...(targets ? { targets } : {}) });
+    const grants: Grant[] = bound.map((role) => ({
+      scopes: new Set<Scope>(role.scopes),
+      ...(role.targets ? { targets: role.targets } : {}),
+    }));
+    return Object.freeze({ subject, kind, scopes, grants });
   };
 }

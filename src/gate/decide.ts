@@ -7,7 +7,7 @@
  */
 import type { Selectable } from "../config/selector.ts";
 import { type Capability, type TargetType, type Tier, tierOf } from "./capabilities.ts";
-import type { Identity } from "./identity.ts";
+import { holdsOn, type Identity } from "./identity.ts";
 import type { ApprovalTerms, CompiledPolicy, CompiledRule, OperationFacts } from "./policy.ts";
 import { scheduleRefusal } from "./windows.ts";
 
@@ -97,11 +97,11 @@ function preconditions(request: Omit<GateRequest, "args">): Decision | undefined
       `You (${identity.subject}) lack the ${op.capability} scope for "${op.name}"`,
     );
   }
-  // 4. A caller limited to some targets must stay within them.
-  if (identity.targets !== undefined && !identity.targets(target)) {
+  // 4. The scope must hold on this target: roles limited to some targets grant nothing elsewhere.
+  if (!holdsOn(identity, op.capability, target)) {
     return deny(
       "identity_target",
-      `You (${identity.subject}) may not act on target "${target.id}"`,
+      `You (${identity.subject}) hold ${op.capability} only on other targets than "${target.id}"`,
     );
   }
   return undefined;

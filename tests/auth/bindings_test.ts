@@ -1,3 +1,4 @@
+import { holdsOn } from "../../src/gate/identity.ts";
 import assert from "node:assert/strict";
 import { compileBindings } from "../../src/auth/bindings.ts";
 import type { Principal } from "../../src/auth/types.ts";
@@ -55,14 +56,20 @@ Deno.test("compileBindings() grants the union of bound roles' scopes", () => {
   }
 });
 
-Deno.test("compileBindings() limits targets to the union of the roles' selectors", () => {
+Deno.test("compileBindings() grants each role's scopes on that role's targets only", () => {
   const resolve = compileBindings(identities);
   const ops = resolve({ kind: "local", user: "ops" });
-  const target = (tags: string[], groups: string[]) => ({ id: "t", tags, groups });
-  assert.equal(ops.targets?.(target(["web"], [])), true);
-  assert.equal(ops.targets?.(target([], ["db"])), true);
-  assert.equal(ops.targets?.(target([], [])), false);
-  assert.equal(resolve({ kind: "tailscale", login: "alice@github" }).targets, undefined);
+  const web = { id: "w", tags: ["web"], groups: [] };
+  const db = { id: "d", tags: [], groups: ["db"] };
+  const other = { id: "o", tags: [], groups: [] };
+  assert.equal(holdsOn(ops, "system:control", web), true);
+  assert.equal(holdsOn(ops, "system:admin", db), true);
+  // Two roles never mix: the web role's control does not reach the db targets, nor the reverse.
+  assert.equal(holdsOn(ops, "system:control", db), false);
+  assert.equal(holdsOn(ops, "system:admin", web), false);
+  assert.equal(holdsOn(ops, "system:control", other), false);
+  const alice = resolve({ kind: "tailscale", login: "alice@github" });
+  assert.ok(alice.grants?.every((g) => g.targets === undefined));
 });
 
 Deno.test("compileBindings() without an identities section keeps admin and local only", () => {

@@ -1,3 +1,4 @@
+import { holdsOn } from "../../src/gate/identity.ts";
 import assert from "node:assert/strict";
 import { createAuthenticator } from "../../src/auth/authenticator.ts";
 import { rotateGatewayKey } from "../../src/auth/gateway_key.ts";
@@ -33,8 +34,11 @@ Deno.test("gateway tokens: mint, verify, revoke, then refused", async () => {
   if (!outcome.ok) return;
   assert.equal(outcome.identity.subject, "token:ci-bot");
   assert.deepEqual([...outcome.identity.scopes], ["system:read", "container:read"]);
-  assert.equal(outcome.identity.targets?.({ id: "a", tags: ["ci"], groups: [] }), true);
-  assert.equal(outcome.identity.targets?.({ id: "b", tags: [], groups: [] }), false);
+  assert.equal(
+    holdsOn(outcome.identity, "system:read", { id: "a", tags: ["ci"], groups: [] }),
+    true,
+  );
+  assert.equal(holdsOn(outcome.identity, "system:read", { id: "b", tags: [], groups: [] }), false);
 
   assert.deepEqual(await revokeToken(stateDir, minted.jti), { known: true });
   const refused = await authenticator.authenticate(mcpRequest(minted.token), LOOPBACK);

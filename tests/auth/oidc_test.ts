@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { holdsOn } from "../../src/gate/identity.ts";
 import { generateKeyPair, SignJWT } from "jose";
 import { createAuthenticator } from "../../src/auth/authenticator.ts";
 import type { AuthOutcome } from "../../src/auth/types.ts";
@@ -66,7 +67,15 @@ Deno.test("OIDC: a valid access token maps to the bound roles' scopes and target
     assert.equal(outcome.identity.kind, "oidc");
     assert.equal(outcome.identity.subject, `oidc:${issuer.issuer}#user-1`);
     assert.deepEqual([...outcome.identity.scopes].sort(), ["system:control", "system:read"]);
-    assert.equal(outcome.identity.targets, undefined, "viewer has no target limit");
+    const web = { id: "w", tags: ["web"], groups: [] };
+    const db = { id: "d", tags: [], groups: [] };
+    assert.equal(holdsOn(outcome.identity, "system:read", db), true, "viewer reads everywhere");
+    assert.equal(holdsOn(outcome.identity, "system:control", web), true);
+    assert.equal(
+      holdsOn(outcome.identity, "system:control", db),
+      false,
+      "operator only on tag:web",
+    );
     assert.deepEqual(outcome.principal, {
       kind: "oidc",
       issuer: issuer.issuer,

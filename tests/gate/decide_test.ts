@@ -51,7 +51,9 @@ const who = (subject: string, scopes: Scope[], targets?: string[]): Identity => 
   subject,
   kind: "token",
   scopes: new Set(scopes),
-  ...(targets && { targets: compileSelector(selectorSchema.parse(targets)) }),
+  ...(targets && {
+    grants: [{ scopes: new Set(scopes), targets: compileSelector(selectorSchema.parse(targets)) }],
+  }),
 });
 
 const ID = {
@@ -156,7 +158,7 @@ const TABLE: readonly Row[] = [
     target: TARGETS.web1,
     op: "system_status",
     expect: "deny:identity_target",
-    reason: /^You \(token:db-op\) may not act on target "web-1"$/,
+    reason: /^You \(token:db-op\) hold system:read only on other targets than "web-1"$/,
   },
   {
     name: "a caller limited to some targets, on one of them",
