@@ -96,7 +96,8 @@ export class CallError extends Error {
 
 function selectTargets(registry: Registry, args: Readonly<Record<string, unknown>>): Target[] {
   const one = args.target as string | undefined;
-  const many = args.targets as string[] | undefined;
+  const raw = args.targets as string | string[] | undefined;
+  const many = typeof raw === "string" ? [raw] : raw;
   if (one !== undefined && many !== undefined) {
     throw new CallError("bad_selection", "Give either target or targets, not both");
   }

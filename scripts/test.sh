@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian machine, runs the whole
+# suite, and ends with one line "N passed, N failed".
+#
+# The suite starts real OpenSSH sshd and dockerd instances on loopback and
+# unix sockets inside temp dirs, so it needs openssh-server, docker.io and
+# busybox-static (for a local test image), and root (sshd and dockerd run as
+# root; a dedicated test user logs in over SSH).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'test.sh: %s\n' "$*" >&2; }
+
+missing=()
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing Debian packages: ${missing[*]} (run as root, or install them first)"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
+    log "apt-get install failed"
+    echo "0 passed, 1 failed"
+    exit 1
+  }
+fi
+
+if ! command -v deno >/dev/null 2>&1; then
+  log "installing Deno 2.9.6 from npm"
+  npm install -g deno@2.9.6 >/dev/null 2>&1 || { log "npm install -g deno failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
+deno --version | head -1 >&2
+
+out=$(mktemp)
+NO_COLOR=1 deno task test 2>&1 | tee "$out"
+status=${PIPESTATUS[0]}
+# Deno's summary: "ok | 412 passed (38 steps) | 0 failed (2m3s)" or "FAILED | ...".
+summary=$(grep -E '^(ok|FAILED) \| [0-9]+ passed' "$out" | tail -1)
+passed=$(printf '%s' "$summary" | sed -nE 's/.*\| ([0-9]+) passed.*/\1/p')
+failed=$(printf '%s' "$summary" | sed -nE 's/.*\| ([0-9]+) failed.*/\1/p')
+rm -f "$out"
+if [ -z "$passed" ]; then
+  # No summary: the runner itself failed (type error, crash).
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+if [ "$status" -ne 0 ] && [ "${failed:-0}" -eq 0 ]; then failed=1; fi
+echo "${passed} passed, ${failed:-0} failed"
+exit "$status"
