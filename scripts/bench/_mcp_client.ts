@@ -56,16 +56,18 @@ interface ToolResultShape {
  * @param client A connected client.
  * @param name Tool name.
  * @param args Arguments.
+ * @param expected The target status every result must have (`planned` for dry runs).
  * @returns The structured content.
- * @throws {Error} When the result is an error or a target's status is not `ok`.
+ * @throws {Error} When the result is an error or a target's status is not `expected`.
  */
 export async function callOk(
   client: Client,
   name: string,
   args: Record<string, unknown>,
+  expected = "ok",
 ): Promise<unknown> {
   const result = await client.callTool({ name, arguments: args }) as ToolResultShape;
-  const failed = result.structuredContent?.results?.find((r) => r.status !== "ok");
+  const failed = result.structuredContent?.results?.find((r) => r.status !== expected);
   if (failed) {
     throw new Error(
       `${name} on ${failed.target}: ${failed.status}: ${failed.error?.message ?? "(no message)"}`,
