@@ -15,7 +15,9 @@ export class Semaphore {
    * @throws {RangeError} When size is below 1.
    */
   constructor(size: number) {
-    if (!(size >= 1)) throw new RangeError(`Invalid semaphore size: expected at least 1, found ${size}`);
+    if (!(size >= 1)) {
+      throw new RangeError(`Invalid semaphore size: expected at least 1, found ${size}`);
+    }
     this.#free = size;
   }
 
