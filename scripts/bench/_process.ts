@@ -108,7 +108,7 @@ export async function spawnListening(
 export interface ServedGateway extends Served {
   /** `http://127.0.0.1:PORT/mcp` */
   readonly url: string;
-  /** The bootstrap admin token. */
+  /** The bootstrap admin token ("" under `--no-auth`). */
   readonly token: string;
 }
 
@@ -116,12 +116,13 @@ export interface ServedGateway extends Served {
  * Starts the real gateway over Streamable HTTP on a free loopback port, with
  * authentication, the gate and the audit log on (`--fsync batch`).
  *
- * @param options Targets file, state dir, policy file.
+ * @param options Targets file, state dir, policy file; `extraArgs` replace
+ *   `--fsync batch` (e.g. for an ablation run with `--no-auth`).
  * @returns The gateway with its URL and admin token.
  * @throws {Error} When it does not start.
  */
 export async function spawnGateway(
-  options: { targets: string; stateDir: string; policy?: string },
+  options: { targets: string; stateDir: string; policy?: string; extraArgs?: readonly string[] },
 ): Promise<ServedGateway> {
   const served = await spawnListening([
     "run",
@@ -138,10 +139,12 @@ export async function spawnGateway(
     "--targets",
     options.targets,
     ...(options.policy ? ["--policy", options.policy] : []),
-    "--fsync",
-    "batch",
+    ...(options.extraArgs ?? ["--fsync", "batch"]),
   ], "the gateway");
-  const token = (await Deno.readTextFile(`${options.stateDir}/admin.token`)).trim();
+  const token = await Deno.readTextFile(`${options.stateDir}/admin.token`).then(
+    (text) => text.trim(),
+    () => "",
+  );
   return { ...served, url: `http://127.0.0.1:${served.port}/mcp`, token };
 }
 

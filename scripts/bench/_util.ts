@@ -296,3 +296,15 @@ export async function timeInterleaved(
   }
   return samples.map((s, k) => summarize(s, failures[k], s.reduce((a, b) => a + b, 0), errors[k]));
 }
+
+/**
+ * A count that must be zero.
+ *
+ * @param suite Suite name.
+ * @param name What was counted.
+ * @param count The count.
+ * @returns The metric.
+ */
+export function zero(suite: string, name: string, count: number): Metric {
+  return { suite, name, value: String(count), target: "0", pass: count === 0 };
+}

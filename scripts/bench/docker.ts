@@ -16,7 +16,7 @@ import {
   NotWired,
   startServers,
 } from "./_compare.ts";
-import { atMost, type BenchOptions, info, ratio, type SuiteReport } from "./_util.ts";
+import { atMost, type BenchOptions, info, ratio, type SuiteReport, zero } from "./_util.ts";
 
 const SUITE = "docker";
 const CONTAINERS = 3;
@@ -99,12 +99,10 @@ export async function runDocker(options: BenchOptions): Promise<SuiteReport> {
             `${r.label} p50, gateway / (direct + bare MCP)`,
             ratio(r.gateway.p50 / (r.direct.p50 + r.bare.p50)),
           ),
-          atMost(
+          zero(
             SUITE,
             `${r.label} failed calls`,
             r.gateway.failures + r.concurrentGateway.failures,
-            0,
-            String,
           ),
         ]),
       };

@@ -8,7 +8,7 @@
 import { callOk } from "./_mcp_client.ts";
 import { checkWired, compare, comparisonTable, NotWired, startServers } from "./_compare.ts";
 import { spawnHelper } from "./_process.ts";
-import { atMost, type BenchOptions, info, ratio, type SuiteReport } from "./_util.ts";
+import { atMost, type BenchOptions, info, ratio, type SuiteReport, zero } from "./_util.ts";
 
 const SUITE = "http";
 
@@ -75,12 +75,10 @@ export async function runHttp(options: BenchOptions): Promise<SuiteReport> {
             "http_request p50, gateway / (direct + bare MCP)",
             ratio(result.gateway.p50 / (result.direct.p50 + result.bare.p50)),
           ),
-          atMost(
+          zero(
             SUITE,
             "http_request failed calls",
             result.gateway.failures + result.concurrentGateway.failures,
-            0,
-            String,
           ),
         ],
       };

@@ -30,6 +30,7 @@ import {
   table,
   timeCalls,
   timeInterleaved,
+  zero,
 } from "./_util.ts";
 
 const SUITE = "ssh";
@@ -441,13 +442,7 @@ export async function runSsh(options: BenchOptions): Promise<SuiteReport> {
           "top_processes p50 / (raw ps + bare MCP p50)",
           ratio(gwTop.p50 / (rawPs.p50 + bareEcho.p50)),
         ),
-        atMost(
-          SUITE,
-          "failures, 200 calls 16 in flight (MaxSessions 10)",
-          gwConc.failures,
-          0,
-          String,
-        ),
+        zero(SUITE, "failures, 200 calls 16 in flight (MaxSessions 10)", gwConc.failures),
         info(
           SUITE,
           "16 in flight calls/s, gateway / raw floor",
