@@ -6,7 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { checkObserveGateway } from "./_mcp_checks.ts";
-import { startStdioGateway } from "./_gateway.ts";
+import {
+  childEnv,
+  GATEWAY_RUN,
+  readAudit,
+  REPO_DIR,
+  startStdioGateway,
+  tempDirWith,
+} from "./_gateway.ts";
 
 Deno.test("the default gateway over stdio serves the observe tools end to end", async (t) => {
   await using gateway = await startStdioGateway({ env: { USER: "tailops-test" } });
@@ -29,4 +36,50 @@ Deno.test("serve over stdio starts when USER and LOGNAME are unset (systemd unit
   await using gateway = await startStdioGateway({ env });
   const { tools } = await gateway.client.listTools();
   assert.ok(tools.length > 0);
+});
+
+Deno.test("the stdio gateway exits when its client closes stdin", async () => {
+  const dir = await tempDirWith();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...GATEWAY_RUN, "serve", "--transport", "stdio", "--state-dir", `${dir}/state`],
+    cwd: REPO_DIR,
+    clearEnv: true,
+    env: childEnv({ USER: "tailops-test" }),
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  try {
+    // Wait until it serves, then hang up the way a desktop client does when it quits.
+    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let stderr = "";
+    while (!stderr.includes("Serving MCP over stdio")) {
+      const { value, done } = await reader.read();
+      if (done) assert.fail(`The gateway exited early:\n${stderr}`);
+      stderr += value;
+    }
+    const drained = (async () => {
+      while (!(await reader.read()).done) { /* drain */ }
+    })();
+    await child.stdin.close();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const exited = await Promise.race([
+      child.status.then((status) => status.code),
+      new Promise<"running">((resolve) => timer = setTimeout(() => resolve("running"), 3_000)),
+    ]);
+    clearTimeout(timer);
+    assert.equal(exited, 0, "the gateway exits 0 within 3 s of stdin closing");
+    await drained;
+    const records = await readAudit(`${dir}/state/audit.jsonl`);
+    assert.equal(records.at(-1)!.event, "stopped");
+  } finally {
+    try {
+      Deno.kill(child.pid, "SIGKILL");
+    } catch {
+      // Already exited.
+    }
+    await child.status;
+    await child.stderr.cancel().catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
 });
