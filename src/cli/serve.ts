@@ -3,6 +3,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { getLogger, type LogLevel } from "@logtape/logtape";
 import { createAuthenticator } from "../auth/authenticator.ts";
 import { compileBindings } from "../auth/bindings.ts";
@@ -148,6 +149,8 @@ async function serveStdio(options: ServeOptions, gateway: Gateway): Promise<void
   });
   onShutdown(() => gateway.close());
   await server.connect(transport);
+  // The SDK's transport does not notice EOF; a client that quits closes our stdin.
+  process.stdin.once("end", () => void transport.close());
   log.info("Serving MCP over stdio as {subject}", {
     subject: identity.subject,
     stateDir: options.stateDir,
@@ -214,8 +217,10 @@ async function serveHttp(options: ServeOptions, gateway: Gateway): Promise<void>
   }
   onShutdown(async () => {
     await sessions.close();
-    stopController.abort();
+    // Close the gateway (its `stopped` record) before stopping the server: once
+    // server.finished resolves, runServe returns and the process exits.
     await gateway.close();
+    stopController.abort();
   });
   log.info("Listening on {url}", { url: `http://${host}:${actualPort}/mcp`, port: actualPort });
   await server.finished;
