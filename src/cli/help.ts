@@ -117,7 +117,8 @@ Commands:
       Denies, with a reason the requester will see.
 
 The running gateway holds the audit log, so this command writes no audit
-record itself: the gateway records the grants and denials it observes.
+record itself: the gateway records the grants and denials it observes (one
+made while no gateway runs is recorded when the gateway next starts).
 
 Options:
   --state-dir DIR   The gateway's state directory            [TAILOPS_STATE_DIR]

@@ -176,6 +176,45 @@ export class ApprovalFiles {
   }
 
   /**
+   * Marks a decision that the process making it could not audit (`tailops
+   * approvals` on the gateway host), so a gateway audits it later — even one
+   * started after the decision.
+   *
+   * @param id A valid approval id.
+   */
+  async markUnaudited(id: string): Promise<void> {
+    await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await Deno.writeTextFile(this.#path(id, ".unaudited"), "", { mode: 0o600 });
+  }
+
+  /**
+   * Whether an approval carries a decision no gateway has audited yet.
+   *
+   * @param id A valid approval id.
+   * @returns `true` while the marker exists.
+   */
+  async isUnaudited(id: string): Promise<boolean> {
+    try {
+      await Deno.lstat(this.#path(id, ".unaudited"));
+      return true;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Removes the marker once the decision is in the audit log.
+   *
+   * @param id A valid approval id.
+   */
+  async clearUnaudited(id: string): Promise<void> {
+    await Deno.remove(this.#path(id, ".unaudited")).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+  }
+
+  /**
    * Claims a once-only transition by creating a marker file exclusively.
    *
    * @param id A valid approval id.

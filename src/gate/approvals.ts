@@ -226,22 +226,30 @@ export class ApprovalStore {
    *
    * @param id The approval id.
    * @param approver The approver's identity subject.
-   * @param options The current instant.
+   * @param options The current instant; `unaudited` when the caller cannot write the audit log
+   * (the CLI): the decision is marked for a gateway to audit (see {@linkcode unaudited}).
    * @returns The approved record (with `grant` when the store has a signing key), or why not.
    * @throws {ApprovalStoreError} (as a rejection) When the file is corrupt.
    */
-  async approve(id: string, approver: string, options: { now: Date }): Promise<ApprovalOutcome> {
+  async approve(
+    id: string,
+    approver: string,
+    options: { now: Date; unaudited?: boolean },
+  ): Promise<ApprovalOutcome> {
     return await this.#exclusive(id, async () => {
-      const approval = await this.#pending(id, approver, options.now);
+      const { now } = options;
+      const approval = await this.#pending(id, approver, now);
       if ("ok" in approval) return approval;
       if (approval.separation_of_duties && approver === approval.requester) {
         const reason =
           `Cannot approve ${id}: separation of duties requires an approver other than the requester "${approver}"`;
-        return refusal(approval, { code: "self_approval", reason, identity: approver, ...options });
+        return refusal(approval, { code: "self_approval", reason, identity: approver, now });
       }
       if (!(await this.#files.claim(id, "decided"))) {
         return alreadyDecided(approval, approver, options.now);
       }
+      // Marked before the new state is visible, so no gateway sees the decision unmarked.
+      if (options.unaudited) await this.#files.markUnaudited(id);
       const decided: ApprovalRecord = {
         ...approval,
         state: "approved",
@@ -256,7 +264,7 @@ export class ApprovalStore {
       return {
         ok: true,
         approval: approved,
-        audit: audit(approved, "approval_granted", { identity: approver, ...options }),
+        audit: audit(approved, "approval_granted", { identity: approver, now }),
       };
     });
   }
@@ -266,14 +274,14 @@ export class ApprovalStore {
    *
    * @param id The approval id.
    * @param approver The deciding identity subject.
-   * @param options Why, and the current instant.
+   * @param options Why, the current instant, and `unaudited` as for {@linkcode approve}.
    * @returns The denied record, or why it could not be denied.
    * @throws {ApprovalStoreError} (as a rejection) When the file is corrupt.
    */
   async deny(
     id: string,
     approver: string,
-    options: { reason: string; now: Date },
+    options: { reason: string; now: Date; unaudited?: boolean },
   ): Promise<ApprovalOutcome> {
     return await this.#exclusive(id, async () => {
       const approval = await this.#pending(id, approver, options.now);
@@ -281,6 +289,7 @@ export class ApprovalStore {
       if (!(await this.#files.claim(id, "decided"))) {
         return alreadyDecided(approval, approver, options.now);
       }
+      if (options.unaudited) await this.#files.markUnaudited(id);
       const denied: ApprovalRecord = {
         ...approval,
         state: "denied",
@@ -296,6 +305,26 @@ export class ApprovalStore {
       });
       return { ok: true, approval: denied, audit: event };
     });
+  }
+
+  /**
+   * Whether the approval's decision was made by a process that could not
+   * audit it (`approve`/`deny` with `unaudited`) and no gateway has audited it since.
+   *
+   * @param id The approval id.
+   * @returns `true` until {@linkcode markAudited}.
+   */
+  async unaudited(id: string): Promise<boolean> {
+    return await this.#files.isUnaudited(id);
+  }
+
+  /**
+   * Records that the approval's decision is now in the audit log.
+   *
+   * @param id The approval id.
+   */
+  async markAudited(id: string): Promise<void> {
+    await this.#files.clearUnaudited(id);
   }
 
   /**

@@ -83,8 +83,12 @@ export async function recordApproval(deps: ApprovalDeps, event: ApprovalAudit): 
 /**
  * Audits approval transitions made outside this process — `tailops approvals
  * approve|deny` on the gateway host writes only the approval file, since the
- * gateway holds the audit log — and expires overdue approvals. Runs until
- * the returned function is called.
+ * gateway holds the audit log — and expires overdue approvals. Runs at once
+ * and then every interval, until the returned function is called.
+ *
+ * A decision the CLI made is marked unaudited in the store until audited
+ * here, so one made while no gateway ran (or just before one stopped) is
+ * audited by the next gateway, even when the approval was used meanwhile.
  *
  * @param deps Store, audit and the seen-state table.
  * @param options Poll interval and clock.
@@ -96,18 +100,37 @@ export function watchApprovals(
 ): () => void {
   const now = options.now ?? (() => new Date());
   let running = false;
-  const primed = deps.store.list().then((all) => {
-    for (const a of all) if (!deps.seen.has(a.id)) deps.seen.set(a.id, a.state);
+  const primed = deps.store.list().then(async (all) => {
+    for (const a of all) {
+      if (!deps.seen.has(a.id) && !(await deps.store.unaudited(a.id))) deps.seen.set(a.id, a.state);
+    }
   }).catch(() => {});
   const tick = async () => {
     if (running) return;
     running = true;
     try {
       await primed;
+      for (const approval of await deps.store.list()) {
+        if (!approval.decided_by || !(await deps.store.unaudited(approval.id))) continue;
+        // Audit the decision as it was made, whatever state the approval reached since.
+        const denied = approval.state === "denied";
+        const decided = { ...approval, state: denied ? "denied" as const : "approved" as const };
+        await recordApproval(
+          deps,
+          transitionAudit(decided, denied ? "approval_denied" : "approval_granted", {
+            identity: approval.decided_by,
+            now: new Date(approval.decided_at ?? now()),
+          }),
+        );
+        await deps.store.markAudited(approval.id);
+        deps.seen.set(approval.id, approval.state);
+      }
       for (const event of await deps.store.sweep(now())) await recordApproval(deps, event);
       for (const approval of await deps.store.list()) {
         const seen = deps.seen.get(approval.id);
         if (seen === approval.state) continue;
+        // Decided by the CLI since the pass above: the next tick audits it from its marker.
+        if (await deps.store.unaudited(approval.id)) continue;
         const event = approval.state === "approved"
           ? "approval_granted"
           : approval.state === "denied"
@@ -130,6 +153,7 @@ export function watchApprovals(
   };
   const timer = setInterval(tick, options.intervalMs ?? 2_000);
   Deno.unrefTimer(timer);
+  tick();
   return () => clearInterval(timer);
 }
 
