@@ -82,6 +82,13 @@ async function main(args: string[]): Promise<number> {
   const options: BenchOptions = { quick: parsed.values.quick === true };
   console.log(`# TailOpsMCP benchmarks${options.quick ? " (--quick)" : ""}\n`);
   console.log(await machine());
+  console.log(
+    "\nEvery ratio compares with a baseline measured in this run. HTTP gateways run with " +
+      "bearer auth, the gate and the audit log (`--fsync batch`) under the shipped " +
+      "observe-only policy, its observe rate limit raised to 1,000,000/min so the limiter " +
+      "runs but does not refuse (the default, 3000/min with a burst of 600, refuses a " +
+      "benchmark's call rate).",
+  );
   const metrics: Metric[] = [];
   for (const name of only) {
     const started = performance.now();
@@ -111,7 +118,10 @@ async function main(args: string[]): Promise<number> {
     console.log(`\n(${((performance.now() - started) / 1000).toFixed(1)} s)`);
     metrics.push(...report.metrics);
   }
-  console.log("\n## Summary\n");
+  const load = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+  console.log(
+    `\n## Summary\n\nLoad average at the end: ${load} (on ${navigator.hardwareConcurrency} CPUs).\n`,
+  );
   console.log(summary(metrics));
   return 0;
 }

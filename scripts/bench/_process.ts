@@ -113,8 +113,29 @@ export interface ServedGateway extends Served {
 }
 
 /**
+ * Writes the shipped default policy with the observe-tier rate limit raised
+ * (default 3000/min, burst 600): the limiter still runs on every call, but a
+ * benchmark's thousands of calls a minute are not refused.
+ *
+ * @param path Where to write it.
+ * @returns The path.
+ */
+export async function writeBenchPolicy(path: string): Promise<string> {
+  const shipped = await Deno.readTextFile(`${REPO_ROOT}/policy/default.yaml`);
+  await Deno.writeTextFile(
+    path,
+    `${shipped.trimEnd()}
+rate_limits:
+  observe: { per_minute: 1000000, burst: 100000 }
+`,
+  );
+  return path;
+}
+
+/**
  * Starts the real gateway over Streamable HTTP on a free loopback port, with
- * authentication, the gate and the audit log on (`--fsync batch`).
+ * authentication, the gate and the audit log on (`--fsync batch`). Without a
+ * `policy`, it uses {@linkcode writeBenchPolicy}'s (written beside the state dir).
  *
  * @param options Targets file, state dir, policy file; `extraArgs` replace
  *   `--fsync batch` (e.g. for an ablation run with `--no-auth`).
@@ -138,7 +159,8 @@ export async function spawnGateway(
     options.stateDir,
     "--targets",
     options.targets,
-    ...(options.policy ? ["--policy", options.policy] : []),
+    "--policy",
+    options.policy ?? await writeBenchPolicy(`${options.stateDir}.policy.yaml`),
     ...(options.extraArgs ?? ["--fsync", "batch"]),
   ], "the gateway");
   const token = await Deno.readTextFile(`${options.stateDir}/admin.token`).then(

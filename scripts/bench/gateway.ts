@@ -59,13 +59,6 @@ function stdioEnv(): Record<string, string> {
     const value = Deno.env.get(name);
     if (value !== undefined) env[name] = value;
   }
-  // MCP clients normally pass USER; this sandbox has none, and without it the
-  // gateway asks for `sys` (Deno.uid) which -P=gateway denies (see the report).
-  if (env.USER === undefined && env.LOGNAME === undefined) {
-    env.USER = new TextDecoder().decode(
-      new Deno.Command("id", { args: ["-un"], stdout: "piped" }).outputSync().stdout,
-    ).trim();
-  }
   return env;
 }
 

@@ -386,6 +386,7 @@ export async function runSsh(options: BenchOptions): Promise<SuiteReport> {
 
     // 4. RSS with ~100 pooled connections (fan-* and pool-* targets, plus `one`).
     await fanOut(gw, "pool");
+    await new Promise((r) => setTimeout(r, 1000));
     const connections = await countSshConnections(gateway.pid, f);
     const rssKib = memoryKib(gateway.pid, "VmRSS");
     const hwmKib = memoryKib(gateway.pid, "VmHWM");
