@@ -261,6 +261,21 @@ Deno.test("an approval requested by a token, granted by CLI or HTTP, runs its ex
     ]);
   });
 
+  await t.step("a denial by CLI is audited, and the call stays refused", async () => {
+    const id = (await control(client, { ...RESTART, action: "stop" })).approval!.id;
+    const denied = await gw.cli(["approvals", "deny", id, "--as", "bob", "--reason", "not today"]);
+    assert.equal(denied.code, 0, denied.stderr);
+    const record = await waitForAudit(
+      gw.auditFile,
+      (r) => r.event === "approval_denied" && r.detail?.approval_id === id,
+    );
+    assert.equal(record.identity, "local:bob");
+    const refused = await control(client, { ...RESTART, action: "stop", approval_id: id });
+    assertRefused(refused, "approval_not_approved");
+    assert.match(refused.results[0].error!.message, /not today/);
+    assert.deepEqual(ranUnder(await gw.audit(), id), { decided: 0, finished: 0 });
+  });
+
   await t.step("every transition is in the audit log, and audit verify prints OK", async () => {
     const audit = await gw.audit();
     assert.deepEqual(events(audit, first), [
