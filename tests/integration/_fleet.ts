@@ -1,0 +1,211 @@
+/**
+ * A fleet for end-to-end SSH tests: N real sshd instances from the testbed on
+ * distinct loopback addresses, a client key, a targets file of ssh targets
+ * (host keys pinned or listed in a hashed known_hosts file), a policy, the
+ * real gateway (`deno run -P=gateway --no-prompt main.ts serve --transport
+ * http ...`) and an SDK client connected to it with the admin token.
+ *
+ * Everything started here is stopped by PID on disposal, passed or failed;
+ * temp dirs are removed.
+ *
+ * @module
+ */
+import { generateClientKey, type SshdInstance, SshdTestbed } from "../../scripts/testbed/sshd.ts";
+import { type Client, connectHttp, type RunningGateway, startGateway } from "./_gateway.ts";
+
+/** One ssh target of the fleet's targets file. */
+export interface FleetTarget {
+  readonly id: string;
+  /** Index of the sshd instance it connects to. */
+  readonly instance: number;
+  readonly tags?: readonly string[];
+  readonly groups?: readonly string[];
+  readonly capabilities?: readonly string[];
+  /** Verify against the fleet's hashed known_hosts file instead of a pin. */
+  readonly knownHosts?: boolean;
+  /** Pin this fingerprint instead of the instance's real one. */
+  readonly pin?: string;
+  /** `sudo:` value as YAML (`none`, `all`, `[a, b]`). */
+  readonly sudo?: string;
+  /** Allowed roots for read_file/list_directory. */
+  readonly roots?: readonly string[];
+}
+
+/** What {@linkcode startFleet} needs. */
+export interface FleetOptions {
+  /** sshd instances to start, on 127.0.0.2, 127.0.0.3, ... */
+  readonly instances: number;
+  /** The targets, in registry order; given the files dir so roots can point into it. */
+  readonly targets: (filesDir: string) => readonly FleetTarget[];
+  /** Policy YAML. */
+  readonly policy: string;
+  /** Connect timeout of every target (ms). */
+  readonly connectTimeoutMs?: number;
+}
+
+/** A running fleet: sshd instances, the gateway and a connected client. */
+export interface Fleet extends AsyncDisposable {
+  readonly testbed: SshdTestbed;
+  readonly gateway: RunningGateway;
+  readonly client: InstanceType<typeof Client>;
+  /** A world-readable directory the ssh user can read: roots point here. */
+  readonly filesDir: string;
+  /** The targets as written, in registry order. */
+  readonly targets: readonly FleetTarget[];
+  /** The sshd instance a target connects to. */
+  instanceOf(id: string): SshdInstance;
+  /** The testbed index of that instance (for `testbed.kill` and `testbed.restart`). */
+  instanceIndex(id: string): number;
+  /** Closes the client, stops the gateway and every sshd, removes temp dirs. */
+  close(): Promise<void>;
+}
+
+function yamlList(items: readonly string[]): string {
+  return `[${items.join(", ")}]`;
+}
+
+function targetYaml(
+  target: FleetTarget,
+  testbed: SshdTestbed,
+  context: { keyFile: string; knownHostsFile: string; connectTimeoutMs: number },
+): string[] {
+  const instance = testbed.instances[target.instance];
+  const verify = target.knownHosts
+    ? `      known_hosts: ${context.knownHostsFile}`
+    : `      host_key: "${target.pin ?? testbed.hostKeys[0].fingerprint}"`;
+  return [
+    `  - id: ${target.id}`,
+    "    type: ssh",
+    `    capabilities: ${yamlList(target.capabilities ?? ["system:read"])}`,
+    `    tags: ${yamlList(target.tags ?? [])}`,
+    `    groups: ${yamlList(target.groups ?? [])}`,
+    "    connection:",
+    `      host: ${instance.host}`,
+    `      port: ${instance.port}`,
+    `      user: ${testbed.user}`,
+    `      key: "file:${context.keyFile}"`,
+    verify,
+    `      connect_timeout_ms: ${context.connectTimeoutMs}`,
+    ...(target.sudo ? [`    sudo: ${target.sudo}`] : []),
+    ...(target.roots ? ["    files:", `      roots: ${yamlList(target.roots)}`] : []),
+  ];
+}
+
+/**
+ * known_hosts lines for every instance (`[host]:port type key`), hashed with `ssh-keygen -H`.
+ */
+async function writeKnownHosts(testbed: SshdTestbed, file: string): Promise<void> {
+  const lines = testbed.instances.flatMap((instance) =>
+    testbed.hostKeys.map((key) =>
+      `[${instance.host}]:${instance.port} ${key.publicKey.split(" ").slice(0, 2).join(" ")}`
+    )
+  );
+  await Deno.writeTextFile(file, lines.join("\n") + "\n");
+  const out = await new Deno.Command("ssh-keygen", {
+    args: ["-H", "-f", file],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`Cannot hash known_hosts: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  await Deno.remove(`${file}.old`).catch(() => {});
+}
+
+/**
+ * Starts sshd instances, writes the config files, spawns the gateway and
+ * connects an SDK client. Use with `await using fleet = await startFleet(...)`.
+ *
+ * Needs root (the testbed starts sshd and creates the test user), `run` for
+ * sshd, ssh-keygen and deno, and loopback `net`.
+ *
+ * @param options Instances, targets and policy.
+ * @returns The running fleet.
+ * @throws {Error} When sshd or the gateway does not start (what started is stopped first).
+ */
+export async function startFleet(options: FleetOptions): Promise<Fleet> {
+  const dir = await Deno.makeTempDir({ prefix: "tailops-fleet-" });
+  await Deno.chmod(dir, 0o755);
+  const filesDir = `${dir}/files`;
+  let testbed: SshdTestbed | undefined;
+  let gateway: RunningGateway | undefined;
+  const close = async () => {
+    try {
+      await gateway?.[Symbol.asyncDispose]();
+    } finally {
+      await testbed?.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  };
+  try {
+    await Deno.mkdir(`${filesDir}/sub`, { recursive: true, mode: 0o755 });
+    await Deno.chmod(filesDir, 0o755);
+    await Deno.writeTextFile(`${filesDir}/hello.txt`, "hello from the fleet\n", { mode: 0o644 });
+    const key = await generateClientKey(dir, "ed25519");
+    testbed = await SshdTestbed.start({
+      authorizedKeys: [key.publicKey],
+      count: options.instances,
+      distinctAddresses: true,
+    });
+    const knownHostsFile = `${dir}/known_hosts`;
+    await writeKnownHosts(testbed, knownHostsFile);
+    const targets = options.targets(filesDir);
+    const context = {
+      keyFile: key.path,
+      knownHostsFile,
+      connectTimeoutMs: options.connectTimeoutMs ?? 3_000,
+    };
+    const yaml = [
+      "version: 1",
+      "targets:",
+      ...targets.flatMap((t) => targetYaml(t, testbed!, context)),
+      "",
+    ].join("\n");
+    gateway = await startGateway({ targets: yaml, policy: options.policy });
+    const client = await connectHttp(gateway);
+    const bed = testbed;
+    const indexOf = (id: string) => {
+      const target = targets.find((t) => t.id === id);
+      if (!target) throw new RangeError(`No fleet target has the id ${JSON.stringify(id)}`);
+      return target.instance;
+    };
+    const running = gateway;
+    const shutdown = async () => {
+      await client.close().catch(() => {});
+      await close();
+    };
+    return {
+      testbed: bed,
+      gateway: running,
+      client,
+      filesDir,
+      targets,
+      instanceOf(id) {
+        return bed.instances[indexOf(id)];
+      },
+      instanceIndex: indexOf,
+      close: shutdown,
+      [Symbol.asyncDispose]: shutdown,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/**
+ * Counts ESTABLISHED TCP connections to `host:port` from the client side, with `ss -tn`.
+ *
+ * @param host The sshd address.
+ * @param port The sshd port.
+ * @returns How many connections are open to it.
+ */
+export async function establishedTo(host: string, port: number): Promise<number> {
+  const out = await new Deno.Command("ss", {
+    args: ["-Htn", "state", "established", "dst", `${host}:${port}`],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(`ss failed: ${new TextDecoder().decode(out.stderr)}`);
+  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.trim() !== "").length;
+}
