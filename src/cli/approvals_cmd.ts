@@ -45,7 +45,7 @@ export function localApprover(as: string | undefined): string {
     }
     return `local:${as}`;
   }
-  const user = Deno.env.get("USER") ?? Deno.env.get("LOGNAME") ?? `uid${Deno.uid() ?? ""}`;
+  const user = Deno.env.get("USER") || Deno.env.get("LOGNAME") || `uid${Deno.uid() ?? ""}`;
   return `local:${user}`;
 }
 

@@ -138,7 +138,7 @@ function onShutdown(stop: () => Promise<void>): void {
 }
 
 async function serveStdio(options: ServeOptions, gateway: Gateway): Promise<void> {
-  const user = Deno.env.get("USER") ?? Deno.env.get("LOGNAME") ?? `uid${Deno.uid() ?? ""}`;
+  const user = Deno.env.get("USER") || Deno.env.get("LOGNAME") || `uid${Deno.uid() ?? ""}`;
   const identity = gateway.policy.identities === undefined
     ? fullIdentity(`local:${user}`, "local")
     : compileBindings(gateway.policy.identities)({ kind: "local", user });

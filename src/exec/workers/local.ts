@@ -141,6 +141,12 @@ async function readFile(plan: FsReadPlan): Promise<PlanResult> {
   const path = await realPathUnderRoots(plan.path, plan.roots);
   using file = await Deno.open(path, { read: true });
   const info = await file.stat();
+  // A directory on the resolved path could be swapped for a symlink between the
+  // check and the open: the file opened must be the one the check resolved.
+  const after = await Deno.stat(await realPathUnderRoots(path, plan.roots));
+  if (after.ino !== info.ino || after.dev !== info.dev) {
+    throw new Failure({ code: "forbidden", message: `${plan.path} changed while it was opened` });
+  }
   if (!info.isFile) {
     throw new Failure({ code: "forbidden", message: `${plan.path} is not a regular file` });
   }
