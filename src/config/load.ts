@@ -5,6 +5,7 @@
  * @module
  */
 import { ConfigError } from "./errors.ts";
+import { describeReadError } from "./read_error.ts";
 import { type PolicyFile, policyFileSchema } from "./policy_schema.ts";
 import { Registry } from "./registry.ts";
 import { findSecrets, type SecretResolver } from "./secret.ts";
@@ -44,14 +45,10 @@ async function readConfigFile(path: string | URL): Promise<string> {
   try {
     return await Deno.readTextFile(path);
   } catch (error) {
-    const reason = error instanceof Deno.errors.NotFound
-      ? "the file does not exist"
-      : error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable
-      ? "permission denied"
-      : error instanceof Deno.errors.IsADirectory
-      ? "it is a directory"
-      : "it cannot be read";
-    throw new ConfigError([{ path: "", message: `Cannot read ${String(path)}: ${reason}` }]);
+    throw new ConfigError([{
+      path: "",
+      message: `Cannot read ${String(path)}: ${describeReadError(error)}`,
+    }]);
   }
 }
 

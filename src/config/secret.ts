@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { describeReadError } from "./read_error.ts";
 
 const ENV_REF = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
 const FILE_REF = /^file:(\/[^\0]*)$/;
@@ -69,12 +70,9 @@ export class Secret {
     try {
       this.#value = (await resolver.readFile(path)).replace(/\r?\n$/, "");
     } catch (error) {
-      const reason = error instanceof Deno.errors.NotFound
-        ? "the file does not exist"
-        : error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable
-        ? "permission denied"
-        : "the file cannot be read";
-      throw new Error(`Cannot resolve secret from file ${JSON.stringify(path)}: ${reason}`);
+      throw new Error(
+        `Cannot resolve secret from file ${JSON.stringify(path)}: ${describeReadError(error)}`,
+      );
     }
   }
 

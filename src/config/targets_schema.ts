@@ -11,6 +11,7 @@ import {
   TARGET_TYPE_CAPABILITIES,
   type TargetType,
 } from "../gate/capabilities.ts";
+import { RESERVED_HTTP_HEADERS } from "./http_headers.ts";
 import { secretRefSchema } from "./secret.ts";
 
 /** Target ids, tags and group names: lowercase words joined by `-`, `_` or `.`. */
@@ -148,30 +149,14 @@ const dockerTargetSchema = z.strictObject({
   connection: dockerConnectionSchema.default({ socket: "/var/run/docker.sock" }),
 });
 
-/** Headers the HTTP executor sets itself; configuration may not name them. */
-const RESERVED_HTTP_HEADERS = [
-  "host",
-  "connection",
-  "content-length",
-  "transfer-encoding",
-  "te",
-  "trailer",
-  "upgrade",
-  "keep-alive",
-  "expect",
-  "accept-encoding",
-  "proxy-authorization",
-  "proxy-connection",
-];
-
 const httpHeaderNameSchema = z.string().regex(/^[A-Za-z0-9-]{1,64}$/).refine(
-  (name) => !RESERVED_HTTP_HEADERS.includes(name.toLowerCase()),
+  (name) => !RESERVED_HTTP_HEADERS.has(name.toLowerCase()),
   {
     error: (issue) =>
       `Invalid header name ${
         JSON.stringify(issue.input)
       }: expected a header the executor does not set itself (not ${
-        RESERVED_HTTP_HEADERS.join(", ")
+        [...RESERVED_HTTP_HEADERS].join(", ")
       })`,
   },
 );

@@ -9,6 +9,7 @@
 import type { SshTarget } from "../config/targets_schema.ts";
 import type { SshTargetConfig, SshWorkerConfig } from "./workers/_ssh_config.ts";
 import { NO_PERMISSIONS, type WorkerKind } from "./worker_kind.ts";
+import { describeReadError } from "../config/read_error.ts";
 
 export type { SshTargetConfig, SshWorkerConfig } from "./workers/_ssh_config.ts";
 
@@ -27,12 +28,11 @@ function readKnownHosts(path: string): { knownHosts?: string; knownHostsError?: 
   try {
     return { knownHosts: Deno.readTextFileSync(path) };
   } catch (error) {
-    const reason = error instanceof Deno.errors.NotFound
-      ? "the file does not exist"
-      : error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable
-      ? "permission denied"
-      : "it cannot be read";
-    return { knownHostsError: `Cannot read known_hosts file ${JSON.stringify(path)}: ${reason}` };
+    return {
+      knownHostsError: `Cannot read known_hosts file ${JSON.stringify(path)}: ${
+        describeReadError(error)
+      }`,
+    };
   }
 }
 

@@ -13,6 +13,7 @@ import {
   parseIp,
 } from "./_http_address.ts";
 import { pathGlobToRegExp } from "./_http_paths.ts";
+import { RESERVED_HTTP_HEADERS } from "../../config/http_headers.ts";
 
 /** Request headers a caller may set; everything else (authorization, cookie, host, …) is refused. */
 export const REQUEST_HEADER_ALLOWLIST: readonly string[] = Object.freeze([
@@ -37,22 +38,6 @@ export const RESPONSE_HEADER_ALLOWLIST: readonly string[] = Object.freeze([
   "last-modified",
   "location",
   "retry-after",
-]);
-
-/** Headers the worker sets itself; a target's default headers may not name them. */
-const RESERVED_HEADERS = new Set([
-  "host",
-  "connection",
-  "content-length",
-  "transfer-encoding",
-  "te",
-  "trailer",
-  "upgrade",
-  "keep-alive",
-  "expect",
-  "accept-encoding",
-  "proxy-authorization",
-  "proxy-connection",
 ]);
 
 /** One HTTP target's settings, secrets revealed. Built by `HTTP_KIND.config()`. */
@@ -106,7 +91,7 @@ function compileTarget(t: HttpTargetSettings): CompiledTarget {
     throw new Error(`Invalid port for ${where}: expected 1 to 65535, found ${t.port}`);
   }
   for (const [name, value] of Object.entries(t.headers)) {
-    if (!HEADER_NAME.test(name) || RESERVED_HEADERS.has(name) || !HEADER_VALUE.test(value)) {
+    if (!HEADER_NAME.test(name) || RESERVED_HTTP_HEADERS.has(name) || !HEADER_VALUE.test(value)) {
       throw new Error(`Invalid default header ${JSON.stringify(name)} for ${where}`);
     }
   }
