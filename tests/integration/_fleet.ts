@@ -29,6 +29,10 @@ export interface FleetTarget {
   readonly sudo?: string;
   /** Allowed roots for read_file/list_directory. */
   readonly roots?: readonly string[];
+  /** Connect here instead of the instance (e.g. a socket that never speaks SSH). */
+  readonly address?: { readonly host: string; readonly port: number };
+  /** This target's `connect_timeout_ms`, instead of the fleet's. */
+  readonly connectTimeoutMs?: number;
 }
 
 /** What {@linkcode startFleet} needs. */
@@ -69,7 +73,7 @@ function targetYaml(
   testbed: SshdTestbed,
   context: { keyFile: string; knownHostsFile: string; connectTimeoutMs: number },
 ): string[] {
-  const instance = testbed.instances[target.instance];
+  const instance = target.address ?? testbed.instances[target.instance];
   const verify = target.knownHosts
     ? `      known_hosts: ${context.knownHostsFile}`
     : `      host_key: "${target.pin ?? testbed.hostKeys[0].fingerprint}"`;
@@ -85,7 +89,7 @@ function targetYaml(
     `      user: ${testbed.user}`,
     `      key: "file:${context.keyFile}"`,
     verify,
-    `      connect_timeout_ms: ${context.connectTimeoutMs}`,
+    `      connect_timeout_ms: ${target.connectTimeoutMs ?? context.connectTimeoutMs}`,
     ...(target.sudo ? [`    sudo: ${target.sudo}`] : []),
     ...(target.roots ? ["    files:", `      roots: ${yamlList(target.roots)}`] : []),
   ];

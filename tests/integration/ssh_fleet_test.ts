@@ -21,7 +21,10 @@ const DOWN = "web-07";
 /** Denied system_status by a policy rule on its id. */
 const DENIED = "db-03";
 
-function fleetTargets(filesDir: string): FleetTarget[] {
+/** Connect timeout of the target whose socket never speaks SSH. */
+const SILENT_TIMEOUT_MS = 800;
+
+function fleetTargets(filesDir: string, silentPort: number): FleetTarget[] {
   return [
     ...WEB.map((id, i) => ({
       id,
@@ -49,6 +52,13 @@ function fleetTargets(filesDir: string): FleetTarget[] {
     { id: "ops-plain", instance: 1, tags: ["ops"], capabilities: HOST_CAPS, roots: [filesDir] },
     { id: "pool-1", instance: 20, tags: ["pool"] },
     { id: "bad-key", instance: 0, tags: ["broken"], pin: FAKE_PIN },
+    {
+      id: "silent",
+      instance: 0,
+      tags: ["broken"],
+      address: { host: "127.0.0.1", port: silentPort },
+      connectTimeoutMs: SILENT_TIMEOUT_MS,
+    },
   ];
 }
 
@@ -61,7 +71,7 @@ const POLICY = [
   '    targets: ["*"]',
   `  - id: no-status-on-${DENIED}`,
   "    effect: deny",
-  "    operations: [system_status]",
+  "    operations: [system_status, service_status]",
   `    targets: [${DENIED}]`,
   "  - id: ops-control",
   "    effect: allow",
@@ -150,10 +160,24 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
+    // A socket that accepts TCP connections and never speaks SSH.
+    const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const silentPort = (silent.addr as Deno.NetAddr).port;
+    const held: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const conn of silent) held.push(conn);
+    })().catch(() => {});
+    using _silent = {
+      [Symbol.dispose]() {
+        silent.close();
+        for (const conn of held) conn.close();
+        void accepting;
+      },
+    };
     const started = performance.now();
     await using fleet = await startFleet({
       instances: 21,
-      targets: fleetTargets,
+      targets: (filesDir) => fleetTargets(filesDir, silentPort),
       policy: POLICY,
       connectTimeoutMs: 3_000,
     });
@@ -161,6 +185,35 @@ Deno.test({
       `fleet of 21 sshd and the gateway up in ${Math.round(performance.now() - started)} ms`,
     );
     const hostname = Deno.hostname();
+
+    await t.step(
+      "tools/list offers every host operation, so results are checked against their output schemas",
+      async () => {
+        // Once listed, the SDK client validates each call's structuredContent against the tool's outputSchema.
+        const { tools } = await fleet.client.listTools();
+        const names = tools.map((tool) => tool.name);
+        for (
+          const name of [
+            "system_status",
+            "top_processes",
+            "service_status",
+            "journal_logs",
+            "listening_sockets",
+            "package_updates",
+            "read_file",
+            "list_directory",
+            "service_control",
+            "package_upgrade",
+          ]
+        ) {
+          assert.ok(names.includes(name), `${name} missing from ${names.join(", ")}`);
+          assert.ok(
+            tools.find((tool) => tool.name === name)!.outputSchema,
+            `${name} has no outputSchema`,
+          );
+        }
+      },
+    );
 
     await t.step("system_status over SSH reports this host's name, load and memory", async () => {
       const entry = await one(fleet, "system_status", { target: "ops-plain" });
@@ -455,12 +508,34 @@ Deno.test({
         capped.result.results.map((r) => r.status),
         [...Array(3).fill("failed"), ...Array(7).fill("skipped")],
       );
-      const records = await fanoutRecords(fleet, capped.result.fanout_id);
+      let records = await fanoutRecords(fleet, capped.result.fanout_id);
       assert.deepEqual(
         records.filter((r) => r.event === "decided").map((r) => r.target),
         WEB.slice(0, 3),
         "skipped targets never reach the executor",
       );
+
+      // A denied target is reported as denied even after skipping began.
+      const mixed = await call(fleet, "service_status", {
+        targets: ["tag:web", "tag:db"],
+        unit: "ssh",
+        forks: 1,
+        fail_fast: true,
+      });
+      assert.deepEqual(
+        mixed.result.results.map((r) => [r.target, r.status]),
+        [...WEB, ...DB].map((id, i) => [
+          id,
+          i === 0 ? "failed" : id === DENIED ? "denied" : "skipped",
+        ]),
+      );
+      assert.equal(mixed.result.summary, "15 targets: 1 failed, 13 skipped, 1 denied");
+      records = await fanoutRecords(fleet, mixed.result.fanout_id);
+      assert.deepEqual(records.map((r) => [r.event, r.target]), [
+        ["decided", WEB[0]],
+        ["finished", WEB[0]],
+        ["denied", DENIED],
+      ]);
     });
 
     await t.step("progress notifications count 1..10 of 10 and name each target", async () => {
@@ -522,6 +597,29 @@ Deno.test({
       );
     });
 
+    await t.step(
+      "a host that never speaks SSH is unreachable within its connect timeout",
+      async () => {
+        const begun = performance.now();
+        const { result } = await call(fleet, "system_status", { targets: ["silent", "web-01"] });
+        const wall = performance.now() - begun;
+        assert.deepEqual(result.results.map((r) => [r.target, r.status]), [
+          ["web-01", "ok"],
+          ["silent", "unreachable"],
+        ]);
+        const entry = result.results[1];
+        assert.equal(entry.error?.code, "unreachable");
+        assert.match(entry.error!.message, new RegExp(`127\\.0\\.0\\.1:${silentPort}`));
+        assert.match(entry.error!.message, new RegExp(`within ${SILENT_TIMEOUT_MS} ms`));
+        assert.ok(
+          entry.duration_ms >= SILENT_TIMEOUT_MS * 0.9,
+          `gave up after ${entry.duration_ms} ms`,
+        );
+        assert.ok(wall < SILENT_TIMEOUT_MS + 1_500, `the call took ${wall} ms`);
+      },
+    );
+
+    if (Deno.env.get("FLEET_DEBUG")) console.log(fleet.gateway.stderr());
     console.log(`ssh fleet test: ${Math.round(performance.now() - started)} ms in all`);
   },
 });
