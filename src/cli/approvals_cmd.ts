@@ -17,7 +17,13 @@ import {
 import { howToApprove } from "../mcp/approval_flow.ts";
 import { CliError } from "./errors.ts";
 import { APPROVALS_HELP } from "./help.ts";
-import { type Parsed, parseFlags, stringOption } from "./options.ts";
+import {
+  type Parsed,
+  parseFlags,
+  runSubcommand,
+  stringOption,
+  type Subcommand,
+} from "./options.ts";
 import { defaultStateDir } from "./state_dir.ts";
 import { table } from "./token_cmd.ts";
 
@@ -255,7 +261,7 @@ async function decide(args: string[], verdict: "approve" | "deny"): Promise<numb
   return 0;
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+const COMMANDS: Record<string, Subcommand> = {
   list,
   show,
   approve: (args) => decide(args, "approve"),
@@ -272,20 +278,5 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
  * @throws {CliError} On bad usage (exit 2), an unknown id or a refusal (exit 1).
  */
 export async function runApprovals(args: string[]): Promise<number> {
-  if (args.includes("--help") || args.includes("-h")) {
-    console.log(APPROVALS_HELP);
-    return 0;
-  }
-  const [command, ...rest] = args;
-  const run = command !== undefined && Object.hasOwn(COMMANDS, command)
-    ? COMMANDS[command]
-    : undefined;
-  if (!run) {
-    throw new CliError(
-      `Unknown approvals command ${
-        JSON.stringify(command ?? "")
-      }: expected list, show, approve or deny`,
-    );
-  }
-  return await run(rest);
+  return await runSubcommand(args, { name: "approvals", commands: COMMANDS, help: APPROVALS_HELP });
 }

@@ -79,3 +79,38 @@ export function isLoopback(hostname: string): boolean {
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname) || hostname === "::1" ||
     hostname === "localhost";
 }
+
+/** One subcommand of a command group such as `token` or `approvals`. */
+export type Subcommand = (args: string[]) => Promise<number>;
+
+/**
+ * Runs `tailops GROUP SUBCOMMAND ...`: prints the group's help for `-h`/`--help`
+ * anywhere, else dispatches to the named subcommand.
+ *
+ * @param args Arguments after the group name.
+ * @param group The group's name, its subcommands and its help text.
+ * @returns The subcommand's exit code.
+ * @throws {CliError} When the subcommand is missing or unknown.
+ */
+export async function runSubcommand(
+  args: string[],
+  group: { name: string; commands: Readonly<Record<string, Subcommand>>; help: string },
+): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(group.help);
+    return 0;
+  }
+  const [command, ...rest] = args;
+  const run = command !== undefined && Object.hasOwn(group.commands, command)
+    ? group.commands[command]
+    : undefined;
+  if (!run) {
+    const names = Object.keys(group.commands);
+    throw new CliError(
+      `Unknown ${group.name} command ${JSON.stringify(command ?? "")}: expected ${
+        names.slice(0, -1).join(", ")
+      } or ${names.at(-1)}`,
+    );
+  }
+  return await run(rest);
+}

@@ -13,7 +13,13 @@ import { ConfigError } from "../config/errors.ts";
 import { loadPolicy } from "../config/load.ts";
 import { CliError } from "./errors.ts";
 import { TOKEN_HELP } from "./help.ts";
-import { type Parsed, parseFlags, stringOption } from "./options.ts";
+import {
+  type Parsed,
+  parseFlags,
+  runSubcommand,
+  stringOption,
+  type Subcommand,
+} from "./options.ts";
 import { defaultStateDir } from "./state_dir.ts";
 
 /** The resource URI tokens are minted for when neither --resource nor TAILOPS_PUBLIC_URL is set. */
@@ -264,7 +270,7 @@ async function rotateKey(args: string[]): Promise<number> {
   return 0;
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+const COMMANDS: Record<string, Subcommand> = {
   mint,
   list,
   revoke,
@@ -281,20 +287,5 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
  * @throws {CliError} On bad usage (exit 2) or a failure (exit 1).
  */
 export async function runToken(args: string[]): Promise<number> {
-  if (args.includes("--help") || args.includes("-h")) {
-    console.log(TOKEN_HELP);
-    return 0;
-  }
-  const [command, ...rest] = args;
-  const run = command !== undefined && Object.hasOwn(COMMANDS, command)
-    ? COMMANDS[command]
-    : undefined;
-  if (!run) {
-    throw new CliError(
-      `Unknown token command ${
-        JSON.stringify(command ?? "")
-      }: expected mint, list, revoke or rotate-key`,
-    );
-  }
-  return await run(rest);
+  return await runSubcommand(args, { name: "token", commands: COMMANDS, help: TOKEN_HELP });
 }

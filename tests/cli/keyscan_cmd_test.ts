@@ -1,24 +1,8 @@
 import assert from "node:assert/strict";
-import { runCli } from "../../src/cli/mod.ts";
+import { cli } from "./_cli.ts";
 import { parseHostPort } from "../../src/cli/keyscan_cmd.ts";
 import { SshdTestbed } from "../../scripts/testbed/sshd.ts";
 import { freePort } from "../../scripts/testbed/_sshd_util.ts";
-
-/** Runs the CLI in-process and captures what it prints. */
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const { log, error } = console;
-  console.log = (...a: unknown[]) => void out.push(a.join(" "));
-  console.error = (...a: unknown[]) => void err.push(a.join(" "));
-  try {
-    const code = await runCli(argv);
-    return { code, out: out.join("\n"), err: err.join("\n") };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 /** `ssh-keygen -lf FILE`'s fingerprint, computed by OpenSSH itself. */
 async function sshKeygenFingerprint(file: string): Promise<string> {

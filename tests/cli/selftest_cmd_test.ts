@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { runCli } from "../../src/cli/mod.ts";
+import { cli } from "./_cli.ts";
 import { SELFTEST_HELP } from "../../src/cli/help.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -25,22 +25,6 @@ async function tailops(...args: string[]): Promise<{ code: number; out: string; 
   }).output();
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, out: text(out.stdout), err: text(out.stderr) };
-}
-
-/** Runs the CLI in-process and captures what it prints. */
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const { log, error } = console;
-  console.log = (...a: unknown[]) => void out.push(a.join(" "));
-  console.error = (...a: unknown[]) => void err.push(a.join(" "));
-  try {
-    const code = await runCli(argv);
-    return { code, out: out.join("\n"), err: err.join("\n") };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
 }
 
 function freePort(): number {

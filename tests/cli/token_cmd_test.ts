@@ -1,24 +1,8 @@
 import assert from "node:assert/strict";
+import { cli } from "./_cli.ts";
 import { decodeJwt } from "jose";
-import { runCli } from "../../src/cli/mod.ts";
 import { DEFAULT_RESOURCE, formatTtl, parseTtl } from "../../src/cli/token_cmd.ts";
 import { TOKEN_HELP } from "../../src/cli/help.ts";
-
-/** Runs the CLI in-process and captures what it prints. */
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const { log, error } = console;
-  console.log = (...a: unknown[]) => void out.push(a.join(" "));
-  console.error = (...a: unknown[]) => void err.push(a.join(" "));
-  try {
-    const code = await runCli(argv);
-    return { code, out: out.join("\n"), err: err.join("\n") };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 async function withStateDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "tailops-cli-token-" });
