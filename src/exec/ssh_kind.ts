@@ -72,8 +72,9 @@ export function sshTargetConfig(target: SshTarget): SshTargetConfig {
 /**
  * The SSH worker. Permissions: `net` for each SSH target's `host:port` only.
  *
- * Trade-off: when any target configures `agent`, the worker also gets `read`
- * and `write` on exactly those socket paths. Whoever can talk to an agent can
+ * Trade-off: when any target configures `agent`, the worker also gets `read`,
+ * `write` and `net` (`unix:PATH`, which Deno 2.9 also demands for unix
+ * sockets) on exactly those socket paths. Whoever can talk to an agent can
  * ask it to sign for every key it holds, so a compromised worker could then
  * authenticate anywhere those keys are accepted (though it still can only
  * connect to the configured `host:port`s). Prefer `key` secrets; use an agent
@@ -83,8 +84,11 @@ export const SSH_KIND: WorkerKind<SshTarget> = {
   type: "ssh",
   module: new URL("./workers/ssh.ts", import.meta.url),
   permissions(targets) {
-    const net = [...new Set(targets.map((t) => netAddress(t.connection.host, t.connection.port)))];
     const agents = [...new Set(targets.flatMap((t) => t.connection.agent ?? []))];
+    const net = [
+      ...new Set(targets.map((t) => netAddress(t.connection.host, t.connection.port))),
+      ...agents.map((path) => `unix:${path}`),
+    ];
     return {
       ...NO_PERMISSIONS,
       net: net.length > 0 ? net : false,
