@@ -60,6 +60,10 @@ export function mapConnectError(error: unknown, context: ErrorContext): SshError
   const at = context.address;
   const make = (code: ExecFailureCode, message: string, retryable = false) =>
     new SshError(code, message, { detail, retryable });
+  // ssh2 marks every failure of the agent socket (missing, refused, sandbox) this way.
+  if (raw.level === "agent") {
+    return make("auth_failed", `Cannot log in to ${at}: the SSH agent could not be used`);
+  }
   if (error instanceof Deno.errors.NotCapable || /Requires net access/.test(raw.message ?? "")) {
     return make(
       "forbidden",
