@@ -61,8 +61,9 @@ function summary(metrics: readonly Metric[]): string {
 }
 
 async function main(args: string[]): Promise<number> {
+  // `deno task bench -- --quick` passes the `--` through; the flags follow it.
   const parsed = parseArgs({
-    args,
+    args: args[0] === "--" ? args.slice(1) : args,
     options: { only: { type: "string" }, quick: { type: "boolean" }, help: { type: "boolean" } },
     strict: true,
   });
