@@ -15,14 +15,16 @@ import {
 } from "./record.ts";
 import { redact, SecretScanner } from "./redact.ts";
 import { AuditError } from "./audit_error.ts";
-import type { AuditLogOptions, AuditSink, FsyncMode } from "./writer_options.ts";
+import type { AppendOptions, AuditLogOptions, AuditSink, FsyncMode } from "./writer_options.ts";
 
 export { AuditError } from "./audit_error.ts";
-export type { AuditLogOptions, AuditSink, FsyncMode } from "./writer_options.ts";
+export type { AppendOptions, AuditLogOptions, AuditSink, FsyncMode } from "./writer_options.ts";
 
 interface Pending {
   entry: AuditEntry;
   time: string;
+  /** Resolve after the batch's sync (else after its write). */
+  durable: boolean;
   resolve(record: AuditRecord): void;
   reject(error: unknown): void;
 }
@@ -137,14 +139,16 @@ export class AuditLog {
   /**
    * Appends one record. `args` and `detail` are redacted first; `seq`,
    * `time`, `prev` and `hash` are filled in. Resolves once the record is
-   * written (and synced, unless `fsync` is `"never"`).
+   * written (and synced, unless `fsync` is `"never"` or, in `"batch"` mode,
+   * `options.durable` is `false`).
    *
    * @param entry The record's fields.
+   * @param options `durable: false` resolves before the batch's sync (see {@linkcode AppendOptions}).
    * @returns The record as written.
    * @throws {TypeError} (as a rejection) When the entry does not match the record schema.
    * @throws {AuditError} (as a rejection) When the log is closed, has failed, or this write fails.
    */
-  append(entry: AuditEntry): Promise<AuditRecord> {
+  append(entry: AuditEntry, options: AppendOptions = {}): Promise<AuditRecord> {
     if (this.#failure) {
       const message = `Cannot append to audit log "${this.path}": expected a working log, ` +
         `found that an earlier write failed (${describe(this.#failure.cause)})`;
@@ -159,7 +163,11 @@ export class AuditLog {
     }
     let pending: Omit<Pending, "resolve" | "reject">;
     try {
-      pending = { entry: this.#prepare(entry), time: this.#clock().toISOString() };
+      pending = {
+        entry: this.#prepare(entry),
+        time: this.#clock().toISOString(),
+        durable: options.durable !== false || this.#fsync === "always",
+      };
     } catch (error) {
       return Promise.reject(error);
     }
@@ -225,21 +233,25 @@ export class AuditLog {
         }
       }
       if (records.length === 0) continue;
+      let written = false;
       try {
         await writeAll(this.#sink, encoder.encode(lines.join("")));
+        written = true;
+        // Records nothing waits on resolve now; their sync below still runs.
+        for (const [item, record] of records) if (!item.durable) item.resolve(record);
         if (this.#fsync !== "never") await this.#sink.syncData();
       } catch (cause) {
         this.#failure = new AuditError(
           `Cannot write audit log "${this.path}": ${describe(cause)}`,
           { cause },
         );
-        for (const [item] of records) item.reject(this.#failure);
+        for (const [item] of records) if (item.durable || !written) item.reject(this.#failure);
         for (const item of this.#queue.splice(0)) item.reject(this.#failure);
         break;
       }
       this.#seq = seq;
       this.#hash = prev;
-      for (const [item, record] of records) item.resolve(record);
+      for (const [item, record] of records) if (item.durable) item.resolve(record);
     }
     this.#pumping = undefined;
   }

@@ -24,15 +24,32 @@ export interface AuditSink {
  *   `fdatasync` are in flight are written together by the next single write
  *   and `fdatasync`. Each append resolves only once its batch is synced, so a
  *   resolved append survives a crash or power loss; throughput grows with
- *   concurrency while the cost per call stays one sync latency at most.
+ *   concurrency while the cost per call stays one sync latency at most. An
+ *   append made with `{ durable: false }` (a call's `finished` record)
+ *   resolves once its batch is written and is synced by that same batch's
+ *   `fdatasync` without being waited for; a failed sync still stops the log.
  * - `"always"`: one write and one `fdatasync` per record, one record at a
- *   time. The same guarantee, with throughput capped at one record per sync
+ *   time, and every append waits for its sync (`durable: false` is ignored).
+ *   The same guarantee, with throughput capped at one record per sync
  *   latency; use only when a failed sync must never take other records with it.
  * - `"never"`: no `fdatasync`; an append resolves once the kernel has the
  *   bytes. Survives a crash of the gateway but not of the machine, which may
  *   lose the last records. For tests and benchmarks.
  */
 export type FsyncMode = "always" | "batch" | "never";
+
+/** Options of one `AuditLog.append`. */
+export interface AppendOptions {
+  /**
+   * `true` (default): resolve once the record is synced to the device (in
+   * `"batch"` and `"always"` mode). `false`: resolve once it is written to
+   * the file, before its batch's `fdatasync`, which still runs; the record
+   * survives a crash of the gateway at once and a power loss after that
+   * sync. For records nothing waits on, such as a call's `finished` record:
+   * the `decided` record that lets a call run is always durable.
+   */
+  durable?: boolean;
+}
 
 /** How `AuditLog.open` opens a log. */
 export interface AuditLogOptions {

@@ -162,6 +162,8 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     }
   }
   const output = canonicalJson(entry.data ?? entry.error ?? null);
+  // Written before the result is returned, synced by its batch without the
+  // client waiting for it (the `decided` record above was synced before the run).
   await deps.audit.append({
     ...base,
     event: "finished",
@@ -173,6 +175,6 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     plan_digest: planDigest,
     ...(entry.error ? { reason: entry.error.code } : {}),
     ...(run.approvalId ? { detail: approval } : {}),
-  });
+  }, { durable: false });
   return entry;
 }

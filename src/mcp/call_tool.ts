@@ -32,8 +32,12 @@ import { type AuditBase, runTarget } from "./_run_target.ts";
 
 /** Where audit records go. Must reject when a record cannot be made durable. */
 export interface AuditAppender {
-  /** Appends one record; the log adds seq, time and hashes. */
-  append(entry: AuditEntry): Promise<unknown>;
+  /**
+   * Appends one record; the log adds seq, time and hashes. With
+   * `durable: false` it may resolve once the record is written, before it is
+   * synced (a call's `finished` record: the client need not wait for it).
+   */
+  append(entry: AuditEntry, options?: { durable?: boolean }): Promise<unknown>;
 }
 
 /** What a call needs from the rest of the gateway. */
