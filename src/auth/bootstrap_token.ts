@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { encodeBase64Url } from "./_encoding.ts";
 import { createPrivateFile, ensurePrivateDir, readPrivateFile } from "./_fs.ts";
 
@@ -48,8 +49,10 @@ export async function ensureAdminToken(stateDir: string): Promise<BootstrapToken
  * @param text Any text.
  * @returns The 32-byte digest.
  */
-export async function sha256(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+export function sha256(text: string): Promise<Uint8Array> {
+  // Synchronous node:crypto: the token is checked on every HTTP request, and
+  // crypto.subtle.digest costs a thread-pool round trip each time.
+  return Promise.resolve(new Uint8Array(createHash("sha256").update(text).digest()));
 }
 
 /**
