@@ -104,6 +104,16 @@ export async function spawnListening(
   return { pid: child.pid, port: outcome, logTail, stop };
 }
 
+/**
+ * The runtime flags `deno task start` gives the gateway (its `--v8-flags`),
+ * read from deno.json so the benchmark runs the gateway as users do.
+ */
+export const GATEWAY_RUNTIME_FLAGS: readonly string[] = (() => {
+  const config = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`));
+  const start: string = config?.tasks?.start ?? "";
+  return start.split(/\s+/).filter((arg) => arg.startsWith("--v8-flags="));
+})();
+
 /** A gateway started over Streamable HTTP. */
 export interface ServedGateway extends Served {
   /** `http://127.0.0.1:PORT/mcp` */
@@ -149,6 +159,7 @@ export async function spawnGateway(
     "run",
     "-P=gateway",
     "--no-prompt",
+    ...GATEWAY_RUNTIME_FLAGS,
     "main.ts",
     "serve",
     "--transport",

@@ -8,7 +8,7 @@
  * @module
  */
 import { callOk, Client, connectHttp, StdioClientTransport } from "./_mcp_client.ts";
-import { spawnGateway, spawnHelper } from "./_process.ts";
+import { GATEWAY_RUNTIME_FLAGS, spawnGateway, spawnHelper } from "./_process.ts";
 import {
   atMost,
   type BenchOptions,
@@ -167,7 +167,8 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
     const gwHwm = memoryKib(gateway.pid, "VmHWM");
 
     const gwStdio = [
-      ...["run", "-P=gateway", "--no-prompt", "main.ts", "serve", "--transport", "stdio"],
+      ...["run", "-P=gateway", "--no-prompt", ...GATEWAY_RUNTIME_FLAGS, "main.ts", "serve"],
+      ...["--transport", "stdio"],
       ...["--targets", targets, "--state-dir", `${dir}/stdio-state`],
     ];
     const bareStdio = ["run", "-A", "--no-prompt", "scripts/bench/bare_server.ts", "--stdio"];
