@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { fsReadScript } from "../../src/exec/workers/_ssh_fs.ts";
 import { generateClientKey, SshdTestbed } from "../testbed/sshd.ts";
 import { callOk, type Connected, connectHttp } from "./_mcp_client.ts";
 import { checkWired, NotWired } from "./_compare.ts";
@@ -275,21 +276,39 @@ export async function runSsh(options: BenchOptions): Promise<SuiteReport> {
     const rawPool = await RawPool.open(raw, 3);
     stops.push(() => Promise.resolve(rawPool.close()));
 
-    // The exact remote command line of top_processes, from its dry run.
-    const dry = await callOk(
-      gw.client,
-      "top_processes",
-      { target: "one", dry_run: true },
-      "planned",
-    ) as {
-      results: { plan: { remote_command_lines: string[] } }[];
+    // The exact remote command lines of top_processes and read_file, from their dry runs,
+    // so the gateway's own overhead can be told apart from the remote command's cost.
+    type DryPlan = {
+      remote_command_lines?: string[];
+      path?: string;
+      roots?: string[];
+      offset?: number;
+      timeout_ms?: number;
+      output_cap_bytes?: number;
     };
-    const psLine = dry.results[0].plan.remote_command_lines[0];
+    const dryPlan = async (tool: string, args: Record<string, unknown>) => {
+      const dry = await callOk(gw.client, tool, { ...args, dry_run: true }, "planned") as {
+        results: { plan: DryPlan }[];
+      };
+      return dry.results[0].plan;
+    };
+    const psLine = (await dryPlan("top_processes", { target: "one" })).remote_command_lines![0];
+    const readPlan = await dryPlan("read_file", { target: "one", path: f.file });
+    // The ssh worker runs this script for a read_file plan (see src/exec/workers/ssh.ts).
+    const readLine = fsReadScript({
+      kind: "fs_read",
+      path: readPlan.path!,
+      roots: readPlan.roots!,
+      offset: readPlan.offset!,
+      timeoutMs: readPlan.timeout_ms!,
+      outputCapBytes: readPlan.output_cap_bytes!,
+    });
 
     // 1. Sequential, interleaved.
     const calls = {
       rawEcho: () => rawPool.exec("echo hello"),
       rawPs: () => rawPool.exec(psLine),
+      rawRead: () => rawPool.exec(readLine),
       bare: async () => {
         await callOk(bareClient.client, "echo", { text: "hello" });
       },
@@ -304,9 +323,9 @@ export async function runSsh(options: BenchOptions): Promise<SuiteReport> {
       const warm = await timeCalls(20, 1, call, 30_000);
       if (warm.failures > 0) throw new Error(`Warm-up failed: ${warm.firstError}`);
     }
-    const [rawEcho, rawPs, bareEcho, gwRead, gwTop] = await timeInterleaved(
+    const [rawEcho, rawPs, rawRead, bareEcho, gwRead, gwTop] = await timeInterleaved(
       sequential,
-      [calls.rawEcho, calls.rawPs, calls.bare, calls.gwRead, calls.gwTop],
+      [calls.rawEcho, calls.rawPs, calls.rawRead, calls.bare, calls.gwRead, calls.gwTop],
       120_000,
     );
     const floor = rawEcho.p50 + bareEcho.p50;
@@ -331,8 +350,15 @@ export async function runSsh(options: BenchOptions): Promise<SuiteReport> {
       [
         seqRow("raw ssh2 exec `echo hello` (pooled, Nagle off)", rawEcho, ""),
         seqRow("raw ssh2 exec of top_processes' command line (`exec ps -eo ...`)", rawPs, ""),
+        seqRow("raw ssh2 exec of read_file's command line (its POSIX script)", rawRead, ""),
         seqRow("bare SDK MCP call (`echo` tool)", bareEcho, ""),
-        seqRow("gateway `read_file` of a 6-byte file (one exec)", gwRead, ratio(readRatio)),
+        seqRow(
+          "gateway `read_file` of a 6-byte file (one exec)",
+          gwRead,
+          `${ratio(readRatio)}; vs raw read_file line + bare: ${
+            ratio(gwRead.p50 / (rawRead.p50 + bareEcho.p50))
+          }`,
+        ),
         seqRow(
           "gateway `top_processes` (one exec of `ps`)",
           gwTop,
@@ -423,8 +449,9 @@ export async function runSsh(options: BenchOptions): Promise<SuiteReport> {
     const note = [
       "`read_file` is the cheapest operation that runs one remote command: one exec channel " +
       "running a short POSIX script (readlink, wc, head). `top_processes` is also one exec but " +
-      "`ps` reads every process on the host, so it is heavier than `echo`; its raw exec is " +
-      "measured too. The fan-out runs `system_status` (three execs per host: uname, cat of " +
+      "`ps` reads every process on the host, so it is heavier than `echo`; the raw exec of " +
+      "each one's exact remote command line (read_file's script rebuilt from its dry run) is " +
+      "measured too, so the gateway's own cost shows apart from the remote command's. The fan-out runs `system_status` (three execs per host: uname, cat of " +
       "/proc files, df); parallel-ssh and Ansible run the same three commands in one shell " +
       `(\`${STATUS_COMMAND}\`). Both use the testbed's known_hosts with StrictHostKeyChecking=yes ` +
       "and the same ed25519 key. Ansible keeps its defaults (ControlPersist masters, stopped " +
@@ -438,6 +465,11 @@ export async function runSsh(options: BenchOptions): Promise<SuiteReport> {
       metrics: [
         atMost(SUITE, "read_file p50 / (raw echo p50 + bare MCP p50)", readRatio, 1.2, ratio),
         info(SUITE, "gateway read_file p50", ms(gwRead.p50)),
+        info(
+          SUITE,
+          "read_file p50 / (raw exec of its command line + bare MCP p50)",
+          ratio(gwRead.p50 / (rawRead.p50 + bareEcho.p50)),
+        ),
         info(
           SUITE,
           "top_processes p50 / (raw ps + bare MCP p50)",
