@@ -26,6 +26,7 @@ import { loadOrCreateGatewayKey } from "../auth/gateway_key.ts";
 import { type ApprovalDeps, watchApprovals } from "../mcp/approval_flow.ts";
 import { getLogger } from "@logtape/logtape";
 import type { GatewayCore } from "../mcp/server.ts";
+import { CallMetrics } from "../mcp/metrics.ts";
 import { CATALOG, localPrograms } from "../ops/catalog.ts";
 import type { FsyncMode } from "../audit/writer.ts";
 
@@ -118,6 +119,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const stopWatching = watchApprovals(approvals);
   const core: GatewayCore = {
     catalog: CATALOG,
+    metrics: new CallMetrics(),
     deps: {
       registry,
       policy: compiled,

@@ -167,6 +167,9 @@ async function serveHttp(options: ServeOptions, gateway: Gateway): Promise<void>
     allowedHosts: [...defaults.allowedHosts, ...options.allowedHosts],
     allowedOrigins: [...defaults.allowedOrigins, ...options.allowedOrigins],
   };
+  // The server listens before the app exists (with port 0 the Host check needs
+  // the port it got), so requests in that moment get 503 instead of the app.
+  // deno-lint-ignore prefer-const
   let app: ReturnType<typeof createApp> | undefined;
   const stopController = new AbortController();
   const server = Deno.serve(
@@ -187,34 +190,47 @@ async function serveHttp(options: ServeOptions, gateway: Gateway): Promise<void>
     hosts.allowedHosts.push(...listened.allowedHosts);
     hosts.allowedOrigins.push(...listened.allowedOrigins);
   }
-  const limiter = createTransportLimiter();
-  const routes = { "/approvals": approvalsApi(gateway.approvals) };
+  let auth: Parameters<typeof createApp>[0]["auth"];
+  let metadata: Parameters<typeof createApp>[0]["metadata"];
   if (options.noAuth) {
     log.warn("Authentication is OFF (--no-auth): every loopback caller has full access");
-    app = createApp({
-      hosts,
-      sessions,
-      auth: { anonymous: fullIdentity("local:anonymous", "local") },
-    });
+    auth = { anonymous: fullIdentity("local:anonymous", "local") };
   } else {
     const token = await ensureAdminToken(options.stateDir);
-    const authenticator = await createAuthenticator(
-      { auth: gateway.policy.auth, identities: gateway.policy.identities },
-      { stateDir: options.stateDir, resource },
-    );
-    app = createApp({
-      hosts,
-      sessions,
-      limiter,
-      routes,
-      auth: { authenticator },
-      metadata: protectedResourceMetadata(gateway.policy.auth, { resource }),
-    });
+    auth = {
+      authenticator: await createAuthenticator(
+        { auth: gateway.policy.auth, identities: gateway.policy.identities },
+        { stateDir: options.stateDir, resource },
+      ),
+    };
+    metadata = protectedResourceMetadata(gateway.policy.auth, { resource });
     log.info("Admin token {state} at {path}", {
       state: token.created ? "created" : "kept",
       path: token.path,
     });
   }
+  app = createApp({
+    hosts,
+    sessions,
+    auth,
+    metadata,
+    limiter: createTransportLimiter(),
+    routes: { "/approvals": approvalsApi(gateway.approvals) },
+    metrics: () =>
+      gateway.core.metrics?.render([
+        { name: "tailops_sessions", help: "Open Streamable HTTP sessions.", read: sessions.size },
+        {
+          name: "tailops_audit_records",
+          help: "Records in the audit log.",
+          read: () => gateway.audit.seq,
+        },
+        {
+          name: "tailops_audit_failed",
+          help: "1 when the audit log has failed and calls are refused.",
+          read: () => (gateway.audit.failure ? 1 : 0),
+        },
+      ]) ?? "",
+  });
   onShutdown(async () => {
     await sessions.close();
     // Close the gateway (its `stopped` record) before stopping the server: once

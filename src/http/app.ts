@@ -1,7 +1,7 @@
 /**
  * The HTTP application, assembled in one place and in order:
  * health → Host/Origin check → rate limit → body limit → protected resource
- * metadata → authentication → MCP and approvals.
+ * metadata → authentication → MCP, approvals and metrics.
  *
  * @module
  */
@@ -32,6 +32,8 @@ export interface AppOptions {
   bodyLimitBytes?: number;
   /** Requests per client address. */
   limiter?: TokenBucketLimiter;
+  /** Prometheus text for `/metrics` (served behind authentication). */
+  metrics?: () => string;
   /** Extra authenticated routes, mounted at their paths (e.g. `/approvals`). */
   routes?: Readonly<Record<string, Hono<GatewayEnv>>>;
 }
@@ -67,6 +69,14 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
     : noAuthentication(options.auth.anonymous);
   app.use("/mcp", authn);
   app.on(["GET", "POST", "DELETE"], "/mcp", options.sessions.handler);
+  if (options.metrics) {
+    const render = options.metrics;
+    app.get(
+      "/metrics",
+      authn,
+      (c) => c.body(render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }),
+    );
+  }
   for (const [path, routes] of Object.entries(options.routes ?? {})) {
     app.use(path, authn);
     app.use(`${path}/*`, authn);

@@ -10,6 +10,7 @@ import { couldUse, type Identity } from "../gate/mod.ts";
 import type { Operation } from "../ops/operation.ts";
 import { type CallDeps, CallError, callTool } from "./call_tool.ts";
 import { resultSchema, toolInputSchema } from "./envelope.ts";
+import type { CallMetrics } from "./metrics.ts";
 import { type CallToolResult, McpServer } from "./sdk.ts";
 
 const log = getLogger(["tailops", "mcp"]);
@@ -23,6 +24,8 @@ export interface GatewayCore {
   readonly deps: CallDeps;
   /** Every operation the gateway offers. */
   readonly catalog: readonly Operation[];
+  /** Where call outcomes are counted, when metrics are on. */
+  readonly metrics?: CallMetrics;
 }
 
 /**
@@ -121,13 +124,21 @@ export function createMcpServer(core: GatewayCore, identity: Identity): McpServe
           },
           confirm: canElicit ? (message) => confirmByElicitation(server, message) : undefined,
         });
+        core.metrics?.record(outcome.result);
         return {
           content: [{ type: "text", text: outcome.text }],
           structuredContent: outcome.result as unknown as Record<string, unknown>,
           isError: outcome.isError,
         };
       } catch (error) {
-        if (error instanceof CallError) return errorResult(`${error.code}: ${error.message}`);
+        if (error instanceof CallError) {
+          core.metrics?.recordError(operation.name, error.code);
+          return errorResult(`${error.code}: ${error.message}`);
+        }
+        core.metrics?.recordError(
+          operation.name,
+          error instanceof Error && error.name === "AuditError" ? "audit_unavailable" : "internal",
+        );
         if (error instanceof Error && error.name === "AuditError") {
           log.error("Audit log unavailable; refusing call: {error}", { error: error.message });
           return errorResult(

@@ -57,6 +57,18 @@ Deno.test("the HTTP gateway guards /mcp with Host/Origin checks, a body limit an
   const { port, url } = gateway;
   const auth = { authorization: `Bearer ${gateway.token}` };
 
+  await t.step("/metrics needs a token and then serves Prometheus text", async () => {
+    const refused = await fetch(`http://127.0.0.1:${port}/metrics`);
+    await refused.body?.cancel();
+    assert.equal(refused.status, 401);
+    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: auth });
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.headers.get("content-type") ?? "", /^text\/plain/);
+    const text = await metrics.text();
+    assert.match(text, /^tailops_sessions \d+$/m);
+    assert.match(text, /^tailops_audit_failed 0$/m);
+  });
+
   await t.step("/healthz answers 200 without a token", async () => {
     const response = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.equal(response.status, 200);
