@@ -126,8 +126,8 @@ const dockerTlsSchema = z.strictObject({
   ca: secretRefSchema,
   cert: secretRefSchema,
   key: secretRefSchema,
-  /** Name expected in the engine's certificate, when it differs from the host. */
-  server_name: z.string().max(253).optional(),
+  // No server-name override: Deno presents a client certificate only through
+  // connectTls, which verifies the engine's certificate against the host dialled.
 });
 
 const dockerConnectionSchema = z.union([

@@ -46,7 +46,6 @@ export function dockerEndpoint(target: DockerTarget): DockerEndpoint {
     caCert: connection.tls.ca.reveal(),
     cert: connection.tls.cert.reveal(),
     key: connection.tls.key.reveal(),
-    serverName: connection.tls.server_name ?? null,
   };
 }
 

@@ -75,7 +75,7 @@ Deno.test("targets.example.yaml shows every target form and field", async () => 
   assert.ok(ssh.some((t) => t.connection.via));
   // docker: unix socket and tcp with TLS.
   assert.ok(docker.some((t) => "socket" in t.connection));
-  assert.ok(docker.some((t) => "tls" in t.connection && t.connection.tls.server_name));
+  assert.ok(docker.some((t) => "tls" in t.connection && t.connection.tls.cert));
   // http: each auth kind, and no auth.
   const kinds = new Set(
     http.map((t) => t.connection.auth ? Object.keys(t.connection.auth)[0] : "none"),

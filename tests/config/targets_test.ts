@@ -173,7 +173,7 @@ targets:
     capabilities: [container:read]
     connection:
       host: tcp://10.0.0.3:2376
-      tls: { ca: file:/ca.pem, cert: file:/cert.pem, key: "\${DOCKER_KEY}", server_name: engine.internal }
+      tls: { ca: file:/ca.pem, cert: file:/cert.pem, key: "\${DOCKER_KEY}" }
   - id: basic
     type: http
     capabilities: [http:read, http:write]
@@ -206,7 +206,7 @@ targets:
   assert.equal(web.connection.passphrase?.source, "env:PASS");
   const remote = registry.get("remote");
   assert.ok(remote?.type === "docker" && "tls" in remote.connection);
-  assert.equal(remote.connection.tls.server_name, "engine.internal");
+  assert.equal(remote.connection.tls.ca.source, "file:/ca.pem");
   assert.equal(remote.connection.tls.key.source, "env:DOCKER_KEY");
   const basic = registry.get("basic");
   assert.ok(basic?.type === "http" && basic.connection.auth && "basic" in basic.connection.auth);

@@ -17,8 +17,6 @@ export type DockerEndpoint =
     readonly caCert: string;
     readonly cert: string;
     readonly key: string;
-    /** Name expected in the engine's certificate; not supported with client certificates. */
-    readonly serverName: string | null;
   };
 
 /** The docker worker's `configure` message body. */
@@ -231,14 +229,6 @@ export class DockerClient {
     const endpoint = this.#endpoint;
     if (endpoint.transport === "unix") {
       return Deno.connect({ transport: "unix", path: endpoint.path });
-    }
-    if (endpoint.serverName !== null && endpoint.serverName !== endpoint.hostname) {
-      // Deno's TLS client takes a client certificate only in connectTls, which
-      // verifies the certificate against the host it dials: no separate name.
-      throw new DockerFailure(
-        "untrusted",
-        `Cannot verify the Docker engine of target "${this.#target}": tls.server_name is not supported; expected the engine certificate to name "${endpoint.hostname}"`,
-      );
     }
     return Deno.connectTls({
       hostname: endpoint.hostname,
