@@ -261,9 +261,26 @@ async function decide(args: string[], verdict: "approve" | "deny"): Promise<numb
   return 0;
 }
 
+async function grant(args: string[]): Promise<number> {
+  const parsed = parseFlags(args, { "state-dir": { type: "string" } });
+  const id = approvalId(parsed, "grant", "ID");
+  const stateDir = stateDirOf(parsed);
+  const approval = await find(new ApprovalStore({ stateDir }), id, stateDir);
+  if (approval.grant === undefined) {
+    throw new CliError(
+      `Approval ${id} has no signed grant: expected an approved approval, found state ${approval.state}`,
+      1,
+    );
+  }
+  // The grant alone on stdout, so `GRANT=$(tailops approvals grant ID)` works.
+  console.log(approval.grant);
+  return 0;
+}
+
 const COMMANDS: Record<string, Subcommand> = {
   list,
   show,
+  grant,
   approve: (args) => decide(args, "approve"),
   deny: (args) => decide(args, "deny"),
 };

@@ -25,6 +25,7 @@ import { TierRateLimiter } from "../gate/rate_limit.ts";
 import { loadOrCreateGatewayKey } from "../auth/gateway_key.ts";
 import { type ApprovalDeps, watchApprovals } from "../mcp/approval_flow.ts";
 import { getLogger } from "@logtape/logtape";
+import { createLocalJWKSet } from "jose";
 import type { GatewayCore } from "../mcp/server.ts";
 import { CallMetrics } from "../mcp/metrics.ts";
 import { CATALOG, localPrograms } from "../ops/catalog.ts";
@@ -110,6 +111,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     audit: (entry) => audit.append(entry),
     redact: redactArgs,
     seen: new Map(),
+    grantKeys: createLocalJWKSet({ keys: [...key.publicJwks] }),
     notify: webhook === undefined ? undefined : (event) => {
       notifyWebhook(webhook.url, webhook.secret.reveal(), event).then((result) => {
         if (!result.ok) log.warn("Approval webhook failed: {reason}", { reason: result.reason });

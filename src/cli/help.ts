@@ -115,6 +115,10 @@ Commands:
       their own request; the refusal is printed and the exit code is 1.
   deny ID [--reason TEXT] [--as NAME]
       Denies, with a reason the requester will see.
+  grant ID
+      Prints the approved approval's signed grant (a compact JWS). A second
+      gateway that shares this gateway's key (STATE/keys) but not its state
+      dir runs the call when the requester passes it as approval_grant.
 
 The running gateway holds the audit log, so this command writes no audit
 record itself: the gateway records the grants and denials it observes (one

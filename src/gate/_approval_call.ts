@@ -9,7 +9,11 @@ import { canonicalJson, type JsonValue, sha256Hex } from "../audit/canonical_jso
 import type { ApprovalRecord } from "./_approval_store.ts";
 
 /** Arguments that steer the gateway rather than the operation; they are not bound. */
-export const BINDING_EXCLUDED_ARGS: readonly string[] = ["dry_run", "approval_id"];
+export const BINDING_EXCLUDED_ARGS: readonly string[] = [
+  "dry_run",
+  "approval_id",
+  "approval_grant",
+];
 
 /** The call an approval is for. */
 export interface ApprovalCall {

@@ -89,7 +89,10 @@ export function approvalsApi(
         : 409;
       return c.json({ error: outcome.code, error_description: outcome.reason }, status);
     }
-    return c.json(approvalInfo(outcome.approval));
+    return c.json({
+      ...approvalInfo(outcome.approval),
+      ...(outcome.approval.grant ? { grant: outcome.approval.grant } : {}),
+    });
   });
   return app;
 }

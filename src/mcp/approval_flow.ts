@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { JWTVerifyGetKey } from "jose";
 import type { AuditEntry } from "../audit/record.ts";
 import type { Target } from "../config/targets_schema.ts";
 import {
@@ -31,6 +32,8 @@ export interface ApprovalDeps {
   readonly notify?: (event: ApprovalAudit) => void;
   /** Last audited state per approval id, so each transition is audited once. */
   readonly seen: Map<string, string>;
+  /** Public keys that verify signed grants (the gateway key and its retained predecessors). */
+  readonly grantKeys?: JWTVerifyGetKey;
 }
 
 const STATE_AFTER: Record<ApprovalAudit["event"], string | undefined> = {
@@ -58,7 +61,7 @@ export function approvalAuditEntry(
     identity: event.identity,
     tool: event.tool,
     ...(event.targets.length === 1 ? { target: event.targets[0] } : {}),
-    rule: event.rule,
+    ...(event.rule ? { rule: event.rule } : {}),
     ...(event.reason ? { reason: event.reason } : {}),
     ...(event.args ? { args: redact(event.args) } : {}),
     detail: { ...event.detail, targets: [...event.targets] },

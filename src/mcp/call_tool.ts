@@ -168,6 +168,19 @@ async function settleApproval(
     if (used.audit) await recordApproval(approvals, used.audit);
     return used.ok ? { approvalId: id } : { code: `approval_${used.code}`, message: used.reason };
   };
+  const grant = request.args.approval_grant as string | undefined;
+  if (grant !== undefined) {
+    if (!approvals.grantKeys) {
+      return { code: "approval_bad_grant", message: "This gateway has no key to verify grants" };
+    }
+    const redeemed = await approvals.store.redeemGrant(grant, {
+      ...call,
+      publicKey: approvals.grantKeys,
+    });
+    if (!redeemed.ok) return { code: `approval_${redeemed.code}`, message: redeemed.reason };
+    await recordApproval(approvals, redeemed.audit);
+    return { approvalId: redeemed.grant.approval_id };
+  }
   const presented = request.args.approval_id as string | undefined;
   if (presented !== undefined) return await consume(presented);
   const approval = await requestApproval(approvals, {

@@ -34,6 +34,11 @@ export const ENVELOPE_SHAPE = {
   max_failures: z.int().min(1).max(10_000).optional().describe(
     "Stop starting targets after this many failures.",
   ),
+  approval_grant: z.string().max(4096).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, {
+    error: "Invalid approval_grant: expected a compact JWS from `tailops approvals grant ID`",
+  }).optional().describe(
+    "A signed approval grant (for a gateway that shares the signing key but not the approval store).",
+  ),
   approval_id: approvalIdSchema.optional().describe(
     "The id of an approved approval for exactly this call (same arguments and targets).",
   ),
