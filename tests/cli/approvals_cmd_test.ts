@@ -161,7 +161,7 @@ Deno.test("approvals deny records the reason, which show then prints", async () 
 });
 
 Deno.test("approvals with an unknown or malformed id is a clear error", async () => {
-  await withApproval(async ({ stateDir }) => {
+  await withApproval(async ({ stateDir, id }) => {
     const unknown = "apr_AAAAAAAAAAAAAAAAAAAAAA";
     for (const command of ["show", "approve", "deny"]) {
       const run = await cli("approvals", command, unknown, "--state-dir", stateDir);
@@ -185,9 +185,15 @@ Deno.test("approvals with an unknown or malformed id is a clear error", async ()
     const badAs = await cli("approvals", "deny", unknown, "--as", "local:bob");
     assert.equal(badAs.code, 2);
     assert.match(badAs.err, /Invalid --as "local:bob": expected a local name such as alice/);
-    const unknownCommand = await cli("approvals", "grant");
+    const unknownCommand = await cli("approvals", "grand");
     assert.equal(unknownCommand.code, 2);
-    assert.match(unknownCommand.err, /Unknown approvals command "grant"/);
+    assert.match(unknownCommand.err, /Unknown approvals command "grand"/);
+    const noGrant = await cli("approvals", "grant", id, "--state-dir", stateDir);
+    assert.equal(noGrant.code, 1, "a pending approval has no grant yet");
+    assert.match(
+      noGrant.err,
+      /has no signed grant: expected an approved approval, found state pending/,
+    );
   });
 });
 
