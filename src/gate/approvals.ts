@@ -49,7 +49,7 @@ export {
   signGrant,
   verifyGrant,
 } from "./_approval_grant.ts";
-export { notifyWebhook, type WebhookResult } from "./_webhook.ts";
+export { notifyWebhook, type WebhookResult, webhookSignature } from "./_webhook.ts";
 export {
   APPROVAL_STATES,
   approvalIdSchema,
