@@ -5,17 +5,9 @@
  */
 import process from "node:process";
 import { getLogger, type LogLevel } from "@logtape/logtape";
-import { createAuthenticator } from "../auth/authenticator.ts";
 import { compileBindings } from "../auth/bindings.ts";
-import { ensureAdminToken } from "../auth/bootstrap_token.ts";
-import { protectedResourceMetadata } from "../auth/metadata.ts";
 import { ConfigError } from "../config/errors.ts";
 import { fullIdentity } from "../gate/identity.ts";
-import { createApp } from "../http/app.ts";
-import { defaultHostsAndOrigins } from "../http/host_origin.ts";
-import { mcpSessions } from "../http/mcp_sessions.ts";
-import { approvalsApi } from "../http/approvals_api.ts";
-import { createTransportLimiter } from "../gate/rate_limit.ts";
 import { StdioServerTransport } from "../mcp/sdk.ts";
 import { createMcpServer } from "../mcp/server.ts";
 import { CliError } from "./errors.ts";
@@ -23,6 +15,7 @@ import { type Gateway, openGateway } from "./gateway.ts";
 import { SERVE_HELP } from "./help.ts";
 import { LOG_LEVELS, setupLogging } from "./logging.ts";
 import { isLoopback, parseFlags, parseListen, stringOption } from "./options.ts";
+import { onShutdown } from "./shutdown.ts";
 import { defaultStateDir } from "./state_dir.ts";
 
 const log = getLogger(["tailops", "serve"]);
@@ -129,14 +122,6 @@ async function open(options: ServeOptions): Promise<Gateway> {
   }
 }
 
-function onShutdown(stop: () => Promise<void>): void {
-  const handler = () => {
-    stop().finally(() => Deno.exit(0));
-  };
-  Deno.addSignalListener("SIGINT", handler);
-  Deno.addSignalListener("SIGTERM", handler);
-}
-
 async function serveStdio(options: ServeOptions, gateway: Gateway): Promise<void> {
   const user = Deno.env.get("USER") || Deno.env.get("LOGNAME") || `uid${Deno.uid() ?? ""}`;
   const identity = gateway.policy.identities === undefined
@@ -159,89 +144,6 @@ async function serveStdio(options: ServeOptions, gateway: Gateway): Promise<void
   await gateway.close();
 }
 
-async function serveHttp(options: ServeOptions, gateway: Gateway): Promise<void> {
-  const { hostname, port } = options.listen;
-  const sessions = mcpSessions(gateway.core);
-  const defaults = defaultHostsAndOrigins(options.listen, options.publicUrl);
-  const hosts = {
-    allowedHosts: [...defaults.allowedHosts, ...options.allowedHosts],
-    allowedOrigins: [...defaults.allowedOrigins, ...options.allowedOrigins],
-  };
-  // The server listens before the app exists (with port 0 the Host check needs
-  // the port it got), so requests in that moment get 503 instead of the app.
-  // deno-lint-ignore prefer-const
-  let app: ReturnType<typeof createApp> | undefined;
-  const stopController = new AbortController();
-  const server = Deno.serve(
-    {
-      hostname,
-      port,
-      signal: stopController.signal,
-      onListen: () => {},
-    },
-    (request, info) =>
-      app ? app.fetch(request, info) : new Response("The gateway is starting", { status: 503 }),
-  );
-  const actualPort = server.addr.port;
-  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-  const resource = options.publicUrl ?? `http://${host}:${actualPort}/mcp`;
-  if (port === 0) {
-    const listened = defaultHostsAndOrigins({ hostname, port: actualPort }, options.publicUrl);
-    hosts.allowedHosts.push(...listened.allowedHosts);
-    hosts.allowedOrigins.push(...listened.allowedOrigins);
-  }
-  let auth: Parameters<typeof createApp>[0]["auth"];
-  let metadata: Parameters<typeof createApp>[0]["metadata"];
-  if (options.noAuth) {
-    log.warn("Authentication is OFF (--no-auth): every loopback caller has full access");
-    auth = { anonymous: fullIdentity("local:anonymous", "local") };
-  } else {
-    const token = await ensureAdminToken(options.stateDir);
-    auth = {
-      authenticator: await createAuthenticator(
-        { auth: gateway.policy.auth, identities: gateway.policy.identities },
-        { stateDir: options.stateDir, resource },
-      ),
-    };
-    metadata = protectedResourceMetadata(gateway.policy.auth, { resource });
-    log.info("Admin token {state} at {path}", {
-      state: token.created ? "created" : "kept",
-      path: token.path,
-    });
-  }
-  app = createApp({
-    hosts,
-    sessions,
-    auth,
-    metadata,
-    limiter: createTransportLimiter(),
-    routes: { "/approvals": approvalsApi(gateway.approvals) },
-    metrics: () =>
-      gateway.core.metrics?.render([
-        { name: "tailops_sessions", help: "Open Streamable HTTP sessions.", read: sessions.size },
-        {
-          name: "tailops_audit_records",
-          help: "Records in the audit log.",
-          read: () => gateway.audit.seq,
-        },
-        {
-          name: "tailops_audit_failed",
-          help: "1 when the audit log has failed and calls are refused.",
-          read: () => (gateway.audit.failure ? 1 : 0),
-        },
-      ]) ?? "",
-  });
-  onShutdown(async () => {
-    await sessions.close();
-    // Close the gateway (its `stopped` record) before stopping the server: once
-    // server.finished resolves, runServe returns and the process exits.
-    await gateway.close();
-    stopController.abort();
-  });
-  log.info("Listening on {url}", { url: `http://${host}:${actualPort}/mcp`, port: actualPort });
-  await server.finished;
-}
-
 /**
  * Runs `tailops serve`.
  *
@@ -258,6 +160,8 @@ export async function runServe(args: string[]): Promise<number> {
   await setupLogging(options.logLevel);
   const gateway = await open(options);
   if (options.transport === "stdio") await serveStdio(options, gateway);
-  else await serveHttp(options, gateway);
+  // Loaded only for HTTP: Hono, the authenticators and the HTTP routes cost
+  // stdio ~10 ms of start-up.
+  else await (await import("./serve_http.ts")).serveHttp(options, gateway);
   return 0;
 }

@@ -9,9 +9,9 @@ import { getLogger } from "@logtape/logtape";
 import { couldUse, type Identity } from "../gate/mod.ts";
 import type { Operation } from "../ops/operation.ts";
 import { type CallDeps, CallError, callTool } from "./call_tool.ts";
-import { resultSchema, toolInputSchema } from "./envelope.ts";
 import type { CallMetrics } from "./metrics.ts";
 import { type CallToolResult, McpServer } from "./sdk.ts";
+import { serveCachedToolList, toolConfig } from "./tool_definitions.ts";
 
 const log = getLogger(["tailops", "mcp"]);
 
@@ -87,27 +87,10 @@ export function createMcpServer(core: GatewayCore, identity: Identity): McpServe
     instructions:
       "TailOpsMCP runs typed infrastructure operations on registered targets. Every tool takes `target` (one id) or `targets` (a selector) and `dry_run`. Denials explain which policy, scope or capability refused the call.",
   });
-  for (const operation of visibleOperations(core, identity)) {
-    server.registerTool(operation.name, {
-      title: operation.title,
-      description: operation.description,
-      inputSchema: toolInputSchema(operation),
-      outputSchema: resultSchema(operation.output),
-      annotations: {
-        title: operation.title,
-        readOnlyHint: !operation.mutates,
-        destructiveHint: operation.destructive,
-        idempotentHint: !operation.mutates,
-        openWorldHint: false,
-      },
-      _meta: {
-        "tailops/capability": operation.capability,
-        "tailops/tier": operation.tier,
-        "tailops/mutates": operation.mutates,
-        "tailops/dry_run": true,
-        "tailops/target_types": operation.targetTypes,
-      },
-    }, async (args, extra): Promise<CallToolResult> => {
+  const operations = visibleOperations(core, identity);
+  for (const operation of operations) {
+    const config = toolConfig(operation);
+    server.registerTool(operation.name, config, async (args, extra): Promise<CallToolResult> => {
       const token = extra._meta?.progressToken;
       const canElicit = server.server.getClientCapabilities()?.elicitation !== undefined;
       try {
@@ -153,5 +136,6 @@ export function createMcpServer(core: GatewayCore, identity: Identity): McpServe
       }
     });
   }
+  serveCachedToolList(server, operations);
   return server;
 }

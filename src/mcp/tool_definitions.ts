@@ -1,0 +1,129 @@
+/**
+ * Each operation's MCP tool, built once per process: the `registerTool`
+ * config (zod schemas, annotations, `_meta`) and the JSON `tools/list` entry
+ * the SDK would produce from it. The SDK's McpServer converts every input and
+ * output schema to JSON Schema on each `tools/list` (8–18 ms for the catalog);
+ * {@linkcode serveCachedToolList} answers from this cache instead, with the
+ * same JSON.
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { Operation } from "../ops/operation.ts";
+import { resultSchema, toolInputSchema } from "./envelope.ts";
+import { ListToolsRequestSchema, type McpServer, type Tool } from "./sdk.ts";
+
+/** What `McpServer.registerTool` takes for an operation, besides the callback. */
+export interface ToolConfig {
+  readonly title: string;
+  readonly description: string;
+  readonly inputSchema: z.ZodObject;
+  readonly outputSchema: z.ZodObject;
+  readonly annotations: {
+    readonly title: string;
+    readonly readOnlyHint: boolean;
+    readonly destructiveHint: boolean;
+    readonly idempotentHint: boolean;
+    readonly openWorldHint: boolean;
+  };
+  readonly _meta: Record<string, unknown>;
+}
+
+const configs = new WeakMap<Operation, ToolConfig>();
+const definitions = new WeakMap<Operation, Tool>();
+
+/**
+ * The `registerTool` config of an operation, built on first use and shared
+ * by every session after.
+ *
+ * @param operation The operation.
+ * @returns Title, description, zod schemas, annotations and `_meta`.
+ * @throws {TypeError} When the operation uses a reserved parameter name.
+ */
+export function toolConfig(operation: Operation): ToolConfig {
+  let config = configs.get(operation);
+  if (config === undefined) {
+    config = Object.freeze({
+      title: operation.title,
+      description: operation.description,
+      inputSchema: toolInputSchema(operation),
+      outputSchema: resultSchema(operation.output),
+      annotations: Object.freeze({
+        title: operation.title,
+        readOnlyHint: !operation.mutates,
+        destructiveHint: operation.destructive,
+        idempotentHint: !operation.mutates,
+        openWorldHint: false,
+      }),
+      _meta: Object.freeze({
+        "tailops/capability": operation.capability,
+        "tailops/tier": operation.tier,
+        "tailops/mutates": operation.mutates,
+        "tailops/dry_run": true,
+        "tailops/target_types": operation.targetTypes,
+      }),
+    });
+    configs.set(operation, config);
+  }
+  return config;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/**
+ * The `tools/list` entry of an operation, converted once: the same JSON the
+ * SDK's McpServer (1.32) builds from {@linkcode toolConfig} on every list —
+ * zod 4's `toJSONSchema` with target draft-7, `io: "input"` for the input
+ * schema and `io: "output"` for the output schema, and the
+ * `execution.taskSupport: "forbidden"` that `registerTool` sets. A test
+ * compares the two.
+ *
+ * @param operation The operation.
+ * @returns The frozen tool definition.
+ */
+export function toolDefinition(operation: Operation): Tool {
+  let definition = definitions.get(operation);
+  if (definition === undefined) {
+    const config = toolConfig(operation);
+    definition = deepFreeze({
+      name: operation.name,
+      title: config.title,
+      description: config.description,
+      inputSchema: z.toJSONSchema(config.inputSchema, {
+        target: "draft-7",
+        io: "input",
+      }) as Tool["inputSchema"],
+      annotations: config.annotations,
+      execution: { taskSupport: "forbidden" },
+      _meta: config._meta,
+      outputSchema: z.toJSONSchema(config.outputSchema, {
+        target: "draft-7",
+        io: "output",
+      }) as Tool["outputSchema"],
+    });
+    definitions.set(operation, definition);
+  }
+  return definition;
+}
+
+/**
+ * Answers `tools/list` on a server from the cached definitions of exactly
+ * the operations registered on it. Call after registering them (the SDK
+ * installs its own handler on the first `registerTool`; this replaces it).
+ * With no operations nothing is changed, as the SDK then has no tools
+ * handler either.
+ *
+ * @param server The server the operations were registered on.
+ * @param operations The registered operations, in registration order.
+ */
+export function serveCachedToolList(server: McpServer, operations: readonly Operation[]): void {
+  if (operations.length === 0) return;
+  const tools = operations.map(toolDefinition);
+  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
+}

@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+// @ts-types="@modelcontextprotocol/sdk/client/index"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+// @ts-types="@modelcontextprotocol/sdk/inMemory"
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import { serveCachedToolList, toolConfig, toolDefinition } from "../../src/mcp/tool_definitions.ts";
+import { McpServer } from "../../src/mcp/sdk.ts";
+import { CATALOG } from "../../src/ops/catalog.ts";
+import type { Operation } from "../../src/ops/operation.ts";
+
+/** The raw JSON of a `tools/list` answer and what an SDK client parses from it. */
+async function listTools(server: McpServer): Promise<{ raw: string; parsed: unknown }> {
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  const client = new Client({ name: "test", version: "0" });
+  await Promise.all([server.connect(serverSide), client.connect(clientSide)]);
+  const answers: string[] = [];
+  const onmessage = clientSide.onmessage!;
+  clientSide.onmessage = (message, extra) => {
+    if ("result" in message && "tools" in (message.result as object)) {
+      answers.push(JSON.stringify(message.result));
+    }
+    onmessage(message, extra);
+  };
+  try {
+    const parsed = await client.listTools();
+    assert.equal(answers.length, 1);
+    return { raw: answers[0], parsed };
+  } finally {
+    await client.close();
+    await server.close();
+  }
+}
+
+function serverWith(operations: readonly Operation[], cached: boolean): McpServer {
+  const server = new McpServer({ name: "test", version: "0" });
+  for (const operation of operations) {
+    server.registerTool(operation.name, toolConfig(operation), () => ({ content: [] }));
+  }
+  if (cached) serveCachedToolList(server, operations);
+  return server;
+}
+
+Deno.test("the cached tools/list is byte for byte what the SDK builds from the same tools", async () => {
+  const sdk = await listTools(serverWith(CATALOG, false));
+  const cached = await listTools(serverWith(CATALOG, true));
+  assert.equal(cached.raw, sdk.raw);
+  assert.deepEqual(cached.parsed, sdk.parsed);
+  assert.equal((cached.parsed as { tools: unknown[] }).tools.length, CATALOG.length);
+});
+
+Deno.test("the cached tools/list holds only the operations registered on that server", async () => {
+  const some = CATALOG.filter((_, i) => i % 3 === 0);
+  const sdk = await listTools(serverWith(some, false));
+  const cached = await listTools(serverWith(some, true));
+  assert.equal(cached.raw, sdk.raw);
+  assert.deepEqual(
+    (cached.parsed as { tools: { name: string }[] }).tools.map((tool) => tool.name),
+    some.map((op) => op.name),
+  );
+});
+
+Deno.test("toolDefinition() converts each operation once and freezes the result", () => {
+  const operation = CATALOG[0];
+  const first = toolDefinition(operation);
+  assert.equal(toolDefinition(operation), first);
+  assert.equal(toolConfig(operation), toolConfig(operation));
+  assert.ok(Object.isFrozen(first) && Object.isFrozen(first.inputSchema));
+  assert.throws(() => {
+    (first.inputSchema as { type: string }).type = "string";
+  }, TypeError);
+});
