@@ -221,6 +221,28 @@ Deno.test("the real local worker under ExecutorHost enforces programs, roots, ti
       expectFailure(await host.run(target, list), "forbidden");
     });
 
+    await t.step("a root that does not exist yet works once it is created", async () => {
+      const later = `${root}/later`;
+      const read: Plan = {
+        kind: "fs_read",
+        path: `${later}/file.txt`,
+        roots: [later],
+        offset: 0,
+        timeoutMs: 5_000,
+        outputCapBytes: 1024,
+      };
+      expectFailure(await host.run(target, read), "not_found");
+      await Deno.mkdir(later);
+      await Deno.writeTextFile(`${later}/file.txt`, "later\n");
+      assert.equal((expectOk(await host.run(target, read)) as FsReadResult).content, "later\n");
+      // A symlink escaping the (now cached) root is still refused.
+      await Deno.symlink("/etc/passwd", `${later}/escape`);
+      expectFailure(
+        await host.run(target, { ...read, path: `${later}/escape` } as Plan),
+        "forbidden",
+      );
+    });
+
     await t.step(
       "a command past its timeout is killed and reported as timeout within a second",
       async () => {

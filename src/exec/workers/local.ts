@@ -124,12 +124,31 @@ async function runExec(plan: ExecPlan, signal: AbortSignal): Promise<PlanResult>
   return { kind: "exec", commands };
 }
 
+/**
+ * Real paths of the allowed roots, resolved once: roots come from the
+ * registry, which does not change while the worker lives. A root that does
+ * not exist (yet) is not cached, so it is resolved again on the next call.
+ */
+const realRootCache = new Map<string, string>();
+
+async function realRoot(root: string): Promise<string> {
+  const cached = realRootCache.get(root);
+  if (cached !== undefined) return cached;
+  try {
+    const real = await Deno.realPath(root);
+    realRootCache.set(root, real);
+    return real;
+  } catch {
+    return root;
+  }
+}
+
 async function realPathUnderRoots(path: string, roots: readonly string[]): Promise<string> {
   if (!isUnderRoots(path, roots)) {
     throw new Failure({ code: "forbidden", message: `${path} is outside the allowed roots` });
   }
   const real = await Deno.realPath(path);
-  const realRoots = await Promise.all(roots.map((root) => Deno.realPath(root).catch(() => root)));
+  const realRoots = await Promise.all(roots.map(realRoot));
   // A symlink inside a root may point anywhere; only its destination counts.
   if (!isUnderRoots(real, realRoots)) {
     throw new Failure({ code: "forbidden", message: `${path} leads outside the allowed roots` });
