@@ -3,12 +3,9 @@
  *
  * @module
  */
-import denoConfig from "../../deno.json" with { type: "json" };
+import { VERSION } from "../version.ts";
 import { CliError } from "./errors.ts";
 import { MAIN_HELP } from "./help.ts";
-
-/** The gateway's version, from deno.json. */
-export const VERSION: string = denoConfig.version;
 
 type Command = (args: string[]) => Promise<number>;
 

@@ -12,11 +12,12 @@ import { type CallDeps, CallError, callTool } from "./call_tool.ts";
 import type { CallMetrics } from "./metrics.ts";
 import { type CallToolResult, McpServer } from "./sdk.ts";
 import { serveCachedToolList, toolConfig } from "./tool_definitions.ts";
+import { VERSION } from "../version.ts";
 
 const log = getLogger(["tailops", "mcp"]);
 
 /** Server name and version announced to clients. */
-export const SERVER_INFO = { name: "tailops", version: "0.1.0" } as const;
+export const SERVER_INFO = { name: "tailops", version: VERSION } as const;
 
 /** Everything a session's server is built from. */
 export interface GatewayCore {
