@@ -42,11 +42,20 @@ function readKnownHosts(path: string): { knownHosts?: string; knownHostsError?: 
  * Needs `read` on the target's `known_hosts` file when one is configured.
  *
  * @param target A validated ssh target with resolved secrets.
+ * @param knownHostsFiles Files already read, by path (shared across one configuration).
  * @returns Its connection settings.
  * @throws {Error} When a secret has not been resolved.
  */
-export function sshTargetConfig(target: SshTarget): SshTargetConfig {
+export function sshTargetConfig(
+  target: SshTarget,
+  knownHostsFiles: Map<string, ReturnType<typeof readKnownHosts>> = new Map(),
+): SshTargetConfig {
   const c = target.connection;
+  const knownHosts = (path: string) => {
+    let read = knownHostsFiles.get(path);
+    if (!read) knownHostsFiles.set(path, read = readKnownHosts(path));
+    return read;
+  };
   return {
     id: target.id,
     host: c.host,
@@ -57,9 +66,7 @@ export function sshTargetConfig(target: SshTarget): SshTargetConfig {
     password: c.password?.reveal(),
     agent: c.agent,
     hostKey: c.host_key,
-    ...(c.known_hosts !== undefined && c.host_key === undefined
-      ? readKnownHosts(c.known_hosts)
-      : {}),
+    ...(c.known_hosts !== undefined && c.host_key === undefined ? knownHosts(c.known_hosts) : {}),
     via: c.via,
     keepaliveMs: c.keepalive_ms,
     idleCloseMs: c.idle_close_ms,
@@ -97,6 +104,8 @@ export const SSH_KIND: WorkerKind<SshTarget> = {
     };
   },
   config(targets): SshWorkerConfig {
-    return { targets: targets.map(sshTargetConfig) };
+    // Each known_hosts file is read once, however many targets name it.
+    const knownHostsFiles = new Map<string, ReturnType<typeof readKnownHosts>>();
+    return { targets: targets.map((t) => sshTargetConfig(t, knownHostsFiles)) };
   },
 };

@@ -77,5 +77,26 @@ export function checkSshConfig(value: unknown): SshWorkerConfig {
       );
     }
   }
-  return value as SshWorkerConfig;
+  return { targets: shareStrings(targets as SshTargetConfig[]) };
+}
+
+/**
+ * Keeps one copy of each distinct known_hosts text and private key. The
+ * message carries a copy per target (structured clone does not share
+ * strings), and the worker holds its targets for its whole life: with 100
+ * targets sharing a 45 KB known_hosts file that is 4.5 MB.
+ */
+function shareStrings(targets: readonly SshTargetConfig[]): SshTargetConfig[] {
+  const seen = new Map<string, string>();
+  const share = (text: string): string => {
+    const first = seen.get(text);
+    if (first !== undefined) return first;
+    seen.set(text, text);
+    return text;
+  };
+  return targets.map((t) => ({
+    ...t,
+    ...(t.knownHosts !== undefined ? { knownHosts: share(t.knownHosts) } : {}),
+    ...(t.privateKey !== undefined ? { privateKey: share(t.privateKey) } : {}),
+  }));
 }
