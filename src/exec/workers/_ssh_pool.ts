@@ -107,7 +107,9 @@ export class ConnectionPool {
     let reconnected = false;
     for (;;) {
       signal?.throwIfAborted();
-      const connection = await this.#lease(signal);
+      // After a dead connection, other pooled ones likely died with it (sshd
+      // restarted) without our having seen it yet: the retry dials afresh.
+      const connection = await this.#lease(signal, reconnected);
       let client: Client;
       try {
         client = await race(connection.ready, signal);
@@ -166,16 +168,19 @@ export class ConnectionPool {
     for (const connection of [...this.#connections]) this.#drop(connection);
   }
 
-  async #lease(signal?: AbortSignal): Promise<Connection> {
+  async #lease(signal?: AbortSignal, fresh = false): Promise<Connection> {
     for (;;) {
       if (this.#closed) throw new SshError("cancelled", "The SSH executor is shutting down");
-      const free = this.#connections.find((c) => !c.dead && c.reserved < c.cap);
+      const canDial = this.#connections.length < MAX_CONNECTIONS;
+      const free = fresh && canDial
+        ? undefined
+        : this.#connections.find((c) => !c.dead && c.reserved < c.cap);
       if (free) {
         free.reserved++;
         clearTimeout(free.idle);
         return free;
       }
-      if (this.#connections.length < MAX_CONNECTIONS) {
+      if (canDial) {
         const connection = this.#connect();
         connection.reserved++;
         return connection;
