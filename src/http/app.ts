@@ -69,6 +69,18 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
     : noAuthentication(options.auth.anonymous);
   app.use("/mcp", authn);
   app.on(["GET", "POST", "DELETE"], "/mcp", options.sessions.handler);
+  // Any other method on the MCP endpoint is 405 with Allow (RFC 9110), as the
+  // SDK's transport answers it, not the 404 of a path that does not exist.
+  app.all("/mcp", (c) =>
+    c.json(
+      {
+        jsonrpc: "2.0",
+        error: { code: -32000, message: "Method not allowed: use GET, POST or DELETE" },
+        id: null,
+      },
+      405,
+      { Allow: "GET, POST, DELETE" },
+    ));
   if (options.metrics) {
     const render = options.metrics;
     app.get(
