@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { type AuditLine, type CallToolResult, readAudit, runCli } from "./_gateway.ts";
 import { establishedTo, type Fleet, type FleetTarget, startFleet } from "./_fleet.ts";
+import { HOST_OPERATIONS } from "../../src/ops/host_ops.ts";
 
 const FAKE_PIN = `SHA256:${"A".repeat(43)}`;
 const HOST_CAPS = ["system:read", "system:control", "system:admin", "network:read", "file:read"];
@@ -192,20 +193,7 @@ Deno.test({
         // Once listed, the SDK client validates each call's structuredContent against the tool's outputSchema.
         const { tools } = await fleet.client.listTools();
         const names = tools.map((tool) => tool.name);
-        for (
-          const name of [
-            "system_status",
-            "top_processes",
-            "service_status",
-            "journal_logs",
-            "listening_sockets",
-            "package_updates",
-            "read_file",
-            "list_directory",
-            "service_control",
-            "package_upgrade",
-          ]
-        ) {
+        for (const name of HOST_OPERATIONS.map((op) => op.name)) {
           assert.ok(names.includes(name), `${name} missing from ${names.join(", ")}`);
           assert.ok(
             tools.find((tool) => tool.name === name)!.outputSchema,
