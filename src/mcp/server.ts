@@ -138,5 +138,8 @@ export function createMcpServer(core: GatewayCore, identity: Identity): McpServe
     });
   }
   serveCachedToolList(server, operations);
+  // A session's tools are fixed when it opens (config changes need a restart),
+  // so do not promise list_changed notifications that never come.
+  server.server.registerCapabilities({ tools: { listChanged: false } });
   return server;
 }
