@@ -16,6 +16,7 @@ import {
   childEnv,
   Client,
   GATEWAY_RUN,
+  killAndWait,
   readAudit,
   REPO_DIR,
   runCli,
@@ -242,25 +243,9 @@ export async function spawnGateway(args: string[]): Promise<GatewayProcess> {
   let stopped: Promise<Deno.CommandStatus> | undefined;
   const stop = () =>
     stopped ??= (async () => {
-      try {
-        Deno.kill(child.pid, "SIGTERM");
-      } catch {
-        // Already exited.
-      }
-      const timer = setTimeout(() => {
-        try {
-          Deno.kill(child.pid, "SIGKILL");
-        } catch {
-          // Already exited.
-        }
-      }, 5_000);
-      try {
-        const status = await child.status;
-        await reading;
-        return status;
-      } finally {
-        clearTimeout(timer);
-      }
+      const status = await killAndWait(child);
+      await reading;
+      return status;
     })();
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {

@@ -159,7 +159,13 @@ export async function tempDirWith(files: Record<string, string> = {}): Promise<s
   return dir;
 }
 
-async function killAndWait(child: Deno.ChildProcess): Promise<Deno.CommandStatus> {
+/**
+ * Stops a gateway process: SIGTERM, then SIGKILL after 5 s.
+ *
+ * @param child The process.
+ * @returns Its exit status.
+ */
+export async function killAndWait(child: Deno.ChildProcess): Promise<Deno.CommandStatus> {
   try {
     Deno.kill(child.pid, "SIGTERM");
   } catch {
