@@ -8,7 +8,7 @@ import { ConfigError } from "../config/errors.ts";
 import { loadPolicy, loadTargets } from "../config/load.ts";
 import type { Target } from "../config/targets_schema.ts";
 import { compilePolicy } from "../gate/policy.ts";
-import { CATALOG } from "../ops/catalog.ts";
+import { CATALOG, checkRegistryAgainstCatalog } from "../ops/catalog.ts";
 import { CliError } from "./errors.ts";
 import { CHECK_CONFIG_HELP } from "./help.ts";
 import { parseFlags, stringOption } from "./options.ts";
@@ -81,6 +81,7 @@ export async function runCheckConfig(args: string[]): Promise<number> {
       resolveSecrets: parsed.values["no-resolve"] !== true,
     });
     compilePolicy(policy, CATALOG, file);
+    checkRegistryAgainstCatalog(registry);
     console.log(
       `${targetsFile ?? "<embedded default targets>"}: ${registry.targets.length} target(s)`,
     );

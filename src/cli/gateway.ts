@@ -28,7 +28,7 @@ import { getLogger } from "@logtape/logtape";
 import { createLocalJWKSet } from "jose";
 import type { GatewayCore } from "../mcp/server.ts";
 import { CallMetrics } from "../mcp/metrics.ts";
-import { CATALOG, localPrograms } from "../ops/catalog.ts";
+import { CATALOG, checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
 import type { FsyncMode } from "../audit/writer.ts";
 
 const log = getLogger(["tailops", "gateway"]);
@@ -80,6 +80,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const registry = await loadTargets(options.targetsFile);
   const { policy, file } = await loadPolicy(options.policyFile);
   const compiled = compilePolicy(policy, CATALOG, file);
+  checkRegistryAgainstCatalog(registry);
   const secrets = findSecrets(registry.targets).map(({ secret }) => secret.reveal());
   const scanner = new SecretScanner(secrets);
   const audit = await AuditLog.open(`${options.stateDir}/audit.jsonl`, {

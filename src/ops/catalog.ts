@@ -6,6 +6,8 @@
 import { DOCKER_OPERATIONS } from "./docker_ops.ts";
 import { HOST_OPERATIONS } from "./host_ops.ts";
 import { HTTP_OPERATIONS } from "./http_ops.ts";
+import { ConfigError, type ConfigProblem } from "../config/errors.ts";
+import type { Registry } from "../config/registry.ts";
 import type { Operation } from "./operation.ts";
 
 /** Every operation, in the order tools are listed. */
@@ -35,4 +37,37 @@ export function localPrograms(
         .flatMap((op) => op.programs),
     ),
   ];
+}
+
+/**
+ * Checks what a registry says about operations: every name in an ssh target's
+ * `sudo` list must be an operation that runs on ssh targets (a typo would
+ * silently run that operation without sudo).
+ *
+ * @param registry The loaded targets.
+ * @param catalog The operations.
+ * @throws {ConfigError} Naming each unknown operation and its target.
+ */
+export function checkRegistryAgainstCatalog(
+  registry: Registry,
+  catalog: readonly Operation[] = CATALOG,
+): void {
+  const sshOps = new Set(
+    catalog.filter((op) => op.targetTypes.includes("ssh")).map((op) => op.name),
+  );
+  const problems: ConfigProblem[] = [];
+  registry.targets.forEach((target, index) => {
+    if (target.type !== "ssh" || !Array.isArray(target.sudo)) return;
+    for (const name of target.sudo) {
+      if (!sshOps.has(name)) {
+        problems.push({
+          path: `targets[${index}].sudo`,
+          message: `Target "${target.id}" lists ${
+            JSON.stringify(name)
+          } under sudo: expected an operation that runs on ssh targets (${[...sshOps].join(", ")})`,
+        });
+      }
+    }
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
 }

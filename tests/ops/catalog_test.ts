@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import denoConfig from "../../deno.json" with { type: "json" };
-import { CATALOG, localPrograms } from "../../src/ops/catalog.ts";
+import { CATALOG, checkRegistryAgainstCatalog, localPrograms } from "../../src/ops/catalog.ts";
+import { parseTargets } from "../../src/config/load.ts";
+import { ConfigError } from "../../src/config/errors.ts";
 import { toolInputSchema } from "../../src/mcp/envelope.ts";
 import { TARGET_TYPE_CAPABILITIES } from "../../src/gate/capabilities.ts";
 
@@ -49,4 +51,28 @@ Deno.test("read-only operations are marked as such and mutating ones are not", (
     }
     if (op.tier !== "observe") assert.equal(op.mutates, true, `${op.name} changes targets`);
   }
+});
+
+Deno.test("checkRegistryAgainstCatalog() refuses a sudo list naming an unknown operation", async () => {
+  const yaml = (sudo: string) => `
+targets:
+  - id: web-1
+    type: ssh
+    capabilities: [system:read]
+    sudo: ${sudo}
+    connection: { host: 127.0.0.1, user: ops, key: "\${K}", host_key: "SHA256:${"A".repeat(43)}" }
+`;
+  const load = (sudo: string) =>
+    parseTargets(yaml(sudo), "t.yaml", {
+      secrets: { env: () => "key", readFile: () => Promise.reject(new Error("none")) },
+    });
+  checkRegistryAgainstCatalog(await load("[service_control, package_upgrade]"));
+  const typo = await load("[service_contrl]");
+  assert.throws(
+    () => checkRegistryAgainstCatalog(typo),
+    (e) =>
+      e instanceof ConfigError &&
+      /Target "web-1" lists "service_contrl" under sudo: expected an operation that runs on ssh targets/
+        .test(e.message),
+  );
 });
