@@ -77,10 +77,10 @@ export async function runCheckConfig(args: string[]): Promise<number> {
     const registry = await loadTargets(targetsFile, {
       resolveSecrets: parsed.values["no-resolve"] !== true,
     });
-    const { policy, file } = await loadPolicy(policyFile, {
+    const { policy, file, locate } = await loadPolicy(policyFile, {
       resolveSecrets: parsed.values["no-resolve"] !== true,
     });
-    compilePolicy(policy, CATALOG, file);
+    compilePolicy(policy, CATALOG, { file, locate });
     checkRegistryAgainstCatalog(registry);
     console.log(
       `${targetsFile ?? "<embedded default targets>"}: ${registry.targets.length} target(s)`,

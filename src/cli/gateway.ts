@@ -78,8 +78,8 @@ export const WORKER_KINDS: readonly WorkerKind[] = [
  */
 export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const registry = await loadTargets(options.targetsFile);
-  const { policy, file } = await loadPolicy(options.policyFile);
-  const compiled = compilePolicy(policy, CATALOG, file);
+  const { policy, file, locate } = await loadPolicy(options.policyFile);
+  const compiled = compilePolicy(policy, CATALOG, { file, locate });
   checkRegistryAgainstCatalog(registry);
   const secrets = findSecrets(registry.targets).map(({ secret }) => secret.reveal());
   const scanner = new SecretScanner(secrets);

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ConfigError } from "./errors.ts";
+import { ConfigError, type SourcePosition } from "./errors.ts";
 import { describeReadError } from "./read_error.ts";
 import { type PolicyFile, policyFileSchema } from "./policy_schema.ts";
 import { Registry } from "./registry.ts";
@@ -132,16 +132,21 @@ async function resolveAll(
  *
  * @param path Policy file, or `undefined` for `policy/default.yaml`.
  * @param options Secret handling.
- * @returns The validated policy and the name it was loaded from.
+ * @returns The validated policy, the name it was loaded from, and a finder of
+ *   `file:line:column` for key paths (for problems found when compiling it).
  * @throws {ConfigError} When the file cannot be read or is invalid.
  */
 export async function loadPolicy(
   path: string | undefined,
   options: LoadOptions = {},
-): Promise<{ policy: PolicyFile; file: string }> {
+): Promise<{
+  policy: PolicyFile;
+  file: string;
+  locate: (path: readonly (string | number)[]) => SourcePosition | undefined;
+}> {
   const file = path ?? "policy/default.yaml";
   const text = await readConfigFile(path ?? DEFAULT_POLICY_URL);
   const { config, source } = parseConfig(text, file, policyFileSchema);
   await resolveAll(config, source, options);
-  return { policy: config, file };
+  return { policy: config, file, locate: (path) => source.positionOf(path) };
 }

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { ConfigError, type ConfigProblem } from "../config/errors.ts";
+import { ConfigError, type ConfigProblem, type SourcePosition } from "../config/errors.ts";
+import { formatPath } from "../config/yaml_source.ts";
 import { isUnderRoots } from "../config/paths.ts";
 import type { ParamConstraint, PolicyFile, RateLimits, Rule } from "../config/policy_schema.ts";
 import { compileSelector, globToRegExp, type TargetMatcher } from "../config/selector.ts";
@@ -107,15 +108,24 @@ function compileConstraint(name: string, c: ParamConstraint): ParamCheck {
  *
  * @param policy The validated policy file.
  * @param operations Every operation the gateway offers.
- * @param file Name for error messages.
+ * @param options `file`: name for error messages; `locate`: finds a key path's
+ *   `file:line:column` in the source (see `loadPolicy`).
  * @returns The compiled policy.
  * @throws {ConfigError} When a rule names an operation or parameter that no operation has.
  */
 export function compilePolicy(
   policy: PolicyFile,
   operations: readonly OperationFacts[],
-  file = "policy",
+  options: {
+    file?: string;
+    locate?: (path: readonly (string | number)[]) => SourcePosition | undefined;
+  } = {},
 ): CompiledPolicy {
+  const file = options.file ?? "policy";
+  const at = (path: (string | number)[]) => {
+    const position = options.locate?.(path);
+    return { path: formatPath(path), ...(position ? { position } : {}) };
+  };
   const problems: ConfigProblem[] = [];
   const rules = policy.rules.map((rule, index): CompiledRule => {
     const names = rule.operations.map(globToRegExp);
@@ -132,7 +142,7 @@ export function compilePolicy(
     const unknown = literal.filter((name) => !operations.some((op) => op.name === name));
     if (unknown.length > 0) {
       problems.push({
-        path: `rules[${index}].operations`,
+        ...at(["rules", index, "operations"]),
         message: `Rule ${JSON.stringify(rule.id)} names unknown operation${
           unknown.length > 1 ? "s" : ""
         } ${unknown.map((n) => JSON.stringify(n)).join(", ")}: expected names from ${
@@ -141,7 +151,7 @@ export function compilePolicy(
       });
     } else if (covered.length === 0 && literal.length === rule.operations.length) {
       problems.push({
-        path: `rules[${index}].operations`,
+        ...at(["rules", index, "operations"]),
         message: `Rule ${JSON.stringify(rule.id)} matches no operation: expected names from ${
           operations.map((op) => op.name).join(", ")
         }`,
@@ -151,7 +161,7 @@ export function compilePolicy(
     for (const [name, constraint] of Object.entries(rule.params)) {
       if (covered.length > 0 && !covered.some((op) => op.paramNames.includes(name))) {
         problems.push({
-          path: `rules[${index}].params.${name}`,
+          ...at(["rules", index, "params", name]),
           message: `Rule ${JSON.stringify(rule.id)} limits parameter ${
             JSON.stringify(name)
           }, but none of the operations it matches has it`,
@@ -190,7 +200,10 @@ export function compilePolicy(
     });
   });
   if (problems.length > 0) {
-    throw new ConfigError(problems.map((p) => ({ ...p, message: `${file}: ${p.message}` })));
+    // With a position the problem already names the file; without one, say which file.
+    throw new ConfigError(
+      problems.map((p) => (p.position ? p : { ...p, message: `${file}: ${p.message}` })),
+    );
   }
   return Object.freeze({
     rules: Object.freeze(rules),

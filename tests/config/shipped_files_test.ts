@@ -142,9 +142,9 @@ for (const name of await shippedPolicies()) {
     const { policy, file } = await loadPolicy(fromFileUrl(new URL(name, POLICY_DIR)));
     assert.ok(policy.rules.length > 0);
     assert.ok(policy.description.length > 0, "the policy says what it is for");
-    const compiled = compilePolicy(policy, CATALOG, file);
+    const compiled = compilePolicy(policy, CATALOG, { file });
     assert.equal(compiled.rules.length, policy.rules.length);
-    compilePolicy(policy, ALL_OPS, file);
+    compilePolicy(policy, ALL_OPS, { file });
     for (const rule of policy.rules) assert.ok(rule.description, `rule ${rule.id} explains itself`);
   });
 }
@@ -160,7 +160,7 @@ Deno.test("the shipped policies include default, homelab and production", async 
 
 async function compiled(name: string): Promise<CompiledPolicy> {
   const text = await Deno.readTextFile(new URL(name, POLICY_DIR));
-  return compilePolicy(parsePolicy(text, name), ALL_OPS, name);
+  return compilePolicy(parsePolicy(text, name), ALL_OPS, { file: name });
 }
 
 const op = (name: string) => ALL_OPS.find((o) => o.name === name)!;

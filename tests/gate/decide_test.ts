@@ -28,7 +28,7 @@ const op = (name: string): OperationFacts => {
 };
 
 const compile = (yaml: string): CompiledPolicy =>
-  compilePolicy(parsePolicy(yaml, "test-policy.yaml"), OPS, "test-policy.yaml");
+  compilePolicy(parsePolicy(yaml, "test-policy.yaml"), OPS, { file: "test-policy.yaml" });
 
 const target = (
   id: string,

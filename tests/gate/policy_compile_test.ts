@@ -17,7 +17,8 @@ const OPS: readonly OperationFacts[] = [
   ...HTTP_OPERATIONS,
 ];
 
-const compile = (yaml: string) => compilePolicy(parsePolicy(yaml, "p.yaml"), OPS, "p.yaml");
+const compile = (yaml: string) =>
+  compilePolicy(parsePolicy(yaml, "p.yaml"), OPS, { file: "p.yaml" });
 
 /** The compile problems of a policy, as `path: message`. */
 function compileProblems(yaml: string): string[] {

@@ -197,6 +197,30 @@ Deno.test("check-config points at FILE:LINE:COLUMN of each kind of mistake", asy
   }
 });
 
+Deno.test("check-config points at FILE:LINE:COLUMN of a policy rule naming an unknown operation", async () => {
+  const policy = [
+    "rules:",
+    "  - id: read",
+    "    tiers: [observe]",
+    "  - id: restarts",
+    "    operations: [service_control, service_restrat]",
+    "    params:",
+    "      colour: { enum: [blue] }",
+  ].join("\n");
+  const dir = await tempDirWith({ "policy.yaml": policy });
+  try {
+    const run = await runCli(["check-config", "--policy", `${dir}/policy.yaml`]);
+    assert.equal(run.code, 1, run.stdout);
+    assert.match(run.ownStderr[0], new RegExp(`^${dir}/policy.yaml:5:\\d+: .*"service_restrat"`));
+    assert.ok(
+      run.ownStderr.some((line) => new RegExp(`^${dir}/policy.yaml:7:\\d+: .*"colour"`).test(line)),
+      run.stderr,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("TAILOPS_TARGETS mirrors --targets for check-config", async () => {
   const dir = await tempDirWith({
     "good.yaml": GOOD_TARGETS,
