@@ -19,7 +19,17 @@
  *   loopback, private, link-local/metadata, CGNAT/Tailscale, ULA, …).
  * - Redirects are followed only with `redirects: same_origin`, only to the
  *   same scheme, host and port, under the base path, to an allowed method and
- *   path, at most 5 times; every hop is a new guarded connection.
+ *   path, at most 5 times; a hop may reuse a pooled connection to that origin.
+ *
+ * Keep-alive (when the worker passes a pool): every new connection passes the
+ * address guard before its first byte; a pooled one already did, for the same
+ * target and origin. A connection goes back to the pool only after a complete,
+ * framed, uncapped response that neither side marked `close`, and never after
+ * a cancel or timeout. Only idempotent requests (GET, HEAD, PUT, DELETE) take a
+ * pooled connection; when one fails before any response byte (the server
+ * closed it while idle) the request is sent once more on a new connection.
+ * Other methods (POST, PATCH) always go out on a new connection, so they are
+ * never sent on a stale one and never sent twice.
  *
  * What it does not prevent: a TCP handshake (SYN, then an immediate close) to
  * a refused address on the configured port, since the address is known only
@@ -32,10 +42,18 @@ import { parseIp } from "./_http_address.ts";
 import { readCertificateExpiry } from "./_http_cert.ts";
 import { type CompiledTarget, REQUEST_HEADER_ALLOWLIST } from "./_http_config.ts";
 import { pathProblem, requestProblem } from "./_http_paths.ts";
-import { BadResponseError, exchange, type WireRequest, type WireResponse } from "./_http_wire.ts";
+import {
+  BadResponseError,
+  exchange,
+  NoReplyError,
+  type WireRequest,
+  type WireResponse,
+} from "./_http_wire.ts";
+import type { ConnPool } from "./_conn_pool.ts";
 import { buildResult, HttpFailure, toFailure } from "./_http_result.ts";
 
 const MAX_REDIRECTS = 5;
+const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE"]);
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const MAX_REQUEST_BODY = 8 * 1024 * 1024;
 const HEALTH_BODY_CAP = 4096;
@@ -89,21 +107,18 @@ function encodeBody(plan: HttpPlan): Uint8Array | undefined {
   return bytes;
 }
 
-/** Opens a guarded connection and exchanges one request. */
-async function send(
-  target: CompiledTarget,
-  request: WireRequest,
-  cap: number,
-  deadline: AbortSignal,
-): Promise<WireResponse> {
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/** Opens a new connection and checks the address it reached before sending a byte. */
+async function connect(target: CompiledTarget, deadline: AbortSignal): Promise<Deno.Conn> {
   let conn: Deno.Conn | undefined;
-  const close = () => {
-    try {
-      conn?.close();
-    } catch {
-      // Already closed.
-    }
-  };
+  const close = () => conn && closeQuietly(conn);
   deadline.addEventListener("abort", close, { once: true });
   try {
     deadline.throwIfAborted();
@@ -129,11 +144,67 @@ async function send(
       deadline.throwIfAborted();
       await (conn as Deno.TlsConn).handshake();
     }
-    return await exchange(conn, request, cap);
+    return conn;
+  } catch (error) {
+    close();
+    throw error;
   } finally {
     deadline.removeEventListener("abort", close);
-    close();
   }
+}
+
+/** Target and origin: a pooled connection serves only the same pair. */
+function poolKey(target: CompiledTarget): string {
+  return `${target.id} ${target.scheme}://${target.hostname}:${target.port}`;
+}
+
+/** Exchanges one request on a connection, then pools or closes it. */
+async function exchangeOn(
+  conn: Deno.Conn,
+  request: WireRequest,
+  cap: number,
+  deadline: AbortSignal,
+  pool: { readonly pool?: ConnPool<Deno.Conn>; readonly key: string; readonly reused: boolean },
+): Promise<WireResponse> {
+  let reuseMs = 0;
+  const close = () => closeQuietly(conn);
+  deadline.addEventListener("abort", close, { once: true });
+  try {
+    deadline.throwIfAborted();
+    const response = await exchange(conn, request, cap, {
+      keepAlive: pool.pool !== undefined,
+      reused: pool.reused,
+    });
+    reuseMs = response.reuseMs;
+    return response;
+  } finally {
+    deadline.removeEventListener("abort", close);
+    if (pool.pool && reuseMs > 0 && !deadline.aborted) pool.pool.give(pool.key, conn, reuseMs);
+    else close();
+  }
+}
+
+/** Sends one request on a pooled connection when allowed, else on a new guarded one. */
+async function send(
+  target: CompiledTarget,
+  request: WireRequest,
+  cap: number,
+  deadline: AbortSignal,
+  pool: ConnPool<Deno.Conn> | undefined,
+): Promise<WireResponse> {
+  const key = poolKey(target);
+  const pooled = IDEMPOTENT.has(request.method) ? pool?.take(key) : undefined;
+  if (pooled) {
+    try {
+      return await exchangeOn(pooled, request, cap, deadline, { pool, key, reused: true });
+    } catch (error) {
+      if (!(error instanceof NoReplyError)) throw error;
+      if (deadline.aborted) throw error.cause;
+      // The server closed the idle connection before reading the request: once more, on a new one.
+    }
+  }
+  const conn = await connect(target, deadline);
+  return await exchangeOn(conn, request, cap, deadline, { pool, key, reused: false });
 }
 
 /** Where a redirect leads, relative to the base path, or a refusal. */
@@ -169,6 +240,8 @@ function followable(target: CompiledTarget, current: string, location: string): 
  * @param target The compiled target.
  * @param plan The plan.
  * @param signal Aborted when the client cancels.
+ * @param pool Idle connections to reuse and return (the worker's); without one, every request
+ *   uses a new connection with `Connection: close`.
  * @returns The response, with credentials scrubbed.
  * @throws {HttpFailure} Never anything else: every failure is mapped to a code and a sentence.
  */
@@ -176,6 +249,7 @@ export async function runHttpPlan(
   target: CompiledTarget,
   plan: HttpPlan,
   signal: AbortSignal,
+  pool?: ConnPool<Deno.Conn>,
 ): Promise<HttpResult> {
   const started = performance.now();
   const deadline = AbortSignal.any([signal, AbortSignal.timeout(plan.timeoutMs)]);
@@ -200,7 +274,7 @@ export async function runHttpPlan(
         body,
         headers: [...headers],
       };
-      response = await send(target, request, cap, deadline);
+      response = await send(target, request, cap, deadline, pool);
       const location = response.headers.get("location");
       if (!REDIRECT_STATUSES.has(response.status) || !location || target.redirects === "none") {
         break;

@@ -4,13 +4,17 @@
  * because `fetch` resolves the host on its own: it cannot be told to use the
  * address the guard checked, and its TCP-socket transport does not do TLS.
  *
- * One request per connection (`Connection: close`). The response body is
- * read only up to a cap; the caller closes the connection afterwards, which
- * also ends any body left unread. Deadlines are the caller's: it closes the
- * connection, which fails the pending read.
+ * Without `keepAlive`, one request per connection (`Connection: close`).
+ * With it, the response says whether the connection may carry another
+ * request: only when the body was framed (Content-Length or chunked) and read
+ * to its end within the cap, on HTTP/1.1, and neither side said `close`.
+ * The response body is read only up to a cap; the caller closes a connection
+ * that is not reusable, which also ends any body left unread. Deadlines are
+ * the caller's: it closes the connection, which fails the pending read.
  *
  * @module
  */
+import { idleTimeoutMs } from "./_conn_pool.ts";
 
 /** A response the target sent that is not valid HTTP/1.1. */
 export class BadResponseError extends Error {
@@ -19,6 +23,26 @@ export class BadResponseError extends Error {
     super(message);
     this.name = "BadResponseError";
   }
+}
+
+/**
+ * A reused connection failed before a single response byte arrived (the
+ * server closed it while idle): an idempotent request may be sent again.
+ */
+export class NoReplyError extends Error {
+  /** @param cause What the socket threw. */
+  constructor(override readonly cause: unknown) {
+    super("The reused connection closed before any response arrived");
+    this.name = "NoReplyError";
+  }
+}
+
+/** How {@linkcode exchange} treats the connection. */
+export interface ExchangeOptions {
+  /** Ask to keep the connection open and report whether it can be reused. */
+  readonly keepAlive?: boolean;
+  /** The connection carried an earlier request: a failure before any byte is a {@linkcode NoReplyError}. */
+  readonly reused?: boolean;
 }
 
 /** One request, ready for the wire. */
@@ -40,6 +64,8 @@ export interface WireResponse {
   readonly body: Uint8Array;
   /** Whether the body was longer than the cap. */
   readonly truncated: boolean;
+  /** With `keepAlive`: ms the connection may idle before another request; `0` means close it. */
+  readonly reuseMs: number;
 }
 
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -49,6 +75,8 @@ const decoder = new TextDecoder("latin1");
 class Reader {
   readonly #conn: Deno.Conn;
   #buf = new Uint8Array(0);
+  /** Bytes received so far. */
+  received = 0;
 
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
@@ -58,6 +86,7 @@ class Reader {
     const chunk = new Uint8Array(64 * 1024);
     const n = await this.#conn.read(chunk);
     if (n === null) return false;
+    this.received += n;
     const next = new Uint8Array(this.#buf.length + n);
     next.set(this.#buf);
     next.set(chunk.subarray(0, n), this.#buf.length);
@@ -81,6 +110,11 @@ class Reader {
       }
       if (!await this.#fill()) throw new BadResponseError("The target closed the connection early");
     }
+  }
+
+  /** Bytes received but not consumed. */
+  get buffered(): number {
+    return this.#buf.length;
   }
 
   /** Up to `max` bytes; an empty array at end of stream. */
@@ -117,11 +151,18 @@ class Body {
   }
 }
 
-async function readHead(reader: Reader): Promise<{ status: number; headers: Map<string, string> }> {
+interface Head {
+  readonly status: number;
+  readonly headers: Map<string, string>;
+  /** `1` for HTTP/1.1, `0` for HTTP/1.0. */
+  readonly minor: number;
+}
+
+async function readHead(reader: Reader): Promise<Head> {
   let total = 0;
   for (;;) {
     const statusLine = await reader.line();
-    const m = /^HTTP\/1\.[01] ([1-5]\d\d)(?: .*)?$/.exec(statusLine);
+    const m = /^HTTP\/1\.([01]) ([1-5]\d\d)(?: .*)?$/.exec(statusLine);
     if (!m) throw new BadResponseError("The target did not answer with an HTTP/1.x status line");
     const headers = new Map<string, string>();
     for (let line = await reader.line(); line !== ""; line = await reader.line()) {
@@ -134,44 +175,55 @@ async function readHead(reader: Reader): Promise<{ status: number; headers: Map<
       const seen = headers.get(name);
       headers.set(name, seen === undefined ? h[2] : `${seen}, ${h[2]}`);
     }
-    const status = Number(m[1]);
+    const status = Number(m[2]);
     if (status === 101) throw new BadResponseError("The target switched protocols unasked");
-    if (status >= 200) return { status, headers };
+    if (status >= 200) return { status, headers, minor: Number(m[1]) };
     // 1xx interim responses (e.g. 103 Early Hints) are skipped.
   }
 }
 
-async function readChunked(reader: Reader, body: Body): Promise<void> {
+/** @returns Whether the body (and, with `trailers`, its trailer section) was read to its end. */
+async function readChunked(reader: Reader, body: Body, trailers: boolean): Promise<boolean> {
   for (;;) {
     const sizeLine = (await reader.line()).split(";")[0].trim();
     if (!/^[0-9A-Fa-f]{1,12}$/.test(sizeLine)) {
       throw new BadResponseError("The target sent a malformed chunk size");
     }
     let left = parseInt(sizeLine, 16);
-    if (left === 0) return;
+    if (left === 0) {
+      // Trailer lines up to the blank line; only worth waiting for on a kept connection.
+      for (let total = 0; trailers; total++) {
+        const line = await reader.line();
+        if (line === "") return true;
+        if (total > 100) throw new BadResponseError("The target sent too many trailer lines");
+      }
+      return false;
+    }
     while (left > 0) {
       const part = await reader.take(left);
       if (part.length === 0) {
         throw new BadResponseError("The target closed the connection mid-body");
       }
       left -= part.length;
-      if (!body.add(part)) return;
+      if (!body.add(part)) return false;
     }
     if (await reader.line() !== "") throw new BadResponseError("The target sent a malformed chunk");
   }
 }
 
-async function readBody(reader: Reader, length: number | undefined, body: Body): Promise<void> {
+/** @returns Whether a framed body was read to its end (never for a close-delimited one). */
+async function readBody(reader: Reader, length: number | undefined, body: Body): Promise<boolean> {
   let left = length ?? Infinity;
   while (left > 0) {
     const part = await reader.take(Math.min(left, 64 * 1024));
     if (part.length === 0) {
-      if (length === undefined) return;
+      if (length === undefined) return false;
       throw new BadResponseError("The target closed the connection before the whole body arrived");
     }
     left -= part.length;
-    if (!body.add(part)) return;
+    if (!body.add(part)) return false;
   }
+  return true;
 }
 
 function contentLength(headers: ReadonlyMap<string, string>): number | undefined {
@@ -191,7 +243,9 @@ function contentLength(headers: ReadonlyMap<string, string>): number | undefined
  * @param conn A connected socket (TLS already started for https).
  * @param request The request.
  * @param capBytes Body bytes kept; reading stops once more arrive.
+ * @param options Keep-alive and whether the connection was reused.
  * @returns The response.
+ * @throws {NoReplyError} On a `reused` connection that failed before any response byte.
  * @throws {BadResponseError} When the response is not valid HTTP/1.1.
  * @throws {Error} Whatever the socket throws (closed by a deadline, reset, TLS failure).
  */
@@ -199,10 +253,27 @@ export async function exchange(
   conn: Deno.Conn,
   request: WireRequest,
   capBytes: number,
+  options: ExchangeOptions = {},
+): Promise<WireResponse> {
+  const reader = new Reader(conn);
+  try {
+    return await exchangeOn(conn, reader, request, capBytes, options.keepAlive === true);
+  } catch (error) {
+    if (options.reused && reader.received === 0) throw new NoReplyError(error);
+    throw error;
+  }
+}
+
+async function exchangeOn(
+  conn: Deno.Conn,
+  reader: Reader,
+  request: WireRequest,
+  capBytes: number,
+  keepAlive: boolean,
 ): Promise<WireResponse> {
   const lines = [`${request.method} ${request.target} HTTP/1.1`, `Host: ${request.host}`];
   for (const [name, value] of request.headers) lines.push(`${name}: ${value}`);
-  lines.push("Connection: close");
+  lines.push(keepAlive ? "Connection: keep-alive" : "Connection: close");
   if (request.body) lines.push(`Content-Length: ${request.body.length}`);
   const head = encoder.encode(`${lines.join("\r\n")}\r\n\r\n`);
   let out = head;
@@ -213,18 +284,22 @@ export async function exchange(
   }
   for (let at = 0; at < out.length;) at += await conn.write(out.subarray(at));
 
-  const reader = new Reader(conn);
-  const { status, headers } = await readHead(reader);
+  const { status, headers, minor } = await readHead(reader);
   const body = new Body(capBytes);
   const bodiless = request.method === "HEAD" || status === 204 || status === 304;
   const coding = headers.get("transfer-encoding")?.toLowerCase();
+  let complete = true;
   if (bodiless) {
     // No body by definition.
   } else if (coding !== undefined) {
-    if (coding.split(",").at(-1)?.trim() === "chunked") await readChunked(reader, body);
-    else await readBody(reader, undefined, body);
+    complete = coding.split(",").at(-1)?.trim() === "chunked"
+      ? await readChunked(reader, body, keepAlive)
+      : await readBody(reader, undefined, body);
   } else {
-    await readBody(reader, contentLength(headers), body);
+    complete = await readBody(reader, contentLength(headers), body);
   }
-  return { status, headers, body: body.bytes(), truncated: body.truncated };
+  const reusable = keepAlive && complete && !body.truncated && minor === 1 &&
+    reader.buffered === 0 && !/(?:^|,)\s*close\s*(?:,|$)/i.test(headers.get("connection") ?? "");
+  const reuseMs = reusable ? idleTimeoutMs(headers.get("keep-alive")) : 0;
+  return { status, headers, body: body.bytes(), truncated: body.truncated, reuseMs };
 }

@@ -5,19 +5,23 @@
  *
  * Receives `configure` once (targets with credentials and CAs revealed), then
  * `run` and `cancel` messages; answers each `run` with one `result`. Imports
- * only the message protocol, the plan types and its own `_http_*` modules.
+ * only the message protocol, the plan types and its own `_http_*` modules
+ * (and the shared keep-alive pool). Idle connections are reused per target
+ * and origin; a new `configure` closes them all, as does the worker's end.
  *
  * @module
  */
 /// <reference lib="deno.worker" />
 import type { HttpPlan } from "../plan.ts";
 import type { WorkerRequest, WorkerResponse } from "../protocol.ts";
+import { ConnPool } from "./_conn_pool.ts";
 import { compileConfig, type CompiledTarget } from "./_http_config.ts";
 import { runHttpPlan } from "./_http_request.ts";
 import { HttpFailure, redact } from "./_http_result.ts";
 
 let targets: Map<string, CompiledTarget> | undefined;
 const running = new Map<number, AbortController>();
+const pool = new ConnPool<Deno.Conn>();
 
 function post(message: WorkerResponse): void {
   self.postMessage(message);
@@ -32,7 +36,7 @@ async function run(id: number, targetId: string, plan: HttpPlan): Promise<void> 
   const controller = new AbortController();
   running.set(id, controller);
   try {
-    const result = await runHttpPlan(target, plan, controller.signal);
+    const result = await runHttpPlan(target, plan, controller.signal, pool);
     post({ type: "result", id, ok: true, result });
   } catch (error) {
     const failure = error instanceof HttpFailure
@@ -54,6 +58,7 @@ async function run(id: number, targetId: string, plan: HttpPlan): Promise<void> 
 self.onmessage = (event: MessageEvent<WorkerRequest>) => {
   const message = event.data;
   if (message.type === "configure") {
+    pool.closeAll();
     try {
       targets = compileConfig(message.config);
       post({ type: "ready" });
