@@ -4,106 +4,8 @@ import { ConnPool, idleTimeoutMs, MAX_IDLE_PER_KEY } from "../../src/exec/worker
 import { compileConfig, type HttpTargetSettings } from "../../src/exec/workers/_http_config.ts";
 import { runHttpPlan } from "../../src/exec/workers/_http_request.ts";
 import { HttpFailure } from "../../src/exec/workers/_http_result.ts";
+import { startCountingServer } from "./_counting_server.ts";
 import { makeCertificates } from "./_http_server.ts";
-
-/** What the counting server answers to one request. */
-interface Reply {
-  readonly status?: number;
-  readonly headers?: Readonly<Record<string, string>>;
-  readonly body?: string;
-  /** After the response: `"close"` closes the socket; `"drop"` closes without answering. */
-  readonly then?: "close" | "drop";
-}
-
-interface Seen {
-  readonly method: string;
-  readonly path: string;
-  /** Which accepted connection carried it (1-based). */
-  readonly conn: number;
-}
-
-/**
- * A raw HTTP/1.1 server on loopback that counts accepted connections and
- * answers each request with `reply`; connections stay open unless told.
- */
-function startCountingServer(
-  reply: (seen: Seen) => Reply,
-  tls?: { cert: string; key: string },
-) {
-  const listener = tls
-    ? Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...tls })
-    : Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  const seen: Seen[] = [];
-  let accepted = 0;
-  let closedByServer = Promise.withResolvers<void>();
-  const encoder = new TextEncoder();
-  const serve = async (conn: Deno.Conn, n: number) => {
-    let buf = "";
-    const chunk = new Uint8Array(16 * 1024);
-    for (;;) {
-      let end = buf.indexOf("\r\n\r\n");
-      while (end < 0) {
-        const got = await conn.read(chunk).catch(() => null);
-        if (got === null) return;
-        buf += new TextDecoder("latin1").decode(chunk.subarray(0, got));
-        end = buf.indexOf("\r\n\r\n");
-      }
-      const head = buf.slice(0, end);
-      const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-      while (buf.length < end + 4 + length) {
-        const got = await conn.read(chunk).catch(() => null);
-        if (got === null) return;
-        buf += new TextDecoder("latin1").decode(chunk.subarray(0, got));
-      }
-      buf = buf.slice(end + 4 + length);
-      const [method, path] = head.split(" ");
-      const request = { method, path, conn: n };
-      seen.push(request);
-      const r = reply(request);
-      if (r.then !== "drop") {
-        const body = r.body ?? "{}";
-        const headers = { "content-length": String(body.length), ...r.headers };
-        const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
-        await conn.write(encoder.encode(`HTTP/1.1 ${r.status ?? 200} OK\r\n${lines}\r\n${body}`));
-      }
-      if (r.then) {
-        conn.close();
-        conns.delete(conn);
-        closedByServer.resolve();
-        return;
-      }
-    }
-  };
-  (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      serve(conn, ++accepted).catch(() => {}).finally(() => conns.delete(conn));
-    }
-  })().catch(() => {});
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    seen,
-    get accepted() {
-      return accepted;
-    },
-    /** Resolves once the server has closed a connection on its own. */
-    async serverClosed() {
-      await closedByServer.promise;
-      closedByServer = Promise.withResolvers<void>();
-    },
-    close() {
-      for (const conn of conns) {
-        try {
-          conn.close();
-        } catch {
-          // Closed by the client.
-        }
-      }
-      listener.close();
-    },
-  };
-}
 
 function target(port: number, options: { https?: string; cap?: number } = {}) {
   const settings: HttpTargetSettings = {
@@ -160,7 +62,7 @@ Deno.test("sequential GETs to an HTTPS target share one TLS connection until the
   const certs = await makeCertificates();
   const server = startCountingServer(
     (s) => ({ then: s.path === "/then-idle-close" ? "close" : undefined }),
-    certs,
+    Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: certs.cert, key: certs.key }),
   );
   const pool = new ConnPool<Deno.Conn>();
   try {

@@ -13,6 +13,18 @@ export const MAX_IDLE_PER_KEY = 8;
 /** The longest a connection stays idle in the pool. */
 export const IDLE_TIMEOUT_MS = 30_000;
 
+/**
+ * A reused connection failed before a single response byte arrived (the
+ * server closed it while idle): an idempotent request may be sent again.
+ */
+export class NoReplyError extends Error {
+  /** @param cause What the socket threw. */
+  constructor(override readonly cause: unknown) {
+    super("The reused connection closed before any response arrived");
+    this.name = "NoReplyError";
+  }
+}
+
 /** Anything with a `close()`: a `Deno.Conn` in the workers. */
 export interface Closable {
   close(): void;

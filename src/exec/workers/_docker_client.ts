@@ -5,7 +5,8 @@
  * @module
  */
 import type { ExecFailure } from "../plan.ts";
-import { type HttpResponse, sendRequest } from "./_docker_http.ts";
+import { type ConnPool, idleTimeoutMs, NoReplyError } from "./_conn_pool.ts";
+import { type HttpRequest, type HttpResponse, sendRequest } from "./_docker_http.ts";
 
 /** Where one target's engine listens, with TLS material revealed. */
 export type DockerEndpoint =
@@ -79,19 +80,43 @@ export function negotiateApiVersion(engine: string): string {
   return compareApiVersions(engine, MAX_API_VERSION) > 0 ? MAX_API_VERSION : engine;
 }
 
-/** A client for one target's engine; one connection per request. */
+/** An open response and what to do with its connection once the body is read. */
+export interface OpenResponse {
+  readonly response: HttpResponse;
+  /** Pools the connection when the response allows it, else closes it. Call once, always. */
+  release(): void;
+}
+
+/**
+ * A client for one target's engine. With a pool, GET requests reuse idle
+ * connections to the same endpoint; a GET whose reused connection fails
+ * before any response byte (the engine closed it while idle) is sent once
+ * more on a new connection. Every other method (they all mutate) goes out on
+ * a new connection, so it is never sent on a stale one and never twice.
+ */
 export class DockerClient {
   readonly #target: string;
   readonly #endpoint: DockerEndpoint;
+  readonly #pool: ConnPool<Deno.Conn> | undefined;
+  readonly #key: string;
   #version: string | undefined;
 
   /**
    * @param target Target id, for messages.
    * @param endpoint Where the engine listens.
+   * @param pool Idle connections to reuse (the worker's); without one, one connection per request.
    */
-  constructor(target: string, endpoint: DockerEndpoint) {
+  constructor(target: string, endpoint: DockerEndpoint, pool?: ConnPool<Deno.Conn>) {
     this.#target = target;
     this.#endpoint = endpoint;
+    this.#pool = pool;
+    this.#key = `${target} ${this.#where()}`;
+  }
+
+  #where(): string {
+    return this.#endpoint.transport === "unix"
+      ? `socket ${this.#endpoint.path}`
+      : `${this.#endpoint.hostname}:${this.#endpoint.port}`;
   }
 
   /**
@@ -122,35 +147,65 @@ export class DockerClient {
   }
 
   /**
-   * Opens a connection and sends one request. The connection closes when
-   * `signal` aborts; the caller closes it after reading the body.
+   * Sends one request on a pooled connection (GET only) or a new one. The
+   * connection closes when `signal` aborts; the caller calls `release` after
+   * reading the body.
    *
    * @param method HTTP method.
    * @param target Path with query, including the `/vX.Y` prefix when wanted.
    * @param options JSON `body` and the abort `signal`.
-   * @returns The response and its connection.
+   * @returns The response and its `release`.
    * @throws {DockerFailure} `unreachable`, `untrusted`, `forbidden` or `cancelled`/`timeout`.
    */
   async open(
     method: string,
     target: string,
     options: { body?: string; signal: AbortSignal },
-  ): Promise<{ response: HttpResponse; conn: Deno.Conn }> {
+  ): Promise<OpenResponse> {
     const { signal } = options;
-    let conn: Deno.Conn | undefined;
-    const onAbort = () => {
-      if (conn) closeQuietly(conn);
-    };
+    const request = { method, target, body: options.body };
+    const pooled = method === "GET" ? this.#pool?.take(this.#key) : undefined;
+    if (pooled) {
+      try {
+        return await this.#send(pooled, request, signal, true);
+      } catch (error) {
+        if (!(error instanceof NoReplyError)) throw error;
+        // The engine closed the idle connection before reading the request: once more, on a new one.
+      }
+    }
+    let conn: Deno.Conn;
     try {
       signal.throwIfAborted();
       conn = await this.#connect();
-      signal.addEventListener("abort", onAbort, { once: true });
+    } catch (error) {
+      throw this.failure(error, signal);
+    }
+    return await this.#send(conn, request, signal, false);
+  }
+
+  async #send(
+    conn: Deno.Conn,
+    request: HttpRequest,
+    signal: AbortSignal,
+    reused: boolean,
+  ): Promise<OpenResponse> {
+    const onAbort = () => closeQuietly(conn);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
       signal.throwIfAborted();
-      const response = await sendRequest(conn, { method, target, body: options.body });
-      return { response, conn };
+      const keepAlive = this.#pool !== undefined;
+      const response = await sendRequest(conn, request, { keepAlive, reused });
+      const release = () => {
+        signal.removeEventListener("abort", onAbort);
+        if (this.#pool && response.reusable() && !signal.aborted) {
+          this.#pool.give(this.#key, conn, idleTimeoutMs(response.headers.get("keep-alive")));
+        } else closeQuietly(conn);
+      };
+      return { response, release };
     } catch (error) {
       signal.removeEventListener("abort", onAbort);
-      if (conn) closeQuietly(conn);
+      closeQuietly(conn);
+      if (error instanceof NoReplyError && !signal.aborted) throw error;
       throw this.failure(error, signal);
     }
   }
@@ -172,10 +227,7 @@ export class DockerClient {
         : new DockerFailure("cancelled", "The call was cancelled");
     }
     this.#version = undefined;
-    const where = this.#endpoint.transport === "unix"
-      ? `socket ${this.#endpoint.path}`
-      : `${this.#endpoint.hostname}:${this.#endpoint.port}`;
-    const engine = `the Docker engine of target "${this.#target}" (${where})`;
+    const engine = `the Docker engine of target "${this.#target}" (${this.#where()})`;
     const text = String((error as Error)?.message ?? error);
     if (error instanceof Deno.errors.NotCapable) {
       return new DockerFailure("forbidden", `The executor is not allowed to reach ${engine}`);
@@ -209,7 +261,7 @@ export class DockerClient {
     path: string,
     signal: AbortSignal,
   ): Promise<{ status: number; text: string }> {
-    const { response, conn } = await this.open(method, path, { signal });
+    const { response, release } = await this.open(method, path, { signal });
     try {
       let text = "";
       const decoder = new TextDecoder();
@@ -221,7 +273,7 @@ export class DockerClient {
     } catch (error) {
       throw this.failure(error, signal);
     } finally {
-      closeQuietly(conn);
+      release();
     }
   }
 

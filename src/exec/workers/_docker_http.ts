@@ -1,10 +1,12 @@
 /**
- * A minimal HTTP/1.1 client over one `Deno.Conn`: one request per
- * connection (`Connection: close`), bodies read as a stream so callers can
- * stop at a cap. Enough for the Docker Engine API, nothing more.
+ * A minimal HTTP/1.1 client over one `Deno.Conn`, bodies read as a stream so
+ * callers can stop at a cap. Enough for the Docker Engine API, nothing more.
+ * Without `keepAlive` one request per connection (`Connection: close`); with
+ * it, the response says whether the connection may carry another request.
  *
  * @module
  */
+import { NoReplyError } from "./_conn_pool.ts";
 
 const MAX_HEAD_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
@@ -26,6 +28,20 @@ export interface HttpResponse {
   readonly headers: ReadonlyMap<string, string>;
   /** The decoded body (chunked transfer coding removed). */
   readonly body: AsyncIterable<Uint8Array>;
+  /**
+   * Whether the connection can carry another request: asked with `keepAlive`,
+   * an HTTP/1.1 final response, the body framed (Content-Length or chunked)
+   * and read to its end, nothing left over, and no `Connection: close`.
+   */
+  reusable(): boolean;
+}
+
+/** How {@linkcode sendRequest} treats the connection. */
+export interface SendOptions {
+  /** Ask to keep the connection open. */
+  readonly keepAlive?: boolean;
+  /** The connection carried an earlier request: a failure before any byte is a {@linkcode NoReplyError}. */
+  readonly reused?: boolean;
 }
 
 /** The peer broke the HTTP protocol. */
@@ -42,6 +58,8 @@ class ByteReader {
   #buf = new Uint8Array(64 * 1024);
   #start = 0;
   #end = 0;
+  /** Bytes received so far. */
+  received = 0;
 
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
@@ -63,6 +81,7 @@ class ByteReader {
     const n = await this.#conn.read(this.#buf.subarray(this.#end));
     if (n === null) return false;
     this.#end += n;
+    this.received += n;
     return true;
   }
 
@@ -119,28 +138,48 @@ async function* chunkedBody(reader: ByteReader): AsyncGenerator<Uint8Array> {
 /**
  * Sends one request and reads the status line and headers.
  *
- * @param conn An open connection; the caller closes it when done.
+ * @param conn An open connection; the caller closes (or pools) it when done.
  * @param request Method, target and optional JSON body.
+ * @param options Keep-alive and whether the connection was reused.
  * @returns The response; read `body` before closing the connection.
+ * @throws {NoReplyError} On a `reused` connection that failed before any response byte.
  * @throws {HttpProtocolError} When the response is not HTTP/1.x.
  * @throws {Deno.errors.ConnectionReset} And other I/O errors from the connection.
  */
-export async function sendRequest(conn: Deno.Conn, request: HttpRequest): Promise<HttpResponse> {
+export async function sendRequest(
+  conn: Deno.Conn,
+  request: HttpRequest,
+  options: SendOptions = {},
+): Promise<HttpResponse> {
+  const reader = new ByteReader(conn);
+  try {
+    return await send(conn, reader, request, options.keepAlive === true);
+  } catch (error) {
+    if (options.reused && reader.received === 0) throw new NoReplyError(error);
+    throw error;
+  }
+}
+
+async function send(
+  conn: Deno.Conn,
+  reader: ByteReader,
+  request: HttpRequest,
+  keepAlive: boolean,
+): Promise<HttpResponse> {
   const body = request.body === undefined ? undefined : encoder.encode(request.body);
   const head = [
     `${request.method} ${request.target} HTTP/1.1`,
     "Host: docker",
     "User-Agent: tailops",
-    "Connection: close",
+    keepAlive ? "Connection: keep-alive" : "Connection: close",
     ...(body ? ["Content-Type: application/json", `Content-Length: ${body.length}`] : []),
     "",
     "",
   ].join("\r\n");
   const bytes = encoder.encode(head);
   await writeAll(conn, body ? concat(bytes, body) : bytes);
-  const reader = new ByteReader(conn);
   const statusLine = await reader.line();
-  const status = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
+  const status = /^HTTP\/1\.([01]) (\d{3})/.exec(statusLine);
   if (!status) throw new HttpProtocolError("Not an HTTP/1.1 response");
   const headers = new Map<string, string>();
   let headBytes = statusLine.length;
@@ -152,20 +191,34 @@ export async function sendRequest(conn: Deno.Conn, request: HttpRequest): Promis
       headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
     }
   }
-  const code = Number(status[1]);
+  const code = Number(status[2]);
   const length = headers.get("content-length");
   if (length !== undefined && !/^\d{1,15}$/.test(length)) {
     throw new HttpProtocolError("Bad Content-Length");
   }
   const noBody = request.method === "HEAD" || code === 204 || code === 304 || code < 200;
+  const chunked = /chunked/i.test(headers.get("transfer-encoding") ?? "");
   const stream = noBody
     ? fixedBody(reader, 0)
-    : /chunked/i.test(headers.get("transfer-encoding") ?? "")
+    : chunked
     ? chunkedBody(reader)
     : length !== undefined
     ? fixedBody(reader, Number(length))
     : closeBody(reader);
-  return { status: code, headers, body: stream };
+  let ended = false;
+  async function* tracked(): AsyncGenerator<Uint8Array> {
+    yield* stream;
+    ended = true;
+  }
+  const framed = noBody || chunked || length !== undefined;
+  const keep = keepAlive && framed && code >= 200 && status[1] === "1" &&
+    !/(?:^|,)\s*close\s*(?:,|$)/i.test(headers.get("connection") ?? "");
+  return {
+    status: code,
+    headers,
+    body: tracked(),
+    reusable: () => keep && ended && reader.buffered === 0,
+  };
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {

@@ -7,12 +7,7 @@
  */
 import type { DockerEachResult, DockerPlan, DockerResult } from "../plan.ts";
 import { demuxLogs, readCapped, readJsonLines } from "./_docker_body.ts";
-import {
-  closeQuietly,
-  compareApiVersions,
-  type DockerClient,
-  DockerFailure,
-} from "./_docker_client.ts";
+import { compareApiVersions, type DockerClient, DockerFailure } from "./_docker_client.ts";
 
 const SAFE_PATH = /^\/[A-Za-z0-9_.\-\/{}%:@]{0,1024}$/;
 const ERROR_BODY_CAP = 16 * 1024;
@@ -121,7 +116,7 @@ async function request(call: Call, plan: DockerPlan, req: Request): Promise<Dock
     ? `?${new URLSearchParams(req.query)}`
     : "";
   const body = req.body === undefined ? undefined : JSON.stringify(req.body);
-  const { response, conn } = await call.client.open(
+  const { response, release } = await call.client.open(
     req.method,
     `/v${call.version}${req.path}${query}`,
     { body, signal: call.signal },
@@ -172,7 +167,7 @@ async function request(call: Call, plan: DockerPlan, req: Request): Promise<Dock
     }
     throw call.client.failure(error, call.signal);
   } finally {
-    closeQuietly(conn);
+    release();
   }
 }
 

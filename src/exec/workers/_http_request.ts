@@ -42,14 +42,8 @@ import { parseIp } from "./_http_address.ts";
 import { readCertificateExpiry } from "./_http_cert.ts";
 import { type CompiledTarget, REQUEST_HEADER_ALLOWLIST } from "./_http_config.ts";
 import { pathProblem, requestProblem } from "./_http_paths.ts";
-import {
-  BadResponseError,
-  exchange,
-  NoReplyError,
-  type WireRequest,
-  type WireResponse,
-} from "./_http_wire.ts";
-import type { ConnPool } from "./_conn_pool.ts";
+import { BadResponseError, exchange, type WireRequest, type WireResponse } from "./_http_wire.ts";
+import { type ConnPool, NoReplyError } from "./_conn_pool.ts";
 import { buildResult, HttpFailure, toFailure } from "./_http_result.ts";
 
 const MAX_REDIRECTS = 5;

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { idleTimeoutMs } from "./_conn_pool.ts";
+import { idleTimeoutMs, NoReplyError } from "./_conn_pool.ts";
 
 /** A response the target sent that is not valid HTTP/1.1. */
 export class BadResponseError extends Error {
@@ -22,18 +22,6 @@ export class BadResponseError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "BadResponseError";
-  }
-}
-
-/**
- * A reused connection failed before a single response byte arrived (the
- * server closed it while idle): an idempotent request may be sent again.
- */
-export class NoReplyError extends Error {
-  /** @param cause What the socket threw. */
-  constructor(override readonly cause: unknown) {
-    super("The reused connection closed before any response arrived");
-    this.name = "NoReplyError";
   }
 }
 

@@ -8,6 +8,7 @@
  */
 import type { ExecFailure, PlanResult } from "../plan.ts";
 import type { WorkerRequest, WorkerResponse } from "../protocol.ts";
+import { ConnPool } from "./_conn_pool.ts";
 import { DockerClient, type DockerEndpoint, DockerFailure } from "./_docker_client.ts";
 import { runDockerPlan } from "./_docker_run.ts";
 
@@ -20,6 +21,8 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 const clients = new Map<string, DockerClient>();
 const running = new Map<number, AbortController>();
+/** Idle keep-alive connections per engine; a new `configure` closes them all. */
+const pool = new ConnPool<Deno.Conn>();
 let configured = false;
 
 function post(message: WorkerResponse): void {
@@ -35,6 +38,7 @@ function validEndpoint(value: unknown): value is DockerEndpoint {
 }
 
 function configure(config: unknown): void {
+  pool.closeAll();
   const targets = (config as { targets?: unknown } | null)?.targets;
   if (typeof targets !== "object" || targets === null) {
     post({ type: "config_error", message: "Expected { targets: { id: endpoint } }" });
@@ -45,7 +49,7 @@ function configure(config: unknown): void {
       post({ type: "config_error", message: `Invalid endpoint for target "${id}"` });
       return;
     }
-    clients.set(id, new DockerClient(id, endpoint));
+    clients.set(id, new DockerClient(id, endpoint, pool));
   }
   configured = true;
   post({ type: "ready" });
