@@ -122,6 +122,9 @@ async function connect(target: CompiledTarget, deadline: AbortSignal): Promise<D
       signal: deadline,
     });
     conn = tcp;
+    // Without it a request's small writes (TLS records, headers, body) wait for
+    // a delayed ACK: ~40 ms per new HTTPS connection measured here.
+    tcp.setNoDelay(true);
     const reached = tcp.remoteAddr.hostname;
     const ip = parseIp(reached);
     if (!ip || !target.addressAllowed(ip)) {
