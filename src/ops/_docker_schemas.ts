@@ -46,6 +46,17 @@ export const projectNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 
     'Invalid project: expected a compose project name (lowercase letters, digits, "_", "-", starting with a letter or digit)',
 });
 
+/** One entry of the engine's `GET /containers/json` answer (the fields we read). */
+export const containerSummarySchema = z.object({
+  Id: z.string(),
+  Names: z.array(z.string()).default([]),
+  Image: z.string().default(""),
+  State: z.string().default("unknown"),
+  Status: z.string().default(""),
+  Created: z.number().optional(),
+  Labels: z.record(z.string(), z.string()).nullable().default({}),
+});
+
 /** The compose label naming a container's project. */
 export const PROJECT_LABEL = "com.docker.compose.project";
 /** The compose label naming a container's service. */

@@ -11,22 +11,13 @@ import { defineOperation, OperationError } from "./operation.ts";
 import {
   containerPath,
   containerRefSchema,
+  containerSummarySchema,
   dockerAnswer,
   dockerPlan,
   isoTime,
   labelFilterSchema,
   parseBody,
 } from "./_docker_schemas.ts";
-
-const summarySchema = z.object({
-  Id: z.string(),
-  Names: z.array(z.string()).default([]),
-  Image: z.string().default(""),
-  State: z.string().default("unknown"),
-  Status: z.string().default(""),
-  Created: z.number().optional(),
-  Labels: z.record(z.string(), z.string()).nullable().default({}),
-});
 
 const containerSummary = z.object({
   id: z.string(),
@@ -67,7 +58,7 @@ export const containerList = defineOperation({
     }),
   parse: (result) => {
     const answer = dockerAnswer(result, { ok: [200], doing: "list containers" });
-    const items = parseBody(z.array(summarySchema), answer.body, "container list");
+    const items = parseBody(z.array(containerSummarySchema), answer.body, "container list");
     return {
       containers: items.map((c) => ({
         id: c.Id.slice(0, 12),

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { defineOperation, OperationError } from "./operation.ts";
 import {
+  containerSummarySchema,
   dockerAnswer,
   dockerPlan,
   parseBody,
@@ -16,19 +17,11 @@ import {
   SERVICE_LABEL,
 } from "./_docker_schemas.ts";
 
-const itemSchema = z.object({
-  Id: z.string(),
-  Names: z.array(z.string()).default([]),
-  State: z.string().default("unknown"),
-  Status: z.string().default(""),
-  Labels: z.record(z.string(), z.string()).nullable().default({}),
-});
-
-type Item = z.infer<typeof itemSchema>;
+type Item = z.infer<typeof containerSummarySchema>;
 
 function items(result: Parameters<typeof dockerAnswer>[0], doing: string): Item[] {
   const answer = dockerAnswer(result, { ok: [200], doing });
-  return parseBody(z.array(itemSchema), answer.body, "container list");
+  return parseBody(z.array(containerSummarySchema), answer.body, "container list");
 }
 
 /**
