@@ -1,37 +1,13 @@
 import assert from "node:assert/strict";
 import { cli } from "./_cli.ts";
 import { SELFTEST_HELP } from "../../src/cli/help.ts";
-
-const REPO = new URL("../../", import.meta.url).pathname;
-const RUN = ["run", "-P=gateway", "--no-prompt", "main.ts"];
-
-/** The environment for children: ours without TAILOPS_* variables. */
-function childEnv(): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries({ ...Deno.env.toObject(), NO_COLOR: "1" }).filter(([k]) =>
-      !k.startsWith("TAILOPS_")
-    ),
-  );
-}
+import { freePort, spawnGateway } from "../integration/_auth_gateway.ts";
+import { runCli } from "../integration/_gateway.ts";
 
 /** Runs `deno run -P=gateway --no-prompt main.ts ...args` as users do. */
 async function tailops(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [...RUN, ...args],
-    cwd: REPO,
-    clearEnv: true,
-    env: childEnv(),
-    stdin: "null",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, out: text(out.stdout), err: text(out.stderr) };
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+  const run = await runCli(args);
+  return { code: run.code, out: run.stdout, err: run.stderr };
 }
 
 const POLICY = `version: 1
@@ -61,9 +37,10 @@ async function startGateway(flags: string[] = []): Promise<Gateway> {
   await Deno.writeTextFile(`${dir}/policy.yaml`, POLICY);
   const port = freePort();
   const url = `http://127.0.0.1:${port}/mcp`;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      ...RUN,
+  const remove = () => Deno.remove(dir, { recursive: true }).catch(() => {});
+  let gateway;
+  try {
+    gateway = await spawnGateway([
       "serve",
       "--transport",
       "http",
@@ -76,51 +53,20 @@ async function startGateway(flags: string[] = []): Promise<Gateway> {
       "--public-url",
       url,
       ...flags,
-    ],
-    cwd: REPO,
-    clearEnv: true,
-    env: childEnv(),
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  let listened!: () => void;
-  const listening = new Promise<void>((resolve) => (listened = resolve));
-  const reading = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      stderr += chunk;
-      if (/"message":"Listening on/.test(stderr)) listened();
-    }
-  })();
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // Already exited.
-    }
-    await child.status;
-    await reading.catch(() => {});
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  };
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([
-      listening,
-      child.status.then((s) => {
-        throw new Error(`The gateway exited with ${s.code}:\n${stderr}`);
-      }),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`No Listening line:\n${stderr}`)), 30_000);
-      }),
     ]);
   } catch (error) {
-    await stop();
+    await remove();
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
-  return { url, stateDir, [Symbol.asyncDispose]: stop };
+  const running = gateway;
+  return {
+    url,
+    stateDir,
+    async [Symbol.asyncDispose]() {
+      await running.stop();
+      await remove();
+    },
+  };
 }
 
 async function initialize(url: string, token: string): Promise<number> {
