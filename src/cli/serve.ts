@@ -13,6 +13,7 @@ import { createMcpServer } from "../mcp/server.ts";
 import { CliError } from "./errors.ts";
 import { type Gateway, openGateway } from "./gateway.ts";
 import { SERVE_HELP } from "./help.ts";
+import { HTTP_LIMIT_FLAGS, type HttpLimits, parseHttpLimits } from "./http_limits.ts";
 import { LOG_LEVELS, setupLogging } from "./logging.ts";
 import { isLoopback, parseFlags, parseListen, stringOption } from "./options.ts";
 import { onShutdown } from "./shutdown.ts";
@@ -33,6 +34,7 @@ const FLAGS = {
   fsync: { type: "string" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
+  ...HTTP_LIMIT_FLAGS,
 } as const;
 
 /** Validated `serve` options. */
@@ -48,6 +50,8 @@ export interface ServeOptions {
   noAuth: boolean;
   fsync: "batch" | "always" | "never";
   logLevel: LogLevel;
+  /** HTTP connection and session limits (defaults when absent). */
+  http?: HttpLimits;
 }
 
 /**
@@ -109,6 +113,7 @@ export function parseServeOptions(args: string[]): ServeOptions | "help" {
     noAuth,
     fsync,
     logLevel: logLevel as LogLevel,
+    http: parseHttpLimits(parsed),
   };
 }
 

@@ -13,8 +13,9 @@ import { fullIdentity } from "../gate/identity.ts";
 import { createTransportLimiter } from "../gate/rate_limit.ts";
 import { createApp } from "../http/app.ts";
 import { approvalsApi } from "../http/approvals_api.ts";
-import { defaultHostsAndOrigins } from "../http/host_origin.ts";
-import { mcpSessions } from "../http/mcp_sessions.ts";
+import { defaultHostsAndOrigins, type HostOriginOptions } from "../http/host_origin.ts";
+import { DEFAULT_LISTENER_LIMITS, type HttpListener, listenHttp } from "../http/listener.ts";
+import { DEFAULT_SESSION_LIMITS, type McpSessions, mcpSessions } from "../http/mcp_sessions.ts";
 import type { Gateway } from "./gateway.ts";
 import type { ServeOptions } from "./serve.ts";
 import { onShutdown } from "./shutdown.ts";
@@ -30,27 +31,19 @@ const log = getLogger(["tailops", "serve"]);
  */
 export async function serveHttp(options: ServeOptions, gateway: Gateway): Promise<void> {
   const { hostname, port } = options.listen;
-  const sessions = mcpSessions(gateway.core);
+  const limits = options.http ?? {
+    listener: DEFAULT_LISTENER_LIMITS,
+    sessions: DEFAULT_SESSION_LIMITS,
+  };
+  const sessions = mcpSessions(gateway.core, limits.sessions);
   const defaults = defaultHostsAndOrigins(options.listen, options.publicUrl);
   const hosts = {
     allowedHosts: [...defaults.allowedHosts, ...options.allowedHosts],
     allowedOrigins: [...defaults.allowedOrigins, ...options.allowedOrigins],
   };
-  // The server listens before the app exists (with port 0 the Host check needs
-  // the port it got), so requests in that moment get 503 instead of the app.
-  // deno-lint-ignore prefer-const
-  let app: ReturnType<typeof createApp> | undefined;
-  const stopController = new AbortController();
-  const server = Deno.serve(
-    {
-      hostname,
-      port,
-      signal: stopController.signal,
-      onListen: () => {},
-    },
-    (request, info) =>
-      app ? app.fetch(request, info) : new Response("The gateway is starting", { status: 503 }),
-  );
+  // Bound first (with port 0 the Host check needs the port it got); accepting
+  // starts once the app exists, so early connections wait in the kernel queue.
+  const server = listenHttp({ hostname, port }, limits.listener);
   const actualPort = server.addr.port;
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   const resource = options.publicUrl ?? `http://${host}:${actualPort}/mcp`;
@@ -59,6 +52,25 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
     hosts.allowedHosts.push(...listened.allowedHosts);
     hosts.allowedOrigins.push(...listened.allowedOrigins);
   }
+  try {
+    await serveOn(server, { options, gateway, sessions, hosts, resource });
+  } catch (error) {
+    await server.close(0);
+    throw error;
+  }
+}
+
+async function serveOn(
+  server: HttpListener,
+  parts: {
+    options: ServeOptions;
+    gateway: Gateway;
+    sessions: McpSessions;
+    hosts: HostOriginOptions;
+    resource: string;
+  },
+): Promise<void> {
+  const { options, gateway, sessions, hosts, resource } = parts;
   let auth: Parameters<typeof createApp>[0]["auth"];
   let metadata: Parameters<typeof createApp>[0]["metadata"];
   if (options.noAuth) {
@@ -78,7 +90,7 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
       path: token.path,
     });
   }
-  app = createApp({
+  const app = createApp({
     hosts,
     sessions,
     auth,
@@ -88,6 +100,16 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
     metrics: () =>
       gateway.core.metrics?.render([
         { name: "tailops_sessions", help: "Open Streamable HTTP sessions.", read: sessions.size },
+        {
+          name: "tailops_http_connections",
+          help: "Open HTTP connections.",
+          read: server.connections,
+        },
+        {
+          name: "tailops_http_connections_refused",
+          help: "HTTP connections closed at once by the connection caps.",
+          read: server.refused,
+        },
         {
           name: "tailops_audit_records",
           help: "Records in the audit log.",
@@ -100,13 +122,25 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
         },
       ]) ?? "",
   });
+  server.serve((request, remoteAddr) => app.fetch(request, { remoteAddr }));
   onShutdown(async () => {
     await sessions.close();
     // Close the gateway (its `stopped` record) before stopping the server: once
     // server.finished resolves, runServe returns and the process exits.
     await gateway.close();
-    stopController.abort();
+    await server.close();
   });
-  log.info("Listening on {url}", { url: `http://${host}:${actualPort}/mcp`, port: actualPort });
+  const l = server.limits;
+  log.info(
+    "HTTP limits: {maxConnections} connections ({perPeer} per peer), headers within {headersMs} ms, keep-alive idle {keepAliveMs} ms",
+    {
+      maxConnections: server.maxConnections,
+      perPeer: l.maxConnectionsPerPeer,
+      headersMs: l.headersTimeoutMs,
+      keepAliveMs: l.keepAliveTimeoutMs,
+    },
+  );
+  const url = new URL("/mcp", server.origin).href;
+  log.info("Listening on {url}", { url, port: server.addr.port });
   await server.finished;
 }

@@ -10,8 +10,9 @@ import { couldUse, type Identity } from "../gate/mod.ts";
 import type { Operation } from "../ops/operation.ts";
 import { type CallDeps, CallError, callTool } from "./call_tool.ts";
 import type { CallMetrics } from "./metrics.ts";
+import { requestIdentity } from "./request_identity.ts";
 import { type CallToolResult, McpServer } from "./sdk.ts";
-import { serveCachedToolList, toolConfig } from "./tool_definitions.ts";
+import { guardToolCalls, serveCachedToolList, toolConfig } from "./tool_definitions.ts";
 import { VERSION } from "../version.ts";
 
 const log = getLogger(["tailops", "mcp"]);
@@ -38,10 +39,30 @@ export interface GatewayCore {
  * @returns Visible operations, in catalog order.
  */
 export function visibleOperations(core: GatewayCore, identity: Identity): Operation[] {
+  return core.catalog.filter((operation) => isVisible(core, identity, operation));
+}
+
+/**
+ * Whether an identity could use an operation on at least one target.
+ *
+ * @param core Registry, policy and catalog.
+ * @param identity The caller.
+ * @param operation The operation.
+ * @returns `true` when the tool is visible to the caller.
+ */
+export function isVisible(core: GatewayCore, identity: Identity, operation: Operation): boolean {
   const { registry, policy } = core.deps;
-  return core.catalog.filter((operation) =>
-    registry.targets.some((target) => couldUse({ identity, operation, target }, policy))
-  );
+  return registry.targets.some((target) => couldUse({ identity, operation, target }, policy));
+}
+
+/** Options for {@linkcode createMcpServer}. */
+export interface McpServerOptions {
+  /**
+   * Every request carries its own identity (HTTP): tools, listing and calls
+   * follow the identity of each request, and a request without one, or with
+   * another subject's, is refused. Off (stdio): the server's identity holds.
+   */
+  identityPerRequest?: boolean;
 }
 
 /**
@@ -78,25 +99,49 @@ function errorResult(text: string): CallToolResult {
 /**
  * Creates the MCP server for one caller (one stdio connection or one HTTP session).
  *
+ * Over HTTP (`identityPerRequest`), each request acts as the identity it was
+ * authenticated as now: a token revoked, expired or bound to fewer scopes
+ * takes effect at the next request, `tools/list` follows it, and a tool it
+ * can no longer see answers like an unknown tool. The session stays bound
+ * to its subject: a request from another subject is refused.
+ *
  * @param core Registry, policy, executor, audit and catalog.
- * @param identity The caller; every call on this server runs as them.
- * @returns A server with only the caller's visible tools registered.
+ * @param identity The caller (over HTTP: who opened the session).
+ * @param options Whether identity is resolved per request.
+ * @returns A server with the caller's tools registered.
  */
-export function createMcpServer(core: GatewayCore, identity: Identity): McpServer {
+export function createMcpServer(
+  core: GatewayCore,
+  identity: Identity,
+  options: McpServerOptions = {},
+): McpServer {
   const server = new McpServer(SERVER_INFO, {
     capabilities: { logging: {} },
     instructions:
       "TailOpsMCP runs typed infrastructure operations on registered targets. Every tool takes `target` (one id) or `targets` (a selector) and `dry_run`. Denials explain which policy, scope or capability refused the call.",
   });
-  const operations = visibleOperations(core, identity);
+  const perRequest = options.identityPerRequest === true;
+  /** Who makes this request, or `undefined` when it must be refused. */
+  const callerOf = (extra: Parameters<typeof requestIdentity>[0]): Identity | undefined => {
+    if (!perRequest) return identity;
+    const current = requestIdentity(extra);
+    return current?.subject === identity.subject ? current : undefined;
+  };
+  // Over HTTP every operation is registered and each request sees those its
+  // identity could use; over stdio the identity is fixed, so only those.
+  const operations = perRequest ? [...core.catalog] : visibleOperations(core, identity);
   for (const operation of operations) {
     const config = toolConfig(operation);
     server.registerTool(operation.name, config, async (args, extra): Promise<CallToolResult> => {
+      const caller = callerOf(extra);
+      if (caller === undefined) {
+        return errorResult("forbidden: This request's identity does not own this session");
+      }
       const token = extra._meta?.progressToken;
       const canElicit = server.server.getClientCapabilities()?.elicitation !== undefined;
       try {
         const outcome = await callTool(core.deps, {
-          identity,
+          identity: caller,
           operation,
           args: args as Record<string, unknown>,
           signal: extra.signal,
@@ -137,9 +182,21 @@ export function createMcpServer(core: GatewayCore, identity: Identity): McpServe
       }
     });
   }
-  serveCachedToolList(server, operations);
-  // A session's tools are fixed when it opens (config changes need a restart),
-  // so do not promise list_changed notifications that never come.
+  const visibleTo = (extra: Parameters<typeof requestIdentity>[0]): readonly Operation[] => {
+    if (!perRequest) return operations;
+    const caller = callerOf(extra);
+    return caller === undefined ? [] : visibleOperations(core, caller);
+  };
+  serveCachedToolList(server, operations, visibleTo);
+  if (perRequest) {
+    guardToolCalls(server, (name, extra) => {
+      const operation = operations.find((op) => op.name === name);
+      const caller = callerOf(extra);
+      return operation !== undefined && caller !== undefined && isVisible(core, caller, operation);
+    });
+  }
+  // No list_changed notifications: the list changes only with the caller's
+  // credential (seen at their next request) or a restart.
   server.server.registerCapabilities({ tools: { listChanged: false } });
   return server;
 }

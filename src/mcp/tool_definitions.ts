@@ -11,7 +11,14 @@
 import { z } from "zod";
 import type { Operation } from "../ops/operation.ts";
 import { resultSchema, toolInputSchema } from "./envelope.ts";
-import { ListToolsRequestSchema, type McpServer, type Tool } from "./sdk.ts";
+import {
+  type AuthInfo,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+  type McpServer,
+  type Tool,
+} from "./sdk.ts";
 
 /** What `McpServer.registerTool` takes for an operation, besides the callback. */
 export interface ToolConfig {
@@ -113,17 +120,69 @@ export function toolDefinition(operation: Operation): Tool {
 }
 
 /**
- * Answers `tools/list` on a server from the cached definitions of exactly
- * the operations registered on it. Call after registering them (the SDK
- * installs its own handler on the first `registerTool`; this replaces it).
- * With no operations nothing is changed, as the SDK then has no tools
- * handler either.
+ * Answers `tools/list` on a server from the cached definitions of the
+ * operations registered on it, or of those `visibleTo` picks for each
+ * request. Call after registering them (the SDK installs its own handler on
+ * the first `registerTool`; this replaces it). With no operations nothing is
+ * changed, as the SDK then has no tools handler either.
  *
  * @param server The server the operations were registered on.
  * @param operations The registered operations, in registration order.
+ * @param visibleTo The operations one request may see (default: all of them).
  */
-export function serveCachedToolList(server: McpServer, operations: readonly Operation[]): void {
+export function serveCachedToolList(
+  server: McpServer,
+  operations: readonly Operation[],
+  visibleTo?: (extra: RequestExtra) => readonly Operation[],
+): void {
   if (operations.length === 0) return;
-  const tools = operations.map(toolDefinition);
-  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
+  if (visibleTo === undefined) {
+    const tools = operations.map(toolDefinition);
+    server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
+    return;
+  }
+  server.server.setRequestHandler(ListToolsRequestSchema, (_request, extra) => ({
+    tools: visibleTo(extra).map(toolDefinition),
+  }));
+}
+
+/** What a request handler is told about its request (the part read here). */
+export type RequestExtra = { authInfo?: AuthInfo };
+
+type RawHandler = (request: { params?: { name?: unknown } }, extra: RequestExtra) => unknown;
+
+/**
+ * Makes `tools/call` of a tool that `allowed` refuses answer exactly as a
+ * call to an unknown tool does, before its arguments are even parsed (so a
+ * hidden tool cannot be told from a missing one by its validation errors).
+ *
+ * The SDK (1.32) has no per-request hook before its own argument check, so
+ * this wraps the handler McpServer installed, read from the protocol's
+ * request handler table (`_requestHandlers`, a private field; the SDK is
+ * pinned and a test would fail if it moved). Call after registering tools.
+ *
+ * @param server The server its tools were registered on.
+ * @param allowed Whether this request may call the named tool.
+ * @throws {TypeError} When the SDK's handler table is not where expected.
+ */
+export function guardToolCalls(
+  server: McpServer,
+  allowed: (name: string, extra: RequestExtra) => boolean,
+): void {
+  const table = (server.server as unknown as { _requestHandlers?: Map<string, RawHandler> })
+    ._requestHandlers;
+  const original = table?.get("tools/call");
+  if (table === undefined || original === undefined) {
+    throw new TypeError(
+      "Cannot guard tools/call: expected the MCP SDK's request handler table, found none",
+    );
+  }
+  table.set("tools/call", function guardedToolCall(request, extra) {
+    const name = request.params?.name;
+    if (typeof name === "string" && !allowed(name, extra)) {
+      const error = new McpError(ErrorCode.InvalidParams, `Tool ${name} not found`);
+      return Promise.resolve({ content: [{ type: "text", text: error.message }], isError: true });
+    }
+    return original(request, extra);
+  });
 }
