@@ -130,6 +130,14 @@ export function nodeRequestListener(
       return badRequest(res, "Bad request: expected a request target starting with /");
     }
     const aborted = new AbortController();
+    // Answered before the body was read (413, 401): drain the rest, so the
+    // client is not left blocked writing it (the request timeout bounds this).
+    res.once("finish", () => {
+      if (!req.complete) {
+        req.removeAllListeners("data");
+        req.resume();
+      }
+    });
     res.once("close", () => {
       if (!res.writableFinished) aborted.abort();
     });
