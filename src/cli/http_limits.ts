@@ -81,7 +81,12 @@ function count(flag: string, text: string, range: { min: number; max: number }):
 export function parseHttpLimits(parsed: Parsed): HttpLimits {
   const l = DEFAULT_LISTENER_LIMITS;
   const s = DEFAULT_SESSION_LIMITS;
-  const num = (flag: string, env: string, fallback: number, range: { min: number; max: number }) => {
+  const num = (
+    flag: string,
+    env: string,
+    fallback: number,
+    range: { min: number; max: number },
+  ) => {
     const text = stringOption(parsed, flag, env);
     return text === undefined ? fallback : count(flag, text, range);
   };

@@ -135,7 +135,12 @@ export function listenHttp(
   if (maxConnections < limits.maxConnections) {
     log.warn(
       "Lowered the HTTP connection cap from {configured} to {cap}: the descriptor limit is {fileLimit} and {reserve} stay reserved (raise LimitNOFILE)",
-      { configured: limits.maxConnections, cap: maxConnections, fileLimit, reserve: limits.fdReserve },
+      {
+        configured: limits.maxConnections,
+        cap: maxConnections,
+        fileLimit,
+        reserve: limits.fdReserve,
+      },
     );
   }
   const open = new Set<ConnSocket>();

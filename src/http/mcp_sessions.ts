@@ -6,8 +6,8 @@
  * Sessions are not a shared pool: each identity may hold a bounded number,
  * a new one beyond that is refused (never another identity's evicted), and
  * sessions that see no request for the idle time are closed (clients that
- * vanish without DELETE). A session with an open event stream (GET) is in
- * use; when its client goes away the stream closes and the idle clock runs.
+ * vanish without DELETE). A session with an open event stream (GET) is kept
+ * six idle times: the stream may be a quiet client, or one that is gone.
  *
  * @module
  */
@@ -37,6 +37,9 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = Object.freeze({
   maxSessions: 1024,
   idleMs: 10 * 60_000,
 });
+
+/** How many idle times a session with an open event stream is kept without requests. */
+const STREAM_IDLE_FACTOR = 6;
 
 interface Session {
   transport: WebStandardStreamableHTTPServerTransport;
@@ -103,9 +106,13 @@ export function mcpSessions(
     session.server.close().catch(() => {});
   };
   const sweep = () => {
-    const cutoff = Date.now() - idleMs;
+    const now = Date.now();
     for (const [id, s] of sessions) {
-      if (s.streams === 0 && s.lastSeen < cutoff) {
+      // An open event stream may be a client that waits quietly, or one whose
+      // connection is gone without the gateway seeing it close: give it
+      // longer, but not forever.
+      const limit = s.streams > 0 ? idleMs * STREAM_IDLE_FACTOR : idleMs;
+      if (now - s.lastSeen >= limit) {
         log.info("Closed idle session of {subject}", { subject: s.subject });
         closeSession(id);
       }
