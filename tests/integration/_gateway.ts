@@ -119,6 +119,8 @@ export interface StartOptions {
   flags?: string[];
   /** Extra environment variables (`null` removes one). */
   env?: Record<string, string | null>;
+  /** A program that runs the gateway, e.g. `["prlimit", "--nofile=256:256"]` (it must exec). */
+  prefix?: string[];
 }
 
 /** A running gateway over HTTP. */
@@ -220,8 +222,10 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     args.push("--policy", `${workDir}/policy.yaml`);
   }
   args.push(...(options.flags ?? []));
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
+  const [program, ...before] = options.prefix ?? [Deno.execPath()];
+  if (options.prefix) before.push(Deno.execPath());
+  const child = new Deno.Command(program, {
+    args: [...before, ...args],
     cwd: REPO_DIR,
     clearEnv: true,
     env: childEnv(options.env),
