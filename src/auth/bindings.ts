@@ -6,7 +6,7 @@
  */
 import type { Binding, IdentitiesConfig } from "../config/identities_schema.ts";
 import { compileSelector, globToRegExp } from "../config/selector.ts";
-import type { Scope } from "../gate/capabilities.ts";
+import type { Scope } from "../config/capabilities.ts";
 import { fullIdentity, type Grant, type Identity, type IdentityKind } from "../gate/identity.ts";
 import type { Principal } from "./types.ts";
 

@@ -21,7 +21,7 @@
  * @module
  */
 import { z } from "zod";
-import { type Scope, SCOPE_NAMES } from "../gate/capabilities.ts";
+import { type Scope, SCOPE_NAMES } from "./capabilities.ts";
 import { selectorSchema } from "./selector.ts";
 
 /** Schema for one scope name. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { capabilitySchema, TIERS } from "../gate/capabilities.ts";
+import { capabilitySchema, TIERS } from "./capabilities.ts";
 import { secretRefSchema } from "./secret.ts";
 import { absolutePathSchema } from "./targets_schema.ts";
 import { selectorSchema } from "./selector.ts";

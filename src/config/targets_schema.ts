@@ -10,7 +10,7 @@ import {
   capabilitySchema,
   TARGET_TYPE_CAPABILITIES,
   type TargetType,
-} from "../gate/capabilities.ts";
+} from "./capabilities.ts";
 import { RESERVED_HTTP_HEADERS } from "./http_headers.ts";
 import { secretRefSchema } from "./secret.ts";
 

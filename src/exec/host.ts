@@ -7,7 +7,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
-import type { TargetType } from "../gate/capabilities.ts";
+import type { TargetType } from "../config/capabilities.ts";
 import type { ExecFailure, Plan, PlanResult } from "./plan.ts";
 import type { WorkerRequest, WorkerResponse } from "./protocol.ts";
 import { Semaphore } from "./semaphore.ts";

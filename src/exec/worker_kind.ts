@@ -5,7 +5,7 @@
  * @module
  */
 import type { Target } from "../config/targets_schema.ts";
-import type { TargetType } from "../gate/capabilities.ts";
+import type { TargetType } from "../config/capabilities.ts";
 
 /** What the host knows beyond the targets themselves. */
 export interface WorkerContext {

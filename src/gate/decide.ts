@@ -6,7 +6,7 @@
  * @module
  */
 import type { Selectable } from "../config/selector.ts";
-import { type Capability, type TargetType, type Tier, tierOf } from "./capabilities.ts";
+import { type Capability, type TargetType, type Tier, tierOf } from "../config/capabilities.ts";
 import { holdsOn, type Identity } from "./identity.ts";
 import type { ApprovalTerms, CompiledPolicy, CompiledRule, OperationFacts } from "./policy.ts";
 import { scheduleRefusal } from "./windows.ts";

@@ -9,7 +9,7 @@ import { formatPath } from "../config/yaml_source.ts";
 import { isUnderRoots } from "../config/paths.ts";
 import type { ParamConstraint, PolicyFile, RateLimits, Rule } from "../config/policy_schema.ts";
 import { compileSelector, globToRegExp, type TargetMatcher } from "../config/selector.ts";
-import { type Capability, type TargetType, type Tier, tierOf } from "./capabilities.ts";
+import { type Capability, type TargetType, type Tier, tierOf } from "../config/capabilities.ts";
 import type { Schedule } from "./windows.ts";
 
 /** Default time an approval request stays valid: 15 minutes. */

@@ -7,7 +7,7 @@
 import type { z } from "zod";
 import type { Target } from "../config/targets_schema.ts";
 import type { Plan, PlanResult } from "../exec/plan.ts";
-import { type Capability, type TargetType, type Tier, tierOf } from "../gate/capabilities.ts";
+import { type Capability, type TargetType, type Tier, tierOf } from "../config/capabilities.ts";
 import type { OperationFacts } from "../gate/policy.ts";
 
 /** An operation-level failure the model can act on, e.g. a program missing on the host. */

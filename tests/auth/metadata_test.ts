@@ -6,7 +6,7 @@ import {
 } from "../../src/auth/metadata.ts";
 import { authConfigSchema } from "../../src/config/auth_schema.ts";
 import { parsePolicy } from "../../src/config/load.ts";
-import { SCOPE_NAMES } from "../../src/gate/capabilities.ts";
+import { SCOPE_NAMES } from "../../src/config/capabilities.ts";
 
 Deno.test("protectedResourceMetadata() builds the RFC 9728 document and its paths", () => {
   const config = authConfigSchema.parse({

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { loadPolicy, loadTargets, parsePolicy, parseTargets } from "../../src/config/load.ts";
 import { findSecrets, type SecretResolver } from "../../src/config/secret.ts";
-import { SCOPE_NAMES } from "../../src/gate/capabilities.ts";
+import { SCOPE_NAMES } from "../../src/config/capabilities.ts";
 import { couldUse, decide, type Decision } from "../../src/gate/decide.ts";
 import { fullIdentity } from "../../src/gate/identity.ts";
 import { type CompiledPolicy, compilePolicy, type OperationFacts } from "../../src/gate/policy.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parsePolicy } from "../../src/config/load.ts";
 import { compileSelector, selectorSchema } from "../../src/config/selector.ts";
-import { type Scope, SCOPE_NAMES, tierOf } from "../../src/gate/capabilities.ts";
+import { type Scope, SCOPE_NAMES, tierOf } from "../../src/config/capabilities.ts";
 import {
   couldUse,
   decide,

@@ -4,7 +4,7 @@ import { CATALOG, checkRegistryAgainstCatalog, localPrograms } from "../../src/o
 import { parseTargets } from "../../src/config/load.ts";
 import { ConfigError } from "../../src/config/errors.ts";
 import { toolInputSchema } from "../../src/mcp/envelope.ts";
-import { TARGET_TYPE_CAPABILITIES } from "../../src/gate/capabilities.ts";
+import { TARGET_TYPE_CAPABILITIES } from "../../src/config/capabilities.ts";
 
 Deno.test("the gateway permission set may run exactly the programs the catalog declares", () => {
   const declared = [...new Set(CATALOG.flatMap((op) => op.programs))].sort();
