@@ -201,7 +201,10 @@ const httpConnectionSchema = z.strictObject({
   }),
   methods: z.array(httpMethodSchema).min(1).default(["GET", "HEAD"]),
   /** Path globs (`*` within a segment, `**` across segments) requests may use. */
-  paths: z.array(z.string().startsWith("/").max(512)).min(1).default(["/**"]),
+  paths: z.array(
+    z.string().startsWith("/", { error: 'Invalid path glob: expected it to start with "/"' })
+      .max(512, { error: "Invalid path glob: expected at most 512 characters" }),
+  ).min(1).max(256, { error: "Invalid paths: expected at most 256 globs" }).default(["/**"]),
   headers: z.record(
     httpHeaderNameSchema,
     // deno-lint-ignore no-control-regex -- refusing control characters is the point

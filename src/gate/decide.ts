@@ -129,7 +129,7 @@ export function decide(request: GateRequest, policy: CompiledPolicy): Decision {
   // 7. At least one matching rule's parameter limits must accept the arguments.
   let refusal: { rule: string; reason: string } | undefined;
   const passing = matching.filter((r) => {
-    const reason = r.checkParams(args);
+    const reason = r.checkParams(args, op);
     if (reason && refusal === undefined) refusal = { rule: r.id, reason };
     return reason === undefined;
   });

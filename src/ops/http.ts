@@ -124,6 +124,11 @@ export const HTTP_REQUEST = defineOperation({
     "gateway; only the target's allowed methods and paths can be used. Responses are capped.",
   input: requestInput,
   output: requestOutput,
+  paramReach: {
+    query: { absent: "no query string", absentIsNarrowest: true },
+    headers: { absent: "no extra headers", absentIsNarrowest: true },
+    body: { absent: "no body", absentIsNarrowest: true },
+  },
   capability: "http:read",
   capabilityFor: (
     args,

@@ -324,12 +324,21 @@ const TABLE: readonly Row[] = [
     reason: /parameter "lines" must be at most 500, found 501$/,
   },
   {
-    name: "a limited parameter left out (the operation's default applies)",
+    name: "a limited parameter at the default its schema filled in",
+    identity: ID.viewer,
+    target: TARGETS.web1,
+    op: "journal_logs",
+    args: { lines: 100 },
+    expect: "allow:read-all",
+  },
+  {
+    name: "a limited parameter left out (fails closed)",
     identity: ID.viewer,
     target: TARGETS.web1,
     op: "journal_logs",
     args: {},
-    expect: "allow:read-all",
+    expect: "deny:param_constraint",
+    reason: /parameter "lines" must be given, found it left out/,
   },
   {
     name: "a wrongly typed value for a min/max limit",

@@ -76,3 +76,19 @@ targets:
         .test(e.message),
   );
 });
+
+Deno.test("every parameter an operation can run without declares what leaving it out reaches", () => {
+  for (const op of CATALOG) {
+    for (const [name, schema] of Object.entries(op.input.shape)) {
+      const def = (schema as { def: { type: string; defaultValue?: unknown } }).def;
+      const omissible = def.type === "optional" ||
+        (def.type === "default" && Array.isArray(def.defaultValue) &&
+          def.defaultValue.length === 0);
+      if (!omissible) continue;
+      assert.ok(
+        op.paramReach?.[name] !== undefined,
+        `${op.name}.${name} can be left out: declare its paramReach so policy limits fail closed`,
+      );
+    }
+  }
+});

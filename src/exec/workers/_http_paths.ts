@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { compilePathGlob } from "../../config/glob.ts";
 
 /** HTTP methods an HTTP target may allow. */
 export const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
@@ -47,27 +48,6 @@ export function pathProblem(path: string): string | undefined {
 }
 
 /**
- * Compiles a path glob: `*` matches within one segment, a `**` segment
- * matches zero or more whole segments (`/api/**` matches `/api`, `/api/` and
- * `/api/a/b`). Every other character is literal.
- *
- * @param glob A glob starting with `/`.
- * @returns A regular expression matching whole paths.
- */
-export function pathGlobToRegExp(glob: string): RegExp {
-  const segments = glob.split("/").slice(1);
-  // Runs of `**` mean the same as one; collapsing them keeps the pattern linear.
-  const parts = segments.filter((s, i) => !(s === "**" && segments[i - 1] === "**")).map((
-    segment,
-  ) =>
-    segment === "**"
-      ? "(?:/[^/]*)*"
-      : "/" + segment.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*+/g, "[^/]*")
-  );
-  return new RegExp(`^${parts.join("")}$`);
-}
-
-/**
  * Whether a path matches at least one of a target's path globs.
  *
  * @param path A path that passed {@linkcode pathProblem}.
@@ -75,7 +55,7 @@ export function pathGlobToRegExp(glob: string): RegExp {
  * @returns `true` when allowed.
  */
 export function pathAllowed(path: string, globs: readonly string[]): boolean {
-  return globs.some((glob) => pathGlobToRegExp(glob).test(path));
+  return globs.some((glob) => compilePathGlob(glob)(path));
 }
 
 /**
