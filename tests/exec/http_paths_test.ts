@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { pathProblem, requestProblem } from "../../src/exec/workers/_http_paths.ts";
+
+/** Paths that could reach something outside `/api/**` on some upstream, by class. */
+export const SMUGGLED_PATHS: Readonly<Record<string, readonly string[]>> = {
+  "path parameters": ["/api/..;/admin", "/api/;/admin", "/api/x;jsessionid=1", "/api;x/../admin"],
+  "encoded separators": [
+    "/api/..%2fadmin",
+    "/api/..%2Fadmin",
+    "/api%2f..%2fadmin",
+    "/api/..%5cadmin",
+    "/api/..%5Cadmin",
+  ],
+  "dot segments": [
+    "/api/../admin",
+    "/api/./x",
+    "/api/...",
+    "/api/%2e%2e/admin",
+    "/api/%2E%2e/admin",
+    "/api/.%2e/admin",
+    "/api/%2e./admin",
+    "/api/%2e/x",
+  ],
+  "double encoding": ["/api/%252e%252e/admin", "/api/%252fadmin", "/api/%25/x"],
+  "overlong UTF-8": ["/api/%c0%ae%c0%ae/admin", "/api/%c0%af", "/api/%e0%80%ae", "/api/%ff"],
+  "Unicode look-alikes": [
+    "/api/%ef%bc%8e%ef%bc%8e/admin",
+    "/api/..%ef%bc%8fadmin",
+    "/api/%e2%80%a5/admin",
+    "/api/%e2%80%a4/x",
+  ],
+  backslashes: ["/api/..\\admin", "/api\\..\\admin", "/api/\\\\x"],
+  "control characters": [
+    "/api/%00/x",
+    "/api/x%00.json",
+    "/api/x\u0000",
+    "/api/x%0d%0aHost:%20evil",
+    "/api/x\r\nHost: evil",
+    "/api/x%09",
+    "/api/x%7f",
+  ],
+  "query or fragment smuggling": ["/api/x%3f/admin", "/api/x%23", "/api/x?y", "/api/x#y"],
+  "broken escapes": ["/api/%", "/api/%2", "/api/%zz"],
+  "empty segments": ["/api//admin", "//evil.example/api"],
+};
+
+for (const [kind, paths] of Object.entries(SMUGGLED_PATHS)) {
+  Deno.test(`pathProblem() refuses ${kind} before any glob is matched`, () => {
+    for (const path of paths) {
+      const problem = pathProblem(path);
+      assert.ok(problem, `${JSON.stringify(path)} was accepted`);
+      assert.match(problem, /^Invalid path ".*": expected /);
+      // The glob would have admitted many of them; the refusal comes first.
+      assert.equal(
+        requestProblem({ method: "GET", path }, { methods: ["GET"], paths: ["/**"] }),
+        problem,
+      );
+    }
+  });
+}
+
+Deno.test("pathProblem() says which class of character it refused", () => {
+  assert.match(pathProblem("/api/..;/admin")!, /no ";" path parameters/);
+  assert.match(pathProblem("/api\\x")!, /no backslashes/);
+  assert.match(pathProblem("/api/%2e%2e/x")!, /no escaped "\/", "\\", "\."/);
+  assert.match(pathProblem("/api/%c0%ae")!, /valid UTF-8/);
+  assert.match(pathProblem("/a/../b")!, /no "\." or "\.\." segments/);
+  assert.match(pathProblem("/" + "a".repeat(2048))!, /at most 2048 characters/);
+});
+
+Deno.test("pathProblem() accepts ordinary paths, escapes of ordinary characters and UTF-8", () => {
+  for (
+    const path of [
+      "/",
+      "/api/",
+      "/api/v1.2/items/file.tar.gz",
+      "/api/a%20b",
+      "/api/user%40example.com",
+      "/api/caf%C3%A9",
+      "/api/~me/x-y_z",
+      "/api/a:b@c!$&'()*+,=",
+      "/api/.well-known",
+    ]
+  ) {
+    assert.equal(pathProblem(path), undefined, path);
+  }
+});
