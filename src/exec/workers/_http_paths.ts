@@ -31,7 +31,7 @@ const STRUCTURAL = /[/\\.;%?#\x00-\x1f\x7f]/;
 function rawCharProblem(char: string): string {
   const code = char.codePointAt(0)!;
   if (char === ";") return 'no ";" path parameters (servers such as Tomcat read "..;" as "..")';
-  if (char === "\\") return "no backslashes (some servers read them as \"/\")";
+  if (char === "\\") return 'no backslashes (some servers read them as "/")';
   if (code < 0x20 || code === 0x7f) return "no control characters";
   if (char === "?" || char === "#") return 'no query or fragment (give the query as "query")';
   return `only URL path characters, found ${JSON.stringify(char)}`;
