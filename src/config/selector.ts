@@ -65,6 +65,23 @@ export const selectorSchema = z.union([
 ])
   .transform((value) => (typeof value === "string" ? [value] : value));
 
+/** Most characters, all terms together, in a selector a caller sends with a call. */
+export const MAX_CALL_SELECTOR_CHARS = 1024;
+
+/**
+ * A selector sent with a call: as {@linkcode selectorSchema}, and at most
+ * {@linkcode MAX_CALL_SELECTOR_CHARS} characters in all. Matching costs at
+ * most (id length + 1) × (selector length) comparisons per target, so this
+ * keeps a caller's selector cheap against a large registry.
+ */
+export const callSelectorSchema = selectorSchema.refine(
+  (terms) => terms.reduce((sum, term) => sum + term.length, 0) <= MAX_CALL_SELECTOR_CHARS,
+  {
+    error:
+      `Invalid target selector: expected at most ${MAX_CALL_SELECTOR_CHARS} characters in all terms together`,
+  },
+);
+
 /** A compiled selector. */
 export type TargetMatcher = (target: Selectable) => boolean;
 
@@ -94,7 +111,8 @@ function compileAtom(atom: string): TargetMatcher {
 export function compileSelector(terms: readonly string[]): TargetMatcher {
   const include: TargetMatcher[] = [];
   const exclude: TargetMatcher[] = [];
-  for (const term of terms) {
+  // A repeated term adds nothing but cost.
+  for (const term of new Set(terms)) {
     const negated = term.startsWith("!");
     const atoms = (negated ? term.slice(1) : term).split("&").map(compileAtom);
     const matcher: TargetMatcher = (t) => atoms.every((atom) => atom(t));

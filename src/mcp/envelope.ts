@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { selectorSchema } from "../config/selector.ts";
+import { callSelectorSchema } from "../config/selector.ts";
 import { approvalIdSchema } from "../gate/approvals.ts";
 import type { Operation } from "../ops/operation.ts";
 
@@ -19,7 +19,7 @@ export const ENVELOPE_SHAPE = {
   target: z.string().max(63).optional().describe(
     "One target id. Give either target or targets.",
   ),
-  targets: selectorSchema.optional().describe(
+  targets: callSelectorSchema.optional().describe(
     'Several targets: ids, globs ("web-*"), "tag:NAME", "group:NAME", joined by "&" for "and", a leading "!" to exclude.',
   ),
   dry_run: z.boolean().default(false).describe(

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { compileGlob, compilePathGlob, matchGlob } from "../../src/config/glob.ts";
-import { compileSelector, selectorSchema } from "../../src/config/selector.ts";
+import { callSelectorSchema, compileSelector, selectorSchema } from "../../src/config/selector.ts";
 
 /** The old backtracking translation, as a reference for small inputs only. */
 function reference(glob: string, text: string): boolean {
@@ -133,4 +133,28 @@ Deno.test("path glob bombs cost at most (path + segments) × glob comparisons", 
     const bound = (path.length + path.split("/").length) * glob.length;
     assert.ok(steps.count <= bound, `${glob.slice(0, 20)}…: ${steps.count} > ${bound}`);
   }
+});
+
+Deno.test("a selector sent with a call holds at most 1024 characters in all, and says so", () => {
+  const within = Array.from({ length: 16 }, () => "*?".repeat(31) + "x");
+  assert.equal(callSelectorSchema.safeParse(within).success, true);
+  const over = callSelectorSchema.safeParse(
+    Array.from({ length: 17 }, () => "*?".repeat(31) + "x"),
+  );
+  assert.equal(over.success, false);
+  assert.match(over.error!.issues[0].message, /at most 1024 characters in all terms together/);
+  // Policy and role selectors are the operator's own: only the per-term caps apply.
+  assert.equal(selectorSchema.safeParse(Array.from({ length: 200 }, () => "web-*")).success, true);
+});
+
+Deno.test("the worst selector a call may send costs a bounded number of comparisons per target", () => {
+  const id = "a".repeat(59) + "0001";
+  const worst = callSelectorSchema.parse(
+    Array.from({ length: 30 }, (_, i) => "*" + "a".repeat(29) + "b" + (i % 10) + "*"),
+  );
+  const steps = { count: 0 };
+  const atoms = worst.map((term) => compileGlob(term, { steps }));
+  assert.equal(atoms.some((match) => match(id)), false);
+  const chars = worst.reduce((sum, term) => sum + term.length, 0);
+  assert.ok(steps.count <= (id.length + 1) * chars, `${steps.count} steps`);
 });

@@ -85,7 +85,7 @@ Deno.test("patterns run in linear time and path allowlists normalise first, thro
             "*".repeat(40) + "x",
             "*".repeat(62) + "x",
             "?*".repeat(31) + "x",
-            Array.from({ length: 200 }, () => "*".repeat(40) + "x"),
+            Array.from({ length: 24 }, (_, i) => "*?".repeat(20) + "x" + (i % 10)),
           ]
         ) {
           const answered = call(client, "http_health", { targets, dry_run: true });
@@ -94,13 +94,19 @@ Deno.test("patterns run in linear time and path allowlists normalise first, thro
           assert.equal(result.isError, true, result.text);
           assert.match(result.text, /No target matches/);
         }
-        for (const targets of ["*".repeat(200) + "x", "a&".repeat(200) + "a"]) {
+        for (
+          const targets of [
+            "*".repeat(200) + "x",
+            "a&".repeat(200) + "a",
+            Array.from({ length: 200 }, () => "*".repeat(40) + "x"),
+          ]
+        ) {
           const result = await client.callTool({
             name: "http_health",
             arguments: { targets, dry_run: true },
           }).catch((error: Error) => ({ isError: true, content: [{ text: error.message }] }));
           assert.equal(result.isError, true);
-          assert.match(JSON.stringify(result.content), /at most (63|256) characters/);
+          assert.match(JSON.stringify(result.content), /at most (63|256|1024) characters/);
         }
         assert.ok(await healthy(gateway.port));
       });
