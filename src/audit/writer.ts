@@ -365,7 +365,7 @@ export class AuditLog {
     for (const item of this.#queue.splice(0)) {
       this.#failure.refused++;
       const held = !item.durable && this.#hold(item);
-      item.reject(this.#refusal(held));
+      item.reject(this.#refusal(held, error));
     }
   }
 
