@@ -25,7 +25,7 @@ export interface CheckpointSigner {
    * @param data The payload from {@linkcode checkpointPayload}.
    * @returns The 64-byte signature.
    */
-  sign(data: Uint8Array): Promise<Uint8Array>;
+  sign(data: Uint8Array<ArrayBuffer>): Promise<Uint8Array>;
 }
 
 /** When and how the writer signs checkpoints. */

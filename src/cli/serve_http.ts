@@ -98,6 +98,16 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
           help: "1 when the audit log has failed and calls are refused.",
           read: () => (gateway.audit.failure ? 1 : 0),
         },
+        {
+          name: "tailops_audit_checkpoints_shipped",
+          help: "Audit checkpoints delivered off the host (webhook, syslog).",
+          read: () => gateway.shipping.shipped,
+        },
+        {
+          name: "tailops_audit_checkpoint_ship_failures",
+          help: "Audit checkpoint deliveries that failed (calls are never blocked by them).",
+          read: () => gateway.shipping.failed,
+        },
       ]) ?? "",
   });
   onShutdown(async () => {
