@@ -29,6 +29,7 @@ import { getLogger } from "@logtape/logtape";
 import { createLocalJWKSet } from "jose";
 import type { GatewayCore } from "../mcp/server.ts";
 import { CallMetrics } from "../mcp/metrics.ts";
+import { RefusalRecorder } from "../mcp/refusals.ts";
 import { CATALOG, checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
 import type { FsyncMode } from "../audit/writer.ts";
 
@@ -139,9 +140,11 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     },
   };
   const stopWatching = watchApprovals(approvals);
+  const refusals = new RefusalRecorder(audit);
   const core: GatewayCore = {
     catalog: CATALOG,
     metrics: new CallMetrics(),
+    refusals,
     deps: {
       registry,
       policy: compiled,
@@ -163,6 +166,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     async close() {
       stopWatching();
       executor.close();
+      await refusals.close();
       try {
         await audit.append({ event: "stopped" });
       } finally {

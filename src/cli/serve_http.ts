@@ -85,6 +85,13 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
     metadata,
     limiter: createTransportLimiter(),
     routes: { "/approvals": approvalsApi(gateway.approvals) },
+    onAuthFailure: (failure) =>
+      void gateway.core.refusals?.record({
+        event: "auth_failed",
+        reason: failure.reason,
+        peer: failure.peer,
+        message: `${failure.status}: ${failure.message}`,
+      }),
     metrics: () =>
       gateway.core.metrics?.render([
         { name: "tailops_sessions", help: "Open Streamable HTTP sessions.", read: sessions.size },
