@@ -29,11 +29,24 @@ export interface ShippingCounts {
  */
 export function checkpointShipper(
   ship: AuditConfig["ship"] | undefined,
-): { onCheckpoint?: (record: AuditRecord) => void; counts: ShippingCounts } {
+): {
+  onCheckpoint?: (record: AuditRecord) => void;
+  counts: ShippingCounts;
+  /** Waits for deliveries in flight (each is bounded by its own timeout). */
+  drain(): Promise<void>;
+} {
   const counts: ShippingCounts = { shipped: 0, failed: 0 };
   const webhook = ship?.webhook;
   const syslog = ship?.syslog;
-  if (!webhook && !syslog) return { counts };
+  const inFlight = new Set<Promise<void>>();
+  const track = (delivery: Promise<void>) => {
+    inFlight.add(delivery);
+    delivery.finally(() => inFlight.delete(delivery));
+  };
+  const drain = async () => {
+    await Promise.allSettled([...inFlight]);
+  };
+  if (!webhook && !syslog) return { counts, drain };
   const settle = (how: string, reason: string | undefined, record: AuditRecord) => {
     if (reason === undefined) counts.shipped++;
     else {
@@ -47,15 +60,20 @@ export function checkpointShipper(
   };
   return {
     counts,
+    drain,
     onCheckpoint(record) {
       if (webhook) {
-        notifyWebhook(webhook.url, webhook.secret.reveal(), record).then(
-          (result) => settle("webhook", result.ok ? undefined : result.reason, record),
+        track(
+          notifyWebhook(webhook.url, webhook.secret.reveal(), record).then(
+            (result) => settle("webhook", result.ok ? undefined : result.reason, record),
+          ),
         );
       }
       if (syslog) {
-        sendSyslog(syslog.address, syslogMessage(record, syslog.facility)).then(
-          (reason) => settle("syslog", reason, record),
+        track(
+          sendSyslog(syslog.address, syslogMessage(record, syslog.facility)).then(
+            (reason) => settle("syslog", reason, record),
+          ),
         );
       }
     },

@@ -170,7 +170,9 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       try {
         await audit.append({ event: "stopped" });
       } finally {
+        // Closing signs the final checkpoint; its delivery is awaited (bounded by timeouts).
         await audit.close();
+        await shipper.drain();
       }
     },
   };

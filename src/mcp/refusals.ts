@@ -53,6 +53,8 @@ interface Bucket {
   lastAt: string;
   /** Refusals after the first, not yet written. */
   repeats: number;
+  /** For unknown tools: a few of the names asked for after the first. */
+  names?: Set<string>;
 }
 
 /** Writes refusals to the audit log, aggregated per key and window. */
@@ -98,6 +100,9 @@ export class RefusalRecorder {
     if (bucket) {
       bucket.repeats++;
       bucket.lastAt = at;
+      if (tool === "*" && refusal.tool !== undefined && (bucket.names ??= new Set()).size < 10) {
+        bucket.names.add(refusal.tool.slice(0, 128));
+      }
       return Promise.resolve();
     }
     const overflow = key.endsWith("\u0000overflow");
@@ -118,7 +123,10 @@ export class RefusalRecorder {
     this.#windowStart = this.#now().toISOString();
     for (const bucket of buckets.values()) {
       if (bucket.repeats === 0) continue;
-      await this.#write(this.#entry(bucket.first, {
+      // The names in a summary of unknown tools are the repeats', not the first one's.
+      const first = bucket.names ? { ...bucket.first, tool: undefined } : bucket.first;
+      await this.#write(this.#entry(first, {
+        ...(bucket.names ? { tools: [...bucket.names] } : {}),
         count: bucket.repeats,
         repeats_of_first: true,
         window_from: from,
@@ -177,7 +185,7 @@ export class RefusalRecorder {
 
 /** What the SDK answers, before our callback runs, for a call it refuses. */
 const SDK_REFUSALS: readonly [RegExp, string][] = [
-  [/^Tool .* (not found|disabled)$/s, "unknown_tool"],
+  [/^(MCP error -?\d+: )?Tool .* (not found|disabled)$/s, "unknown_tool"],
   [/^(MCP error -?\d+: )?(Input validation error|Invalid arguments for tool)/, "bad_arguments"],
 ];
 
