@@ -275,6 +275,8 @@ export async function verifyAuditText(
   text: string,
   options: VerifyOptions = {},
 ): Promise<VerifyReport> {
+  const shippedFailure = await checkShipped(options);
+  if (shippedFailure) return shippedFailure;
   const walker = new ChainWalker(options);
   const lines = text.split("\n");
   // A final newline leaves an empty last element; anything else there is unterminated.
@@ -300,6 +302,8 @@ export async function verifyAuditFile(
   path: string,
   options: VerifyOptions = {},
 ): Promise<VerifyReport> {
+  const shippedFailure = await checkShipped(options);
+  if (shippedFailure) return shippedFailure;
   const file = await Deno.open(path, { read: true });
   const walker = new ChainWalker(options);
   let buffer = "";
@@ -329,4 +333,34 @@ export async function verifyAuditFile(
   }
   if (buffer !== "") return await walker.check(buffer, line + 1, false) ?? walker.report();
   return walker.report();
+}
+
+/**
+ * Checks each shipped checkpoint on its own: its hash, and with a key its
+ * signature, so a made-up "shipped" copy cannot accuse a log of a cut.
+ */
+async function checkShipped(options: VerifyOptions): Promise<Failure | undefined> {
+  for (const record of options.shipped ?? []) {
+    const fail = (message: string): Failure => ({
+      ok: false,
+      seq: record.seq,
+      line: 0,
+      reason: "invalid_record",
+      message: `Expected the shipped checkpoint for seq ${record.seq} ${message}`,
+    });
+    if (await hashRecord(record) !== record.hash) return fail("to match its hash, found it edited");
+    const cp = record.checkpoint;
+    if (!cp || cp.seq !== record.seq - 1 || cp.head !== record.prev) {
+      return fail("to sign the head before it, found another head");
+    }
+    if (options.key) {
+      if (cp.kid !== options.key.kid) {
+        return fail(`to be signed by key "${options.key.kid}", found "${cp.kid}"`);
+      }
+      if (!await options.key.verify({ seq: cp.seq, head: cp.head, final: cp.final }, cp.sig)) {
+        return fail("to carry a valid signature, found one that does not match");
+      }
+    }
+  }
+  return undefined;
 }

@@ -194,3 +194,28 @@ Deno.test("importCheckpointKey() takes a JWK, a JWK set or the raw x, and refuse
     await assert.rejects(importCheckpointKey(text), TypeError);
   }
 });
+
+Deno.test("a made-up shipped checkpoint cannot accuse a log of a cut", async () => {
+  const { key, path, log } = await logWith(6);
+  await log.close();
+  const publicKey = await importCheckpointKey(key.publicJwk);
+  const real = records(await Deno.readTextFile(path)).filter((r) => r.event === "checkpoint");
+  const last = real.at(-1)!;
+  // Claims a checkpoint far beyond the end: its hash no longer matches.
+  const beyond = { ...last, seq: last.seq + 50 };
+  let report = await verifyAuditFile(path, { key: publicKey, shipped: [beyond] });
+  assert.equal(!report.ok && report.reason, "invalid_record");
+  // Consistent hash, but signed by someone else.
+  const other = await testKey();
+  const { signCheckpoint } = await import("../../src/audit/checkpoint.ts");
+  const forged = {
+    ...last,
+    seq: 100,
+    prev: "a".repeat(64),
+    checkpoint: await signCheckpoint(other.signer, { seq: 99, head: "a".repeat(64), final: true }),
+  } as AuditRecord;
+  forged.hash = await hashRecord(forged);
+  report = await verifyAuditFile(path, { key: publicKey, shipped: [forged] });
+  assert.equal(!report.ok && report.reason, "invalid_record");
+  assert.match(!report.ok ? report.message : "", /to be signed by key/);
+});

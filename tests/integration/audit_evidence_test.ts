@@ -353,3 +353,55 @@ Deno.test("a torn last line does not stop the next start: it is kept aside and v
     await Deno.remove(state, { recursive: true });
   }
 });
+
+Deno.test("a full disk under the running gateway refuses calls, and once space returns it recovers by itself", {
+  ignore: Deno.build.os !== "linux" || Deno.uid() !== 0,
+}, async () => {
+  const mount = await Deno.makeTempDir({ prefix: "tailops-full-" });
+  const sh = async (...args: string[]) => {
+    const out = await new Deno.Command(args[0], { args: args.slice(1), stderr: "piped" }).output();
+    assert.ok(out.success, `${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  };
+  await sh("mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", mount);
+  try {
+    await using gateway = await startGateway({ policy: RULES, stateDir: mount });
+    const client = await connectHttp(gateway);
+    const metric = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${gateway.port}/metrics`, {
+        headers: { authorization: `Bearer ${gateway.token}` },
+      })).text();
+      return /^tailops_audit_failed (\d)$/m.exec(text)?.[1];
+    };
+    const call = () => client.callTool({ name: "system_status", arguments: { target: "local" } });
+    assert.equal((await call()).isError, false);
+    const filler = await Deno.open(`${mount}/filler`, { write: true, create: true });
+    try {
+      while (true) await filler.write(new Uint8Array(4096));
+    } catch {
+      // Full.
+    } finally {
+      filler.close();
+    }
+    let answer = "";
+    for (let i = 0; i < 200 && answer === ""; i++) {
+      const result = await call();
+      const text = (result.content as { text: string }[])[0].text;
+      if (/audit_unavailable|audit_unrecorded/.test(text)) answer = text;
+    }
+    assert.match(answer, /^audit_unavailable: |Warning \(audit_unrecorded\): This call ran/);
+    assert.equal(await metric(), "1");
+    const refused = await call();
+    assert.equal(refused.isError, true);
+    await Deno.remove(`${mount}/filler`);
+    await until(async () => await metric() === "0", "the audit log to recover");
+    assert.equal((await call()).isError, false);
+    await client.close();
+    assert.equal((await gateway.stop()).code, 0);
+    const run = await verify(`${mount}/audit.jsonl`);
+    assert.equal(run.code, 0, run.stdout);
+    assert.match(run.stdout, /^Notice: seq \d+: the log could not be written from .*No space left/m);
+  } finally {
+    await sh("umount", mount);
+    await Deno.remove(mount);
+  }
+});
