@@ -12,7 +12,14 @@ import dgram from "node:dgram";
 import { webhookSignature } from "../../src/gate/approvals.ts";
 import { formatRecord, hashRecord } from "../../src/audit/record.ts";
 import type { AuditRecord } from "../../src/audit/record.ts";
-import { type AuditLine, connectHttp, readAudit, runCli, startGateway } from "./_gateway.ts";
+import {
+  type AuditLine,
+  connectHttp,
+  readAudit,
+  runCli,
+  startGateway,
+  startStdioGateway,
+} from "./_gateway.ts";
 
 const RULES = `
 rules:
@@ -354,54 +361,92 @@ Deno.test("a torn last line does not stop the next start: it is kept aside and v
   }
 });
 
-Deno.test("a full disk under the running gateway refuses calls, and once space returns it recovers by itself", {
-  ignore: Deno.build.os !== "linux" || Deno.uid() !== 0,
-}, async () => {
-  const mount = await Deno.makeTempDir({ prefix: "tailops-full-" });
-  const sh = async (...args: string[]) => {
-    const out = await new Deno.Command(args[0], { args: args.slice(1), stderr: "piped" }).output();
-    assert.ok(out.success, `${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  };
-  await sh("mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", mount);
-  try {
-    await using gateway = await startGateway({ policy: RULES, stateDir: mount });
-    const client = await connectHttp(gateway);
-    const metric = async () => {
-      const text = await (await fetch(`http://127.0.0.1:${gateway.port}/metrics`, {
-        headers: { authorization: `Bearer ${gateway.token}` },
-      })).text();
-      return /^tailops_audit_failed (\d)$/m.exec(text)?.[1];
+Deno.test(
+  "a full disk under the running gateway refuses calls, and once space returns it recovers by itself",
+  {
+    ignore: Deno.build.os !== "linux" || Deno.uid() !== 0,
+  },
+  async () => {
+    const mount = await Deno.makeTempDir({ prefix: "tailops-full-" });
+    const sh = async (...args: string[]) => {
+      const out = await new Deno.Command(args[0], { args: args.slice(1), stderr: "piped" })
+        .output();
+      assert.ok(out.success, `${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
     };
-    const call = () => client.callTool({ name: "system_status", arguments: { target: "local" } });
-    assert.equal((await call()).isError, false);
-    const filler = await Deno.open(`${mount}/filler`, { write: true, create: true });
+    await sh("mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", mount);
     try {
-      while (true) await filler.write(new Uint8Array(4096));
-    } catch {
-      // Full.
+      await using gateway = await startGateway({ policy: RULES, stateDir: mount });
+      const client = await connectHttp(gateway);
+      const metric = async () => {
+        const text = await (await fetch(`http://127.0.0.1:${gateway.port}/metrics`, {
+          headers: { authorization: `Bearer ${gateway.token}` },
+        })).text();
+        return /^tailops_audit_failed (\d)$/m.exec(text)?.[1];
+      };
+      const call = () => client.callTool({ name: "system_status", arguments: { target: "local" } });
+      assert.equal((await call()).isError, false);
+      const filler = await Deno.open(`${mount}/filler`, { write: true, create: true });
+      try {
+        while (true) await filler.write(new Uint8Array(4096));
+      } catch {
+        // Full.
+      } finally {
+        filler.close();
+      }
+      let answer = "";
+      for (let i = 0; i < 200 && answer === ""; i++) {
+        const result = await call();
+        const text = (result.content as { text: string }[])[0].text;
+        if (/audit_unavailable|audit_unrecorded/.test(text)) answer = text;
+      }
+      assert.match(answer, /^audit_unavailable: |Warning \(audit_unrecorded\): This call ran/);
+      assert.equal(await metric(), "1");
+      const refused = await call();
+      assert.equal(refused.isError, true);
+      await Deno.remove(`${mount}/filler`);
+      await until(async () => await metric() === "0", "the audit log to recover");
+      assert.equal((await call()).isError, false);
+      await client.close();
+      assert.equal((await gateway.stop()).code, 0);
+      const run = await verify(`${mount}/audit.jsonl`);
+      assert.equal(run.code, 0, run.stdout);
+      assert.match(
+        run.stdout,
+        /^Notice: seq \d+: the log could not be written from .*No space left/m,
+      );
     } finally {
-      filler.close();
+      await sh("umount", mount);
+      await Deno.remove(mount);
     }
-    let answer = "";
-    for (let i = 0; i < 200 && answer === ""; i++) {
-      const result = await call();
-      const text = (result.content as { text: string }[])[0].text;
-      if (/audit_unavailable|audit_unrecorded/.test(text)) answer = text;
-    }
-    assert.match(answer, /^audit_unavailable: |Warning \(audit_unrecorded\): This call ran/);
-    assert.equal(await metric(), "1");
-    const refused = await call();
-    assert.equal(refused.isError, true);
-    await Deno.remove(`${mount}/filler`);
-    await until(async () => await metric() === "0", "the audit log to recover");
-    assert.equal((await call()).isError, false);
-    await client.close();
-    assert.equal((await gateway.stop()).code, 0);
-    const run = await verify(`${mount}/audit.jsonl`);
-    assert.equal(run.code, 0, run.stdout);
-    assert.match(run.stdout, /^Notice: seq \d+: the log could not be written from .*No space left/m);
-  } finally {
-    await sh("umount", mount);
-    await Deno.remove(mount);
-  }
+  },
+);
+
+Deno.test("over stdio, rate-limited and unknown-target calls are audited and the log verifies with the key", async () => {
+  await using gateway = await startStdioGateway({
+    policy: `${RULES}
+rate_limits:
+  observe: { per_minute: 1, burst: 1 }
+`,
+  });
+  const call = (args: Record<string, unknown>) =>
+    gateway.client.callTool({ name: "system_status", arguments: args });
+  assert.equal((await call({ target: "local" })).isError, false);
+  const limited = await call({ target: "local" });
+  assert.match((limited.content as { text: string }[])[0].text, /^rate_limited: /);
+  const unknown = await call({ target: "ghost\u202e" });
+  // (An id pattern on `target` would refuse it as bad arguments instead: recorded all the same.)
+  assert.match((unknown.content as { text: string }[])[0].text, /^unknown_target: |validation/i);
+  await gateway.stop();
+  const records = await readAudit(gateway.auditFile);
+  const refused = records.filter((r) => r.event === "refused");
+  assert.equal(refused[0].reason, "rate_limited");
+  assert.match(refused[1].reason ?? "", /^(unknown_target|bad_arguments)$/);
+  assert.match(refused[0].identity ?? "", /^local:/);
+  const raw = await Deno.readTextFile(gateway.auditFile);
+  assert.ok(raw.includes("ghost\\u202e"), "the bidi override is stored escaped");
+  assert.ok(!raw.includes("\u202e"));
+  const key = await runCli(["audit", "key", "--state-dir", gateway.stateDir]);
+  const run = await verify(gateway.auditFile, "--key", key.stdout.trim());
+  assert.equal(run.code, 0, run.stdout);
+  assert.match(run.stdout, /was written at a clean shutdown/);
 });
