@@ -30,6 +30,7 @@ export const AUDIT_EVENTS = [
   "checkpoint",
   "tail_repaired",
   "log_recovered",
+  "log_shortened",
   "refused",
   "auth_failed",
 ] as const;

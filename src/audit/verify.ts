@@ -226,6 +226,10 @@ class ChainWalker {
           record.seq - 1
         }`,
       );
+    } else if (record.event === "log_shortened") {
+      this.notices.push(
+        `seq ${record.seq}: at start the log ended at seq ${d.found_seq}, but the gateway had signed a checkpoint at seq ${d.signed_seq} (hash ${d.signed_hash}, ${d.signed_at}): records were removed, or the log was deleted or replaced while the gateway was down`,
+      );
     } else if (record.event === "log_recovered") {
       this.notices.push(
         `seq ${record.seq}: the log could not be written from ${d.stopped_at} to ${record.time} (${d.error}); ${d.refused} appends were refused (their calls did not run, or ran and were told they could not be recorded), ${d.held} held records follow, ${d.dropped_bytes} bytes of the failed write were cut off${

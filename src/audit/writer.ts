@@ -102,6 +102,7 @@ export class AuditLog {
   #uncoveredSince = 0;
   #checkpointQueued = false;
   #monitor: ReturnType<typeof setInterval>;
+  #anchor: string | undefined;
 
   private constructor(
     path: string,
@@ -122,6 +123,7 @@ export class AuditLog {
     this.#scanner = toScanner(options.secrets);
     this.#maxHeld = options.maxHeld ?? 10_000;
     this.#checkpoint = options.checkpoint;
+    this.#anchor = options.anchor;
     this.droppedTailBytes = options.droppedTailBytes;
     const monitorMs = options.monitorMs ?? 1000;
     this.#monitor = setInterval(() => this.#watch(), monitorMs);
@@ -175,6 +177,8 @@ export class AuditLog {
       if (cause instanceof AuditError) throw cause;
       throw new AuditError(`Cannot open audit log "${path}": ${describe(cause)}`, { cause });
     }
+    const anchor = options.anchor === undefined ? undefined : await readAnchor(options.anchor);
+    const found = log.seq;
     if (setAside) {
       try {
         await log.append({
@@ -184,6 +188,22 @@ export class AuditLog {
             bytes: setAside.bytes,
             sha256: setAside.sha256,
             kept_in: setAside.file,
+          },
+        });
+      } catch (cause) {
+        await log.close();
+        throw cause;
+      }
+    }
+    if (anchor && anchor.seq > found) {
+      try {
+        await log.append({
+          event: "log_shortened",
+          detail: {
+            found_seq: found,
+            signed_seq: anchor.seq,
+            signed_hash: anchor.hash,
+            signed_at: anchor.time,
           },
         });
       } catch (cause) {
@@ -375,7 +395,10 @@ export class AuditLog {
     try {
       const open = this.#file.statSync();
       if (open.nlink === 0) problem = "the file was removed (unlinked) while open";
-      else {
+      else if (open.size < this.#goodSize) {
+        problem =
+          `the file was truncated while open (${open.size} bytes, expected at least ${this.#goodSize})`;
+      } else {
         const now = Deno.statSync(this.path);
         if (now.dev !== this.#identity.dev || now.ino !== this.#identity.ino) {
           problem = "the path now names another file (the log was moved or replaced)";
@@ -466,6 +489,7 @@ export class AuditLog {
     if (record.event === "checkpoint") {
       this.#uncovered = 0;
       this.#checkpointQueued = false;
+      if (this.#anchor) writeAnchor(this.#anchor, record);
       this.#checkpoint?.onCheckpoint?.(record);
     } else if (this.#uncovered++ === 0) {
       this.#uncoveredSince = performance.now();
@@ -553,6 +577,38 @@ export class AuditLog {
     }
     this.#pumping = undefined;
   }
+}
+
+/** The last checkpoint this log wrote, kept beside it to notice a shorter log at the next start. */
+interface Anchor {
+  seq: number;
+  hash: string;
+  time: string;
+}
+
+/** Writes the anchor atomically (temp file, rename); a failure is logged, never fatal. */
+function writeAnchor(path: string, record: AuditRecord): void {
+  try {
+    const text = JSON.stringify({ seq: record.seq, hash: record.hash, time: record.time });
+    Deno.writeTextFileSync(`${path}.tmp`, text, { mode: 0o600 });
+    Deno.renameSync(`${path}.tmp`, path);
+  } catch (error) {
+    log.warn("Cannot write the audit anchor {path}: {error}", { path, error: describe(error) });
+  }
+}
+
+async function readAnchor(path: string): Promise<Anchor | undefined> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    return undefined;
+  }
+  const anchor = value as Partial<Anchor>;
+  return Number.isInteger(anchor.seq) && typeof anchor.hash === "string" &&
+      typeof anchor.time === "string"
+    ? anchor as Anchor
+    : undefined;
 }
 
 /** A held record: its entry and the time it was appended. */

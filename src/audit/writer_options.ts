@@ -69,6 +69,13 @@ export interface AuditLogOptions {
    * always refused.
    */
   onCorruptTail?: "refuse" | "truncate" | "set_aside";
+  /**
+   * A file where the log keeps the `seq`, `hash` and time of its last
+   * checkpoint. At open, a log that ends before that checkpoint (records
+   * removed, or the file deleted or replaced while the gateway was down)
+   * gets a `log_shortened` record saying what was signed and what was found.
+   */
+  anchor?: string;
   /** Sign the chain head at intervals and at close (see {@linkcode CheckpointOptions}). */
   checkpoint?: CheckpointOptions;
   /**

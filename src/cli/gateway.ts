@@ -96,6 +96,8 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     // A crash or a full disk can leave half a line: keep it aside and go on
     // (the `tail_repaired` record says where), rather than refuse to start.
     onCorruptTail: "set_aside",
+    // The last checkpoint's head, kept beside the log: a log found shorter at start is recorded.
+    anchor: `${options.stateDir}/audit.anchor.json`,
     checkpoint: {
       signer: {
         kid: auditKey.kid,

@@ -181,3 +181,48 @@ Deno.test(
     }
   },
 );
+
+Deno.test("a log truncated under the open log stops it", async () => {
+  const path = await tempLog();
+  const log = await AuditLog.open(path, { fsync: "never" });
+  await log.append({ event: "started" });
+  await log.append({ event: "config_loaded" });
+  await Deno.truncate(path, 10);
+  await assert.rejects(log.append({ event: "decided" }), /the file was truncated while open/);
+  await log.close();
+});
+
+Deno.test("a log found shorter than its last signed checkpoint at open is recorded, not refused", async () => {
+  const { testKey } = await import("./_test_signer.ts");
+  const key = await testKey();
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/audit.jsonl`;
+  const options = {
+    fsync: "never" as const,
+    anchor: `${dir}/audit.anchor.json`,
+    checkpoint: { signer: key.signer, everyRecords: 2 },
+  };
+  let log = await AuditLog.open(path, options);
+  for (let i = 0; i < 4; i++) await log.append({ event: "decided", target: `t${i}` });
+  await log.close();
+  const anchor = JSON.parse(await Deno.readTextFile(`${dir}/audit.anchor.json`));
+  assert.equal(anchor.seq, log.seq, "the anchor names the final checkpoint");
+  // The log is deleted while the gateway is down.
+  await Deno.remove(path);
+  log = await AuditLog.open(path, options);
+  await log.close();
+  const [first] = records(await Deno.readTextFile(path));
+  assert.equal(first.event, "log_shortened");
+  assert.deepEqual(first.detail, {
+    found_seq: 0,
+    signed_seq: anchor.seq,
+    signed_hash: anchor.hash,
+    signed_at: anchor.time,
+  });
+  const report = await verifyAuditFile(path);
+  assert.ok(report.ok);
+  assert.match(
+    report.notices[0],
+    /at start the log ended at seq 0, but the gateway had signed a checkpoint at seq 7/,
+  );
+});
