@@ -80,7 +80,7 @@ export async function runAudit(args: string[]): Promise<number> {
         cp.last.final ? "was written at a clean shutdown" : "is a periodic one"
       }`,
     );
-  } else console.log("Checkpoints: none");
+  } else if (key) console.log("Checkpoints: none");
   if (shipped) {
     console.log(`Shipped checkpoints matched: ${cp.shippedMatched} of ${shipped.length}`);
   }

@@ -257,9 +257,12 @@ Deno.test("unlinking audit.jsonl under the running gateway is noticed: calls are
     headers: { authorization: `Bearer ${gateway.token}` },
   })).text();
   assert.match(metrics, /^tailops_audit_failed 1$/m);
-  assert.match(
-    gateway.stderr(),
-    /expected the file the gateway opened, found that the file was removed/,
+  await until(
+    () =>
+      /expected the file the gateway opened, found that the file was removed/.test(
+        gateway.stderr(),
+      ),
+    "the gateway to log why it stopped",
   );
   await client.close();
 });
