@@ -309,7 +309,8 @@ export class AuditLog {
       await this.#enqueueCheckpoint(true).catch(ignore);
     }
     this.#closed = true;
-    await this.#pumping;
+    // A recovery in flight may start one more pump for the records it held: wait for all.
+    while (this.#pumping) await this.#pumping;
     try {
       this.#sink.close();
     } catch {
