@@ -87,8 +87,11 @@ export async function runAudit(args: string[]): Promise<number> {
   for (const notice of report.notices) console.log(`Notice: ${notice}`);
   if (key && cp.uncovered > 0) {
     const from = report.count - cp.uncovered + 1;
+    const where = cp.last
+      ? "come after the last checkpoint and are not covered by a signature"
+      : "are not covered by any signed checkpoint";
     console.log(
-      `INCOMPLETE: records ${from}-${report.count} come after the last checkpoint and are not covered by a signature; records cut off after seq ${report.count} could not be detected here (compare with checkpoints shipped off the host: --shipped)`,
+      `INCOMPLETE: records ${from}-${report.count} ${where}; records cut off after seq ${report.count} could not be detected here (compare with checkpoints shipped off the host: --shipped)`,
     );
     return 2;
   }
