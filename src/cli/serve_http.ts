@@ -85,6 +85,13 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
     metadata,
     limiter: createTransportLimiter(),
     routes: { "/approvals": approvalsApi(gateway.approvals) },
+    onRateLimited: (peer) =>
+      void gateway.core.refusals?.record({
+        event: "refused",
+        reason: "rate_limited_http",
+        peer,
+        message: "429: Too many requests from this client",
+      }),
     onAuthFailure: (failure) =>
       void gateway.core.refusals?.record({
         event: "auth_failed",

@@ -39,6 +39,8 @@ export interface AppOptions {
   limiter?: TokenBucketLimiter;
   /** Prometheus text for `/metrics` (served behind authentication). */
   metrics?: () => string;
+  /** Hears of every request refused by the per-address limit (the audit log records them). */
+  onRateLimited?: (peer: string) => void;
   /** Hears of every request refused for its credential (the audit log records them). */
   onAuthFailure?: (failure: AuthFailure) => void;
   /** Extra authenticated routes, mounted at their paths (e.g. `/approvals`). */
@@ -55,7 +57,9 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.use("*", hostOriginGuard(options.hosts));
-  if (options.limiter) app.use("*", rateLimit(options.limiter));
+  if (options.limiter) {
+    app.use("*", rateLimit(options.limiter, { onLimited: options.onRateLimited }));
+  }
   app.use(
     "*",
     bodyLimit({

@@ -453,3 +453,29 @@ rate_limits:
   assert.equal(run.code, 0, run.stdout);
   assert.match(run.stdout, /was written at a clean shutdown/);
 });
+
+Deno.test("a flood past the per-address limit is audited as a few aggregated records", async () => {
+  let records: AuditLine[] = [];
+  let limited = 0;
+  {
+    await using gateway = await startGateway({ policy: RULES });
+    // The transport allows a burst of 2000 per address; send a bounded 2400, 50 at a time.
+    for (let sent = 0; sent < 2400; sent += 50) {
+      const statuses = await Promise.all(Array.from({ length: 50 }, async () => {
+        const response = await fetch(gateway.url, { method: "POST", body: "{}" });
+        await response.body?.cancel();
+        return response.status;
+      }));
+      limited += statuses.filter((s) => s === 429).length;
+    }
+    assert.equal((await gateway.stop()).code, 0);
+    records = await readAudit(gateway.auditFile);
+  }
+  assert.ok(limited > 0, "some requests were limited");
+  const refused = records.filter((r) => r.reason === "rate_limited_http");
+  assert.ok(refused.length <= 2, `${refused.length} records for ${limited} refusals`);
+  assert.equal(refused.reduce((n, r) => n + (r.detail!.count as number), 0), limited);
+  const auth = records.filter((r) => r.event === "auth_failed");
+  assert.ok(auth.length <= 2, `${auth.length} records for the unauthenticated rest`);
+  assert.ok(records.length < 20, `${records.length} records in all`);
+});
