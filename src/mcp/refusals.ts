@@ -212,15 +212,11 @@ export function auditSdkRefusals(
   const original = handlers?.get("tools/call");
   if (!original) return;
   server.server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const result = await original(request, extra) as {
-      isError?: boolean;
-      content?: { type: string; text?: string }[];
-    };
-    const text = result?.isError ? result.content?.[0]?.text : undefined;
-    const reason = text === undefined
-      ? undefined
-      : SDK_REFUSALS.find(([pattern]) => pattern.test(text))?.[1];
-    if (reason) {
+    const record = async (text: string | undefined) => {
+      const reason = text === undefined
+        ? undefined
+        : SDK_REFUSALS.find(([pattern]) => pattern.test(text))?.[1];
+      if (!reason) return;
       const args = request.params.arguments;
       await refusals.record({
         event: "refused",
@@ -230,7 +226,16 @@ export function auditSdkRefusals(
         message: text,
         ...(reason === "bad_arguments" && args && typeof args === "object" ? { args } : {}),
       });
+    };
+    let result: { isError?: boolean; content?: { type: string; text?: string }[] };
+    try {
+      result = await original(request, extra) as typeof result;
+    } catch (error) {
+      // Refused as a JSON-RPC error rather than a tool error: recorded the same way.
+      await record(error instanceof Error ? error.message : undefined);
+      throw error;
     }
+    await record(result?.isError ? result.content?.[0]?.text : undefined);
     return result as never;
   });
 }
