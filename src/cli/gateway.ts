@@ -22,12 +22,14 @@ import type { WorkerKind } from "../exec/worker_kind.ts";
 import { compilePolicy } from "../gate/policy.ts";
 import { ApprovalStore, notifyWebhook } from "../gate/approvals.ts";
 import { TierRateLimiter } from "../gate/rate_limit.ts";
-import { loadOrCreateGatewayKey } from "../auth/gateway_key.ts";
+import { loadOrCreateAuditKey, loadOrCreateGatewayKey } from "../auth/gateway_key.ts";
+import { checkpointShipper, type ShippingCounts } from "./checkpoint_shipping.ts";
 import { type ApprovalDeps, watchApprovals } from "../mcp/approval_flow.ts";
 import { getLogger } from "@logtape/logtape";
 import { createLocalJWKSet } from "jose";
 import type { GatewayCore } from "../mcp/server.ts";
 import { CallMetrics } from "../mcp/metrics.ts";
+import { RefusalRecorder } from "../mcp/refusals.ts";
 import { CATALOG, checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
 import type { FsyncMode } from "../audit/writer.ts";
 
@@ -51,6 +53,8 @@ export interface Gateway {
   readonly registry: Registry;
   readonly policy: PolicyFile;
   readonly audit: AuditLog;
+  /** Checkpoints shipped off the host, and deliveries that failed. */
+  readonly shipping: ShippingCounts;
   /** Approvals, shared by the call pipeline, the HTTP endpoint and the watcher. */
   readonly approvals: ApprovalDeps;
   /** Stops workers and closes the audit log (after a `stopped` record). */
@@ -83,9 +87,27 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   checkRegistryAgainstCatalog(registry);
   const secrets = findSecrets(registry.targets).map(({ secret }) => secret.reveal());
   const scanner = new SecretScanner(secrets);
+  const auditKey = await loadOrCreateAuditKey(options.stateDir);
+  const auditConfig = policy.audit;
+  const shipper = checkpointShipper(auditConfig?.ship);
   const audit = await AuditLog.open(`${options.stateDir}/audit.jsonl`, {
     fsync: options.fsync ?? "batch",
     secrets: scanner,
+    // A crash or a full disk can leave half a line: keep it aside and go on
+    // (the `tail_repaired` record says where), rather than refuse to start.
+    onCorruptTail: "set_aside",
+    // The last checkpoint's head, kept beside the log: a log found shorter at start is recorded.
+    anchor: `${options.stateDir}/audit.anchor.json`,
+    checkpoint: {
+      signer: {
+        kid: auditKey.kid,
+        sign: async (data) =>
+          new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, auditKey.privateKey, data)),
+      },
+      everyRecords: auditConfig?.checkpoint.every_records,
+      everyMs: auditConfig && auditConfig.checkpoint.every_seconds * 1000,
+      onCheckpoint: shipper.onCheckpoint,
+    },
   });
   const localCapabilities = new Set(
     registry.targets.filter((t) => t.type === "local").flatMap((t) => t.capabilities),
@@ -120,9 +142,11 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     },
   };
   const stopWatching = watchApprovals(approvals);
+  const refusals = new RefusalRecorder(audit);
   const core: GatewayCore = {
     catalog: CATALOG,
     metrics: new CallMetrics(),
+    refusals,
     deps: {
       registry,
       policy: compiled,
@@ -139,14 +163,18 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     registry,
     policy,
     audit,
+    shipping: shipper.counts,
     approvals,
     async close() {
       stopWatching();
       executor.close();
+      await refusals.close();
       try {
         await audit.append({ event: "stopped" });
       } finally {
+        // Closing signs the final checkpoint; its delivery is awaited (bounded by timeouts).
         await audit.close();
+        await shipper.drain();
       }
     },
   };

@@ -12,7 +12,8 @@ Usage: tailops <command> [options]
 Commands:
   serve          Run the gateway (stdio or Streamable HTTP)
   check-config   Validate a targets file and a policy file
-  audit verify   Verify the hash chain of an audit log
+  audit verify   Verify an audit log's hash chain and signed checkpoints
+  audit key      Print the public key that verifies audit checkpoints
   ssh-keyscan    Print the host key fingerprint of an SSH target
   token          Mint, list and revoke gateway access tokens
   approvals      List, show, approve and deny pending approvals
@@ -60,11 +61,31 @@ Options:
   -h, --help        Show this help`;
 
 /** Help for `audit`. */
-export const AUDIT_HELP = `Usage: tailops audit verify FILE
+export const AUDIT_HELP = `Usage: tailops audit verify FILE [--key KEY] [--shipped FILE]
+       tailops audit key [--state-dir DIR]
 
-Walks the hash chain of an audit log. Prints "OK" with the record count, or
-the first broken record's seq and why (edited, deleted or reordered,
-truncated, invalid). Exits 1 when the chain is broken.`;
+verify walks the hash chain of an audit log. Prints "OK" with the record
+count, or the first broken record's seq and why (edited, deleted or
+reordered, truncated, invalid, rewritten, foreign_key).
+
+  --key KEY      The audit public key (a file holding what "audit key" prints,
+                 or that JSON itself). Every checkpoint's signature is checked:
+                 a chain rewritten after it was signed is "rewritten", one
+                 re-signed with another key "foreign_key". Records after the
+                 last checkpoint are reported as not covered.
+  --shipped FILE Checkpoints shipped off the host (webhook bodies or syslog
+                 lines, one per line): each must be in the log, unchanged; a
+                 log that ends before one of them was cut ("truncated").
+
+Notices say what the gateway recorded about its own log: a torn last line it
+kept aside at start, a time it could not write.
+
+Exit codes: 0 intact; 1 broken; 2 intact, but --key was given and records at
+the end are not covered by a signed checkpoint (a cut tail cannot be excluded;
+compare with --shipped).
+
+key prints the public key (JWK) of STATE/keys/audit.jwk.json, creating the key
+when missing. Keep a copy off the host.`;
 
 /** Help for `token`. */
 export const TOKEN_HELP = `Usage: tailops token <command> [options]

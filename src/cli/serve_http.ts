@@ -85,6 +85,20 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
     metadata,
     limiter: createTransportLimiter(),
     routes: { "/approvals": approvalsApi(gateway.approvals) },
+    onRateLimited: (peer) =>
+      void gateway.core.refusals?.record({
+        event: "refused",
+        reason: "rate_limited_http",
+        peer,
+        message: "429: Too many requests from this client",
+      }),
+    onAuthFailure: (failure) =>
+      void gateway.core.refusals?.record({
+        event: "auth_failed",
+        reason: failure.reason,
+        peer: failure.peer,
+        message: `${failure.status}: ${failure.message}`,
+      }),
     metrics: () =>
       gateway.core.metrics?.render([
         { name: "tailops_sessions", help: "Open Streamable HTTP sessions.", read: sessions.size },
@@ -97,6 +111,16 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
           name: "tailops_audit_failed",
           help: "1 when the audit log has failed and calls are refused.",
           read: () => (gateway.audit.failure ? 1 : 0),
+        },
+        {
+          name: "tailops_audit_checkpoints_shipped",
+          help: "Audit checkpoints delivered off the host (webhook, syslog).",
+          read: () => gateway.shipping.shipped,
+        },
+        {
+          name: "tailops_audit_checkpoint_ship_failures",
+          help: "Audit checkpoint deliveries that failed (calls are never blocked by them).",
+          read: () => gateway.shipping.failed,
         },
       ]) ?? "",
   });

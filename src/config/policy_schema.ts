@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { capabilitySchema, TIERS } from "./capabilities.ts";
 import { secretRefSchema } from "./secret.ts";
+import { auditConfigSchema } from "./audit_schema.ts";
 import { absolutePathSchema } from "./targets_schema.ts";
 import { selectorSchema } from "./selector.ts";
 import { patternProblem } from "./pattern.ts";
@@ -135,6 +136,8 @@ export const policyFileSchema = z.strictObject({
   rate_limits: rateLimitsSchema.optional(),
   /** Approval notifications. */
   approvals: approvalsConfigSchema.optional(),
+  /** Audit checkpoints: how often the chain head is signed, where it is shipped. */
+  audit: auditConfigSchema.optional(),
   /** Roles and bindings; when absent, only the admin token and the local user hold scopes. */
   identities: identitiesSchema.optional(),
   /** Which credentials the HTTP transport accepts. */

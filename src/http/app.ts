@@ -9,7 +9,12 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Identity } from "../gate/identity.ts";
 import type { Authenticator } from "../auth/types.ts";
-import { authenticate, type GatewayEnv, noAuthentication } from "./authenticate.ts";
+import {
+  authenticate,
+  type AuthFailure,
+  type GatewayEnv,
+  noAuthentication,
+} from "./authenticate.ts";
 import { hostOriginGuard, type HostOriginOptions } from "./host_origin.ts";
 import type { McpSessions } from "./mcp_sessions.ts";
 import type { TokenBucketLimiter } from "../gate/rate_limit.ts";
@@ -34,6 +39,10 @@ export interface AppOptions {
   limiter?: TokenBucketLimiter;
   /** Prometheus text for `/metrics` (served behind authentication). */
   metrics?: () => string;
+  /** Hears of every request refused by the per-address limit (the audit log records them). */
+  onRateLimited?: (peer: string) => void;
+  /** Hears of every request refused for its credential (the audit log records them). */
+  onAuthFailure?: (failure: AuthFailure) => void;
   /** Extra authenticated routes, mounted at their paths (e.g. `/approvals`). */
   routes?: Readonly<Record<string, Hono<GatewayEnv>>>;
 }
@@ -48,7 +57,9 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.use("*", hostOriginGuard(options.hosts));
-  if (options.limiter) app.use("*", rateLimit(options.limiter));
+  if (options.limiter) {
+    app.use("*", rateLimit(options.limiter, { onLimited: options.onRateLimited }));
+  }
   app.use(
     "*",
     bodyLimit({
@@ -65,7 +76,7 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
     app.get(path, (c) => c.json(options.metadata!.document));
   }
   const authn = "authenticator" in options.auth
-    ? authenticate(options.auth.authenticator)
+    ? authenticate(options.auth.authenticator, { onFailure: options.onAuthFailure })
     : noAuthentication(options.auth.anonymous);
   app.use("/mcp", authn);
   app.on(["GET", "POST", "DELETE"], "/mcp", options.sessions.handler);

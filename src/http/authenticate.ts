@@ -20,14 +20,28 @@ export type GatewayEnv = {
   Bindings: { remoteAddr?: Deno.NetAddr };
 };
 
+/** A request refused for its credential, as the audit log records it. */
+export interface AuthFailure {
+  /** The client's address. */
+  readonly peer: string;
+  /** 401 or 403. */
+  readonly status: number;
+  /** The OAuth error code (`invalid_token`, `invalid_request`, `insufficient_scope`). */
+  readonly reason: string;
+  /** The sentence the client got. */
+  readonly message: string;
+}
+
 /**
  * Requires a valid credential on every request that reaches it.
  *
  * @param authenticator Decides who a request is from.
+ * @param options `onFailure` hears of every refused request (to audit it, aggregated).
  * @returns The middleware; sets `c.var.identity`.
  */
 export function authenticate(
   authenticator: Authenticator,
+  options: { onFailure?: (failure: AuthFailure) => void } = {},
 ): MiddlewareHandler<GatewayEnv> {
   return async function authenticateRequest(c, next) {
     const remote = c.env?.remoteAddr;
@@ -38,6 +52,12 @@ export function authenticate(
       log.warn("Ignored Tailscale identity headers from {remote}", { remote: remote?.hostname });
     }
     if (!outcome.ok) {
+      options.onFailure?.({
+        peer: remote?.hostname ?? "",
+        status: outcome.status,
+        reason: outcome.body.error,
+        message: outcome.body.error_description,
+      });
       return Response.json(outcome.body, { status: outcome.status, headers: outcome.headers });
     }
     c.set("identity", outcome.identity);

@@ -11,6 +11,7 @@ import type { Plan } from "../exec/plan.ts";
 import { type Operation, OperationError } from "../ops/operation.ts";
 import type { CallDeps } from "./call_tool.ts";
 import { describePlan } from "./describe_plan.ts";
+import { recordFinished } from "./_record_finished.ts";
 import type { TargetResult } from "./envelope.ts";
 
 const log = getLogger(["tailops", "call"]);
@@ -71,7 +72,8 @@ export function planFor(
  * @param deps The gateway's executor and audit log.
  * @param run The call on this target.
  * @returns The target's result entry.
- * @throws {AuditError} When the audit log cannot be written (the call is refused).
+ * @throws {AuditError} When the audit log cannot be written before the run
+ * (nothing ran); a failure after the run comes back as the entry's `warning`.
  */
 export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetResult> {
   const { operation: op, target, base, rule } = run;
@@ -164,7 +166,8 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
   const output = canonicalJson(entry.data ?? entry.error ?? null);
   // Written before the result is returned, synced by its batch without the
   // client waiting for it (the `decided` record above was synced before the run).
-  await deps.audit.append({
+  // The call ran: if the log fails now, the client is told so, not "refused".
+  return await recordFinished(deps, entry, {
     ...base,
     event: "finished",
     status: entry.status === "ok" ? "ok" : "error",
@@ -175,6 +178,5 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     plan_digest: planDigest,
     ...(entry.error ? { reason: entry.error.code } : {}),
     ...(run.approvalId ? { detail: approval } : {}),
-  }, { durable: false });
-  return entry;
+  });
 }

@@ -29,6 +29,7 @@ import {
 } from "./envelope.ts";
 import { renderText } from "./render_text.ts";
 import { type AuditBase, runTarget } from "./_run_target.ts";
+import { isAuditError } from "./_record_finished.ts";
 
 /** Where audit records go. Must reject when a record cannot be made durable. */
 export interface AuditAppender {
@@ -225,7 +226,8 @@ async function settleApproval(
  * @param request Who, what, with which arguments.
  * @returns Per-target results and a text rendering.
  * @throws {CallError} When no target can be selected or the caller is over its rate limit.
- * @throws {AuditError} When the audit log cannot be written (nothing more runs).
+ * @throws {AuditError} When the audit log cannot be written and no target ran; a
+ * target that ran keeps its result (with a `warning` when its end is not recorded).
  */
 export async function callTool(deps: CallDeps, request: CallRequest): Promise<CallOutcome> {
   const { identity, operation: op, args, signal } = request;
@@ -272,8 +274,29 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   let failures = 0;
   let done = 0;
   let next = 0;
+  let auditFailure: Error | undefined;
 
+  // A target whose `decided` (or `denied`) record cannot be written does not
+  // run; targets that already ran keep their results.
   const oneTarget = async (index: number): Promise<TargetResult> => {
+    try {
+      return await oneTargetAudited(index);
+    } catch (error) {
+      if (!isAuditError(error)) throw error;
+      auditFailure ??= error;
+      return {
+        target: targets[index].id,
+        status: "skipped",
+        duration_ms: 0,
+        error: {
+          code: "audit_unavailable",
+          message: "Not run: the audit log cannot be written, so the gateway runs no calls",
+        },
+      };
+    }
+  };
+
+  const oneTargetAudited = async (index: number): Promise<TargetResult> => {
     const target = targets[index];
     const decision = decisions[index];
     const base: AuditBase = {
@@ -345,6 +368,10 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
     }
   };
   await Promise.all(Array.from({ length: Math.min(forks, targets.length) }, worker));
+  // Nothing ran because of the log: the call as a whole is refused, as before any target.
+  if (auditFailure && results.every((r) => r.error?.code === "audit_unavailable")) {
+    throw auditFailure;
+  }
 
   const result: ToolResult = {
     tool: op.name,

@@ -102,6 +102,7 @@ export function resultSchema<O extends z.ZodType>(data: O) {
       data: data.optional(),
       plan: z.unknown().optional(),
       error: errorSchema.optional(),
+      warning: errorSchema.optional(),
     })),
   });
 }
@@ -117,6 +118,8 @@ export interface TargetResult {
   data?: unknown;
   plan?: unknown;
   error?: { code: string; message: string };
+  /** Something the client must know about a target that ran (e.g. `audit_unrecorded`). */
+  warning?: { code: string; message: string };
 }
 
 /** A tool's structured result. */

@@ -10,6 +10,7 @@ import { couldUse, type Identity } from "../gate/mod.ts";
 import type { Operation } from "../ops/operation.ts";
 import { type CallDeps, CallError, callTool } from "./call_tool.ts";
 import type { CallMetrics } from "./metrics.ts";
+import { auditSdkRefusals, type RefusalRecorder } from "./refusals.ts";
 import { type CallToolResult, McpServer } from "./sdk.ts";
 import { serveCachedToolList, toolConfig } from "./tool_definitions.ts";
 import { VERSION } from "../version.ts";
@@ -27,6 +28,8 @@ export interface GatewayCore {
   readonly catalog: readonly Operation[];
   /** Where call outcomes are counted, when metrics are on. */
   readonly metrics?: CallMetrics;
+  /** Where calls refused before the gate are audited (aggregated). */
+  readonly refusals?: RefusalRecorder;
 }
 
 /**
@@ -117,6 +120,14 @@ export function createMcpServer(core: GatewayCore, identity: Identity): McpServe
       } catch (error) {
         if (error instanceof CallError) {
           core.metrics?.recordError(operation.name, error.code);
+          await core.refusals?.record({
+            event: "refused",
+            reason: error.code,
+            identity: identity.subject,
+            tool: operation.name,
+            message: error.message,
+            args: core.deps.redact(args),
+          });
           return errorResult(`${error.code}: ${error.message}`);
         }
         core.metrics?.recordError(
@@ -138,6 +149,7 @@ export function createMcpServer(core: GatewayCore, identity: Identity): McpServe
     });
   }
   serveCachedToolList(server, operations);
+  if (core.refusals) auditSdkRefusals(server, core.refusals, identity.subject);
   // A session's tools are fixed when it opens (config changes need a restart),
   // so do not promise list_changed notifications that never come.
   server.server.registerCapabilities({ tools: { listChanged: false } });

@@ -119,6 +119,8 @@ export interface StartOptions {
   flags?: string[];
   /** Extra environment variables (`null` removes one). */
   env?: Record<string, string | null>;
+  /** An existing state directory to run on (a restart); it is not removed on dispose. */
+  stateDir?: string;
 }
 
 /** A running gateway over HTTP. */
@@ -200,7 +202,7 @@ export async function killAndWait(child: Deno.ChildProcess): Promise<Deno.Comman
  */
 export async function startGateway(options: StartOptions = {}): Promise<RunningGateway> {
   const workDir = await tempDirWith();
-  const stateDir = `${workDir}/state`;
+  const stateDir = options.stateDir ?? `${workDir}/state`;
   const args = [
     ...GATEWAY_RUN,
     "serve",
@@ -363,7 +365,7 @@ function isOurGateway(pid: number): boolean {
  */
 export async function startStdioGateway(options: StartOptions = {}): Promise<StdioGateway> {
   const workDir = await tempDirWith();
-  const stateDir = `${workDir}/state`;
+  const stateDir = options.stateDir ?? `${workDir}/state`;
   const args = [...GATEWAY_RUN, "serve", "--transport", "stdio", "--state-dir", stateDir];
   if (options.targets !== undefined) {
     await Deno.writeTextFile(`${workDir}/targets.yaml`, options.targets);
