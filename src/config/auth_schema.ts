@@ -103,7 +103,10 @@ export const authConfigSchema = z.strictObject({
   oidc: z.array(oidcIssuerSchema).max(16).default([]),
   /** Clock skew allowed on `exp`/`nbf`, at most 60 s. */
   clock_skew_seconds: z.number().int().min(0).max(60).default(60),
-  /** Tailscale identity headers from `tailscale serve` on the same host. */
+  /**
+   * Tailscale identity headers from `tailscale serve` on the same host,
+   * trusted only on the private socket `STATE/tailscale/serve.sock`.
+   */
   tailscale: z.strictObject({ enabled: z.boolean().default(false) }).default({ enabled: false }),
 });
 
