@@ -1,10 +1,15 @@
 /**
- * Finds known secret values in text and masks them: an Aho–Corasick automaton
- * built once, so one pass over the text finds every secret however many there
- * are.
+ * Finds known secret values in text and masks them: one Aho–Corasick
+ * automaton built once, so one pass over the text finds every secret in
+ * every encoding however many there are. A value that comes back encoded —
+ * base64 (standard or URL-safe, any of the three byte alignments, padded or
+ * not), hex, `\u`-escaped, percent-encoded — is a leak too, so each secret
+ * is searched for in each of those forms (see {@linkcode secretForms}).
  *
  * @module
  */
+
+import { decodeEscapes } from "./_escapes.ts";
 
 /** What replaces a secret value, a sensitive field or a credential in text. */
 export const REDACTED = "[REDACTED]";
@@ -13,12 +18,92 @@ export const REDACTED = "[REDACTED]";
 export const MIN_SECRET_LENGTH = 4;
 
 /**
+ * Encoded forms shorter than this are not searched for: the base64 of a
+ * 4-byte secret is 4–5 characters, which ordinary text contains by chance.
+ */
+export const MIN_ENCODED_LENGTH = 8;
+
+const HEX = "0123456789abcdef";
+const BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/**
+ * The characters of base64 that depend only on the secret's bytes, when the
+ * secret starts `align` bytes into a 3-byte group: whatever precedes or
+ * follows it, these appear in the encoding.
+ */
+function base64Core(bytes: Uint8Array, align: number): string {
+  const bits = (index: number) => {
+    // Bit `index` of the stream that has `align` zero bytes before the secret.
+    const byte = Math.floor(index / 8) - align;
+    return byte < 0 || byte >= bytes.length ? 0 : (bytes[byte] >> (7 - (index % 8))) & 1;
+  };
+  const first = Math.ceil((8 * align) / 6);
+  const end = Math.floor((8 * (align + bytes.length)) / 6);
+  let out = "";
+  for (let char = first; char < end; char++) {
+    let value = 0;
+    for (let bit = 0; bit < 6; bit++) value = (value << 1) | bits(6 * char + bit);
+    out += BASE64[value];
+  }
+  return out;
+}
+
+/**
+ * Folds a UTF-16 code unit for matching: ASCII letters to lower case and the
+ * URL-safe base64 letters `-` `_` to `+` `/`. Patterns and text are folded
+ * alike, so one form covers hex in either case and both base64 alphabets;
+ * the cost is that a secret also masks its case-folded look-alikes, which
+ * errs on the safe side.
+ */
+const FOLD = (() => {
+  const table = new Uint16Array(65536);
+  for (let unit = 0; unit < 65536; unit++) table[unit] = unit;
+  for (let unit = 65; unit <= 90; unit++) table[unit] = unit + 32;
+  table[45] = 43; // - → +
+  table[95] = 47; // _ → /
+  return table;
+})();
+
+function fold(text: string): string {
+  let out = "";
+  for (let i = 0; i < text.length; i++) out += String.fromCharCode(FOLD[text.charCodeAt(i)]);
+  return out;
+}
+
+/**
+ * Every form a secret is searched for in: as written, inside a JSON string,
+ * base64 (the three byte alignments; padding falls outside the searched
+ * core, and folding covers the URL-safe alphabet) and hex (folding covers
+ * upper case). `\u`-escaped and percent-encoded text is decoded before it is
+ * searched (see {@linkcode SecretScanner.scan}), so those need no forms of
+ * their own. Encoded forms shorter than {@linkcode MIN_ENCODED_LENGTH} are
+ * left out. Forms are returned folded (lower case, `+` `/` for `-` `_`).
+ *
+ * @param secret A secret value.
+ * @returns The distinct folded forms; empty when the secret is shorter than {@linkcode MIN_SECRET_LENGTH}.
+ */
+export function secretForms(secret: string): string[] {
+  if (typeof secret !== "string" || secret.length < MIN_SECRET_LENGTH) return [];
+  const forms = new Set([fold(secret), fold(JSON.stringify(secret).slice(1, -1))]);
+  const bytes = new TextEncoder().encode(secret);
+  const encoded = [0, 1, 2].map((align) => base64Core(bytes, align));
+  encoded.push(Array.from(bytes, (b) => HEX[b >> 4] + HEX[b & 15]).join(""));
+  for (const form of encoded) if (form.length >= MIN_ENCODED_LENGTH) forms.add(fold(form));
+  return [...forms];
+}
+
+/**
  * Masks known secret values in text. Build one per set of secrets (at config
  * load) and reuse it for every tool output and audit record.
  *
- * Besides each raw value it also finds the value as written inside a JSON
- * string (quotes and backslashes escaped), since outputs are often JSON.
- * Overlapping or adjacent matches are masked as one.
+ * Each secret is searched for in every form {@linkcode secretForms} lists,
+ * in the text and in its escape-decoded view. Overlapping or adjacent
+ * matches are masked as one.
+ *
+ * The automaton is compact: most trie nodes have one child, kept in two
+ * number arrays; only branching nodes get a map, and the root a dense table.
+ * Memory grows with the total length of the forms (about 20 bytes a
+ * character), not with a map per character.
  *
  * @example
  * ```ts
@@ -27,13 +112,19 @@ export const MIN_SECRET_LENGTH = 4;
  * ```
  */
 export class SecretScanner {
-  /** Trie edges: `#edges[node]` maps a UTF-16 code unit to the next node. */
-  #edges: Map<number, number>[] = [new Map()];
+  /** The root's edges by UTF-16 code unit (0: none; node 0 is the root). */
+  #root = new Int32Array(65536);
+  /** The code unit of each node's first edge (-1: none). */
+  #unit: number[] = [-1];
+  /** The node each first edge leads to. */
+  #child: number[] = [0];
+  /** Further edges of the nodes that branch. */
+  #more = new Map<number, Map<number, number>>();
   /** Failure links (longest proper suffix that is also a trie path). */
   #fail: number[] = [0];
-  /** Length of the longest secret ending at each node (0 for none). */
+  /** Length of the longest form ending at each node (0 for none). */
   #match: number[] = [0];
-  /** Distinct patterns searched for (secrets and their JSON-escaped forms). */
+  /** Distinct forms searched for (every secret in every encoding). */
   readonly size: number;
 
   /**
@@ -43,91 +134,137 @@ export class SecretScanner {
    */
   constructor(secrets: Iterable<string>) {
     const patterns = new Set<string>();
-    for (const secret of secrets) {
-      if (typeof secret !== "string" || secret.length < MIN_SECRET_LENGTH) continue;
-      patterns.add(secret);
-      patterns.add(JSON.stringify(secret).slice(1, -1));
-    }
+    for (const secret of secrets) for (const form of secretForms(secret)) patterns.add(form);
     this.size = patterns.size;
     for (const pattern of patterns) this.#insert(pattern);
     this.#link();
   }
 
+  #next(node: number, unit: number): number | undefined {
+    if (node === 0) return this.#root[unit] || undefined;
+    if (this.#unit[node] === unit) return this.#child[node];
+    return this.#more.get(node)?.get(unit);
+  }
+
+  #add(node: number, unit: number): number {
+    const created = this.#unit.length;
+    this.#unit.push(-1);
+    this.#child.push(0);
+    this.#fail.push(0);
+    this.#match.push(0);
+    if (node === 0) {
+      this.#root[unit] = created;
+    } else if (this.#unit[node] === -1) {
+      this.#unit[node] = unit;
+      this.#child[node] = created;
+    } else {
+      let more = this.#more.get(node);
+      if (more === undefined) this.#more.set(node, more = new Map());
+      more.set(unit, created);
+    }
+    return created;
+  }
+
+  // Forms arrive folded (secretForms), as the text is folded while it is searched.
   #insert(pattern: string): void {
     let node = 0;
     for (let i = 0; i < pattern.length; i++) {
       const unit = pattern.charCodeAt(i);
-      let next = this.#edges[node].get(unit);
-      if (next === undefined) {
-        next = this.#edges.length;
-        this.#edges.push(new Map());
-        this.#fail.push(0);
-        this.#match.push(0);
-        this.#edges[node].set(unit, next);
-      }
-      node = next;
+      node = this.#next(node, unit) ?? this.#add(node, unit);
     }
     this.#match[node] = pattern.length;
   }
 
+  *#children(node: number): Generator<[number, number]> {
+    if (node === 0) {
+      for (let unit = 0; unit < 65536; unit++) {
+        if (this.#root[unit] !== 0) yield [unit, this.#root[unit]];
+      }
+      return;
+    }
+    if (this.#unit[node] !== -1) yield [this.#unit[node], this.#child[node]];
+    const more = this.#more.get(node);
+    if (more) yield* more;
+  }
+
   /** Breadth-first: failure links, and the longest match each node inherits through them. */
   #link(): void {
-    const queue = [...this.#edges[0].values()];
+    const queue = Array.from(this.#children(0), ([, child]) => child);
     for (let head = 0; head < queue.length; head++) {
       const node = queue[head];
-      for (const [unit, child] of this.#edges[node]) {
+      for (const [unit, child] of this.#children(node)) {
         let fallback = this.#fail[node];
-        while (fallback !== 0 && !this.#edges[fallback].has(unit)) fallback = this.#fail[fallback];
-        const target = this.#edges[fallback].get(unit);
+        let target = this.#next(fallback, unit);
+        while (target === undefined && fallback !== 0) {
+          fallback = this.#fail[fallback];
+          target = this.#next(fallback, unit);
+        }
         this.#fail[child] = target !== undefined && target !== child ? target : 0;
-        // A node's own secret is longer than any suffix's, so it wins when present.
+        // A node's own form is longer than any suffix's, so it wins when present.
         if (this.#match[child] === 0) this.#match[child] = this.#match[this.#fail[child]];
         queue.push(child);
       }
     }
   }
 
+  /** Calls `found(start, end)` for the longest form ending at each position of `text`. */
+  #search(text: string, found: (start: number, end: number) => void): void {
+    const root = this.#root, unitOf = this.#unit, childOf = this.#child;
+    const more = this.#more, fail = this.#fail, match = this.#match;
+    let node = 0;
+    for (let i = 0; i < text.length; i++) {
+      const unit = FOLD[text.charCodeAt(i)];
+      while (true) {
+        if (node === 0) {
+          node = root[unit];
+          break;
+        }
+        const next = unitOf[node] === unit ? childOf[node] : more.get(node)?.get(unit);
+        if (next !== undefined) {
+          node = next;
+          break;
+        }
+        node = fail[node];
+      }
+      const length = match[node];
+      if (length > 0) found(i - length + 1, i + 1);
+    }
+  }
+
   /**
-   * Replaces every occurrence of a known secret with {@linkcode REDACTED}.
-   * Runs in time linear in the text (plus the matches found).
+   * Replaces every occurrence of a known secret, in any of its forms, with
+   * {@linkcode REDACTED}: as written, JSON-escaped, base64, hex, and — after
+   * decoding `\u` and percent escapes, even when only some characters are
+   * escaped — `\u`-escaped or percent-encoded. Runs in time linear in the
+   * text (plus the matches found); extra memory grows with the matches, not
+   * the text, unless the text holds escapes (then one decoded copy).
    *
    * @param text Any text, e.g. a tool's output.
    * @returns The text with secrets masked; the same string when none occur.
    */
   scan(text: string): string {
     if (this.size === 0) return text;
-    const edges = this.#edges, fail = this.#fail, match = this.#match;
-    let depth: Int32Array | undefined;
-    let node = 0;
-    for (let i = 0; i < text.length; i++) {
-      const unit = text.charCodeAt(i);
-      let next = edges[node].get(unit);
-      while (next === undefined && node !== 0) {
-        node = fail[node];
-        next = edges[node].get(unit);
-      }
-      node = next ?? 0;
-      const length = match[node];
-      if (length > 0) {
-        // Count how many matches cover each position: +1 at a start, -1 after an end.
-        depth ??= new Int32Array(text.length + 1);
-        depth[i - length + 1]++;
-        depth[i + 1]--;
-      }
+    const spans: [number, number][] = [];
+    this.#search(text, (start, end) => spans.push([start, end]));
+    if (text.includes("%") || text.includes("\\u")) {
+      const view = decodeEscapes(text);
+      view && this.#search(view.text, (start, end) => {
+        spans.push([view.origin(start)[0], view.origin(end - 1)[1]]);
+      });
     }
-    if (depth === undefined) return text;
+    if (spans.length === 0) return text;
+    spans.sort((a, b) => a[0] - b[0]);
     const parts: string[] = [];
-    let covered = 0, from = 0;
-    for (let i = 0; i < text.length; i++) {
-      const before = covered;
-      covered += depth[i];
-      if (before === 0 && covered > 0) {
-        parts.push(text.slice(from, i), REDACTED);
-      } else if (before > 0 && covered === 0) {
-        from = i;
-      }
+    let from = 0;
+    for (let k = 0; k < spans.length;) {
+      const start = spans[k][0];
+      let end = spans[k][1];
+      // Overlapping or adjacent matches are masked as one.
+      for (k++; k < spans.length && spans[k][0] <= end; k++) end = Math.max(end, spans[k][1]);
+      parts.push(text.slice(from, start), REDACTED);
+      from = end;
     }
-    if (covered === 0) parts.push(text.slice(from));
+    parts.push(text.slice(from));
     return parts.join("");
   }
 }
