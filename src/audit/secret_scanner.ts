@@ -18,6 +18,13 @@ export const REDACTED = "[REDACTED]";
 export const MIN_SECRET_LENGTH = 4;
 
 /**
+ * A secret's beginning this long or longer is masked where a text or a quoted
+ * string in it ends (a cut in the middle of a secret). Shorter beginnings are
+ * too common in ordinary text ("pass", "2024") to mask.
+ */
+export const MIN_EDGE_LENGTH = 8;
+
+/**
  * Encoded forms shorter than this are not searched for: the base64 of a
  * 4-byte secret is 4–5 characters, which ordinary text contains by chance.
  */
@@ -124,6 +131,8 @@ export class SecretScanner {
   #fail: number[] = [0];
   /** Length of the longest form ending at each node (0 for none). */
   #match: number[] = [0];
+  /** Length of each node's trie path: how much of a form the text has matched so far. */
+  #depth: number[] = [0];
   /** Distinct forms searched for (every secret in every encoding). */
   readonly size: number;
 
@@ -152,6 +161,7 @@ export class SecretScanner {
     this.#child.push(0);
     this.#fail.push(0);
     this.#match.push(0);
+    this.#depth.push(this.#depth[node] + 1);
     if (node === 0) {
       this.#root[unit] = created;
     } else if (this.#unit[node] === -1) {
@@ -207,13 +217,48 @@ export class SecretScanner {
     }
   }
 
-  /** Calls `found(start, end)` for the longest form ending at each position of `text`. */
-  #search(text: string, found: (start: number, end: number) => void): void {
+  /**
+   * Calls `found(start, end)` for the longest form ending at each position of
+   * `text`. With `edges`, also for a form's beginning (at least
+   * {@linkcode MIN_EDGE_LENGTH} characters) that the text or a quoted string
+   * in it ends with: where output was cut, the rest of the secret is missing.
+   */
+  #search(text: string, found: (start: number, end: number) => void, edges = false): void {
     const root = this.#root, unitOf = this.#unit, childOf = this.#child;
-    const more = this.#more, fail = this.#fail, match = this.#match;
+    const more = this.#more, fail = this.#fail, match = this.#match, depthOf = this.#depth;
     let node = 0;
+    // Where the current quoted string began, and whether the last character escapes the next.
+    let stringStart = 0, escaped = false, beforeEscape = -1, depthBeforeEscape = 0;
+    // At the end of the text or of a quoted string: a form's beginning that runs up to it
+    // (or up to an escape cut short just before it) is masked through the edge.
+    const edge = (at: number) => {
+      const depth = depthOf[node];
+      if (depth >= MIN_EDGE_LENGTH && match[node] === 0 && at - depth >= stringStart) {
+        found(at - depth, at);
+      } else if (
+        beforeEscape >= 0 && at - beforeEscape <= 7 && depthBeforeEscape >= MIN_EDGE_LENGTH &&
+        beforeEscape - depthBeforeEscape >= stringStart
+      ) {
+        found(beforeEscape - depthBeforeEscape, at);
+      }
+    };
     for (let i = 0; i < text.length; i++) {
-      const unit = FOLD[text.charCodeAt(i)];
+      const raw = text.charCodeAt(i);
+      if (edges) {
+        if (raw === 34 /* " */ && !escaped) {
+          edge(i);
+          stringStart = i + 1;
+        }
+        // A cut can fall inside an escape (`\u00`, `%C`): remember the match before it began.
+        if (
+          (raw === 92 /* \ */ || raw === 37 /* % */) && (beforeEscape < 0 || i - beforeEscape > 7)
+        ) {
+          beforeEscape = i;
+          depthBeforeEscape = depthOf[node];
+        }
+        escaped = raw === 92 /* \ */ && !escaped;
+      }
+      const unit = FOLD[raw];
       while (true) {
         if (node === 0) {
           node = root[unit];
@@ -229,13 +274,17 @@ export class SecretScanner {
       const length = match[node];
       if (length > 0) found(i - length + 1, i + 1);
     }
+    if (edges) edge(text.length);
   }
 
   /**
    * Replaces every occurrence of a known secret, in any of its forms, with
    * {@linkcode REDACTED}: as written, JSON-escaped, base64, hex, and — after
    * decoding `\u` and percent escapes, even when only some characters are
-   * escaped — `\u`-escaped or percent-encoded. Runs in time linear in the
+   * escaped — `\u`-escaped or percent-encoded. The beginning of a form (at
+   * least {@linkcode MIN_EDGE_LENGTH} characters) at the end of the text or
+   * of a quoted (JSON) string in it is masked too: output cut at a cap, or a
+   * read that stops inside a secret, leaves no prefix behind. Runs in time linear in the
    * text (plus the matches found); extra memory grows with the matches, not
    * the text, unless the text holds escapes (then one decoded copy).
    *
@@ -245,12 +294,12 @@ export class SecretScanner {
   scan(text: string): string {
     if (this.size === 0) return text;
     const spans: [number, number][] = [];
-    this.#search(text, (start, end) => spans.push([start, end]));
+    this.#search(text, (start, end) => spans.push([start, end]), true);
     if (text.includes("%") || text.includes("\\u")) {
       const view = decodeEscapes(text);
       view && this.#search(view.text, (start, end) => {
         spans.push([view.origin(start)[0], view.origin(end - 1)[1]]);
-      });
+      }, true);
     }
     if (spans.length === 0) return text;
     spans.sort((a, b) => a[0] - b[0]);

@@ -195,3 +195,39 @@ Deno.test("SecretScanner keeps memory and time bounded with many and long secret
   assert.ok(out.endsWith(REDACTED), out.slice(-80));
   assert.ok(!out.includes(many[999]));
 });
+
+Deno.test("SecretScanner.scan() masks a secret's beginning where output was cut, in any form", () => {
+  const scanner = new SecretScanner([SECRET]);
+  const cuts = [
+    SECRET.slice(0, 9),
+    b64(utf8(SECRET)).slice(0, 12),
+    hexOf(utf8(SECRET)).slice(0, 16),
+    uEscape(SECRET).slice(0, 6 * 9),
+    uEscape(SECRET).slice(0, 6 * 9 + 3), // the cut falls inside an escape
+    encodeURIComponent(SECRET).slice(0, 10),
+  ];
+  for (const cut of cuts) {
+    // At the end of the text, and at the end of a JSON string followed by more fields.
+    assert.equal(scanner.scan(`log: ${cut}`), `log: ${REDACTED}`, cut);
+    const json = JSON.stringify({ output: `head ${cut}`, truncated: true });
+    const out = scanner.scan(json);
+    assert.equal(JSON.parse(out).output, `head ${REDACTED}`, `${cut}: ${out}`);
+    assert.equal(JSON.parse(out).truncated, true);
+  }
+});
+
+Deno.test("SecretScanner.scan() leaves short or mid-text beginnings of a secret alone", () => {
+  const scanner = new SecretScanner([SECRET]);
+  for (
+    const text of [
+      `ends with ${SECRET.slice(0, 7)}`,
+      JSON.stringify({ a: `${SECRET.slice(0, 10)} and then more` }),
+      JSON.stringify({ a: "x", b: SECRET.slice(0, 5) }),
+    ]
+  ) {
+    assert.equal(scanner.scan(text), text);
+  }
+  // A beginning is masked only inside its own quoted string, never across a quote.
+  const split = `"${SECRET.slice(0, 4)}" "${SECRET.slice(4, 12)}"`;
+  assert.equal(scanner.scan(split), split);
+});

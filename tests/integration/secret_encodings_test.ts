@@ -43,6 +43,15 @@ function encodings(secret: string): Record<string, string> {
   };
 }
 
+/**
+ * How many characters of an encoded credential the 1024-byte cap lets
+ * through in the cut test: at least 8 characters of the credential itself
+ * (a shorter beginning is not masked; see MIN_EDGE_LENGTH).
+ */
+function keptOf(name: string, shift: number): number {
+  return (name === "unicode" ? 60 : name === "percent_all" ? 30 : 24) + shift;
+}
+
 /** Where each encoding appears when the body is plain text vs JSON. */
 function targets(port: number): string {
   return [
@@ -63,6 +72,15 @@ function targets(port: number): string {
     "      methods: [GET]",
     '      paths: ["/echo/**"]',
     '      auth: { basic: { username: ops, password: "${TAILOPS_IT_PASSWORD}" } }',
+    "  - id: cut-api",
+    "    type: http",
+    "    capabilities: [http:read]",
+    "    constraints: { output_cap_bytes: 1024 }",
+    "    connection:",
+    `      base_url: http://127.0.0.1:${port}`,
+    "      methods: [GET]",
+    '      paths: ["/cut/**"]',
+    '      auth: { bearer: "${TAILOPS_IT_TOKEN}" }',
   ].join("\n");
 }
 
@@ -72,7 +90,12 @@ Deno.test("An upstream echoing the injected credential in any encoding leaks not
     const secret = header.startsWith("Bearer ") ? header.slice(7) : new TextDecoder().decode(
       Uint8Array.from(atob(header.slice(6)), (c) => c.charCodeAt(0)),
     ).replace(/^ops:/, "");
-    const [, , format, name] = new URL(req.url).pathname.split("/");
+    const [, kind, format, name] = new URL(req.url).pathname.split("/");
+    if (kind === "cut") {
+      // The output cap (1024 bytes) falls inside the encoded credential.
+      const form = name === "raw" ? secret : encodings(secret)[name];
+      return new Response("x".repeat(1024 - keptOf(name, Number(format))) + form + "y".repeat(200));
+    }
     const value = encodings(secret)[name] ?? "unknown encoding";
     return format === "json"
       ? Response.json({ leaked: value, note: `around ${value} here` })
@@ -103,6 +126,21 @@ Deno.test("An upstream echoing the injected credential in any encoding leaks not
               assert.ok(!seen.includes(middle), `${target} ${path}: ${formName} leaked: ${seen}`);
             }
           }
+        }
+      }
+      for (const name of ["raw", "base64", "base64url_nopad", "hex", "unicode", "percent_all"]) {
+        for (const shift of [0, 1, 2]) {
+          const result = await call(client, "http_request", {
+            target: "cut-api",
+            path: `/cut/${shift}/${name}`,
+          });
+          assert.equal(result.results[0].status, "ok", result.text);
+          const seen = JSON.stringify(result.results) + result.text;
+          const form = name === "raw" ? TOKEN : encodings(TOKEN)[name];
+          const kept = keptOf(name, shift);
+          // What the cap let through of the credential, less the edge base64 shares with the filler.
+          const leaked = form.slice(2, kept);
+          assert.ok(!seen.includes(leaked), `cut ${name}+${shift}: ${leaked} leaked: ${seen}`);
         }
       }
     } finally {
