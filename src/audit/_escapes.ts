@@ -21,6 +21,8 @@ export interface EscapeView {
   origin(index: number): [number, number];
 }
 
+const UTF16 = new TextDecoder("utf-16le");
+
 /** The value of a hex digit's code unit, or -1. */
 function digit(unit: number): number {
   if (unit >= 48 && unit <= 57) return unit - 48;
@@ -96,12 +98,9 @@ export function decodeEscapes(text: string): EscapeView | undefined {
   }
   if (units === undefined) return undefined;
   for (let k = from; k < text.length; k++) units[viewLength++] = text.charCodeAt(k);
-  const chunks: string[] = [];
-  // In chunks: fromCharCode takes its units as arguments. (TextDecoder would turn lone surrogates into U+FFFD.)
-  for (let k = 0; k < viewLength; k += 8192) {
-    chunks.push(String.fromCharCode(...units.subarray(k, Math.min(k + 8192, viewLength))));
-  }
-  const view = chunks.join("");
+  // A lone surrogate becomes U+FFFD: one unit for one, so positions still map back, and
+  // a secret read from YAML or the environment holds no lone surrogate to be found.
+  const view = UTF16.decode(units.subarray(0, viewLength));
   return {
     text: view,
     origin(index) {
