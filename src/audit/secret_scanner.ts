@@ -25,6 +25,18 @@ export const MIN_SECRET_LENGTH = 4;
 export const MIN_EDGE_LENGTH = 8;
 
 /**
+ * Long secrets are also searched for by windows of this many characters,
+ * cut every {@linkcode WINDOW_STRIDE} characters from the plain forms: a
+ * piece of a secret at least `WINDOW_LENGTH + WINDOW_STRIDE` (24) characters
+ * long contains a whole window wherever it was cut from, so the start or
+ * middle of a secret is found too, not only its whole or its beginning.
+ */
+export const WINDOW_LENGTH = 16;
+
+/** How far apart the windows of a long secret start (see {@linkcode WINDOW_LENGTH}). */
+export const WINDOW_STRIDE = 8;
+
+/**
  * Encoded forms shorter than this are not searched for: the base64 of a
  * 4-byte secret is 4–5 characters, which ordinary text contains by chance.
  */
@@ -133,6 +145,8 @@ export class SecretScanner {
   #match: number[] = [0];
   /** Length of each node's trie path: how much of a form the text has matched so far. */
   #depth: number[] = [0];
+  /** Each window (see {@linkcode WINDOW_LENGTH}) and the form and offset it was cut from. */
+  #windows = new Map<string, { form: string; offset: number }>();
   /** Distinct forms searched for (every secret in every encoding). */
   readonly size: number;
 
@@ -143,9 +157,24 @@ export class SecretScanner {
    */
   constructor(secrets: Iterable<string>) {
     const patterns = new Set<string>();
-    for (const secret of secrets) for (const form of secretForms(secret)) patterns.add(form);
+    for (const secret of secrets) {
+      const forms = secretForms(secret);
+      for (const form of forms) patterns.add(form);
+      // Windows of the plain forms (as written, JSON-escaped) find a piece from the middle or
+      // the end of a long secret; the search then grows the match along the form.
+      if (forms.length === 0) continue;
+      const plain = new Set([fold(secret), fold(JSON.stringify(secret).slice(1, -1))]);
+      for (const form of plain) {
+        if (form.length < WINDOW_LENGTH + WINDOW_STRIDE) continue;
+        for (let at = 0; at + WINDOW_LENGTH <= form.length; at += WINDOW_STRIDE) {
+          const window = form.slice(at, at + WINDOW_LENGTH);
+          if (!this.#windows.has(window)) this.#windows.set(window, { form, offset: at });
+        }
+      }
+    }
     this.size = patterns.size;
     for (const pattern of patterns) this.#insert(pattern);
+    for (const window of this.#windows.keys()) if (!patterns.has(window)) this.#insert(window);
     this.#link();
   }
 
@@ -229,6 +258,8 @@ export class SecretScanner {
     let node = 0;
     // Where the current quoted string began, and whether the last character escapes the next.
     let stringStart = 0, escaped = false, beforeEscape = -1, depthBeforeEscape = 0;
+    // Where the last grown window match ended: windows inside it need not grow again.
+    let grown = 0;
     // At the end of the text or of a quoted string: a form's beginning that runs up to it
     // (or up to an escape cut short just before it) is masked through the edge.
     const edge = (at: number) => {
@@ -272,6 +303,26 @@ export class SecretScanner {
         node = fail[node];
       }
       const length = match[node];
+      if (length === WINDOW_LENGTH && i + 1 > grown) {
+        const window = this.#windows.get(fold(text.slice(i + 1 - length, i + 1)));
+        if (window) {
+          // Grow the match along the form both ways, as far as the text follows it.
+          let start = i + 1 - length, end = i + 1;
+          for (let at = window.offset - 1; start > 0 && at >= 0; at--, start--) {
+            if (FOLD[text.charCodeAt(start - 1)] !== window.form.charCodeAt(at)) break;
+          }
+          for (
+            let at = window.offset + length;
+            end < text.length && at < window.form.length;
+            at++, end++
+          ) {
+            if (FOLD[text.charCodeAt(end)] !== window.form.charCodeAt(at)) break;
+          }
+          grown = end;
+          found(start, end);
+          continue;
+        }
+      }
       if (length > 0) found(i - length + 1, i + 1);
     }
     if (edges) edge(text.length);

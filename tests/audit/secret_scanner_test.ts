@@ -231,3 +231,35 @@ Deno.test("SecretScanner.scan() leaves short or mid-text beginnings of a secret 
   const split = `"${SECRET.slice(0, 4)}" "${SECRET.slice(4, 12)}"`;
   assert.equal(scanner.scan(split), split);
 });
+
+Deno.test("SecretScanner.scan() masks any piece of 24 characters or more cut from a long secret", () => {
+  const key = [
+    "-----BEGIN OPENSSH PRIVATE KEY-----",
+    ...Array.from({ length: 12 }, () => crypto.randomUUID().replaceAll("-", "").repeat(2)),
+    "-----END OPENSSH PRIVATE KEY-----",
+  ].join("\n");
+  const scanner = new SecretScanner([key]);
+  let seed = 3;
+  const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  for (let round = 0; round < 200; round++) {
+    const length = 24 + random(300);
+    const start = random(key.length - length);
+    const piece = key.slice(start, start + length);
+    for (const text of [`log: ${piece} done`, piece, JSON.stringify({ out: piece, n: 1 })]) {
+      const out = scanner.scan(text);
+      assert.ok(!out.includes(piece.slice(8, -8)), `piece at ${start}+${length} in ${out}`);
+    }
+  }
+  // The last lines of the key, as `tail` shows them, are masked to the end.
+  const tail = key.split("\n").slice(-4).join("\n");
+  // (The newlines around it may go too: the key's own lines end in newlines.)
+  const shown = scanner.scan(`container said:\n${tail}\n`);
+  assert.match(shown, /^container said:\n?\[REDACTED\]\n?$/);
+});
+
+Deno.test("SecretScanner windows do not mask ordinary text that merely shares short runs", () => {
+  const secret = "the-quick-brown-fox-jumps-over-the-lazy-dog-0123456789";
+  const scanner = new SecretScanner([secret]);
+  const text = "the quick brown fox, the-quick-brown ran over the-lazy-dog today";
+  assert.equal(scanner.scan(text), text);
+});
