@@ -84,6 +84,27 @@ export async function prepareTailscaleSocket(stateDir: string): Promise<string> 
 }
 
 /**
+ * The tailnet peer's address, as tailscaled writes it in `X-Forwarded-For`
+ * (one address, set rather than appended, so a client cannot add its own).
+ * Trusted on this socket only, where nobody but tailscaled and the gateway's
+ * user can connect: per-peer limits and logs then see the real peer instead
+ * of one unix socket for everyone.
+ *
+ * @param headers The request headers.
+ * @returns The address, or `undefined` when absent or not a plain IP address.
+ */
+export function tailnetPeer(headers: Headers): string | undefined {
+  const value = headers.get("x-forwarded-for")?.trim();
+  if (!value || value.length > 45) return undefined;
+  if (
+    /^\d{1,3}(?:\.\d{1,3}){3}$/.test(value) || /^[0-9a-fA-F:]+$/.test(value) && value.includes(":")
+  ) {
+    return value;
+  }
+  return undefined;
+}
+
+/**
  * Listens on the Tailscale socket and hands each request to the app, marked
  * as arriving on that channel.
  *
@@ -97,14 +118,23 @@ export async function prepareTailscaleSocket(stateDir: string): Promise<string> 
 export async function serveTailscaleSocket(
   stateDir: string,
   options: {
-    fetch: (request: Request, env: { channel: Channel }) => Response | Promise<Response>;
+    fetch: (
+      request: Request,
+      env: { channel: Channel; remoteAddr?: Deno.NetAddr },
+    ) => Response | Promise<Response>;
     signal: AbortSignal;
   },
 ): Promise<Deno.HttpServer<Deno.UnixAddr>> {
   const path = await prepareTailscaleSocket(stateDir);
   const server = Deno.serve(
     { path, transport: "unix", signal: options.signal, onListen: () => {} },
-    (request) => options.fetch(request, { channel: "tailscale_socket" }),
+    (request) => {
+      const peer = tailnetPeer(request.headers);
+      return options.fetch(request, {
+        channel: "tailscale_socket",
+        ...(peer ? { remoteAddr: { transport: "tcp", hostname: peer, port: 0 } } : {}),
+      });
+    },
   );
   // The directory already keeps other users out; the socket's own mode is a second wall.
   await Deno.chmod(path, 0o600);

@@ -8,6 +8,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { tailnetPeer } from "../../src/http/tailscale_socket.ts";
 import { authGateway, ROLES_YAML } from "./_auth_gateway.ts";
 
 const PROBE_USER = "tailops-h3-probe";
@@ -195,4 +196,21 @@ Deno.test({
     const response = await curl(null, [...HEADERS, ...post(gw.url.href)]);
     assert.equal(response.stdout, "401");
   },
+});
+
+Deno.test("tailnetPeer() takes one plain address from X-Forwarded-For, nothing else", () => {
+  const table: [string | null, string | undefined][] = [
+    ["100.101.102.103", "100.101.102.103"],
+    ["fd7a:115c:a1e0::1", "fd7a:115c:a1e0::1"],
+    [" 100.64.0.1 ", "100.64.0.1"],
+    ["100.64.0.1, 10.0.0.1", undefined],
+    ["evil.example", undefined],
+    ["", undefined],
+    [null, undefined],
+    ["1".repeat(60), undefined],
+  ];
+  for (const [value, expected] of table) {
+    const headers = new Headers(value === null ? {} : { "X-Forwarded-For": value });
+    assert.equal(tailnetPeer(headers), expected, String(value));
+  }
 });
