@@ -33,6 +33,9 @@ export const MIN_EDGE_LENGTH = 8;
  */
 export const WINDOW_LENGTH = 16;
 
+/** Nodes with at least this many edges get a dense table for their ASCII edges (+0.2 MB for 1,000 secrets). */
+const DENSE_EDGES = 2;
+
 /** How far apart the windows of a long secret start (see {@linkcode WINDOW_LENGTH}). */
 export const WINDOW_STRIDE = 8;
 
@@ -139,6 +142,13 @@ export class SecretScanner {
   #child: number[] = [0];
   /** Further edges of the nodes that branch. */
   #more = new Map<number, Map<number, number>>();
+  /**
+   * For nodes with many edges, a dense table of their ASCII edges (0: none),
+   * by index into {@linkcode SecretScanner.#tables}; 0 means no table. Hex and
+   * base64 forms branch a lot near the root, and ordinary text walks there often.
+   */
+  #tableOf = new Int32Array(0);
+  #tables: Int32Array[] = [new Int32Array(0)];
   /** Failure links (longest proper suffix that is also a trie path). */
   #fail: number[] = [0];
   /** Length of the longest form ending at each node (0 for none). */
@@ -176,6 +186,14 @@ export class SecretScanner {
     for (const pattern of patterns) this.#insert(pattern);
     for (const window of this.#windows.keys()) if (!patterns.has(window)) this.#insert(window);
     this.#link();
+    this.#tableOf = new Int32Array(this.#unit.length);
+    for (const [node, more] of this.#more) {
+      if (more.size < DENSE_EDGES) continue;
+      const table = new Int32Array(128);
+      if (this.#unit[node] < 128) table[this.#unit[node]] = this.#child[node];
+      for (const [unit, child] of more) if (unit < 128) table[unit] = child;
+      this.#tableOf[node] = this.#tables.push(table) - 1;
+    }
   }
 
   #next(node: number, unit: number): number | undefined {
@@ -247,6 +265,32 @@ export class SecretScanner {
   }
 
   /**
+   * At the end of the text or of a quoted string (`at`): a form's beginning
+   * that runs up to it, or up to an escape cut short just before it, to be
+   * masked through the edge. (A method, not a closure: a closure over the
+   * search loop's variables would slow every step of it.)
+   */
+  #edge(
+    node: number,
+    at: number,
+    stringStart: number,
+    beforeEscape: number,
+    depthBeforeEscape: number,
+  ): [number, number] | undefined {
+    const depth = this.#depth[node];
+    if (depth >= MIN_EDGE_LENGTH && this.#match[node] === 0 && at - depth >= stringStart) {
+      return [at - depth, at];
+    }
+    if (
+      beforeEscape >= 0 && at - beforeEscape <= 7 && depthBeforeEscape >= MIN_EDGE_LENGTH &&
+      beforeEscape - depthBeforeEscape >= stringStart
+    ) {
+      return [beforeEscape - depthBeforeEscape, at];
+    }
+    return undefined;
+  }
+
+  /**
    * Calls `found(start, end)` for the longest form ending at each position of
    * `text`. With `edges`, also for a form's beginning (at least
    * {@linkcode MIN_EDGE_LENGTH} characters) that the text or a quoted string
@@ -255,29 +299,18 @@ export class SecretScanner {
   #search(text: string, found: (start: number, end: number) => void, edges = false): void {
     const root = this.#root, unitOf = this.#unit, childOf = this.#child;
     const more = this.#more, fail = this.#fail, match = this.#match, depthOf = this.#depth;
+    const tableOf = this.#tableOf, tables = this.#tables;
     let node = 0;
     // Where the current quoted string began, and whether the last character escapes the next.
     let stringStart = 0, escaped = false, beforeEscape = -1, depthBeforeEscape = 0;
     // Where the last grown window match ended: windows inside it need not grow again.
     let grown = 0;
-    // At the end of the text or of a quoted string: a form's beginning that runs up to it
-    // (or up to an escape cut short just before it) is masked through the edge.
-    const edge = (at: number) => {
-      const depth = depthOf[node];
-      if (depth >= MIN_EDGE_LENGTH && match[node] === 0 && at - depth >= stringStart) {
-        found(at - depth, at);
-      } else if (
-        beforeEscape >= 0 && at - beforeEscape <= 7 && depthBeforeEscape >= MIN_EDGE_LENGTH &&
-        beforeEscape - depthBeforeEscape >= stringStart
-      ) {
-        found(beforeEscape - depthBeforeEscape, at);
-      }
-    };
     for (let i = 0; i < text.length; i++) {
       const raw = text.charCodeAt(i);
       if (edges) {
         if (raw === 34 /* " */ && !escaped) {
-          edge(i);
+          const span = this.#edge(node, i, stringStart, beforeEscape, depthBeforeEscape);
+          if (span) found(span[0], span[1]);
           stringStart = i + 1;
         }
         // A cut can fall inside an escape (`\u00`, `%C`): remember the match before it began.
@@ -295,7 +328,14 @@ export class SecretScanner {
           node = root[unit];
           break;
         }
-        const next = unitOf[node] === unit ? childOf[node] : more.get(node)?.get(unit);
+        let next: number | undefined;
+        if (unitOf[node] === unit) {
+          next = childOf[node];
+        } else if (tableOf[node] !== 0 && unit < 128) {
+          next = tables[tableOf[node]][unit] || undefined;
+        } else {
+          next = more.get(node)?.get(unit);
+        }
         if (next !== undefined) {
           node = next;
           break;
@@ -325,7 +365,10 @@ export class SecretScanner {
       }
       if (length > 0) found(i - length + 1, i + 1);
     }
-    if (edges) edge(text.length);
+    if (edges) {
+      const span = this.#edge(node, text.length, stringStart, beforeEscape, depthBeforeEscape);
+      if (span) found(span[0], span[1]);
+    }
   }
 
   /**
