@@ -15,6 +15,8 @@ import { createApp } from "../http/app.ts";
 import { approvalsApi } from "../http/approvals_api.ts";
 import { defaultHostsAndOrigins } from "../http/host_origin.ts";
 import { mcpSessions } from "../http/mcp_sessions.ts";
+import { serveTailscaleSocket } from "../http/tailscale_socket.ts";
+import { CliError } from "./errors.ts";
 import type { Gateway } from "./gateway.ts";
 import type { ServeOptions } from "./serve.ts";
 import { onShutdown } from "./shutdown.ts";
@@ -124,6 +126,22 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
         },
       ]) ?? "",
   });
+  // Tailscale identity arrives only on a private unix socket that `tailscale
+  // serve` proxies to; the same app serves it, marked with its channel.
+  let tailscaleServer: Deno.HttpServer<Deno.UnixAddr> | undefined;
+  if (!options.noAuth && gateway.policy.auth?.tailscale.enabled) {
+    try {
+      tailscaleServer = await serveTailscaleSocket(options.stateDir, {
+        fetch: (request, env) => app!.fetch(request, env),
+        signal: stopController.signal,
+      });
+    } catch (error) {
+      stopController.abort();
+      await gateway.close();
+      throw new CliError((error as Error).message, 1);
+    }
+    log.info("Listening for tailscale serve on {path}", { path: tailscaleServer.addr.path });
+  }
   onShutdown(async () => {
     await sessions.close();
     // Close the gateway (its `stopped` record) before stopping the server: once
@@ -132,5 +150,5 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
     stopController.abort();
   });
   log.info("Listening on {url}", { url: `http://${host}:${actualPort}/mcp`, port: actualPort });
-  await server.finished;
+  await Promise.all([server.finished, tailscaleServer?.finished]);
 }

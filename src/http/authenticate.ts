@@ -8,16 +8,21 @@ import { getLogger } from "@logtape/logtape";
 import type { MiddlewareHandler } from "hono";
 import type { Authenticator } from "../auth/types.ts";
 import type { Identity } from "../gate/identity.ts";
+import type { Channel } from "./tailscale_socket.ts";
 
 const log = getLogger(["tailops", "http", "auth"]);
 
 /** Context variables set by this middleware. */
 export type AuthVariables = { identity: Identity };
 
-/** The app's Hono environment: the caller's identity, and Deno's connection info as bindings. */
+/**
+ * The app's Hono environment: the caller's identity, and as bindings Deno's
+ * connection info plus the listener's channel (set by the server, never by
+ * the request; absent on the TCP listener).
+ */
 export type GatewayEnv = {
   Variables: AuthVariables;
-  Bindings: { remoteAddr?: Deno.NetAddr };
+  Bindings: { remoteAddr?: Deno.NetAddr; channel?: Channel };
 };
 
 /** A request refused for its credential, as the audit log records it. */
@@ -47,9 +52,13 @@ export function authenticate(
     const remote = c.env?.remoteAddr;
     const outcome = await authenticator.authenticate(c.req.raw, {
       remoteAddr: remote?.hostname ?? "",
+      channel: c.env?.channel ?? "tcp",
     });
     if (outcome.ignoredTailscaleHeaders) {
-      log.warn("Ignored Tailscale identity headers from {remote}", { remote: remote?.hostname });
+      log.warn(
+        "Ignored Tailscale identity headers from {remote}: they are trusted only on the tailscale serve socket",
+        { remote: remote?.hostname },
+      );
     }
     if (!outcome.ok) {
       options.onFailure?.({

@@ -64,7 +64,7 @@ auth:
   oidc:
     - issuer: https://idp.example
       algorithms: [ES256]
-      introspection: { client_id: tailops, client_secret: "\${IDP_SECRET}" }
+      introspection: { token_prefix: idp_at_, client_id: tailops, client_secret: "\${IDP_SECRET}" }
   tailscale: { enabled: true }
 `,
     "p.yaml",

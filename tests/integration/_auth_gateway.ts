@@ -92,7 +92,13 @@ export interface AuthGateway extends AsyncDisposable {
   audit(): Promise<AuditLine[]>;
   /** Connects an SDK client with a bearer token and/or extra headers. */
   connect(
-    options?: { token?: string; headers?: Record<string, string>; elicit?: ElicitAnswer },
+    options?: {
+      token?: string;
+      headers?: Record<string, string>;
+      elicit?: ElicitAnswer;
+      /** Connect through this unix socket (the Tailscale channel) instead of TCP. */
+      socket?: string;
+    },
   ): Promise<InstanceType<typeof Client>>;
 }
 
@@ -179,7 +185,15 @@ export async function authGateway(policy: string): Promise<AuthGateway> {
       if (options.elicit) answerElicitation(client, options.elicit);
       const headers: Record<string, string> = { ...options.headers };
       if (options.token) headers.Authorization = `Bearer ${options.token}`;
-      await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
+      const unix = options.socket
+        ? Deno.createHttpClient({ proxy: { transport: "unix", path: options.socket } })
+        : undefined;
+      await client.connect(
+        new StreamableHTTPClientTransport(url, {
+          requestInit: { headers },
+          ...(unix ? { fetch: (input, init) => fetch(input, { ...init, client: unix }) } : {}),
+        }),
+      );
       clients.push(client);
       return client;
     },
