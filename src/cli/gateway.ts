@@ -14,6 +14,7 @@ import {
   type Registry,
 } from "../config/mod.ts";
 import { ExecutorHost } from "../exec/host.ts";
+import { describeProtectedFiles, secretFilePaths } from "../exec/protected_files.ts";
 import { DOCKER_KIND } from "../exec/docker_kind.ts";
 import { HTTP_KIND } from "../exec/http_kind.ts";
 import { LOCAL_KIND } from "../exec/local_kind.ts";
@@ -92,7 +93,14 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   );
   const executor = new ExecutorHost(registry, {
     kinds: WORKER_KINDS,
-    context: { programs: localPrograms(CATALOG, localCapabilities) },
+    context: {
+      programs: localPrograms(CATALOG, localCapabilities),
+      // Never readable through read_file/list_directory, whatever the roots.
+      protectedFiles: describeProtectedFiles([
+        options.stateDir,
+        ...secretFilePaths(registry.targets, policy),
+      ]),
+    },
   });
   await audit.append({
     event: "config_loaded",
