@@ -31,7 +31,15 @@ export interface LocalFsConfig {
   readonly realRoots: Readonly<Record<string, string>>;
   /** Refused whatever the roots. */
   readonly protected: ProtectedFiles;
+  /**
+   * Absolute paths of the programs the file code runs (`null` when absent): `readlink` tells
+   * where an opened descriptor really is, GNU `find` lists an opened directory.
+   */
+  readonly helpers: { readonly readlink: string | null; readonly find: string | null };
 }
+
+/** The programs the local worker's file code runs, besides the catalog's. */
+export const FILE_HELPERS = ["readlink", "find"] as const;
 
 export type { ProtectedFiles };
 
@@ -92,6 +100,9 @@ export const LOCAL_KIND: WorkerKind<LocalTarget> = {
   module: new URL("./workers/local.ts", import.meta.url),
   permissions(targets, context) {
     const programs = Object.values(resolveAll(context)).filter((p): p is string => p !== null);
+    const hasRoots = targets.some((t) => t.files.roots.length > 0);
+    const helpers = hasRoots ? FILE_HELPERS.map(resolveProgram) : [];
+    programs.push(...helpers.filter((p): p is string => p !== null && !programs.includes(p)));
     const roots = [...new Set(Object.entries(realRoots(targets)).flat())];
     return {
       ...NO_PERMISSIONS,
@@ -105,6 +116,7 @@ export const LOCAL_KIND: WorkerKind<LocalTarget> = {
       env: SUBPROCESS_ENV,
       realRoots: realRoots(targets),
       protected: context.protectedFiles ?? NO_PROTECTED_FILES,
+      helpers: { readlink: resolveProgram("readlink"), find: resolveProgram("find") },
     };
   },
 };

@@ -66,7 +66,7 @@ function expectFailure(outcome: ExecOutcome, code: string): string {
   return outcome.error.message;
 }
 
-Deno.test("LOCAL_KIND grants run for the resolved programs and read for the roots, nothing else", async () => {
+Deno.test("LOCAL_KIND grants run for the resolved programs and the file helpers, read for the roots, nothing else", async () => {
   const root = await makeRoot();
   try {
     const registry = await localRegistry(root);
@@ -74,7 +74,13 @@ Deno.test("LOCAL_KIND grants run for the resolved programs and read for the root
     const permissions = LOCAL_KIND.permissions(targets, { programs: ["uname", "cat", "dnf-none"] });
     assert.deepEqual(permissions, {
       ...NO_PERMISSIONS,
-      run: [resolveProgram("uname"), resolveProgram("cat")],
+      // readlink and find: the file code's helpers, granted because the target has roots.
+      run: [
+        resolveProgram("uname"),
+        resolveProgram("cat"),
+        resolveProgram("readlink"),
+        resolveProgram("find"),
+      ],
       read: [root],
     });
   } finally {

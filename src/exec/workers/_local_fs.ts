@@ -3,40 +3,39 @@
  *
  * Checking a path's real location and then opening it by name lets a process
  * that can write inside a root swap a component for a symlink in between.
- * Deno offers no `openat()`, refuses `/proc/self/fd` to a sandboxed worker,
- * and drops `O_NOFOLLOW` when it checks a narrow `read` grant, so the walk
- * pins directories with the process working directory instead: `chdir()`
- * follows the path once, `getcwd()` then names the directory the process is
- * really in, and every later step is relative to that pinned directory. The
- * final name is `lstat`ed, refused unless it is a regular file, opened with
- * `O_NONBLOCK` (a FIFO swapped in cannot block the open), and the opened
- * descriptor must be the very inode `lstat` saw. A symlink as the final name
- * is followed by hand (at most {@linkcode MAX_HOPS}), each hop pinned again.
+ * Deno offers no `openat()`, makes every relative path absolute before it
+ * opens it, and refuses `/proc/self/fd` to a sandboxed worker, so the check is
+ * made on what was opened instead of on a name:
  *
- * Every step is synchronous, so two plans in this worker never interleave
- * while the working directory is theirs. The working directory is shared by
- * the whole process: the gateway resolves its own paths to absolute ones at
- * start, and subprocesses are started with an explicit `cwd`.
+ * 1. `stat` the path and refuse anything but a regular file (or a directory
+ *    for listings) without opening it: FIFOs, sockets and devices are never
+ *    opened in the ordinary case.
+ * 2. Open it with `O_NONBLOCK | O_NOCTTY`: a FIFO swapped in after step 1
+ *    cannot block the open (or a read).
+ * 3. `fstat` the descriptor (regular file or directory, `dev:ino` against the
+ *    protected files) and ask `readlink /proc/PID/fd/N` — a separate process,
+ *    which Deno's sandbox does not stop — where the opened object really is.
+ *    It must lie under a root's real path.
+ * 4. Read through the descriptor (`pread`), or list through it with
+ *    `find -H /proc/PID/fd/N` (the magic link is the opened directory itself;
+ *    find walks it with `openat` and never follows a symlink).
+ *
+ * The helpers `readlink` and `find` (GNU, for `-printf`) are resolved at start
+ * and are the only extra programs the worker may run for files.
  *
  * @module
  */
 import fs from "node:fs";
 import type { LocalFsConfig } from "../local_kind.ts";
-import type {
-  DirEntry,
-  ExecFailure,
-  FsListPlan,
-  FsListResult,
-  FsReadPlan,
-  FsReadResult,
-} from "../plan.ts";
+import type { ExecFailure, FsListPlan, FsListResult, FsReadPlan, FsReadResult } from "../plan.ts";
 import { isUnderRoots } from "../plan.ts";
+import { readCapped } from "./_capped.ts";
+import { FIND_ENTRY_FORMAT, parseEntryRecords } from "./_dir_entries.ts";
 
-/** Symlinks followed at most in one path, as the kernel's own limit. */
-export const MAX_HOPS = 40;
+const { O_RDONLY, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = fs.constants;
 
-const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY |
-  fs.constants.O_NOFOLLOW;
+/** Bytes of `find` output kept at most for one listing (1000 entries of long names fit). */
+const LIST_OUTPUT_CAP = 1024 * 1024;
 
 /** A refusal with a stable code; the worker sends it back as the call's failure. */
 export class FsFailure extends Error {
@@ -52,15 +51,17 @@ function refuse(code: ExecFailure["code"], message: string): never {
   throw new FsFailure({ code, message });
 }
 
+/** The real roots a plan may use: its own roots, where they lie under configured ones. */
 function rootsOf(plan: FsReadPlan | FsListPlan, config: LocalFsConfig): string[] {
   const roots = new Set<string>();
   for (const root of plan.roots) {
-    // Only roots the worker was configured with, or directories under them, count: a plan can
-    // narrow them, never widen them. A narrower root keeps its configured root's real prefix
-    // (a symlink inside it is not followed here, which can only refuse more).
+    // A plan can narrow the configured roots, never widen them. A narrower root keeps its
+    // configured root's real prefix (a symlink below that is not followed here, which can
+    // only refuse more).
     for (const [configured, real] of Object.entries(config.realRoots)) {
       if (!isUnderRoots(root, [configured])) continue;
-      roots.add(root).add(configured === "/" ? root : `${real}${root.slice(configured.length)}`);
+      const rest = configured === "/" ? root : root.slice(configured.length);
+      roots.add(root).add(real === "/" ? rest || "/" : `${real}${rest}`);
     }
   }
   return [...roots];
@@ -70,100 +71,116 @@ function isProtected(real: string, id: string, config: LocalFsConfig): boolean {
   return config.protected.ids.includes(id) || isUnderRoots(real, config.protected.paths);
 }
 
-/**
- * Makes `dir` the working directory and checks where that really is.
- *
- * @returns The real path of the pinned directory.
- */
-function pin(dir: string, roots: readonly string[], shown: string): string {
-  Deno.chdir(dir);
-  let real: string;
-  try {
-    real = Deno.cwd();
-  } catch {
-    // Deno refuses getcwd() when the directory lies outside every grant.
-    refuse("forbidden", `Cannot open ${shown}: its real path lies outside the allowed roots`);
-  }
-  if (!isUnderRoots(real, roots)) {
-    refuse("forbidden", `Cannot open ${shown}: its real path lies outside the allowed roots`);
-  }
-  return real;
-}
-
-function split(path: string): { dir: string; name: string } {
-  const trimmed = path.length > 1 ? path.replace(/\/+$/, "") : path;
-  const slash = trimmed.lastIndexOf("/");
-  return { dir: trimmed.slice(0, slash) || "/", name: trimmed.slice(slash + 1) };
-}
-
-function typeName(info: Deno.FileInfo): string {
+/** What kind of object a stat describes, for refusals. */
+function kindOf(info: {
+  isDirectory: boolean;
+  isFifo: boolean | null;
+  isSocket: boolean | null;
+  isCharDevice: boolean | null;
+  isBlockDevice: boolean | null;
+}): string {
   if (info.isDirectory) return "a directory";
-  if (info.isSymlink) return "a symlink";
   if (info.isFifo) return "a FIFO";
   if (info.isSocket) return "a socket";
   if (info.isCharDevice || info.isBlockDevice) return "a device";
   return "a special file";
 }
 
-/**
- * Opens the regular file `plan.path` names, following symlinks that stay inside the roots.
- *
- * @returns The open descriptor, the file's real path and its size; close the descriptor.
- */
-function openRegular(
-  plan: FsReadPlan,
-  config: LocalFsConfig,
-): { fd: number; real: string; size: number } {
-  const roots = rootsOf(plan, config);
-  const shown = JSON.stringify(plan.path);
-  let path = plan.path;
-  for (let hop = 0; hop <= MAX_HOPS; hop++) {
-    const { dir, name } = split(path);
-    const realDir = pin(dir, roots, shown);
-    if (name === "" || name === "." || name === "..") {
-      refuse("forbidden", `Cannot read ${shown}: expected a regular file, found a directory`);
-    }
-    const seen = Deno.lstatSync(name);
-    if (seen.isSymlink) {
-      const link = Deno.readLinkSync(name);
-      path = link.startsWith("/") ? link : `${realDir === "/" ? "" : realDir}/${link}`;
-      continue;
-    }
-    if (!seen.isFile) {
-      refuse("forbidden", `Cannot read ${shown}: expected a regular file, found ${typeName(seen)}`);
-    }
-    const fd = fs.openSync(name, OPEN_FLAGS);
-    try {
-      const opened = fs.fstatSync(fd);
-      // The name may have been swapped since lstat: only the inode lstat saw, in the pinned
-      // directory, is the file that was checked.
-      if (opened.dev !== seen.dev || opened.ino !== seen.ino || !opened.isFile()) {
-        refuse("forbidden", `Cannot read ${shown}: it changed while it was being opened`);
-      }
-      const real = `${realDir === "/" ? "" : realDir}/${name}`;
-      if (isProtected(real, `${opened.dev}:${opened.ino}`, config)) {
-        refuse("forbidden", `Cannot read ${shown}: it holds the gateway's own secrets`);
-      }
-      return { fd, real, size: opened.size };
-    } catch (error) {
-      fs.closeSync(fd);
-      throw error;
-    }
+function kindOfStats(stats: fs.Stats): string {
+  return kindOf({
+    isDirectory: stats.isDirectory(),
+    isFifo: stats.isFIFO(),
+    isSocket: stats.isSocket(),
+    isCharDevice: stats.isCharacterDevice(),
+    isBlockDevice: stats.isBlockDevice(),
+  });
+}
+
+async function helper(
+  program: string | null,
+  name: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ bytes: Uint8Array; truncated: boolean }> {
+  if (!program) {
+    refuse("program_missing", `${name} is not installed on this host; file access needs it`);
   }
-  refuse("forbidden", `Cannot read ${shown}: more than ${MAX_HOPS} symbolic links`);
+  const child = new Deno.Command(program, {
+    args,
+    clearEnv: true,
+    cwd: "/",
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+    signal: AbortSignal.timeout(timeoutMs),
+  }).spawn();
+  const [out, status] = await Promise.all([
+    readCapped(child.stdout, LIST_OUTPUT_CAP),
+    child.status,
+  ]);
+  if (!status.success) {
+    refuse("forbidden", `Cannot verify the opened path: ${name} failed (exit ${status.code})`);
+  }
+  return { bytes: out.bytes, truncated: out.truncated };
+}
+
+/** Where the object open on `fd` really is, from the kernel. */
+async function realPathOf(fd: number, config: LocalFsConfig, timeoutMs: number): Promise<string> {
+  const { bytes } = await helper(
+    config.helpers.readlink,
+    "readlink",
+    ["-n", "--", `/proc/${Deno.pid}/fd/${fd}`],
+    timeoutMs,
+  );
+  return new TextDecoder().decode(bytes);
+}
+
+function checkPlace(
+  real: string,
+  id: string,
+  plan: FsReadPlan | FsListPlan,
+  config: LocalFsConfig,
+  what: string,
+): void {
+  const shown = JSON.stringify(plan.path);
+  if (!isUnderRoots(real, rootsOf(plan, config))) {
+    refuse("forbidden", `Cannot ${what} ${shown}: its real path lies outside the allowed roots`);
+  }
+  if (isProtected(real, id, config)) {
+    refuse("forbidden", `Cannot ${what} ${shown}: it holds the gateway's own secrets`);
+  }
 }
 
 /**
  * Reads part of a regular file under the plan's roots.
  *
  * @param plan The plan.
- * @param config Real roots and protected files.
+ * @param config Real roots, protected files and helper programs.
  * @returns The content (UTF-8, or base64 when not text).
  * @throws {FsFailure} When the path leads outside the roots, is not a regular file or is protected.
  */
-export function readFileRaceFree(plan: FsReadPlan, config: LocalFsConfig): FsReadResult {
-  const { fd, real, size } = openRegular(plan, config);
+export async function readFileRaceFree(
+  plan: FsReadPlan,
+  config: LocalFsConfig,
+): Promise<FsReadResult> {
+  const shown = JSON.stringify(plan.path);
+  const seen = Deno.statSync(plan.path);
+  if (!seen.isFile) {
+    refuse("forbidden", `Cannot read ${shown}: expected a regular file, found ${kindOf(seen)}`);
+  }
+  const fd = fs.openSync(plan.path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
   try {
+    const opened = fs.fstatSync(fd);
+    if (!opened.isFile()) {
+      refuse(
+        "forbidden",
+        `Cannot read ${shown}: expected a regular file, found ${kindOfStats(opened)} ` +
+          "(it changed while it was being opened)",
+      );
+    }
+    const real = await realPathOf(fd, config, plan.timeoutMs);
+    checkPlace(real, `${opened.dev}:${opened.ino}`, plan, config, "read");
+    const size = opened.size;
     const length = Math.max(0, Math.min(plan.outputCapBytes, size - plan.offset));
     const buffer = new Uint8Array(length);
     let filled = 0;
@@ -197,49 +214,52 @@ export function readFileRaceFree(plan: FsReadPlan, config: LocalFsConfig): FsRea
 }
 
 /**
- * Lists a directory under the plan's roots. The directory is pinned as the
- * working directory (symlinks on its path followed by the kernel, then
- * checked), and entries are read relative to it.
+ * Lists a directory under the plan's roots, through the opened directory.
  *
  * @param plan The plan.
- * @param config Real roots and protected files.
+ * @param config Real roots, protected files and helper programs.
  * @returns The entries, sorted by name.
  * @throws {FsFailure} When the path leads outside the roots, is not a directory or is protected.
  */
-export function listDirectoryRaceFree(plan: FsListPlan, config: LocalFsConfig): FsListResult {
+export async function listDirectoryRaceFree(
+  plan: FsListPlan,
+  config: LocalFsConfig,
+): Promise<FsListResult> {
   const shown = JSON.stringify(plan.path);
-  const real = pin(plan.path, rootsOf(plan, config), shown);
-  const self = Deno.lstatSync(".");
-  if (isProtected(real, `${self.dev}:${self.ino}`, config)) {
-    refuse("forbidden", `Cannot list ${shown}: it holds the gateway's own secrets`);
+  const seen = Deno.statSync(plan.path);
+  if (!seen.isDirectory) {
+    refuse("forbidden", `Cannot list ${shown}: expected a directory, found ${kindOf(seen)}`);
   }
-  const entries: DirEntry[] = [];
-  let truncated = false;
-  for (const entry of Deno.readDirSync(".")) {
-    if (entries.length >= plan.maxEntries) {
-      truncated = true;
-      break;
-    }
-    let info: Deno.FileInfo | undefined;
-    try {
-      info = Deno.lstatSync(entry.name);
-    } catch {
-      info = undefined;
-    }
-    entries.push({
-      name: entry.name,
-      type: entry.isFile
-        ? "file"
-        : entry.isDirectory
-        ? "directory"
-        : entry.isSymlink
-        ? "symlink"
-        : "other",
-      size: info?.size ?? null,
-      mtime: info?.mtime?.toISOString() ?? null,
-      mode: info?.mode == null ? null : `0${(info.mode & 0o7777).toString(8).padStart(3, "0")}`,
-    });
+  const fd = fs.openSync(plan.path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_DIRECTORY);
+  try {
+    const opened = fs.fstatSync(fd);
+    const real = await realPathOf(fd, config, plan.timeoutMs);
+    checkPlace(real, `${opened.dev}:${opened.ino}`, plan, config, "list");
+    const { bytes, truncated } = await helper(
+      config.helpers.find,
+      "GNU find",
+      [
+        "-H",
+        `/proc/${Deno.pid}/fd/${fd}`,
+        "-mindepth",
+        "1",
+        "-maxdepth",
+        "1",
+        "-printf",
+        FIND_ENTRY_FORMAT,
+      ],
+      plan.timeoutMs,
+    );
+    const records = new TextDecoder().decode(bytes).split("\0");
+    records.pop(); // after the last NUL: empty, or a record cut by the cap
+    const entries = parseEntryRecords(records);
+    return {
+      kind: "fs_list",
+      path: real,
+      entries: entries.slice(0, plan.maxEntries),
+      truncated: truncated || entries.length > plan.maxEntries,
+    };
+  } finally {
+    fs.closeSync(fd);
   }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { kind: "fs_list", path: real, entries, truncated };
 }

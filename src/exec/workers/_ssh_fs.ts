@@ -26,8 +26,9 @@
  *
  * @module
  */
-import type { DirEntry, FsListPlan, FsListResult, FsReadPlan, FsReadResult } from "../plan.ts";
+import type { FsListPlan, FsListResult, FsReadPlan, FsReadResult } from "../plan.ts";
 import { quoteArg } from "../quote.ts";
+import { FIND_ENTRY_FORMAT, parseEntryRecords } from "./_dir_entries.ts";
 import { SshError } from "./_ssh_errors.ts";
 import type { RawRun } from "./_ssh_exec.ts";
 
@@ -119,7 +120,7 @@ export function fsListScript(plan: FsListPlan): string {
     `[ -r . ] && [ -x . ] || { printf '%s\\0' "$w"; exit ${UNREADABLE}; }`,
     `printf '%s\\0%s\\0' "$w" "$m"`,
     `if find . -maxdepth 0 -printf '' >/dev/null 2>&1; then ` +
-    `find . -mindepth 1 -maxdepth 1 -printf '%y\\t%s\\t%T@\\t%m\\n%f\\0'; else ` +
+    `find . -mindepth 1 -maxdepth 1 -printf '${FIND_ENTRY_FORMAT}'; else ` +
     `for f in ./* ./.*; do case \${f##*/} in .|..) continue;; esac; ` +
     `[ -e "$f" ] || [ -L "$f" ] || continue; ` +
     `stat -c '%F\t%s\t%Y\t%a' -- "$f" && printf '%s\\0' "\${f##*/}"; done; fi`,
@@ -247,16 +248,6 @@ function encode(body: Uint8Array, truncated: boolean): Pick<FsReadResult, "conte
   return { content: btoa(binary), encoding: "base64" };
 }
 
-const TYPES: Record<string, DirEntry["type"]> = {
-  f: "file",
-  d: "directory",
-  l: "symlink",
-  "regular file": "file",
-  "regular empty file": "file",
-  directory: "directory",
-  "symbolic link": "symlink",
-};
-
 /**
  * Reads a listing's output.
  *
@@ -273,21 +264,7 @@ export function parseFsList(plan: FsListPlan, run: RawRun): FsListResult {
   const path = records.shift() ?? "";
   checkRoots(path, records.shift() ?? "", plan, "list");
   records.pop(); // after the last NUL: empty, or a record cut by the output cap
-  const entries: DirEntry[] = [];
-  for (const record of records) {
-    const newline = record.indexOf("\n");
-    if (newline < 0) continue;
-    const [type, size, mtime, mode] = record.slice(0, newline).split("\t");
-    const seconds = Number(mtime);
-    entries.push({
-      name: record.slice(newline + 1),
-      type: TYPES[type] ?? "other",
-      size: Number.isFinite(Number(size)) ? Number(size) : null,
-      mtime: Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : null,
-      mode: /^[0-7]+$/.test(mode ?? "") ? mode.padStart(4, "0") : null,
-    });
-  }
-  entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const entries = parseEntryRecords(records);
   return {
     kind: "fs_list",
     path,

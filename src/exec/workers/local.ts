@@ -52,8 +52,6 @@ async function runCommand(
   const child = new Deno.Command(path, {
     args: argv.slice(1) as string[],
     clearEnv: true,
-    // The file code moves the process's working directory between roots: never inherit it.
-    cwd: "/",
     env: config!.env as Record<string, string>,
     stdin: "null",
     stdout: "piped",
@@ -171,10 +169,10 @@ async function run(id: number, request: Extract<WorkerRequest, { type: "run" }>)
     if (plan.kind === "exec") result = await runExec(plan, controller.signal);
     else if (plan.kind === "fs_read") {
       checkPlanRoots(plan);
-      result = readFileRaceFree(plan, config!);
+      result = await readFileRaceFree(plan, config!);
     } else if (plan.kind === "fs_list") {
       checkPlanRoots(plan);
-      result = listDirectoryRaceFree(plan, config!);
+      result = await listDirectoryRaceFree(plan, config!);
     } else {throw new Failure({
         code: "internal",
         message: `The local executor cannot run ${plan.kind} plans`,
