@@ -63,10 +63,13 @@ function underFunction(roots: readonly string[]): string {
 export function fsReadScript(plan: FsReadPlan): string {
   const offset = Math.max(0, Math.trunc(plan.offset));
   const cap = Math.max(0, Math.trunc(plan.outputCapBytes));
-  const seconds = Math.max(1, Math.ceil(plan.timeoutMs / 1000));
+  // The busybox branch's bound on a child that a FIFO swapped in after the check makes wait
+  // in open(): half the plan's timeout, at most 5 s, so the kill comes before the call's own.
+  const seconds = Math.max(1, Math.min(5, Math.floor(plan.timeoutMs / 2000)));
   // Run by the child shell in the busybox branch: $1 the name, $2 the path it must have.
   const child = [
-    `exec 3<"./$1" || exit ${CHANGED}`,
+    // `command`: a failed redirection on plain `exec` ends the shell before `||` runs.
+    `command exec 3<"./$1" 2>/dev/null || exit ${CHANGED}`,
     `[ "$(readlink /proc/$$/fd/3)" = "$2" ] && [ -f /proc/$$/fd/3 ] || exit ${CHANGED}`,
     `s=$(stat -L -c %s /proc/$$/fd/3) || exit ${CHANGED}`,
     `printf '%s\\0%s\\0%s\\0' "$2" "$3" "$s"`,
@@ -98,7 +101,7 @@ export function fsReadScript(plan: FsReadPlan): string {
     `  dd if="./$f" iflag=nofollow,nonblock,skip_bytes,count_bytes skip=${offset} count=${cap} ` +
     `bs=65536 status=none 2>/dev/null || exit ${CHANGED}`,
     `elif timeout -s KILL 5 true 2>/dev/null; then`,
-    `  exec timeout -s KILL ${seconds} sh -c ${quoteArg(child)} sh "$f" "$w/$f" "$m"`,
+    `  timeout -s KILL ${seconds} sh -c ${quoteArg(child)} sh "$f" "$w/$f" "$m"; exit $?`,
     `else exit ${NO_SAFE_READ}; fi`,
   ].join("\n");
 }
@@ -120,10 +123,12 @@ export function fsListScript(plan: FsListPlan): string {
     `[ -r . ] && [ -x . ] || { printf '%s\\0' "$w"; exit ${UNREADABLE}; }`,
     `printf '%s\\0%s\\0' "$w" "$m"`,
     `if find . -maxdepth 0 -printf '' >/dev/null 2>&1; then ` +
-    `find . -mindepth 1 -maxdepth 1 -printf '${FIND_ENTRY_FORMAT}'; else ` +
+    `find . -mindepth 1 -maxdepth 1 -printf '${FIND_ENTRY_FORMAT}' 2>/dev/null; else ` +
     `for f in ./* ./.*; do case \${f##*/} in .|..) continue;; esac; ` +
     `[ -e "$f" ] || [ -L "$f" ] || continue; ` +
-    `stat -c '%F\t%s\t%Y\t%a' -- "$f" && printf '%s\\0' "\${f##*/}"; done; fi`,
+    `stat -c '%F\t%s\t%Y\t%a' -- "$f" 2>/dev/null && printf '%s\\0' "\${f##*/}"; done; fi`,
+    // An entry renamed or removed while it was listed is simply absent, not a failure.
+    "exit 0",
   ].join("\n");
 }
 
@@ -151,8 +156,9 @@ function failure(run: RawRun, plan: FsReadPlan | FsListPlan, what: string): SshE
         `Cannot ${what} ${shown}: its real path lies outside the allowed roots`,
       );
     case WRONG_TYPE:
+      // A FIFO, socket or device is refused without being opened, as on the local worker.
       return new SshError(
-        "not_found",
+        "forbidden",
         `Cannot ${what} ${shown}: expected a ${
           what === "read" ? "regular file" : "directory"
         }, found another kind`,
