@@ -91,6 +91,8 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const localCapabilities = new Set(
     registry.targets.filter((t) => t.type === "local").flatMap((t) => t.capabilities),
   );
+  // Before the executor: the protected files below include the signing key's inode.
+  const key = await loadOrCreateGatewayKey(options.stateDir);
   const executor = new ExecutorHost(registry, {
     kinds: WORKER_KINDS,
     context: {
@@ -113,7 +115,6 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const redactArgs = (value: unknown) =>
     redact(value, { secrets: scanner }) as Record<string, unknown>;
-  const key = await loadOrCreateGatewayKey(options.stateDir);
   const webhook = policy.approvals?.webhook;
   const approvals: ApprovalDeps = {
     store: new ApprovalStore({ stateDir: options.stateDir, signingKey: key }),
