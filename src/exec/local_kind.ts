@@ -32,21 +32,17 @@ export interface LocalFsConfig {
   /** Refused whatever the roots. */
   readonly protected: ProtectedFiles;
   /**
-   * Absolute paths of the programs the file code runs (`null` when absent): `readlink` tells
-   * where an opened descriptor really is, GNU `find` lists an opened directory.
+   * Program name → absolute path (`null` when absent). The file code runs `readlink` (where an
+   * opened descriptor really is) and GNU `find` (lists an opened directory), which read_file
+   * and list_directory declare as their programs.
    */
-  readonly helpers: { readonly readlink: string | null; readonly find: string | null };
+  readonly programs: Readonly<Record<string, string | null>>;
 }
-
-/** The programs the local worker's file code runs, besides the catalog's. */
-export const FILE_HELPERS = ["readlink", "find"] as const;
 
 export type { ProtectedFiles };
 
 /** The `configure` message body for the local worker. */
 export interface LocalWorkerConfig extends LocalFsConfig {
-  /** Program name → absolute path, or `null` when not installed here. */
-  readonly programs: Readonly<Record<string, string | null>>;
   /** Environment for subprocesses. */
   readonly env: Readonly<Record<string, string>>;
 }
@@ -100,9 +96,6 @@ export const LOCAL_KIND: WorkerKind<LocalTarget> = {
   module: new URL("./workers/local.ts", import.meta.url),
   permissions(targets, context) {
     const programs = Object.values(resolveAll(context)).filter((p): p is string => p !== null);
-    const hasRoots = targets.some((t) => t.files.roots.length > 0);
-    const helpers = hasRoots ? FILE_HELPERS.map(resolveProgram) : [];
-    programs.push(...helpers.filter((p): p is string => p !== null && !programs.includes(p)));
     const roots = [...new Set(Object.entries(realRoots(targets)).flat())];
     return {
       ...NO_PERMISSIONS,
@@ -116,7 +109,6 @@ export const LOCAL_KIND: WorkerKind<LocalTarget> = {
       env: SUBPROCESS_ENV,
       realRoots: realRoots(targets),
       protected: context.protectedFiles ?? NO_PROTECTED_FILES,
-      helpers: { readlink: resolveProgram("readlink"), find: resolveProgram("find") },
     };
   },
 };

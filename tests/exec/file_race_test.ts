@@ -174,7 +174,7 @@ async function localHost(root: string) {
   );
   const host = new ExecutorHost(registry, {
     kinds: [LOCAL_KIND as WorkerKind],
-    context: { programs: [] },
+    context: { programs: ["readlink", "find"] },
   });
   const target = registry.get("local")!;
   return { host, run: (plan: Plan) => host.run(target, plan) };

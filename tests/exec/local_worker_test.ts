@@ -66,7 +66,7 @@ function expectFailure(outcome: ExecOutcome, code: string): string {
   return outcome.error.message;
 }
 
-Deno.test("LOCAL_KIND grants run for the resolved programs and the file helpers, read for the roots, nothing else", async () => {
+Deno.test("LOCAL_KIND grants run for the resolved programs and read for the roots, nothing else", async () => {
   const root = await makeRoot();
   try {
     const registry = await localRegistry(root);
@@ -74,13 +74,7 @@ Deno.test("LOCAL_KIND grants run for the resolved programs and the file helpers,
     const permissions = LOCAL_KIND.permissions(targets, { programs: ["uname", "cat", "dnf-none"] });
     assert.deepEqual(permissions, {
       ...NO_PERMISSIONS,
-      // readlink and find: the file code's helpers, granted because the target has roots.
-      run: [
-        resolveProgram("uname"),
-        resolveProgram("cat"),
-        resolveProgram("readlink"),
-        resolveProgram("find"),
-      ],
+      run: [resolveProgram("uname"), resolveProgram("cat")],
       read: [root],
     });
   } finally {
@@ -169,7 +163,7 @@ Deno.test("the real local worker under ExecutorHost enforces programs, roots, ti
   const target = registry.get("local")!;
   const host = new ExecutorHost(registry, {
     kinds: [LOCAL_KIND as WorkerKind],
-    context: { programs: ["uname", "cat", "sleep", "head", "env"] },
+    context: { programs: ["uname", "cat", "sleep", "head", "env", "readlink", "find"] },
   });
   try {
     await t.step("an allowlisted program runs with argv and no shell", async () => {

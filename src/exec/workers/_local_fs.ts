@@ -20,8 +20,9 @@
  *    `find -H /proc/PID/fd/N` (the magic link is the opened directory itself;
  *    find walks it with `openat` and never follows a symlink).
  *
- * The helpers `readlink` and `find` (GNU, for `-printf`) are resolved at start
- * and are the only extra programs the worker may run for files.
+ * The helpers `readlink` and `find` (GNU, for `-printf`) are the programs
+ * read_file and list_directory declare in the catalog, resolved at start like
+ * every other program the worker runs.
  *
  * @module
  */
@@ -127,7 +128,7 @@ async function helper(
 /** Where the object open on `fd` really is, from the kernel. */
 async function realPathOf(fd: number, config: LocalFsConfig, timeoutMs: number): Promise<string> {
   const { bytes } = await helper(
-    config.helpers.readlink,
+    config.programs.readlink ?? null,
     "readlink",
     ["-n", "--", `/proc/${Deno.pid}/fd/${fd}`],
     timeoutMs,
@@ -236,7 +237,7 @@ export async function listDirectoryRaceFree(
     const real = await realPathOf(fd, config, plan.timeoutMs);
     checkPlace(real, `${opened.dev}:${opened.ino}`, plan, config, "list");
     const { bytes, truncated } = await helper(
-      config.helpers.find,
+      config.programs.find ?? null,
       "GNU find",
       [
         "-H",
