@@ -4,7 +4,6 @@
  * @module
  */
 import process from "node:process";
-import { resolve } from "node:path";
 import { getLogger, type LogLevel } from "@logtape/logtape";
 import { compileBindings } from "../auth/bindings.ts";
 import { ConfigError } from "../config/errors.ts";
@@ -101,13 +100,9 @@ export function parseServeOptions(args: string[]): ServeOptions | "help" {
   return {
     transport,
     listen,
-    // Absolute from here on: the local worker moves the process's working directory while it
-    // walks file roots (src/exec/workers/_local_fs.ts), so no path may stay relative to it.
-    targetsFile: absolute(stringOption(parsed, "targets", "TAILOPS_TARGETS")),
-    policyFile: absolute(stringOption(parsed, "policy", "TAILOPS_POLICY")),
-    stateDir: absolute(
-      stringOption(parsed, "state-dir", "TAILOPS_STATE_DIR") ?? defaultStateDir(),
-    ),
+    targetsFile: stringOption(parsed, "targets", "TAILOPS_TARGETS"),
+    policyFile: stringOption(parsed, "policy", "TAILOPS_POLICY"),
+    stateDir: stringOption(parsed, "state-dir", "TAILOPS_STATE_DIR") ?? defaultStateDir(),
     publicUrl,
     allowedHosts: (parsed.values["allowed-host"] as string[] | undefined) ?? [],
     allowedOrigins: (parsed.values["allowed-origin"] as string[] | undefined) ?? [],
@@ -115,10 +110,6 @@ export function parseServeOptions(args: string[]): ServeOptions | "help" {
     fsync,
     logLevel: logLevel as LogLevel,
   };
-}
-
-function absolute<T extends string | undefined>(path: T): T {
-  return (path === undefined ? path : resolve(path)) as T;
 }
 
 async function open(options: ServeOptions): Promise<Gateway> {
