@@ -14,6 +14,7 @@ import {
   type Registry,
 } from "../config/mod.ts";
 import { ExecutorHost } from "../exec/host.ts";
+import { describeProtectedFiles, secretFilePaths } from "../exec/protected_files.ts";
 import { DOCKER_KIND } from "../exec/docker_kind.ts";
 import { HTTP_KIND } from "../exec/http_kind.ts";
 import { LOCAL_KIND } from "../exec/local_kind.ts";
@@ -112,9 +113,18 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const localCapabilities = new Set(
     registry.targets.filter((t) => t.type === "local").flatMap((t) => t.capabilities),
   );
+  // Before the executor: the protected files below include the signing key's inode.
+  const key = await loadOrCreateGatewayKey(options.stateDir);
   const executor = new ExecutorHost(registry, {
     kinds: WORKER_KINDS,
-    context: { programs: localPrograms(CATALOG, localCapabilities) },
+    context: {
+      programs: localPrograms(CATALOG, localCapabilities),
+      // Never readable through read_file/list_directory, whatever the roots.
+      protectedFiles: describeProtectedFiles([
+        options.stateDir,
+        ...secretFilePaths(registry.targets, policy),
+      ]),
+    },
   });
   await audit.append({
     event: "config_loaded",
@@ -127,7 +137,6 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const redactArgs = (value: unknown) =>
     redact(value, { secrets: scanner }) as Record<string, unknown>;
-  const key = await loadOrCreateGatewayKey(options.stateDir);
   const webhook = policy.approvals?.webhook;
   const approvals: ApprovalDeps = {
     store: new ApprovalStore({ stateDir: options.stateDir, signingKey: key }),
