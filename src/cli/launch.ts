@@ -112,6 +112,40 @@ export async function launchArgs(serveArgs: string[]): Promise<string[]> {
   ];
 }
 
+/**
+ * Makes sure every module the gateway and its workers load is in Deno's
+ * cache, at the versions deno.lock pins: the gateway itself runs with
+ * `--cached-only`, so on a fresh machine this is where packages are
+ * downloaded (as `deno task start` always did), and never later.
+ *
+ * Needs `run` for `deno`.
+ *
+ * @throws {CliError} When the modules cannot be cached.
+ */
+async function cacheModules(): Promise<void> {
+  const out = await new Deno.Command("deno", {
+    args: [
+      "install",
+      "--quiet",
+      "--frozen",
+      `--config=${new URL("deno.json", REPO).pathname}`,
+      "--entrypoint",
+      new URL("main.ts", REPO).pathname,
+      ...KINDS.map((kind) => kind.module.pathname),
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    const lines = new TextDecoder().decode(out.stderr).trim().split("\n");
+    throw new CliError(
+      `Cannot cache the gateway's modules: ${lines.at(-1) ?? "deno install failed"}`,
+      1,
+    );
+  }
+}
+
 function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
@@ -144,6 +178,7 @@ export async function runLaunch(args: string[]): Promise<number> {
     console.log(["deno", ...denoArgs].map(shellQuote).join(" "));
     return 0;
   }
+  await cacheModules();
   // Its own process group: a terminal's Ctrl-C reaches the launcher alone,
   // which passes it on once (the gateway may treat a second SIGINT as "now").
   const child = new Deno.Command("deno", {
