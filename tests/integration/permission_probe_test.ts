@@ -280,6 +280,20 @@ Deno.test("the running gateway's own permissions refuse what its configuration d
     }
   });
 
+  await t.step("it cannot link its way out of the state directory", async () => {
+    const state = JSON.stringify(g.stateDir);
+    // Deno checks paths, not what they point to, so a link would be a way out: none can be made.
+    const probes = [
+      `Deno.symlink("/etc/shadow", ${state} + "/soft")`,
+      `Deno.link("/etc/shadow", ${state} + "/hard")`,
+      `Deno.rename(${state} + "/probe.txt", ${JSON.stringify(`${g.workDir}/moved.txt`)})`,
+      `Deno.copyFile("/etc/shadow", ${state} + "/copy")`,
+    ];
+    for (const probe of probes) {
+      assert.match(String(await g.probe(probe)), /^threw NotCapable: /, probe);
+    }
+  });
+
   await t.step("it reads only the variables it is configured to read", async () => {
     assert.equal(await g.probe(`Deno.env.get("SECRET_PROBE") ?? "unset"`), "unset");
     assert.equal(await g.probe(`Deno.env.get("PATH") ?? "unset"`), "unset");
@@ -372,5 +386,61 @@ Deno.test("the network-import probe would notice a fetch: without the launcher's
     }
   } finally {
     await registry.stop();
+  }
+});
+
+Deno.test("a stdio gateway runs with no network at all and the same file and environment walls", async () => {
+  const dir = await tempDirWith();
+  const stateDir = `${dir}/state`;
+  const env = childEnv({ SECRET_PROBE });
+  const args = await gatewayArgs(["serve", "--transport", "stdio", "--state-dir", stateDir], env);
+  assert.ok(!args.some((a) => a.startsWith("--allow-net")), args.join(" "));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--inspect=127.0.0.1:0", ...args.slice(1)],
+    cwd: REPO_DIR,
+    clearEnv: true,
+    env,
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  let onReady!: () => void;
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  const reading = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      stderr += chunk;
+      if (/ws:\/\/\S+/.test(stderr) && /Serving MCP over stdio/.test(stderr)) onReady();
+    }
+  })().catch(() => {});
+  const guard = setTimeout(() => killAndWait(child), 30_000);
+  try {
+    await Promise.race([
+      ready,
+      child.status.then(() => {
+        throw new Error(`The gateway exited before serving:\n${stderr}`);
+      }),
+    ]);
+    const session = await inspector(/ws:\/\/\S+/.exec(stderr)![0]);
+    try {
+      for (
+        const probe of [
+          `Deno.listen({ hostname: "127.0.0.1", port: 0 })`,
+          `Deno.connect({ hostname: "127.0.0.1", port: 22 })`,
+          `Deno.readTextFile("/etc/shadow")`,
+          `Deno.writeTextFile(${JSON.stringify(`${dir}/outside.txt`)}, "x")`,
+          `new Deno.Command("/bin/sh").output()`,
+        ]
+      ) assert.match(String(await session.probe(probe)), DENIED, probe);
+      assert.equal(await session.probe(`Deno.env.get("SECRET_PROBE") ?? "unset"`), "unset");
+    } finally {
+      session.close();
+    }
+  } finally {
+    clearTimeout(guard);
+    await child.stdin.close().catch(() => {});
+    await killAndWait(child);
+    await reading;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
