@@ -94,6 +94,7 @@ export async function launchArgs(serveArgs: string[]): Promise<string[]> {
     context: { programs: localPrograms(CATALOG, localCapabilities) },
     sourceDir: new URL("src/", REPO).pathname,
     listen: options.transport === "http" ? options.listen : undefined,
+    sockets: optionSockets(options),
   });
   let flags: string[];
   try {
@@ -144,6 +145,17 @@ async function cacheModules(): Promise<void> {
       1,
     );
   }
+}
+
+/**
+ * Unix socket paths among the serve options (any option whose name ends in
+ * `socket`/`Socket`), so a serve flag that names a socket is granted without
+ * a change here.
+ */
+function optionSockets(options: object): string[] {
+  return Object.entries(options)
+    .filter(([key, value]) => /socket$/i.test(key) && typeof value === "string")
+    .map(([, value]) => absolute(value as string));
 }
 
 function shellQuote(arg: string): string {

@@ -49,6 +49,12 @@ export interface PermissionInput {
   sourceDir: string;
   /** The HTTP listen address, when serving HTTP. */
   listen?: { hostname: string; port: number };
+  /**
+   * Unix sockets the gateway itself listens on or connects to, outside the
+   * state directory's files (Deno needs `net: unix:PATH` for each, by exact
+   * path, as well as read and write).
+   */
+  sockets?: readonly string[];
 }
 
 /**
@@ -68,7 +74,10 @@ export const GATEWAY_ENV: readonly string[] = Object.freeze([
 export const GATEWAY_SYS: readonly string[] = Object.freeze(["uid"]);
 
 /** Keys whose http(s) values the gateway calls itself (outside `rules`). */
-const URL_KEY = /(?:^|_)(?:url|uri|endpoint|issuer)$/;
+const URL_KEY = /(?:^|_)(?:url|uri|endpoint|issuer|webhook)$/;
+
+/** Keys whose absolute-path values are unix sockets the gateway opens (outside `rules`). */
+const SOCKET_KEY = /(?:^|_)(?:socket|syslog)$/;
 
 /**
  * `host:port` for Deno's net permission from an http(s) URL.
@@ -91,15 +100,31 @@ export function urlNetAddress(url: URL): string {
  * @returns The URLs.
  */
 export function policyUrls(policy: PolicyFile): URL[] {
-  const found: URL[] = [];
+  return policyAddresses(policy).urls;
+}
+
+/**
+ * Every address the policy names for the gateway itself: http(s) URLs under
+ * URL-like keys (see {@linkcode policyUrls}) and absolute paths under socket
+ * keys (`socket`, `*_socket`, `syslog`), so a new setting of either kind is
+ * covered without a change here. Rules are skipped.
+ *
+ * @param policy The policy.
+ * @returns The URLs and the socket paths.
+ */
+export function policyAddresses(policy: PolicyFile): { urls: URL[]; sockets: string[] } {
+  const urls: URL[] = [];
+  const sockets: string[] = [];
   const walk = (node: unknown, key: string) => {
     if (typeof node === "string") {
       if (URL_KEY.test(key) && /^https?:\/\//i.test(node)) {
         try {
-          found.push(new URL(node));
+          urls.push(new URL(node));
         } catch {
           // Not a URL after all: nothing to call.
         }
+      } else if (SOCKET_KEY.test(key) && node.startsWith("/")) {
+        sockets.push(node);
       }
     } else if (Array.isArray(node)) {
       for (const item of node) walk(item, key);
@@ -108,7 +133,7 @@ export function policyUrls(policy: PolicyFile): URL[] {
     }
   };
   walk(policy, "");
-  return found;
+  return { urls, sockets };
 }
 
 function entries(
@@ -167,7 +192,13 @@ export function gatewayPermissions(input: PermissionInput): PermissionLists {
   }
   // The network the gateway uses itself: its listener and the URLs in its policy.
   if (input.listen) net.add(listenAddress(input.listen));
-  for (const url of policyUrls(input.policy)) net.add(urlNetAddress(url));
+  const named = policyAddresses(input.policy);
+  for (const url of named.urls) net.add(urlNetAddress(url));
+  for (const socket of [...named.sockets, ...(input.sockets ?? [])]) {
+    read.add(socket);
+    write.add(socket);
+    net.add(`unix:${socket}`);
+  }
 
   const sorted = (set: Set<string>) => [...set].sort();
   return {

@@ -213,3 +213,19 @@ Deno.test("deno.json's static sets name programs by absolute path, and the deplo
   assert.deepEqual(deploy.sys, standard.sys);
   assert.equal(deploy.write.length, 1);
 });
+
+Deno.test("gatewayPermissions() grants the unix sockets the policy and the serve flags name, by exact path", async () => {
+  const input = await exampleInput();
+  const policy = {
+    ...POLICY,
+    // Settings other parts of the gateway may add: found by key name, not by schema.
+    audit: { checkpoint_webhook: "https://evidence.example.com/cp", syslog: "/dev/log" },
+    auth: { ...POLICY.auth, tailscale: { enabled: true, socket: "/run/tailscale/ts.sock" } },
+  } as unknown as typeof POLICY;
+  const set = gatewayPermissions({ ...input, policy, sockets: ["/var/lib/tailops/serve.sock"] });
+  for (const socket of ["/dev/log", "/run/tailscale/ts.sock", "/var/lib/tailops/serve.sock"]) {
+    assert.ok(set.net.includes(`unix:${socket}`), socket);
+    assert.ok(set.read.includes(socket) && set.write.includes(socket), socket);
+  }
+  assert.ok(set.net.includes("evidence.example.com:443"));
+});
