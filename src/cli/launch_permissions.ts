@@ -242,3 +242,44 @@ export function permissionFlags(set: PermissionLists): string[] {
   }
   return flags;
 }
+
+/**
+ * The entries of a permission set this process does not hold: what a
+ * configuration reloaded at run time would need beyond the grants the process
+ * started with (Deno cannot widen a running process's permissions, so such a
+ * reload needs a restart). Needs no permission itself.
+ *
+ * @param set The permission lists a configuration needs.
+ * @returns `kind:entry` for each entry not granted, e.g. `net:db-2.example.com:22`.
+ *
+ * @example
+ * ```ts
+ * const missing = ungranted(gatewayPermissions(nextConfig));
+ * if (missing.length > 0) log.warn("Restart to apply: needs {missing}", { missing });
+ * ```
+ */
+export function ungranted(set: PermissionLists): string[] {
+  const missing: string[] = [];
+  const check = (
+    kind: keyof PermissionLists,
+    entry: string,
+    descriptor: Deno.PermissionDescriptor,
+  ) => {
+    if (Deno.permissions.querySync(descriptor).state !== "granted") {
+      missing.push(`${kind}:${entry}`);
+    }
+  };
+  for (const path of set.read) check("read", path, { name: "read", path });
+  for (const path of set.write) check("write", path, { name: "write", path });
+  for (const host of set.net) check("net", host, { name: "net", host });
+  for (const variable of set.env) {
+    // A wildcard grant is checked through one name it covers.
+    const name = variable.endsWith("*") ? `${variable.slice(0, -1)}X` : variable;
+    check("env", variable, { name: "env", variable: name });
+  }
+  for (const command of set.run) check("run", command, { name: "run", command });
+  for (const kind of set.sys) {
+    check("sys", kind, { name: "sys", kind: kind as Deno.SysPermissionDescriptor["kind"] });
+  }
+  return missing;
+}

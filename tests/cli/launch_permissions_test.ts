@@ -229,3 +229,45 @@ Deno.test("gatewayPermissions() grants the unix sockets the policy and the serve
   }
   assert.ok(set.net.includes("evidence.example.com:443"));
 });
+
+Deno.test("ungranted() lists what a process started under one set lacks for another", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tailops-ungranted-" });
+  try {
+    const module = new URL("../../src/cli/launch_permissions.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      `${dir}/probe.ts`,
+      `import { ungranted } from ${JSON.stringify(module)};
+console.log(JSON.stringify(ungranted({
+  read: [${JSON.stringify(dir)}, "/etc/tailops/new-key"],
+  write: [${JSON.stringify(dir)}],
+  net: ["127.0.0.1:8080", "db-2.example.com:22"],
+  env: ["TAILOPS_*", "NEW_SECRET"],
+  run: [],
+  sys: ["uid"],
+})));`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        `--config=${new URL("deno.json", REPO).pathname}`,
+        `--allow-read=${dir}`,
+        `--allow-write=${dir}`,
+        "--allow-net=127.0.0.1:8080",
+        "--allow-env=TAILOPS_*",
+        "--allow-sys=uid",
+        `${dir}/probe.ts`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), [
+      "read:/etc/tailops/new-key",
+      "net:db-2.example.com:22",
+      "env:NEW_SECRET",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
