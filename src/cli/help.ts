@@ -11,6 +11,7 @@ Usage: tailops <command> [options]
 
 Commands:
   serve          Run the gateway (stdio or Streamable HTTP)
+  launch         Run serve under the narrowest permission set its configuration allows
   check-config   Validate a targets file and a policy file
   audit verify   Verify an audit log's hash chain and signed checkpoints
   audit key      Print the public key that verifies audit checkpoints

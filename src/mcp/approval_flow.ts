@@ -64,7 +64,11 @@ export function approvalAuditEntry(
     ...(event.rule ? { rule: event.rule } : {}),
     ...(event.reason ? { reason: event.reason } : {}),
     ...(event.args ? { args: redact(event.args) } : {}),
-    detail: { ...event.detail, targets: [...event.targets] },
+    detail: {
+      ...event.detail,
+      targets: [...event.targets],
+      ...(event.rules ? { rules: { ...event.rules } } : {}),
+    },
   };
 }
 
@@ -161,6 +165,17 @@ export function watchApprovals(
 }
 
 /**
+ * Names policy rules for a sentence: `rule "a"` or `rules "a", "b"`.
+ *
+ * @param names Rule ids (repeats are named once).
+ * @returns The phrase.
+ */
+export function rulePhrase(names: readonly string[]): string {
+  const unique = [...new Set(names)];
+  return `rule${unique.length > 1 ? "s" : ""} ${unique.map((n) => `"${n}"`).join(", ")}`;
+}
+
+/**
  * How a person approves an approval.
  *
  * @param approval The approval.
@@ -184,6 +199,7 @@ export function approvalInfo(approval: ApprovalRecord): ApprovalInfo {
     id: approval.id,
     state: approval.state,
     rule: approval.rule,
+    ...(approval.rules ? { rules: approval.rules } : {}),
     requester: approval.requester,
     targets: approval.targets,
     expires: approval.expires,
@@ -197,7 +213,10 @@ export interface ApprovalAsk {
   readonly operation: Operation;
   readonly targets: readonly Target[];
   readonly args: Record<string, unknown>;
+  /** The first rule that asked for approval. */
   readonly rule: string;
+  /** Each target's rule (every rule's terms are combined into `terms`). */
+  readonly rules?: Readonly<Record<string, string>>;
   readonly terms?: ApprovalTerms;
   readonly now: Date;
 }
@@ -228,6 +247,7 @@ export async function requestApproval(
     targets: ids,
     args: ask.args,
     rule: ask.rule,
+    rules: ask.rules,
     summary: `${ask.identity.subject} asks to run ${ask.operation.name} on ${ids.join(", ")}`,
     plan: plans,
     terms: ask.terms,

@@ -11,6 +11,7 @@ import type { Target } from "../config/targets_schema.ts";
 import type { ExecOutcome } from "../exec/host.ts";
 import type { Plan } from "../exec/plan.ts";
 import { type CompiledPolicy, decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
+import { strictestTerms } from "../gate/approval_terms.ts";
 import { rateLimitReason, type TierRateLimiter } from "../gate/rate_limit.ts";
 import type { Operation } from "../ops/operation.ts";
 import {
@@ -18,6 +19,7 @@ import {
   approvalInfo,
   recordApproval,
   requestApproval,
+  rulePhrase,
 } from "./approval_flow.ts";
 import {
   type ApprovalInfo,
@@ -134,6 +136,8 @@ function summarize(results: readonly TargetResult[]): string {
   return `${results.length} target${results.length === 1 ? "" : "s"}: ${parts.join(", ")}`;
 }
 
+type AskDecision = Extract<Decision, { kind: "approval_required" }>;
+
 /** Why the runnable targets of a call do not run (approval missing, refused or declined). */
 type Block = { code: string; message: string; approval?: ApprovalInfo };
 
@@ -143,18 +147,28 @@ async function settleApproval(
   context: {
     runnable: Target[];
     args: Record<string, unknown>;
-    decision: Extract<Decision, { kind: "approval_required" }>;
+    /** The runnable targets' decisions, in the same order. */
+    decisions: Exclude<Decision, { kind: "deny" }>[];
     now: Date;
   },
 ): Promise<{ approvalId: string } | Block> {
   const { identity, operation } = request;
   const approvals = deps.approvals;
   const on = `"${operation.name}" on ${context.runnable.map((t) => `"${t.id}"`).join(", ")}`;
+  // Every rule that asks for approval is met at once: the strictest terms of
+  // them all, so a lenient rule on one target never lends its leniency to another.
+  const asking = context.decisions.filter((d): d is AskDecision => d.kind === "approval_required");
+  const rule = asking[0].rule;
+  const phrase = rulePhrase(asking.map((d) => d.rule));
+  const rules = Object.fromEntries(
+    context.runnable.map((t, i) => [t.id, context.decisions[i].rule]),
+  );
+  const terms = strictestTerms(asking.map((d) => d.approval));
   if (!approvals) {
     return {
       code: "approval_unavailable",
       message:
-        `${on} needs approval under policy rule "${context.decision.rule}", and approvals are not enabled on this gateway`,
+        `${on} needs approval under policy ${phrase}, and approvals are not enabled on this gateway`,
     };
   }
   const call = {
@@ -189,13 +203,14 @@ async function settleApproval(
     operation,
     targets: context.runnable,
     args: context.args,
-    rule: context.decision.rule,
-    terms: context.decision.approval,
+    rule,
+    rules,
+    terms,
     now: context.now,
   });
   if (approval.confirm && request.confirm) {
     const confirmed = await request.confirm(
-      `Policy rule "${approval.rule}" asks you to confirm: run ${on}? Approval ${approval.id}.`,
+      `Policy ${phrase} asks you to confirm: run ${on}? Approval ${approval.id}.`,
     );
     const now = deps.now?.() ?? new Date();
     if (!confirmed) {
@@ -213,8 +228,7 @@ async function settleApproval(
   }
   return {
     code: "approval_required",
-    message:
-      `${on} needs approval ${approval.id} under policy rule "${approval.rule}"; nothing ran`,
+    message: `${on} needs approval ${approval.id} under policy ${phrase}; nothing ran`,
     approval: approvalInfo(approval),
   };
 }
@@ -252,12 +266,17 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
     decide({ identity, operation: facts, target, args: opArgs, now }, deps.policy)
   );
   const runnable = targets.filter((_, i) => decisions[i].kind !== "deny");
-  const needs = decisions.find((d): d is Extract<Decision, { kind: "approval_required" }> =>
-    d.kind === "approval_required"
+  const runnableDecisions = decisions.filter((d): d is Exclude<Decision, { kind: "deny" }> =>
+    d.kind !== "deny"
   );
   let settled: { approvalId: string } | Block | undefined;
-  if (needs && !dryRun) {
-    settled = await settleApproval(deps, request, { runnable, args: opArgs, decision: needs, now });
+  if (runnableDecisions.some((d) => d.kind === "approval_required") && !dryRun) {
+    settled = await settleApproval(deps, request, {
+      runnable,
+      args: opArgs,
+      decisions: runnableDecisions,
+      now,
+    });
   }
   const block = settled && "code" in settled ? settled : undefined;
   const approvalId = settled && "approvalId" in settled ? settled.approvalId : undefined;
