@@ -7,7 +7,8 @@
 import { getLogger } from "@logtape/logtape";
 import { canonicalJson, sha256Hex } from "../audit/canonical_json.ts";
 import type { Target } from "../config/targets_schema.ts";
-import type { Plan } from "../exec/plan.ts";
+import type { ExecOutcome } from "../exec/host.ts";
+import { type Plan, tooDeepMessage, valueTooDeep } from "../exec/plan.ts";
 import { type Operation, OperationError } from "../ops/operation.ts";
 import type { CallDeps } from "./call_tool.ts";
 import { describePlan } from "./describe_plan.ts";
@@ -118,50 +119,8 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     };
   }
   const outcome = await deps.executor.run(target, plan, { signal: run.signal });
-  let entry: TargetResult;
-  if (!outcome.ok) {
-    entry = {
-      target: target.id,
-      status: EXEC_STATUS[outcome.error.code] ?? "failed",
-      duration_ms: elapsed(),
-      rule,
-      error: outcome.error,
-    };
-  } else {
-    const result = outcome.result;
-    const last = result.kind === "exec" ? result.commands.at(-1) : undefined;
-    const truncated = result.kind === "exec"
-      ? result.commands.some((c) => c.truncated)
-      : "truncated" in result && result.truncated === true;
-    const exit = last ? { exit_code: last.exitCode } : {};
-    try {
-      const data = op.parse(result, run.args as never);
-      entry = {
-        target: target.id,
-        status: "ok",
-        duration_ms: elapsed(),
-        rule,
-        data,
-        ...exit,
-        ...(truncated ? { truncated } : {}),
-      };
-    } catch (error) {
-      if (!(error instanceof OperationError)) {
-        log.error("Parser of {tool} failed: {error}", { tool: op.name, error: String(error) });
-      }
-      entry = {
-        target: target.id,
-        status: "failed",
-        duration_ms: elapsed(),
-        rule,
-        ...exit,
-        error: error instanceof OperationError
-          ? { code: error.code, message: error.message }
-          : { code: "bad_output", message: `The output of ${op.name} could not be understood` },
-      };
-    }
-  }
-  const output = canonicalJson(entry.data ?? entry.error ?? null);
+  const entry = resultEntry(op, outcome, { run, elapsed });
+  const output = outputText(entry);
   // Written before the result is returned, synced by its batch without the
   // client waiting for it (the `decided` record above was synced before the run).
   await deps.audit.append({
@@ -170,11 +129,97 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     status: entry.status === "ok" ? "ok" : "error",
     exit_code: entry.exit_code ?? null,
     duration_ms: entry.duration_ms,
-    output_bytes: new TextEncoder().encode(output).byteLength,
+    output_bytes: utf8Length(output),
     output_digest: await sha256Hex(output),
     plan_digest: planDigest,
     ...(entry.error ? { reason: entry.error.code } : {}),
     ...(run.approvalId ? { detail: approval } : {}),
   }, { durable: false });
   return entry;
+}
+
+/**
+ * The target's entry for what the executor returned. Whatever the target
+ * sent, this returns an entry (never throws), so every `decided` gets its
+ * `finished` and a fan-out keeps its other targets' results.
+ */
+function resultEntry(
+  op: Operation,
+  outcome: ExecOutcome,
+  context: { run: TargetRun; elapsed: () => number },
+): TargetResult {
+  const { run, elapsed } = context;
+  const base = { target: run.target.id, rule: run.rule };
+  if (!outcome.ok) {
+    return {
+      ...base,
+      status: EXEC_STATUS[outcome.error.code] ?? "failed",
+      duration_ms: elapsed(),
+      error: outcome.error,
+    };
+  }
+  const result = outcome.result;
+  const last = result.kind === "exec" ? result.commands.at(-1) : undefined;
+  const exit = last ? { exit_code: last.exitCode } : {};
+  const failed = (error: { code: string; message: string }): TargetResult => ({
+    ...base,
+    status: "failed",
+    duration_ms: elapsed(),
+    ...exit,
+    error,
+  });
+  const tooDeep = failed({
+    code: "bad_output",
+    message: tooDeepMessage(`The output of ${op.name} on target ${JSON.stringify(run.target.id)}`),
+  });
+  if (valueTooDeep(result)) return tooDeep;
+  const truncated = result.kind === "exec"
+    ? result.commands.some((c) => c.truncated)
+    : "truncated" in result && result.truncated === true;
+  try {
+    const data = op.parse(result, run.args as never);
+    // A parser may nest further: the result and the audit record must stay writable.
+    if (valueTooDeep(data)) return tooDeep;
+    return {
+      ...base,
+      status: "ok",
+      duration_ms: elapsed(),
+      data,
+      ...exit,
+      ...(truncated ? { truncated } : {}),
+    };
+  } catch (error) {
+    if (error instanceof OperationError) {
+      return failed({ code: error.code, message: error.message });
+    }
+    log.error("Parser of {tool} failed: {error}", { tool: op.name, error: String(error) });
+    return failed({
+      code: "bad_output",
+      message: `The output of ${op.name} could not be understood`,
+    });
+  }
+}
+
+/** What the `finished` record digests: the data or the error, as canonical JSON. */
+function outputText(entry: TargetResult): string {
+  try {
+    return canonicalJson(entry.data ?? entry.error ?? null);
+  } catch (error) {
+    // Not representable (a number JSON cannot hold): digest a stand-in that says so.
+    return canonicalJson({ unrepresentable: String(error).slice(0, 200) });
+  }
+}
+
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
 }

@@ -5,7 +5,15 @@
  *
  * @module
  */
-import type { DockerEachResult, DockerPlan, DockerResult } from "../plan.ts";
+import {
+  type DockerEachResult,
+  type DockerPlan,
+  type DockerResult,
+  jsonTextTooDeep,
+  MAX_OUTPUT_DEPTH,
+  tooDeepMessage,
+  valueTooDeep,
+} from "../plan.ts";
 import { demuxLogs, readCapped, readJsonLines } from "./_docker_body.ts";
 import { compareApiVersions, type DockerClient, DockerFailure } from "./_docker_client.ts";
 
@@ -141,6 +149,12 @@ async function request(call: Call, plan: DockerPlan, req: Request): Promise<Dock
       }
       case "stream_json": {
         const { values, truncated } = await readJsonLines(response.body, cap);
+        if (valueTooDeep(values, MAX_OUTPUT_DEPTH + 1)) {
+          throw new DockerFailure(
+            "bad_output",
+            tooDeepMessage(`The engine's progress stream on target "${call.target}"`),
+          );
+        }
         return { ...base, body: values, truncated };
       }
       case "none": {
@@ -155,7 +169,7 @@ async function request(call: Call, plan: DockerPlan, req: Request): Promise<Dock
             `The engine's answer is larger than the output cap of ${cap} bytes; narrow the request or raise output_cap_bytes`,
           );
         }
-        return { ...base, body: parseJson(bytes), truncated: false };
+        return { ...base, body: parseJson(bytes, call.target), truncated: false };
       }
     }
   } catch (error) {
@@ -171,10 +185,17 @@ async function request(call: Call, plan: DockerPlan, req: Request): Promise<Dock
   }
 }
 
-function parseJson(bytes: Uint8Array): unknown {
+function parseJson(bytes: Uint8Array, target: string): unknown {
   if (bytes.length === 0) return null;
+  const text = new TextDecoder().decode(bytes);
+  if (jsonTextTooDeep(text)) {
+    throw new DockerFailure(
+      "bad_output",
+      tooDeepMessage(`The engine's answer on target "${target}"`),
+    );
+  }
   try {
-    return JSON.parse(new TextDecoder().decode(bytes));
+    return JSON.parse(text);
   } catch {
     throw new DockerFailure("bad_response", "The engine answered with something that is not JSON");
   }

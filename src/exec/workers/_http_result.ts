@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ExecFailure, HttpResult } from "../plan.ts";
+import { type ExecFailure, type HttpResult, jsonTextTooDeep, tooDeepMessage } from "../plan.ts";
 import { type CompiledTarget, RESPONSE_HEADER_ALLOWLIST } from "./_http_config.ts";
 import { BadResponseError, type WireResponse } from "./_http_wire.ts";
 
@@ -143,6 +143,7 @@ export function toFailure(error: unknown, context: FailureContext): HttpFailure 
  * @param response The response.
  * @param latencyMs Time from the start of the call to the end of the body.
  * @returns The result.
+ * @throws {HttpFailure} `bad_output` when a JSON body nests deeper than the gateway accepts.
  */
 export function buildResult(
   target: CompiledTarget,
@@ -162,6 +163,12 @@ export function buildResult(
     !response.truncated && text.trim() !== "" &&
     /^(?:application\/(?:[\w.+-]+\+)?json|text\/json)\b/i.test(type)
   ) {
+    if (jsonTextTooDeep(text)) {
+      throw new HttpFailure(
+        "bad_output",
+        tooDeepMessage(`The JSON response of target ${JSON.stringify(target.id)}`),
+      );
+    }
     try {
       body = JSON.parse(text);
     } catch {
