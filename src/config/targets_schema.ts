@@ -102,7 +102,7 @@ const sshConnectionSchema = z.strictObject({
   known_hosts: absolutePathSchema.optional(),
   /** Id of another ssh target to jump through. */
   via: nameSchema("target id").optional(),
-  keepalive_ms: z.int().min(1000).max(600_000).default(15_000),
+  keepalive_ms: z.int().min(1000).max(600_000).default(5_000),
   idle_close_ms: z.int().min(1000).max(3_600_000).default(300_000),
   /** Channels opened at once on one connection; OpenSSH allows 10 by default. */
   max_channels: z.int().min(1).max(64).default(8),
