@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 
 /** A value JSON can hold; what {@linkcode canonicalJson} writes and `redact` returns. */
@@ -48,7 +49,14 @@ export function canonicalJson(value: unknown): string {
   return parts.join("");
 }
 
-function write(value: unknown, out: string[], stack: Set<object>, path: string): void {
+/** Where {@linkcode write} puts its text: an array, or a hash fed as it goes. */
+interface Sink {
+  push(...parts: string[]): unknown;
+  /** Writes a string value as JSON; without it the string is written with `JSON.stringify`. */
+  string?(value: string): void;
+}
+
+function write(value: unknown, out: Sink, stack: Set<object>, path: string): void {
   if (
     value !== null && typeof value === "object" && typeof (value as Jsonable).toJSON === "function"
   ) {
@@ -56,6 +64,9 @@ function write(value: unknown, out: string[], stack: Set<object>, path: string):
   }
   switch (typeof value) {
     case "string":
+      if (out.string) out.string(value);
+      else out.push(JSON.stringify(value));
+      return;
     case "boolean":
       out.push(JSON.stringify(value));
       return;
@@ -156,4 +167,61 @@ export function canonicalDigest(value: unknown): Promise<string> {
   } catch (error) {
     return Promise.reject(error);
   }
+}
+
+/** Text gathered before it is hashed: fewer, larger hash updates. */
+const DIGEST_CHUNK = 64 * 1024;
+
+/**
+ * SHA-256 and UTF-8 length of a value's canonical JSON, computed as the text
+ * is written, so a large value's text is never held whole (a call's output
+ * digest in its `finished` record).
+ *
+ * @param value A JSON-compatible value.
+ * @returns 64 lowercase hex digits and the canonical text's length in UTF-8 bytes.
+ * @throws {RangeError} As {@linkcode canonicalJson}.
+ * @throws {TypeError} As {@linkcode canonicalJson}.
+ */
+export function canonicalJsonDigest(value: unknown): { digest: string; bytes: number } {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  let pending = "";
+  const flush = (text: string) => {
+    hash.update(text);
+    bytes += Buffer.byteLength(text, "utf8");
+  };
+  const sink: Sink = {
+    // A long string is escaped a slice at a time, never whole. Slices do not
+    // split a surrogate pair: JSON.stringify escapes a lone surrogate.
+    string(value: string) {
+      if (value.length < DIGEST_CHUNK) return void sink.push(JSON.stringify(value));
+      sink.push('"');
+      for (let at = 0; at < value.length;) {
+        let end = Math.min(value.length, at + DIGEST_CHUNK);
+        const last = value.charCodeAt(end - 1);
+        if (end < value.length && last >= 0xd800 && last <= 0xdbff) end--;
+        sink.push(JSON.stringify(value.slice(at, end)).slice(1, -1));
+        at = end;
+      }
+      sink.push('"');
+    },
+    push(...parts: string[]) {
+      for (const part of parts) {
+        if (part.length >= DIGEST_CHUNK) {
+          if (pending !== "") flush(pending);
+          pending = "";
+          flush(part);
+        } else {
+          pending += part;
+          if (pending.length >= DIGEST_CHUNK) {
+            flush(pending);
+            pending = "";
+          }
+        }
+      }
+    },
+  };
+  write(value, sink, new Set(), "$");
+  if (pending !== "") flush(pending);
+  return { digest: hash.digest("hex"), bytes };
 }

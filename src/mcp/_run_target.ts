@@ -5,9 +5,11 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { canonicalJson, sha256Hex } from "../audit/canonical_json.ts";
+import { canonicalJson, canonicalJsonDigest, sha256Hex } from "../audit/canonical_json.ts";
 import type { Target } from "../config/targets_schema.ts";
+import { BudgetBusyError, type Reservation } from "../exec/byte_budget.ts";
 import type { ExecOutcome } from "../exec/host.ts";
+import { OUTPUT_BUDGET_WAIT_MS, planOutputBound, resultBytes } from "../exec/output_budget.ts";
 import { type Plan, tooDeepMessage, valueTooDeep } from "../exec/plan.ts";
 import { type Operation, OperationError } from "../ops/operation.ts";
 import type { CallDeps } from "./call_tool.ts";
@@ -40,6 +42,12 @@ export interface TargetRun {
   readonly rule: string;
   readonly dryRun: boolean;
   readonly base: AuditBase;
+  /**
+   * Takes the output memory this target reserved; the caller releases it
+   * once the call's result is handed over. Without it the reservation ends
+   * when the target does.
+   */
+  readonly hold?: (reservation: Reservation) => void;
   /** The approval the call ran under, for the audit trail. */
   readonly approvalId?: string;
   readonly signal?: AbortSignal;
@@ -118,9 +126,18 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
       plan: describePlan(plan, target),
     };
   }
-  const outcome = await deps.executor.run(target, plan, { signal: run.signal });
-  const entry = resultEntry(op, outcome, { run, elapsed });
-  const output = outputText(entry);
+  const reserved = await reserveOutput(deps, run, plan);
+  let entry: TargetResult;
+  if ("refused" in reserved) {
+    entry = { target: target.id, rule, duration_ms: elapsed(), ...reserved.refused };
+  } else {
+    const outcome = await deps.executor.run(target, plan, { signal: run.signal });
+    // Held until the call's result is handed over: shrunk to what came back.
+    if (outcome.ok) reserved.reservation?.shrink(resultBytes(outcome.result));
+    else reserved.reservation?.release();
+    entry = resultEntry(op, outcome, { run, elapsed });
+  }
+  const output = outputDigest(entry);
   // Written before the result is returned, synced by its batch without the
   // client waiting for it (the `decided` record above was synced before the run).
   await deps.audit.append({
@@ -129,13 +146,49 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     status: entry.status === "ok" ? "ok" : "error",
     exit_code: entry.exit_code ?? null,
     duration_ms: entry.duration_ms,
-    output_bytes: utf8Length(output),
-    output_digest: await sha256Hex(output),
+    output_bytes: output.bytes,
+    output_digest: output.digest,
     plan_digest: planDigest,
     ...(entry.error ? { reason: entry.error.code } : {}),
     ...(run.approvalId ? { detail: approval } : {}),
   }, { durable: false });
   return entry;
+}
+
+/**
+ * Reserves the plan's worst-case output in the gateway's output budget,
+ * waiting briefly when other calls hold it. The reservation goes to
+ * `run.hold`, which releases it once the call's result is out.
+ */
+async function reserveOutput(
+  deps: CallDeps,
+  run: TargetRun,
+  plan: Plan,
+): Promise<
+  { reservation?: Reservation } | {
+    refused: Pick<TargetResult, "status" | "error">;
+  }
+> {
+  if (!deps.outputBudget) return {};
+  try {
+    const reservation = await deps.outputBudget.reserve(planOutputBound(plan, run.target), {
+      waitMs: OUTPUT_BUDGET_WAIT_MS,
+      signal: run.signal,
+    });
+    if (run.hold) run.hold(reservation);
+    else reservation.release();
+    return { reservation };
+  } catch (error) {
+    if (error instanceof BudgetBusyError) {
+      return { refused: { status: "failed", error: { code: "busy", message: error.message } } };
+    }
+    return {
+      refused: {
+        status: "cancelled",
+        error: { code: "cancelled", message: "The call was cancelled before this target started" },
+      },
+    };
+  }
 }
 
 /**
@@ -201,25 +254,11 @@ function resultEntry(
 }
 
 /** What the `finished` record digests: the data or the error, as canonical JSON. */
-function outputText(entry: TargetResult): string {
+function outputDigest(entry: TargetResult): { digest: string; bytes: number } {
   try {
-    return canonicalJson(entry.data ?? entry.error ?? null);
+    return canonicalJsonDigest(entry.data ?? entry.error ?? null);
   } catch (error) {
     // Not representable (a number JSON cannot hold): digest a stand-in that says so.
-    return canonicalJson({ unrepresentable: String(error).slice(0, 200) });
+    return canonicalJsonDigest({ unrepresentable: String(error).slice(0, 200) });
   }
-}
-
-function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) bytes += 1;
-    else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
 }

@@ -8,6 +8,7 @@
 import type { AuditEntry } from "../audit/record.ts";
 import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
+import type { ByteBudget, Reservation } from "../exec/byte_budget.ts";
 import type { ExecOutcome } from "../exec/host.ts";
 import type { Plan } from "../exec/plan.ts";
 import { type CompiledPolicy, decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
@@ -58,6 +59,8 @@ export interface CallDeps {
   readonly approvals?: ApprovalDeps;
   /** Per-identity, per-tier call limits. */
   readonly rateLimiter?: TierRateLimiter;
+  /** Output memory shared by all calls; without it, calls reserve nothing. */
+  readonly outputBudget?: ByteBudget;
   /** The clock (tests inject one). */
   readonly now?: () => Date;
 }
@@ -269,6 +272,8 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   const maxFailures = (args.max_failures as number | undefined) ??
     (args.fail_fast === true ? 1 : Infinity);
   const results: TargetResult[] = new Array(targets.length);
+  // Output memory the targets reserved, given back once the result is built.
+  const held: Reservation[] = [];
   let failures = 0;
   let done = 0;
   let next = 0;
@@ -319,6 +324,7 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
       base,
       approvalId,
       signal,
+      hold: (reservation) => held.push(reservation),
     });
   };
 
@@ -344,8 +350,26 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
       request.onProgress?.(done, targets.length, `${target.id}: ${results[index].status}`);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(forks, targets.length) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(forks, targets.length) }, worker));
+    return finish(deps, op, { dryRun, fanout, block, results });
+  } finally {
+    for (const reservation of held) reservation.release();
+  }
+}
 
+/** The call's result, scrubbed of known secrets, and its text. */
+function finish(
+  deps: CallDeps,
+  op: Operation,
+  call: {
+    dryRun: boolean;
+    fanout: string | undefined;
+    block: Block | undefined;
+    results: TargetResult[];
+  },
+): CallOutcome {
+  const { dryRun, fanout, block, results } = call;
   const result: ToolResult = {
     tool: op.name,
     dry_run: dryRun,
@@ -356,8 +380,31 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   };
   const isError = !results.some((r) => r.status === "ok" || r.status === "planned");
   return {
-    result: JSON.parse(deps.scrub(JSON.stringify(result))) as ToolResult,
+    // String by string, so a large output is not copied whole into one JSON
+    // text and parsed back (the scanner sees each string as it leaves).
+    result: scrubValue(result, deps.scrub) as ToolResult,
     text: deps.scrub(renderText(op, result)),
     isError,
   };
+}
+
+/**
+ * A copy of a JSON value with every string (keys too) passed through
+ * `scrub`; unchanged strings are shared, not copied. Results are at most
+ * `MAX_OUTPUT_DEPTH` (128) levels deep plus the envelope, so recursion is safe.
+ */
+function scrubValue(value: unknown, scrub: (text: string) => string): unknown {
+  if (typeof value === "string") return scrub(value);
+  if (value === null || typeof value !== "object") {
+    // As JSON would have it: no undefined, NaN or Infinity in a result.
+    return typeof value === "number" && !Number.isFinite(value) ? null : value;
+  }
+  if (Array.isArray(value)) {
+    return value.map((item) => item === undefined ? null : scrubValue(item, scrub));
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (item !== undefined) out[scrub(key)] = scrubValue(item, scrub);
+  }
+  return out;
 }
