@@ -182,6 +182,7 @@ async function reserveOutput(
     if (error instanceof BudgetBusyError) {
       return { refused: { status: "failed", error: { code: "busy", message: error.message } } };
     }
+    if (!run.signal?.aborted) throw error;
     return {
       refused: {
         status: "cancelled",
