@@ -60,21 +60,24 @@ export function planOutputBound(plan: Plan, target: Target): number {
  */
 export function resultBytes(result: PlanResult): number {
   let bytes = 0;
-  const stack: unknown[] = [result];
+  // Containers only go on the stack; scalars are counted where they are found.
+  const stack: object[] = [result];
+  const count = (value: unknown) => {
+    if (typeof value === "string") bytes += 2 * value.length + 16;
+    else if (value !== null && typeof value === "object") stack.push(value);
+    else bytes += 8;
+  };
   while (stack.length > 0) {
-    const node = stack.pop();
-    if (typeof node === "string") bytes += 2 * node.length + 16;
-    else if (node !== null && typeof node === "object") {
-      bytes += 32;
-      if (Array.isArray(node)) {
-        for (const item of node) stack.push(item);
-      } else {
-        for (const key in node) {
-          bytes += key.length;
-          stack.push((node as Record<string, unknown>)[key]);
-        }
+    const node = stack.pop()!;
+    bytes += 32;
+    if (Array.isArray(node)) {
+      for (const item of node) count(item);
+    } else {
+      for (const key in node) {
+        bytes += key.length;
+        count((node as Record<string, unknown>)[key]);
       }
-    } else bytes += 8;
+    }
   }
   return bytes;
 }

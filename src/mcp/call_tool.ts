@@ -389,22 +389,37 @@ function finish(
 }
 
 /**
- * A copy of a JSON value with every string (keys too) passed through
- * `scrub`; unchanged strings are shared, not copied. Results are at most
- * `MAX_OUTPUT_DEPTH` (128) levels deep plus the envelope, so recursion is safe.
+ * A JSON value with every string (keys too) passed through `scrub`.
+ * Copy-on-write: a container is copied only when something inside it
+ * changed (a secret found, or `undefined`/`NaN` made JSON-like), so a large
+ * output is neither copied nor mutated in the usual case. Results are at
+ * most `MAX_OUTPUT_DEPTH` (128) levels deep plus the envelope, so recursion
+ * is safe.
  */
 function scrubValue(value: unknown, scrub: (text: string) => string): unknown {
   if (typeof value === "string") return scrub(value);
   if (value === null || typeof value !== "object") {
-    // As JSON would have it: no undefined, NaN or Infinity in a result.
     return typeof value === "number" && !Number.isFinite(value) ? null : value;
   }
   if (Array.isArray(value)) {
-    return value.map((item) => item === undefined ? null : scrubValue(item, scrub));
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i];
+      const next = item === undefined ? null : scrubValue(item, scrub);
+      if (next !== item) (copy ??= value.slice())[i] = next;
+    }
+    return copy ?? value;
   }
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) {
-    if (item !== undefined) out[scrub(key)] = scrubValue(item, scrub);
+  const record = value as Record<string, unknown>;
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(record)) {
+    const item = record[key];
+    const next = item === undefined ? undefined : scrubValue(item, scrub);
+    const name = scrub(key);
+    if (name === key && next === item && item !== undefined) continue;
+    copy ??= { ...record };
+    if (name !== key || next === undefined) delete copy[key];
+    if (next !== undefined) copy[name] = next;
   }
-  return out;
+  return copy ?? record;
 }
