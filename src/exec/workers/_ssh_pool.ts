@@ -117,12 +117,17 @@ export class ConnectionPool {
    *
    * @param opener Opens it on a ready client.
    * @param signal Aborts waiting; the reason is thrown.
+   * @param options `stuckAfter: false` waits for the server's answer as long as the
+   *   signal allows: a forwarded stream's open is answered only once the server has
+   *   connected onwards, which may take longer than {@linkcode CHANNEL_OPEN_TIMEOUT_MS}
+   *   on a healthy connection.
    * @returns What the opener returned.
    * @throws {SshError} When connecting fails, or the opener's error when it is not a refusal.
    */
   async open<C extends Closable>(
     opener: (client: Client) => Promise<C>,
     signal?: AbortSignal,
+    options: { stuckAfter?: false } = {},
   ): Promise<C> {
     let refusals = 0;
     let reconnected = false;
@@ -167,6 +172,7 @@ export class ConnectionPool {
           this.#release(connection);
           throw error;
         });
+        if (options.stuckAfter === false) return await race(pending, signal);
         return await this.#withinOpenDeadline(connection, pending, {
           signal,
           onStuck: () => abandoned = true,

@@ -82,7 +82,11 @@ function poolFor(target: SshTargetConfig): ConnectionPool {
 
 async function tunnelThrough(via: SshTargetConfig, target: SshTargetConfig): Promise<Duplex> {
   try {
-    return await poolFor(via).open((client) => forwardOut(client, target.host, target.port));
+    return await poolFor(via).open(
+      (client) => forwardOut(client, target.host, target.port),
+      undefined,
+      { stuckAfter: false },
+    );
   } catch (error) {
     if (error instanceof SshError) throw error;
     throw new SshError(
