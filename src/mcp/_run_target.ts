@@ -5,7 +5,12 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { canonicalJson, canonicalJsonDigest, sha256Hex } from "../audit/canonical_json.ts";
+import {
+  CANONICAL_MAX_DEPTH,
+  canonicalJson,
+  canonicalJsonDigest,
+  sha256HexSync,
+} from "../audit/canonical_json.ts";
 import type { Target } from "../config/targets_schema.ts";
 import { BudgetBusyError, type Reservation } from "../exec/byte_budget.ts";
 import type { ExecOutcome } from "../exec/host.ts";
@@ -75,6 +80,32 @@ export function planFor(
 }
 
 /**
+ * Plans the call and digests the plan. A plan that cannot be written as
+ * canonical JSON (arguments nested deeper than the audit allows) is refused
+ * for this target like a plan the operation refuses, before anything runs.
+ */
+function digestedPlan(
+  operation: Operation,
+  args: Record<string, unknown>,
+  target: Target,
+): { plan: Plan; planDigest: string } | { error: OperationError } {
+  const planned = planFor(operation, args, target);
+  if ("error" in planned) return planned;
+  try {
+    return { plan: planned.plan, planDigest: sha256HexSync(canonicalJson(planned.plan)) };
+  } catch (error) {
+    if (!(error instanceof RangeError || error instanceof TypeError)) throw error;
+    return {
+      error: new OperationError(
+        "bad_arguments",
+        `The arguments of ${operation.name} cannot be recorded in the audit log: expected ` +
+          `JSON values nested at most ${CANONICAL_MAX_DEPTH} levels deep`,
+      ),
+    };
+  }
+}
+
+/**
  * Runs one allowed target.
  *
  * @param deps The gateway's executor and audit log.
@@ -87,7 +118,7 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   const approval = run.approvalId ? { approval_id: run.approvalId } : {};
-  const planned = planFor(op, run.args, target);
+  const planned = digestedPlan(op, run.args, target);
   if ("error" in planned) {
     await deps.audit.append({
       ...base,
@@ -106,8 +137,7 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
       error: { code: planned.error.code, message: planned.error.message },
     };
   }
-  const { plan } = planned;
-  const planDigest = await sha256Hex(canonicalJson(plan));
+  const { plan, planDigest } = planned;
   await deps.audit.append({
     ...base,
     event: "decided",

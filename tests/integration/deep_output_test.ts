@@ -110,3 +110,53 @@ Deno.test("deeply nested JSON from a target is a per-target bad_output with its 
     await api.shutdown();
   }
 });
+
+Deno.test("arguments nested deeper than the audit can record are refused per target before anything runs", async () => {
+  let seen = 0;
+  const api = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => {
+    seen++;
+    return Response.json({ ok: true });
+  });
+  try {
+    const registry = targets(api.addr.port).replaceAll("[http:read]", "[http:read, http:write]")
+      .replaceAll("methods: [GET]", "methods: [GET, POST]");
+    await using gateway = await startGateway({
+      targets: registry,
+      policy: ["rules:", "  - id: all", "    tiers: [observe, control]"].join("\n"),
+    });
+    const client = await connectHttp(gateway);
+    try {
+      for (const depth of [300, 1000]) {
+        const body = JSON.parse("[".repeat(depth) + "]".repeat(depth));
+        const outcome = await call(client, "http_request", {
+          targets: "tag:api",
+          method: "POST",
+          path: "/x",
+          body,
+        });
+        assert.equal(outcome.results.length, 5, outcome.text);
+        for (const entry of outcome.results) {
+          assert.equal(entry.status, "failed", outcome.text);
+          assert.equal(entry.error?.code, "bad_arguments", outcome.text);
+        }
+      }
+      assert.equal(seen, 0, "nothing reached the API");
+      const fine = await call(client, "http_request", {
+        target: "api-1",
+        method: "POST",
+        path: "/x",
+        body: { a: [1] },
+      });
+      assert.equal(fine.results[0].status, "ok", fine.text);
+    } finally {
+      await client.close();
+    }
+    await gateway.stop();
+    const records = await readAudit(gateway.auditFile);
+    const refused = records.filter((r) => r.event === "denied" && r.reason === "bad_arguments");
+    assert.equal(refused.length, 10, "one refusal record per target and call");
+    assert.equal(records.filter((r) => r.event === "decided").length, 1);
+  } finally {
+    await api.shutdown();
+  }
+});
