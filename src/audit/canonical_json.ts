@@ -45,7 +45,7 @@ export const CANONICAL_MAX_DEPTH = 256;
  */
 export function canonicalJson(value: unknown): string {
   const parts: string[] = [];
-  write(value, parts, new Set(), "$");
+  write(value, parts, new Set(), []);
   return parts.join("");
 }
 
@@ -56,7 +56,16 @@ interface Sink {
   string?(value: string): void;
 }
 
-function write(value: unknown, out: Sink, stack: Set<object>, path: string): void {
+/** `$.a[0]`-style text of the keys leading to a value (built only for an error message). */
+function pathOf(keys: readonly (string | number)[]): string {
+  return "$" + keys.map((key) => typeof key === "number" ? `[${key}]` : `.${key}`).join("");
+}
+
+/**
+ * Writes one value. `keys` is the path to it, shared and pushed/popped as
+ * the walk goes, so no path text is built unless something fails.
+ */
+function write(value: unknown, out: Sink, stack: Set<object>, keys: (string | number)[]): void {
   if (
     value !== null && typeof value === "object" && typeof (value as Jsonable).toJSON === "function"
   ) {
@@ -73,7 +82,9 @@ function write(value: unknown, out: Sink, stack: Set<object>, path: string): voi
     case "number":
       if (!Number.isFinite(value)) {
         throw new RangeError(
-          `Cannot write canonical JSON: expected a finite number at ${path}, found ${value}`,
+          `Cannot write canonical JSON: expected a finite number at ${
+            pathOf(keys)
+          }, found ${value}`,
         );
       }
       out.push(JSON.stringify(value));
@@ -82,7 +93,9 @@ function write(value: unknown, out: Sink, stack: Set<object>, path: string): voi
       break;
     default:
       throw new TypeError(
-        `Cannot write canonical JSON: expected a JSON value at ${path}, found a ${typeof value}`,
+        `Cannot write canonical JSON: expected a JSON value at ${
+          pathOf(keys)
+        }, found a ${typeof value}`,
       );
   }
   if (value === null) {
@@ -90,30 +103,39 @@ function write(value: unknown, out: Sink, stack: Set<object>, path: string): voi
     return;
   }
   if (stack.has(value)) {
-    throw new TypeError(`Cannot write canonical JSON: expected a tree at ${path}, found a cycle`);
+    throw new TypeError(
+      `Cannot write canonical JSON: expected a tree at ${pathOf(keys)}, found a cycle`,
+    );
   }
   if (stack.size >= CANONICAL_MAX_DEPTH) {
     throw new RangeError(
-      `Cannot write canonical JSON: expected nesting of at most ${CANONICAL_MAX_DEPTH} levels, found more at ${path}`,
+      `Cannot write canonical JSON: expected nesting of at most ${CANONICAL_MAX_DEPTH} levels, found more at ${
+        pathOf(keys)
+      }`,
     );
   }
   stack.add(value);
   if (Array.isArray(value)) {
     out.push("[");
-    value.forEach((item, index) => {
+    for (let index = 0; index < value.length; index++) {
       if (index > 0) out.push(",");
-      write(item === undefined ? null : item, out, stack, `${path}[${index}]`);
-    });
+      const item = value[index];
+      keys.push(index);
+      write(item === undefined ? null : item, out, stack, keys);
+      keys.pop();
+    }
     out.push("]");
   } else {
     const record = value as Record<string, unknown>;
     // Default sort compares UTF-16 code units, exactly as RFC 8785 asks.
-    const keys = Object.keys(record).filter((key) => record[key] !== undefined).sort();
+    const names = Object.keys(record).filter((key) => record[key] !== undefined).sort();
     out.push("{");
-    keys.forEach((key, index) => {
+    names.forEach((key, index) => {
       if (index > 0) out.push(",");
       out.push(JSON.stringify(key), ":");
-      write(record[key], out, stack, `${path}.${key}`);
+      keys.push(key);
+      write(record[key], out, stack, keys);
+      keys.pop();
     });
     out.push("}");
   }
@@ -221,7 +243,7 @@ export function canonicalJsonDigest(value: unknown): { digest: string; bytes: nu
       }
     },
   };
-  write(value, sink, new Set(), "$");
+  write(value, sink, new Set(), []);
   if (pending !== "") flush(pending);
   return { digest: hash.digest("hex"), bytes };
 }

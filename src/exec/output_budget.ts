@@ -7,7 +7,7 @@
  */
 import type { Target } from "../config/targets_schema.ts";
 import { ByteBudget } from "./byte_budget.ts";
-import type { Plan, PlanResult } from "./plan.ts";
+import { MAX_OUTPUT_DEPTH, type Plan, type PlanResult } from "./plan.ts";
 
 /**
  * Output memory all calls in the gateway may reserve at once. With the
@@ -51,24 +51,35 @@ export function planOutputBound(plan: Plan, target: Target): number {
 }
 
 /**
- * Roughly the bytes a result takes: its strings' lengths (two bytes per
- * character, as V8 may hold them) plus a little per value. Walked without
- * recursion.
+ * One walk over a result (no recursion): roughly the bytes it takes (its
+ * strings' lengths, two bytes per character as V8 may hold them, plus a
+ * little per value) and whether it nests deeper than `maxDepth`.
  *
  * @param result What the executor returned.
- * @returns Bytes, an estimate.
+ * @param maxDepth Deepest nesting allowed, the result itself counting as one
+ *   level (default: {@linkcode MAX_OUTPUT_DEPTH} inside the result and a list of values).
+ * @returns Bytes (an estimate) and whether it is too deep.
  */
-export function resultBytes(result: PlanResult): number {
+export function measureResult(
+  result: PlanResult,
+  maxDepth: number = MAX_OUTPUT_DEPTH + 2,
+): { bytes: number; tooDeep: boolean } {
   let bytes = 0;
-  // Containers only go on the stack; scalars are counted where they are found.
-  const stack: object[] = [result];
+  // Containers only go on the stacks; scalars are counted where they are found.
+  const nodes: object[] = [result];
+  const depths: number[] = [1];
+  let depth = 0;
   const count = (value: unknown) => {
     if (typeof value === "string") bytes += 2 * value.length + 16;
-    else if (value !== null && typeof value === "object") stack.push(value);
-    else bytes += 8;
+    else if (value !== null && typeof value === "object") {
+      nodes.push(value);
+      depths.push(depth + 1);
+    } else bytes += 8;
   };
-  while (stack.length > 0) {
-    const node = stack.pop()!;
+  while (nodes.length > 0) {
+    const node = nodes.pop()!;
+    depth = depths.pop()!;
+    if (depth > maxDepth) return { bytes, tooDeep: true };
     bytes += 32;
     if (Array.isArray(node)) {
       for (const item of node) count(item);
@@ -79,5 +90,5 @@ export function resultBytes(result: PlanResult): number {
       }
     }
   }
-  return bytes;
+  return { bytes, tooDeep: false };
 }

@@ -14,8 +14,8 @@ import {
 import type { Target } from "../config/targets_schema.ts";
 import { BudgetBusyError, type Reservation } from "../exec/byte_budget.ts";
 import type { ExecOutcome } from "../exec/host.ts";
-import { OUTPUT_BUDGET_WAIT_MS, planOutputBound, resultBytes } from "../exec/output_budget.ts";
-import { type Plan, tooDeepMessage, valueTooDeep } from "../exec/plan.ts";
+import { measureResult, OUTPUT_BUDGET_WAIT_MS, planOutputBound } from "../exec/output_budget.ts";
+import { type Plan, tooDeepMessage } from "../exec/plan.ts";
 import { type Operation, OperationError } from "../ops/operation.ts";
 import type { CallDeps } from "./call_tool.ts";
 import { describePlan } from "./describe_plan.ts";
@@ -162,10 +162,11 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     entry = { target: target.id, rule, duration_ms: elapsed(), ...reserved.refused };
   } else {
     const outcome = await deps.executor.run(target, plan, { signal: run.signal });
+    const measured = outcome.ok ? measureResult(outcome.result) : undefined;
     // Held until the call's result is handed over: shrunk to what came back.
-    if (outcome.ok) reserved.reservation?.shrink(resultBytes(outcome.result));
+    if (measured) reserved.reservation?.shrink(measured.bytes);
     else reserved.reservation?.release();
-    entry = resultEntry(op, outcome, { run, elapsed });
+    entry = resultEntry(op, outcome, { run, elapsed, tooDeep: measured?.tooDeep === true });
   }
   const output = outputDigest(entry);
   // Written before the result is returned, synced by its batch without the
@@ -230,7 +231,7 @@ async function reserveOutput(
 function resultEntry(
   op: Operation,
   outcome: ExecOutcome,
-  context: { run: TargetRun; elapsed: () => number },
+  context: { run: TargetRun; elapsed: () => number; tooDeep: boolean },
 ): TargetResult {
   const { run, elapsed } = context;
   const base = { target: run.target.id, rule: run.rule };
@@ -252,18 +253,21 @@ function resultEntry(
     ...exit,
     error,
   });
-  const tooDeep = failed({
-    code: "bad_output",
-    message: tooDeepMessage(`The output of ${op.name} on target ${JSON.stringify(run.target.id)}`),
-  });
-  if (valueTooDeep(result)) return tooDeep;
+  if (context.tooDeep) {
+    // The workers refuse deep JSON before parsing; this catches any other way in.
+    return failed({
+      code: "bad_output",
+      message: tooDeepMessage(
+        `The output of ${op.name} on target ${JSON.stringify(run.target.id)}`,
+      ),
+    });
+  }
   const truncated = result.kind === "exec"
     ? result.commands.some((c) => c.truncated)
     : "truncated" in result && result.truncated === true;
   try {
+    // Parsers add a few levels at most, well inside what the audit digest allows.
     const data = op.parse(result, run.args as never);
-    // A parser may nest further: the result and the audit record must stay writable.
-    if (valueTooDeep(data)) return tooDeep;
     return {
       ...base,
       status: "ok",

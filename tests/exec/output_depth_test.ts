@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { jsonTextTooDeep, MAX_OUTPUT_DEPTH, valueTooDeep } from "../../src/exec/output_depth.ts";
+import { measureResult } from "../../src/exec/output_budget.ts";
 
 Deno.test("jsonTextTooDeep() counts arrays and objects but not brackets inside strings", () => {
   assert.equal(jsonTextTooDeep("[[1]]", 2), false);
@@ -33,4 +34,16 @@ Deno.test("valueTooDeep() walks values of any depth without recursion", () => {
   assert.equal(valueTooDeep(deep), true);
   const wide = Array.from({ length: 100_000 }, (_, i) => ({ i, tags: [String(i)] }));
   assert.equal(valueTooDeep(wide), false);
+});
+
+Deno.test("measureResult() accepts what the workers accept and refuses deeper, in one walk", () => {
+  const nested = (depth: number) => JSON.parse("[".repeat(depth) + "]".repeat(depth));
+  const http = (body: unknown) =>
+    ({ kind: "http", status: 200, headers: {}, body, truncated: false, latencyMs: 1 }) as const;
+  assert.equal(measureResult(http(nested(MAX_OUTPUT_DEPTH))).tooDeep, false);
+  assert.equal(measureResult(http(nested(MAX_OUTPUT_DEPTH + 2))).tooDeep, true);
+  assert.equal(measureResult(http(nested(100_000))).tooDeep, true);
+  const text = "x".repeat(1000);
+  const { bytes } = measureResult(http(Array.from({ length: 100 }, () => text)));
+  assert.ok(bytes >= 100 * 1000 && bytes < 100 * 2 * 1100, `estimate ${bytes}`);
 });
