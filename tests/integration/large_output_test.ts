@@ -127,10 +127,10 @@ Deno.test({
             assert.equal(body.length, BIG, "the whole output arrived");
             assert.ok(big.text.length < 20_000, "the text rendering is a short preview");
             const growth = readRss(gateway.pid).peak - before;
-            // Measured here: about 10x (the worker's copy, the structured clone,
-            // and the SDK's JSON-RPC and SSE serialization of the response).
+            // Measured here: about 7.5x, 4.7x of it the SDK's JSON-RPC and SSE
+            // serialization of the response (about 10x before texts were transferred).
             assert.ok(
-              growth < 14 * BIG,
+              growth < 10 * BIG,
               `memory grew by ${(growth / BIG).toFixed(1)}x the output (${growth} bytes)`,
             );
           },
