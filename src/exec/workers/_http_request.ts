@@ -191,18 +191,24 @@ async function send(
   pool: ConnPool<Deno.Conn> | undefined,
 ): Promise<WireResponse> {
   const key = poolKey(target);
-  const pooled = IDEMPOTENT.has(request.method) ? pool?.take(key) : undefined;
-  if (pooled) {
-    try {
-      return await exchangeOn(pooled, request, cap, deadline, { pool, key, reused: true });
-    } catch (error) {
-      if (!(error instanceof NoReplyError)) throw error;
-      if (deadline.aborted) throw error.cause;
-      // The server closed the idle connection before reading the request: once more, on a new one.
+  try {
+    const pooled = IDEMPOTENT.has(request.method) ? pool?.take(key) : undefined;
+    if (pooled) {
+      try {
+        return await exchangeOn(pooled, request, cap, deadline, { pool, key, reused: true });
+      } catch (error) {
+        if (!(error instanceof NoReplyError)) throw error;
+        if (deadline.aborted) throw error.cause;
+        // The server closed the idle connection before reading the request: once more, on a new one.
+      }
     }
+    const conn = await connect(target, deadline);
+    return await exchangeOn(conn, request, cap, deadline, { pool, key, reused: false });
+  } catch (error) {
+    // Out of time: the other idle connections to this server may be stuck too.
+    if (deadline.aborted) pool?.closeKey(key);
+    throw error;
   }
-  const conn = await connect(target, deadline);
-  return await exchangeOn(conn, request, cap, deadline, { pool, key, reused: false });
 }
 
 /** Where a redirect leads, relative to the base path, or a refusal. */
