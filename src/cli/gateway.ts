@@ -15,6 +15,7 @@ import {
 } from "../config/mod.ts";
 import { ExecutorHost } from "../exec/host.ts";
 import { describeProtectedFiles, secretFilePaths } from "../exec/protected_files.ts";
+import { outputBudget } from "../exec/output_budget.ts";
 import { DOCKER_KIND } from "../exec/docker_kind.ts";
 import { HTTP_KIND } from "../exec/http_kind.ts";
 import { LOCAL_KIND } from "../exec/local_kind.ts";
@@ -165,6 +166,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       scrub: (text) => scanner.scan(text),
       approvals,
       rateLimiter: new TierRateLimiter(policy.rate_limits),
+      outputBudget: outputBudget(),
     },
   };
   return {

@@ -8,6 +8,7 @@
 import type { AuditEntry } from "../audit/record.ts";
 import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
+import type { ByteBudget, Reservation } from "../exec/byte_budget.ts";
 import type { ExecOutcome } from "../exec/host.ts";
 import type { Plan } from "../exec/plan.ts";
 import { type CompiledPolicy, decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
@@ -61,6 +62,8 @@ export interface CallDeps {
   readonly approvals?: ApprovalDeps;
   /** Per-identity, per-tier call limits. */
   readonly rateLimiter?: TierRateLimiter;
+  /** Output memory shared by all calls; without it, calls reserve nothing. */
+  readonly outputBudget?: ByteBudget;
   /** The clock (tests inject one). */
   readonly now?: () => Date;
 }
@@ -290,6 +293,8 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   const maxFailures = (args.max_failures as number | undefined) ??
     (args.fail_fast === true ? 1 : Infinity);
   const results: TargetResult[] = new Array(targets.length);
+  // Output memory the targets reserved, given back once the result is built.
+  const held: Reservation[] = [];
   let failures = 0;
   let done = 0;
   let next = 0;
@@ -361,6 +366,7 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
       base,
       approvalId,
       signal,
+      hold: (reservation) => held.push(reservation),
     });
   };
 
@@ -386,12 +392,30 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
       request.onProgress?.(done, targets.length, `${target.id}: ${results[index].status}`);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(forks, targets.length) }, worker));
-  // Nothing ran because of the log: the call as a whole is refused, as before any target.
-  if (auditFailure && results.every((r) => r.error?.code === "audit_unavailable")) {
-    throw auditFailure;
+  try {
+    await Promise.all(Array.from({ length: Math.min(forks, targets.length) }, worker));
+    // Nothing ran because of the log: the call as a whole is refused, as before any target.
+    if (auditFailure && results.every((r) => r.error?.code === "audit_unavailable")) {
+      throw auditFailure;
+    }
+    return finish(deps, op, { dryRun, fanout, block, results });
+  } finally {
+    for (const reservation of held) reservation.release();
   }
+}
 
+/** The call's result, scrubbed of known secrets, and its text. */
+function finish(
+  deps: CallDeps,
+  op: Operation,
+  call: {
+    dryRun: boolean;
+    fanout: string | undefined;
+    block: Block | undefined;
+    results: TargetResult[];
+  },
+): CallOutcome {
+  const { dryRun, fanout, block, results } = call;
   const result: ToolResult = {
     tool: op.name,
     dry_run: dryRun,
@@ -402,8 +426,46 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   };
   const isError = !results.some((r) => r.status === "ok" || r.status === "planned");
   return {
-    result: JSON.parse(deps.scrub(JSON.stringify(result))) as ToolResult,
+    // String by string, so a large output is not copied whole into one JSON
+    // text and parsed back (the scanner sees each string as it leaves).
+    result: scrubValue(result, deps.scrub) as ToolResult,
     text: deps.scrub(renderText(op, result)),
     isError,
   };
+}
+
+/**
+ * A JSON value with every string (keys too) passed through `scrub`.
+ * Copy-on-write: a container is copied only when something inside it
+ * changed (a secret found, or `undefined`/`NaN` made JSON-like), so a large
+ * output is neither copied nor mutated in the usual case. Results are at
+ * most `MAX_OUTPUT_DEPTH` (128) levels deep plus the envelope, so recursion
+ * is safe.
+ */
+function scrubValue(value: unknown, scrub: (text: string) => string): unknown {
+  if (typeof value === "string") return scrub(value);
+  if (value === null || typeof value !== "object") {
+    return typeof value === "number" && !Number.isFinite(value) ? null : value;
+  }
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i];
+      const next = item === undefined ? null : scrubValue(item, scrub);
+      if (next !== item) (copy ??= value.slice())[i] = next;
+    }
+    return copy ?? value;
+  }
+  const record = value as Record<string, unknown>;
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(record)) {
+    const item = record[key];
+    const next = item === undefined ? undefined : scrubValue(item, scrub);
+    const name = scrub(key);
+    if (name === key && next === item && item !== undefined) continue;
+    copy ??= { ...record };
+    if (name !== key || next === undefined) delete copy[key];
+    if (next !== undefined) copy[name] = next;
+  }
+  return copy ?? record;
 }
