@@ -16,7 +16,7 @@ import { approvalsApi } from "../http/approvals_api.ts";
 import { defaultHostsAndOrigins } from "../http/host_origin.ts";
 import { mcpSessions } from "../http/mcp_sessions.ts";
 import type { Gateway } from "./gateway.ts";
-import type { ServeOptions } from "./serve.ts";
+import type { ServeOptions } from "./serve_options.ts";
 import { onShutdown } from "./shutdown.ts";
 
 const log = getLogger(["tailops", "serve"]);
@@ -100,13 +100,14 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
         },
       ]) ?? "",
   });
-  onShutdown(async () => {
-    await sessions.close();
-    // Close the gateway (its `stopped` record) before stopping the server: once
-    // server.finished resolves, runServe returns and the process exits.
-    await gateway.close();
-    stopController.abort();
+  const stopped = onShutdown(gateway, {
+    graceMs: options.shutdownGraceMs,
+    // No new connections; requests already received still get their answers.
+    stopAccepting: () => stopController.abort(),
+    closeTransports: () => sessions.close(),
   });
   log.info("Listening on {url}", { url: `http://${host}:${actualPort}/mcp`, port: actualPort });
   await server.finished;
+  // The server finishes during a stop; the stop ends the process.
+  await stopped;
 }
