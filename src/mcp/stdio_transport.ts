@@ -113,7 +113,8 @@ export class StdioTransport implements Transport {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#reader?.cancel().catch(() => {});
+    // Not awaited: a cancel can wait on the source (a tee's other branch).
+    this.#reader?.cancel().catch(() => {});
     await this.#lastWrite;
     this.#parts = [];
     this.onclose?.();
