@@ -100,11 +100,18 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
         },
       ]) ?? "",
   });
+  let closing: Promise<void> | undefined;
   const stopped = onShutdown(gateway, {
     graceMs: options.shutdownGraceMs,
-    // No new connections; requests already received still get their answers.
-    stopAccepting: () => stopController.abort(),
-    closeTransports: () => sessions.close(),
+    // Graceful: no new connections; responses under way (a call's SSE
+    // stream) go on. (Aborting `stopController` would drop them.)
+    stopAccepting: () => void (closing = server.shutdown()),
+    // Closing the sessions ends the SSE streams still open (GET streams), so
+    // the graceful shutdown can complete.
+    closeTransports: async () => {
+      await sessions.close();
+      await closing;
+    },
   });
   log.info("Listening on {url}", { url: `http://${host}:${actualPort}/mcp`, port: actualPort });
   await server.finished;

@@ -86,7 +86,11 @@ Deno.test("oversized stdio messages are refused with their id and the session ke
   });
 
   const records = await readAudit(`${gw.stateDir}/audit.jsonl`);
-  assert.equal(records.filter((r) => r.event === "decided").length, 5, "only the client's calls ran");
+  assert.equal(
+    records.filter((r) => r.event === "decided").length,
+    5,
+    "only the client's calls ran",
+  );
 });
 
 Deno.test("malformed stdio lines each get a JSON-RPC error and the session continues", async () => {
@@ -103,7 +107,13 @@ Deno.test("malformed stdio lines each get a JSON-RPC error and the session conti
   add("invalid UTF-8", new Uint8Array([0x7b, 0xff, 0xfe, 0xc3, 0x28, 0x7d, 0x0a]), -32700);
   add("only whitespace", "  \t  \r\n", -32700);
   add("an empty line", "\n", -32700);
-  add("binary junk", Uint8Array.from({ length: 4096 }, (_, i) => (i * 131 + 7) % 256 || 1).map((b) => b === 0x0a ? 0x0b : b).map((b, i, a) => i === a.length - 1 ? 0x0a : b), -32700);
+  add(
+    "binary junk",
+    Uint8Array.from({ length: 4096 }, (_, i) => (i * 131 + 7) % 256 || 1).map((b) =>
+      b === 0x0a ? 0x0b : b
+    ).map((b, i, a) => i === a.length - 1 ? 0x0a : b),
+    -32700,
+  );
   add("a JSON string", '"hello"\n', -32600);
   add("a JSON number", "42\n", -32600);
   add("null", "null\n", -32600);
@@ -115,10 +125,30 @@ Deno.test("malformed stdio lines each get a JSON-RPC error and the session conti
   add("a fractional id", '{"jsonrpc":"2.0","id":1.5,"method":"ping"}\n', -32600);
   add("a numeric method", '{"jsonrpc":"2.0","id":"m1","method":7}\n', -32600, "m1");
   add("a response with neither result nor error", '{"jsonrpc":"2.0","id":"r1"}\n', -32600, "r1");
-  add("params as an array", '{"jsonrpc":"2.0","id":"p1","method":"tools/list","params":[1]}\n', -32602, "p1");
-  add("params as a string", '{"jsonrpc":"2.0","id":"p2","method":"tools/call","params":"x"}\n', -32602, "p2");
-  add("_meta as a number", '{"jsonrpc":"2.0","id":"p3","method":"tools/list","params":{"_meta":5}}\n', -32602, "p3");
-  add("a progress token object", '{"jsonrpc":"2.0","id":"p4","method":"tools/list","params":{"_meta":{"progressToken":{}}}}\n', -32602, "p4");
+  add(
+    "params as an array",
+    '{"jsonrpc":"2.0","id":"p1","method":"tools/list","params":[1]}\n',
+    -32602,
+    "p1",
+  );
+  add(
+    "params as a string",
+    '{"jsonrpc":"2.0","id":"p2","method":"tools/call","params":"x"}\n',
+    -32602,
+    "p2",
+  );
+  add(
+    "_meta as a number",
+    '{"jsonrpc":"2.0","id":"p3","method":"tools/list","params":{"_meta":5}}\n',
+    -32602,
+    "p3",
+  );
+  add(
+    "a progress token object",
+    '{"jsonrpc":"2.0","id":"p4","method":"tools/list","params":{"_meta":{"progressToken":{}}}}\n',
+    -32602,
+    "p4",
+  );
   add("an unknown method", '{"jsonrpc":"2.0","id":"u1","method":"no/such"}\n', -32601, "u1");
   for (const [name, line, match] of cases) {
     await gw.write(line);
@@ -141,7 +171,11 @@ Deno.test("wrong tools/call shapes over stdio get -32602 with one sentence, neve
     ["name a number", { name: 7, arguments: {} }, /"params.name".*found an integer/],
     ["name empty", { name: "", arguments: {} }, /found an empty string/],
     ["unknown tool", { name: "no_such_tool", arguments: {} }, /Tool "no_such_tool" not found/],
-    ["arguments a string", { name: "system_status", arguments: "x" }, /"params.arguments".*found a string/],
+    [
+      "arguments a string",
+      { name: "system_status", arguments: "x" },
+      /"params.arguments".*found a string/,
+    ],
     ["arguments an array", { name: "system_status", arguments: [] }, /found an array/],
     ["arguments null", { name: "system_status", arguments: null }, /found null/],
     ["arguments a number", { name: "system_status", arguments: 3 }, /found an integer/],
@@ -161,5 +195,9 @@ Deno.test("wrong tools/call shapes over stdio get -32602 with one sentence, neve
   // A duplicate id of a request in flight is refused rather than confused with it.
   await stillServes(gw.client);
   const records = await readAudit(`${gw.stateDir}/audit.jsonl`);
-  assert.equal(records.filter((r) => r.event === "decided").length, 1, "no bad shape reached the gate");
+  assert.equal(
+    records.filter((r) => r.event === "decided").length,
+    1,
+    "no bad shape reached the gate",
+  );
 });
