@@ -18,10 +18,18 @@ import {
 } from "./rpc_message.ts";
 import type { JSONRPCMessage, MessageExtraInfo, Transport } from "./sdk.ts";
 
+/** A tool's input schema, as far as the guard uses it. */
+export interface ArgumentSchema {
+  safeParse(value: unknown): {
+    success: boolean;
+    error?: { issues: readonly { path: readonly PropertyKey[]; message: string }[] };
+  };
+}
+
 /** What the guard checks requests against. */
 export interface GuardOptions {
-  /** The tools registered on this server (the ones its caller can see). */
-  readonly tools: ReadonlySet<string>;
+  /** The tools registered on this server (the ones its caller can see), with their input schemas. */
+  readonly tools: ReadonlyMap<string, ArgumentSchema>;
   /** Requests in flight across the gateway; without it nothing is counted. */
   readonly inFlight?: InFlight;
 }
@@ -41,7 +49,7 @@ function quoteName(name: string): string {
  */
 export function checkToolCall(
   params: Message | undefined,
-  tools: ReadonlySet<string>,
+  tools: ReadonlyMap<string, unknown>,
 ): { code: number; message: string } | undefined {
   const invalid = (message: string) => ({ code: RPC_ERROR.invalidParams, message });
   if (params === undefined) {
@@ -73,6 +81,40 @@ export function checkToolCall(
     );
   }
   return undefined;
+}
+
+/** Longest argument error sent back; the rest is summarised. */
+const MAX_ARGUMENT_ERROR = 600;
+
+/**
+ * Checks a call's arguments against its tool's schema and describes every
+ * problem on one line (the SDK joins zod issues with line breaks).
+ *
+ * @param tool The tool's name.
+ * @param schema Its input schema.
+ * @param args The arguments (an object, or absent).
+ * @returns The sentence, or undefined when the arguments are valid.
+ */
+export function argumentProblem(
+  tool: string,
+  schema: ArgumentSchema,
+  args: unknown,
+): string | undefined {
+  let parsed;
+  try {
+    parsed = schema.safeParse(args ?? {});
+  } catch {
+    return undefined; // An async refinement: the SDK's own validation decides.
+  }
+  if (parsed.success || !parsed.error) return undefined;
+  const issues = parsed.error.issues.map((issue) =>
+    issue.path.length === 0
+      ? issue.message
+      : `${issue.message} at ${issue.path.map(String).join(".")}`
+  );
+  let text = `Invalid arguments for ${tool}: ${issues.join("; ")}`.replace(/\s*\n\s*/g, " ");
+  if (text.length > MAX_ARGUMENT_ERROR) text = `${text.slice(0, MAX_ARGUMENT_ERROR)}…`;
+  return text;
 }
 
 /**
@@ -142,8 +184,24 @@ export function guardTransport(inner: Transport, options: GuardOptions): Transpo
         return;
       }
       if (method === "tools/call") {
-        const problem = checkToolCall(m.params as Message | undefined, options.tools);
+        const params = m.params as Message | undefined;
+        const problem = checkToolCall(params, options.tools);
         if (problem) return void refuse(rpcError(id, problem.code, problem.message));
+        // Wrong argument values are a tool error the model can correct
+        // (MCP 2025-11-25), in one line with a stable code.
+        const name = params!.name as string;
+        const invalid = argumentProblem(name, options.tools.get(name)!, params!.arguments);
+        if (invalid) {
+          inner.send({
+            jsonrpc: "2.0",
+            id,
+            result: {
+              content: [{ type: "text", text: `invalid_arguments: ${invalid}` }],
+              isError: true,
+            },
+          } as JSONRPCMessage).catch(() => {});
+          return;
+        }
         if (options.inFlight?.stopping) {
           return void refuse(
             rpcError(

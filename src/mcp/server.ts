@@ -11,7 +11,7 @@ import type { Operation } from "../ops/operation.ts";
 import { type CallDeps, CallError, callTool } from "./call_tool.ts";
 import type { CallMetrics } from "./metrics.ts";
 import type { InFlight } from "./in_flight.ts";
-import { guardTransport } from "./request_guard.ts";
+import { type GuardOptions, guardTransport } from "./request_guard.ts";
 import { type CallToolResult, McpServer, type Transport } from "./sdk.ts";
 import { serveCachedToolList, toolConfig } from "./tool_definitions.ts";
 import { VERSION } from "../version.ts";
@@ -39,12 +39,12 @@ export interface GatewayCore {
  * request is counted until answered (see {@linkcode guardTransport}).
  */
 class GuardedMcpServer extends McpServer {
-  readonly #guard: { tools: ReadonlySet<string>; inFlight?: InFlight };
+  readonly #guard: GuardOptions;
 
   constructor(
     info: ConstructorParameters<typeof McpServer>[0],
     options: ConstructorParameters<typeof McpServer>[1],
-    guard: { tools: ReadonlySet<string>; inFlight?: InFlight },
+    guard: GuardOptions,
   ) {
     super(info, options);
     this.#guard = guard;
@@ -118,7 +118,10 @@ export function createMcpServer(core: GatewayCore, identity: Identity): McpServe
     capabilities: { logging: {} },
     instructions:
       "TailOpsMCP runs typed infrastructure operations on registered targets. Every tool takes `target` (one id) or `targets` (a selector) and `dry_run`. Denials explain which policy, scope or capability refused the call.",
-  }, { tools: new Set(operations.map((op) => op.name)), inFlight: core.inFlight });
+  }, {
+    tools: new Map(operations.map((op) => [op.name, toolConfig(op).inputSchema])),
+    inFlight: core.inFlight,
+  });
   for (const operation of operations) {
     const config = toolConfig(operation);
     server.registerTool(operation.name, config, async (args, extra): Promise<CallToolResult> => {

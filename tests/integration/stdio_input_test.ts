@@ -192,7 +192,34 @@ Deno.test("wrong tools/call shapes over stdio get -32602 with one sentence, neve
     assert.match(errorOf(answer)!.message, pattern, name);
     assert.ok(errorOf(answer)!.message.length < 300, name);
   }
-  // A duplicate id of a request in flight is refused rather than confused with it.
+  // Wrong argument values are a tool error the model can act on: one line,
+  // every problem named, with a stable code.
+  const values: [Record<string, unknown>, RegExp][] = [
+    [{ target: "local", bogus: 1 }, /Unrecognized key: "bogus"/],
+    [{ target: 7, dry_run: "yes", extra: [1] }, /at target; .*at dry_run/],
+    [
+      { target: "local", unit: "x".repeat(50_000) },
+      /^invalid_arguments: Invalid arguments for system_status: /,
+    ],
+  ];
+  for (const [index, [args, pattern]] of values.entries()) {
+    const id = `values-${index}`;
+    await gw.write(
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id,
+        method: "tools/call",
+        params: { name: "system_status", arguments: args },
+      }) + "\n",
+    );
+    const answer = await gw.waitFor((m) => m.id === id, `argument values ${index}`);
+    const result = answer.result as { isError: boolean; content: { text: string }[] };
+    assert.equal(result.isError, true);
+    const text = result.content[0].text;
+    assert.match(text, /^invalid_arguments: /);
+    assert.match(text, pattern);
+    assert.ok(!text.includes("\n") && text.length <= 700, text.slice(0, 200));
+  }
   await stillServes(gw.client);
   const records = await readAudit(`${gw.stateDir}/audit.jsonl`);
   assert.equal(
