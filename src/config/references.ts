@@ -79,7 +79,9 @@ export async function checkReferences(
       const caProblem = certificatesProblem(ca.reveal());
       if (caProblem) report(at("tls", "ca"), `Invalid CA from ${ca}: ${caProblem}`);
       const certProblem = certificatesProblem(cert.reveal());
-      if (certProblem) report(at("tls", "cert"), `Invalid certificate from ${cert}: ${certProblem}`);
+      if (certProblem) {
+        report(at("tls", "cert"), `Invalid certificate from ${cert}: ${certProblem}`);
+      }
       let privateKey;
       try {
         privateKey = createPrivateKey(key.reveal());

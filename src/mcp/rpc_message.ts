@@ -13,6 +13,13 @@
  */
 import { type JSONRPCMessage, JSONRPCMessageSchema } from "./sdk.ts";
 
+/**
+ * Largest message accepted on either transport, in bytes (the HTTP body
+ * limit and the stdio line limit): well above the largest valid tool call,
+ * whose arguments are at most a few KiB.
+ */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+
 /** JSON-RPC 2.0 error codes the gateway answers with. */
 export const RPC_ERROR = {
   parseError: -32700,

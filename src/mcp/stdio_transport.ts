@@ -14,17 +14,16 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { IdScanner } from "./_id_scanner.ts";
-import { parseRpcMessage, RPC_ERROR, rpcError, type RpcErrorResponse } from "./rpc_message.ts";
+import {
+  MAX_MESSAGE_BYTES,
+  parseRpcMessage,
+  RPC_ERROR,
+  rpcError,
+  type RpcErrorResponse,
+} from "./rpc_message.ts";
 import type { JSONRPCMessage, Transport } from "./sdk.ts";
 
 const log = getLogger(["tailops", "stdio"]);
-
-/**
- * Largest message accepted, in bytes: the same as the HTTP body limit, and
- * well above the largest valid tool call (an argument of any operation is at
- * most a few KiB).
- */
-export const MAX_MESSAGE_BYTES = 1024 * 1024;
 
 const NEWLINE = 0x0a;
 /** Malformed lines logged one by one before the log only counts them. */

@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { MAX_MESSAGE_BYTES } from "../../src/mcp/stdio_transport.ts";
+import { MAX_MESSAGE_BYTES } from "../../src/mcp/rpc_message.ts";
 import { readAudit } from "./_gateway.ts";
 import { startRawStdio } from "./_raw_stdio.ts";
 
