@@ -1,7 +1,7 @@
 /**
  * Checks, at load, the configuration references that would otherwise fail
  * only when a call first uses them: SSH private keys (parsed with their
- * passphrase), known_hosts files, agent sockets, and the PEM material of
+ * passphrase), known_hosts files, agent and Docker sockets, and the PEM material of
  * Docker and HTTP TLS settings (a Docker client certificate must match its
  * key). Each problem is reported at the `file:line:column` of its key.
  *
@@ -24,7 +24,7 @@ const CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE----
 /**
  * Finds the references in a validated registry that cannot work.
  *
- * Needs `read` on known_hosts files and agent socket paths.
+ * Needs `read` on known_hosts files and on agent and Docker socket paths.
  *
  * @param config The registry, secrets resolved.
  * @param source Where its keys are, for positions.
@@ -62,18 +62,13 @@ export async function checkReferences(
         }
       }
       if (c.agent !== undefined) {
-        // A missing socket is allowed (the agent may start after the
-        // gateway); something else at that path never works.
-        const info = await Deno.lstat(c.agent).catch(() => undefined);
-        if (info && !info.isSocket) {
-          report(
-            at("agent"),
-            `Invalid agent ${JSON.stringify(c.agent)}: expected a unix socket, found a ${
-              info.isDirectory ? "directory" : info.isFile ? "regular file" : "special file"
-            }`,
-          );
-        }
+        const problem = await notSocket(c.agent);
+        if (problem) report(at("agent"), `Invalid agent ${JSON.stringify(c.agent)}: ${problem}`);
       }
+    } else if (target.type === "docker" && "socket" in target.connection) {
+      const socket = target.connection.socket;
+      const problem = await notSocket(socket);
+      if (problem) report(at("socket"), `Invalid socket ${JSON.stringify(socket)}: ${problem}`);
     } else if (target.type === "docker" && "tls" in target.connection) {
       const { ca, cert, key } = target.connection.tls;
       const caProblem = certificatesProblem(ca.reveal());
@@ -104,6 +99,19 @@ export async function checkReferences(
     }
   }
   return problems;
+}
+
+/**
+ * Why a path cannot be a unix socket, or undefined. A missing socket is
+ * allowed (an agent or dockerd may start after the gateway); something else
+ * at that path never works.
+ */
+async function notSocket(path: string): Promise<string | undefined> {
+  const info = await Deno.lstat(path).catch(() => undefined);
+  if (!info || info.isSocket) return undefined;
+  return `expected a unix socket, found a ${
+    info.isDirectory ? "directory" : info.isFile ? "regular file" : "special file"
+  }`;
 }
 
 type ParseKey = typeof import("ssh2").utils.parseKey;

@@ -148,6 +148,10 @@ Deno.test("unreadable known_hosts, non-socket agents and bad TLS material are re
       "    connection:",
       '      host: "tcp://127.0.0.1:2377"',
       `      tls: { ca: "file:${dir}/engine.crt", cert: "file:${dir}/engine.crt", key: "file:${dir}/engine.key" }`,
+      "  - id: engine-dir",
+      "    type: docker",
+      "    capabilities: [container:read]",
+      `    connection: { socket: ${dir} }`,
       "  - id: api",
       "    type: http",
       "    capabilities: [http:read]",
@@ -155,7 +159,7 @@ Deno.test("unreadable known_hosts, non-socket agents and bad TLS material are re
       "      base_url: https://127.0.0.1:8443",
       `      tls: { ca: "file:${dir}/engine.key" }`,
     ].join("\n"));
-    assert.equal(found.length, 5, found.join("\n"));
+    assert.equal(found.length, 6, found.join("\n"));
     assert.match(
       found[0],
       /^targets\.yaml:5:\d+: Cannot read known_hosts file .*missing_known_hosts/,
@@ -171,6 +175,10 @@ Deno.test("unreadable known_hosts, non-socket agents and bad TLS material are re
     );
     assert.match(
       found[4],
+      /^targets\.yaml:\d+:\d+: Invalid socket .*expected a unix socket, found a directory/,
+    );
+    assert.match(
+      found[5],
       /^targets\.yaml:\d+:\d+: Invalid CA from .*engine\.key>: expected PEM certificates/,
     );
   } finally {
