@@ -67,6 +67,20 @@ Deno.test("oversized stdio messages are refused with their id and the session ke
     },
   );
 
+  await t.step(
+    "an SDK client's call with a 50 MB argument is answered with an error, not left to time out",
+    async () => {
+      await assert.rejects(
+        gw.client.callTool({
+          name: "system_status",
+          arguments: { target: "local", pad: "x".repeat(50 * 1024 * 1024) },
+        }),
+        /-32600.*Message too large/,
+      );
+      await stillServes(gw.client);
+    },
+  );
+
   await t.step("an oversized line whose id cannot be read is refused with id null", async () => {
     await gw.write("[" + "1,".repeat(MAX_MESSAGE_BYTES) + "1]\n");
     await gw.waitFor(
@@ -88,7 +102,7 @@ Deno.test("oversized stdio messages are refused with their id and the session ke
   const records = await readAudit(`${gw.stateDir}/audit.jsonl`);
   assert.equal(
     records.filter((r) => r.event === "decided").length,
-    5,
+    6,
     "only the client's calls ran",
   );
 });
