@@ -110,6 +110,10 @@ export function checkRpcMessage(
   }
   const hasId = Object.hasOwn(value, "id");
   const id = hasId && isRpcId(value.id) ? value.id : null;
+  // A response is never answered, even a malformed one (a peer doing the
+  // same would make the two answer each other forever).
+  const looksLikeResponse = !Object.hasOwn(value, "method") &&
+    (Object.hasOwn(value, "result") || Object.hasOwn(value, "error"));
   if (hasId && id === null) {
     return invalid(
       null,
@@ -117,6 +121,7 @@ export function checkRpcMessage(
       `Invalid request: expected "id" to be a string of at most 256 characters or an integer, found ${
         kindOf(value.id)
       }`,
+      !looksLikeResponse,
     );
   }
   if (value.jsonrpc !== "2.0") {
@@ -128,6 +133,7 @@ export function checkRpcMessage(
           ? JSON.stringify(value.jsonrpc.slice(0, 20))
           : kindOf(value.jsonrpc)
       }`,
+      !looksLikeResponse,
     );
   }
   const isResponse = !Object.hasOwn(value, "method");
@@ -138,6 +144,7 @@ export function checkRpcMessage(
         id,
         RPC_ERROR.invalidRequest,
         'Invalid request: expected a "method" (a request or notification), or an "id" with exactly one of "result" or "error" (a response)',
+        !looksLikeResponse,
       );
     }
   } else {
@@ -185,7 +192,7 @@ export function checkRpcMessage(
       id,
       RPC_ERROR.invalidRequest,
       "Invalid request: the message is not a JSON-RPC 2.0 request, notification or response",
-      isResponse || hasId,
+      isResponse ? !looksLikeResponse : hasId,
     );
   }
   return { message: parsed.data as JSONRPCMessage };

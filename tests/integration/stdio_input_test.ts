@@ -171,6 +171,13 @@ Deno.test("malformed stdio lines each get a JSON-RPC error and the session conti
     assert.ok(!message.includes("\n"), `${name}: one line, found ${JSON.stringify(message)}`);
     assert.ok(!/"code":|invalid_type|at .*\.ts:\d+/.test(message), `${name}: no zod dump or stack`);
   }
+  // A malformed response (here an error with id null, as a confused peer
+  // might send back) is never answered: two peers doing so would loop.
+  const nullsBefore = gw.lines().filter((m) => m.id === null).length;
+  await gw.write('{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}\n');
+  await gw.write('{"jsonrpc":"2.0","id":"after-response","method":"ping"}\n');
+  await gw.waitFor((m) => m.id === "after-response", "the ping after the bad response");
+  assert.equal(gw.lines().filter((m) => m.id === null).length, nullsBefore);
   // A notification with bad params gets no answer (JSON-RPC never answers
   // notifications), and changes nothing.
   await gw.write('{"jsonrpc":"2.0","method":"notifications/cancelled","params":7}\n');
