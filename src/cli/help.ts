@@ -26,7 +26,7 @@ Options:
 
 Environment variables mirror the flags: TAILOPS_TARGETS, TAILOPS_POLICY,
 TAILOPS_STATE_DIR, TAILOPS_TRANSPORT, TAILOPS_LISTEN, TAILOPS_PUBLIC_URL,
-TAILOPS_LOG_LEVEL. Flags win over the environment.`;
+TAILOPS_LOG_LEVEL, TAILOPS_SHUTDOWN_GRACE. Flags win over the environment.`;
 
 /** Help for `serve`. */
 export const SERVE_HELP = `Usage: tailops serve [options]
@@ -47,7 +47,11 @@ Options:
   --no-auth                Accept unauthenticated requests (loopback listen only)
   --fsync MODE             Audit durability: batch|always|never (default: batch)
   --log-level LEVEL        debug|info|warning|error (default: info) [TAILOPS_LOG_LEVEL]
-  -h, --help               Show this help`;
+  --shutdown-grace SECONDS On SIGTERM/SIGINT, how long calls in flight may
+                           finish before they are cut (default: 10) [TAILOPS_SHUTDOWN_GRACE]
+  -h, --help               Show this help
+
+SIGHUP is ignored (configuration is not reloaded; restart to apply changes).`;
 
 /** Help for `check-config`. */
 export const CHECK_CONFIG_HELP = `Usage: tailops check-config [options] [TARGETS_FILE]

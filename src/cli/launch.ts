@@ -23,7 +23,7 @@ import type { WorkerKind } from "../exec/worker_kind.ts";
 import { CATALOG, localPrograms } from "../ops/catalog.ts";
 import { CliError } from "./errors.ts";
 import { gatewayPermissions, permissionFlags } from "./launch_permissions.ts";
-import { parseServeOptions } from "./serve.ts";
+import { parseServeOptions } from "./serve_options.ts";
 
 /** `launch` usage. */
 export const LAUNCH_HELP = `Usage: tailops launch [--print] serve [SERVE FLAGS]

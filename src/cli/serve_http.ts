@@ -18,7 +18,7 @@ import { mcpSessions } from "../http/mcp_sessions.ts";
 import { serveTailscaleSocket } from "../http/tailscale_socket.ts";
 import { CliError } from "./errors.ts";
 import type { Gateway } from "./gateway.ts";
-import type { ServeOptions } from "./serve.ts";
+import type { ServeOptions } from "./serve_options.ts";
 import { onShutdown } from "./shutdown.ts";
 
 const log = getLogger(["tailops", "serve"]);
@@ -142,13 +142,22 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
     }
     log.info("Listening for tailscale serve on {path}", { path: tailscaleServer.addr.path });
   }
-  onShutdown(async () => {
-    await sessions.close();
-    // Close the gateway (its `stopped` record) before stopping the server: once
-    // server.finished resolves, runServe returns and the process exits.
-    await gateway.close();
-    stopController.abort();
+  let closing: Promise<unknown> | undefined;
+  const stopped = onShutdown(gateway, {
+    graceMs: options.shutdownGraceMs,
+    // Graceful: no new connections; responses under way (a call's SSE
+    // stream) go on. (Aborting `stopController` would drop them.)
+    stopAccepting: () =>
+      void (closing = Promise.all([server.shutdown(), tailscaleServer?.shutdown()])),
+    // Closing the sessions ends the SSE streams still open (GET streams), so
+    // the graceful shutdown can complete.
+    closeTransports: async () => {
+      await sessions.close();
+      await closing;
+    },
   });
   log.info("Listening on {url}", { url: `http://${host}:${actualPort}/mcp`, port: actualPort });
   await Promise.all([server.finished, tailscaleServer?.finished]);
+  // The server finishes during a stop; the stop ends the process.
+  await stopped;
 }

@@ -306,9 +306,41 @@ export const targetsFileSchema = z.strictObject({
           JSON.stringify(target.connection.via)
         }: expected the id of another ssh target`,
       });
+      return;
+    }
+    // Follow the jump hosts: a chain that comes back to a host would make
+    // every call through it loop until it times out.
+    const chain = [target.id];
+    let hop: Target | undefined = via;
+    while (hop?.type === "ssh") {
+      if (chain.includes(hop.id)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["targets", index, "connection", "via"],
+          message: `Invalid via ${JSON.stringify(target.connection.via)}: the jump-host chain ${
+            [...chain, hop.id].join(" -> ")
+          } is a cycle`,
+        });
+        return;
+      }
+      chain.push(hop.id);
+      if (chain.length > MAX_JUMP_HOPS + 1) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["targets", index, "connection", "via"],
+          message: `Invalid via ${
+            JSON.stringify(target.connection.via)
+          }: expected at most ${MAX_JUMP_HOPS} jump hosts, found a longer chain`,
+        });
+        return;
+      }
+      hop = hop.connection.via === undefined ? undefined : byId.get(hop.connection.via);
     }
   });
 });
+
+/** Longest chain of `via` jump hosts accepted. */
+export const MAX_JUMP_HOPS = 8;
 
 /** A validated target entry. */
 export type Target = z.infer<typeof targetSchema>;

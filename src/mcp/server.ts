@@ -11,7 +11,9 @@ import type { Operation } from "../ops/operation.ts";
 import { type CallDeps, CallError, callTool } from "./call_tool.ts";
 import type { CallMetrics } from "./metrics.ts";
 import { auditSdkRefusals, type RefusalRecorder } from "./refusals.ts";
-import { type CallToolResult, McpServer } from "./sdk.ts";
+import type { InFlight } from "./in_flight.ts";
+import { type GuardOptions, guardTransport } from "./request_guard.ts";
+import { type CallToolResult, McpServer, type Transport } from "./sdk.ts";
 import { serveCachedToolList, toolConfig } from "./tool_definitions.ts";
 import { VERSION } from "../version.ts";
 
@@ -30,6 +32,30 @@ export interface GatewayCore {
   readonly metrics?: CallMetrics;
   /** Where calls refused before the gate are audited (aggregated). */
   readonly refusals?: RefusalRecorder;
+  /** Requests in flight on every session, for a graceful shutdown. */
+  readonly inFlight?: InFlight;
+}
+
+/**
+ * An McpServer whose transport is guarded once connected: malformed tool
+ * calls get a precise -32602, calls during shutdown are refused, and every
+ * request is counted until answered (see {@linkcode guardTransport}).
+ */
+class GuardedMcpServer extends McpServer {
+  readonly #guard: GuardOptions;
+
+  constructor(
+    info: ConstructorParameters<typeof McpServer>[0],
+    options: ConstructorParameters<typeof McpServer>[1],
+    guard: GuardOptions,
+  ) {
+    super(info, options);
+    this.#guard = guard;
+  }
+
+  override connect(transport: Transport): Promise<void> {
+    return super.connect(guardTransport(transport, this.#guard));
+  }
 }
 
 /**
@@ -51,7 +77,11 @@ export function visibleOperations(core: GatewayCore, identity: Identity): Operat
  * Asks the client's user to confirm a call (MCP elicitation). Anything but an
  * explicit "yes" is a no.
  */
-async function confirmByElicitation(server: McpServer, message: string): Promise<boolean> {
+async function confirmByElicitation(
+  server: McpServer,
+  message: string,
+  signal: AbortSignal,
+): Promise<boolean> {
   try {
     const answer = await server.server.elicitInput({
       message,
@@ -66,7 +96,7 @@ async function confirmByElicitation(server: McpServer, message: string): Promise
         },
         required: ["confirm"],
       },
-    });
+    }, { signal });
     return answer.action === "accept" && answer.content?.confirm === true;
   } catch (error) {
     log.warn("Elicitation failed; treating it as not confirmed: {error}", { error: String(error) });
@@ -86,30 +116,39 @@ function errorResult(text: string): CallToolResult {
  * @returns A server with only the caller's visible tools registered.
  */
 export function createMcpServer(core: GatewayCore, identity: Identity): McpServer {
-  const server = new McpServer(SERVER_INFO, {
+  const operations = visibleOperations(core, identity);
+  const server = new GuardedMcpServer(SERVER_INFO, {
     capabilities: { logging: {} },
     instructions:
       "TailOpsMCP runs typed infrastructure operations on registered targets. Every tool takes `target` (one id) or `targets` (a selector) and `dry_run`. Denials explain which policy, scope or capability refused the call.",
+  }, {
+    tools: new Map(operations.map((op) => [op.name, toolConfig(op).inputSchema])),
+    inFlight: core.inFlight,
   });
-  const operations = visibleOperations(core, identity);
   for (const operation of operations) {
     const config = toolConfig(operation);
     server.registerTool(operation.name, config, async (args, extra): Promise<CallToolResult> => {
       const token = extra._meta?.progressToken;
       const canElicit = server.server.getClientCapabilities()?.elicitation !== undefined;
+      // A shutdown's grace period ending cuts the call like a client's cancel.
+      const signal = core.inFlight
+        ? AbortSignal.any([extra.signal, core.inFlight.signal])
+        : extra.signal;
       try {
         const outcome = await callTool(core.deps, {
           identity,
           operation,
           args: args as Record<string, unknown>,
-          signal: extra.signal,
+          signal,
           onProgress: token === undefined ? undefined : (progress, total, message) => {
             extra.sendNotification({
               method: "notifications/progress",
               params: { progressToken: token, progress, total, message },
             }).catch(() => {});
           },
-          confirm: canElicit ? (message) => confirmByElicitation(server, message) : undefined,
+          confirm: canElicit
+            ? (message) => confirmByElicitation(server, message, signal)
+            : undefined,
         });
         core.metrics?.record(outcome.result);
         return {
