@@ -24,11 +24,15 @@ const NEWLINE = 0x0a;
  * Reads and checks the last line of a log.
  *
  * @param file The log, open for reading (and writing, when `repair` is set).
- * @param repair Cut off an incomplete last line instead of failing.
+ * @param repair Cut off an incomplete last line instead of failing; a
+ *   function is given the bytes first (to keep them aside) and may throw to stop the repair.
  * @returns Where the chain continues.
  * @throws {Error} With a sentence saying what is wrong with the tail.
  */
-export async function readTail(file: Deno.FsFile, repair: boolean): Promise<ChainTail> {
+export async function readTail(
+  file: Deno.FsFile,
+  repair: boolean | ((dropped: Uint8Array) => Promise<void>),
+): Promise<ChainTail> {
   let size = (await file.stat()).size;
   let droppedBytes = 0;
   if (size === 0) return { seq: 0, hash: GENESIS_HASH, droppedBytes };
@@ -46,6 +50,7 @@ export async function readTail(file: Deno.FsFile, repair: boolean): Promise<Chai
         continue;
       }
       const keep = size - window + last + 1;
+      if (typeof repair === "function") await repair(bytes.slice(last + 1));
       await file.truncate(keep);
       droppedBytes += size - keep;
       size = keep;

@@ -10,6 +10,12 @@
  */
 export class AuditError extends Error {
   /**
+   * Set on a refused append of a record nothing waited on (`durable: false`):
+   * `true` when the log kept it to write once it can write again.
+   */
+  held?: boolean;
+
+  /**
    * Creates the error.
    *
    * @param message What went wrong.

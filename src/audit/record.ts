@@ -27,10 +27,37 @@ export const AUDIT_EVENTS = [
   "approval_expired",
   "approval_used",
   "approval_refused",
+  "checkpoint",
+  "tail_repaired",
+  "log_recovered",
+  "log_shortened",
+  "refused",
+  "auth_failed",
 ] as const;
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, "Expected 64 lowercase hex digits");
 const id = z.string().min(1).max(512);
+
+/**
+ * The signature a `checkpoint` record carries: the gateway's audit key signs
+ * the head of the chain (the `seq` and `hash` of the record just before the
+ * checkpoint), so a chain rewritten after it was signed no longer matches.
+ */
+export const checkpointSchema = z.strictObject({
+  /** The `seq` of the head signed (the record before the checkpoint; 0 for an empty log). */
+  seq: z.int().min(0),
+  /** The `hash` of that record ({@linkcode GENESIS_HASH} for an empty log). */
+  head: hex64,
+  /** `true` on the checkpoint written when the log is closed cleanly. */
+  final: z.boolean(),
+  /** The signing key's id (RFC 7638 thumbprint of the Ed25519 public key). */
+  kid: z.string().min(1).max(128),
+  /** Ed25519 signature (base64url) of the signed payload. */
+  sig: z.string().regex(/^[A-Za-z0-9_-]{86}$/, "Expected a base64url Ed25519 signature"),
+});
+
+/** The signature part of a `checkpoint` record. */
+export type Checkpoint = z.infer<typeof checkpointSchema>;
 
 /** The schema of one audit record as stored (one JSON object per line). */
 export const auditRecordSchema = z.strictObject({
@@ -72,6 +99,8 @@ export const auditRecordSchema = z.strictObject({
   output_digest: hex64.optional(),
   /** Anything else worth keeping, redacted. */
   detail: z.record(z.string(), z.unknown()).optional(),
+  /** On `checkpoint` records: the signed chain head (see `checkpoint.ts`). */
+  checkpoint: checkpointSchema.optional(),
   /** The `hash` of the record before this one; {@linkcode GENESIS_HASH} for the first. */
   prev: hex64,
   /** SHA-256 of the canonical JSON of this record without `hash`. */
@@ -110,9 +139,20 @@ export async function hashRecord(record: Omit<AuditRecord, "hash"> | AuditRecord
 }
 
 /**
+ * Characters a log viewer may draw invisibly or use to reorder a line:
+ * format characters (Cf: bidirectional embeddings, overrides and isolates,
+ * zero-width characters, the BOM, tags), line and paragraph separators, and
+ * the C1 and DEL controls `JSON.stringify` leaves as they are.
+ */
+export const INVISIBLE_CHARACTERS: RegExp = /[\p{Cf}\p{Zl}\p{Zp}\u007f-\u009f]/gu;
+
+/**
  * Writes a record as one line of the log (without the newline). Fields come
  * in the schema's order (`seq`, `time`, `event` first, `hash` last) so the
- * file reads well; the hash does not depend on this order.
+ * file reads well; the hash does not depend on this order. Invisible and
+ * bidirectional control characters ({@linkcode INVISIBLE_CHARACTERS}) are
+ * written as `\u` escapes, so a viewer cannot show a reordered line; the
+ * parsed value, and so the hash, is the same.
  *
  * @param record A complete record.
  * @returns The JSON text.
@@ -122,5 +162,13 @@ export function formatRecord(record: AuditRecord): string {
   for (const key of FIELD_ORDER) {
     if (record[key] !== undefined) ordered[key] = record[key];
   }
-  return JSON.stringify(ordered);
+  return JSON.stringify(ordered).replace(INVISIBLE_CHARACTERS, escapeUnits);
+}
+
+function escapeUnits(text: string): string {
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    out += `\\u${text.charCodeAt(i).toString(16).padStart(4, "0")}`;
+  }
+  return out;
 }

@@ -66,6 +66,83 @@ export function isSensitiveKey(key: string): boolean {
 }
 
 /**
+ * The maintained list of configuration names that hold secrets: environment
+ * variables, container labels, command-line options. Broader than
+ * {@linkcode isSensitiveKey} (which guards tool arguments, where a field
+ * called `key` is a unit name): in configuration, `DB_PASS`, `MYSQL_PWD`,
+ * `API_KEY`, `AUTH`, `SENTRY_DSN` all carry credentials.
+ *
+ * Parts match anywhere in the name, case-insensitively (`PGPASSWORD`,
+ * `GITHUBTOKEN`, `MYSECRET`); words match only whole, after splitting on
+ * `_ - . / :` and camelCase (`KEY` in `API_KEY` but not `KEYBOARD` or
+ * `MONKEY`; `PASS` in `DB_PASS` but not `BYPASS` or `PASSENGER`).
+ */
+export const SENSITIVE_NAME_PARTS: readonly string[] = [
+  "password",
+  "passwd",
+  "passphrase",
+  "secret",
+  "token",
+  "credential",
+  "apikey",
+  "accesskey",
+  "privatekey",
+  "signingkey",
+  "encryptionkey",
+  "masterkey",
+  "authorization",
+  "basicauth",
+  "requirepass",
+  "masterauth",
+  "digestauth",
+  "cookie",
+];
+
+/** Whole words that mark a configuration name as sensitive (see {@linkcode SENSITIVE_NAME_PARTS}). */
+export const SENSITIVE_NAME_WORDS: readonly string[] = [
+  "pass",
+  "pw",
+  "pwd",
+  "pword",
+  "key",
+  "keys",
+  "auth",
+  "dsn",
+  "cred",
+  "creds",
+  "private",
+  "salt",
+  "pat",
+  "otp",
+  "totp",
+  "mnemonic",
+  "seed",
+  "sig",
+  "htpasswd",
+  "session",
+  "jwt",
+  "sas",
+];
+
+const NAME_WORDS = new Set(SENSITIVE_NAME_WORDS);
+// A name is split into words on separators and camelCase; parts are searched in the name without separators.
+const NAME_PARTS = new RegExp(SENSITIVE_NAME_PARTS.join("|"));
+
+/**
+ * Whether a configuration name (an environment variable, a label, an
+ * option) holds a secret, by the maintained lists
+ * {@linkcode SENSITIVE_NAME_PARTS} and {@linkcode SENSITIVE_NAME_WORDS}.
+ *
+ * @param name e.g. `PGPASSWORD`, `DB_PASS`, `traefik.http.middlewares.a.basicauth.users`, `--api-key`.
+ * @returns `true` when values under it must be redacted.
+ */
+export function isSensitiveName(name: string): boolean {
+  const words = keyWords(name);
+  if (words.some((word) => NAME_WORDS.has(word))) return true;
+  return NAME_PARTS.test(words.join(""));
+}
+
+/**
  * Masks credentials inside one string: known secret values, PEM private key
  * blocks (to the end of the text when the block is cut off) and `Bearer` tokens.
  *

@@ -1,10 +1,15 @@
 /**
- * Finds known secret values in text and masks them: an Aho–Corasick automaton
- * built once, so one pass over the text finds every secret however many there
- * are.
+ * Finds known secret values in text and masks them: one Aho–Corasick
+ * automaton built once, so one pass over the text finds every secret in
+ * every encoding however many there are. A value that comes back encoded —
+ * base64 (standard or URL-safe, any of the three byte alignments, padded or
+ * not), hex, `\u`-escaped, percent-encoded — is a leak too, so each secret
+ * is searched for in each of those forms (see {@linkcode secretForms}).
  *
  * @module
  */
+
+import { decodeEscapes } from "./_escapes.ts";
 
 /** What replaces a secret value, a sensitive field or a credential in text. */
 export const REDACTED = "[REDACTED]";
@@ -13,12 +18,114 @@ export const REDACTED = "[REDACTED]";
 export const MIN_SECRET_LENGTH = 4;
 
 /**
+ * A secret's beginning this long or longer is masked where a text or a quoted
+ * string in it ends (a cut in the middle of a secret). Shorter beginnings are
+ * too common in ordinary text ("pass", "2024") to mask.
+ */
+export const MIN_EDGE_LENGTH = 8;
+
+/**
+ * Long secrets are also searched for by windows of this many characters,
+ * cut every {@linkcode WINDOW_STRIDE} characters from the plain forms: a
+ * piece of a secret at least `WINDOW_LENGTH + WINDOW_STRIDE` (24) characters
+ * long contains a whole window wherever it was cut from, so the start or
+ * middle of a secret is found too, not only its whole or its beginning.
+ */
+export const WINDOW_LENGTH = 16;
+
+/** Nodes with at least this many edges get a dense table for their ASCII edges (+0.2 MB for 1,000 secrets). */
+const DENSE_EDGES = 2;
+
+/** How far apart the windows of a long secret start (see {@linkcode WINDOW_LENGTH}). */
+export const WINDOW_STRIDE = 8;
+
+/**
+ * Encoded forms shorter than this are not searched for: the base64 of a
+ * 4-byte secret is 4–5 characters, which ordinary text contains by chance.
+ */
+export const MIN_ENCODED_LENGTH = 8;
+
+const HEX = "0123456789abcdef";
+const BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/**
+ * The characters of base64 that depend only on the secret's bytes, when the
+ * secret starts `align` bytes into a 3-byte group: whatever precedes or
+ * follows it, these appear in the encoding.
+ */
+function base64Core(bytes: Uint8Array, align: number): string {
+  const bits = (index: number) => {
+    // Bit `index` of the stream that has `align` zero bytes before the secret.
+    const byte = Math.floor(index / 8) - align;
+    return byte < 0 || byte >= bytes.length ? 0 : (bytes[byte] >> (7 - (index % 8))) & 1;
+  };
+  const first = Math.ceil((8 * align) / 6);
+  const end = Math.floor((8 * (align + bytes.length)) / 6);
+  let out = "";
+  for (let char = first; char < end; char++) {
+    let value = 0;
+    for (let bit = 0; bit < 6; bit++) value = (value << 1) | bits(6 * char + bit);
+    out += BASE64[value];
+  }
+  return out;
+}
+
+/**
+ * Folds a UTF-16 code unit for matching: ASCII letters to lower case and the
+ * URL-safe base64 letters `-` `_` to `+` `/`. Patterns and text are folded
+ * alike, so one form covers hex in either case and both base64 alphabets;
+ * the cost is that a secret also masks its case-folded look-alikes, which
+ * errs on the safe side.
+ */
+const FOLD = (() => {
+  const table = new Uint16Array(65536);
+  for (let unit = 0; unit < 65536; unit++) table[unit] = unit;
+  for (let unit = 65; unit <= 90; unit++) table[unit] = unit + 32;
+  table[45] = 43; // - → +
+  table[95] = 47; // _ → /
+  return table;
+})();
+
+function fold(text: string): string {
+  let out = "";
+  for (let i = 0; i < text.length; i++) out += String.fromCharCode(FOLD[text.charCodeAt(i)]);
+  return out;
+}
+
+/**
+ * Every form a secret is searched for in: as written, inside a JSON string,
+ * base64 (the three byte alignments; padding falls outside the searched
+ * core, and folding covers the URL-safe alphabet) and hex (folding covers
+ * upper case). `\u`-escaped and percent-encoded text is decoded before it is
+ * searched (see {@linkcode SecretScanner.scan}), so those need no forms of
+ * their own. Encoded forms shorter than {@linkcode MIN_ENCODED_LENGTH} are
+ * left out. Forms are returned folded (lower case, `+` `/` for `-` `_`).
+ *
+ * @param secret A secret value.
+ * @returns The distinct folded forms; empty when the secret is shorter than {@linkcode MIN_SECRET_LENGTH}.
+ */
+export function secretForms(secret: string): string[] {
+  if (typeof secret !== "string" || secret.length < MIN_SECRET_LENGTH) return [];
+  const forms = new Set([fold(secret), fold(JSON.stringify(secret).slice(1, -1))]);
+  const bytes = new TextEncoder().encode(secret);
+  const encoded = [0, 1, 2].map((align) => base64Core(bytes, align));
+  encoded.push(Array.from(bytes, (b) => HEX[b >> 4] + HEX[b & 15]).join(""));
+  for (const form of encoded) if (form.length >= MIN_ENCODED_LENGTH) forms.add(fold(form));
+  return [...forms];
+}
+
+/**
  * Masks known secret values in text. Build one per set of secrets (at config
  * load) and reuse it for every tool output and audit record.
  *
- * Besides each raw value it also finds the value as written inside a JSON
- * string (quotes and backslashes escaped), since outputs are often JSON.
- * Overlapping or adjacent matches are masked as one.
+ * Each secret is searched for in every form {@linkcode secretForms} lists,
+ * in the text and in its escape-decoded view. Overlapping or adjacent
+ * matches are masked as one.
+ *
+ * The automaton is compact: most trie nodes have one child, kept in two
+ * number arrays; only branching nodes get a map, and the root a dense table.
+ * Memory grows with the total length of the forms (about 20 bytes a
+ * character), not with a map per character.
  *
  * @example
  * ```ts
@@ -27,13 +134,30 @@ export const MIN_SECRET_LENGTH = 4;
  * ```
  */
 export class SecretScanner {
-  /** Trie edges: `#edges[node]` maps a UTF-16 code unit to the next node. */
-  #edges: Map<number, number>[] = [new Map()];
+  /** The root's edges by UTF-16 code unit (0: none; node 0 is the root). */
+  #root = new Int32Array(65536);
+  /** The code unit of each node's first edge (-1: none). */
+  #unit: number[] = [-1];
+  /** The node each first edge leads to. */
+  #child: number[] = [0];
+  /** Further edges of the nodes that branch. */
+  #more = new Map<number, Map<number, number>>();
+  /**
+   * For nodes with many edges, a dense table of their ASCII edges (0: none),
+   * by index into {@linkcode SecretScanner.#tables}; 0 means no table. Hex and
+   * base64 forms branch a lot near the root, and ordinary text walks there often.
+   */
+  #tableOf = new Int32Array(0);
+  #tables: Int32Array[] = [new Int32Array(0)];
   /** Failure links (longest proper suffix that is also a trie path). */
   #fail: number[] = [0];
-  /** Length of the longest secret ending at each node (0 for none). */
+  /** Length of the longest form ending at each node (0 for none). */
   #match: number[] = [0];
-  /** Distinct patterns searched for (secrets and their JSON-escaped forms). */
+  /** Length of each node's trie path: how much of a form the text has matched so far. */
+  #depth: number[] = [0];
+  /** Each window (see {@linkcode WINDOW_LENGTH}) and the form and offset it was cut from. */
+  #windows = new Map<string, { form: string; offset: number }>();
+  /** Distinct forms searched for (every secret in every encoding). */
   readonly size: number;
 
   /**
@@ -44,43 +168,96 @@ export class SecretScanner {
   constructor(secrets: Iterable<string>) {
     const patterns = new Set<string>();
     for (const secret of secrets) {
-      if (typeof secret !== "string" || secret.length < MIN_SECRET_LENGTH) continue;
-      patterns.add(secret);
-      patterns.add(JSON.stringify(secret).slice(1, -1));
+      const forms = secretForms(secret);
+      for (const form of forms) patterns.add(form);
+      // Windows of the plain forms (as written, JSON-escaped) find a piece from the middle or
+      // the end of a long secret; the search then grows the match along the form.
+      if (forms.length === 0) continue;
+      const plain = new Set([fold(secret), fold(JSON.stringify(secret).slice(1, -1))]);
+      for (const form of plain) {
+        if (form.length < WINDOW_LENGTH + WINDOW_STRIDE) continue;
+        for (let at = 0; at + WINDOW_LENGTH <= form.length; at += WINDOW_STRIDE) {
+          const window = form.slice(at, at + WINDOW_LENGTH);
+          if (!this.#windows.has(window)) this.#windows.set(window, { form, offset: at });
+        }
+      }
     }
     this.size = patterns.size;
     for (const pattern of patterns) this.#insert(pattern);
+    for (const window of this.#windows.keys()) if (!patterns.has(window)) this.#insert(window);
     this.#link();
+    this.#tableOf = new Int32Array(this.#unit.length);
+    for (const [node, more] of this.#more) {
+      if (more.size < DENSE_EDGES) continue;
+      const table = new Int32Array(128);
+      if (this.#unit[node] < 128) table[this.#unit[node]] = this.#child[node];
+      for (const [unit, child] of more) if (unit < 128) table[unit] = child;
+      this.#tableOf[node] = this.#tables.push(table) - 1;
+    }
   }
 
+  #next(node: number, unit: number): number | undefined {
+    if (node === 0) return this.#root[unit] || undefined;
+    if (this.#unit[node] === unit) return this.#child[node];
+    return this.#more.get(node)?.get(unit);
+  }
+
+  #add(node: number, unit: number): number {
+    const created = this.#unit.length;
+    this.#unit.push(-1);
+    this.#child.push(0);
+    this.#fail.push(0);
+    this.#match.push(0);
+    this.#depth.push(this.#depth[node] + 1);
+    if (node === 0) {
+      this.#root[unit] = created;
+    } else if (this.#unit[node] === -1) {
+      this.#unit[node] = unit;
+      this.#child[node] = created;
+    } else {
+      let more = this.#more.get(node);
+      if (more === undefined) this.#more.set(node, more = new Map());
+      more.set(unit, created);
+    }
+    return created;
+  }
+
+  // Forms arrive folded (secretForms), as the text is folded while it is searched.
   #insert(pattern: string): void {
     let node = 0;
     for (let i = 0; i < pattern.length; i++) {
       const unit = pattern.charCodeAt(i);
-      let next = this.#edges[node].get(unit);
-      if (next === undefined) {
-        next = this.#edges.length;
-        this.#edges.push(new Map());
-        this.#fail.push(0);
-        this.#match.push(0);
-        this.#edges[node].set(unit, next);
-      }
-      node = next;
+      node = this.#next(node, unit) ?? this.#add(node, unit);
     }
     this.#match[node] = pattern.length;
   }
 
+  *#children(node: number): Generator<[number, number]> {
+    if (node === 0) {
+      for (let unit = 0; unit < 65536; unit++) {
+        if (this.#root[unit] !== 0) yield [unit, this.#root[unit]];
+      }
+      return;
+    }
+    if (this.#unit[node] !== -1) yield [this.#unit[node], this.#child[node]];
+    const more = this.#more.get(node);
+    if (more) yield* more;
+  }
+
   /** Breadth-first: failure links, and the longest match each node inherits through them. */
   #link(): void {
-    const queue = [...this.#edges[0].values()];
+    const queue = Array.from(this.#children(0), ([, child]) => child);
     for (let head = 0; head < queue.length; head++) {
       const node = queue[head];
-      for (const [unit, child] of this.#edges[node]) {
+      for (const [unit, child] of this.#children(node)) {
         let fallback = this.#fail[node];
-        while (fallback !== 0 && !this.#edges[fallback].has(unit)) fallback = this.#fail[fallback];
-        const target = this.#edges[fallback].get(unit);
+        let target = this.#next(fallback, unit);
+        while (target === undefined && fallback !== 0) {
+          fallback = this.#fail[fallback];
+          target = this.#next(fallback, unit);
+        }
         this.#fail[child] = target !== undefined && target !== child ? target : 0;
-        // A node's own secret is longer than any suffix's, so it wins when present.
+        // A node's own form is longer than any suffix's, so it wins when present.
         if (this.#match[child] === 0) this.#match[child] = this.#match[this.#fail[child]];
         queue.push(child);
       }
@@ -88,46 +265,149 @@ export class SecretScanner {
   }
 
   /**
-   * Replaces every occurrence of a known secret with {@linkcode REDACTED}.
-   * Runs in time linear in the text (plus the matches found).
+   * At the end of the text or of a quoted string (`at`): a form's beginning
+   * that runs up to it, or up to an escape cut short just before it, to be
+   * masked through the edge. (A method, not a closure: a closure over the
+   * search loop's variables would slow every step of it.)
+   */
+  #edge(
+    node: number,
+    at: number,
+    stringStart: number,
+    beforeEscape: number,
+    depthBeforeEscape: number,
+  ): [number, number] | undefined {
+    const depth = this.#depth[node];
+    if (depth >= MIN_EDGE_LENGTH && this.#match[node] === 0 && at - depth >= stringStart) {
+      return [at - depth, at];
+    }
+    if (
+      beforeEscape >= 0 && at - beforeEscape <= 7 && depthBeforeEscape >= MIN_EDGE_LENGTH &&
+      beforeEscape - depthBeforeEscape >= stringStart
+    ) {
+      return [beforeEscape - depthBeforeEscape, at];
+    }
+    return undefined;
+  }
+
+  /**
+   * Calls `found(start, end)` for the longest form ending at each position of
+   * `text`. With `edges`, also for a form's beginning (at least
+   * {@linkcode MIN_EDGE_LENGTH} characters) that the text or a quoted string
+   * in it ends with: where output was cut, the rest of the secret is missing.
+   */
+  #search(text: string, found: (start: number, end: number) => void, edges = false): void {
+    const root = this.#root, unitOf = this.#unit, childOf = this.#child;
+    const more = this.#more, fail = this.#fail, match = this.#match, depthOf = this.#depth;
+    const tableOf = this.#tableOf, tables = this.#tables;
+    let node = 0;
+    // Where the current quoted string began, and whether the last character escapes the next.
+    let stringStart = 0, escaped = false, beforeEscape = -1, depthBeforeEscape = 0;
+    // Where the last grown window match ended: windows inside it need not grow again.
+    let grown = 0;
+    for (let i = 0; i < text.length; i++) {
+      const raw = text.charCodeAt(i);
+      if (edges) {
+        if (raw === 34 /* " */ && !escaped) {
+          const span = this.#edge(node, i, stringStart, beforeEscape, depthBeforeEscape);
+          if (span) found(span[0], span[1]);
+          stringStart = i + 1;
+        }
+        // A cut can fall inside an escape (`\u00`, `%C`): remember the match before it began.
+        if (
+          (raw === 92 /* \ */ || raw === 37 /* % */) && (beforeEscape < 0 || i - beforeEscape > 7)
+        ) {
+          beforeEscape = i;
+          depthBeforeEscape = depthOf[node];
+        }
+        escaped = raw === 92 /* \ */ && !escaped;
+      }
+      const unit = FOLD[raw];
+      while (true) {
+        if (node === 0) {
+          node = root[unit];
+          break;
+        }
+        let next: number | undefined;
+        if (unitOf[node] === unit) {
+          next = childOf[node];
+        } else if (tableOf[node] !== 0 && unit < 128) {
+          next = tables[tableOf[node]][unit] || undefined;
+        } else {
+          next = more.get(node)?.get(unit);
+        }
+        if (next !== undefined) {
+          node = next;
+          break;
+        }
+        node = fail[node];
+      }
+      const length = match[node];
+      if (length === WINDOW_LENGTH && i + 1 > grown) {
+        const window = this.#windows.get(fold(text.slice(i + 1 - length, i + 1)));
+        if (window) {
+          // Grow the match along the form both ways, as far as the text follows it.
+          let start = i + 1 - length, end = i + 1;
+          for (let at = window.offset - 1; start > 0 && at >= 0; at--, start--) {
+            if (FOLD[text.charCodeAt(start - 1)] !== window.form.charCodeAt(at)) break;
+          }
+          for (
+            let at = window.offset + length;
+            end < text.length && at < window.form.length;
+            at++, end++
+          ) {
+            if (FOLD[text.charCodeAt(end)] !== window.form.charCodeAt(at)) break;
+          }
+          grown = end;
+          found(start, end);
+          continue;
+        }
+      }
+      if (length > 0) found(i - length + 1, i + 1);
+    }
+    if (edges) {
+      const span = this.#edge(node, text.length, stringStart, beforeEscape, depthBeforeEscape);
+      if (span) found(span[0], span[1]);
+    }
+  }
+
+  /**
+   * Replaces every occurrence of a known secret, in any of its forms, with
+   * {@linkcode REDACTED}: as written, JSON-escaped, base64, hex, and — after
+   * decoding `\u` and percent escapes, even when only some characters are
+   * escaped — `\u`-escaped or percent-encoded. The beginning of a form (at
+   * least {@linkcode MIN_EDGE_LENGTH} characters) at the end of the text or
+   * of a quoted (JSON) string in it is masked too: output cut at a cap, or a
+   * read that stops inside a secret, leaves no prefix behind. Runs in time linear in the
+   * text (plus the matches found); extra memory grows with the matches, not
+   * the text, unless the text holds escapes (then one decoded copy).
    *
    * @param text Any text, e.g. a tool's output.
    * @returns The text with secrets masked; the same string when none occur.
    */
   scan(text: string): string {
     if (this.size === 0) return text;
-    const edges = this.#edges, fail = this.#fail, match = this.#match;
-    let depth: Int32Array | undefined;
-    let node = 0;
-    for (let i = 0; i < text.length; i++) {
-      const unit = text.charCodeAt(i);
-      let next = edges[node].get(unit);
-      while (next === undefined && node !== 0) {
-        node = fail[node];
-        next = edges[node].get(unit);
-      }
-      node = next ?? 0;
-      const length = match[node];
-      if (length > 0) {
-        // Count how many matches cover each position: +1 at a start, -1 after an end.
-        depth ??= new Int32Array(text.length + 1);
-        depth[i - length + 1]++;
-        depth[i + 1]--;
-      }
+    const spans: [number, number][] = [];
+    this.#search(text, (start, end) => spans.push([start, end]), true);
+    if (text.includes("%") || text.includes("\\u")) {
+      const view = decodeEscapes(text);
+      view && this.#search(view.text, (start, end) => {
+        spans.push([view.origin(start)[0], view.origin(end - 1)[1]]);
+      }, true);
     }
-    if (depth === undefined) return text;
+    if (spans.length === 0) return text;
+    spans.sort((a, b) => a[0] - b[0]);
     const parts: string[] = [];
-    let covered = 0, from = 0;
-    for (let i = 0; i < text.length; i++) {
-      const before = covered;
-      covered += depth[i];
-      if (before === 0 && covered > 0) {
-        parts.push(text.slice(from, i), REDACTED);
-      } else if (before > 0 && covered === 0) {
-        from = i;
-      }
+    let from = 0;
+    for (let k = 0; k < spans.length;) {
+      const start = spans[k][0];
+      let end = spans[k][1];
+      // Overlapping or adjacent matches are masked as one.
+      for (k++; k < spans.length && spans[k][0] <= end; k++) end = Math.max(end, spans[k][1]);
+      parts.push(text.slice(from, start), REDACTED);
+      from = end;
     }
-    if (covered === 0) parts.push(text.slice(from));
+    parts.push(text.slice(from));
     return parts.join("");
   }
 }

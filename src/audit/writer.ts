@@ -5,7 +5,21 @@
  * @module
  */
 import { dirname } from "node:path";
+import { getLogger } from "@logtape/logtape";
 import { readTail } from "./_read_tail.ts";
+import {
+  readAnchor,
+  type SetAside,
+  setAsideTornBytes,
+  writeAll,
+  writeAnchor,
+} from "./_side_files.ts";
+import {
+  type CheckpointOptions,
+  DEFAULT_CHECKPOINT_MS,
+  DEFAULT_CHECKPOINT_RECORDS,
+  signCheckpoint,
+} from "./checkpoint.ts";
 import {
   type AuditEntry,
   auditEntrySchema,
@@ -20,8 +34,11 @@ import type { AppendOptions, AuditLogOptions, AuditSink, FsyncMode } from "./wri
 export { AuditError } from "./audit_error.ts";
 export type { AppendOptions, AuditLogOptions, AuditSink, FsyncMode } from "./writer_options.ts";
 
+/** Builds an entry from the chain head at write time (checkpoints sign the head). */
+type EntryBuilder = (head: { seq: number; hash: string }) => Promise<AuditEntry>;
+
 interface Pending {
-  entry: AuditEntry;
+  entry: AuditEntry | EntryBuilder;
   time: string;
   /** Resolve after the batch's sync (else after its write). */
   durable: boolean;
@@ -29,13 +46,32 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+/** Why the log stopped, and whether it may come back by itself. */
+interface Failure {
+  error: AuditError;
+  /** A write or sync failed (disk full, I/O error): retried. */
+  recoverable: boolean;
+  since: string;
+  /** Appends refused while failed (calls that did not run, records not kept). */
+  refused: number;
+}
+
 const encoder = new TextEncoder();
+const log = getLogger(["tailops", "audit"]);
+const ignore = () => {};
 
 /**
  * An open audit log. Records are hash-chained: each holds the `hash` of the
  * one before, so editing, deleting or reordering any line breaks the chain
  * (see `verifyAuditFile`). Appends are safe to call concurrently: records get
  * gap-free `seq` numbers in the order `append` was called.
+ *
+ * The log fails closed: when a write or sync fails, or its file is removed or
+ * replaced under it, every later append is refused. A failed write (a full
+ * disk) is retried every `monitorMs`; once a write succeeds again the log
+ * cuts off what the failed write left, writes a `log_recovered` record that
+ * describes the gap, then the records it held, and accepts appends again. A
+ * removed or replaced file is never written again by this process.
  *
  * @example
  * ```ts
@@ -47,33 +83,57 @@ const encoder = new TextEncoder();
 export class AuditLog {
   /** The file's path. */
   readonly path: string;
-  /** Bytes of an incomplete last line removed at open (`onCorruptTail: "truncate"`). */
+  /** Bytes of an incomplete last line removed at open (`onCorruptTail: "truncate"` or `"set_aside"`). */
   readonly droppedTailBytes: number;
+  #file: Deno.FsFile;
   #sink: AuditSink;
   #fsync: FsyncMode;
   #clock: () => Date;
   #scanner: SecretScanner;
   #seq: number;
   #hash: string;
+  /** File size after the last write that succeeded: where a failed write is cut off. */
+  #goodSize: number;
+  #identity: { dev: number; ino: number | null };
   #queue: Pending[] = [];
   #pumping: Promise<void> | undefined;
-  #failure: AuditError | undefined;
+  #failure: Failure | undefined;
+  #held: AuditEntryAt[] = [];
+  #heldDropped = 0;
+  #maxHeld: number;
   #closed = false;
+  #checkpoint: CheckpointOptions | undefined;
+  /** Records written since the last checkpoint, and when the first of them was. */
+  #uncovered = 0;
+  #uncoveredSince = 0;
+  #checkpointQueued = false;
+  #monitor: ReturnType<typeof setInterval>;
+  #anchor: string | undefined;
 
   private constructor(
     path: string,
+    file: Deno.FsFile,
     sink: AuditSink,
-    tail: { seq: number; hash: string },
+    state: { tail: { seq: number; hash: string }; size: number; stat: Deno.FileInfo },
     options: AuditLogOptions & { droppedTailBytes: number },
   ) {
     this.path = path;
+    this.#file = file;
     this.#sink = sink;
-    this.#seq = tail.seq;
-    this.#hash = tail.hash;
+    this.#seq = state.tail.seq;
+    this.#hash = state.tail.hash;
+    this.#goodSize = state.size;
+    this.#identity = { dev: state.stat.dev, ino: state.stat.ino };
     this.#fsync = options.fsync ?? "batch";
     this.#clock = options.clock ?? (() => new Date());
     this.#scanner = toScanner(options.secrets);
+    this.#maxHeld = options.maxHeld ?? 10_000;
+    this.#checkpoint = options.checkpoint;
+    this.#anchor = options.anchor;
     this.droppedTailBytes = options.droppedTailBytes;
+    const monitorMs = options.monitorMs ?? 1000;
+    this.#monitor = setInterval(() => this.#watch(), monitorMs);
+    Deno.unrefTimer(this.#monitor as unknown as number);
   }
 
   /**
@@ -81,10 +141,11 @@ export class AuditLog {
    * when missing. An existing log's last record is read and checked so the
    * chain continues from it. The file is locked: a second writer is refused.
    *
-   * Needs `read` and `write` permission for the path.
+   * Needs `read` and `write` permission for the path (and its directory, for
+   * `onCorruptTail: "set_aside"`).
    *
    * @param path The log file.
-   * @param options Sync mode, clock, tail repair, secrets.
+   * @param options Sync mode, clock, tail repair, secrets, checkpoints.
    * @returns The open log.
    * @throws {AuditError} When the file cannot be opened or locked, or its last line is corrupt.
    */
@@ -96,20 +157,67 @@ export class AuditLog {
     } catch (cause) {
       throw new AuditError(`Cannot open audit log "${path}": ${describe(cause)}`, { cause });
     }
+    let log: AuditLog;
+    let setAside: SetAside | undefined;
     try {
       if (!await file.tryLock(true)) {
         throw new AuditError(
           `Cannot open audit log "${path}": expected no other writer, found the file locked`,
         );
       }
-      const tail = await readTail(file, options.onCorruptTail === "truncate");
+      const mode = options.onCorruptTail ?? "refuse";
+      const repair = mode === "set_aside"
+        ? async (bytes: Uint8Array) => {
+          setAside = await setAsideTornBytes(path, bytes, options.clock?.() ?? new Date());
+        }
+        : mode === "truncate";
+      const tail = await readTail(file, repair);
+      const stat = await file.stat();
       const sink = options.wrapFile ? options.wrapFile(file) : file;
-      return new AuditLog(path, sink, tail, { ...options, droppedTailBytes: tail.droppedBytes });
+      log = new AuditLog(path, file, sink, { tail, size: stat.size, stat }, {
+        ...options,
+        droppedTailBytes: tail.droppedBytes,
+      });
     } catch (cause) {
       file.close();
       if (cause instanceof AuditError) throw cause;
       throw new AuditError(`Cannot open audit log "${path}": ${describe(cause)}`, { cause });
     }
+    const anchor = options.anchor === undefined ? undefined : await readAnchor(options.anchor);
+    const found = log.seq;
+    if (setAside) {
+      try {
+        await log.append({
+          event: "tail_repaired",
+          detail: {
+            found: "an incomplete last line (a write cut short by a crash or a full disk)",
+            bytes: setAside.bytes,
+            sha256: setAside.sha256,
+            kept_in: setAside.file,
+          },
+        });
+      } catch (cause) {
+        await log.close();
+        throw cause;
+      }
+    }
+    if (anchor && anchor.seq > found) {
+      try {
+        await log.append({
+          event: "log_shortened",
+          detail: {
+            found_seq: found,
+            signed_seq: anchor.seq,
+            signed_hash: anchor.hash,
+            signed_at: anchor.time,
+          },
+        });
+      } catch (cause) {
+        await log.close();
+        throw cause;
+      }
+    }
+    return log;
   }
 
   /** The `seq` of the last record written (0 for an empty log). */
@@ -122,9 +230,9 @@ export class AuditLog {
     return this.#hash;
   }
 
-  /** The error that stopped the log, when a write or sync has failed. */
+  /** The error that stopped the log, while it is stopped (a write failed, or the file vanished). */
   get failure(): AuditError | undefined {
-    return this.#failure;
+    return this.#failure?.error;
   }
 
   /**
@@ -142,6 +250,10 @@ export class AuditLog {
    * written (and synced, unless `fsync` is `"never"` or, in `"batch"` mode,
    * `options.durable` is `false`).
    *
+   * While the log has failed, every append is refused; a record nothing waits
+   * on (`durable: false`) is also kept, up to `maxHeld`, and written after
+   * the log recovers (the rejection's {@linkcode AuditError.held} says so).
+   *
    * @param entry The record's fields.
    * @param options `durable: false` resolves before the batch's sync (see {@linkcode AppendOptions}).
    * @returns The record as written.
@@ -149,11 +261,6 @@ export class AuditLog {
    * @throws {AuditError} (as a rejection) When the log is closed, has failed, or this write fails.
    */
   append(entry: AuditEntry, options: AppendOptions = {}): Promise<AuditRecord> {
-    if (this.#failure) {
-      const message = `Cannot append to audit log "${this.path}": expected a working log, ` +
-        `found that an earlier write failed (${describe(this.#failure.cause)})`;
-      return Promise.reject(new AuditError(message, { cause: this.#failure }));
-    }
     if (this.#closed) {
       return Promise.reject(
         new AuditError(
@@ -171,6 +278,11 @@ export class AuditLog {
     } catch (error) {
       return Promise.reject(error);
     }
+    if (this.#failure) {
+      this.#failure.refused++;
+      const held = options.durable === false && this.#hold(pending);
+      return Promise.reject(this.#refusal(held));
+    }
     const { promise, resolve, reject } = Promise.withResolvers<AuditRecord>();
     this.#queue.push({ ...pending, resolve, reject });
     this.#pumping ??= this.#pump();
@@ -178,18 +290,56 @@ export class AuditLog {
   }
 
   /**
-   * Waits for accepted appends to finish, then closes the file. Later appends
-   * are refused. Calling it again does nothing.
+   * Signs the chain head now (when checkpoints are configured and records
+   * were written since the last one).
+   *
+   * @returns The checkpoint record, or `undefined` when none was due.
+   * @throws {AuditError} (as a rejection) When the log cannot be written.
+   */
+  checkpoint(): Promise<AuditRecord | undefined> {
+    if (!this.#checkpoint || this.#uncovered === 0 || this.#checkpointQueued) {
+      return Promise.resolve(undefined);
+    }
+    return this.#enqueueCheckpoint(false);
+  }
+
+  /**
+   * Waits for accepted appends to finish, writes a final checkpoint (when
+   * checkpoints are configured and the log works), then closes the file.
+   * Later appends are refused. Calling it again does nothing.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
+    clearInterval(this.#monitor);
+    if (this.#checkpoint && !this.#failure) {
+      await this.#enqueueCheckpoint(true).catch(ignore);
+    }
     this.#closed = true;
-    await this.#pumping;
+    // A recovery in flight may start one more pump for the records it held: wait for all.
+    while (this.#pumping) await this.#pumping;
     try {
       this.#sink.close();
     } catch {
       // Already closed or failed; nothing more can be lost.
     }
+  }
+
+  #enqueueCheckpoint(final: boolean): Promise<AuditRecord> {
+    const signer = this.#checkpoint!.signer;
+    const { promise, resolve, reject } = Promise.withResolvers<AuditRecord>();
+    this.#checkpointQueued = true;
+    this.#queue.push({
+      entry: async (head) => ({
+        event: "checkpoint",
+        checkpoint: await signCheckpoint(signer, { seq: head.seq, head: head.hash, final }),
+      }),
+      time: this.#clock().toISOString(),
+      durable: true,
+      resolve,
+      reject,
+    });
+    this.#pumping ??= this.#pump();
+    return promise;
   }
 
   #prepare(entry: AuditEntry): AuditEntry {
@@ -210,61 +360,236 @@ export class AuditLog {
     return redacted as AuditEntry;
   }
 
+  /** Keeps a record to write after recovery; false when the hold is full. */
+  #hold(item: { entry: AuditEntry | EntryBuilder; time: string }): boolean {
+    if (typeof item.entry === "function") return false;
+    if (!this.#failure?.recoverable || this.#held.length >= this.#maxHeld) {
+      this.#heldDropped++;
+      return false;
+    }
+    this.#held.push({ entry: item.entry, time: item.time });
+    return true;
+  }
+
+  #refusal(held: boolean, own?: AuditError): AuditError {
+    const failure = this.#failure!;
+    if (own && !held) return own;
+    const error = own ? new AuditError(own.message, { cause: own.cause }) : new AuditError(
+      `Cannot append to audit log "${this.path}": expected a working log, ` +
+        `found it stopped since ${failure.since} (${describe(failure.error.cause)})`,
+      { cause: failure.error },
+    );
+    error.held = held;
+    return error;
+  }
+
+  /** Stops the log; rejects what is queued (holding records nothing waits on). */
+  #fail(error: AuditError, recoverable: boolean): void {
+    if (this.#failure) return;
+    this.#failure = { error, recoverable, since: this.#clock().toISOString(), refused: 0 };
+    this.#checkpointQueued = false;
+    log.error("Audit log stopped; calls are refused: {error}", { error: error.message });
+    for (const item of this.#queue.splice(0)) {
+      this.#failure.refused++;
+      const held = !item.durable && this.#hold(item);
+      item.reject(this.#refusal(held, error));
+    }
+  }
+
+  /** Checks that the path still names the open file; stops the log when it does not. */
+  #checkFile(): boolean {
+    let problem: string | undefined;
+    try {
+      const open = this.#file.statSync();
+      if (open.nlink === 0) problem = "the file was removed (unlinked) while open";
+      else if (open.size < this.#goodSize) {
+        problem =
+          `the file was truncated while open (${open.size} bytes, expected at least ${this.#goodSize})`;
+      } else {
+        const now = Deno.statSync(this.path);
+        if (now.dev !== this.#identity.dev || now.ino !== this.#identity.ino) {
+          problem = "the path now names another file (the log was moved or replaced)";
+        }
+      }
+    } catch (cause) {
+      problem = cause instanceof Deno.errors.NotFound
+        ? "the file was removed or moved away while open"
+        : `the file cannot be checked (${describe(cause)})`;
+    }
+    if (problem === undefined) return true;
+    const error = new AuditError(
+      `Cannot write audit log "${this.path}": expected the file the gateway opened, found that ${problem}`,
+      { cause: new Error(problem) },
+    );
+    if (this.#failure) this.#failure.recoverable = false;
+    else this.#fail(error, false);
+    return false;
+  }
+
+  /** The monitor tick: file identity, recovery, timed checkpoints. */
+  #watch(): void {
+    if (this.#closed || this.#pumping) return;
+    if (this.#failure) {
+      if (this.#failure.recoverable) this.#pumping = this.#recover();
+      return;
+    }
+    if (!this.#checkFile()) return;
+    const every = this.#checkpoint?.everyMs ?? DEFAULT_CHECKPOINT_MS;
+    if (this.#uncovered > 0 && performance.now() - this.#uncoveredSince >= every) {
+      this.checkpoint().catch(ignore);
+    }
+  }
+
+  /** One recovery attempt: cut off the failed write, record the gap, write what was held. */
+  async #recover(): Promise<void> {
+    // Yield first: the caller stores this promise in `#pumping`, which `finally` clears.
+    await Promise.resolve();
+    const failure = this.#failure!;
+    try {
+      if (!this.#checkFile()) return;
+      const size = (await this.#file.stat()).size;
+      if (size !== this.#goodSize) await this.#file.truncate(this.#goodSize);
+      const body = {
+        seq: this.#seq + 1,
+        time: this.#clock().toISOString(),
+        ...this.#prepare({
+          event: "log_recovered",
+          detail: {
+            stopped_at: failure.since,
+            error: describe(failure.error.cause),
+            dropped_bytes: size - this.#goodSize,
+            refused: failure.refused,
+            held: this.#held.length,
+            not_held: this.#heldDropped,
+          },
+        }),
+        prev: this.#hash,
+      };
+      const record = { ...body, hash: await hashRecord(body) };
+      const bytes = encoder.encode(`${formatRecord(record)}\n`);
+      await writeAll(this.#sink, bytes);
+      if (this.#fsync !== "never") await this.#sink.syncData();
+      this.#commit(record);
+      this.#goodSize += bytes.length;
+      log.warn("Audit log writable again after {refused} refused records; {held} held follow", {
+        refused: failure.refused,
+        held: this.#held.length,
+      });
+    } catch {
+      // Still failing; the next tick retries.
+      return;
+    } finally {
+      this.#pumping = undefined;
+    }
+    this.#failure = undefined;
+    this.#heldDropped = 0;
+    const held = this.#held.splice(0);
+    this.#queue.unshift(
+      ...held.map((item) => ({ ...item, durable: false, resolve: ignore, reject: ignore })),
+    );
+    if (this.#queue.length > 0) this.#pumping ??= this.#pump();
+  }
+
+  #commit(record: AuditRecord): void {
+    this.#seq = record.seq;
+    this.#hash = record.hash;
+    if (record.event === "checkpoint") {
+      this.#uncovered = 0;
+      this.#checkpointQueued = false;
+      if (this.#anchor) writeAnchor(this.#anchor, record);
+      this.#checkpoint?.onCheckpoint?.(record);
+    } else if (this.#uncovered++ === 0) {
+      this.#uncoveredSince = performance.now();
+    }
+  }
+
   /** Writes batches until the queue is empty; one runs at a time. */
   async #pump(): Promise<void> {
     // Yield once, so appends made in the same tick share the first batch and
     // `#pumping` is set before this function can clear it.
     await Promise.resolve();
-    while (this.#queue.length > 0 && !this.#failure) {
+    while (this.#queue.length > 0 && !this.#failure && this.#checkFile()) {
       const batch = this.#fsync === "always" ? this.#queue.splice(0, 1) : this.#queue.splice(0);
+      // A queued checkpoint taken off the queue: from here the count decides the next one.
+      if (batch.some((item) => typeof item.entry === "function")) this.#checkpointQueued = false;
       const records: [Pending, AuditRecord][] = [];
       const lines: string[] = [];
-      let seq = this.#seq, prev = this.#hash;
+      let seq = this.#seq, prev = this.#hash, uncovered = this.#uncovered;
+      const add = async (item: Pending) => {
+        const entry = typeof item.entry === "function"
+          ? await item.entry({ seq, hash: prev })
+          : item.entry;
+        const body = { seq: seq + 1, time: item.time, ...entry, prev };
+        const record = { ...body, hash: await hashRecord(body) };
+        lines.push(formatRecord(record), "\n");
+        records.push([item, record]);
+        seq = record.seq;
+        prev = record.hash;
+        uncovered = record.event === "checkpoint" ? 0 : uncovered + 1;
+      };
       for (const item of batch) {
-        const body = { seq: seq + 1, time: item.time, ...item.entry, prev };
         try {
-          const record = { ...body, hash: await hashRecord(body) };
-          lines.push(formatRecord(record), "\n");
-          records.push([item, record]);
-          seq = record.seq;
-          prev = record.hash;
+          await add(item);
         } catch (error) {
           item.reject(error);
         }
       }
+      const every = this.#checkpoint?.everyRecords ?? DEFAULT_CHECKPOINT_RECORDS;
+      if (this.#checkpoint && uncovered >= every && !this.#checkpointQueued) {
+        const signer = this.#checkpoint.signer;
+        await add({
+          entry: async (head) => ({
+            event: "checkpoint",
+            checkpoint: await signCheckpoint(signer, {
+              seq: head.seq,
+              head: head.hash,
+              final: false,
+            }),
+          }),
+          time: this.#clock().toISOString(),
+          durable: true,
+          resolve: ignore,
+          reject: ignore,
+        }).catch((error) =>
+          log.error("Cannot sign audit checkpoint: {error}", { error: describe(error) })
+        );
+      }
       if (records.length === 0) continue;
       let written = false;
+      const bytes = encoder.encode(lines.join(""));
       try {
-        await writeAll(this.#sink, encoder.encode(lines.join("")));
+        await writeAll(this.#sink, bytes);
         written = true;
         // Records nothing waits on resolve now; their sync below still runs.
         for (const [item, record] of records) if (!item.durable) item.resolve(record);
         if (this.#fsync !== "never") await this.#sink.syncData();
       } catch (cause) {
-        this.#failure = new AuditError(
-          `Cannot write audit log "${this.path}": ${describe(cause)}`,
-          { cause },
-        );
-        for (const [item] of records) if (item.durable || !written) item.reject(this.#failure);
-        for (const item of this.#queue.splice(0)) item.reject(this.#failure);
+        const error = new AuditError(`Cannot write audit log "${this.path}": ${describe(cause)}`, {
+          cause,
+        });
+        this.#fail(error, true);
+        // The failed write is cut off at recovery: keep what resolved, hold what nothing waits on.
+        for (const [item] of records) {
+          if (item.durable || !written) {
+            this.#failure!.refused++;
+            const held = !item.durable && this.#hold(item);
+            item.reject(this.#refusal(held, error));
+          } else this.#hold(item);
+        }
         break;
       }
-      this.#seq = seq;
-      this.#hash = prev;
+      this.#goodSize += bytes.length;
+      for (const [, record] of records) this.#commit(record);
       for (const [item, record] of records) if (item.durable) item.resolve(record);
     }
     this.#pumping = undefined;
   }
 }
 
-async function writeAll(sink: AuditSink, bytes: Uint8Array): Promise<void> {
-  for (let offset = 0; offset < bytes.length;) {
-    const written = await sink.write(bytes.subarray(offset));
-    if (written <= 0) {
-      throw new Error(`expected to write ${bytes.length - offset} bytes, wrote none`);
-    }
-    offset += written;
-  }
+/** A held record: its entry and the time it was appended. */
+interface AuditEntryAt {
+  entry: AuditEntry;
+  time: string;
 }
 
 function toScanner(secrets: readonly string[] | SecretScanner | undefined): SecretScanner {

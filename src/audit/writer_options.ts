@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { CheckpointOptions } from "./checkpoint.ts";
 import type { SecretScanner } from "./secret_scanner.ts";
 
 /** The parts of an open file the writer uses; tests may wrap them to inject failures. */
@@ -59,11 +60,35 @@ export interface AuditLogOptions {
   clock?: () => Date;
   /**
    * What to do when the file ends in an incomplete line (a write cut short
-   * by a crash): `"refuse"` (default) throws, `"truncate"` cuts the line off
-   * and continues from the record before it (`AuditLog.droppedTailBytes`
-   * says how much was cut). A complete but invalid last line is always refused.
+   * by a crash or a full disk): `"refuse"` (default) throws, `"truncate"`
+   * cuts the line off and continues from the record before it
+   * (`AuditLog.droppedTailBytes` says how much was cut), `"set_aside"` first
+   * copies the cut bytes to a file next to the log (`audit.jsonl.torn-TIME`)
+   * and then continues the chain with a `tail_repaired` record that names
+   * that file, its size and SHA-256. A complete but invalid last line is
+   * always refused.
    */
-  onCorruptTail?: "refuse" | "truncate";
+  onCorruptTail?: "refuse" | "truncate" | "set_aside";
+  /**
+   * A file where the log keeps the `seq`, `hash` and time of its last
+   * checkpoint. At open, a log that ends before that checkpoint (records
+   * removed, or the file deleted or replaced while the gateway was down)
+   * gets a `log_shortened` record saying what was signed and what was found.
+   */
+  anchor?: string;
+  /** Sign the chain head at intervals and at close (see {@linkcode CheckpointOptions}). */
+  checkpoint?: CheckpointOptions;
+  /**
+   * How often (ms) the open log checks that its file is still the one at its
+   * path, retries a failed log, and writes a timed checkpoint. Default 1000.
+   */
+  monitorMs?: number;
+  /**
+   * Records nothing waits on (`durable: false`, e.g. a call's `finished`
+   * record) that the log keeps while it cannot write, to write them after it
+   * recovers. Default 10000; more are counted in the `log_recovered` record.
+   */
+  maxHeld?: number;
   /** Known secret values, masked in `args` and `detail`. */
   secrets?: readonly string[] | SecretScanner;
   /** Wraps the opened file (tests use it to make writes or syncs fail). */

@@ -3,7 +3,9 @@
  * refusal. Credentials are tried by the token's shape: a JWT is a gateway
  * token (its `typ`) or an OIDC access token (a configured `iss`); an opaque
  * token is the bootstrap admin token or is introspected; a request without a
- * token may come from a Tailscale user through `tailscale serve` on loopback.
+ * token may come from a Tailscale user through `tailscale serve`, but only on
+ * the private unix socket (`STATE/tailscale/serve.sock`): on TCP any local
+ * process could write those headers.
  *
  * @module
  */
@@ -19,8 +21,8 @@ import { createGatewayTokenVerifier } from "./gateway_tokens.ts";
 import { createIntrospector } from "./introspection.ts";
 import { resolveResource } from "./metadata.ts";
 import { createOidcVerifier } from "./oidc.ts";
-import { isLoopback, readTailscaleHeaders } from "./tailscale.ts";
-import type { Authenticator, AuthOutcome, Principal } from "./types.ts";
+import { readTailscaleHeaders } from "./tailscale.ts";
+import type { Authenticator, AuthOutcome, ConnectionInfo, Principal } from "./types.ts";
 
 /** The configuration the authenticator reads: a policy file's two sections. */
 export interface AuthenticatorConfig {
@@ -119,10 +121,11 @@ export async function createAuthenticator(
 
   return Object.freeze({
     resource,
-    async authenticate(request: Request, info: { remoteAddr: string }): Promise<AuthOutcome> {
+    async authenticate(request: Request, info: ConnectionInfo): Promise<AuthOutcome> {
       const bearer = readBearer(request.headers);
       const tailscale = readTailscaleHeaders(request.headers);
-      const trusted = auth.tailscale.enabled && isLoopback(info.remoteAddr);
+      // The channel, not the peer address: every local user can reach loopback TCP.
+      const trusted = auth.tailscale.enabled && info.channel === "tailscale_socket";
       const flag = tailscale.present && !trusted ? { ignoredTailscaleHeaders: true as const } : {};
       let principal: Principal | string;
       if (bearer.kind === "malformed") {

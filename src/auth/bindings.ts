@@ -5,8 +5,9 @@
  * @module
  */
 import type { Binding, IdentitiesConfig } from "../config/identities_schema.ts";
-import { compileSelector, globToRegExp } from "../config/selector.ts";
-import type { Scope } from "../gate/capabilities.ts";
+import { compileSelector } from "../config/selector.ts";
+import { compileGlob } from "../config/glob.ts";
+import type { Scope } from "../config/capabilities.ts";
 import { fullIdentity, type Grant, type Identity, type IdentityKind } from "../gate/identity.ts";
 import type { Principal } from "./types.ts";
 
@@ -39,8 +40,8 @@ const sameIssuer = (a: string, b: string) => a.replace(/\/$/, "") === b.replace(
 
 function bindingMatcher(binding: Binding): (p: Principal) => boolean {
   const glob = (value: string, fold = false) => {
-    const re = globToRegExp(fold ? value.toLowerCase() : value);
-    return (s: string | undefined) => s !== undefined && re.test(fold ? s.toLowerCase() : s);
+    const matches = compileGlob(value, { caseInsensitive: fold });
+    return (s: string | undefined) => s !== undefined && matches(s);
   };
   const issuerOk = (p: Principal) =>
     binding.issuer === undefined || (p.kind === "oidc" && sameIssuer(p.issuer, binding.issuer));

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { SCOPE_NAMES } from "../gate/capabilities.ts";
+import { SCOPE_NAMES } from "../config/capabilities.ts";
 import { resourceMetadataUrl } from "./metadata.ts";
 import type { AuthOutcome } from "./types.ts";
 

@@ -125,3 +125,44 @@ export async function rotateGatewayKey(stateDir: string): Promise<GatewayKey> {
   await writePrivateFile(file.current, JSON.stringify(await generate()));
   return await loadOrCreateGatewayKey(stateDir);
 }
+
+/** The audit log's signing key (Ed25519): signs the chain head in checkpoint records. */
+export interface AuditKey {
+  /** Key id: the RFC 7638 thumbprint of the public key. */
+  readonly kid: string;
+  /** Signs checkpoints; never leaves the process. */
+  readonly privateKey: CryptoKey;
+  /** The public key as `tailops audit key` prints it (kty, crv, x, kid, alg, use). */
+  readonly publicJwk: JWK;
+}
+
+/**
+ * Loads the audit signing key from `STATE/keys/audit.jwk.json`, creating it
+ * on first use. It is a key of its own, not the gateway key: `token
+ * rotate-key` (a response to a leaked token key) must not change the key
+ * that old checkpoints are verified with, and a signature made for the audit
+ * log means nothing as a token.
+ *
+ * Needs `read` and `write` permission for the state directory.
+ *
+ * @param stateDir The gateway's state directory.
+ * @returns The key.
+ * @throws {Error} When the key file is malformed or readable by group or others.
+ */
+export async function loadOrCreateAuditKey(stateDir: string): Promise<AuditKey> {
+  const dir = paths(stateDir).dir;
+  const file = `${dir}/audit.jwk.json`;
+  await ensurePrivateDir(dir);
+  let text = await readPrivateFile(file);
+  if (text === undefined) {
+    await createPrivateFile(file, JSON.stringify(await generate()));
+    text = await readPrivateFile(file);
+    if (text === undefined) throw new Error(`Cannot create ${JSON.stringify(file)}`);
+  }
+  const jwk = parseJson(privateJwkSchema, text, file);
+  return Object.freeze({
+    kid: jwk.kid,
+    privateKey: await importJWK(jwk, "EdDSA") as CryptoKey,
+    publicJwk: Object.freeze(publicPart(jwk)),
+  });
+}

@@ -1,7 +1,11 @@
 /**
  * Opaque access tokens, checked by RFC 7662 introspection at the issuers that
- * configure it. Answers are cached by the token's SHA-256, never longer than
- * the token lives nor than the issuer's `cache_seconds` (at most 5 minutes).
+ * configure it. A token is sent only to the issuers whose format it matches
+ * (`token_prefix`, `token_length`): a bearer is a secret, and anything else —
+ * a mistyped admin token, a cut-off gateway JWT, another issuer's token —
+ * never leaves the gateway. Answers are cached by the token's SHA-256, never
+ * longer than the token lives nor than the issuer's `cache_seconds` (at most
+ * 5 minutes).
  *
  * @module
  */
@@ -38,6 +42,26 @@ export interface IntrospectorOptions {
 }
 
 type Answer = OidcPrincipal | string;
+
+/**
+ * Whether an opaque token has an issuer's format: its prefix, its length
+ * bounds, and nothing of a JWT (a `.` or a leading `eyJ`), whatever the
+ * prefix, so a broken gateway token is never sent.
+ *
+ * @param token A bearer token that is not JWT-shaped.
+ * @param issuer The issuer's configuration (with `introspection`).
+ * @returns `true` when the token may be sent to this issuer's introspection endpoint.
+ */
+export function matchesIssuerFormat(token: string, issuer: OidcIssuerConfig): boolean {
+  const config = issuer.introspection;
+  if (config === undefined) return false;
+  if (token.includes(".") || token.startsWith("eyJ")) return false;
+  if (!token.startsWith(config.token_prefix) || token.length <= config.token_prefix.length) {
+    return false;
+  }
+  const length = config.token_length;
+  return length === undefined || (token.length >= length.min && token.length <= length.max);
+}
 
 async function ask(
   issuer: OidcIssuerConfig,
@@ -90,9 +114,9 @@ async function ask(
  *
  * Needs `net` permission for the introspection endpoints.
  *
- * @param issuers The configured issuers; only those with `introspection` are asked.
+ * @param issuers The configured issuers; only those with `introspection` whose format the token matches are asked.
  * @param options Resource URI, skew, clock, metadata lookup.
- * @returns A verifier: a principal, a rejection reason, or `undefined` when no issuer introspects.
+ * @returns A verifier: a principal, a rejection reason, or `undefined` when no issuer's format matches.
  */
 export function createIntrospector(
   issuers: readonly OidcIssuerConfig[],
@@ -101,7 +125,8 @@ export function createIntrospector(
   const introspecting = issuers.filter((issuer) => issuer.introspection !== undefined);
   const cache = new Map<string, { answer: Answer; until: number }>();
   return async function introspect(token) {
-    if (introspecting.length === 0) return undefined;
+    const matching = introspecting.filter((issuer) => matchesIssuerFormat(token, issuer));
+    if (matching.length === 0) return undefined;
     const key = toHex(await sha256(token));
     const now = options.now();
     const hit = cache.get(key);
@@ -109,7 +134,7 @@ export function createIntrospector(
     cache.delete(key);
     let answer: Answer | undefined;
     let ttl = 300;
-    for (const issuer of introspecting) {
+    for (const issuer of matching) {
       ttl = Math.min(ttl, issuer.introspection!.cache_seconds);
       answer = await ask(issuer, token, options);
       if (answer !== undefined && typeof answer !== "string") break;

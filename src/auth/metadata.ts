@@ -5,7 +5,7 @@
  * @module
  */
 import type { AuthConfig } from "../config/auth_schema.ts";
-import { SCOPE_NAMES } from "../gate/capabilities.ts";
+import { SCOPE_NAMES } from "../config/capabilities.ts";
 
 /** The well-known path prefix of RFC 9728. */
 export const PRM_PATH = "/.well-known/oauth-protected-resource";

@@ -31,7 +31,7 @@ export type Principal =
     /** Whether it was a JWT or an introspected opaque token. */
     readonly via: "jwt" | "introspection";
   }
-  /** A tailnet user, vouched for by `tailscale serve` on this host. */
+  /** A tailnet user, vouched for by `tailscale serve` on this host through the private socket. */
   | { readonly kind: "tailscale"; readonly login: string; readonly name?: string }
   /** The local user of the stdio transport. */
   | { readonly kind: "local"; readonly user: string };
@@ -68,8 +68,15 @@ export type AuthOutcome =
 
 /** Facts about the connection that the request itself does not carry. */
 export interface ConnectionInfo {
-  /** The peer's IP address, without port. */
+  /** The peer's IP address, without port (empty on a unix socket). */
   remoteAddr: string;
+  /**
+   * The listener the request arrived on, as the server (never the request)
+   * says: `tailscale_socket` is the private socket `tailscale serve` proxies
+   * to, the only channel whose Tailscale identity headers are trusted.
+   * Absent means the TCP listener.
+   */
+  channel?: "tcp" | "tailscale_socket";
 }
 
 /** Turns HTTP requests into identities. */
@@ -80,7 +87,7 @@ export interface Authenticator {
    * Authenticates one request.
    *
    * @param request The incoming request; only its headers are read.
-   * @param info The peer address.
+   * @param info The peer address and the listener it came through.
    * @returns The identity, or the status, headers and body to refuse with.
    */
   authenticate(request: Request, info: ConnectionInfo): Promise<AuthOutcome>;

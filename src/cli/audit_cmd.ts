@@ -1,45 +1,148 @@
 /**
- * `tailops audit verify FILE`: walks an audit log's hash chain.
+ * `tailops audit verify FILE [--key KEY] [--shipped FILE]`: walks an audit
+ * log's hash chain and checks its signed checkpoints. `tailops audit key`:
+ * prints the public key that verifies them.
  *
  * @module
  */
-import { verifyAuditFile } from "../audit/verify.ts";
+import { importCheckpointKey } from "../audit/checkpoint.ts";
+import { type AuditRecord, auditRecordSchema } from "../audit/record.ts";
+import { verifyAuditFile, type VerifyReport } from "../audit/verify.ts";
+import { loadOrCreateAuditKey } from "../auth/gateway_key.ts";
 import { CliError } from "./errors.ts";
 import { AUDIT_HELP } from "./help.ts";
-import { parseFlags } from "./options.ts";
+import { parseFlags, stringOption } from "./options.ts";
+import { defaultStateDir } from "./state_dir.ts";
+
+const FLAGS = {
+  help: { type: "boolean", short: "h" },
+  key: { type: "string" },
+  shipped: { type: "string" },
+  "state-dir": { type: "string" },
+} as const;
 
 /**
  * Runs `tailops audit`.
  *
  * @param args Arguments after `audit`.
- * @returns Exit code: 0 intact, 1 broken.
+ * @returns Exit code: 0 intact, 1 broken, 2 intact with an unsigned tail (with `--key`).
  * @throws {CliError} On bad usage or an unreadable file.
  */
 export async function runAudit(args: string[]): Promise<number> {
-  const parsed = parseFlags(args, { help: { type: "boolean", short: "h" } });
+  const parsed = parseFlags(args, FLAGS);
   if (parsed.values.help) {
     console.log(AUDIT_HELP);
     return 0;
   }
   const [command, file, extra] = parsed.positionals;
+  if (command === "key") {
+    if (file !== undefined) throw new CliError("Usage: tailops audit key [--state-dir DIR]");
+    const stateDir = stringOption(parsed, "state-dir", "TAILOPS_STATE_DIR") ?? defaultStateDir();
+    try {
+      console.log(JSON.stringify((await loadOrCreateAuditKey(stateDir)).publicJwk));
+    } catch (error) {
+      throw new CliError(`Cannot load the audit key: ${(error as Error).message}`, 1);
+    }
+    return 0;
+  }
   if (command !== "verify") {
-    throw new CliError(`Unknown audit command ${JSON.stringify(command ?? "")}: expected verify`);
+    throw new CliError(
+      `Unknown audit command ${JSON.stringify(command ?? "")}: expected verify or key`,
+    );
   }
   if (file === undefined || extra !== undefined) {
-    throw new CliError("Usage: tailops audit verify FILE");
+    throw new CliError("Usage: tailops audit verify FILE [--key KEY] [--shipped FILE]");
   }
-  let report;
+  const keyText = parsed.values.key as string | undefined;
+  const key = keyText === undefined ? undefined : await readKey(keyText);
+  const shippedFile = parsed.values.shipped as string | undefined;
+  const shipped = shippedFile === undefined ? undefined : await readShipped(shippedFile);
+  let report: VerifyReport;
   try {
-    report = await verifyAuditFile(file);
+    report = await verifyAuditFile(file, { key, shipped });
   } catch (error) {
     throw new CliError(`Cannot read ${JSON.stringify(file)}: ${(error as Error).message}`, 1);
   }
-  if (report.ok) {
-    console.log(`OK: ${report.count} records, chain intact`);
-    return 0;
+  if (!report.ok) {
+    console.log(
+      `BROKEN at seq ${report.seq} (line ${report.line}): ${report.reason}: ${report.message}`,
+    );
+    return 1;
   }
-  console.log(
-    `BROKEN at seq ${report.seq} (line ${report.line}): ${report.reason}: ${report.message}`,
-  );
-  return 1;
+  console.log(`OK: ${report.count} records, chain intact`);
+  const cp = report.checkpoints;
+  if (cp.last) {
+    const how = cp.signaturesChecked
+      ? `signed by key "${key!.kid}", signatures verified`
+      : "signatures not checked (give --key)";
+    console.log(
+      `Checkpoints: ${cp.count}, ${how}; the last, at seq ${cp.last.seq}, ${
+        cp.last.final ? "was written at a clean shutdown" : "is a periodic one"
+      }`,
+    );
+  } else if (key) console.log("Checkpoints: none");
+  if (shipped) {
+    console.log(`Shipped checkpoints matched: ${cp.shippedMatched} of ${shipped.length}`);
+  }
+  for (const notice of report.notices) console.log(`Notice: ${notice}`);
+  if (key && cp.uncovered > 0) {
+    const from = report.count - cp.uncovered + 1;
+    const where = cp.last
+      ? "come after the last checkpoint and are not covered by a signature"
+      : "are not covered by any signed checkpoint";
+    console.log(
+      `INCOMPLETE: records ${from}-${report.count} ${where}; records cut off after seq ${report.count} could not be detected here (compare with checkpoints shipped off the host: --shipped)`,
+    );
+    return 2;
+  }
+  return 0;
+}
+
+async function readKey(value: string) {
+  let text = value;
+  if (!/^\s*\{/.test(value) && !/^[A-Za-z0-9_-]{43}$/.test(value.trim())) {
+    try {
+      text = await Deno.readTextFile(value);
+    } catch (error) {
+      throw new CliError(`Cannot read --key ${JSON.stringify(value)}: ${(error as Error).message}`);
+    }
+  }
+  try {
+    return await importCheckpointKey(text);
+  } catch (error) {
+    throw new CliError(`Invalid --key: ${(error as Error).message}`);
+  }
+}
+
+/** Reads shipped checkpoints: one per line, a record's JSON after any syslog header. */
+async function readShipped(path: string): Promise<AuditRecord[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new CliError(
+      `Cannot read --shipped ${JSON.stringify(path)}: ${(error as Error).message}`,
+    );
+  }
+  const records: AuditRecord[] = [];
+  for (const [index, line] of text.split("\n").entries()) {
+    if (line.trim() === "") continue;
+    const start = line.indexOf("{");
+    let value: unknown;
+    try {
+      value = start === -1 ? undefined : JSON.parse(line.slice(start));
+    } catch {
+      value = undefined;
+    }
+    const result = auditRecordSchema.safeParse(value);
+    if (!result.success || result.data.event !== "checkpoint") {
+      throw new CliError(
+        `Cannot read --shipped ${JSON.stringify(path)}: expected a checkpoint record on line ${
+          index + 1
+        }, found something else`,
+      );
+    }
+    records.push(result.data);
+  }
+  return records;
 }

@@ -14,6 +14,8 @@ import {
   type Registry,
 } from "../config/mod.ts";
 import { ExecutorHost } from "../exec/host.ts";
+import { describeProtectedFiles, secretFilePaths } from "../exec/protected_files.ts";
+import { outputBudget } from "../exec/output_budget.ts";
 import { DOCKER_KIND } from "../exec/docker_kind.ts";
 import { HTTP_KIND } from "../exec/http_kind.ts";
 import { LOCAL_KIND } from "../exec/local_kind.ts";
@@ -22,12 +24,15 @@ import type { WorkerKind } from "../exec/worker_kind.ts";
 import { compilePolicy } from "../gate/policy.ts";
 import { ApprovalStore, notifyWebhook } from "../gate/approvals.ts";
 import { TierRateLimiter } from "../gate/rate_limit.ts";
-import { loadOrCreateGatewayKey } from "../auth/gateway_key.ts";
+import { loadOrCreateAuditKey, loadOrCreateGatewayKey } from "../auth/gateway_key.ts";
+import { checkpointShipper, type ShippingCounts } from "./checkpoint_shipping.ts";
 import { type ApprovalDeps, watchApprovals } from "../mcp/approval_flow.ts";
 import { getLogger } from "@logtape/logtape";
 import { createLocalJWKSet } from "jose";
 import type { GatewayCore } from "../mcp/server.ts";
 import { CallMetrics } from "../mcp/metrics.ts";
+import { RefusalRecorder } from "../mcp/refusals.ts";
+import { InFlight } from "../mcp/in_flight.ts";
 import { CATALOG, checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
 import type { FsyncMode } from "../audit/writer.ts";
 
@@ -51,11 +56,25 @@ export interface Gateway {
   readonly registry: Registry;
   readonly policy: PolicyFile;
   readonly audit: AuditLog;
+  /** Checkpoints shipped off the host, and deliveries that failed. */
+  readonly shipping: ShippingCounts;
   /** Approvals, shared by the call pipeline, the HTTP endpoint and the watcher. */
   readonly approvals: ApprovalDeps;
-  /** Stops workers and closes the audit log (after a `stopped` record). */
+  /**
+   * Stops taking new tool calls and waits up to `graceMs` for the requests in
+   * flight; then cuts the calls still running (their clients get a
+   * `cancelled` result saying the gateway is shutting down) and waits a
+   * little more for those answers to be written.
+   *
+   * @returns How many requests were still in flight when the grace period ended.
+   */
+  drain(graceMs: number): Promise<number>;
+  /** Stops workers and closes the audit log (after a `stopped` record). Idempotent. */
   close(): Promise<void>;
 }
+
+/** How long cut calls get to write their `finished` record and answer. */
+const CUT_SETTLE_MS = 3_000;
 
 /** Worker kinds by target type. */
 export const WORKER_KINDS: readonly WorkerKind[] = [
@@ -83,16 +102,43 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   checkRegistryAgainstCatalog(registry);
   const secrets = findSecrets(registry.targets).map(({ secret }) => secret.reveal());
   const scanner = new SecretScanner(secrets);
+  const auditKey = await loadOrCreateAuditKey(options.stateDir);
+  const auditConfig = policy.audit;
+  const shipper = checkpointShipper(auditConfig?.ship);
   const audit = await AuditLog.open(`${options.stateDir}/audit.jsonl`, {
     fsync: options.fsync ?? "batch",
     secrets: scanner,
+    // A crash or a full disk can leave half a line: keep it aside and go on
+    // (the `tail_repaired` record says where), rather than refuse to start.
+    onCorruptTail: "set_aside",
+    // The last checkpoint's head, kept beside the log: a log found shorter at start is recorded.
+    anchor: `${options.stateDir}/audit.anchor.json`,
+    checkpoint: {
+      signer: {
+        kid: auditKey.kid,
+        sign: async (data) =>
+          new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, auditKey.privateKey, data)),
+      },
+      everyRecords: auditConfig?.checkpoint.every_records,
+      everyMs: auditConfig && auditConfig.checkpoint.every_seconds * 1000,
+      onCheckpoint: shipper.onCheckpoint,
+    },
   });
   const localCapabilities = new Set(
     registry.targets.filter((t) => t.type === "local").flatMap((t) => t.capabilities),
   );
+  // Before the executor: the protected files below include the signing key's inode.
+  const key = await loadOrCreateGatewayKey(options.stateDir);
   const executor = new ExecutorHost(registry, {
     kinds: WORKER_KINDS,
-    context: { programs: localPrograms(CATALOG, localCapabilities) },
+    context: {
+      programs: localPrograms(CATALOG, localCapabilities),
+      // Never readable through read_file/list_directory, whatever the roots.
+      protectedFiles: describeProtectedFiles([
+        options.stateDir,
+        ...secretFilePaths(registry.targets, policy),
+      ]),
+    },
   });
   await audit.append({
     event: "config_loaded",
@@ -105,7 +151,6 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const redactArgs = (value: unknown) =>
     redact(value, { secrets: scanner }) as Record<string, unknown>;
-  const key = await loadOrCreateGatewayKey(options.stateDir);
   const webhook = policy.approvals?.webhook;
   const approvals: ApprovalDeps = {
     store: new ApprovalStore({ stateDir: options.stateDir, signingKey: key }),
@@ -120,9 +165,13 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     },
   };
   const stopWatching = watchApprovals(approvals);
+  const refusals = new RefusalRecorder(audit);
+  const inFlight = new InFlight();
   const core: GatewayCore = {
     catalog: CATALOG,
     metrics: new CallMetrics(),
+    refusals,
+    inFlight,
     deps: {
       registry,
       policy: compiled,
@@ -132,22 +181,42 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       scrub: (text) => scanner.scan(text),
       approvals,
       rateLimiter: new TierRateLimiter(policy.rate_limits),
+      outputBudget: outputBudget(),
     },
   };
+  let closing: Promise<void> | undefined;
   return {
     core,
     registry,
     policy,
     audit,
+    shipping: shipper.counts,
     approvals,
-    async close() {
-      stopWatching();
+    async drain(graceMs) {
+      inFlight.stop();
+      if (await inFlight.settled(graceMs)) return 0;
+      const cut = inFlight.count;
+      log.warn("Grace period over: cutting {count} request(s) still in flight", { count: cut });
+      // Workers first, so running calls end with "The gateway is shutting
+      // down"; then the signal, for calls waiting on approval or a queue.
       executor.close();
-      try {
-        await audit.append({ event: "stopped" });
-      } finally {
-        await audit.close();
-      }
+      inFlight.cut();
+      await inFlight.settled(CUT_SETTLE_MS);
+      return cut;
+    },
+    close() {
+      return closing ??= (async () => {
+        stopWatching();
+        executor.close();
+        await refusals.close();
+        try {
+          await audit.append({ event: "stopped" });
+        } finally {
+          // Closing signs the final checkpoint; its delivery is awaited (bounded by timeouts).
+          await audit.close();
+          await shipper.drain();
+        }
+      })();
     },
   };
 }

@@ -11,8 +11,10 @@ Usage: tailops <command> [options]
 
 Commands:
   serve          Run the gateway (stdio or Streamable HTTP)
+  launch         Run serve under the narrowest permission set its configuration allows
   check-config   Validate a targets file and a policy file
-  audit verify   Verify the hash chain of an audit log
+  audit verify   Verify an audit log's hash chain and signed checkpoints
+  audit key      Print the public key that verifies audit checkpoints
   ssh-keyscan    Print the host key fingerprint of an SSH target
   token          Mint, list and revoke gateway access tokens
   approvals      List, show, approve and deny pending approvals
@@ -24,7 +26,7 @@ Options:
 
 Environment variables mirror the flags: TAILOPS_TARGETS, TAILOPS_POLICY,
 TAILOPS_STATE_DIR, TAILOPS_TRANSPORT, TAILOPS_LISTEN, TAILOPS_PUBLIC_URL,
-TAILOPS_LOG_LEVEL. Flags win over the environment.`;
+TAILOPS_LOG_LEVEL, TAILOPS_SHUTDOWN_GRACE. Flags win over the environment.`;
 
 /** Help for `serve`. */
 export const SERVE_HELP = `Usage: tailops serve [options]
@@ -45,6 +47,9 @@ Options:
   --no-auth                Accept unauthenticated requests (loopback listen only)
   --fsync MODE             Audit durability: batch|always|never (default: batch)
   --log-level LEVEL        debug|info|warning|error (default: info) [TAILOPS_LOG_LEVEL]
+  --shutdown-grace SECONDS On SIGTERM/SIGINT, how long calls in flight may
+                           finish before they are cut (default: 10) [TAILOPS_SHUTDOWN_GRACE]
+  -h, --help               Show this help
 
 HTTP limits (flag, else TAILOPS_ + the flag in capitals with _, else default):
   --max-connections N            Connections open at once (default: 1024; lowered
@@ -58,7 +63,8 @@ HTTP limits (flag, else TAILOPS_ + the flag in capitals with _, else default):
   --session-idle-timeout DURATION
                                  Close a session without requests this long
                                  (default: 10m; 6x with an open event stream)
-  -h, --help               Show this help`;
+
+SIGHUP is ignored (configuration is not reloaded; restart to apply changes).`;
 
 /** Help for `check-config`. */
 export const CHECK_CONFIG_HELP = `Usage: tailops check-config [options] [TARGETS_FILE]
@@ -73,11 +79,31 @@ Options:
   -h, --help        Show this help`;
 
 /** Help for `audit`. */
-export const AUDIT_HELP = `Usage: tailops audit verify FILE
+export const AUDIT_HELP = `Usage: tailops audit verify FILE [--key KEY] [--shipped FILE]
+       tailops audit key [--state-dir DIR]
 
-Walks the hash chain of an audit log. Prints "OK" with the record count, or
-the first broken record's seq and why (edited, deleted or reordered,
-truncated, invalid). Exits 1 when the chain is broken.`;
+verify walks the hash chain of an audit log. Prints "OK" with the record
+count, or the first broken record's seq and why (edited, deleted or
+reordered, truncated, invalid, rewritten, foreign_key).
+
+  --key KEY      The audit public key (a file holding what "audit key" prints,
+                 or that JSON itself). Every checkpoint's signature is checked:
+                 a chain rewritten after it was signed is "rewritten", one
+                 re-signed with another key "foreign_key". Records after the
+                 last checkpoint are reported as not covered.
+  --shipped FILE Checkpoints shipped off the host (webhook bodies or syslog
+                 lines, one per line): each must be in the log, unchanged; a
+                 log that ends before one of them was cut ("truncated").
+
+Notices say what the gateway recorded about its own log: a torn last line it
+kept aside at start, a time it could not write.
+
+Exit codes: 0 intact; 1 broken; 2 intact, but --key was given and records at
+the end are not covered by a signed checkpoint (a cut tail cannot be excluded;
+compare with --shipped).
+
+key prints the public key (JWK) of STATE/keys/audit.jwk.json, creating the key
+when missing. Keep a copy off the host.`;
 
 /** Help for `token`. */
 export const TOKEN_HELP = `Usage: tailops token <command> [options]

@@ -16,11 +16,16 @@ import { approvalsApi } from "../http/approvals_api.ts";
 import { defaultHostsAndOrigins, type HostOriginOptions } from "../http/host_origin.ts";
 import { DEFAULT_LISTENER_LIMITS, type HttpListener, listenHttp } from "../http/listener.ts";
 import { DEFAULT_SESSION_LIMITS, type McpSessions, mcpSessions } from "../http/mcp_sessions.ts";
+import { serveTailscaleSocket } from "../http/tailscale_socket.ts";
+import { CliError } from "./errors.ts";
 import type { Gateway } from "./gateway.ts";
-import type { ServeOptions } from "./serve.ts";
+import type { ServeOptions } from "./serve_options.ts";
 import { onShutdown } from "./shutdown.ts";
 
 const log = getLogger(["tailops", "serve"]);
+
+/** Time for connections to end after the calls in flight were drained or cut. */
+const CLOSE_EXTRA_MS = 5_000;
 
 /**
  * Serves MCP over Streamable HTTP until a signal stops the gateway.
@@ -97,6 +102,20 @@ async function serveOn(
     metadata,
     limiter: createTransportLimiter(),
     routes: { "/approvals": approvalsApi(gateway.approvals) },
+    onRateLimited: (peer) =>
+      void gateway.core.refusals?.record({
+        event: "refused",
+        reason: "rate_limited_http",
+        peer,
+        message: "429: Too many requests from this client",
+      }),
+    onAuthFailure: (failure) =>
+      void gateway.core.refusals?.record({
+        event: "auth_failed",
+        reason: failure.reason,
+        peer: failure.peer,
+        message: `${failure.status}: ${failure.message}`,
+      }),
     metrics: () =>
       gateway.core.metrics?.render([
         { name: "tailops_sessions", help: "Open Streamable HTTP sessions.", read: sessions.size },
@@ -120,15 +139,52 @@ async function serveOn(
           help: "1 when the audit log has failed and calls are refused.",
           read: () => (gateway.audit.failure ? 1 : 0),
         },
+        {
+          name: "tailops_audit_checkpoints_shipped",
+          help: "Audit checkpoints delivered off the host (webhook, syslog).",
+          read: () => gateway.shipping.shipped,
+        },
+        {
+          name: "tailops_audit_checkpoint_ship_failures",
+          help: "Audit checkpoint deliveries that failed (calls are never blocked by them).",
+          read: () => gateway.shipping.failed,
+        },
       ]) ?? "",
   });
   server.serve((request, remoteAddr) => app.fetch(request, { remoteAddr }));
-  onShutdown(async () => {
-    await sessions.close();
-    // Close the gateway (its `stopped` record) before stopping the server: once
-    // server.finished resolves, runServe returns and the process exits.
-    await gateway.close();
-    await server.close();
+  // Tailscale identity arrives only on a private unix socket that `tailscale
+  // serve` proxies to; the same app serves it, marked with its channel. (Only
+  // tailscaled can reach that socket, so it runs outside the TCP caps.)
+  const stopController = new AbortController();
+  let tailscaleServer: Deno.HttpServer<Deno.UnixAddr> | undefined;
+  if (!options.noAuth && gateway.policy.auth?.tailscale.enabled) {
+    try {
+      tailscaleServer = await serveTailscaleSocket(options.stateDir, {
+        fetch: (request, env) => app.fetch(request, env),
+        signal: stopController.signal,
+      });
+    } catch (error) {
+      await gateway.close();
+      throw new CliError((error as Error).message, 1);
+    }
+    log.info("Listening for tailscale serve on {path}", { path: tailscaleServer.addr.path });
+  }
+  let closing: Promise<unknown> | undefined;
+  const stopped = onShutdown(gateway, {
+    graceMs: options.shutdownGraceMs,
+    // Graceful: no new connections; responses under way (a call's SSE
+    // stream) go on until the sessions close below.
+    stopAccepting: () =>
+      void (closing = Promise.all([
+        server.close(options.shutdownGraceMs + CLOSE_EXTRA_MS),
+        tailscaleServer?.shutdown(),
+      ])),
+    // Closing the sessions ends the SSE streams still open (GET streams), so
+    // the graceful shutdown can complete.
+    closeTransports: async () => {
+      await sessions.close();
+      await closing;
+    },
   });
   const l = server.limits;
   log.info(
@@ -142,5 +198,7 @@ async function serveOn(
   );
   const url = new URL("/mcp", server.origin).href;
   log.info("Listening on {url}", { url, port: server.addr.port });
-  await server.finished;
+  await Promise.all([server.finished, tailscaleServer?.finished]);
+  // The server finishes during a stop; the stop ends the process.
+  await stopped;
 }

@@ -12,6 +12,7 @@
  *       algorithms: [ES256]
  *       claims: { email: email, groups: groups }
  *       introspection:
+ *         token_prefix: "idp_at_"
  *         client_id: tailops
  *         client_secret: ${TAILOPS_INTROSPECTION_SECRET}
  *   tailscale: { enabled: true }
@@ -59,6 +60,22 @@ const algorithmSchema = z.enum(ASYMMETRIC_ALGORITHMS, {
     } (symmetric and "none" are never accepted)`,
 });
 
+/**
+ * An issuer's opaque-token prefix: 4 to 64 token characters, no `.` and not
+ * the start of a JWT (`eyJ`), so no gateway token or JWT can match it.
+ */
+export const tokenPrefixSchema = z.string({
+  error:
+    "Invalid introspection: expected token_prefix, the prefix every opaque token of this issuer starts with (only such tokens are sent to it)",
+}).regex(/^[A-Za-z0-9_~+/-]{4,64}$/, {
+  error: (issue) =>
+    `Invalid token_prefix ${
+      JSON.stringify(issue.input)
+    }: expected 4 to 64 characters from A-Z a-z 0-9 - _ ~ + /`,
+}).refine((prefix) => !prefix.startsWith("eyJ"), {
+  error: 'Invalid token_prefix: expected an opaque-token prefix, found the start of a JWT ("eyJ")',
+});
+
 const claimName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_:./-]{0,127}$/);
 
 /** One trusted OAuth 2.1 / OIDC authorization server. */
@@ -76,10 +93,23 @@ export const oidcIssuerSchema = z.strictObject({
     email: claimName.default("email"),
     groups: claimName.default("groups"),
   }).default({ email: "email", groups: "groups" }),
-  /** RFC 7662 introspection for opaque (non-JWT) access tokens. */
+  /**
+   * RFC 7662 introspection for opaque (non-JWT) access tokens. Only tokens in
+   * this issuer's format (`token_prefix`, `token_length`) are ever sent to it:
+   * a bearer is a secret, and a mistyped admin token must not reach an IdP.
+   */
   introspection: z.strictObject({
     /** Endpoint; discovered from the issuer's metadata when omitted. */
     endpoint: httpUrl("introspection endpoint").optional(),
+    /** What every opaque token of this issuer starts with (e.g. `ory_at_`). */
+    token_prefix: tokenPrefixSchema,
+    /** Length bounds of this issuer's opaque tokens, prefix included. */
+    token_length: z.strictObject({
+      min: z.number().int().min(8).max(8192),
+      max: z.number().int().min(8).max(8192),
+    }).refine((l) => l.min <= l.max, {
+      error: "Invalid token_length: expected min <= max",
+    }).optional(),
     client_id: z.string().min(1).max(256),
     client_secret: secretRefSchema,
     /** Longest time an answer is reused, in seconds. */
@@ -103,7 +133,10 @@ export const authConfigSchema = z.strictObject({
   oidc: z.array(oidcIssuerSchema).max(16).default([]),
   /** Clock skew allowed on `exp`/`nbf`, at most 60 s. */
   clock_skew_seconds: z.number().int().min(0).max(60).default(60),
-  /** Tailscale identity headers from `tailscale serve` on the same host. */
+  /**
+   * Tailscale identity headers from `tailscale serve` on the same host,
+   * trusted only on the private socket `STATE/tailscale/serve.sock`.
+   */
   tailscale: z.strictObject({ enabled: z.boolean().default(false) }).default({ enabled: false }),
 });
 

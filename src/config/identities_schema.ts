@@ -21,7 +21,7 @@
  * @module
  */
 import { z } from "zod";
-import { type Scope, SCOPE_NAMES } from "../gate/capabilities.ts";
+import { type Scope, SCOPE_NAMES } from "./capabilities.ts";
 import { selectorSchema } from "./selector.ts";
 
 /** Schema for one scope name. */
@@ -52,7 +52,10 @@ export const BINDING_KEYS = [
 /** What a binding matches on. */
 export type BindingKey = typeof BINDING_KEYS[number];
 
-const pattern = z.string().min(1).max(256).regex(/^[^\s\0]+$/, {
+// Capped so a glob match against a token's claim stays bounded (see `glob.ts`).
+const pattern = z.string().min(1).max(256, {
+  error: "Invalid binding value: expected at most 256 characters",
+}).regex(/^[^\s\0]+$/, {
   error: "Invalid binding value: expected no whitespace",
 });
 

@@ -3,6 +3,7 @@
  *
  * @module
  */
+export * from "./capabilities.ts";
 export * from "./errors.ts";
 export * from "./load.ts";
 export * from "./policy_schema.ts";

@@ -6,10 +6,12 @@
  * @module
  */
 import { z } from "zod";
-import { capabilitySchema, TIERS } from "../gate/capabilities.ts";
+import { capabilitySchema, TIERS } from "./capabilities.ts";
 import { secretRefSchema } from "./secret.ts";
+import { auditConfigSchema } from "./audit_schema.ts";
 import { absolutePathSchema } from "./targets_schema.ts";
 import { selectorSchema } from "./selector.ts";
+import { patternProblem } from "./pattern.ts";
 import { authConfigSchema } from "./auth_schema.ts";
 import { identitiesSchema } from "./identities_schema.ts";
 import { lockoutSchema, windowSchema } from "./window_schema.ts";
@@ -32,25 +34,29 @@ export const approvalTtlSchema = z.string().regex(DURATION, {
 export const paramConstraintSchema = z.strictObject({
   /** The value must be one of these. */
   enum: z.array(z.union([z.string(), z.number(), z.boolean()])).min(1).optional(),
-  /** The string value must match this regular expression (anchored for you). */
-  pattern: z.string().max(512).optional(),
+  /**
+   * The string value must match this regular expression (anchored for you).
+   * RE2 syntax, matched in linear time (see `pattern.ts`).
+   */
+  pattern: z.string().superRefine((source, ctx) => {
+    const problem = patternProblem(source);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }).optional(),
   /** The path value must be one of these directories or lie under one. */
   roots: z.array(absolutePathSchema).min(1).optional(),
   /** The number value must be at least this. */
   min: z.number().optional(),
   /** The number value must be at most this. */
   max: z.number().optional(),
-}).refine((c) => Object.values(c).some((v) => v !== undefined), {
+  /**
+   * Whether a call may leave the parameter out. By default a limited
+   * parameter must be given: leaving it out usually means "everything"
+   * (every unit, every package).
+   */
+  optional: z.boolean().optional(),
+}).refine((c) => [c.enum, c.pattern, c.roots, c.min, c.max].some((v) => v !== undefined), {
   error: "Invalid parameter constraint: expected at least one of enum, pattern, roots, min, max",
-}).refine((c) => {
-  if (c.pattern === undefined) return true;
-  try {
-    new RegExp(c.pattern);
-    return true;
-  } catch {
-    return false;
-  }
-}, { error: "Invalid pattern: expected a valid regular expression" });
+});
 
 /** What a matching rule does. `approve` means the call needs a human's approval first. */
 export const RULE_EFFECTS = ["allow", "approve", "deny"] as const;
@@ -65,7 +71,14 @@ export const ruleSchema = z.strictObject({
     error: "Invalid effect: expected one of allow, approve, deny",
   }).default("allow"),
   /** Operation names or globs (`service_*`). */
-  operations: z.array(z.string().regex(/^[a-z*?][a-z0-9_*?]{0,63}$/)).min(1).default(["*"]),
+  operations: z.array(
+    z.string().regex(/^[a-z*?][a-z0-9_*?]{0,63}$/, {
+      error: (issue) =>
+        `Invalid operation ${
+          JSON.stringify(String(issue.input).slice(0, 80))
+        }: expected an operation name or glob of at most 64 characters (lowercase letters, digits, "_", "*", "?")`,
+    }),
+  ).min(1).max(256, { error: "Invalid operations: expected at most 256 names" }).default(["*"]),
   /** Only operations of these tiers match. */
   tiers: z.array(z.enum(TIERS, { error: "Invalid tier: expected observe, control or admin" }))
     .min(1).optional(),
@@ -123,6 +136,8 @@ export const policyFileSchema = z.strictObject({
   rate_limits: rateLimitsSchema.optional(),
   /** Approval notifications. */
   approvals: approvalsConfigSchema.optional(),
+  /** Audit checkpoints: how often the chain head is signed, where it is shipped. */
+  audit: auditConfigSchema.optional(),
   /** Roles and bindings; when absent, only the admin token and the local user hold scopes. */
   identities: identitiesSchema.optional(),
   /** Which credentials the HTTP transport accepts. */

@@ -14,6 +14,7 @@
  * @module
  */
 import { z } from "zod";
+import { compileGlob, isGlob } from "./glob.ts";
 
 /** The fields of a target a selector can look at. */
 export interface Selectable {
@@ -27,8 +28,22 @@ export interface Selectable {
 
 const ATOM = /^(?:\*|(?:tag|group):[a-z0-9][a-z0-9._-]{0,62}|[a-z0-9*?][a-z0-9._*?-]{0,62})$/;
 
-/** One selector term, validated. */
-export const selectorTermSchema = z.string().max(256).refine(
+/** Longest selector term, in characters. */
+export const MAX_SELECTOR_TERM = 256;
+/** Most terms in one selector. */
+export const MAX_SELECTOR_TERMS = 256;
+
+/**
+ * One selector term, validated. Lengths are capped (a term at most
+ * {@linkcode MAX_SELECTOR_TERM} characters, each id glob at most 63) so that
+ * matching a selector against the registry is bounded (see `glob.ts`).
+ */
+export const selectorTermSchema = z.string().max(MAX_SELECTOR_TERM, {
+  error: (issue) =>
+    `Invalid target selector ${
+      JSON.stringify(String(issue.input).slice(0, 40) + "…")
+    }: expected at most ${MAX_SELECTOR_TERM} characters`,
+}).refine(
   (term) => {
     const body = term.startsWith("!") ? term.slice(1) : term;
     return body.split("&").every((atom) => ATOM.test(atom));
@@ -37,33 +52,38 @@ export const selectorTermSchema = z.string().max(256).refine(
     error: (issue) =>
       `Invalid target selector ${
         JSON.stringify(issue.input)
-      }: expected an id, a glob such as "web-*", "tag:NAME" or "group:NAME", joined by "&", optionally starting with "!"`,
+      }: expected an id, a glob such as "web-*", "tag:NAME" or "group:NAME" (each at most 63 characters: lowercase letters, digits, ".", "_", "-", and "*" or "?" in globs), joined by "&", optionally starting with "!"`,
   },
 );
 
 /** A selector: one term or a list of terms. */
 export const selectorSchema = z.union([
   selectorTermSchema,
-  z.array(selectorTermSchema).min(1).max(256),
+  z.array(selectorTermSchema).min(1).max(MAX_SELECTOR_TERMS, {
+    error: `Invalid target selector: expected at most ${MAX_SELECTOR_TERMS} terms`,
+  }),
 ])
   .transform((value) => (typeof value === "string" ? [value] : value));
 
-/** A compiled selector. */
-export type TargetMatcher = (target: Selectable) => boolean;
+/** Most characters, all terms together, in a selector a caller sends with a call. */
+export const MAX_CALL_SELECTOR_CHARS = 1024;
 
 /**
- * Turns an id glob into an anchored regular expression (`*` any run, `?` one character).
- *
- * @param glob A glob over target ids or operation names.
- * @returns The equivalent regular expression.
+ * A selector sent with a call: as {@linkcode selectorSchema}, and at most
+ * {@linkcode MAX_CALL_SELECTOR_CHARS} characters in all. Matching costs at
+ * most (id length + 1) × (selector length) comparisons per target, so this
+ * keeps a caller's selector cheap against a large registry.
  */
-export function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\-]/g, "\\$&").replaceAll("*", ".*").replaceAll(
-    "?",
-    ".",
-  );
-  return new RegExp(`^${body}$`);
-}
+export const callSelectorSchema = selectorSchema.refine(
+  (terms) => terms.reduce((sum, term) => sum + term.length, 0) <= MAX_CALL_SELECTOR_CHARS,
+  {
+    error:
+      `Invalid target selector: expected at most ${MAX_CALL_SELECTOR_CHARS} characters in all terms together`,
+  },
+);
+
+/** A compiled selector. */
+export type TargetMatcher = (target: Selectable) => boolean;
 
 function compileAtom(atom: string): TargetMatcher {
   if (atom === "*") return () => true;
@@ -75,9 +95,9 @@ function compileAtom(atom: string): TargetMatcher {
     const group = atom.slice(6);
     return (t) => t.groups.includes(group);
   }
-  if (atom.includes("*") || atom.includes("?")) {
-    const re = globToRegExp(atom);
-    return (t) => re.test(t.id);
+  if (isGlob(atom)) {
+    const matches = compileGlob(atom);
+    return (t) => matches(t.id);
   }
   return (t) => t.id === atom;
 }
@@ -91,7 +111,8 @@ function compileAtom(atom: string): TargetMatcher {
 export function compileSelector(terms: readonly string[]): TargetMatcher {
   const include: TargetMatcher[] = [];
   const exclude: TargetMatcher[] = [];
-  for (const term of terms) {
+  // A repeated term adds nothing but cost.
+  for (const term of new Set(terms)) {
     const negated = term.startsWith("!");
     const atoms = (negated ? term.slice(1) : term).split("&").map(compileAtom);
     const matcher: TargetMatcher = (t) => atoms.every((atom) => atom(t));

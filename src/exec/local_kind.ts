@@ -5,7 +5,12 @@
  * @module
  */
 import type { LocalTarget } from "../config/targets_schema.ts";
-import { NO_PERMISSIONS, type WorkerContext, type WorkerKind } from "./worker_kind.ts";
+import {
+  NO_PERMISSIONS,
+  type ProtectedFiles,
+  type WorkerContext,
+  type WorkerKind,
+} from "./worker_kind.ts";
 
 /** The fixed PATH programs are resolved from; the caller's PATH is never used. */
 export const SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -20,10 +25,24 @@ export const SUBPROCESS_ENV: Readonly<Record<string, string>> = Object.freeze({
   DEBIAN_FRONTEND: "noninteractive",
 });
 
-/** The `configure` message body for the local worker. */
-export interface LocalWorkerConfig {
-  /** Program name → absolute path, or `null` when not installed here. */
+/** What the local worker's file code needs from its configuration. */
+export interface LocalFsConfig {
+  /** Each root as configured → its real path at start (itself when it did not exist then). */
+  readonly realRoots: Readonly<Record<string, string>>;
+  /** Refused whatever the roots. */
+  readonly protected: ProtectedFiles;
+  /**
+   * Program name → absolute path (`null` when absent). The file code runs `readlink` (where an
+   * opened descriptor really is) and GNU `find` (lists an opened directory), which read_file
+   * and list_directory declare as their programs.
+   */
   readonly programs: Readonly<Record<string, string | null>>;
+}
+
+export type { ProtectedFiles };
+
+/** The `configure` message body for the local worker. */
+export interface LocalWorkerConfig extends LocalFsConfig {
   /** Environment for subprocesses. */
   readonly env: Readonly<Record<string, string>>;
 }
@@ -51,20 +70,45 @@ function resolveAll(context: WorkerContext): Record<string, string | null> {
   return Object.fromEntries(context.programs.map((name) => [name, resolveProgram(name)]));
 }
 
+/**
+ * Each root → its real path. The worker compares real paths against these,
+ * and Deno checks its `read` grant on the real path of the directory it
+ * pins, so a root that is itself a symlink must be granted by both names.
+ * Needs `read` on the roots.
+ */
+function realRoots(targets: readonly LocalTarget[]): Record<string, string> {
+  const roots = [...new Set(targets.flatMap((t) => t.files.roots))];
+  return Object.fromEntries(roots.map((root) => {
+    try {
+      return [root, Deno.realPathSync(root)];
+    } catch {
+      return [root, root];
+    }
+  }));
+}
+
+/** No protected files: for hosts started without a gateway (tests, tools). */
+export const NO_PROTECTED_FILES: ProtectedFiles = Object.freeze({ paths: [], ids: [] });
+
 /** The local worker: `run` for the catalog's programs only, `read` for the file roots only. */
 export const LOCAL_KIND: WorkerKind<LocalTarget> = {
   type: "local",
   module: new URL("./workers/local.ts", import.meta.url),
   permissions(targets, context) {
     const programs = Object.values(resolveAll(context)).filter((p): p is string => p !== null);
-    const roots = [...new Set(targets.flatMap((t) => t.files.roots))];
+    const roots = [...new Set(Object.entries(realRoots(targets)).flat())];
     return {
       ...NO_PERMISSIONS,
       run: programs.length > 0 ? programs : false,
       read: roots.length > 0 ? roots : false,
     };
   },
-  config(_targets, context): LocalWorkerConfig {
-    return { programs: resolveAll(context), env: SUBPROCESS_ENV };
+  config(targets, context): LocalWorkerConfig {
+    return {
+      programs: resolveAll(context),
+      env: SUBPROCESS_ENV,
+      realRoots: realRoots(targets),
+      protected: context.protectedFiles ?? NO_PROTECTED_FILES,
+    };
   },
 };

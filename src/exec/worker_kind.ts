@@ -5,12 +5,25 @@
  * @module
  */
 import type { Target } from "../config/targets_schema.ts";
-import type { TargetType } from "../gate/capabilities.ts";
+import type { TargetType } from "../config/capabilities.ts";
 
 /** What the host knows beyond the targets themselves. */
 export interface WorkerContext {
   /** Programs the catalog's operations may run on hosts (bare names). */
   readonly programs: readonly string[];
+  /** Files the gateway's secrets come from; the local worker refuses to read them. */
+  readonly protectedFiles?: ProtectedFiles;
+}
+
+/**
+ * Files the gateway's own secrets come from (key files, `file:` references,
+ * the state directory): the local worker refuses them whatever the roots.
+ */
+export interface ProtectedFiles {
+  /** Paths as configured and their real paths; everything below them is refused too. */
+  readonly paths: readonly string[];
+  /** `dev:ino` of each protected file and directory known at start (catches hard links). */
+  readonly ids: readonly string[];
 }
 
 /** One kind of executor worker. */

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Selectable, TargetMatcher } from "../config/selector.ts";
-import { type Scope, SCOPE_NAMES } from "./capabilities.ts";
+import { type Scope, SCOPE_NAMES } from "../config/capabilities.ts";
 
 /** How the caller proved who they are. */
 export type IdentityKind = "local" | "token" | "oidc" | "tailscale";

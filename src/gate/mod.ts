@@ -3,7 +3,7 @@
  *
  * @module
  */
-export * from "./capabilities.ts";
+export * from "../config/capabilities.ts";
 export * from "./decide.ts";
 export * from "./identity.ts";
 export * from "./policy.ts";

@@ -8,8 +8,10 @@ import { ConfigError, type ConfigProblem, type SourcePosition } from "../config/
 import { formatPath } from "../config/yaml_source.ts";
 import { isUnderRoots } from "../config/paths.ts";
 import type { ParamConstraint, PolicyFile, RateLimits, Rule } from "../config/policy_schema.ts";
-import { compileSelector, globToRegExp, type TargetMatcher } from "../config/selector.ts";
-import { type Capability, type TargetType, type Tier, tierOf } from "./capabilities.ts";
+import { compileSelector, type TargetMatcher } from "../config/selector.ts";
+import { compileGlob } from "../config/glob.ts";
+import { compilePattern } from "../config/pattern.ts";
+import { type Capability, type TargetType, type Tier, tierOf } from "../config/capabilities.ts";
 import type { Schedule } from "./windows.ts";
 
 /** Default time an approval request stays valid: 15 minutes. */
@@ -26,6 +28,23 @@ export interface ApprovalTerms {
   readonly separationOfDuties: boolean;
   /** Whether the requester may confirm the call themself. */
   readonly confirm: boolean;
+}
+
+/**
+ * What leaving out one parameter of an operation means for the call's reach,
+ * declared once beside the operation (in `src/ops`). A rule that limits a
+ * parameter refuses a call that leaves it out, unless the limit is marked
+ * `optional` or leaving it out is the narrowest call; and it refuses a call
+ * that sets one of the parameters that widen it (`all` for `packages`),
+ * unless the rule limits that parameter too.
+ */
+export interface ParamReach {
+  /** What leaving the parameter out (or giving an empty list) means, in words: "every unit". */
+  readonly absent: string;
+  /** Whether leaving it out keeps the call at its narrowest (no query sent), so any limit admits that. */
+  readonly absentIsNarrowest?: boolean;
+  /** Parameters that, when set, take the call beyond this one's value (`all` for `packages`). */
+  readonly widenedBy?: readonly string[];
 }
 
 /** What the gate needs to know about an operation. */
@@ -45,10 +64,15 @@ export interface OperationFacts {
   readonly targetTypes: readonly TargetType[];
   /** Names of the operation's own parameters. */
   readonly paramNames: readonly string[];
+  /** What leaving out a parameter means, by parameter name; undeclared: nothing narrower. */
+  readonly paramReach?: Readonly<Record<string, ParamReach>>;
 }
 
 /** A parameter check: returns a reason when the value is refused. */
-type ParamCheck = (args: Readonly<Record<string, unknown>>) => string | undefined;
+type ParamCheck = (
+  args: Readonly<Record<string, unknown>>,
+  op: Pick<OperationFacts, "paramNames" | "paramReach">,
+) => string | undefined;
 
 /** A rule ready for evaluation. */
 export interface CompiledRule {
@@ -60,7 +84,11 @@ export interface CompiledRule {
   readonly matchesOperation: (op: OperationFacts) => boolean;
   /** Whether the rule covers a target. */
   readonly matchesTarget: TargetMatcher;
-  /** Checks arguments against the rule's parameter limits. */
+  /**
+   * Checks arguments against the rule's parameter limits. Fails closed: a
+   * limited parameter must be given (unless its limit is `optional`) and no
+   * parameter that widens it may be set (see {@linkcode ParamReach}).
+   */
   readonly checkParams: ParamCheck;
   /** Maintenance windows and lockouts, when the rule has any. */
   readonly schedule?: Schedule;
@@ -76,28 +104,68 @@ export interface CompiledPolicy {
   readonly rateLimits?: RateLimits;
 }
 
-function compileConstraint(name: string, c: ParamConstraint): ParamCheck {
-  const pattern = c.pattern === undefined ? undefined : new RegExp(`^(?:${c.pattern})$`);
-  return (args) => {
+// Whether an argument is set in a way that changes the call: not left out, not false, not empty.
+const isSet = (value: unknown) =>
+  value !== undefined && value !== false && !(Array.isArray(value) && value.length === 0);
+
+/** A limit with its pattern compiled. */
+type CompiledConstraint = ParamConstraint & { readonly matches?: (value: string) => boolean };
+
+function valueProblem(name: string, c: CompiledConstraint, value: unknown): string | undefined {
+  const shown = JSON.stringify(value);
+  if (c.enum && !c.enum.includes(value as string | number | boolean)) {
+    return `parameter "${name}" must be one of ${
+      c.enum.map((v) => JSON.stringify(v)).join(", ")
+    }, found ${shown}`;
+  }
+  if (c.pattern !== undefined && (typeof value !== "string" || !c.matches!(value))) {
+    return `parameter "${name}" must match /${c.pattern}/, found ${shown}`;
+  }
+  if (c.roots && (typeof value !== "string" || !isUnderRoots(value, c.roots))) {
+    return `parameter "${name}" must be under ${c.roots.join(" or ")}, found ${shown}`;
+  }
+  if (c.min !== undefined && (typeof value !== "number" || value < c.min)) {
+    return `parameter "${name}" must be at least ${c.min}, found ${shown}`;
+  }
+  if (c.max !== undefined && (typeof value !== "number" || value > c.max)) {
+    return `parameter "${name}" must be at most ${c.max}, found ${shown}`;
+  }
+  return undefined;
+}
+
+function compileConstraint(
+  name: string,
+  constraint: ParamConstraint,
+  limited: ReadonlySet<string>,
+): ParamCheck {
+  const c: CompiledConstraint = {
+    ...constraint,
+    matches: constraint.pattern === undefined ? undefined : compilePattern(constraint.pattern),
+  };
+  return (args, op) => {
+    // The limit speaks about operations that have the parameter; the rule may cover others.
+    if (!op.paramNames.includes(name)) return undefined;
+    const reach = op.paramReach?.[name];
+    // A parameter that widens this one (`all` beside `packages`) would step around the limit.
+    for (const wider of reach?.widenedBy ?? []) {
+      if (!limited.has(wider) && isSet(args[wider])) {
+        return `parameter "${wider}" takes the call beyond the limits on "${name}", found ${
+          JSON.stringify(args[wider])
+        }: expected ${JSON.stringify(name)} within its limits instead`;
+      }
+    }
     const value = args[name];
-    if (value === undefined) return undefined;
-    const shown = JSON.stringify(value);
-    if (c.enum && !c.enum.includes(value as string | number | boolean)) {
-      return `parameter "${name}" must be one of ${
-        c.enum.map((v) => JSON.stringify(v)).join(", ")
-      }, found ${shown}`;
+    if (value === undefined || (Array.isArray(value) && value.length === 0)) {
+      // Fail closed: leaving a limited parameter out usually means "everything".
+      if (c.optional === true || reach?.absentIsNarrowest === true) return undefined;
+      return `parameter "${name}" must be given, found it left out (which means ${
+        reach?.absent ?? "no limit on it"
+      })`;
     }
-    if (pattern && (typeof value !== "string" || !pattern.test(value))) {
-      return `parameter "${name}" must match /${c.pattern}/, found ${shown}`;
-    }
-    if (c.roots && (typeof value !== "string" || !isUnderRoots(value, c.roots))) {
-      return `parameter "${name}" must be under ${c.roots.join(" or ")}, found ${shown}`;
-    }
-    if (c.min !== undefined && (typeof value !== "number" || value < c.min)) {
-      return `parameter "${name}" must be at least ${c.min}, found ${shown}`;
-    }
-    if (c.max !== undefined && (typeof value !== "number" || value > c.max)) {
-      return `parameter "${name}" must be at most ${c.max}, found ${shown}`;
+    // A list is within the limits when every element is.
+    for (const item of Array.isArray(value) ? value : [value]) {
+      const problem = valueProblem(name, c, item);
+      if (problem) return problem;
     }
     return undefined;
   };
@@ -128,11 +196,11 @@ export function compilePolicy(
   };
   const problems: ConfigProblem[] = [];
   const rules = policy.rules.map((rule, index): CompiledRule => {
-    const names = rule.operations.map(globToRegExp);
+    const names = rule.operations.map((glob) => compileGlob(glob));
     const tiers = rule.tiers;
     const capabilities = rule.capabilities;
     const matchesOperation = (op: OperationFacts) =>
-      names.some((re) => re.test(op.name)) &&
+      names.some((matches) => matches(op.name)) &&
       // The tier is the capability's, whatever `op.tier` says (see OperationFacts).
       (tiers === undefined || tiers.includes(tierOf(op.capability))) &&
       (capabilities === undefined || capabilities.includes(op.capability));
@@ -158,6 +226,7 @@ export function compilePolicy(
       });
     }
     const checks: ParamCheck[] = [];
+    const limited = new Set(Object.keys(rule.params));
     for (const [name, constraint] of Object.entries(rule.params)) {
       if (covered.length > 0 && !covered.some((op) => op.paramNames.includes(name))) {
         problems.push({
@@ -167,7 +236,7 @@ export function compilePolicy(
           }, but none of the operations it matches has it`,
         });
       }
-      checks.push(compileConstraint(name, constraint));
+      checks.push(compileConstraint(name, constraint, limited));
     }
     const schedule: Schedule | undefined = rule.windows || rule.lockouts
       ? Object.freeze({
@@ -190,9 +259,9 @@ export function compilePolicy(
       ...(approval && { approval }),
       matchesOperation,
       matchesTarget: compileSelector(rule.targets),
-      checkParams: (args: Readonly<Record<string, unknown>>) => {
+      checkParams: (args: Parameters<ParamCheck>[0], op: Parameters<ParamCheck>[1]) => {
         for (const check of checks) {
-          const reason = check(args);
+          const reason = check(args, op);
           if (reason) return reason;
         }
         return undefined;

@@ -14,7 +14,7 @@
  * @module
  */
 import type { RateLimits } from "../config/policy_schema.ts";
-import type { Tier } from "./capabilities.ts";
+import type { Tier } from "../config/capabilities.ts";
 
 /** One bucket's settings. */
 export interface BucketSettings {

@@ -6,7 +6,7 @@
  * @module
  */
 import { DAYS, type Lockout, type Window } from "../config/window_schema.ts";
-import type { Tier } from "./capabilities.ts";
+import type { Tier } from "../config/capabilities.ts";
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;

@@ -9,14 +9,20 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Identity } from "../gate/identity.ts";
 import type { Authenticator } from "../auth/types.ts";
-import { authenticate, type GatewayEnv, noAuthentication } from "./authenticate.ts";
+import {
+  authenticate,
+  type AuthFailure,
+  type GatewayEnv,
+  noAuthentication,
+} from "./authenticate.ts";
 import { hostOriginGuard, type HostOriginOptions } from "./host_origin.ts";
 import type { McpSessions } from "./mcp_sessions.ts";
 import type { TokenBucketLimiter } from "../gate/rate_limit.ts";
 import { rateLimit } from "./rate_limit.ts";
+import { MAX_MESSAGE_BYTES } from "../mcp/rpc_message.ts";
 
-/** Largest request body accepted on `/mcp`, in bytes. */
-export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+/** Largest request body accepted on `/mcp`, in bytes: the message limit of both transports. */
+export const DEFAULT_BODY_LIMIT = MAX_MESSAGE_BYTES;
 
 /** What the app is assembled from. */
 export interface AppOptions {
@@ -34,6 +40,10 @@ export interface AppOptions {
   limiter?: TokenBucketLimiter;
   /** Prometheus text for `/metrics` (served behind authentication). */
   metrics?: () => string;
+  /** Hears of every request refused by the per-address limit (the audit log records them). */
+  onRateLimited?: (peer: string) => void;
+  /** Hears of every request refused for its credential (the audit log records them). */
+  onAuthFailure?: (failure: AuthFailure) => void;
   /** Extra authenticated routes, mounted at their paths (e.g. `/approvals`). */
   routes?: Readonly<Record<string, Hono<GatewayEnv>>>;
 }
@@ -48,7 +58,9 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.use("*", hostOriginGuard(options.hosts));
-  if (options.limiter) app.use("*", rateLimit(options.limiter));
+  if (options.limiter) {
+    app.use("*", rateLimit(options.limiter, { onLimited: options.onRateLimited }));
+  }
   app.use(
     "*",
     bodyLimit({
@@ -65,7 +77,7 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
     app.get(path, (c) => c.json(options.metadata!.document));
   }
   const authn = "authenticator" in options.auth
-    ? authenticate(options.auth.authenticator)
+    ? authenticate(options.auth.authenticator, { onFailure: options.onAuthFailure })
     : noAuthentication(options.auth.anonymous);
   app.use("/mcp", authn);
   app.on(["GET", "POST", "DELETE"], "/mcp", options.sessions.handler);

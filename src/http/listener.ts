@@ -272,10 +272,12 @@ export function listenHttp(
         // Already closed.
       }
       if (!serving) resolveFinished();
-      server.closeIdleConnections();
-      for (const socket of open) if (socket._httpMessage === null) socket.destroy();
       const deadline = Date.now() + graceMs;
-      while (open.size > 0 && Date.now() < deadline) {
+      // A kept-alive connection goes as soon as its last response is out.
+      for (;;) {
+        server.closeIdleConnections();
+        for (const socket of open) if (socket._httpMessage === null) socket.destroy();
+        if (open.size === 0 || Date.now() >= deadline) break;
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
       for (const socket of open) socket.destroy();

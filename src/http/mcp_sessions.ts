@@ -17,6 +17,7 @@ import type { Identity } from "../gate/identity.ts";
 import { authInfoFor } from "../mcp/request_identity.ts";
 import { createMcpServer, type GatewayCore } from "../mcp/server.ts";
 import { type McpServer, WebStandardStreamableHTTPServerTransport } from "../mcp/sdk.ts";
+import { checkRpcMessage } from "../mcp/rpc_message.ts";
 import type { GatewayEnv } from "./authenticate.ts";
 
 const log = getLogger(["tailops", "http", "mcp"]);
@@ -189,6 +190,9 @@ export function mcpSessions(
       } catch {
         return rpcError(400, -32700, "Parse error: the request body is not valid JSON");
       }
+      // The same envelope checks as stdio: one precise error per malformed message.
+      const checked = checkRpcMessage(body);
+      if ("error" in checked) return Response.json(checked.error, { status: 400 });
     }
     if (id === undefined) {
       if (request.method === "POST" && isInitialize(body)) {

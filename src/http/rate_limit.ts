@@ -12,13 +12,18 @@ import type { GatewayEnv } from "./authenticate.ts";
  * Limits requests per client address.
  *
  * @param limiter The token buckets (see `createTransportLimiter`).
+ * @param options `onLimited` hears of every refused request (to audit it, aggregated).
  * @returns The middleware.
  */
-export function rateLimit(limiter: TokenBucketLimiter): MiddlewareHandler<GatewayEnv> {
+export function rateLimit(
+  limiter: TokenBucketLimiter,
+  options: { onLimited?: (peer: string) => void } = {},
+): MiddlewareHandler<GatewayEnv> {
   return async function rateLimitByAddress(c, next) {
     const key = c.env?.remoteAddr?.hostname ?? "unknown";
     const verdict = limiter.take(key, Date.now());
     if (!verdict.ok) {
+      options.onLimited?.(key);
       return c.json(
         { error: "rate_limited", error_description: "Too many requests from this client" },
         429,

@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { selectorSchema } from "../config/selector.ts";
+import { callSelectorSchema } from "../config/selector.ts";
 import { approvalIdSchema } from "../gate/approvals.ts";
 import type { Operation } from "../ops/operation.ts";
 
@@ -19,7 +19,7 @@ export const ENVELOPE_SHAPE = {
   target: z.string().max(63).optional().describe(
     "One target id. Give either target or targets.",
   ),
-  targets: selectorSchema.optional().describe(
+  targets: callSelectorSchema.optional().describe(
     'Several targets: ids, globs ("web-*"), "tag:NAME", "group:NAME", joined by "&" for "and", a leading "!" to exclude.',
   ),
   dry_run: z.boolean().default(false).describe(
@@ -70,6 +70,8 @@ const approvalSchema = z.object({
   id: z.string(),
   state: z.string(),
   rule: z.string(),
+  /** Each target's rule, when the call spans more than one. */
+  rules: z.record(z.string(), z.string()).optional(),
   requester: z.string(),
   targets: z.array(z.string()),
   expires: z.string(),
@@ -102,6 +104,7 @@ export function resultSchema<O extends z.ZodType>(data: O) {
       data: data.optional(),
       plan: z.unknown().optional(),
       error: errorSchema.optional(),
+      warning: errorSchema.optional(),
     })),
   });
 }
@@ -117,6 +120,8 @@ export interface TargetResult {
   data?: unknown;
   plan?: unknown;
   error?: { code: string; message: string };
+  /** Something the client must know about a target that ran (e.g. `audit_unrecorded`). */
+  warning?: { code: string; message: string };
 }
 
 /** A tool's structured result. */

@@ -48,6 +48,7 @@ export function renderText(op: Operation, result: ToolResult): string {
         r.error?.message ?? ""
       }`;
     }
+    if (r.warning) body = `Warning (${r.warning.code}): ${r.warning.message}\n${body}`;
     lines.push(single ? body : `[${r.status}] ${r.target} (${r.duration_ms} ms)\n${indent(body)}`);
   }
   const text = lines.join("\n");

@@ -10,9 +10,12 @@ import { couldUse, type Identity } from "../gate/mod.ts";
 import type { Operation } from "../ops/operation.ts";
 import { type CallDeps, CallError, callTool } from "./call_tool.ts";
 import type { CallMetrics } from "./metrics.ts";
+import type { RefusalRecorder } from "./refusals.ts";
+import type { InFlight } from "./in_flight.ts";
+import { type ArgumentSchema, type GuardOptions, guardTransport } from "./request_guard.ts";
 import { requestIdentity } from "./request_identity.ts";
-import { type CallToolResult, McpServer } from "./sdk.ts";
-import { guardToolCalls, serveCachedToolList, toolConfig } from "./tool_definitions.ts";
+import { type CallToolResult, McpServer, type Transport } from "./sdk.ts";
+import { serveCachedToolList, toolConfig } from "./tool_definitions.ts";
 import { VERSION } from "../version.ts";
 
 const log = getLogger(["tailops", "mcp"]);
@@ -28,6 +31,32 @@ export interface GatewayCore {
   readonly catalog: readonly Operation[];
   /** Where call outcomes are counted, when metrics are on. */
   readonly metrics?: CallMetrics;
+  /** Where calls refused before the gate are audited (aggregated). */
+  readonly refusals?: RefusalRecorder;
+  /** Requests in flight on every session, for a graceful shutdown. */
+  readonly inFlight?: InFlight;
+}
+
+/**
+ * An McpServer whose transport is guarded once connected: malformed tool
+ * calls get a precise -32602, calls during shutdown are refused, and every
+ * request is counted until answered (see {@linkcode guardTransport}).
+ */
+class GuardedMcpServer extends McpServer {
+  readonly #guard: GuardOptions;
+
+  constructor(
+    info: ConstructorParameters<typeof McpServer>[0],
+    options: ConstructorParameters<typeof McpServer>[1],
+    guard: GuardOptions,
+  ) {
+    super(info, options);
+    this.#guard = guard;
+  }
+
+  override connect(transport: Transport): Promise<void> {
+    return super.connect(guardTransport(transport, this.#guard));
+  }
 }
 
 /**
@@ -55,6 +84,13 @@ export function isVisible(core: GatewayCore, identity: Identity, operation: Oper
   return registry.targets.some((target) => couldUse({ identity, operation, target }, policy));
 }
 
+function toolsOf(
+  visible: readonly Operation[],
+  schemas: ReadonlyMap<string, ArgumentSchema>,
+): ReadonlyMap<string, ArgumentSchema> {
+  return new Map(visible.map((op) => [op.name, schemas.get(op.name)!]));
+}
+
 /** Options for {@linkcode createMcpServer}. */
 export interface McpServerOptions {
   /**
@@ -69,7 +105,11 @@ export interface McpServerOptions {
  * Asks the client's user to confirm a call (MCP elicitation). Anything but an
  * explicit "yes" is a no.
  */
-async function confirmByElicitation(server: McpServer, message: string): Promise<boolean> {
+async function confirmByElicitation(
+  server: McpServer,
+  message: string,
+  signal: AbortSignal,
+): Promise<boolean> {
   try {
     const answer = await server.server.elicitInput({
       message,
@@ -84,7 +124,7 @@ async function confirmByElicitation(server: McpServer, message: string): Promise
         },
         required: ["confirm"],
       },
-    });
+    }, { signal });
     return answer.action === "accept" && answer.content?.confirm === true;
   } catch (error) {
     log.warn("Elicitation failed; treating it as not confirmed: {error}", { error: String(error) });
@@ -115,11 +155,6 @@ export function createMcpServer(
   identity: Identity,
   options: McpServerOptions = {},
 ): McpServer {
-  const server = new McpServer(SERVER_INFO, {
-    capabilities: { logging: {} },
-    instructions:
-      "TailOpsMCP runs typed infrastructure operations on registered targets. Every tool takes `target` (one id) or `targets` (a selector) and `dry_run`. Denials explain which policy, scope or capability refused the call.",
-  });
   const perRequest = options.identityPerRequest === true;
   /** Who makes this request, or `undefined` when it must be refused. */
   const callerOf = (extra: Parameters<typeof requestIdentity>[0]): Identity | undefined => {
@@ -130,6 +165,30 @@ export function createMcpServer(
   // Over HTTP every operation is registered and each request sees those its
   // identity could use; over stdio the identity is fixed, so only those.
   const operations = perRequest ? [...core.catalog] : visibleOperations(core, identity);
+  const schemas = new Map(operations.map((op) => [op.name, toolConfig(op).inputSchema]));
+  const visibleTo = (extra: Parameters<typeof requestIdentity>[0]): readonly Operation[] => {
+    if (!perRequest) return operations;
+    const caller = callerOf(extra);
+    return caller === undefined ? [] : visibleOperations(core, caller);
+  };
+  const server = new GuardedMcpServer(SERVER_INFO, {
+    capabilities: { logging: {} },
+    instructions:
+      "TailOpsMCP runs typed infrastructure operations on registered targets. Every tool takes `target` (one id) or `targets` (a selector) and `dry_run`. Denials explain which policy, scope or capability refused the call.",
+  }, {
+    // Hidden and unknown tools read the same, per request over HTTP.
+    tools: perRequest ? (extra) => toolsOf(visibleTo(extra ?? {}), schemas) : schemas,
+    inFlight: core.inFlight,
+    onRefused: core.refusals && ((refusal, extra) =>
+      void core.refusals!.record({
+        event: "refused",
+        reason: refusal.reason,
+        identity: (callerOf(extra ?? {}) ?? identity).subject,
+        ...(refusal.tool === undefined ? {} : { tool: refusal.tool }),
+        message: refusal.message,
+        ...(refusal.args && typeof refusal.args === "object" ? { args: refusal.args } : {}),
+      })),
+  });
   for (const operation of operations) {
     const config = toolConfig(operation);
     server.registerTool(operation.name, config, async (args, extra): Promise<CallToolResult> => {
@@ -139,19 +198,25 @@ export function createMcpServer(
       }
       const token = extra._meta?.progressToken;
       const canElicit = server.server.getClientCapabilities()?.elicitation !== undefined;
+      // A shutdown's grace period ending cuts the call like a client's cancel.
+      const signal = core.inFlight
+        ? AbortSignal.any([extra.signal, core.inFlight.signal])
+        : extra.signal;
       try {
         const outcome = await callTool(core.deps, {
           identity: caller,
           operation,
           args: args as Record<string, unknown>,
-          signal: extra.signal,
+          signal,
           onProgress: token === undefined ? undefined : (progress, total, message) => {
             extra.sendNotification({
               method: "notifications/progress",
               params: { progressToken: token, progress, total, message },
             }).catch(() => {});
           },
-          confirm: canElicit ? (message) => confirmByElicitation(server, message) : undefined,
+          confirm: canElicit
+            ? (message) => confirmByElicitation(server, message, signal)
+            : undefined,
         });
         core.metrics?.record(outcome.result);
         return {
@@ -162,6 +227,14 @@ export function createMcpServer(
       } catch (error) {
         if (error instanceof CallError) {
           core.metrics?.recordError(operation.name, error.code);
+          await core.refusals?.record({
+            event: "refused",
+            reason: error.code,
+            identity: identity.subject,
+            tool: operation.name,
+            message: error.message,
+            args: core.deps.redact(args),
+          });
           return errorResult(`${error.code}: ${error.message}`);
         }
         core.metrics?.recordError(
@@ -182,19 +255,7 @@ export function createMcpServer(
       }
     });
   }
-  const visibleTo = (extra: Parameters<typeof requestIdentity>[0]): readonly Operation[] => {
-    if (!perRequest) return operations;
-    const caller = callerOf(extra);
-    return caller === undefined ? [] : visibleOperations(core, caller);
-  };
   serveCachedToolList(server, operations, visibleTo);
-  if (perRequest) {
-    guardToolCalls(server, (name, extra) => {
-      const operation = operations.find((op) => op.name === name);
-      const caller = callerOf(extra);
-      return operation !== undefined && caller !== undefined && isVisible(core, caller, operation);
-    });
-  }
   // No list_changed notifications: the list changes only with the caller's
   // credential (seen at their next request) or a restart.
   server.server.registerCapabilities({ tools: { listChanged: false } });

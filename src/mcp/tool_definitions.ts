@@ -11,14 +11,7 @@
 import { z } from "zod";
 import type { Operation } from "../ops/operation.ts";
 import { resultSchema, toolInputSchema } from "./envelope.ts";
-import {
-  type AuthInfo,
-  ErrorCode,
-  ListToolsRequestSchema,
-  McpError,
-  type McpServer,
-  type Tool,
-} from "./sdk.ts";
+import { type AuthInfo, ListToolsRequestSchema, type McpServer, type Tool } from "./sdk.ts";
 
 /** What `McpServer.registerTool` takes for an operation, besides the callback. */
 export interface ToolConfig {
@@ -148,41 +141,3 @@ export function serveCachedToolList(
 
 /** What a request handler is told about its request (the part read here). */
 export type RequestExtra = { authInfo?: AuthInfo };
-
-type RawHandler = (request: { params?: { name?: unknown } }, extra: RequestExtra) => unknown;
-
-/**
- * Makes `tools/call` of a tool that `allowed` refuses answer exactly as a
- * call to an unknown tool does, before its arguments are even parsed (so a
- * hidden tool cannot be told from a missing one by its validation errors).
- *
- * The SDK (1.32) has no per-request hook before its own argument check, so
- * this wraps the handler McpServer installed, read from the protocol's
- * request handler table (`_requestHandlers`, a private field; the SDK is
- * pinned and a test would fail if it moved). Call after registering tools.
- *
- * @param server The server its tools were registered on.
- * @param allowed Whether this request may call the named tool.
- * @throws {TypeError} When the SDK's handler table is not where expected.
- */
-export function guardToolCalls(
-  server: McpServer,
-  allowed: (name: string, extra: RequestExtra) => boolean,
-): void {
-  const table = (server.server as unknown as { _requestHandlers?: Map<string, RawHandler> })
-    ._requestHandlers;
-  const original = table?.get("tools/call");
-  if (table === undefined || original === undefined) {
-    throw new TypeError(
-      "Cannot guard tools/call: expected the MCP SDK's request handler table, found none",
-    );
-  }
-  table.set("tools/call", function guardedToolCall(request, extra) {
-    const name = request.params?.name;
-    if (typeof name === "string" && !allowed(name, extra)) {
-      const error = new McpError(ErrorCode.InvalidParams, `Tool ${name} not found`);
-      return Promise.resolve({ content: [{ type: "text", text: error.message }], isError: true });
-    }
-    return original(request, extra);
-  });
-}

@@ -34,6 +34,12 @@ const composeInput = z.strictObject({
 
 type ComposeArgs = z.infer<typeof composeInput>;
 
+/** An empty `services` list reaches every service of the project. */
+const COMPOSE_REACH = {
+  file: { absent: "the project's default compose file" },
+  services: { absent: "every service of the project" },
+} as const;
+
 /**
  * The compose argv for a validated call.
  *
@@ -109,6 +115,7 @@ export const composeUp = defineOperation({
     "only these services.",
   input: composeInput,
   output: composeOutput,
+  paramReach: COMPOSE_REACH,
   capability: "stack:control",
   targetTypes: ["local", "ssh"],
   mutates: true,
@@ -128,6 +135,7 @@ export const composePull = defineOperation({
     "anything. file and services as for compose_up.",
   input: composeInput,
   output: composeOutput,
+  paramReach: COMPOSE_REACH,
   capability: "stack:control",
   targetTypes: ["local", "ssh"],
   mutates: true,

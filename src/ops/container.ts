@@ -1,12 +1,12 @@
 /**
  * Observing containers on Docker targets: `container_list`,
- * `container_inspect` (secret-looking env values redacted) and
+ * `container_inspect` (secrets in env, labels and argv redacted, see
+ * `_docker_secrets.ts`) and
  * `container_logs` (stdout/stderr demultiplexed, capped).
  *
  * @module
  */
 import { z } from "zod";
-import { isSensitiveKey, REDACTED, redactText } from "../audit/redact.ts";
 import { defineOperation, OperationError } from "./operation.ts";
 import {
   containerPath,
@@ -18,6 +18,9 @@ import {
   labelFilterSchema,
   parseBody,
 } from "./_docker_schemas.ts";
+import { redactArgv, redactEnv, redactLabels } from "./_docker_secrets.ts";
+
+export { redactEnv };
 
 const containerSummary = z.object({
   id: z.string(),
@@ -34,13 +37,15 @@ export const containerList = defineOperation({
   name: "container_list",
   title: "List containers",
   description: "Lists containers on a Docker engine: short id, name, image, state (running, " +
-    "exited, paused, ...), status text, creation time and labels. Running containers only " +
+    "exited, paused, ...), status text, creation time and labels (secret-looking values " +
+    "redacted). Running containers only " +
     'unless all is true. labels filters by "key" or "key=value" (every filter must match).',
   input: z.strictObject({
     all: z.boolean().default(false),
     labels: z.array(labelFilterSchema).max(16).default([]),
   }),
   output: z.object({ containers: z.array(containerSummary) }),
+  paramReach: { labels: { absent: "every container, whatever its labels" } },
   capability: "container:read",
   targetTypes: ["docker"],
   mutates: false,
@@ -67,7 +72,7 @@ export const containerList = defineOperation({
         state: c.State,
         status: c.Status,
         created: isoTime(c.Created),
-        labels: c.Labels ?? {},
+        labels: redactLabels(c.Labels ?? {}),
       })),
     };
   },
@@ -77,22 +82,6 @@ export const containerList = defineOperation({
       : out.containers.map((c) => `${c.id}  ${c.name}  ${c.image}  ${c.status || c.state}`)
         .join("\n"),
 });
-
-/**
- * Redacts values of environment entries whose names look secret, and
- * credentials inside the other values.
- *
- * @param env `KEY=VALUE` strings.
- * @returns The same list with secret values replaced by `[REDACTED]`.
- */
-export function redactEnv(env: readonly string[]): string[] {
-  return env.map((entry) => {
-    const eq = entry.indexOf("=");
-    if (eq < 0) return entry;
-    const key = entry.slice(0, eq);
-    return isSensitiveKey(key) ? `${key}=${REDACTED}` : `${key}=${redactText(entry.slice(eq + 1))}`;
-  });
-}
 
 const inspectSchema = z.object({
   Id: z.string(),
@@ -169,8 +158,9 @@ export const containerInspect = defineOperation({
   name: "container_inspect",
   title: "Inspect a container",
   description: "Returns one container's state (status, exit code, health, restart count, " +
-    "start and finish times), configuration (env with secret-looking values redacted, " +
-    "command, entrypoint, labels, user, working dir, tty), restart policy, mounts and networks.",
+    "start and finish times), configuration (env, command, entrypoint and labels with " +
+    "secret-looking values shown as [REDACTED], user, working dir, tty), restart policy, " +
+    "mounts and networks.",
   input: z.strictObject({ container: containerRefSchema }),
   output: inspectOutput,
   capability: "container:read",
@@ -204,9 +194,9 @@ export const containerInspect = defineOperation({
       },
       config: {
         env: redactEnv(c.Config.Env ?? []),
-        cmd: c.Config.Cmd,
-        entrypoint: c.Config.Entrypoint,
-        labels: c.Config.Labels ?? {},
+        cmd: redactArgv(c.Config.Cmd),
+        entrypoint: redactArgv(c.Config.Entrypoint),
+        labels: redactLabels(c.Config.Labels ?? {}),
         tty: c.Config.Tty,
         user: c.Config.User,
         working_dir: c.Config.WorkingDir,
@@ -250,6 +240,7 @@ export const containerLogs = defineOperation({
     timestamps: z.boolean().default(false),
   }),
   output: z.object({ stdout: z.string(), stderr: z.string(), truncated: z.boolean() }),
+  paramReach: { since: { absent: "the container's whole log (up to tail lines)" } },
   capability: "container:read",
   targetTypes: ["docker"],
   mutates: false,

@@ -47,6 +47,11 @@ export const containerControl = defineOperation({
     changed: z.boolean(),
     message: z.string(),
   }),
+  paramReach: {
+    timeout_s: {
+      absent: "the container's own stop timeout (10 s unless the container sets another)",
+    },
+  },
   capability: "container:control",
   targetTypes: ["docker"],
   mutates: true,

@@ -114,6 +114,8 @@ export const systemPrune = defineOperation({
     deleted: z.array(z.string()),
     reclaimed_bytes: z.number(),
   }),
+  // all_images turns "dangling images" into "every image no container uses".
+  paramReach: { scope: { absent: "no prune at all", widenedBy: ["all_images"] } },
   capability: "container:admin",
   targetTypes: ["docker"],
   mutates: true,

@@ -71,7 +71,8 @@ export const readFile = defineOperation({
   targetTypes: ["local", "ssh"],
   mutates: false,
   destructive: false,
-  programs: [],
+  // Local targets: readlink tells the worker where the opened descriptor really is.
+  programs: ["readlink"],
   plan: (args, target) => {
     const limits = targetLimits(target);
     return {
@@ -133,7 +134,8 @@ export const listDirectory = defineOperation({
   targetTypes: ["local", "ssh"],
   mutates: false,
   destructive: false,
-  programs: [],
+  // Local targets: readlink checks the opened directory, GNU find lists it through its fd.
+  programs: ["readlink", "find"],
   plan: (args, target) => ({
     kind: "fs_list",
     path: args.path,

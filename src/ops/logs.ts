@@ -93,6 +93,11 @@ export const journalLogs = defineOperation({
     priority: z.enum(PRIORITIES).optional(),
   }),
   output: journalLogsOutput,
+  paramReach: {
+    unit: { absent: "every unit" },
+    since: { absent: "the whole journal, from its start" },
+    priority: { absent: "every priority" },
+  },
   capability: "system:read",
   targetTypes: ["local", "ssh"],
   mutates: false,

@@ -7,8 +7,8 @@
 import type { z } from "zod";
 import type { Target } from "../config/targets_schema.ts";
 import type { Plan, PlanResult } from "../exec/plan.ts";
-import { type Capability, type TargetType, type Tier, tierOf } from "../gate/capabilities.ts";
-import type { OperationFacts } from "../gate/policy.ts";
+import { type Capability, type TargetType, type Tier, tierOf } from "../config/capabilities.ts";
+import type { OperationFacts, ParamReach } from "../gate/policy.ts";
 
 /** An operation-level failure the model can act on, e.g. a program missing on the host. */
 export class OperationError extends Error {
@@ -51,6 +51,14 @@ export interface OperationSpec<
   readonly mutates: boolean;
   /** Whether the change may destroy data or interrupt service. */
   readonly destructive: boolean;
+  /**
+   * What leaving out each optional parameter means for the call's reach
+   * ("every unit"), and which parameters widen another (`all` for
+   * `packages`). The gate reads it so that a rule limiting a parameter
+   * cannot be stepped around by leaving it out; a parameter the operation
+   * can run without should be declared here.
+   */
+  readonly paramReach?: Readonly<Record<string, ParamReach>>;
   /** Programs its exec plans may run on a host (bare names); the local worker may run only these. */
   readonly programs: readonly string[];
   /** Turns validated arguments into a plan. Pure: no I/O, no clock. */
@@ -79,7 +87,8 @@ export interface Operation<I extends z.ZodObject = z.ZodObject, O extends z.ZodT
  *
  * @param spec The declaration.
  * @returns The frozen operation.
- * @throws {TypeError} When the name is not snake_case.
+ * @throws {TypeError} When the name is not snake_case, or `paramReach` names a parameter the
+ *   operation does not have.
  */
 export function defineOperation<I extends z.ZodObject, O extends z.ZodType>(
   spec: OperationSpec<I, O>,
@@ -87,11 +96,19 @@ export function defineOperation<I extends z.ZodObject, O extends z.ZodType>(
   if (!/^[a-z][a-z0-9_]{1,62}$/.test(spec.name)) {
     throw new TypeError(`Invalid operation name ${JSON.stringify(spec.name)}: expected snake_case`);
   }
-  return Object.freeze({
-    ...spec,
-    tier: tierOf(spec.capability),
-    paramNames: Object.freeze(Object.keys(spec.input.shape)),
-  });
+  const paramNames = Object.freeze(Object.keys(spec.input.shape));
+  for (const [name, reach] of Object.entries(spec.paramReach ?? {})) {
+    for (const named of [name, ...(reach.widenedBy ?? [])]) {
+      if (!paramNames.includes(named)) {
+        throw new TypeError(
+          `Operation "${spec.name}" declares the reach of ${
+            JSON.stringify(named)
+          }: expected one of its parameters (${paramNames.join(", ")})`,
+        );
+      }
+    }
+  }
+  return Object.freeze({ ...spec, tier: tierOf(spec.capability), paramNames });
 }
 
 /**

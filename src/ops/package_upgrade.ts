@@ -94,6 +94,10 @@ export const packageUpgrade = defineOperation({
     error: "Invalid arguments: expected exactly one of packages or all: true",
   }),
   output: packageUpgradeOutput,
+  paramReach: {
+    packages: { absent: "every installed package", widenedBy: ["all"] },
+    all: { absent: "only the named packages", absentIsNarrowest: true },
+  },
   capability: "system:admin",
   targetTypes: ["local", "ssh"],
   mutates: true,

@@ -194,6 +194,11 @@ export const stackControl = defineOperation({
       z.object({ name: z.string(), changed: z.boolean(), error: z.string().nullable() }),
     ),
   }),
+  paramReach: {
+    timeout_s: {
+      absent: "the container's own stop timeout (10 s unless the container sets another)",
+    },
+  },
   capability: "stack:control",
   targetTypes: ["docker"],
   mutates: true,

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { compileBindings } from "../../src/auth/bindings.ts";
 import type { Principal } from "../../src/auth/types.ts";
 import { identitiesSchema } from "../../src/config/identities_schema.ts";
-import { SCOPE_NAMES } from "../../src/gate/capabilities.ts";
+import { SCOPE_NAMES } from "../../src/config/capabilities.ts";
 
 const ISSUER = "https://idp.example.com";
 const identities = identitiesSchema.parse({

@@ -6,7 +6,7 @@ import {
 } from "../../src/auth/metadata.ts";
 import { authConfigSchema } from "../../src/config/auth_schema.ts";
 import { parsePolicy } from "../../src/config/load.ts";
-import { SCOPE_NAMES } from "../../src/gate/capabilities.ts";
+import { SCOPE_NAMES } from "../../src/config/capabilities.ts";
 
 Deno.test("protectedResourceMetadata() builds the RFC 9728 document and its paths", () => {
   const config = authConfigSchema.parse({
@@ -64,7 +64,7 @@ auth:
   oidc:
     - issuer: https://idp.example
       algorithms: [ES256]
-      introspection: { client_id: tailops, client_secret: "\${IDP_SECRET}" }
+      introspection: { token_prefix: idp_at_, client_id: tailops, client_secret: "\${IDP_SECRET}" }
   tailscale: { enabled: true }
 `,
     "p.yaml",

@@ -118,7 +118,26 @@ Deno.test("a bad operation name is refused", () => {
 
 Deno.test("a bad regular expression in pattern is refused at its constraint", () => {
   assert.deepEqual(problemsOf(rule('    params:\n      unit: { pattern: "nginx(" }\n')), [
-    "4:13 Invalid pattern: expected a valid regular expression",
+    '4:24 Invalid pattern "nginx(": expected an RE2 regular expression (no lookaround or backreferences); error parsing regexp: missing closing ): `nginx(`',
+  ]);
+});
+
+Deno.test("a pattern with lookahead or a backreference is refused: patterns run on RE2", () => {
+  const [lookahead] = problemsOf(rule('    params:\n      unit: { pattern: "(?!ssh)[a-z]+" }\n'));
+  assert.match(lookahead, /^4:24 Invalid pattern "\(\?!ssh\)\[a-z\]\+": expected an RE2 regular/);
+  const [backref] = problemsOf(rule('    params:\n      unit: { pattern: "(a)\\\\1" }\n'));
+  assert.match(backref, /expected an RE2 regular expression/);
+});
+
+Deno.test("a pattern longer than 512 characters is refused, saying the cap", () => {
+  const long = "a".repeat(513);
+  const [problem] = problemsOf(rule(`    params:\n      unit: { pattern: "${long}" }\n`));
+  assert.match(problem, /Invalid pattern: expected at most 512 characters, found 513/);
+});
+
+Deno.test("an optional limit still needs a limit beside it", () => {
+  assert.deepEqual(problemsOf(rule("    params:\n      unit: { optional: true }\n")), [
+    "4:13 Invalid parameter constraint: expected at least one of enum, pattern, roots, min, max",
   ]);
 });
 

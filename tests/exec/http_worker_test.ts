@@ -6,6 +6,7 @@ import { HTTP_KIND } from "../../src/exec/http_kind.ts";
 import type { HttpPlan, HttpResult } from "../../src/exec/plan.ts";
 import { HTTP_HEALTH, HTTP_REQUEST } from "../../src/ops/http.ts";
 import { makeCertificates, startHttpServer, startTrickleHeadServer } from "./_http_server.ts";
+import { SMUGGLED_PATHS } from "./_smuggled_paths.ts";
 
 const TOKEN = `tok-${crypto.randomUUID()}`;
 const PASSWORD = `pw-${crypto.randomUUID()}`;
@@ -164,6 +165,20 @@ Deno.test("the http worker runs plans on real loopback services through Executor
           "forbidden",
         );
         failed(await run("api", { path: "/echo", headers: { cookie: "a=b" } }), "forbidden");
+        assert.equal(seenCount(), before);
+      },
+    );
+
+    await t.step(
+      "the worker itself refuses every smuggled path form, so nothing reaches the server",
+      async () => {
+        const before = seenCount();
+        for (const [kind, paths] of Object.entries(SMUGGLED_PATHS)) {
+          for (const path of paths) {
+            const message = failed(await run("api", { path }), "forbidden");
+            assert.match(message, /^Invalid path /, `${kind}: ${path}`);
+          }
+        }
         assert.equal(seenCount(), before);
       },
     );

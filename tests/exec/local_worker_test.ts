@@ -163,7 +163,7 @@ Deno.test("the real local worker under ExecutorHost enforces programs, roots, ti
   const target = registry.get("local")!;
   const host = new ExecutorHost(registry, {
     kinds: [LOCAL_KIND as WorkerKind],
-    context: { programs: ["uname", "cat", "sleep", "head", "env"] },
+    context: { programs: ["uname", "cat", "sleep", "head", "env", "readlink", "find"] },
   });
   try {
     await t.step("an allowlisted program runs with argv and no shell", async () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parsePolicy } from "../../src/config/load.ts";
 import { compileSelector, selectorSchema } from "../../src/config/selector.ts";
-import { type Scope, SCOPE_NAMES, tierOf } from "../../src/gate/capabilities.ts";
+import { type Scope, SCOPE_NAMES, tierOf } from "../../src/config/capabilities.ts";
 import {
   couldUse,
   decide,
@@ -324,12 +324,21 @@ const TABLE: readonly Row[] = [
     reason: /parameter "lines" must be at most 500, found 501$/,
   },
   {
-    name: "a limited parameter left out (the operation's default applies)",
+    name: "a limited parameter at the default its schema filled in",
+    identity: ID.viewer,
+    target: TARGETS.web1,
+    op: "journal_logs",
+    args: { lines: 100 },
+    expect: "allow:read-all",
+  },
+  {
+    name: "a limited parameter left out (fails closed)",
     identity: ID.viewer,
     target: TARGETS.web1,
     op: "journal_logs",
     args: {},
-    expect: "allow:read-all",
+    expect: "deny:param_constraint",
+    reason: /parameter "lines" must be given, found it left out/,
   },
   {
     name: "a wrongly typed value for a min/max limit",
@@ -419,6 +428,33 @@ Deno.test("decide() carries the approve rule's terms with an approval_required d
     kind: "approval_required",
     rule: "nas-upgrades-need-approval",
     approval: { ttlMs: 300_000, separationOfDuties: true, confirm: false },
+  });
+});
+
+Deno.test("decide() combines two approve rules matching one target into the strictest terms", () => {
+  const policy = compile(`
+rules:
+  - id: lenient
+    effect: approve
+    operations: [package_upgrade]
+    confirm: true
+    approval_ttl: 30m
+  - id: strict
+    effect: approve
+    operations: [package_upgrade]
+    separation_of_duties: true
+    approval_ttl: 2m
+`);
+  const decision = decide({
+    identity: ID.root,
+    operation: op("package_upgrade"),
+    target: TARGETS.nas,
+    args: { all: true },
+  }, policy);
+  assert.deepEqual(decision, {
+    kind: "approval_required",
+    rule: "lenient",
+    approval: { ttlMs: 120_000, separationOfDuties: true, confirm: false },
   });
 });
 
@@ -697,5 +733,78 @@ Deno.test("an identity with no scopes can do nothing, even under an allow-all po
       );
       assert.equal(couldUse({ identity: nobody, operation, target: t }, allowAll), false);
     }
+  }
+});
+
+Deno.test("decide() fails closed on parameters that widen a limited one", async (t) => {
+  const { compilePolicy } = await import("../../src/gate/policy.ts");
+  const { parsePolicy } = await import("../../src/config/load.ts");
+  const { CATALOG } = await import("../../src/ops/catalog.ts");
+  const policy = compilePolicy(
+    parsePolicy(
+      `rules:
+  - id: limited
+    operations: [package_upgrade, system_prune, compose_up, journal_logs, container_control]
+    params:
+      packages: { enum: [nginx, curl] }
+      scope: { enum: [images] }
+      services: { enum: [web] }
+      unit: { pattern: "nginx(\\\\.service)?" }
+      timeout_s: { max: 60, optional: true }
+      project_dir: { roots: [/srv] }
+`,
+      "p.yaml",
+    ),
+    CATALOG,
+  );
+  const target = {
+    id: "h",
+    type: "ssh" as const,
+    capabilities: ["system:read", "system:admin", "stack:control"] as const,
+    tags: [],
+    groups: [],
+  };
+  const engine = {
+    id: "e",
+    type: "docker" as const,
+    capabilities: ["container:admin", "container:control"] as const,
+    tags: [],
+    groups: [],
+  };
+  const ask = (name: string, args: Record<string, unknown>, on: typeof target | typeof engine) =>
+    decide(
+      { identity: ID.root, operation: CATALOG.find((o) => o.name === name)!, target: on, args },
+      policy,
+    );
+  const cases: [string, Record<string, unknown>, "ssh" | "docker", "allow" | RegExp][] = [
+    ["package_upgrade", { packages: ["nginx"] }, "ssh", "allow"],
+    ["package_upgrade", { packages: ["nginx", "curl"] }, "ssh", "allow"],
+    ["package_upgrade", { packages: ["nginx", "openssh-server"] }, "ssh", /found "openssh-server"/],
+    ["package_upgrade", { all: true }, "ssh", /parameter "all" takes the call beyond the limits/],
+    ["system_prune", { scope: "images", all_images: false }, "docker", "allow"],
+    ["system_prune", { scope: "images", all_images: true }, "docker", /parameter "all_images"/],
+    ["system_prune", { scope: "containers", all_images: false }, "docker", /must be one of/],
+    ["compose_up", { project_dir: "/srv/a", services: ["web"] }, "ssh", "allow"],
+    ["compose_up", { project_dir: "/srv/a", services: [] }, "ssh", /every service/],
+    ["compose_up", { services: ["web"] }, "ssh", /"project_dir" must be given/],
+    ["journal_logs", { lines: 10 }, "ssh", /which means every unit/],
+    ["journal_logs", { lines: 10, unit: "nginx.service" }, "ssh", "allow"],
+    ["journal_logs", { lines: 10, unit: "nginx.socket" }, "ssh", /must match/],
+    ["container_control", { container: "x", action: "stop" }, "docker", "allow"],
+    ["container_control", { container: "x", action: "stop", timeout_s: 61 }, "docker", /at most/],
+  ];
+  for (const [name, args, type, expected] of cases) {
+    await t.step(`${name} ${JSON.stringify(args)}`, () => {
+      const decision = ask(name, args, type === "ssh" ? target : engine);
+      if (typeof expected === "string") {
+        assert.equal(decision.kind, expected, JSON.stringify(decision));
+        return;
+      }
+      assert.equal(decision.kind, "deny", JSON.stringify(decision));
+      if (decision.kind === "deny") {
+        assert.equal(decision.code, "param_constraint");
+        assert.match(decision.reason, expected);
+      }
+    });
   }
 });

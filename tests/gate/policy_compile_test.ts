@@ -91,10 +91,10 @@ Deno.test("compilePolicy() accepts a parameter limit that one of several matched
       tail: { max: 10 }
 `);
   assert.equal(
-    policy.rules[0].checkParams({ lines: 11 }),
+    policy.rules[0].checkParams({ lines: 11 }, { paramNames: ["lines", "unit"] }),
     'parameter "lines" must be at most 10, found 11',
   );
-  assert.equal(policy.rules[0].checkParams({ tail: 5 }), undefined);
+  assert.equal(policy.rules[0].checkParams({ tail: 5 }, { paramNames: ["tail"] }), undefined);
 });
 
 Deno.test("compilePolicy() reports every problem at once, with the file name", () => {
@@ -113,7 +113,8 @@ Deno.test("compilePolicy() anchors patterns, so an alternative cannot match a pr
     operations: [service_control]
     params: { unit: { pattern: "a|b" } }
 `);
-  const check = policy.rules[0].checkParams;
+  const check = (args: Record<string, unknown>) =>
+    policy.rules[0].checkParams(args, { paramNames: ["unit", "action"] });
   assert.equal(check({ unit: "a" }), undefined);
   assert.equal(check({ unit: "b" }), undefined);
   assert.match(check({ unit: "ab" }) ?? "", /must match \/a\|b\//);
@@ -131,11 +132,12 @@ Deno.test("compilePolicy() compares roots by whole path segments", () => {
     params: { path: { roots: [/var/log] } }
 `);
   assert.equal(
-    policy.rules[0].checkParams({ path: "/etc/passwd" }),
+    policy.rules[0].checkParams({ path: "/etc/passwd" }, { paramNames: ["path"] }),
     undefined,
     "/ holds everything",
   );
-  const check = policy.rules[1].checkParams;
+  const check = (args: Record<string, unknown>) =>
+    policy.rules[1].checkParams(args, { paramNames: ["path"] });
   assert.equal(check({ path: "/var/log" }), undefined);
   assert.equal(check({ path: "/var/log/a/b" }), undefined);
   assert.match(check({ path: "/var/logs" }) ?? "", /must be under \/var\/log/);

@@ -15,7 +15,7 @@ import {
   type AuditLine,
   childEnv,
   Client,
-  GATEWAY_RUN,
+  gatewayArgs,
   killAndWait,
   readAudit,
   REPO_DIR,
@@ -92,7 +92,13 @@ export interface AuthGateway extends AsyncDisposable {
   audit(): Promise<AuditLine[]>;
   /** Connects an SDK client with a bearer token and/or extra headers. */
   connect(
-    options?: { token?: string; headers?: Record<string, string>; elicit?: ElicitAnswer },
+    options?: {
+      token?: string;
+      headers?: Record<string, string>;
+      elicit?: ElicitAnswer;
+      /** Connect through this unix socket (the Tailscale channel) instead of TCP. */
+      socket?: string;
+    },
   ): Promise<InstanceType<typeof Client>>;
 }
 
@@ -179,7 +185,15 @@ export async function authGateway(policy: string): Promise<AuthGateway> {
       if (options.elicit) answerElicitation(client, options.elicit);
       const headers: Record<string, string> = { ...options.headers };
       if (options.token) headers.Authorization = `Bearer ${options.token}`;
-      await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
+      const unix = options.socket
+        ? Deno.createHttpClient({ proxy: { transport: "unix", path: options.socket } })
+        : undefined;
+      await client.connect(
+        new StreamableHTTPClientTransport(url, {
+          requestInit: { headers },
+          ...(unix ? { fetch: (input, init) => fetch(input, { ...init, client: unix }) } : {}),
+        }),
+      );
       clients.push(client);
       return client;
     },
@@ -203,7 +217,7 @@ function answerElicitation(client: InstanceType<typeof Client>, answer: ElicitAn
 }
 
 /**
- * Spawns `deno run -P=gateway --no-prompt main.ts ...args` and waits for the
+ * Spawns `main.ts ...args` as `deno task start` does (see {@linkcode gatewayArgs}) and waits for the
  * `Listening on` JSON log line on stderr.
  *
  * @param args Arguments after `main.ts`.
@@ -211,11 +225,12 @@ function answerElicitation(client: InstanceType<typeof Client>, answer: ElicitAn
  * @throws {Error} When it exits or does not listen in time (its stderr is in the message).
  */
 export async function spawnGateway(args: string[]): Promise<GatewayProcess> {
+  const env = childEnv();
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...GATEWAY_RUN, ...args],
+    args: await gatewayArgs(args, env),
     cwd: REPO_DIR,
     clearEnv: true,
-    env: childEnv(),
+    env,
     stdin: "null",
     stdout: "null",
     stderr: "piped",

@@ -245,7 +245,7 @@ export async function checkObserveGateway(t: Deno.TestContext, ctx: CheckContext
         } catch (error) {
           text = (error as Error).message;
         }
-        assert.match(text, new RegExp(`Tool ${name} not found`));
+        assert.match(text, new RegExp(`Tool "${name}" not found`));
       }
     },
   );
@@ -281,7 +281,8 @@ export async function checkObserveGateway(t: Deno.TestContext, ctx: CheckContext
 
       const records = await readAudit(ctx.auditFile);
       assert.equal(records[0].event, "config_loaded");
-      const calls = records.filter((r) => r.tool !== undefined);
+      // Calls refused before the gate are `refused` records (no target, no call id).
+      const calls = records.filter((r) => r.tool !== undefined && r.event !== "refused");
       for (const r of calls) {
         assert.ok(r.identity && ctx.identity(r.identity), `identity ${r.identity}`);
         assert.equal(r.target, "local");
@@ -307,17 +308,27 @@ export async function checkObserveGateway(t: Deno.TestContext, ctx: CheckContext
       const denials = calls.filter((r) => r.event === "denied");
       assert.ok(denials.some((r) => r.tool === "journal_logs" && r.reason === "param_constraint"));
       assert.ok(denials.some((r) => r.tool === "read_file" && r.reason === "forbidden"));
-      // Invalid arguments never reach the gate, so they leave no call records.
+      // Invalid arguments never reach the gate: no call records, but a `refused` record.
       assert.ok(
         !calls.some((r) =>
           r.tool === "top_processes" && (r.args as { limit?: unknown } | undefined)?.limit === "ten"
         ),
       );
+      assert.ok(
+        records.some((r) =>
+          r.event === "refused" && r.reason === "bad_arguments" && r.tool === "top_processes"
+        ),
+      );
     },
   );
 
-  await t.step("the shutdown after calls is the last audit record, stopped", async () => {
-    const records = await readAudit(ctx.auditFile);
-    assert.equal(records.at(-1)!.event, "stopped", records.map((r) => r.event).join(","));
-  });
+  await t.step(
+    "the shutdown after calls is recorded last, stopped, then the final signed checkpoint",
+    async () => {
+      const records = await readAudit(ctx.auditFile);
+      const events = records.map((r) => r.event).join(",");
+      assert.deepEqual(records.slice(-2).map((r) => r.event), ["stopped", "checkpoint"], events);
+      assert.equal((records.at(-1)!.checkpoint as { final?: boolean }).final, true);
+    },
+  );
 }

@@ -80,7 +80,7 @@ Deno.test("bad usage exits non-zero with one clear line on stderr", async () => 
     [["serve", "--bogus"], {}, /^tailops: Unknown option '--bogus'$/],
     [["check-config", "--bogus"], {}, /^tailops: Unknown option '--bogus'$/],
     [["audit", "verify", "--bogus", "x"], {}, /^tailops: Unknown option '--bogus'$/],
-    [["audit", "check"], {}, /^tailops: Unknown audit command "check": expected verify$/],
+    [["audit", "check"], {}, /^tailops: Unknown audit command "check": expected verify or key$/],
     [["serve", "--listen", "nope"], {}, /^tailops: Invalid --listen "nope": expected HOST:PORT/],
     [
       ["serve", "--listen", "127.0.0.1:99999"],

@@ -75,11 +75,6 @@ function toolNamesOf(body: Record<string, unknown>): string[] {
   return (result?.tools ?? []).map((t) => t.name);
 }
 
-function textOf(body: Record<string, unknown>): string {
-  const result = body.result as { content?: { text: string }[] } | undefined;
-  return result?.content?.[0]?.text ?? JSON.stringify(body);
-}
-
 Deno.test("an open HTTP session follows the token of each request: weaker, revoked or another subject's", async (t) => {
   await using gw = await authGateway(POLICY);
   await gw.start();
@@ -109,7 +104,11 @@ Deno.test("an open HTTP session follows the token of each request: weaker, revok
           arguments: { target: "local", unit: "nginx", action: "restart", dry_run: true },
         },
       });
-      assert.match(textOf(called.body), /Tool service_control not found/);
+      const notFound = (name: string) => ({
+        code: -32602,
+        message: `Tool "${name}" not found: tools/list shows the tools you can call`,
+      });
+      assert.deepEqual(called.body.error, notFound("service_control"));
       // Not even its argument check runs: it looks exactly like an unknown tool.
       const bad = await rpc(gw.url, {
         token: viewer.token,
@@ -118,7 +117,15 @@ Deno.test("an open HTTP session follows the token of each request: weaker, revok
         method: "tools/call",
         params: { name: "service_control", arguments: { nonsense: 1 } },
       });
-      assert.match(textOf(bad.body), /Tool service_control not found/);
+      assert.deepEqual(bad.body.error, notFound("service_control"));
+      const unknown = await rpc(gw.url, {
+        token: viewer.token,
+        session,
+        id: 51,
+        method: "tools/call",
+        params: { name: "no_such_tool", arguments: { nonsense: 1 } },
+      });
+      assert.deepEqual(unknown.body.error, notFound("no_such_tool"));
     },
   );
 

@@ -56,8 +56,13 @@ async function callText(client: McpClient, name: string, args: Record<string, un
 }
 
 /** A raw `initialize` POST, as a client would send it. */
-function initialize(url: URL, headers: Record<string, string>): Promise<Response> {
+function initialize(
+  url: URL,
+  headers: Record<string, string>,
+  init: { client?: Deno.HttpClient } = {},
+): Promise<Response> {
   return fetch(url, {
+    ...init,
     method: "POST",
     headers: {
       "Content-Type": "application/json",
@@ -94,7 +99,7 @@ Deno.test("CLI-minted tokens get their role's tools, and unbound or revoked toke
     const args = { target: "local", unit: "ssh.service", action: "restart" };
     const unknown = await callText(client, "no_such_tool", args);
     const hidden = await callText(client, "service_control", args);
-    assert.match(unknown, /Tool no_such_tool not found/);
+    assert.match(unknown, /Tool "no_such_tool" not found/);
     assert.equal(hidden, unknown.replaceAll("no_such_tool", "service_control"));
     const status = await call(client, "system_status", { target: "local" });
     assert.equal(status.results[0].status, "ok", status.text);
@@ -202,7 +207,7 @@ Deno.test("CLI-minted tokens get their role's tools, and unbound or revoked toke
   });
 });
 
-Deno.test("Tailscale identity headers from loopback are trusted only when enabled", async (t) => {
+Deno.test("Tailscale identity headers are trusted only on the tailscale serve socket, only when enabled", async (t) => {
   const headers = {
     "Tailscale-User-Login": "someone@example.com",
     "Tailscale-User-Name": "Some One",
@@ -213,7 +218,8 @@ Deno.test("Tailscale identity headers from loopback are trusted only when enable
       [identityPolicy(), "auth:", "  tailscale: { enabled: true }"].join("\n"),
     );
     await gw.start();
-    const client = await gw.connect({ headers });
+    const socket = `${gw.stateDir}/tailscale/serve.sock`;
+    const client = await gw.connect({ headers, socket });
     const tools = await toolNames(client);
     assert.ok(tools.includes("read_file") && !tools.includes("service_control"), "viewer role");
     const status = await call(client, "system_status", { target: "local" });
@@ -221,9 +227,16 @@ Deno.test("Tailscale identity headers from loopback are trusted only when enable
     const decided = (await gw.audit()).filter((r) => r.event === "decided");
     assert.deepEqual(decided.map((r) => r.identity), ["tailscale:someone@example.com"]);
 
-    const unbound = await initialize(gw.url, { "Tailscale-User-Login": "stranger@example.com" });
+    const unix = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
+    const unbound = await initialize(gw.url, { "Tailscale-User-Login": "stranger@example.com" }, {
+      client: unix,
+    });
     await unbound.body?.cancel();
     assert.equal(unbound.status, 403, "a login no binding names holds no scope");
+    const overTcp = await initialize(gw.url, headers);
+    await overTcp.body?.cancel();
+    assert.equal(overTcp.status, 401, "the same headers over loopback TCP are not an identity");
+    unix.close();
   });
 
   await t.step("disabled: the same headers are ignored and the request is 401", async () => {

@@ -4,11 +4,13 @@ import { CATALOG, checkRegistryAgainstCatalog, localPrograms } from "../../src/o
 import { parseTargets } from "../../src/config/load.ts";
 import { ConfigError } from "../../src/config/errors.ts";
 import { toolInputSchema } from "../../src/mcp/envelope.ts";
-import { TARGET_TYPE_CAPABILITIES } from "../../src/gate/capabilities.ts";
+import { TARGET_TYPE_CAPABILITIES } from "../../src/config/capabilities.ts";
+import { SAFE_PATH } from "../../src/exec/local_kind.ts";
 
-Deno.test("the gateway permission set may run exactly the programs the catalog declares", () => {
-  const declared = [...new Set(CATALOG.flatMap((op) => op.programs))].sort();
-  assert.deepEqual([...denoConfig.permissions.gateway.run].sort(), declared);
+Deno.test("the gateway permission set may run exactly the programs the catalog declares, by absolute path from the fixed system PATH", () => {
+  const declared = [...new Set(CATALOG.flatMap((op) => op.programs))];
+  const paths = SAFE_PATH.split(":").flatMap((dir) => declared.map((p) => `${dir}/${p}`)).sort();
+  assert.deepEqual([...denoConfig.permissions.gateway.run].sort(), paths);
 });
 
 Deno.test("localPrograms() offers only programs of operations the local targets can use", () => {
@@ -65,6 +67,8 @@ targets:
   const load = (sudo: string) =>
     parseTargets(yaml(sudo), "t.yaml", {
       secrets: { env: () => "key", readFile: () => Promise.reject(new Error("none")) },
+      // Placeholder secrets: the key and CA checks at load have their own tests.
+      checkReferences: false,
     });
   checkRegistryAgainstCatalog(await load("[service_control, package_upgrade]"));
   const typo = await load("[service_contrl]");
@@ -75,4 +79,20 @@ targets:
       /Target "web-1" lists "service_contrl" under sudo: expected an operation that runs on ssh targets/
         .test(e.message),
   );
+});
+
+Deno.test("every parameter an operation can run without declares what leaving it out reaches", () => {
+  for (const op of CATALOG) {
+    for (const [name, schema] of Object.entries(op.input.shape)) {
+      const def = (schema as { def: { type: string; defaultValue?: unknown } }).def;
+      const omissible = def.type === "optional" ||
+        (def.type === "default" && Array.isArray(def.defaultValue) &&
+          def.defaultValue.length === 0);
+      if (!omissible) continue;
+      assert.ok(
+        op.paramReach?.[name] !== undefined,
+        `${op.name}.${name} can be left out: declare its paramReach so policy limits fail closed`,
+      );
+    }
+  }
 });

@@ -55,7 +55,7 @@ Deno.test("redactEnv() hides values of secret-looking keys", () => {
       "DB_PASSWORD=[REDACTED]",
       "API_KEY=[REDACTED]",
       "MODE=prod",
-      "AUTH=Bearer [REDACTED]",
+      "AUTH=[REDACTED]",
     ],
   );
 });

@@ -12,7 +12,7 @@ import {
   parseCidr,
   parseIp,
 } from "./_http_address.ts";
-import { pathGlobToRegExp } from "./_http_paths.ts";
+import { compilePathGlob, type GlobMatcher } from "../../config/glob.ts";
 import { RESERVED_HTTP_HEADERS } from "../../config/http_headers.ts";
 
 /** Request headers a caller may set; everything else (authorization, cookie, host, …) is refused. */
@@ -78,7 +78,7 @@ export interface CompiledTarget extends HttpTargetSettings {
   /** Whether the address a connection reached may be used. */
   readonly addressAllowed: (ip: IpAddress) => boolean;
   /** Path globs, compiled. */
-  readonly pathPatterns: readonly RegExp[];
+  readonly pathPatterns: readonly GlobMatcher[];
 }
 
 const HEADER_NAME = /^[a-z0-9-]{1,64}$/;
@@ -115,7 +115,7 @@ function compileTarget(t: HttpTargetSettings): CompiledTarget {
   return Object.freeze({
     ...t,
     addressAllowed: publicOnly ? isPublicAddress : inRanges,
-    pathPatterns: t.paths.map(pathGlobToRegExp),
+    pathPatterns: t.paths.map((glob) => compilePathGlob(glob)),
   });
 }
 

@@ -1,16 +1,34 @@
 /**
- * File plans over SSH, one exec each. The remote script resolves the path
- * (`readlink -f`, GNU and busybox alike), checks it lies under one of the
- * roots' real paths, and only then reads or lists. It prints the real path
- * and the real root it matched; we check the one lies under the other (or
- * under a root as written) again on our side, as the local worker does. Listing uses GNU
- * `find -printf` and falls back to `stat -c` (busybox) when `-printf` is
- * missing; both print `TYPE\tSIZE\tMTIME\tMODE\nNAME\0` per entry.
+ * File plans over SSH, one exec each, race-free and never blocking.
+ *
+ * A remote process that can write inside a root may swap a path component
+ * for a symlink between a check and an open by name, so the script never
+ * opens a checked path by name. It pins the directory with `cd -P` (the
+ * shell's working directory is the directory itself, whatever its path turns
+ * into), checks `pwd -P` against the roots' real paths, and then touches only
+ * the final name relative to it: `[ -L ]`/`[ -f ]` refuse symlinks-as-read
+ * and special files without opening them (a final symlink is followed by
+ * hand, each hop pinned again, at most 40), and the open itself cannot follow
+ * a symlink swapped in or block on a FIFO swapped in:
+ *
+ * - GNU coreutils: `dd iflag=nofollow,nonblock` opens the name relative to the
+ *   pinned directory.
+ * - Otherwise (busybox): a child shell under `timeout -s KILL` opens the name,
+ *   and `/proc/$$/fd/3` must name the checked path and be a regular file
+ *   before a byte is read; an open that a FIFO swapped in makes wait is killed
+ *   at the plan's timeout, never left behind. Without `timeout` the read is
+ *   refused.
+ *
+ * Listing pins the directory the same way and lists `.`: GNU `find -printf`
+ * (which walks with `openat` and never follows symlinks), else busybox `stat -c`
+ * per entry, both printing `TYPE\tSIZE\tMTIME\tMODE\nNAME\0` per entry. We check
+ * the real path and root the script prints again on our side.
  *
  * @module
  */
-import type { DirEntry, FsListPlan, FsListResult, FsReadPlan, FsReadResult } from "../plan.ts";
+import type { FsListPlan, FsListResult, FsReadPlan, FsReadResult } from "../plan.ts";
 import { quoteArg } from "../quote.ts";
+import { FIND_ENTRY_FORMAT, parseEntryRecords } from "./_dir_entries.ts";
 import { SshError } from "./_ssh_errors.ts";
 import type { RawRun } from "./_ssh_exec.ts";
 
@@ -18,18 +36,21 @@ const NOT_FOUND = 66;
 const OUTSIDE = 77;
 const WRONG_TYPE = 65;
 const UNREADABLE = 78;
+const CHANGED = 75;
+const LOOP = 76;
+const NO_SAFE_READ = 79;
+/** `timeout -s KILL` killed the open: a FIFO was swapped in after the check. */
+const KILLED = 137;
 
-function resolveAndCheck(path: string, roots: readonly string[], test: "-f" | "-d"): string {
-  return [
-    `p=$(readlink -f ${quoteArg(path)} && echo x) || exit ${NOT_FOUND}; p=\${p%??}`,
-    `[ -e "$p" ] || exit ${NOT_FOUND}`,
-    "ok=; for r in " + (roots.length > 0 ? roots.map(quoteArg).join(" ") : "''") + "; do " +
-    `r=$(readlink -f "$r" && echo x) || continue; r=\${r%??}; [ "$r" = / ] && r=; ` +
-    `case $p in "$r"|"$r"/*) ok=1; break;; esac; done`,
-    `[ -n "$ok" ] || { printf '%s\\0' "$p"; exit ${OUTSIDE}; }`,
-    `[ ${test} "$p" ] || { printf '%s\\0' "$p"; exit ${WRONG_TYPE}; }`,
-    `[ -r "$p" ] || { printf '%s\\0' "$p"; exit ${UNREADABLE}; }`,
-  ].join("\n");
+/** Symlinks followed at most in one path, as the kernel's own limit. */
+const MAX_HOPS = 40;
+
+/** A shell function: `under DIR` succeeds when DIR lies under a root's real path, setting `m`. */
+function underFunction(roots: readonly string[]): string {
+  const list = roots.length > 0 ? roots.map(quoteArg).join(" ") : "''";
+  return `under() { for r in ${list}; do ` +
+    `r=$(cd -P -- "$r" 2>/dev/null && pwd -P) || continue; [ "$r" = / ] && r=; ` +
+    `case $1 in "$r"|"$r"/*) m=\${r:-/}; return 0;; esac; done; return 1; }`;
 }
 
 /**
@@ -42,12 +63,47 @@ function resolveAndCheck(path: string, roots: readonly string[], test: "-f" | "-
 export function fsReadScript(plan: FsReadPlan): string {
   const offset = Math.max(0, Math.trunc(plan.offset));
   const cap = Math.max(0, Math.trunc(plan.outputCapBytes));
-  const read = offset > 0
-    ? `tail -c +${offset + 1} < "$p" | head -c ${cap}`
-    : `head -c ${cap} < "$p"`;
-  return `${
-    resolveAndCheck(plan.path, plan.roots, "-f")
-  }\ns=$(wc -c < "$p") || exit 74\nprintf '%s\\0%s\\0%s\\0' "$p" "\${r:-/}" $s\n${read}`;
+  // The busybox branch's bound on a child that a FIFO swapped in after the check makes wait
+  // in open(): half the plan's timeout, at most 5 s, so the kill comes before the call's own.
+  const seconds = Math.max(1, Math.min(5, Math.floor(plan.timeoutMs / 2000)));
+  // Run by the child shell in the busybox branch: $1 the name, $2 the path it must have.
+  const child = [
+    // `command`: a failed redirection on plain `exec` ends the shell before `||` runs.
+    `command exec 3<"./$1" 2>/dev/null || exit ${CHANGED}`,
+    `[ "$(readlink /proc/$$/fd/3)" = "$2" ] && [ -f /proc/$$/fd/3 ] || exit ${CHANGED}`,
+    `s=$(stat -L -c %s /proc/$$/fd/3) || exit ${CHANGED}`,
+    `printf '%s\\0%s\\0%s\\0' "$2" "$3" "$s"`,
+    offset > 0 ? `tail -c +${offset + 1} <&3 | head -c ${cap}` : `head -c ${cap} <&3`,
+  ].join("\n");
+  return [
+    underFunction(plan.roots),
+    `p=${quoteArg(plan.path)}; n=0`,
+    "while :; do",
+    `  d=\${p%/*}; f=\${p##*/}; [ -n "$d" ] || d=/`,
+    `  cd -P -- "$d" 2>/dev/null || exit ${NOT_FOUND}`,
+    `  w=$(pwd -P) || exit ${NOT_FOUND}; w=\${w%/}`,
+    `  under "\${w:-/}" || { printf '%s\\0' "$w/$f"; exit ${OUTSIDE}; }`,
+    `  case $f in ''|.|..) exit ${WRONG_TYPE};; esac`,
+    `  if [ -L "./$f" ]; then`,
+    `    n=$((n + 1)); [ "$n" -le ${MAX_HOPS} ] || exit ${LOOP}`,
+    `    l=$(readlink "./$f" && echo x) || exit ${CHANGED}; l=\${l%??}`,
+    `    case $l in /*) p=$l;; *) p=$w/$l;; esac`,
+    "    continue",
+    "  fi",
+    `  [ -e "./$f" ] || exit ${NOT_FOUND}`,
+    `  [ -f "./$f" ] || { printf '%s\\0' "$w/$f"; exit ${WRONG_TYPE}; }`,
+    `  [ -r "./$f" ] || { printf '%s\\0' "$w/$f"; exit ${UNREADABLE}; }`,
+    "  break",
+    "done",
+    "if dd if=/dev/null iflag=nofollow,nonblock count=0 status=none 2>/dev/null; then",
+    `  s=$(stat -c %s -- "./$f") || exit ${CHANGED}`,
+    `  printf '%s\\0%s\\0%s\\0' "$w/$f" "$m" "$s"`,
+    `  dd if="./$f" iflag=nofollow,nonblock,skip_bytes,count_bytes skip=${offset} count=${cap} ` +
+    `bs=65536 status=none 2>/dev/null || exit ${CHANGED}`,
+    `elif timeout -s KILL 5 true 2>/dev/null; then`,
+    `  timeout -s KILL ${seconds} sh -c ${quoteArg(child)} sh "$f" "$w/$f" "$m"; exit $?`,
+    `else exit ${NO_SAFE_READ}; fi`,
+  ].join("\n");
 }
 
 /**
@@ -57,12 +113,23 @@ export function fsReadScript(plan: FsReadPlan): string {
  * @returns The script.
  */
 export function fsListScript(plan: FsListPlan): string {
-  return `${resolveAndCheck(plan.path, plan.roots, "-d")}\nprintf '%s\\0%s\\0' "$p" "\${r:-/}"\n` +
-    `if find "$p" -maxdepth 0 -printf '' >/dev/null 2>&1; then ` +
-    `find "$p" -mindepth 1 -maxdepth 1 -printf '%y\\t%s\\t%T@\\t%m\\n%f\\0'; else ` +
-    `for f in "$p"/* "$p"/.*; do case \${f##*/} in .|..) continue;; esac; ` +
+  return [
+    underFunction(plan.roots),
+    `p=${quoteArg(plan.path)}`,
+    `cd -P -- "$p" 2>/dev/null || { [ -e "$p" ] || exit ${NOT_FOUND}; ` +
+    `[ -d "$p" ] || exit ${WRONG_TYPE}; exit ${UNREADABLE}; }`,
+    `w=$(pwd -P) || exit ${NOT_FOUND}`,
+    `under "$w" || { printf '%s\\0' "$w"; exit ${OUTSIDE}; }`,
+    `[ -r . ] && [ -x . ] || { printf '%s\\0' "$w"; exit ${UNREADABLE}; }`,
+    `printf '%s\\0%s\\0' "$w" "$m"`,
+    `if find . -maxdepth 0 -printf '' >/dev/null 2>&1; then ` +
+    `find . -mindepth 1 -maxdepth 1 -printf '${FIND_ENTRY_FORMAT}' 2>/dev/null; else ` +
+    `for f in ./* ./.*; do case \${f##*/} in .|..) continue;; esac; ` +
     `[ -e "$f" ] || [ -L "$f" ] || continue; ` +
-    `stat -c '%F\t%s\t%Y\t%a' "$f" && printf '%s\\0' "\${f##*/}"; done; fi`;
+    `stat -c '%F\t%s\t%Y\t%a' -- "$f" 2>/dev/null && printf '%s\\0' "\${f##*/}"; done; fi`,
+    // An entry renamed or removed while it was listed is simply absent, not a failure.
+    "exit 0",
+  ].join("\n");
 }
 
 /**
@@ -89,14 +156,32 @@ function failure(run: RawRun, plan: FsReadPlan | FsListPlan, what: string): SshE
         `Cannot ${what} ${shown}: its real path lies outside the allowed roots`,
       );
     case WRONG_TYPE:
+      // A FIFO, socket or device is refused without being opened, as on the local worker.
       return new SshError(
-        "not_found",
+        "forbidden",
         `Cannot ${what} ${shown}: expected a ${
           what === "read" ? "regular file" : "directory"
         }, found another kind`,
       );
     case UNREADABLE:
       return new SshError("forbidden", `Cannot ${what} ${shown}: permission denied`);
+    case CHANGED:
+    case KILLED:
+      return new SshError(
+        "forbidden",
+        `Cannot ${what} ${shown}: it changed while it was being opened (refused, not followed)`,
+      );
+    case LOOP:
+      return new SshError(
+        "forbidden",
+        `Cannot ${what} ${shown}: more than ${MAX_HOPS} symbolic links on its path`,
+      );
+    case NO_SAFE_READ:
+      return new SshError(
+        "program_missing",
+        `Cannot ${what} ${shown}: the host has neither GNU dd (iflag=nofollow) nor timeout, ` +
+          "so the file cannot be opened without a race",
+      );
     default:
       return new SshError(
         "bad_response",
@@ -169,16 +254,6 @@ function encode(body: Uint8Array, truncated: boolean): Pick<FsReadResult, "conte
   return { content: btoa(binary), encoding: "base64" };
 }
 
-const TYPES: Record<string, DirEntry["type"]> = {
-  f: "file",
-  d: "directory",
-  l: "symlink",
-  "regular file": "file",
-  "regular empty file": "file",
-  directory: "directory",
-  "symbolic link": "symlink",
-};
-
 /**
  * Reads a listing's output.
  *
@@ -195,21 +270,7 @@ export function parseFsList(plan: FsListPlan, run: RawRun): FsListResult {
   const path = records.shift() ?? "";
   checkRoots(path, records.shift() ?? "", plan, "list");
   records.pop(); // after the last NUL: empty, or a record cut by the output cap
-  const entries: DirEntry[] = [];
-  for (const record of records) {
-    const newline = record.indexOf("\n");
-    if (newline < 0) continue;
-    const [type, size, mtime, mode] = record.slice(0, newline).split("\t");
-    const seconds = Number(mtime);
-    entries.push({
-      name: record.slice(newline + 1),
-      type: TYPES[type] ?? "other",
-      size: Number.isFinite(Number(size)) ? Number(size) : null,
-      mtime: Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : null,
-      mode: /^[0-7]+$/.test(mode ?? "") ? mode.padStart(4, "0") : null,
-    });
-  }
-  entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const entries = parseEntryRecords(records);
   return {
     kind: "fs_list",
     path,

@@ -8,6 +8,7 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { compileGlob } from "../../config/glob.ts";
 
 /** One usable known_hosts line. */
 interface KnownHostLine {
@@ -59,14 +60,6 @@ export function keyTypeOf(key: Uint8Array): string {
   return new TextDecoder().decode(key.subarray(4, 4 + length));
 }
 
-function globToRegExp(pattern: string): RegExp {
-  const body = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*").replaceAll(
-    "?",
-    ".",
-  );
-  return new RegExp(`^${body}$`, "i");
-}
-
 function hostMatcher(field: string): ((name: string) => boolean) | null {
   if (field.startsWith("|1|")) {
     const [, , salt, hash] = field.split("|");
@@ -80,12 +73,13 @@ function hostMatcher(field: string): ((name: string) => boolean) | null {
   }
   const patterns = field.split(",").filter(Boolean).map((p) => ({
     negated: p.startsWith("!"),
-    regexp: globToRegExp(p.startsWith("!") ? p.slice(1) : p),
+    // known_hosts patterns compare host names without regard to case.
+    matches: compileGlob(p.startsWith("!") ? p.slice(1) : p, { caseInsensitive: true }),
   }));
   return (name) => {
     let matched = false;
-    for (const { negated, regexp } of patterns) {
-      if (!regexp.test(name)) continue;
+    for (const { negated, matches } of patterns) {
+      if (!matches(name)) continue;
       if (negated) return false;
       matched = true;
     }

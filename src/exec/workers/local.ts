@@ -9,7 +9,6 @@
 import type { LocalWorkerConfig } from "../local_kind.ts";
 import {
   type CommandResult,
-  type DirEntry,
   type ExecFailure,
   type ExecPlan,
   type FsListPlan,
@@ -17,8 +16,15 @@ import {
   isUnderRoots,
   type PlanResult,
 } from "../plan.ts";
-import type { WorkerRequest, WorkerResponse } from "../protocol.ts";
+import {
+  type ResultText,
+  textBuffers,
+  TRANSFER_TEXT_MIN,
+  type WorkerRequest,
+  type WorkerResponse,
+} from "../protocol.ts";
 import { decodeText, readCapped } from "./_capped.ts";
+import { FsFailure, listDirectoryRaceFree, readFileRaceFree } from "./_local_fs.ts";
 
 /** Grace between SIGTERM and SIGKILL when a program overruns its timeout. */
 const KILL_GRACE_MS = 2_000;
@@ -36,12 +42,25 @@ function send(message: WorkerResponse): void {
   self.postMessage(message);
 }
 
+/** Long outputs leave as bytes (see `ResultText`); each command's place in the result. */
+interface Texts {
+  readonly list: ResultText[];
+  readonly index: number;
+}
+
+/** The text, or `""` with its bytes noted for transfer when it is long. */
+function textOrTransfer(bytes: Uint8Array, texts: Texts, field: "stdout" | "stderr"): string {
+  if (bytes.length < TRANSFER_TEXT_MIN) return decodeText(bytes);
+  texts.list.push({ path: ["commands", texts.index, field], bytes });
+  return "";
+}
+
 async function runCommand(
   argv: readonly string[],
   plan: ExecPlan,
-  deadline: number,
-  signal: AbortSignal,
+  context: { deadline: number; signal: AbortSignal; texts: Texts },
 ): Promise<CommandResult> {
+  const { deadline, signal } = context;
   const path = config!.programs[argv[0]];
   if (!path) {
     throw new Failure({
@@ -95,8 +114,8 @@ async function runCommand(
       argv,
       exitCode: status.signal === null ? status.code : null,
       signal: status.signal,
-      stdout: decodeText(stdout.bytes),
-      stderr: decodeText(stderr.bytes),
+      stdout: textOrTransfer(stdout.bytes, context.texts, "stdout"),
+      stderr: textOrTransfer(stderr.bytes, context.texts, "stderr"),
       truncated: stdout.truncated || stderr.truncated,
       bytes: stdout.total + stderr.total,
     };
@@ -106,8 +125,13 @@ async function runCommand(
   }
 }
 
-async function runExec(plan: ExecPlan, signal: AbortSignal): Promise<PlanResult> {
+async function runExec(
+  plan: ExecPlan,
+  signal: AbortSignal,
+  texts: ResultText[],
+): Promise<PlanResult> {
   const deadline = Date.now() + plan.timeoutMs;
+  const context = (index: number) => ({ deadline, signal, texts: { list: texts, index } });
   if (plan.mode === "first_available") {
     const argv = plan.commands.find((cmd) => config!.programs[cmd[0]]);
     if (!argv) {
@@ -117,125 +141,33 @@ async function runExec(plan: ExecPlan, signal: AbortSignal): Promise<PlanResult>
         message: `None of ${names.join(", ")} is installed on this host`,
       });
     }
-    return { kind: "exec", commands: [await runCommand(argv, plan, deadline, signal)] };
+    return { kind: "exec", commands: [await runCommand(argv, plan, context(0))] };
   }
   const commands: CommandResult[] = [];
-  for (const argv of plan.commands) commands.push(await runCommand(argv, plan, deadline, signal));
+  for (const argv of plan.commands) {
+    commands.push(await runCommand(argv, plan, context(commands.length)));
+  }
   return { kind: "exec", commands };
 }
 
-/**
- * Real paths of the allowed roots, resolved once: roots come from the
- * registry, which does not change while the worker lives. A root that does
- * not exist (yet) is not cached, so it is resolved again on the next call.
- */
-const realRootCache = new Map<string, string>();
-
-async function realRoot(root: string): Promise<string> {
-  const cached = realRootCache.get(root);
-  if (cached !== undefined) return cached;
-  try {
-    const real = await Deno.realPath(root);
-    realRootCache.set(root, real);
-    return real;
-  } catch {
-    return root;
+function checkPlanRoots(plan: FsReadPlan | FsListPlan): void {
+  if (!isUnderRoots(plan.path, plan.roots)) {
+    throw new Failure({ code: "forbidden", message: `${plan.path} is outside the allowed roots` });
   }
-}
-
-async function realPathUnderRoots(path: string, roots: readonly string[]): Promise<string> {
-  if (!isUnderRoots(path, roots)) {
-    throw new Failure({ code: "forbidden", message: `${path} is outside the allowed roots` });
-  }
-  const real = await Deno.realPath(path);
-  const realRoots = await Promise.all(roots.map(realRoot));
-  // A symlink inside a root may point anywhere; only its destination counts.
-  if (!isUnderRoots(real, realRoots)) {
-    throw new Failure({ code: "forbidden", message: `${path} leads outside the allowed roots` });
-  }
-  return real;
-}
-
-async function readFile(plan: FsReadPlan): Promise<PlanResult> {
-  const path = await realPathUnderRoots(plan.path, plan.roots);
-  using file = await Deno.open(path, { read: true });
-  const info = await file.stat();
-  // A directory on the resolved path could be swapped for a symlink between the
-  // check and the open: the file opened must be the one the check resolved.
-  const after = await Deno.stat(await realPathUnderRoots(path, plan.roots));
-  if (after.ino !== info.ino || after.dev !== info.dev) {
-    throw new Failure({ code: "forbidden", message: `${plan.path} changed while it was opened` });
-  }
-  if (!info.isFile) {
-    throw new Failure({ code: "forbidden", message: `${plan.path} is not a regular file` });
-  }
-  if (plan.offset > 0) await file.seek(plan.offset, Deno.SeekMode.Start);
-  const buffer = new Uint8Array(
-    Math.min(plan.outputCapBytes, Math.max(0, info.size - plan.offset)),
-  );
-  let filled = 0;
-  while (filled < buffer.length) {
-    const n = await file.read(buffer.subarray(filled));
-    if (n === null) break;
-    filled += n;
-  }
-  const bytes = buffer.subarray(0, filled);
-  let content: string;
-  let encoding: "utf-8" | "base64" = "utf-8";
-  try {
-    content = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    content = btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(""));
-    encoding = "base64";
-  }
-  return {
-    kind: "fs_read",
-    path,
-    size: info.size,
-    content,
-    encoding,
-    truncated: plan.offset + filled < info.size,
-  };
-}
-
-async function listDirectory(plan: FsListPlan): Promise<PlanResult> {
-  const path = await realPathUnderRoots(plan.path, plan.roots);
-  const entries: DirEntry[] = [];
-  let truncated = false;
-  for await (const entry of Deno.readDir(path)) {
-    if (entries.length >= plan.maxEntries) {
-      truncated = true;
-      break;
-    }
-    let info: Deno.FileInfo | undefined;
-    try {
-      info = await Deno.lstat(`${path === "/" ? "" : path}/${entry.name}`);
-    } catch {
-      info = undefined;
-    }
-    entries.push({
-      name: entry.name,
-      type: entry.isFile
-        ? "file"
-        : entry.isDirectory
-        ? "directory"
-        : entry.isSymlink
-        ? "symlink"
-        : "other",
-      size: info?.size ?? null,
-      mtime: info?.mtime?.toISOString() ?? null,
-      mode: info?.mode == null ? null : `0${(info.mode & 0o7777).toString(8).padStart(3, "0")}`,
-    });
-  }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { kind: "fs_list", path, entries, truncated };
 }
 
 function toFailure(error: unknown): ExecFailure {
-  if (error instanceof Failure) return error.failure;
-  if (error instanceof Deno.errors.NotFound) {
+  if (error instanceof Failure || error instanceof FsFailure) return error.failure;
+  const errno = (error as { code?: unknown }).code;
+  if (error instanceof Deno.errors.NotFound || errno === "ENOENT") {
     return { code: "not_found", message: "The path does not exist" };
   }
+  // node:fs errors from the file code: a name swapped for a symlink (ELOOP), a socket or a
+  // device without a driver (ENXIO), or the OS refusing access.
+  if (errno === "ELOOP" || errno === "ENXIO" || errno === "EACCES" || errno === "EPERM") {
+    return { code: "forbidden", message: "Access to the path is not allowed" };
+  }
+  if (errno === "ENOTDIR") return { code: "forbidden", message: "The path is not a directory" };
   if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
     return { code: "forbidden", message: "Access to the path is not allowed" };
   }
@@ -260,14 +192,20 @@ async function run(id: number, request: Extract<WorkerRequest, { type: "run" }>)
   try {
     const plan = request.plan;
     let result: PlanResult;
-    if (plan.kind === "exec") result = await runExec(plan, controller.signal);
-    else if (plan.kind === "fs_read") result = await readFile(plan);
-    else if (plan.kind === "fs_list") result = await listDirectory(plan);
-    else {throw new Failure({
+    const texts: ResultText[] = [];
+    if (plan.kind === "exec") result = await runExec(plan, controller.signal, texts);
+    else if (plan.kind === "fs_read") {
+      checkPlanRoots(plan);
+      result = await readFileRaceFree(plan, config!);
+    } else if (plan.kind === "fs_list") {
+      checkPlanRoots(plan);
+      result = await listDirectoryRaceFree(plan, config!);
+    } else {throw new Failure({
         code: "internal",
         message: `The local executor cannot run ${plan.kind} plans`,
       });}
-    send({ type: "result", id, ok: true, result });
+    const message: WorkerResponse = { type: "result", id, ok: true, result, texts };
+    self.postMessage(message, textBuffers(texts));
   } catch (error) {
     send({ type: "result", id, ok: false, error: toFailure(error) });
   } finally {

@@ -1,0 +1,266 @@
+/**
+ * File plans on the gateway host, race-free and never blocking.
+ *
+ * Checking a path's real location and then opening it by name lets a process
+ * that can write inside a root swap a component for a symlink in between.
+ * Deno offers no `openat()`, makes every relative path absolute before it
+ * opens it, and refuses `/proc/self/fd` to a sandboxed worker, so the check is
+ * made on what was opened instead of on a name:
+ *
+ * 1. `stat` the path and refuse anything but a regular file (or a directory
+ *    for listings) without opening it: FIFOs, sockets and devices are never
+ *    opened in the ordinary case.
+ * 2. Open it with `O_NONBLOCK | O_NOCTTY`: a FIFO swapped in after step 1
+ *    cannot block the open (or a read).
+ * 3. `fstat` the descriptor (regular file or directory, `dev:ino` against the
+ *    protected files) and ask `readlink /proc/PID/fd/N` — a separate process,
+ *    which Deno's sandbox does not stop — where the opened object really is.
+ *    It must lie under a root's real path.
+ * 4. Read through the descriptor (`pread`), or list through it with
+ *    `find -H /proc/PID/fd/N` (the magic link is the opened directory itself;
+ *    find walks it with `openat` and never follows a symlink).
+ *
+ * The helpers `readlink` and `find` (GNU, for `-printf`) are the programs
+ * read_file and list_directory declare in the catalog, resolved at start like
+ * every other program the worker runs.
+ *
+ * @module
+ */
+import fs from "node:fs";
+import type { LocalFsConfig } from "../local_kind.ts";
+import type { ExecFailure, FsListPlan, FsListResult, FsReadPlan, FsReadResult } from "../plan.ts";
+import { isUnderRoots } from "../plan.ts";
+import { readCapped } from "./_capped.ts";
+import { FIND_ENTRY_FORMAT, parseEntryRecords } from "./_dir_entries.ts";
+
+const { O_RDONLY, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = fs.constants;
+
+/** Bytes of `find` output kept at most for one listing (1000 entries of long names fit). */
+const LIST_OUTPUT_CAP = 1024 * 1024;
+
+/** A refusal with a stable code; the worker sends it back as the call's failure. */
+export class FsFailure extends Error {
+  /**
+   * @param failure The code and message for the client.
+   */
+  constructor(readonly failure: ExecFailure) {
+    super(failure.message);
+  }
+}
+
+function refuse(code: ExecFailure["code"], message: string): never {
+  throw new FsFailure({ code, message });
+}
+
+/** The real roots a plan may use: its own roots, where they lie under configured ones. */
+function rootsOf(plan: FsReadPlan | FsListPlan, config: LocalFsConfig): string[] {
+  const roots = new Set<string>();
+  for (const root of plan.roots) {
+    // A plan can narrow the configured roots, never widen them. A narrower root keeps its
+    // configured root's real prefix (a symlink below that is not followed here, which can
+    // only refuse more).
+    for (const [configured, real] of Object.entries(config.realRoots)) {
+      if (!isUnderRoots(root, [configured])) continue;
+      const rest = configured === "/" ? root : root.slice(configured.length);
+      roots.add(root).add(real === "/" ? rest || "/" : `${real}${rest}`);
+    }
+  }
+  return [...roots];
+}
+
+function isProtected(real: string, id: string, config: LocalFsConfig): boolean {
+  return config.protected.ids.includes(id) || isUnderRoots(real, config.protected.paths);
+}
+
+/** What kind of object a stat describes, for refusals. */
+function kindOf(info: {
+  isDirectory: boolean;
+  isFifo: boolean | null;
+  isSocket: boolean | null;
+  isCharDevice: boolean | null;
+  isBlockDevice: boolean | null;
+}): string {
+  if (info.isDirectory) return "a directory";
+  if (info.isFifo) return "a FIFO";
+  if (info.isSocket) return "a socket";
+  if (info.isCharDevice || info.isBlockDevice) return "a device";
+  return "a special file";
+}
+
+function kindOfStats(stats: fs.Stats): string {
+  return kindOf({
+    isDirectory: stats.isDirectory(),
+    isFifo: stats.isFIFO(),
+    isSocket: stats.isSocket(),
+    isCharDevice: stats.isCharacterDevice(),
+    isBlockDevice: stats.isBlockDevice(),
+  });
+}
+
+async function helper(
+  program: string | null,
+  name: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ bytes: Uint8Array; truncated: boolean }> {
+  if (!program) {
+    refuse("program_missing", `${name} is not installed on this host; file access needs it`);
+  }
+  const child = new Deno.Command(program, {
+    args,
+    clearEnv: true,
+    cwd: "/",
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+    signal: AbortSignal.timeout(timeoutMs),
+  }).spawn();
+  const [out, status] = await Promise.all([
+    readCapped(child.stdout, LIST_OUTPUT_CAP),
+    child.status,
+  ]);
+  if (!status.success) {
+    refuse("forbidden", `Cannot verify the opened path: ${name} failed (exit ${status.code})`);
+  }
+  return { bytes: out.bytes, truncated: out.truncated };
+}
+
+/** Where the object open on `fd` really is, from the kernel. */
+async function realPathOf(fd: number, config: LocalFsConfig, timeoutMs: number): Promise<string> {
+  const { bytes } = await helper(
+    config.programs.readlink ?? null,
+    "readlink",
+    ["-n", "--", `/proc/${Deno.pid}/fd/${fd}`],
+    timeoutMs,
+  );
+  return new TextDecoder().decode(bytes);
+}
+
+function checkPlace(
+  real: string,
+  id: string,
+  plan: FsReadPlan | FsListPlan,
+  config: LocalFsConfig,
+  what: string,
+): void {
+  const shown = JSON.stringify(plan.path);
+  if (!isUnderRoots(real, rootsOf(plan, config))) {
+    refuse("forbidden", `Cannot ${what} ${shown}: its real path lies outside the allowed roots`);
+  }
+  if (isProtected(real, id, config)) {
+    refuse("forbidden", `Cannot ${what} ${shown}: it holds the gateway's own secrets`);
+  }
+}
+
+/**
+ * Reads part of a regular file under the plan's roots.
+ *
+ * @param plan The plan.
+ * @param config Real roots, protected files and helper programs.
+ * @returns The content (UTF-8, or base64 when not text).
+ * @throws {FsFailure} When the path leads outside the roots, is not a regular file or is protected.
+ */
+export async function readFileRaceFree(
+  plan: FsReadPlan,
+  config: LocalFsConfig,
+): Promise<FsReadResult> {
+  const shown = JSON.stringify(plan.path);
+  const seen = Deno.statSync(plan.path);
+  if (!seen.isFile) {
+    refuse("forbidden", `Cannot read ${shown}: expected a regular file, found ${kindOf(seen)}`);
+  }
+  const fd = fs.openSync(plan.path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  try {
+    const opened = fs.fstatSync(fd);
+    if (!opened.isFile()) {
+      refuse(
+        "forbidden",
+        `Cannot read ${shown}: expected a regular file, found ${kindOfStats(opened)} ` +
+          "(it changed while it was being opened)",
+      );
+    }
+    const real = await realPathOf(fd, config, plan.timeoutMs);
+    checkPlace(real, `${opened.dev}:${opened.ino}`, plan, config, "read");
+    const size = opened.size;
+    const length = Math.max(0, Math.min(plan.outputCapBytes, size - plan.offset));
+    const buffer = new Uint8Array(length);
+    let filled = 0;
+    while (filled < length) {
+      const n = fs.readSync(fd, buffer, filled, length - filled, plan.offset + filled);
+      if (n === 0) break;
+      filled += n;
+    }
+    const bytes = buffer.subarray(0, filled);
+    let content: string;
+    let encoding: "utf-8" | "base64" = "utf-8";
+    try {
+      content = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      let binary = "";
+      for (const byte of bytes) binary += String.fromCharCode(byte);
+      content = btoa(binary);
+      encoding = "base64";
+    }
+    return {
+      kind: "fs_read",
+      path: real,
+      size,
+      content,
+      encoding,
+      truncated: plan.offset + filled < size,
+    };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Lists a directory under the plan's roots, through the opened directory.
+ *
+ * @param plan The plan.
+ * @param config Real roots, protected files and helper programs.
+ * @returns The entries, sorted by name.
+ * @throws {FsFailure} When the path leads outside the roots, is not a directory or is protected.
+ */
+export async function listDirectoryRaceFree(
+  plan: FsListPlan,
+  config: LocalFsConfig,
+): Promise<FsListResult> {
+  const shown = JSON.stringify(plan.path);
+  const seen = Deno.statSync(plan.path);
+  if (!seen.isDirectory) {
+    refuse("forbidden", `Cannot list ${shown}: expected a directory, found ${kindOf(seen)}`);
+  }
+  const fd = fs.openSync(plan.path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_DIRECTORY);
+  try {
+    const opened = fs.fstatSync(fd);
+    const real = await realPathOf(fd, config, plan.timeoutMs);
+    checkPlace(real, `${opened.dev}:${opened.ino}`, plan, config, "list");
+    const { bytes, truncated } = await helper(
+      config.programs.find ?? null,
+      "GNU find",
+      [
+        "-H",
+        `/proc/${Deno.pid}/fd/${fd}`,
+        "-mindepth",
+        "1",
+        "-maxdepth",
+        "1",
+        "-printf",
+        FIND_ENTRY_FORMAT,
+      ],
+      plan.timeoutMs,
+    );
+    const records = new TextDecoder().decode(bytes).split("\0");
+    records.pop(); // after the last NUL: empty, or a record cut by the cap
+    const entries = parseEntryRecords(records);
+    return {
+      kind: "fs_list",
+      path: real,
+      entries: entries.slice(0, plan.maxEntries),
+      truncated: truncated || entries.length > plan.maxEntries,
+    };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
