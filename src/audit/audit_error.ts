@@ -26,3 +26,19 @@ export class AuditError extends Error {
     this.name = "AuditError";
   }
 }
+
+/**
+ * The audit log file is locked by another writer (another gateway on the same
+ * state directory). {@linkcode openAuditChain} takes the next chain instead.
+ */
+export class AuditLockedError extends AuditError {
+  /**
+   * Creates the error.
+   *
+   * @param message What went wrong.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "AuditLockedError";
+  }
+}

@@ -28,10 +28,10 @@ import {
   hashRecord,
 } from "./record.ts";
 import { redact, SecretScanner } from "./redact.ts";
-import { AuditError } from "./audit_error.ts";
+import { AuditError, AuditLockedError } from "./audit_error.ts";
 import type { AppendOptions, AuditLogOptions, AuditSink, FsyncMode } from "./writer_options.ts";
 
-export { AuditError } from "./audit_error.ts";
+export { AuditError, AuditLockedError } from "./audit_error.ts";
 export type { AppendOptions, AuditLogOptions, AuditSink, FsyncMode } from "./writer_options.ts";
 
 /** Builds an entry from the chain head at write time (checkpoints sign the head). */
@@ -161,7 +161,7 @@ export class AuditLog {
     let setAside: SetAside | undefined;
     try {
       if (!await file.tryLock(true)) {
-        throw new AuditError(
+        throw new AuditLockedError(
           `Cannot open audit log "${path}": expected no other writer, found the file locked`,
         );
       }

@@ -1,10 +1,13 @@
 /**
- * `tailops audit verify FILE [--key KEY] [--shipped FILE]`: walks an audit
- * log's hash chain and checks its signed checkpoints. `tailops audit key`:
+ * `tailops audit verify FILE|DIR [--key KEY] [--shipped FILE]`: walks an audit
+ * log's hash chain and checks its signed checkpoints; given a state directory,
+ * every chain in it (one per gateway that ran there). `tailops audit key`:
  * prints the public key that verifies them.
  *
  * @module
  */
+import { basename } from "node:path";
+import { listAuditChains } from "../audit/chains.ts";
 import { importCheckpointKey } from "../audit/checkpoint.ts";
 import { type AuditRecord, auditRecordSchema } from "../audit/record.ts";
 import { verifyAuditFile, type VerifyReport } from "../audit/verify.ts";
@@ -51,12 +54,76 @@ export async function runAudit(args: string[]): Promise<number> {
     );
   }
   if (file === undefined || extra !== undefined) {
-    throw new CliError("Usage: tailops audit verify FILE [--key KEY] [--shipped FILE]");
+    throw new CliError("Usage: tailops audit verify FILE|DIR [--key KEY] [--shipped FILE]");
   }
   const keyText = parsed.values.key as string | undefined;
   const key = keyText === undefined ? undefined : await readKey(keyText);
   const shippedFile = parsed.values.shipped as string | undefined;
-  const shipped = shippedFile === undefined ? undefined : await readShipped(shippedFile);
+  const chains = await chainsOf(file);
+  if (chains === undefined) {
+    const shipped = shippedFile === undefined ? undefined : await readShipped(shippedFile);
+    return await verifyChain(file, { key, shipped });
+  }
+  if (shippedFile !== undefined) {
+    throw new CliError(
+      `--shipped checks one chain: expected a chain FILE such as ${chains[0].path}, found the directory ${
+        JSON.stringify(file)
+      }`,
+    );
+  }
+  // Each gateway on the state directory wrote its own chain: verify them all,
+  // each on its own lines; the worst outcome is the exit code.
+  const severity = (code: number) => [0, 2, 1].indexOf(code); // intact < incomplete < broken
+  let code = 0;
+  for (const chain of chains) {
+    const result = await verifyChain(chain.path, { key, label: `${basename(chain.path)}: ` });
+    if (severity(result) > severity(code)) code = result;
+  }
+  console.log(
+    `${chains.length} chain${chains.length === 1 ? "" : "s"} in ${file}: ${
+      code === 0 ? "all intact" : code === 1 ? "BROKEN" : "intact, some INCOMPLETE"
+    }`,
+  );
+  return code;
+}
+
+/** The chains of a directory, or `undefined` when the path is not a directory. */
+async function chainsOf(path: string): Promise<{ chain: number; path: string }[] | undefined> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    throw new CliError(`Cannot read ${JSON.stringify(path)}: ${(error as Error).message}`, 1);
+  }
+  if (!info.isDirectory) return undefined;
+  let chains;
+  try {
+    chains = await listAuditChains(path);
+  } catch (error) {
+    throw new CliError(`Cannot read ${JSON.stringify(path)}: ${(error as Error).message}`, 1);
+  }
+  if (chains.length === 0) {
+    throw new CliError(
+      `No audit log in ${
+        JSON.stringify(path)
+      }: expected audit.jsonl or audit.N.jsonl (one chain per gateway that ran there)`,
+      1,
+    );
+  }
+  return chains;
+}
+
+/** Verifies one chain and prints its report; returns 0 intact, 1 broken, 2 unsigned tail. */
+async function verifyChain(
+  file: string,
+  options: {
+    key?: Awaited<ReturnType<typeof readKey>>;
+    shipped?: AuditRecord[];
+    label?: string;
+  },
+): Promise<number> {
+  const { key, shipped } = options;
+  const say = (line: string) => console.log(`${options.label ?? ""}${line}`);
   let report: VerifyReport;
   try {
     report = await verifyAuditFile(file, { key, shipped });
@@ -64,33 +131,31 @@ export async function runAudit(args: string[]): Promise<number> {
     throw new CliError(`Cannot read ${JSON.stringify(file)}: ${(error as Error).message}`, 1);
   }
   if (!report.ok) {
-    console.log(
-      `BROKEN at seq ${report.seq} (line ${report.line}): ${report.reason}: ${report.message}`,
-    );
+    say(`BROKEN at seq ${report.seq} (line ${report.line}): ${report.reason}: ${report.message}`);
     return 1;
   }
-  console.log(`OK: ${report.count} records, chain intact`);
+  say(`OK: ${report.count} records, chain intact`);
   const cp = report.checkpoints;
   if (cp.last) {
     const how = cp.signaturesChecked
       ? `signed by key "${key!.kid}", signatures verified`
       : "signatures not checked (give --key)";
-    console.log(
+    say(
       `Checkpoints: ${cp.count}, ${how}; the last, at seq ${cp.last.seq}, ${
         cp.last.final ? "was written at a clean shutdown" : "is a periodic one"
       }`,
     );
-  } else if (key) console.log("Checkpoints: none");
+  } else if (key) say("Checkpoints: none");
   if (shipped) {
-    console.log(`Shipped checkpoints matched: ${cp.shippedMatched} of ${shipped.length}`);
+    say(`Shipped checkpoints matched: ${cp.shippedMatched} of ${shipped.length}`);
   }
-  for (const notice of report.notices) console.log(`Notice: ${notice}`);
+  for (const notice of report.notices) say(`Notice: ${notice}`);
   if (key && cp.uncovered > 0) {
     const from = report.count - cp.uncovered + 1;
     const where = cp.last
       ? "come after the last checkpoint and are not covered by a signature"
       : "are not covered by any signed checkpoint";
-    console.log(
+    say(
       `INCOMPLETE: records ${from}-${report.count} ${where}; records cut off after seq ${report.count} could not be detected here (compare with checkpoints shipped off the host: --shipped)`,
     );
     return 2;

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { AuditLog } from "../audit/writer.ts";
+import type { AuditLog } from "../audit/writer.ts";
+import { openAuditChain } from "../audit/chains.ts";
 import { redact, SecretScanner } from "../audit/redact.ts";
 import {
   findSecrets,
@@ -35,6 +36,7 @@ import { RefusalRecorder } from "../mcp/refusals.ts";
 import { InFlight } from "../mcp/in_flight.ts";
 import { CATALOG, checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
 import type { FsyncMode } from "../audit/writer.ts";
+import { removeInstance } from "./instances.ts";
 
 const log = getLogger(["tailops", "gateway"]);
 
@@ -55,7 +57,11 @@ export interface Gateway {
   readonly core: GatewayCore;
   readonly registry: Registry;
   readonly policy: PolicyFile;
+  /** Where the policy came from (a path, or the embedded default's name). */
+  readonly policyFile: string;
   readonly audit: AuditLog;
+  /** The audit chain this gateway holds (1 is `STATE/audit.jsonl`, N is `STATE/audit.N.jsonl`). */
+  readonly chain: number;
   /** Checkpoints shipped off the host, and deliveries that failed. */
   readonly shipping: ShippingCounts;
   /** Approvals, shared by the call pipeline, the HTTP endpoint and the watcher. */
@@ -105,14 +111,15 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const auditKey = await loadOrCreateAuditKey(options.stateDir);
   const auditConfig = policy.audit;
   const shipper = checkpointShipper(auditConfig?.ship);
-  const audit = await AuditLog.open(`${options.stateDir}/audit.jsonl`, {
+  // Each gateway on this state directory writes its own chain (the first one
+  // no other process holds): several stdio instances and an HTTP gateway of
+  // one user run at once, every call of each in a verifiable chain.
+  const { chain, log: audit } = await openAuditChain(options.stateDir, {
     fsync: options.fsync ?? "batch",
     secrets: scanner,
     // A crash or a full disk can leave half a line: keep it aside and go on
     // (the `tail_repaired` record says where), rather than refuse to start.
     onCorruptTail: "set_aside",
-    // The last checkpoint's head, kept beside the log: a log found shorter at start is recorded.
-    anchor: `${options.stateDir}/audit.anchor.json`,
     checkpoint: {
       signer: {
         kid: auditKey.kid,
@@ -189,7 +196,9 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     core,
     registry,
     policy,
+    policyFile: file,
     audit,
+    chain,
     shipping: shipper.counts,
     approvals,
     async drain(graceMs) {
@@ -208,6 +217,8 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       return closing ??= (async () => {
         stopWatching();
         executor.close();
+        // While the chain is still locked: the record counts only while it is.
+        removeInstance(options.stateDir, chain);
         await refusals.close();
         try {
           await audit.append({ event: "stopped" });

@@ -79,12 +79,14 @@ Options:
   -h, --help        Show this help`;
 
 /** Help for `audit`. */
-export const AUDIT_HELP = `Usage: tailops audit verify FILE [--key KEY] [--shipped FILE]
+export const AUDIT_HELP = `Usage: tailops audit verify FILE|DIR [--key KEY] [--shipped FILE]
        tailops audit key [--state-dir DIR]
 
 verify walks the hash chain of an audit log. Prints "OK" with the record
 count, or the first broken record's seq and why (edited, deleted or
-reordered, truncated, invalid, rewritten, foreign_key).
+reordered, truncated, invalid, rewritten, foreign_key). Given a state
+directory, it verifies every chain in it: each gateway running on that
+directory writes its own (audit.jsonl, audit.2.jsonl, ...).
 
   --key KEY      The audit public key (a file holding what "audit key" prints,
                  or that JSON itself). Every checkpoint's signature is checked:
@@ -94,6 +96,7 @@ reordered, truncated, invalid, rewritten, foreign_key).
   --shipped FILE Checkpoints shipped off the host (webhook bodies or syslog
                  lines, one per line): each must be in the log, unchanged; a
                  log that ends before one of them was cut ("truncated").
+                 With FILE only (the copies of that one chain).
 
 Notices say what the gateway recorded about its own log: a torn last line it
 kept aside at start, a time it could not write.

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { configure, getStreamSink, jsonLinesFormatter, type LogLevel } from "@logtape/logtape";
+import { configure, dispose, getStreamSink, jsonLinesFormatter, type LogLevel } from "@logtape/logtape";
 
 /** Log levels accepted by `--log-level`. */
 export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
@@ -22,4 +22,12 @@ export async function setupLogging(level: LogLevel): Promise<void> {
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
     ],
   });
+}
+
+/**
+ * Writes out the log lines still buffered, before the process exits
+ * (`Deno.exit` does not wait for the stream sink). Later records are dropped.
+ */
+export async function flushLogs(): Promise<void> {
+  await dispose();
 }

@@ -5,26 +5,24 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { compileBindings } from "../auth/bindings.ts";
-import { ConfigError } from "../config/errors.ts";
 import { fullIdentity } from "../gate/identity.ts";
 import { createMcpServer } from "../mcp/server.ts";
 import { StdioTransport } from "../mcp/stdio_transport.ts";
-import { CliError } from "./errors.ts";
 import { type Gateway, openGateway } from "./gateway.ts";
 import { SERVE_HELP } from "./help.ts";
-import { setupLogging } from "./logging.ts";
+import { flushLogs, setupLogging } from "./logging.ts";
 import { parseServeOptions, type ServeOptions } from "./serve_options.ts";
 import { onShutdown } from "./shutdown.ts";
+import { openFailure, prepareStateDir, recordInstance } from "./serve_start.ts";
 
 const log = getLogger(["tailops", "serve"]);
 
 async function open(options: ServeOptions): Promise<Gateway> {
-  await Deno.mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+  await prepareStateDir(options.stateDir);
   try {
     return await openGateway(options);
   } catch (error) {
-    if (error instanceof ConfigError) throw new CliError(error.message, 1);
-    throw error;
+    throw await openFailure(error, options.stateDir);
   }
 }
 
@@ -47,12 +45,16 @@ async function serveStdio(options: ServeOptions, gateway: Gateway): Promise<void
     closeTransports: () => transport.close(),
   });
   await server.connect(transport);
-  log.info("Serving MCP over stdio as {subject}", {
+  await recordInstance(options, gateway);
+  log.info("Serving MCP over stdio as {subject} (audit chain {audit})", {
     subject: identity.subject,
     stateDir: options.stateDir,
+    audit: gateway.audit.path,
   });
   await closed;
   await gateway.close();
+  log.info("Stopped: the client closed stdin");
+  await flushLogs();
 }
 
 /**

@@ -17,15 +17,49 @@ import { defaultHostsAndOrigins, type HostOriginOptions } from "../http/host_ori
 import { DEFAULT_LISTENER_LIMITS, type HttpListener, listenHttp } from "../http/listener.ts";
 import { DEFAULT_SESSION_LIMITS, type McpSessions, mcpSessions } from "../http/mcp_sessions.ts";
 import { serveTailscaleSocket } from "../http/tailscale_socket.ts";
+import { quoteArg } from "../exec/quote.ts";
 import { CliError } from "./errors.ts";
 import type { Gateway } from "./gateway.ts";
 import type { ServeOptions } from "./serve_options.ts";
 import { onShutdown } from "./shutdown.ts";
+import { listenFailure, recordInstance } from "./serve_start.ts";
 
 const log = getLogger(["tailops", "serve"]);
 
 /** Time for connections to end after the calls in flight were drained or cut. */
 const CLOSE_EXTRA_MS = 5_000;
+
+/**
+ * Says on stderr, once the gateway is ready, where it is, where its token is
+ * and how a client connects: a JSON log line like every other, whose
+ * `client_command` property is ready to paste.
+ */
+function announce(parts: {
+  url: string;
+  resource: string;
+  tokenFile?: string;
+  roles: readonly string[];
+}): void {
+  const { url, tokenFile, roles } = parts;
+  const header = tokenFile === undefined
+    ? ""
+    : ` --header "Authorization: Bearer $(cat ${quoteArg(tokenFile)})"`;
+  const mint = roles.length === 0 ? undefined : `tailops token mint --sub NAME --role ${
+    roles.includes("viewer") ? "viewer" : roles[0]
+  } --ttl 8h`;
+  log.info(
+    tokenFile === undefined
+      ? "Ready: MCP at {url} without authentication; connect with: {client_command}"
+      : "Ready: MCP at {url}; admin token in {token_file}; connect with: {client_command}",
+    {
+      url,
+      resource: parts.resource,
+      token_file: tokenFile,
+      client_command: `claude mcp add --transport http tailops ${url}${header}`,
+      ...(mint ? { narrower_token: mint } : {}),
+    },
+  );
+}
 
 /**
  * Serves MCP over Streamable HTTP until a signal stops the gateway.
@@ -48,7 +82,13 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
   };
   // Bound first (with port 0 the Host check needs the port it got); accepting
   // starts once the app exists, so early connections wait in the kernel queue.
-  const server = listenHttp({ hostname, port }, limits.listener);
+  let server: HttpListener;
+  try {
+    server = listenHttp({ hostname, port }, limits.listener);
+  } catch (error) {
+    await gateway.close();
+    throw await listenFailure(error, { hostname, port, stateDir: options.stateDir });
+  }
   const actualPort = server.addr.port;
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   const resource = options.publicUrl ?? `http://${host}:${actualPort}/mcp`;
@@ -78,11 +118,13 @@ async function serveOn(
   const { options, gateway, sessions, hosts, resource } = parts;
   let auth: Parameters<typeof createApp>[0]["auth"];
   let metadata: Parameters<typeof createApp>[0]["metadata"];
+  let tokenFile: string | undefined;
   if (options.noAuth) {
     log.warn("Authentication is OFF (--no-auth): every loopback caller has full access");
     auth = { anonymous: fullIdentity("local:anonymous", "local") };
   } else {
     const token = await ensureAdminToken(options.stateDir);
+    tokenFile = token.path;
     auth = {
       authenticator: await createAuthenticator(
         { auth: gateway.policy.auth, identities: gateway.policy.identities },
@@ -198,6 +240,12 @@ async function serveOn(
   );
   const url = new URL("/mcp", server.origin).href;
   log.info("Listening on {url}", { url, port: server.addr.port });
+  await recordInstance(options, gateway, {
+    url,
+    listen: `${options.listen.hostname}:${server.addr.port}`,
+    resource,
+  });
+  announce({ url, resource, tokenFile, roles: Object.keys(gateway.policy.identities?.roles ?? {}) });
   await Promise.all([server.finished, tailscaleServer?.finished]);
   // The server finishes during a stop; the stop ends the process.
   await stopped;

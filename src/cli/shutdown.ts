@@ -9,6 +9,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { Gateway } from "./gateway.ts";
+import { flushLogs } from "./logging.ts";
 
 const log = getLogger(["tailops", "serve"]);
 
@@ -78,6 +79,7 @@ export function onShutdown(
       log.error("Closing the gateway failed: {error}", { error: String(error) });
     }
     clearTimeout(hardStop);
+    await flushLogs();
     Deno.exit(code);
   };
   Deno.addSignalListener("SIGINT", () => void stop("SIGINT"));
