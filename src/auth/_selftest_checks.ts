@@ -19,29 +19,48 @@ const prmSchema = z.looseObject({
 });
 
 /**
- * Fetches the protected resource metadata at its path-suffixed URL and checks its shape.
+ * Fetches the protected resource metadata at its path-suffixed URL and checks
+ * its shape. A 404 passes: a gateway without an authorization server serves
+ * none (the MCP spec requires at least one in it); its challenges must then
+ * not name it ({@linkcode checkChallenge} with `metadata: false`).
  *
  * @param url The MCP endpoint.
  * @param resource The canonical resource URI.
- * @returns Pass or fail with a detail.
+ * @returns Pass or fail with a detail, and whether metadata is served.
  */
-export async function checkMetadata(url: string, resource: string): Promise<Result> {
+export async function checkMetadata(
+  url: string,
+  resource: string,
+): Promise<{ result: Result; served: boolean }> {
   const where = resourceMetadataUrl(resource);
   const response = await fetch(new URL(new URL(where).pathname, url), {
     signal: AbortSignal.timeout(10_000),
   });
+  if (response.status === 404) {
+    await response.body?.cancel();
+    return {
+      result: [true, `None at ${where} (no authorization server configured)`],
+      served: false,
+    };
+  }
   if (response.status !== 200) {
     await response.body?.cancel();
-    return [false, `Expected 200 at ${where}, found ${response.status}`];
+    return { result: [false, `Expected 200 at ${where}, found ${response.status}`], served: true };
   }
   const parsed = prmSchema.safeParse(await response.json().catch(() => undefined));
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`);
-    return [false, `Expected a well-formed document, found ${issues.join("; ")}`];
+    return {
+      result: [false, `Expected a well-formed document, found ${issues.join("; ")}`],
+      served: true,
+    };
   }
-  return parsed.data.resource === resource
-    ? [true, `Served at ${where}`]
-    : [false, `Expected resource "${resource}", found ${JSON.stringify(parsed.data.resource)}`];
+  return {
+    result: parsed.data.resource === resource
+      ? [true, `Served at ${where}`]
+      : [false, `Expected resource "${resource}", found ${JSON.stringify(parsed.data.resource)}`],
+    served: true,
+  };
 }
 
 /**
@@ -50,15 +69,17 @@ export async function checkMetadata(url: string, resource: string): Promise<Resu
  * @param url The MCP endpoint.
  * @param resource The canonical resource URI.
  * @param token The token, or `undefined` for none.
- * @param expected 401 (with `invalid_token` when a token was sent) or 403 `insufficient_scope`.
+ * @param expect 401 (with `invalid_token` when a token was sent) or 403 `insufficient_scope`,
+ *   and whether the challenge must name the metadata (it must not when none is served).
  * @returns Pass or fail with a detail.
  */
 export async function checkChallenge(
   url: string,
   resource: string,
   token: string | undefined,
-  expected: 401 | 403,
+  expect: { status: 401 | 403; metadata: boolean },
 ): Promise<Result> {
+  const { status: expected, metadata } = expect;
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const { status, headers: got } = await postMcp(url, INITIALIZE, headers);
   const challenge = got.get("www-authenticate") ?? "";
@@ -66,8 +87,10 @@ export async function checkChallenge(
   const wants = [
     status === expected || `status ${status}`,
     /^Bearer /i.test(challenge) || "no Bearer challenge",
-    challenge.includes(`resource_metadata="${resourceMetadataUrl(resource)}"`) ||
-    "no resource_metadata",
+    metadata
+      ? challenge.includes(`resource_metadata="${resourceMetadataUrl(resource)}"`) ||
+        "no resource_metadata"
+      : !challenge.includes("resource_metadata=") || "resource_metadata naming no document",
     /scope="[^"]+"/.test(challenge) || "no scope",
     !error || challenge.includes(`error="${error}"`) || `no error="${error}"`,
   ].filter((w) => w !== true);

@@ -119,6 +119,8 @@ export async function createAuthenticator(
     return UNKNOWN;
   }
 
+  // Metadata is served only when it can name an authorization server.
+  const target = { resource, metadata: auth.oidc.length > 0 };
   return Object.freeze({
     resource,
     async authenticate(request: Request, info: ConnectionInfo): Promise<AuthOutcome> {
@@ -136,12 +138,12 @@ export async function createAuthenticator(
         const { login, name } = tailscale;
         principal = { kind: "tailscale", login, ...(name !== undefined ? { name } : {}) };
       } else {
-        return { ...unauthorized(resource), ...flag };
+        return { ...unauthorized(target), ...flag };
       }
-      if (typeof principal === "string") return { ...unauthorized(resource, principal), ...flag };
+      if (typeof principal === "string") return { ...unauthorized(target, principal), ...flag };
       const identity = resolve(principal);
       if (identity.scopes.size === 0) {
-        return { ...insufficientScope(resource, identity.subject), ...flag };
+        return { ...insufficientScope(target, identity.subject), ...flag };
       }
       return { ok: true, identity, principal, ...flag };
     },

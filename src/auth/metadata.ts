@@ -76,16 +76,21 @@ export interface ProtectedResourceMetadata {
 
 /**
  * The protected resource metadata document and the paths to serve it at.
+ * Without an authorization server (no `auth.oidc` issuer) there is none: the
+ * MCP authorization spec requires at least one in `authorization_servers`,
+ * and an empty list sends OAuth-only clients into a registration that fails.
  *
  * @param config The `auth` section.
  * @param options `resource` overrides `auth.resource`.
- * @returns The document and the request paths (plain and path-suffixed).
+ * @returns The document and the request paths (plain and path-suffixed), or
+ *   `undefined` when no issuer is configured.
  * @throws {TypeError} When no valid resource URI is known.
  */
 export function protectedResourceMetadata(
   config: AuthConfig,
   options: { resource?: string } = {},
-): { document: ProtectedResourceMetadata; paths: string[] } {
+): { document: ProtectedResourceMetadata; paths: string[] } | undefined {
+  if (config.oidc.length === 0) return undefined;
   const resource = resolveResource(config, options.resource);
   const suffixed = new URL(resourceMetadataUrl(resource)).pathname;
   return {

@@ -79,12 +79,20 @@ export async function runSelftest(
     }
   };
 
-  await guarded("prm_document", () => checkMetadata(url, resource));
-  await guarded("challenge_401", () => checkChallenge(url, resource, undefined, 401));
+  let metadata = true;
+  await guarded("prm_document", async () => {
+    const checked = await checkMetadata(url, resource);
+    metadata = checked.served;
+    return checked.result;
+  });
+  await guarded(
+    "challenge_401",
+    () => checkChallenge(url, resource, undefined, { status: 401, metadata }),
+  );
   const attack = (name: string, make: (f: TokenFactory) => Promise<string> | string) =>
     guarded(name, async () => {
       if (!factory) return ["skip", "Needs --state-dir or an issuer key to sign test tokens"];
-      return await checkChallenge(url, resource, await make(factory), 401);
+      return await checkChallenge(url, resource, await make(factory), { status: 401, metadata });
     });
   await attack("wrong_audience", (f) => f.sign({ aud: "https://wrong.invalid/mcp" }));
   const past = Math.floor(Date.now() / 1000) - 7200;
@@ -93,7 +101,7 @@ export async function runSelftest(
   await attack("alg_none", (f) => f.unsigned({}));
   await guarded("missing_scope_403", async () => {
     if (!factory) return ["skip", "Needs --state-dir or an issuer key to sign test tokens"];
-    return await checkChallenge(url, resource, await factory.sign({}), 403);
+    return await checkChallenge(url, resource, await factory.sign({}), { status: 403, metadata });
   });
   const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   await guarded("bad_host_403", async () => {

@@ -66,9 +66,9 @@ export async function runAudit(args: string[]): Promise<number> {
   }
   if (shippedFile !== undefined) {
     throw new CliError(
-      `--shipped checks one chain: expected a chain FILE such as ${chains[0].path}, found the directory ${
-        JSON.stringify(file)
-      }`,
+      `--shipped checks one chain: expected a chain FILE such as ${
+        chains[0].path
+      }, found the directory ${JSON.stringify(file)}`,
     );
   }
   // Each gateway on the state directory wrote its own chain: verify them all,

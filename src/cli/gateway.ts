@@ -62,6 +62,8 @@ export interface Gateway {
   readonly audit: AuditLog;
   /** The audit chain this gateway holds (1 is `STATE/audit.jsonl`, N is `STATE/audit.N.jsonl`). */
   readonly chain: number;
+  /** The executor workers, for readiness: start them, and say whether none can start. */
+  readonly workers: Pick<ExecutorHost, "warm" | "unstartable">;
   /** Checkpoints shipped off the host, and deliveries that failed. */
   readonly shipping: ShippingCounts;
   /** Approvals, shared by the call pipeline, the HTTP endpoint and the watcher. */
@@ -199,6 +201,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     policyFile: file,
     audit,
     chain,
+    workers: executor,
     shipping: shipper.counts,
     approvals,
     async drain(graceMs) {

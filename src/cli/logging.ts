@@ -3,7 +3,13 @@
  *
  * @module
  */
-import { configure, dispose, getStreamSink, jsonLinesFormatter, type LogLevel } from "@logtape/logtape";
+import {
+  configure,
+  dispose,
+  getStreamSink,
+  jsonLinesFormatter,
+  type LogLevel,
+} from "@logtape/logtape";
 
 /** Log levels accepted by `--log-level`. */
 export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;

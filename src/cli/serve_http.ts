@@ -12,6 +12,8 @@ import { protectedResourceMetadata } from "../auth/metadata.ts";
 import { fullIdentity } from "../gate/identity.ts";
 import { createTransportLimiter } from "../gate/rate_limit.ts";
 import { createApp } from "../http/app.ts";
+import { renderProcessMetrics } from "../http/process_metrics.ts";
+import { readiness } from "../http/readiness.ts";
 import { approvalsApi } from "../http/approvals_api.ts";
 import { defaultHostsAndOrigins, type HostOriginOptions } from "../http/host_origin.ts";
 import { DEFAULT_LISTENER_LIMITS, type HttpListener, listenHttp } from "../http/listener.ts";
@@ -44,9 +46,11 @@ function announce(parts: {
   const header = tokenFile === undefined
     ? ""
     : ` --header "Authorization: Bearer $(cat ${quoteArg(tokenFile)})"`;
-  const mint = roles.length === 0 ? undefined : `tailops token mint --sub NAME --role ${
-    roles.includes("viewer") ? "viewer" : roles[0]
-  } --ttl 8h`;
+  const mint = roles.length === 0
+    ? undefined
+    : `tailops token mint --sub NAME --role ${
+      roles.includes("viewer") ? "viewer" : roles[0]
+    } --ttl 8h`;
   log.info(
     tokenFile === undefined
       ? "Ready: MCP at {url} without authentication; connect with: {client_command}"
@@ -143,6 +147,22 @@ async function serveOn(
     auth,
     metadata,
     limiter: createTransportLimiter(),
+    ready: readiness([
+      {
+        name: "audit",
+        check: () =>
+          gateway.audit.failure &&
+          `the audit log cannot be written, so calls are refused (${gateway.audit.failure.message})`,
+      },
+      {
+        name: "workers",
+        check: () => {
+          // A probe starts the workers not yet running, so a later probe knows.
+          gateway.workers.warm();
+          return gateway.workers.unstartable();
+        },
+      },
+    ]),
     routes: { "/approvals": approvalsApi(gateway.approvals) },
     onRateLimited: (peer) =>
       void gateway.core.refusals?.record({
@@ -159,7 +179,7 @@ async function serveOn(
         message: `${failure.status}: ${failure.message}`,
       }),
     metrics: () =>
-      gateway.core.metrics?.render([
+      (gateway.core.metrics?.render([
         { name: "tailops_sessions", help: "Open Streamable HTTP sessions.", read: sessions.size },
         {
           name: "tailops_http_connections",
@@ -191,7 +211,7 @@ async function serveOn(
           help: "Audit checkpoint deliveries that failed (calls are never blocked by them).",
           read: () => gateway.shipping.failed,
         },
-      ]) ?? "",
+      ]) ?? "") + renderProcessMetrics(),
   });
   server.serve((request, remoteAddr) => app.fetch(request, { remoteAddr }));
   // Tailscale identity arrives only on a private unix socket that `tailscale
@@ -245,7 +265,12 @@ async function serveOn(
     listen: `${options.listen.hostname}:${server.addr.port}`,
     resource,
   });
-  announce({ url, resource, tokenFile, roles: Object.keys(gateway.policy.identities?.roles ?? {}) });
+  announce({
+    url,
+    resource,
+    tokenFile,
+    roles: Object.keys(gateway.policy.identities?.roles ?? {}),
+  });
   await Promise.all([server.finished, tailscaleServer?.finished]);
   // The server finishes during a stop; the stop ends the process.
   await stopped;

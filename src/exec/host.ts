@@ -53,6 +53,8 @@ export class ExecutorHost {
   readonly #limits = new Map<string, Semaphore>();
   #nextId = 1;
   #closed = false;
+  /** Target types whose worker failed to start on its last attempt, and why. */
+  readonly #startFailures = new Map<TargetType, string>();
 
   /**
    * @param registry The targets the workers serve.
@@ -91,6 +93,40 @@ export class ExecutorHost {
     } finally {
       release();
     }
+  }
+
+  /**
+   * Starts the worker of each target type in the registry that is not
+   * running yet, without waiting (a readiness probe's warm-up; calls start
+   * workers on their own).
+   */
+  warm(): void {
+    if (this.#closed) return;
+    for (const type of new Set(this.#registry.targets.map((t) => t.type))) {
+      try {
+        this.#slot(type);
+      } catch (error) {
+        this.#startFailures.set(
+          type,
+          `The ${type} executor failed to start: ${(error as Error).message}`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Whether no worker can start: every target type in the registry had its
+   * worker fail on its last start (a refused configuration, a crash before
+   * it was ready). `undefined` while any can start or none was tried.
+   *
+   * @returns Why, naming each type, or `undefined`.
+   */
+  unstartable(): string | undefined {
+    const types = [...new Set(this.#registry.targets.map((t) => t.type))];
+    if (types.length === 0 || !types.every((type) => this.#startFailures.has(type))) {
+      return undefined;
+    }
+    return types.map((type) => this.#startFailures.get(type)).join("; ");
   }
 
   /** Stops every worker. Calls in flight fail with `cancelled`. */
@@ -174,6 +210,7 @@ export class ExecutorHost {
       deno: { permissions: kind.permissions(targets, this.#context) },
     });
     const pending = new Map<number, Pending>();
+    let started = false;
     let ready!: () => void;
     let refused!: (e: Error) => void;
     const slot: Slot = {
@@ -188,9 +225,14 @@ export class ExecutorHost {
     slot.ready.catch(() => {});
     worker.onmessage = (event: MessageEvent<WorkerResponse>) => {
       const message = event.data;
-      if (message.type === "ready") ready();
-      else if (message.type === "config_error") {
-        refused(new Error(`The ${type} executor refused its configuration: ${message.message}`));
+      if (message.type === "ready") {
+        started = true;
+        this.#startFailures.delete(type);
+        ready();
+      } else if (message.type === "config_error") {
+        const why = `The ${type} executor refused its configuration: ${message.message}`;
+        this.#startFailures.set(type, why);
+        refused(new Error(why));
       } else if (message.type === "log") {
         log[message.level](message.message, { worker: type, ...message.properties });
       } else if (message.type === "result") {
@@ -220,6 +262,7 @@ export class ExecutorHost {
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
       log.error("The {type} executor crashed: {message}", { type, message: event.message });
+      if (!started) this.#startFailures.set(type, `The ${type} executor failed to start`);
       refused(new Error(`The ${type} executor failed to start`));
       this.#kill(
         type,

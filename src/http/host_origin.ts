@@ -60,12 +60,27 @@ export function hostOriginGuard(options: HostOriginOptions): MiddlewareHandler {
   return async function hostOriginCheck(c, next) {
     const host = c.req.header("host")?.toLowerCase();
     if (!host || !hosts.has(host)) {
-      return forbidden(`Host ${JSON.stringify(host ?? "")} is not this gateway's`);
+      return forbidden(
+        `Host ${
+          JSON.stringify(host ?? "")
+        } is not this gateway's: start it with --public-url URL (the address clients use) or --allowed-host ${
+          host ? hostFlagValue(host) : "HOST:PORT"
+        }`,
+      );
     }
     const origin = c.req.header("origin");
     if (origin !== undefined && !origins.has(origin.toLowerCase())) {
-      return forbidden(`Origin ${JSON.stringify(origin)} is not allowed`);
+      return forbidden(
+        `Origin ${
+          JSON.stringify(origin)
+        } is not allowed: start the gateway with --allowed-origin ORIGIN (or --public-url URL) to allow a browser client there`,
+      );
     }
     await next();
   };
+}
+
+/** A Host value as a flag value: printable, short, never an injected line. */
+function hostFlagValue(host: string): string {
+  return /^[A-Za-z0-9.:[\]-]{1,100}$/.test(host) ? host : "HOST:PORT";
 }

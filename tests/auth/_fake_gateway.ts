@@ -47,7 +47,7 @@ export async function startFakeGateway(
   }, async (req: Request, info): Promise<Response> => {
     const path = new URL(req.url).pathname;
     const prm = protectedResourceMetadata(config, { resource: `${origin}/mcp` });
-    if (prm.paths.includes(path)) return Response.json(prm.document);
+    if (prm?.paths.includes(path)) return Response.json(prm.document);
     if (path !== "/mcp") return new Response("not found", { status: 404 });
     const body = await req.json().catch(() => ({}));
     let subject = "anonymous";

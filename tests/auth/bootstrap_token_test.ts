@@ -59,12 +59,18 @@ Deno.test("createAuthenticator() challenges a request without a token", async ()
   const header = outcome.headers["WWW-Authenticate"];
   assert.match(
     header,
-    /^Bearer resource_metadata="http:\/\/127\.0\.0\.1:8080\/\.well-known\/oauth-protected-resource\/mcp", scope="system:read /,
+    /^Bearer realm="tailops", scope="system:read /,
+  );
+  // No issuer, so no metadata document to point at.
+  assert.doesNotMatch(header, /resource_metadata/);
+  assert.match(
+    String((outcome.body as { error_description: string }).error_description),
+    /^A bearer token is required: .*tailops token mint --sub NAME --role ROLE --ttl 8h/,
   );
   assert.doesNotMatch(header, /error=/);
   const wrong = await auth.authenticate(mcpRequest("not-the-token-xxxxxxxxxxxxxxxxxxxx"), LOOPBACK);
   assert.equal(wrong.ok, false);
   if (wrong.ok) return;
   assert.equal(wrong.status, 401);
-  assert.match(wrong.headers["WWW-Authenticate"], /^Bearer error="invalid_token"/);
+  assert.match(wrong.headers["WWW-Authenticate"], /^Bearer realm="tailops", error="invalid_token"/);
 });

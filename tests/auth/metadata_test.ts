@@ -13,7 +13,7 @@ Deno.test("protectedResourceMetadata() builds the RFC 9728 document and its path
     resource: "https://GW.tail1234.ts.net/mcp/",
     oidc: [{ issuer: "https://idp.tail1234.ts.net" }],
   });
-  const { document, paths } = protectedResourceMetadata(config);
+  const { document, paths } = protectedResourceMetadata(config)!;
   assert.deepEqual(document, {
     resource: "https://gw.tail1234.ts.net/mcp",
     authorization_servers: ["https://idp.tail1234.ts.net"],
@@ -26,7 +26,12 @@ Deno.test("protectedResourceMetadata() builds the RFC 9728 document and its path
     "/.well-known/oauth-protected-resource/mcp",
   ]);
   const override = protectedResourceMetadata(config, { resource: "http://127.0.0.1:8080/mcp" });
-  assert.equal(override.document.resource, "http://127.0.0.1:8080/mcp");
+  assert.equal(override?.document.resource, "http://127.0.0.1:8080/mcp");
+});
+
+Deno.test("protectedResourceMetadata() gives no document when no authorization server is configured", () => {
+  const config = authConfigSchema.parse({ resource: "https://gw.example/mcp" });
+  assert.equal(protectedResourceMetadata(config), undefined);
 });
 
 Deno.test("resourceMetadataUrl() inserts the well-known prefix before the path", () => {

@@ -76,7 +76,7 @@ Deno.test("the HTTP gateway guards /mcp with Host/Origin checks, a body limit an
   });
 
   await t.step(
-    "a request without a token gets 401 with a resource_metadata challenge",
+    "a request without a token gets 401 saying a bearer token is required and how to mint one",
     async () => {
       const response = await fetch(url, {
         method: "POST",
@@ -85,28 +85,26 @@ Deno.test("the HTTP gateway guards /mcp with Host/Origin checks, a body limit an
       });
       assert.equal(response.status, 401);
       const challenge = response.headers.get("www-authenticate") ?? "";
-      assert.match(challenge, /^Bearer /);
-      const metadata = /resource_metadata="([^"]+)"/.exec(challenge)?.[1];
-      assert.ok(metadata, challenge);
-      assert.equal(new URL(metadata).port, String(port));
-      await response.body?.cancel();
-
-      const document = await fetch(metadata);
-      assert.equal(document.status, 200);
-      assert.equal((await document.json()).resource, url.href);
+      assert.match(challenge, /^Bearer realm="tailops", scope="/);
+      // No authorization server is configured: nothing to point OAuth clients at.
+      assert.doesNotMatch(challenge, /resource_metadata/);
+      const body = await response.json();
+      assert.equal(body.error, "invalid_request");
+      assert.match(body.error_description, /^A bearer token is required: /);
+      assert.match(body.error_description, /tailops token mint --sub NAME --role ROLE --ttl 8h/);
     },
   );
 
   await t.step(
-    "GET /.well-known/oauth-protected-resource is a JSON document naming /mcp",
+    "without an authorization server, /.well-known/oauth-protected-resource is not served (no empty authorization_servers)",
     async () => {
-      const response = await fetch(`http://127.0.0.1:${port}/.well-known/oauth-protected-resource`);
-      assert.equal(response.status, 200);
-      assert.match(response.headers.get("content-type") ?? "", /application\/json/);
-      const document = await response.json();
-      assert.equal(document.resource, url.href);
-      assert.deepEqual(document.bearer_methods_supported, ["header"]);
-      assert.ok(Array.isArray(document.scopes_supported));
+      for (const path of ["", "/mcp"]) {
+        const response = await fetch(
+          `http://127.0.0.1:${port}/.well-known/oauth-protected-resource${path}`,
+        );
+        assert.equal(response.status, 404);
+        assert.doesNotMatch(await response.text(), /authorization_servers/);
+      }
     },
   );
 

@@ -247,7 +247,7 @@ Deno.test("Tailscale identity headers are trusted only on the tailscale serve so
     const response = await initialize(gw.url, headers);
     await response.body?.cancel();
     assert.equal(response.status, 401);
-    assert.match(response.headers.get("WWW-Authenticate") ?? "", /resource_metadata=/);
+    assert.match(response.headers.get("WWW-Authenticate") ?? "", /^Bearer realm="tailops"/);
     const process = gw.process!;
     await gw.stop();
     assert.match(process.stderr(), /Ignored Tailscale identity headers/);
