@@ -21,6 +21,7 @@ import {
   type Subcommand,
 } from "./options.ts";
 import { defaultStateDir } from "./state_dir.ts";
+import { describeInstances, runningInstances } from "./instances.ts";
 
 /** The resource URI tokens are minted for when neither --resource nor TAILOPS_PUBLIC_URL is set. */
 export const DEFAULT_RESOURCE = "http://127.0.0.1:8080/mcp";
@@ -72,11 +73,17 @@ function noPositionals(parsed: Parsed, command: string): void {
   }
 }
 
+/** What a token is minted against: the policy's cap and roles, and the audience. */
+interface MintTarget {
+  maxTtl: number;
+  roles?: string[];
+  /** The policy file, and the gateway it came from, for messages. */
+  file?: string;
+  resource?: string;
+}
+
 /** The policy's token cap and roles, when a policy file is named. */
-async function policyLimits(
-  file: string | undefined,
-): Promise<{ maxTtl: number; roles?: string[]; file?: string }> {
-  if (file === undefined) return { maxTtl: MAX_TOKEN_TTL_SECONDS };
+async function policyLimits(file: string): Promise<MintTarget> {
   try {
     const { policy } = await loadPolicy(file, { resolveSecrets: false });
     return {
@@ -87,6 +94,44 @@ async function policyLimits(
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(error.message, 1);
     throw error;
+  }
+}
+
+/**
+ * The running HTTP gateway on the state directory, as it recorded itself:
+ * its policy's roles and cap, and its audience. With `--resource`, the one
+ * serving that resource.
+ */
+async function runningGateway(
+  stateDir: string,
+  resource: string | undefined,
+): Promise<MintTarget | undefined> {
+  const http = (await runningInstances(stateDir)).filter((i) => i.resource !== undefined);
+  const wanted = resource === undefined ? undefined : canonicalResourceOrUsage(resource);
+  const matching = wanted === undefined ? http : http.filter((i) => i.resource === wanted);
+  const resources = new Set(matching.map((i) => i.resource));
+  if (resources.size > 1) {
+    throw new CliError(
+      `Several gateways run on ${stateDir} (${
+        describeInstances(matching)
+      }): expected --resource naming the one the token is for`,
+    );
+  }
+  const gateway = matching[0];
+  if (gateway === undefined) return undefined;
+  return {
+    maxTtl: gateway.max_token_ttl_seconds ?? MAX_TOKEN_TTL_SECONDS,
+    roles: gateway.roles,
+    file: `${gateway.policy_file} (the policy of the gateway PID ${gateway.pid} on ${gateway.url})`,
+    resource: gateway.resource,
+  };
+}
+
+function canonicalResourceOrUsage(resource: string): string {
+  try {
+    return canonicalResource(resource);
+  } catch (error) {
+    throw new CliError(`Invalid --resource: ${(error as Error).message}`);
   }
 }
 
@@ -110,7 +155,24 @@ async function mint(args: string[]): Promise<number> {
     return value;
   });
   const ttlSeconds = parseTtl(ttl);
-  const limits = await policyLimits(stringOption(parsed, "policy", "TAILOPS_POLICY"));
+  const stateDir = stateDirOf(parsed);
+  const policyFile = stringOption(parsed, "policy", "TAILOPS_POLICY");
+  const resourceFlag = stringOption(parsed, "resource", "TAILOPS_PUBLIC_URL");
+  // Without --policy, mint for the gateway running on this state directory:
+  // its policy's roles and cap, its audience.
+  const running = policyFile === undefined
+    ? await runningGateway(stateDir, resourceFlag)
+    : undefined;
+  const limits = policyFile !== undefined
+    ? await policyLimits(policyFile)
+    : running ?? { maxTtl: MAX_TOKEN_TTL_SECONDS };
+  if (policyFile === undefined && running === undefined) {
+    console.error(
+      `Note: no HTTP gateway${
+        resourceFlag === undefined ? "" : ` for ${resourceFlag}`
+      } is running on ${stateDir}, so the role is not checked (give --policy FILE to check it against a policy)`,
+    );
+  }
   if (ttlSeconds > limits.maxTtl) {
     throw new CliError(
       `Invalid --ttl ${JSON.stringify(ttl)}: expected at most ${
@@ -136,11 +198,11 @@ async function mint(args: string[]): Promise<number> {
     role,
     ttlSeconds,
     maxTtlSeconds: limits.maxTtl,
-    resource: stringOption(parsed, "resource", "TAILOPS_PUBLIC_URL") ?? DEFAULT_RESOURCE,
+    resource: resourceFlag ?? running?.resource ?? DEFAULT_RESOURCE,
   };
   let minted;
   try {
-    minted = await mintToken(stateDirOf(parsed), options);
+    minted = await mintToken(stateDir, options);
   } catch (error) {
     if (error instanceof TypeError || error instanceof RangeError) {
       throw new CliError(error.message);

@@ -1,0 +1,350 @@
+/**
+ * Several gateways of one user on one state directory, through the real CLI:
+ * two stdio instances (an MCP client that spawns its server twice, or two
+ * Claude Code sessions) and an HTTP gateway run at once, each call audited in
+ * the chain of the gateway that ran it; `audit verify DIR` checks them all;
+ * `token mint` mints for the running gateway; a real conflict is one line
+ * naming the process in the way.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  connectHttp,
+  readAudit,
+  runCli,
+  type RunningGateway,
+  startGateway,
+  startStdioGateway,
+  tempDirWith,
+} from "./_gateway.ts";
+import { call } from "./_mcp_checks.ts";
+
+/** The shipped observe-only rules plus roles, so gateway tokens have something to be. */
+const POLICY = [
+  "version: 1",
+  "rules:",
+  "  - id: observe-everything",
+  "    effect: allow",
+  "    tiers: [observe]",
+  '    targets: ["*"]',
+  "    params:",
+  "      lines: { max: 1000 }",
+  "identities:",
+  "  roles:",
+  "    viewer: { scopes: [system:read] }",
+  "    operator: { scopes: [system:read, system:control] }",
+].join("\n");
+
+/** The chains a state directory holds, by file name. */
+async function chainFiles(stateDir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(stateDir)) {
+    if (/^audit(\.\d+)?\.jsonl$/.test(entry.name)) names.push(entry.name);
+  }
+  return names.sort();
+}
+
+Deno.test({
+  name:
+    "two stdio gateways and an HTTP gateway of one user share a state directory, each call in its own verifiable chain",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await tempDirWith();
+    const stateDir = `${dir}/state`;
+    try {
+      await using http = await startGateway({ stateDir, policy: POLICY });
+      // An MCP client that spawns its stdio server twice gets two working servers.
+      await using first = await startStdioGateway({ stateDir });
+      await using second = await startStdioGateway({ stateDir });
+      const client = await connectHttp(http);
+      try {
+        for (const c of [client, first.client, second.client]) {
+          const result = await call(c, "system_status", { target: "local" });
+          assert.equal(result.isError, false, result.text);
+        }
+      } finally {
+        await client.close();
+      }
+      assert.equal((await Array.fromAsync(Deno.readDir(`${stateDir}/instances`))).length, 3);
+      await first.stop();
+      await second.stop();
+      await http.stop();
+
+      assert.deepEqual(await chainFiles(stateDir), [
+        "audit.2.jsonl",
+        "audit.3.jsonl",
+        "audit.jsonl",
+      ]);
+      // Each chain holds its own gateway's call, decided and finished.
+      const identities = new Set<string>();
+      for (const name of await chainFiles(stateDir)) {
+        const records = await readAudit(`${stateDir}/${name}`);
+        const decided = records.filter((r) => r.event === "decided" && r.tool === "system_status");
+        assert.equal(decided.length, 1, `${name}: ${JSON.stringify(records.map((r) => r.event))}`);
+        identities.add(String(decided[0].identity));
+        assert.ok(records.some((r) => r.event === "finished"), name);
+      }
+      assert.equal(identities.size, 2, "one HTTP admin and one local user");
+      // Stopped gateways leave no instance records behind.
+      assert.equal((await Array.fromAsync(Deno.readDir(`${stateDir}/instances`))).length, 0);
+
+      const verify = await runCli(["audit", "verify", stateDir]);
+      assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+      for (const name of ["audit.jsonl", "audit.2.jsonl", "audit.3.jsonl"]) {
+        assert.match(
+          verify.stdout,
+          new RegExp(`^${name.replaceAll(".", "\\.")}: OK: \\d+ records`, "m"),
+        );
+      }
+      assert.match(verify.stdout, /^3 chains in .*: all intact$/m);
+      // One chain alone still verifies as a file.
+      const one = await runCli(["audit", "verify", `${stateDir}/audit.2.jsonl`]);
+      assert.equal(one.code, 0, one.stdout);
+      assert.match(one.stdout, /^OK: \d+ records, chain intact$/m);
+
+      // An edit in any chain makes the whole directory fail, naming that chain.
+      const path = `${stateDir}/audit.3.jsonl`;
+      const lines = (await Deno.readTextFile(path)).split("\n");
+      lines[1] = lines[1].replace('"event":"', '"event":"x');
+      await Deno.writeTextFile(path, lines.join("\n"));
+      const broken = await runCli(["audit", "verify", stateDir]);
+      assert.equal(broken.code, 1, broken.stdout);
+      assert.match(broken.stdout, /^audit\.3\.jsonl: BROKEN at seq 2/m);
+      assert.match(broken.stdout, /^audit\.jsonl: OK/m);
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "token mint mints for the running gateway: its roles are checked and its audience makes the token work there",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using gateway = await startGateway({ policy: POLICY });
+    const mint = (...extra: string[]) =>
+      runCli(["token", "mint", "--state-dir", gateway.stateDir, "--sub", "claude", ...extra]);
+
+    const refused = await mint("--role", "admin", "--ttl", "8h");
+    assert.equal(refused.code, 2, refused.stderr);
+    const line = refused.ownStderr.join("\n");
+    assert.match(
+      line,
+      /^tailops: Unknown role "admin" in .*policy\.yaml \(the policy of the gateway PID \d+ on http:\/\/127\.0\.0\.1:\d+\/mcp\): expected one of viewer, operator$/,
+    );
+
+    const minted = await mint("--role", "viewer", "--ttl", "8h");
+    assert.equal(minted.code, 0, minted.stderr);
+    assert.match(minted.stderr, new RegExp(`audience ${gateway.url.href.replaceAll(".", "\\.")}`));
+    const client = await connectHttp(gateway, minted.stdout.trim());
+    try {
+      const result = await call(client, "system_status", { target: "local" });
+      assert.equal(result.isError, false, result.text);
+    } finally {
+      await client.close();
+    }
+
+    // Another audience than the running gateway's is not guessed: it is minted as asked, with no role check.
+    const elsewhere = await mint(
+      "--role",
+      "viewer",
+      "--ttl",
+      "8h",
+      "--resource",
+      "https://gw.example/mcp",
+    );
+    assert.equal(elsewhere.code, 0, elsewhere.stderr);
+    assert.match(
+      elsewhere.stderr,
+      /Note: no HTTP gateway for https:\/\/gw\.example\/mcp is running/,
+    );
+  },
+});
+
+/** Runs `serve` to its end and checks it failed with exactly one line naming the problem. */
+async function failsWithOneLine(args: string[], expected: RegExp): Promise<void> {
+  const run = await runCli(["serve", ...args], { timeoutMs: 60_000 });
+  assert.notEqual(run.code, 0, run.stderr);
+  const own = run.ownStderr.filter((line) => !line.startsWith("{"));
+  assert.equal(own.length, 1, run.stderr);
+  assert.match(own[0], /^tailops: /);
+  assert.match(own[0], expected);
+  assert.doesNotMatch(run.stderr, /^\s+at /m, "no stack trace");
+}
+
+Deno.test({
+  name: "every start-up failure ends the gateway with one tailops: line and no stack trace",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    const dir = await tempDirWith({
+      "policy.yaml": "version: 1\nrules:\n  - id: x\n    effect: maybe\n",
+    });
+    try {
+      await t.step("a port another program holds", async () => {
+        const holder = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+        try {
+          const port = (holder.addr as Deno.NetAddr).port;
+          await failsWithOneLine(
+            ["--transport", "http", "--listen", `127.0.0.1:${port}`, "--state-dir", `${dir}/a`],
+            new RegExp(
+              `Cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use by another program .*--listen 127\\.0\\.0\\.1:8080$`,
+            ),
+          );
+        } finally {
+          holder.close();
+        }
+      });
+
+      await t.step("a port a gateway on the same state directory holds names its PID", async () => {
+        await using running = await startGateway({ stateDir: `${dir}/b` });
+        await failsWithOneLine(
+          [
+            "--transport",
+            "http",
+            "--listen",
+            `127.0.0.1:${running.port}`,
+            "--state-dir",
+            `${dir}/b`,
+          ],
+          new RegExp(
+            `in use by the tailops gateway PID ${running.pid} \\(http on ${
+              running.url.href.replaceAll(".", "\\.")
+            }\\) on this state directory: stop it or choose another port`,
+          ),
+        );
+      });
+
+      await t.step("an address this host does not have", async () => {
+        await failsWithOneLine(
+          ["--transport", "http", "--listen", "192.0.2.1:18080", "--state-dir", `${dir}/c`],
+          /Cannot listen on 192\.0\.2\.1:18080: 192\.0\.2\.1 is not an address of this host/,
+        );
+      });
+
+      await t.step("a state directory that is a file", async () => {
+        await Deno.writeTextFile(`${dir}/file`, "");
+        await failsWithOneLine(
+          ["--state-dir", `${dir}/file`],
+          /Cannot use state directory ".*\/file": a file of another kind is in the way: choose another with --state-dir/,
+        );
+      });
+
+      await t.step("an invalid policy", async () => {
+        await failsWithOneLine(
+          ["--state-dir", `${dir}/d`, "--policy", `${dir}/policy.yaml`],
+          /policy\.yaml:4:\d+: /,
+        );
+      });
+
+      await t.step("an audit key readable by others, or not a key", async () => {
+        await Deno.mkdir(`${dir}/e/keys`, { recursive: true });
+        await Deno.writeTextFile(`${dir}/e/keys/audit.jwk.json`, "{}", { mode: 0o644 });
+        await Deno.chmod(`${dir}/e/keys/audit.jwk.json`, 0o644);
+        await failsWithOneLine(
+          ["--state-dir", `${dir}/e`],
+          /Cannot start the gateway: .*audit\.jwk\.json.*expected mode 0600, found 0644/,
+        );
+        await Deno.chmod(`${dir}/e/keys/audit.jwk.json`, 0o600);
+        await failsWithOneLine(
+          ["--state-dir", `${dir}/e`],
+          /Cannot start the gateway: .*audit\.jwk\.json.*expected an Ed25519 JWK document/,
+        );
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+/** Polls a URL until its status is `status`; bounded in count, with generous time. */
+async function waitForStatus(url: string, status: number): Promise<Response> {
+  for (let i = 0; i < 200; i++) {
+    const response = await fetch(url);
+    if (response.status === status) return response;
+    await response.body?.cancel();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} never answered ${status}`);
+}
+
+Deno.test({
+  name:
+    "an HTTP gateway says where it is and how to connect, serves /readyz and process metrics, and logs its stop",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using gateway: RunningGateway = await startGateway();
+    const ready = JSON.parse(
+      gateway.stderr().split("\n").find((l) => l.includes('"Ready: MCP at')) ?? "null",
+    );
+    assert.ok(ready, gateway.stderr());
+    assert.equal(ready.properties.url, gateway.url.href);
+    assert.equal(ready.properties.token_file, `${gateway.stateDir}/admin.token`);
+    assert.equal(
+      ready.properties.client_command,
+      `claude mcp add --transport http tailops ${gateway.url.href} --header "Authorization: Bearer $(cat '${gateway.stateDir}/admin.token')"`,
+    );
+
+    const readyz = await fetch(`http://127.0.0.1:${gateway.port}/readyz`);
+    assert.equal(readyz.status, 200);
+    assert.deepEqual(await readyz.json(), { status: "ready" });
+
+    const metrics = await fetch(`http://127.0.0.1:${gateway.port}/metrics`, {
+      headers: { authorization: `Bearer ${gateway.token}` },
+    });
+    const text = await metrics.text();
+    assert.match(
+      text,
+      /^tailops_build_info\{version="[^"]+",deno="[^"]+",v8="[^"]+",typescript="[^"]+"\} 1$/m,
+    );
+    assert.match(text, /^process_resident_memory_bytes \d+$/m);
+    assert.match(text, /^process_cpu_seconds_total [\d.]+$/m);
+    assert.match(text, /^process_start_time_seconds [\d.]+$/m);
+
+    // A Host that is not the gateway's: the refusal names the flags that fix it.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: gateway.port });
+    await conn.write(
+      new TextEncoder().encode(
+        "GET /mcp HTTP/1.1\r\nHost: gw.lan:8080\r\nConnection: close\r\n\r\n",
+      ),
+    );
+    const answer = new TextDecoder().decode(
+      await new Response(conn.readable).arrayBuffer(),
+    );
+    assert.match(answer, /^HTTP\/1\.1 403/);
+    assert.match(
+      answer,
+      /Host \\"gw\.lan:8080\\" is not this gateway's: start it with --public-url URL \(the address clients use\) or --allowed-host gw\.lan:8080/,
+    );
+
+    const status = await gateway.stop();
+    assert.equal(status.code, 0);
+    assert.match(gateway.stderr(), /"message":"Stopped"/);
+  },
+});
+
+Deno.test({
+  name: "/readyz answers 503 while the audit log is failing, saying why",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using gateway = await startGateway();
+    const url = `http://127.0.0.1:${gateway.port}/readyz`;
+    assert.equal((await waitForStatus(url, 200)).status, 200);
+    // The audit log removed under the running gateway: calls are refused, and /readyz says so.
+    await Deno.remove(gateway.auditFile);
+    const failing = await waitForStatus(url, 503);
+    const body = await failing.json();
+    assert.equal(body.status, "not_ready");
+    assert.match(body.reason, /^audit: the audit log cannot be written, so calls are refused/);
+    // Liveness is not readiness: /healthz still answers.
+    const health = await fetch(`http://127.0.0.1:${gateway.port}/healthz`);
+    assert.equal(health.status, 200);
+    await health.body?.cancel();
+  },
+});
