@@ -22,6 +22,8 @@ const instanceSchema = z.object({
   listen: z.string().optional(),
   /** The audience its gateway tokens must carry (HTTP). */
   resource: z.string().optional(),
+  /** The unix socket it serves `tailscale serve` on (HTTP with Tailscale identity). */
+  tailscale_socket: z.string().optional(),
   /** The policy file it loaded (`<embedded default>` for the shipped default). */
   policy_file: z.string(),
   /** The roles of the policy's identities section (empty when it has none). */

@@ -25,6 +25,7 @@ import type { Gateway } from "./gateway.ts";
 import type { ServeOptions } from "./serve_options.ts";
 import { onShutdown } from "./shutdown.ts";
 import { listenFailure, recordInstance } from "./serve_start.ts";
+import { describeInstances, runningInstances } from "./instances.ts";
 
 const log = getLogger(["tailops", "serve"]);
 
@@ -221,6 +222,18 @@ async function serveOn(
   let tailscaleServer: Deno.HttpServer<Deno.UnixAddr> | undefined;
   if (!options.noAuth && gateway.policy.auth?.tailscale.enabled) {
     try {
+      // The socket has one path per state directory: a second gateway there
+      // would take it over from the first (it replaces a stale socket).
+      const holders = (await runningInstances(options.stateDir)).filter((i) =>
+        i.tailscale_socket !== undefined
+      );
+      if (holders.length > 0) {
+        throw new Error(
+          `Cannot listen for tailscale serve on "${holders[0].tailscale_socket}": the gateway ${
+            describeInstances(holders)
+          } on this state directory serves it: stop it, give this gateway another --state-dir, or set auth.tailscale.enabled: false in its policy`,
+        );
+      }
       tailscaleServer = await serveTailscaleSocket(options.stateDir, {
         fetch: (request, env) => app.fetch(request, env),
         signal: stopController.signal,
@@ -264,6 +277,7 @@ async function serveOn(
     url,
     listen: `${options.listen.hostname}:${server.addr.port}`,
     resource,
+    tailscale_socket: tailscaleServer?.addr.path,
   });
   announce({
     url,

@@ -127,7 +127,7 @@ export async function listenFailure(
 export async function recordInstance(
   options: ServeOptions,
   gateway: Gateway,
-  http?: { url: string; listen: string; resource: string },
+  http?: { url: string; listen: string; resource: string; tailscale_socket?: string },
 ): Promise<void> {
   try {
     await writeInstance(options.stateDir, {

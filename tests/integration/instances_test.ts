@@ -10,8 +10,11 @@
  */
 import assert from "node:assert/strict";
 import {
+  childEnv,
   connectHttp,
+  gatewayLines,
   readAudit,
+  REPO_DIR,
   runCli,
   type RunningGateway,
   startGateway,
@@ -217,6 +220,58 @@ Deno.test({
             }\\) on this state directory: stop it or choose another port`,
           ),
         );
+      });
+
+      await t.step(
+        "a second gateway with Tailscale identity on the same state directory names the one serving the socket",
+        async () => {
+          const policy = "version: 1\nrules: []\nauth:\n  tailscale: { enabled: true }\n";
+          await Deno.writeTextFile(`${dir}/tailscale.yaml`, policy);
+          await using running = await startGateway({ stateDir: `${dir}/ts`, policy });
+          await failsWithOneLine(
+            [
+              "--transport",
+              "http",
+              "--listen",
+              "127.0.0.1:0",
+              "--state-dir",
+              `${dir}/ts`,
+              "--policy",
+              `${dir}/tailscale.yaml`,
+            ],
+            new RegExp(
+              `Cannot listen for tailscale serve on ".*/ts/tailscale/serve\.sock": the gateway PID ${running.pid} .* serves it: stop it, give this gateway another --state-dir`,
+            ),
+          );
+          // The first gateway keeps its socket.
+          await Deno.lstat(`${dir}/ts/tailscale/serve.sock`);
+        },
+      );
+
+      await t.step("a state directory the gateway's permission set does not grant", async () => {
+        const child = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-q",
+            "-P=launch",
+            "--no-prompt",
+            "main.ts",
+            "serve",
+            "--state-dir",
+            `${dir}/g`,
+          ],
+          cwd: REPO_DIR,
+          clearEnv: true,
+          env: childEnv(),
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const stderr = new TextDecoder().decode(child.stderr);
+        assert.equal(child.code, 1, stderr);
+        assert.deepEqual(gatewayLines(stderr).filter((l) => !l.startsWith("{")), [
+          `tailops: Cannot use state directory "${dir}/g": the gateway's Deno permission set does not grant it: choose another with --state-dir (or TAILOPS_STATE_DIR) or fix its owner and mode`,
+        ]);
       });
 
       await t.step("an address this host does not have", async () => {
