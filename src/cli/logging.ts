@@ -14,12 +14,15 @@ import {
 /** Log levels accepted by `--log-level`. */
 export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
 
+let flushing: Promise<void> | undefined;
+
 /**
  * Sends every `tailops` log record to stderr as one JSON object per line.
  *
  * @param level The lowest level written.
  */
 export async function setupLogging(level: LogLevel): Promise<void> {
+  flushing = undefined;
   await configure({
     reset: true,
     sinks: { stderr: getStreamSink(Deno.stderr.writable, { formatter: jsonLinesFormatter }) },
@@ -34,6 +37,8 @@ export async function setupLogging(level: LogLevel): Promise<void> {
  * Writes out the log lines still buffered, before the process exits
  * (`Deno.exit` does not wait for the stream sink). Later records are dropped.
  */
-export async function flushLogs(): Promise<void> {
-  await dispose();
+export function flushLogs(): Promise<void> {
+  // Both ends of a stop may ask (the signal handler, and stdio's end of input): dispose once.
+  return flushing ??= dispose();
 }
+

@@ -129,9 +129,22 @@ Deno.test({
       "--sub=ci-bot",
       "--role=viewer",
       "--ttl=10m",
+      "--resource=http://127.0.0.1:8080/mcp",
       `--state-dir=${gateway.stateDir}`,
     );
+    assert.equal(other.code, 0, other.err);
     assert.equal(await initialize(gateway.url, other.out.trim()), 401);
+    // Without --resource, the audience is the running gateway's own.
+    const own = await tailops(
+      "token",
+      "mint",
+      "--sub=ci-bot",
+      "--role=viewer",
+      "--ttl=10m",
+      `--state-dir=${gateway.stateDir}`,
+    );
+    assert.equal(own.code, 0, own.err);
+    assert.equal(await initialize(gateway.url, own.out.trim()), 200);
   },
 });
 

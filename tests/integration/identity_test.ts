@@ -116,7 +116,20 @@ Deno.test("CLI-minted tokens get their role's tools, and unbound or revoked toke
 
   await t.step("a token whose subject no binding names gets 403 insufficient_scope", async () => {
     // The subject has no binding, and the role claim names no role of the policy.
-    const mallory = await gw.mint("mallory", "ghost");
+    // token mint refuses that role against the running gateway...
+    const mint = ["token", "mint", "--sub", "mallory", "--role", "ghost", "--ttl", "1h"];
+    const refused = await gw.cli(mint);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /Unknown role "ghost" in .*: expected one of viewer, /);
+    // ...so it is minted against another policy that has it.
+    const other = `${gw.workDir}/ghost.yaml`;
+    await Deno.writeTextFile(
+      other,
+      "version: 1\nrules: []\nidentities:\n  roles:\n    ghost: { scopes: [system:read] }\n",
+    );
+    const minted = await gw.cli([...mint, "--policy", other, "--resource", gw.url.href]);
+    assert.equal(minted.code, 0, minted.stderr);
+    const mallory = { token: minted.stdout.trim() };
     const response = await initialize(gw.url, { Authorization: `Bearer ${mallory.token}` });
     const body = await response.json();
     assert.equal(response.status, 403);
