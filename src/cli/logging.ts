@@ -41,4 +41,3 @@ export function flushLogs(): Promise<void> {
   // Both ends of a stop may ask (the signal handler, and stdio's end of input): dispose once.
   return flushing ??= dispose();
 }
-
