@@ -22,6 +22,7 @@ import {
   tempDirWith,
 } from "./_gateway.ts";
 import { call } from "./_mcp_checks.ts";
+import { ROLES_YAML, TARGETS_YAML } from "./_auth_gateway.ts";
 
 /** The shipped observe-only rules plus roles, so gateway tokens have something to be. */
 const POLICY = [
@@ -401,5 +402,98 @@ Deno.test({
     const health = await fetch(`http://127.0.0.1:${gateway.port}/healthz`);
     assert.equal(health.status, 200);
     await health.body?.cancel();
+  },
+});
+
+Deno.test({
+  name:
+    "an approval used through two gateways on one state directory at once runs its call exactly once",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await tempDirWith();
+    const stateDir = `${dir}/state`;
+    const policy = [
+      "version: 1",
+      "rules:",
+      "  - id: observe",
+      "    tiers: [observe]",
+      "  - id: control-approval",
+      "    effect: approve",
+      "    tiers: [control]",
+      "identities:",
+      ROLES_YAML,
+      "  bindings:",
+      "    - { token: alice, roles: [operator] }",
+    ].join("\n");
+    try {
+      await using a = await startGateway({ stateDir, policy, targets: TARGETS_YAML });
+      await using b = await startGateway({ stateDir, policy, targets: TARGETS_YAML });
+      const tokenFor = async (gateway: RunningGateway) => {
+        const minted = await runCli([
+          "token",
+          "mint",
+          "--state-dir",
+          stateDir,
+          "--sub",
+          "alice",
+          "--role",
+          "operator",
+          "--ttl",
+          "1h",
+          "--resource",
+          gateway.url.href,
+        ]);
+        assert.equal(minted.code, 0, minted.stderr);
+        return minted.stdout.trim();
+      };
+      const clients = [
+        await connectHttp(a, await tokenFor(a)),
+        await connectHttp(b, await tokenFor(b)),
+      ];
+      try {
+        const restart = { target: "local", unit: "nginx.service", action: "restart" };
+        const requested = await clients[0].callTool({
+          name: "service_control",
+          arguments: restart,
+        });
+        const id = (requested.structuredContent as { approval?: { id: string } }).approval?.id;
+        assert.ok(id, JSON.stringify(requested.content));
+        const approved = await runCli([
+          "approvals",
+          "approve",
+          id,
+          "--as",
+          "bob",
+          "--state-dir",
+          stateDir,
+        ]);
+        assert.equal(approved.code, 0, approved.stderr);
+        // Both gateways, each in its own process, race to use it.
+        const outcomes = await Promise.all(
+          clients.map(async (client) => {
+            const result = await call(client, "service_control", { ...restart, approval_id: id });
+            return result.results[0];
+          }),
+        );
+        const codes = outcomes.map((o) => o.error?.code).sort();
+        // One ran (and failed as a host without systemd answers), the other was refused.
+        assert.deepEqual(codes, ["approval_already_used", "unsupported"], JSON.stringify(outcomes));
+      } finally {
+        for (const client of clients) await client.close();
+      }
+      await a.stop();
+      await b.stop();
+      let ran = 0;
+      for (const name of await chainFiles(stateDir)) {
+        ran += (await readAudit(`${stateDir}/${name}`)).filter((r) =>
+          r.event === "decided" && r.tool === "service_control" &&
+          r.detail?.approval_id !== undefined
+        ).length;
+      }
+      assert.equal(ran, 1, "one decided record for the approved call across both chains");
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
   },
 });
