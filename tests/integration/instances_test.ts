@@ -22,6 +22,8 @@ import {
   tempDirWith,
 } from "./_gateway.ts";
 import { call } from "./_mcp_checks.ts";
+import { MAX_AUDIT_CHAINS, openAuditChain } from "../../src/audit/chains.ts";
+import { writeInstance } from "../../src/cli/instances.ts";
 import { ROLES_YAML, TARGETS_YAML } from "./_auth_gateway.ts";
 
 /** The shipped observe-only rules plus roles, so gateway tokens have something to be. */
@@ -273,6 +275,30 @@ Deno.test({
         assert.deepEqual(gatewayLines(stderr).filter((l) => !l.startsWith("{")), [
           `tailops: Cannot use state directory "${dir}/g": the gateway's Deno permission set does not grant it: choose another with --state-dir (or TAILOPS_STATE_DIR) or fix its owner and mode`,
         ]);
+      });
+
+      await t.step("every audit chain held names the holders and the fix", async () => {
+        // This test process plays 32 running gateways; one of them recorded itself.
+        const held = [];
+        for (let i = 0; i < MAX_AUDIT_CHAINS; i++) held.push(await openAuditChain(`${dir}/full`));
+        try {
+          await writeInstance(`${dir}/full`, {
+            pid: Deno.pid,
+            chain: 1,
+            transport: "stdio",
+            started: new Date().toISOString(),
+            policy_file: "policy/default.yaml",
+            roles: [],
+          });
+          await failsWithOneLine(
+            ["--state-dir", `${dir}/full`],
+            new RegExp(
+              `Cannot open an audit log in ".*/full": expected a free chain, found all 32 held by running gateways: PID ${Deno.pid} \\(stdio\\): stop one of them or give this gateway another --state-dir$`,
+            ),
+          );
+        } finally {
+          for (const chain of held) await chain.log.close();
+        }
       });
 
       await t.step("an address this host does not have", async () => {
