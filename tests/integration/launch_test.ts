@@ -88,6 +88,10 @@ Deno.test("deno task start's command serves over HTTP under the derived set and 
     const last = audit.filter((record) => record.event !== "checkpoint").at(-1);
     assert.equal(last?.event, "stopped", "the gateway itself got the signal");
     await reading;
+    // Quiet: no Deno banner or warning, only the gateway's JSON log lines, ending with its stop.
+    const lines = stderr.split("\n").filter((line) => line !== "");
+    for (const line of lines) assert.ok(line.startsWith("{"), `not a JSON log line: ${line}`);
+    assert.equal(JSON.parse(lines.at(-1)!).message, "Stopped");
   } finally {
     clearTimeout(guard);
     try {
