@@ -52,6 +52,20 @@ function announce(parts: {
     : `tailops token mint --sub NAME --role ${
       roles.includes("viewer") ? "viewer" : roles[0]
     } --ttl 8h`;
+  const command = `claude mcp add --transport http tailops ${url}${header}`;
+  // A person at a terminal gets the command as plain lines to copy (the JSON
+  // record below escapes its quotes); logs collected elsewhere stay JSON only.
+  if (Deno.stderr.isTerminal()) {
+    console.error(
+      [
+        `tailops: serving MCP at ${url}`,
+        tokenFile === undefined
+          ? "tailops: no authentication (--no-auth)"
+          : `tailops: admin token in ${tokenFile}${mint ? ` (narrower: ${mint})` : ""}`,
+        `tailops: connect with: ${command}`,
+      ].join("\n"),
+    );
+  }
   log.info(
     tokenFile === undefined
       ? "Ready: MCP at {url} without authentication; connect with: {client_command}"
@@ -60,7 +74,7 @@ function announce(parts: {
       url,
       resource: parts.resource,
       token_file: tokenFile,
-      client_command: `claude mcp add --transport http tailops ${url}${header}`,
+      client_command: command,
       ...(mint ? { narrower_token: mint } : {}),
     },
   );

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import {
   childEnv,
   connectHttp,
+  GATEWAY_RUN,
   gatewayLines,
   readAudit,
   REPO_DIR,
@@ -361,6 +362,10 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await using gateway: RunningGateway = await startGateway();
+    // The Ready line follows the "Listening on" line startGateway waits for.
+    for (let i = 0; i < 200 && !gateway.stderr().includes('"Ready: MCP at'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const ready = JSON.parse(
       gateway.stderr().split("\n").find((l) => l.includes('"Ready: MCP at')) ?? "null",
     );
@@ -519,6 +524,55 @@ Deno.test({
       }
       assert.equal(ran, 1, "one decided record for the approved call across both chains");
     } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "on a terminal, the gateway also prints its URL, token file and client command as plain lines",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  ignore: (await new Deno.Command("sh", { args: ["-c", "command -v script"], stdout: "null" })
+    .output()).code !== 0,
+  async fn() {
+    const dir = await tempDirWith();
+    const stateDir = `${dir}/state`;
+    // util-linux `script` runs the gateway on a pseudo-terminal.
+    const command = [Deno.execPath(), ...GATEWAY_RUN, "serve", "--transport", "http"]
+      .concat(["--listen", "127.0.0.1:0", "--state-dir", stateDir])
+      .map((arg) => `'${arg}'`).join(" ");
+    const child = new Deno.Command("script", {
+      args: ["-qec", command, "/dev/null"],
+      cwd: REPO_DIR,
+      clearEnv: true,
+      env: childEnv(),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    let output = "";
+    try {
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+        output += chunk;
+        if (/tailops: connect with: [^\r\n]*\r?\n/.test(output)) break;
+      }
+      const lines = output.split(/\r?\n/).filter((line) => line.startsWith("tailops: "));
+      const url = /^tailops: serving MCP at (http:\/\/127\.0\.0\.1:\d+\/mcp)$/.exec(lines[0])?.[1];
+      assert.ok(url, output);
+      assert.deepEqual(lines, [
+        `tailops: serving MCP at ${url}`,
+        `tailops: admin token in ${stateDir}/admin.token`,
+        `tailops: connect with: claude mcp add --transport http tailops ${url} --header "Authorization: Bearer $(cat '${stateDir}/admin.token')"`,
+      ]);
+    } finally {
+      // Stopped by its PID, as it recorded itself.
+      const record = JSON.parse(await Deno.readTextFile(`${stateDir}/instances/1.json`));
+      Deno.kill(record.pid, "SIGTERM");
+      await child.stdin.close().catch(() => {});
+      await child.stdout.cancel().catch(() => {});
+      await child.status;
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
