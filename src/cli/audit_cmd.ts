@@ -64,20 +64,27 @@ export async function runAudit(args: string[]): Promise<number> {
     const shipped = shippedFile === undefined ? undefined : await readShipped(shippedFile);
     return await verifyChain(file, { key, shipped });
   }
-  if (shippedFile !== undefined) {
-    throw new CliError(
-      `--shipped checks one chain: expected a chain FILE such as ${
-        chains[0].path
-      }, found the directory ${JSON.stringify(file)}`,
-    );
-  }
+  const shipped = shippedFile === undefined ? undefined : await readShipped(shippedFile);
+  const { byChain, unmatched } = shipped === undefined
+    ? { byChain: new Map<string, AuditRecord[]>(), unmatched: [] }
+    : await assignShipped(chains.map((c) => c.path), shipped);
   // Each gateway on the state directory wrote its own chain: verify them all,
   // each on its own lines; the worst outcome is the exit code.
   const severity = (code: number) => [0, 2, 1].indexOf(code); // intact < incomplete < broken
   let code = 0;
   for (const chain of chains) {
-    const result = await verifyChain(chain.path, { key, label: `${basename(chain.path)}: ` });
+    const result = await verifyChain(chain.path, {
+      key,
+      shipped: shipped && (byChain.get(chain.path) ?? []),
+      label: `${basename(chain.path)}: `,
+    });
     if (severity(result) > severity(code)) code = result;
+  }
+  for (const record of unmatched) {
+    console.log(
+      `BROKEN: the shipped checkpoint for seq ${record.seq} (hash "${record.hash}") signs a head no chain in ${file} holds: records were cut off a chain, or it came from elsewhere`,
+    );
+    code = 1;
   }
   console.log(
     `${chains.length} chain${chains.length === 1 ? "" : "s"} in ${file}: ${
@@ -85,6 +92,36 @@ export async function runAudit(args: string[]): Promise<number> {
     }`,
   );
   return code;
+}
+
+/**
+ * Sorts shipped checkpoints to the chains they signed: a copy belongs to the
+ * chain holding the head it signs (its `prev`). Shipped copies do not name
+ * their chain, and a chain cut before that head holds it no more: such a copy
+ * is unmatched, which the caller reports as a cut.
+ */
+async function assignShipped(
+  paths: readonly string[],
+  shipped: readonly AuditRecord[],
+): Promise<{ byChain: Map<string, AuditRecord[]>; unmatched: AuditRecord[] }> {
+  const wanted = new Map(shipped.map((record) => [record.prev, record]));
+  const byChain = new Map<string, AuditRecord[]>();
+  for (const path of paths) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (error) {
+      throw new CliError(`Cannot read ${JSON.stringify(path)}: ${(error as Error).message}`, 1);
+    }
+    for (const line of text.split("\n")) {
+      const hash = /"hash":"([0-9a-f]{64})"/.exec(line.slice(-80))?.[1];
+      const record = hash === undefined ? undefined : wanted.get(hash);
+      if (record === undefined) continue;
+      wanted.delete(hash!);
+      byChain.set(path, [...byChain.get(path) ?? [], record]);
+    }
+  }
+  return { byChain, unmatched: [...wanted.values()] };
 }
 
 /** The chains of a directory, or `undefined` when the path is not a directory. */

@@ -96,7 +96,8 @@ directory writes its own (audit.jsonl, audit.2.jsonl, ...).
   --shipped FILE Checkpoints shipped off the host (webhook bodies or syslog
                  lines, one per line): each must be in the log, unchanged; a
                  log that ends before one of them was cut ("truncated").
-                 With FILE only (the copies of that one chain).
+                 With DIR, each copy is checked in the chain holding the
+                 head it signs; a copy no chain holds is a cut (BROKEN).
 
 Notices say what the gateway recorded about its own log: a torn last line it
 kept aside at start, a time it could not write.

@@ -111,6 +111,51 @@ Deno.test({
       assert.equal(one.code, 0, one.stdout);
       assert.match(one.stdout, /^OK: \d+ records, chain intact$/m);
 
+      // Checkpoints shipped off the host (the webhook body is the record) are
+      // sorted to the chains they signed and checked there.
+      const shippedLines: string[] = [];
+      for (const name of await chainFiles(stateDir)) {
+        const text = await Deno.readTextFile(`${stateDir}/${name}`);
+        shippedLines.push(...text.split("\n").filter((l) => l.includes('"event":"checkpoint"')));
+      }
+      assert.ok(shippedLines.length >= 1, "the HTTP gateway signed its chain at its stop");
+      await Deno.writeTextFile(`${dir}/shipped.jsonl`, `${shippedLines.join("\n")}\n`);
+      const withShipped = await runCli([
+        "audit",
+        "verify",
+        stateDir,
+        "--shipped",
+        `${dir}/shipped.jsonl`,
+      ]);
+      assert.equal(withShipped.code, 0, withShipped.stdout + withShipped.stderr);
+      const matched = [
+        ...withShipped.stdout.matchAll(/Shipped checkpoints matched: (\d+) of \1$/gm),
+      ];
+      assert.equal(
+        matched.reduce((n, m) => n + Number(m[1]), 0),
+        shippedLines.length,
+        withShipped.stdout,
+      );
+      // A chain cut before a shipped checkpoint: no chain holds the head it signed.
+      const chainOne = (await Deno.readTextFile(`${stateDir}/audit.jsonl`)).split("\n");
+      const cut = chainOne.findLastIndex((l) => l.includes('"event":"checkpoint"'));
+      await Deno.writeTextFile(
+        `${stateDir}/audit.jsonl`,
+        `${chainOne.slice(0, cut - 1).join("\n")}\n`,
+      );
+      const afterCut = await runCli([
+        "audit",
+        "verify",
+        stateDir,
+        "--shipped",
+        `${dir}/shipped.jsonl`,
+      ]);
+      assert.equal(afterCut.code, 1, afterCut.stdout);
+      assert.match(
+        afterCut.stdout,
+        /^BROKEN: the shipped checkpoint for seq \d+ .* signs a head no chain in .* holds/m,
+      );
+
       // An edit in any chain makes the whole directory fail, naming that chain.
       const path = `${stateDir}/audit.3.jsonl`;
       const lines = (await Deno.readTextFile(path)).split("\n");
