@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { MAX_OUTPUT_DEPTH, valueTooDeep } from "../exec/output_depth.ts";
 import type { InFlight } from "./in_flight.ts";
 import {
   isRpcId,
@@ -119,10 +120,18 @@ export function argumentProblem(
   schema: ArgumentSchema,
   args: unknown,
 ): string | undefined {
+  // Schema validation recurses: nesting it cannot survive is refused first,
+  // with the same limit as a target's output.
+  if (valueTooDeep(args, MAX_OUTPUT_DEPTH)) {
+    return `Invalid arguments for ${tool}: values are nested more than ${MAX_OUTPUT_DEPTH} levels deep`;
+  }
   let parsed;
   try {
     parsed = schema.safeParse(args ?? {});
-  } catch {
+  } catch (error) {
+    if (error instanceof RangeError) {
+      return `Invalid arguments for ${tool}: too large to check (${error.message})`;
+    }
     return undefined; // An async refinement: the SDK's own validation decides.
   }
   if (parsed.success || !parsed.error) return undefined;

@@ -249,3 +249,44 @@ Deno.test("wrong tools/call shapes over stdio get -32602 with one sentence, neve
     "no bad shape reached the gate",
   );
 });
+
+Deno.test("arguments nested deeper than schema validation can walk get invalid_arguments, and the session goes on", async () => {
+  await using gw = await startRawStdio();
+  for (const [id, depth] of [[501, 129], [502, 5_000], [503, 100_000]] as const) {
+    const nested = "[".repeat(depth) + "]".repeat(depth);
+    const objects = '{"a":'.repeat(depth) + "1" + "}".repeat(depth);
+    for (const [suffix, value] of [["a", nested], ["o", objects]] as const) {
+      await gw.write(
+        `{"jsonrpc":"2.0","id":"${id}${suffix}","method":"tools/call","params":{"name":"system_status","arguments":{"target":"local","x":${value}}}}\n`,
+      );
+      const answer = await gw.waitFor((m) => m.id === `${id}${suffix}`, `${depth} levels`);
+      const result = answer.result as { isError: boolean; content: { text: string }[] };
+      assert.equal(result.isError, true);
+      assert.match(
+        result.content[0].text,
+        /^invalid_arguments: Invalid arguments for system_status: values are nested more than 128 levels deep$/,
+      );
+    }
+  }
+  await stillServes(gw.client);
+});
+
+Deno.test("requests written just before stdin closes are all answered before the gateway exits", async () => {
+  await using gw = await startRawStdio();
+  await stillServes(gw.client);
+  const ids = [601, 602, 603];
+  for (const id of ids) {
+    await gw.write(
+      `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"system_status","arguments":{"target":"local"}}}\n`,
+    );
+  }
+  await gw.write('{"jsonrpc":"2.0","id":604,"method":"ping"}\n');
+  await gw.endInput();
+  for (const id of [...ids, 604]) {
+    const answer = await gw.waitFor((m) => m.id === id, `the answer to ${id}`);
+    assert.equal(errorOf(answer), undefined, JSON.stringify(answer));
+  }
+  assert.equal((await gw.status).code, 0, gw.stderr());
+  const records = await readAudit(`${gw.stateDir}/audit.jsonl`);
+  assert.equal(records.filter((r) => r.event === "finished").length, ids.length + 1);
+});
