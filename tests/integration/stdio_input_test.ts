@@ -290,3 +290,47 @@ Deno.test("requests written just before stdin closes are all answered before the
   const records = await readAudit(`${gw.stateDir}/audit.jsonl`);
   assert.equal(records.filter((r) => r.event === "finished").length, ids.length + 1);
 });
+
+Deno.test("an operation's own cross-field checks hold over MCP, before any plan is made", async () => {
+  await using gw = await startRawStdio({
+    targets: [
+      "targets:",
+      "  - id: api",
+      "    type: http",
+      "    capabilities: [http:read]",
+      "    connection:",
+      "      base_url: http://127.0.0.1:9",
+      "      methods: [GET, POST]",
+      '      paths: ["/**"]',
+    ].join("\n"),
+  });
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ["get-body", { method: "GET", path: "/x", body: "hi" }, /a GET request has none at body$/],
+    ["head-body", { method: "HEAD", path: "/x", body: {} }, /a HEAD request has none at body$/],
+    [
+      "big-body",
+      { method: "POST", path: "/x", body: "a".repeat(300_000), dry_run: true },
+      /expected at most 262144 bytes of JSON at body$/,
+    ],
+  ];
+  for (const [id, args, expected] of cases) {
+    await gw.write(
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id,
+        method: "tools/call",
+        params: { name: "http_request", arguments: { target: "api", ...args } },
+      }) + "\n",
+    );
+    const answer = await gw.waitFor((m) => m.id === id, id);
+    const result = answer.result as { isError: boolean; content: { text: string }[] };
+    assert.equal(result.isError, true);
+    assert.match(
+      result.content[0].text,
+      /^invalid_arguments: Invalid arguments for http_request: /,
+    );
+    assert.match(result.content[0].text, expected);
+  }
+  const records = await readAudit(`${gw.stateDir}/audit.jsonl`);
+  assert.ok(!records.some((r) => r.event === "decided"), "nothing reached the gate");
+});
