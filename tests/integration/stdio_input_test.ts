@@ -334,3 +334,25 @@ Deno.test("an operation's own cross-field checks hold over MCP, before any plan 
   const records = await readAudit(`${gw.stateDir}/audit.jsonl`);
   assert.ok(!records.some((r) => r.event === "decided"), "nothing reached the gate");
 });
+
+Deno.test("params the SDK's schemas refuse get -32602 and one sentence, never a zod dump", async () => {
+  await using gw = await startRawStdio();
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ["logging/setLevel", { level: "loud" }, /expected one of .*"debug".* at params\.level$/],
+    ["logging/setLevel", {}, /at params\.level$/],
+    ["tools/list", { cursor: { a: 1 } }, /expected string, received object at params\.cursor$/],
+    ["initialize", { protocolVersion: 5 }, /at params\.protocolVersion/],
+  ];
+  let id = 700;
+  for (const [method, params, expected] of cases) {
+    const current = ++id;
+    await gw.write(JSON.stringify({ jsonrpc: "2.0", id: current, method, params }) + "\n");
+    const answer = await gw.waitFor((m) => m.id === current, `${method}'s answer`);
+    const error = errorOf(answer);
+    assert.equal(error?.code, -32602, JSON.stringify(answer));
+    assert.match(error!.message, /^Invalid params: /);
+    assert.match(error!.message, expected);
+    assert.ok(!error!.message.includes("\n"), error!.message);
+  }
+  await stillServes(gw.client);
+});
