@@ -28,7 +28,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
  * Runs the CLI.
  *
  * @param argv Arguments after the program name.
- * @returns Exit code.
+ * @returns Exit code; every failure is one `tailops: …` line on stderr, never a stack trace.
  */
 export async function runCli(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -60,6 +60,11 @@ export async function runCli(argv: string[]): Promise<number> {
       console.error(`tailops: ${error.message}`);
       return error.exitCode;
     }
-    throw error;
+    // A failure no command mapped to its own sentence is still one line: no
+    // stack trace reaches the user (the message names what failed).
+    console.error(
+      `tailops: ${name} failed unexpectedly: ${error instanceof Error ? error.message : error}`,
+    );
+    return 1;
   }
 }
