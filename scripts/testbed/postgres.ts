@@ -240,7 +240,9 @@ export class PostgresTestbed {
       env: { PATH: "/usr/bin:/bin" },
     }).output();
     if (!out.success) {
-      throw new Error(`psql failed on ${JSON.stringify(sql)}: ${new TextDecoder().decode(out.stderr)}`);
+      throw new Error(
+        `psql failed on ${JSON.stringify(sql)}: ${new TextDecoder().decode(out.stderr)}`,
+      );
     }
     return new TextDecoder().decode(out.stdout).trim();
   }

@@ -7,6 +7,7 @@ import process from "node:process";
 import { getLogger, type LogLevel } from "@logtape/logtape";
 import { compileBindings } from "../auth/bindings.ts";
 import { ConfigError } from "../config/errors.ts";
+import { StateOpenError } from "../state/mod.ts";
 import { fullIdentity } from "../gate/identity.ts";
 import { StdioServerTransport } from "../mcp/sdk.ts";
 import { createMcpServer } from "../mcp/server.ts";
@@ -26,6 +27,7 @@ const FLAGS = {
   targets: { type: "string" },
   policy: { type: "string" },
   "state-dir": { type: "string" },
+  "state-url": { type: "string" },
   "public-url": { type: "string" },
   "allowed-host": { type: "string", multiple: true },
   "allowed-origin": { type: "string", multiple: true },
@@ -42,6 +44,8 @@ export interface ServeOptions {
   targetsFile?: string;
   policyFile?: string;
   stateDir: string;
+  /** Shared state database (`postgres://…` or a secret reference to one); embedded when absent. */
+  stateUrl?: string;
   publicUrl?: string;
   allowedHosts: string[];
   allowedOrigins: string[];
@@ -103,6 +107,7 @@ export function parseServeOptions(args: string[]): ServeOptions | "help" {
     targetsFile: stringOption(parsed, "targets", "TAILOPS_TARGETS"),
     policyFile: stringOption(parsed, "policy", "TAILOPS_POLICY"),
     stateDir: stringOption(parsed, "state-dir", "TAILOPS_STATE_DIR") ?? defaultStateDir(),
+    stateUrl: stringOption(parsed, "state-url", "TAILOPS_STATE_URL"),
     publicUrl,
     allowedHosts: (parsed.values["allowed-host"] as string[] | undefined) ?? [],
     allowedOrigins: (parsed.values["allowed-origin"] as string[] | undefined) ?? [],
@@ -117,7 +122,9 @@ async function open(options: ServeOptions): Promise<Gateway> {
   try {
     return await openGateway(options);
   } catch (error) {
-    if (error instanceof ConfigError) throw new CliError(error.message, 1);
+    if (error instanceof ConfigError || error instanceof StateOpenError) {
+      throw new CliError(error.message, 1);
+    }
     throw error;
   }
 }

@@ -23,6 +23,18 @@ import { onShutdown } from "./shutdown.ts";
 
 const log = getLogger(["tailops", "serve"]);
 
+/** Whether this gateway can serve calls now: its audit log and its shared state. */
+function readiness(gateway: Gateway): { ok: true } | { ok: false; reason: string } {
+  if (gateway.audit.failure) {
+    return { ok: false, reason: "the audit log cannot be written, so calls are refused" };
+  }
+  const state = gateway.state.health();
+  if (!state.ok) {
+    return { ok: false, reason: `the shared state database is unreachable (${state.reason})` };
+  }
+  return { ok: true };
+}
+
 /**
  * Serves MCP over Streamable HTTP until a signal stops the gateway.
  *
@@ -32,7 +44,7 @@ const log = getLogger(["tailops", "serve"]);
  */
 export async function serveHttp(options: ServeOptions, gateway: Gateway): Promise<void> {
   const { hostname, port } = options.listen;
-  const sessions = mcpSessions(gateway.core);
+  const sessions = mcpSessions(gateway.core, { bindings: gateway.state.sessions });
   const defaults = defaultHostsAndOrigins(options.listen, options.publicUrl);
   const hosts = {
     allowedHosts: [...defaults.allowedHosts, ...options.allowedHosts],
@@ -71,7 +83,7 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
     auth = {
       authenticator: await createAuthenticator(
         { auth: gateway.policy.auth, identities: gateway.policy.identities },
-        { stateDir: options.stateDir, resource },
+        { stateDir: options.stateDir, resource, tokens: gateway.state.tokens },
       ),
     };
     metadata = protectedResourceMetadata(gateway.policy.auth, { resource });
@@ -86,6 +98,7 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
     auth,
     metadata,
     limiter: createTransportLimiter(),
+    ready: () => readiness(gateway),
     routes: { "/approvals": approvalsApi(gateway.approvals) },
     onRateLimited: (peer) =>
       void gateway.core.refusals?.record({

@@ -10,6 +10,7 @@ import type { Identity } from "../gate/identity.ts";
 import { createMcpServer, type GatewayCore } from "../mcp/server.ts";
 import { type McpServer, WebStandardStreamableHTTPServerTransport } from "../mcp/sdk.ts";
 import type { GatewayEnv } from "./authenticate.ts";
+import type { SessionBindings } from "./session_bindings.ts";
 
 const log = getLogger(["tailops", "http", "mcp"]);
 
@@ -19,6 +20,8 @@ export interface McpSessionOptions {
   maxSessions?: number;
   /** Idle time after which a session is closed. */
   idleMs?: number;
+  /** Where session owners are recorded so any gateway sharing it can refuse a hijack. */
+  bindings?: SessionBindings;
 }
 
 interface Session {
@@ -85,6 +88,7 @@ export function mcpSessions(core: GatewayCore, options: McpSessionOptions = {}):
         sessionIdGenerator: () => crypto.randomUUID(),
         onsessioninitialized: (id: string) => {
           sessions.set(id, { transport, server, subject: identity.subject, lastSeen: Date.now() });
+          options.bindings?.bind(id, identity.subject).catch(() => {});
           log.info("Session opened for {subject}", { subject: identity.subject });
         },
         onsessionclosed: (id: string) => {
@@ -121,14 +125,16 @@ export function mcpSessions(core: GatewayCore, options: McpSessionOptions = {}):
       );
     }
     const session = sessions.get(id);
-    if (!session) return rpcError(404, -32001, "Session not found: it expired or never existed");
-    if (session.subject !== identity.subject) {
+    // A session opened on another gateway: its owner, where the bindings are shared.
+    const owner = session?.subject ?? await options.bindings?.owner(id).catch(() => undefined);
+    if (owner !== undefined && owner !== identity.subject) {
       log.warn("Refused session {id} to {subject}: it belongs to another identity", {
         id,
         subject: identity.subject,
       });
       return rpcError(403, -32002, "Forbidden: this session belongs to another identity");
     }
+    if (!session) return rpcError(404, -32001, "Session not found: it expired or never existed");
     session.lastSeen = Date.now();
     return await session.transport.handleRequest(request, {
       parsedBody: body,

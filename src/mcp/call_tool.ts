@@ -11,7 +11,8 @@ import type { Target } from "../config/targets_schema.ts";
 import type { ExecOutcome } from "../exec/host.ts";
 import type { Plan } from "../exec/plan.ts";
 import { type CompiledPolicy, decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
-import { rateLimitReason, type TierRateLimiter } from "../gate/rate_limit.ts";
+import { type CallRateLimiter, rateLimitReason } from "../gate/rate_limit.ts";
+import { StateUnavailableError } from "../state/state_error.ts";
 import type { Operation } from "../ops/operation.ts";
 import {
   type ApprovalDeps,
@@ -58,7 +59,7 @@ export interface CallDeps {
   /** Approvals; without them a rule that asks for approval refuses the call. */
   readonly approvals?: ApprovalDeps;
   /** Per-identity, per-tier call limits. */
-  readonly rateLimiter?: TierRateLimiter;
+  readonly rateLimiter?: CallRateLimiter;
   /** The clock (tests inject one). */
   readonly now?: () => Date;
 }
@@ -96,6 +97,18 @@ export class CallError extends Error {
     super(message);
     this.name = "CallError";
     this.code = code;
+  }
+}
+
+/** Runs a step that needs shared state; an unreachable database refuses the call, saying so. */
+async function sharedState<T>(step: () => T | Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof StateUnavailableError) {
+      throw new CallError("shared_state_unavailable", error.message);
+    }
+    throw error;
   }
 }
 
@@ -240,7 +253,9 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   const capability = op.capabilityFor ? op.capabilityFor(opArgs as never) : op.capability;
   const facts = capability === op.capability ? op : { ...op, capability, tier: tierOf(capability) };
   if (deps.rateLimiter) {
-    const verdict = deps.rateLimiter.take({ subject: identity.subject, tier: facts.tier }, now);
+    const verdict = await sharedState(() =>
+      deps.rateLimiter!.take({ subject: identity.subject, tier: facts.tier }, now)
+    );
     if (!verdict.ok) {
       throw new CallError(
         "rate_limited",
@@ -257,7 +272,9 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   );
   let settled: { approvalId: string } | Block | undefined;
   if (needs && !dryRun) {
-    settled = await settleApproval(deps, request, { runnable, args: opArgs, decision: needs, now });
+    settled = await sharedState(() =>
+      settleApproval(deps, request, { runnable, args: opArgs, decision: needs, now })
+    );
   }
   const block = settled && "code" in settled ? settled : undefined;
   const approvalId = settled && "approvalId" in settled ? settled.approvalId : undefined;
