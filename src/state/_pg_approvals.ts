@@ -67,7 +67,7 @@ export class PgApprovals implements ApprovalRecords {
     const notice = JSON.stringify({ kind: "approval", id: record.id });
     await this.#db.run("record the approval", (sql) =>
       sql`WITH written AS (
-        INSERT INTO tailops_approvals (id, record) VALUES (${record.id}, ${text}::jsonb)
+        INSERT INTO tailops_approvals (id, record) VALUES (${record.id}, ${text}::text::jsonb)
         ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record, updated_at = now()
         RETURNING id
       ) SELECT pg_notify(${CHANNEL}, ${notice}) FROM written`);

@@ -77,7 +77,7 @@ export class PgTokens implements TokenStore {
     await this.#db.run(
       "record the token",
       (sql) =>
-        sql`INSERT INTO tailops_token_ledger (jti, entry) VALUES (${entry.jti}, ${text}::jsonb)`,
+        sql`INSERT INTO tailops_token_ledger (jti, entry) VALUES (${entry.jti}, ${text}::text::jsonb)`,
     );
   }
 
