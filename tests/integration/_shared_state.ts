@@ -18,8 +18,10 @@ export { POSTGRES_MISSING } from "../../scripts/testbed/postgres.ts";
 export interface Cluster extends AsyncDisposable {
   readonly pg: PostgresTestbed;
   readonly gateways: readonly AuthGateway[];
-  /** The public URL every gateway serves (tokens are minted for it). */
+  /** The public URL every gateway serves (tokens are minted for it); a load balancer's. */
   readonly resource: string;
+  /** Its port, free for a load balancer to listen on. */
+  readonly publicPort: number;
   /** The environment naming the shared state. */
   readonly env: Record<string, string>;
   /** Mints a gateway token (recorded in the shared ledger) valid on every gateway. */
@@ -44,7 +46,8 @@ async function copyDir(from: string, to: string): Promise<void> {
  */
 export async function cluster(count: number, policy: string): Promise<Cluster> {
   const pg = await PostgresTestbed.start();
-  const resource = `http://127.0.0.1:${freePort()}/mcp`;
+  const publicPort = freePort();
+  const resource = `http://127.0.0.1:${publicPort}/mcp`;
   const env = { TAILOPS_STATE_URL: pg.socketUrl };
   const gateways: AuthGateway[] = [];
   try {
@@ -66,6 +69,7 @@ export async function cluster(count: number, policy: string): Promise<Cluster> {
     pg,
     gateways,
     resource,
+    publicPort,
     env,
     async mint(sub, role) {
       const run = await gateways[0].cli(

@@ -87,7 +87,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the backend connects over TCP with a password from a secret reference, and refuses a wrong one",
+  name:
+    "the backend connects over TCP with a password from a secret reference, and refuses a wrong one",
   ignore,
   sanitizeResources: false,
   sanitizeOps: false,
