@@ -115,3 +115,46 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "under shared_state best_effort, observe calls and known revocations continue without the database, control calls do not",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using pg = await PostgresTestbed.start();
+    const target = await readStateUrl(pg.socketUrl);
+    const lenient = await openPostgresState(target, { gatewayId: "gw-b", mode: "best_effort" });
+    const strict = await openPostgresState(target, { gatewayId: "gw-s" });
+    try {
+      await lenient.tokens.revoke({ jti: "gone", at: 1 });
+      const limits = new TierRateLimiter();
+      const [lenientLimiter, strictLimiter] = [lenient, strict].map((s) => s.rateLimiter(limits));
+      await pg.kill();
+      const deadline = Date.now() + 20_000;
+      while (lenient.health().ok || strict.health().ok) {
+        assert.ok(Date.now() < deadline, "the outage was never noticed");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const observe = { subject: "token:alice", tier: "observe" as const };
+      const control = { subject: "token:alice", tier: "control" as const };
+      assert.equal((await lenientLimiter.take(observe, Date.now())).ok, true);
+      await assert.rejects(
+        async () => await lenientLimiter.take(control, Date.now()),
+        /unreachable/,
+      );
+      await assert.rejects(
+        async () => await strictLimiter.take(observe, Date.now()),
+        /unreachable/,
+      );
+      assert.equal(await lenient.tokens.isRevoked("gone"), true);
+      assert.equal(await lenient.tokens.isRevoked("other"), false);
+      await assert.rejects(strict.tokens.isRevoked("other"), /revocations cannot be checked/);
+      await assert.rejects(lenient.approvals!.claim("apr_AAAAAAAAAAAAAAAAAAAAAA", "used"));
+    } finally {
+      await lenient.close();
+      await strict.close();
+    }
+  },
+});
