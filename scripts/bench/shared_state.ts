@@ -69,7 +69,7 @@ export async function runShared(options: BenchOptions): Promise<SuiteReport> {
       stops.unshift(g.stop);
       gateways.push(g);
     }
-    const clients = [];
+    const clients: Awaited<ReturnType<typeof connectHttp>>["client"][] = [];
     for (const g of [embedded, ...gateways]) {
       const c = await connectHttp(g.url, g.token);
       stops.unshift(c.close);
