@@ -11,6 +11,7 @@
 import { POSTGRES_MISSING, PostgresTestbed } from "../testbed/postgres.ts";
 import { callOk, connectHttp } from "./_mcp_client.ts";
 import { spawnGateway } from "./_process.ts";
+import { makeFixture } from "./gateway.ts";
 import {
   type BenchOptions,
   info,
@@ -43,23 +44,7 @@ export async function runShared(options: BenchOptions): Promise<SuiteReport> {
   try {
     const pg = await PostgresTestbed.start();
     stops.push(() => pg.stop());
-    const files = `${dir}/files`;
-    await Deno.mkdir(files);
-    for (let i = 0; i < 5; i++) await Deno.writeTextFile(`${files}/f-${i}.txt`, `line ${i}\n`);
-    const targets = `${dir}/targets.yaml`;
-    await Deno.writeTextFile(
-      targets,
-      [
-        "version: 1",
-        "targets:",
-        "  - id: bench",
-        "    type: local",
-        "    capabilities: [system:read, file:read]",
-        `    files: { roots: [${JSON.stringify(files)}] }`,
-        "    constraints: { concurrency: 16 }",
-        "",
-      ].join("\n"),
-    );
+    const { targets, files } = await makeFixture(dir);
     const shared = ["--fsync", "batch", "--state-url", pg.socketUrl];
     const embedded = await spawnGateway({ targets, stateDir: `${dir}/embedded` });
     stops.unshift(embedded.stop);

@@ -14,6 +14,7 @@
 import { getLogger } from "@logtape/logtape";
 import { type AuditRecord, formatRecord } from "../audit/record.ts";
 import type { PgClient } from "./_pg_client.ts";
+import { StateUnavailableError } from "./state_error.ts";
 
 const log = getLogger(["tailops", "state", "audit"]);
 
@@ -154,6 +155,9 @@ export class AuditMirror {
    */
   flush(): Promise<void> {
     return this.#flushing ??= (async () => {
+      // Yield first: a body that finished without awaiting would clear `#flushing`
+      // before `??=` stores this promise, and no flush would ever run again.
+      await Promise.resolve();
       try {
         if (this.#dropped) {
           this.#dropped = false;
@@ -167,8 +171,13 @@ export class AuditMirror {
           await this.#insert(batch);
           this.#queue.splice(0, batch.length);
         }
-      } catch {
-        // The database is gone (logged by the client); the timer retries.
+      } catch (error) {
+        // An outage is logged by the client; anything else is worth a line. The timer retries.
+        if (!(error instanceof StateUnavailableError)) {
+          log.error("Cannot ship audit records to the mirror: {error}", {
+            error: (error as Error).message,
+          });
+        }
       } finally {
         this.#flushing = undefined;
       }

@@ -59,6 +59,7 @@ export class PgTokens implements TokenStore {
    */
   reload(): Promise<void> {
     return this.#reloading ??= (async () => {
+      await Promise.resolve(); // as in AuditMirror.flush: never clear before `??=` stores
       try {
         this.#revoked = await this.readRevoked();
       } catch (error) {

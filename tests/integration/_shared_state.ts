@@ -10,9 +10,30 @@
  */
 import assert from "node:assert/strict";
 import { PostgresTestbed } from "../../scripts/testbed/postgres.ts";
-import { type AuthGateway, authGateway, freePort } from "./_auth_gateway.ts";
+import { type AuthGateway, authGateway, freePort, ROLES_YAML } from "./_auth_gateway.ts";
 
 export { POSTGRES_MISSING } from "../../scripts/testbed/postgres.ts";
+
+/**
+ * The policy the shared-state tests use: observe allowed, control needs
+ * approval with separation of duties; alice and bob are operators, carol approves.
+ */
+export const SHARED_POLICY: string = [
+  "version: 1",
+  "rules:",
+  "  - id: observe",
+  "    tiers: [observe]",
+  "  - id: control-approval",
+  "    effect: approve",
+  "    tiers: [control]",
+  "    separation_of_duties: true",
+  "identities:",
+  ROLES_YAML,
+  "  bindings:",
+  "    - { token: alice, roles: [operator] }",
+  "    - { token: bob, roles: [operator] }",
+  "    - { token: carol, roles: [approver] }",
+].join("\n");
 
 /** Gateways sharing a database. */
 export interface Cluster extends AsyncDisposable {

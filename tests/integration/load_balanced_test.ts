@@ -8,25 +8,8 @@
 import assert from "node:assert/strict";
 import { HAPROXY_MISSING, HaproxyTestbed } from "../../scripts/testbed/haproxy.ts";
 import { Client, StreamableHTTPClientTransport } from "./_gateway.ts";
-import { ROLES_YAML } from "./_auth_gateway.ts";
 import { call } from "./_mcp_checks.ts";
-import { cluster, POSTGRES_MISSING } from "./_shared_state.ts";
-
-const POLICY = [
-  "version: 1",
-  "rules:",
-  "  - id: observe",
-  "    tiers: [observe]",
-  "  - id: control-approval",
-  "    effect: approve",
-  "    tiers: [control]",
-  "    separation_of_duties: true",
-  "identities:",
-  ROLES_YAML,
-  "  bindings:",
-  "    - { token: alice, roles: [operator] }",
-  "    - { token: carol, roles: [approver] }",
-].join("\n");
+import { cluster, POSTGRES_MISSING, SHARED_POLICY as POLICY } from "./_shared_state.ts";
 
 const missing = POSTGRES_MISSING ?? HAPROXY_MISSING;
 if (missing) console.warn(`Skipping load-balanced tests: ${missing}`);

@@ -9,25 +9,14 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ROLES_YAML } from "./_auth_gateway.ts";
 import { call } from "./_mcp_checks.ts";
-import { cluster, eventually, initialize, POSTGRES_MISSING } from "./_shared_state.ts";
-
-const POLICY = [
-  "version: 1",
-  "rules:",
-  "  - id: observe",
-  "    tiers: [observe]",
-  "  - id: control-approval",
-  "    effect: approve",
-  "    tiers: [control]",
-  "    separation_of_duties: true",
-  "identities:",
-  ROLES_YAML,
-  "  bindings:",
-  "    - { token: alice, roles: [operator] }",
-  "    - { token: bob, roles: [operator] }",
-].join("\n");
+import {
+  cluster,
+  eventually,
+  initialize,
+  POSTGRES_MISSING,
+  SHARED_POLICY as POLICY,
+} from "./_shared_state.ts";
 
 const RESTART = { target: "local", unit: "nginx.service", action: "restart" } as const;
 const ignore = POSTGRES_MISSING !== undefined;
@@ -195,11 +184,15 @@ Deno.test({
       c.gateways.map(async (g) => (await Deno.readTextFile(`${g.stateDir}/gateway.id`)).trim()),
     );
     const verify = () => c.gateways[0].cli(["audit", "verify", "--state-url", c.pg.socketUrl]);
+    // Shipping is asynchronous: wait until each chain holds what the local log held by now.
+    const local = await Promise.all(c.gateways.map(async (g) => (await g.audit()).length));
     const ok = await eventually("both chains in the mirror", async () => {
       const run = await verify();
-      return run.code === 0 && ids.every((id) => run.stdout.includes(`${id}: OK`))
-        ? run
-        : undefined;
+      const complete = ids.every((id, i) => {
+        const count = Number(new RegExp(`${id}: OK: (\\d+) records`).exec(run.stdout)?.[1]);
+        return count >= local[i];
+      });
+      return run.code === 0 && complete ? run : undefined;
     });
     assert.doesNotMatch(ok.stdout, /GAP|BROKEN/);
     await c.pg.sql(`DELETE FROM tailops_audit_mirror WHERE gateway = '${ids[0]}' AND seq = 3`);
@@ -226,10 +219,9 @@ Deno.test({
     assert.equal((await call(client, "system_status", { target: "local" })).isError, false);
 
     await c.pg.kill();
-    await eventually(
-      "/readyz to fail",
-      async () => (await readyz(admin.port)) === 503 || undefined,
-    );
+    for (const g of c.gateways) {
+      await eventually("/readyz to fail", async () => (await readyz(g.port)) === 503 || undefined);
+    }
     const body = await (await fetch(`http://127.0.0.1:${admin.port}/readyz`)).json();
     assert.match(body.reason, /shared state database is unreachable/);
     // Gateway tokens: revocations cannot be checked, so the token is refused, saying why.
@@ -242,10 +234,9 @@ Deno.test({
     assert.match(observe.text, /shared state database is unreachable/);
 
     await c.pg.restart();
-    await eventually(
-      "/readyz to pass",
-      async () => (await readyz(admin.port)) === 200 || undefined,
-    );
+    for (const g of c.gateways) {
+      await eventually("/readyz to pass", async () => (await readyz(g.port)) === 200 || undefined);
+    }
     assert.equal((await initialize(c.gateways[1].port, alice.token)).status, 200);
     const again = await call(adminClient, "system_status", { target: "local" });
     assert.equal(again.isError, false, again.text);
