@@ -15,7 +15,7 @@ import {
   type AuditLine,
   childEnv,
   Client,
-  GATEWAY_RUN,
+  gatewayArgs,
   killAndWait,
   readAudit,
   REPO_DIR,
@@ -221,7 +221,7 @@ function answerElicitation(client: InstanceType<typeof Client>, answer: ElicitAn
 }
 
 /**
- * Spawns `deno run -P=gateway --no-prompt main.ts ...args` and waits for the
+ * Spawns `main.ts ...args` as `deno task start` does (see {@linkcode gatewayArgs}) and waits for the
  * `Listening on` JSON log line on stderr.
  *
  * @param args Arguments after `main.ts`.
@@ -233,11 +233,12 @@ export async function spawnGateway(
   args: string[],
   options: { env?: Record<string, string> } = {},
 ): Promise<GatewayProcess> {
+  const env = childEnv(options.env);
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...GATEWAY_RUN, ...args],
+    args: await gatewayArgs(args, env),
     cwd: REPO_DIR,
     clearEnv: true,
-    env: childEnv(options.env),
+    env,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
