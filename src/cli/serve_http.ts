@@ -93,7 +93,10 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
     listener: DEFAULT_LISTENER_LIMITS,
     sessions: DEFAULT_SESSION_LIMITS,
   };
-  const sessions = mcpSessions(gateway.core, limits.sessions);
+  const sessions = mcpSessions(gateway.core, {
+    ...limits.sessions,
+    bindings: gateway.state.sessions,
+  });
   const defaults = defaultHostsAndOrigins(options.listen, options.publicUrl);
   const hosts = {
     allowedHosts: [...defaults.allowedHosts, ...options.allowedHosts],
@@ -147,7 +150,7 @@ async function serveOn(
     auth = {
       authenticator: await createAuthenticator(
         { auth: gateway.policy.auth, identities: gateway.policy.identities },
-        { stateDir: options.stateDir, resource },
+        { stateDir: options.stateDir, resource, tokens: gateway.state.tokens },
       ),
     };
     metadata = protectedResourceMetadata(gateway.policy.auth, { resource });
@@ -175,6 +178,15 @@ async function serveOn(
           // A probe starts the workers not yet running, so a later probe knows.
           gateway.workers.warm();
           return gateway.workers.unstartable();
+        },
+      },
+      {
+        name: "state",
+        check: () => {
+          const state = gateway.state.health();
+          return state.ok
+            ? undefined
+            : `the shared state database is unreachable (${state.reason})`;
         },
       },
     ]),

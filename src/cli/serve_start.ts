@@ -7,6 +7,7 @@
  */
 import { AuditError, AuditLockedError } from "../audit/audit_error.ts";
 import { ConfigError } from "../config/errors.ts";
+import { StateOpenError } from "../state/mod.ts";
 import { CliError } from "./errors.ts";
 import { getLogger } from "@logtape/logtape";
 import type { Gateway } from "./gateway.ts";
@@ -57,7 +58,9 @@ export async function prepareStateDir(dir: string): Promise<void> {
  */
 export async function openFailure(error: unknown, stateDir: string): Promise<CliError> {
   if (error instanceof CliError) return error;
-  if (error instanceof ConfigError) return new CliError(error.message, 1);
+  if (error instanceof ConfigError || error instanceof StateOpenError) {
+    return new CliError(error.message, 1);
+  }
   if (error instanceof AuditLockedError) {
     const holders = describeInstances(await runningInstances(stateDir));
     return new CliError(
