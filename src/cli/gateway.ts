@@ -17,7 +17,7 @@ import { ExecutorHost } from "../exec/host.ts";
 import { describeProtectedFiles, secretFilePaths } from "../exec/protected_files.ts";
 import { DOCKER_KIND } from "../exec/docker_kind.ts";
 import { HTTP_KIND } from "../exec/http_kind.ts";
-import { LOCAL_KIND } from "../exec/local_kind.ts";
+import { LOCAL_KIND, resolveProgram } from "../exec/local_kind.ts";
 import { SSH_KIND } from "../exec/ssh_kind.ts";
 import type { WorkerKind } from "../exec/worker_kind.ts";
 import { compilePolicy } from "../gate/policy.ts";
@@ -31,7 +31,8 @@ import { createLocalJWKSet } from "jose";
 import type { GatewayCore } from "../mcp/server.ts";
 import { CallMetrics } from "../mcp/metrics.ts";
 import { RefusalRecorder } from "../mcp/refusals.ts";
-import { CATALOG, checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
+import { checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
+import { checkLocalRunGrant, loadCatalog } from "../ops/operator.ts";
 import type { FsyncMode } from "../audit/writer.ts";
 
 const log = getLogger(["tailops", "gateway"]);
@@ -46,6 +47,8 @@ export interface GatewayOptions {
   stateDir: string;
   /** Audit durability. */
   fsync?: FsyncMode;
+  /** Directory of operator-defined operation files; `TAILOPS_OPERATIONS` when absent. */
+  operationsDir?: string;
 }
 
 /** An open gateway. */
@@ -84,8 +87,9 @@ export const WORKER_KINDS: readonly WorkerKind[] = [
 export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const registry = await loadTargets(options.targetsFile);
   const { policy, file, locate } = await loadPolicy(options.policyFile);
-  const compiled = compilePolicy(policy, CATALOG, { file, locate });
-  checkRegistryAgainstCatalog(registry);
+  const catalog = await loadCatalog(options.operationsDir);
+  const compiled = compilePolicy(policy, catalog, { file, locate });
+  checkRegistryAgainstCatalog(registry, catalog);
   const secrets = findSecrets(registry.targets).map(({ secret }) => secret.reveal());
   const scanner = new SecretScanner(secrets);
   const auditKey = await loadOrCreateAuditKey(options.stateDir);
@@ -115,10 +119,12 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   );
   // Before the executor: the protected files below include the signing key's inode.
   const key = await loadOrCreateGatewayKey(options.stateDir);
+  const programs = localPrograms(catalog, localCapabilities);
+  checkLocalRunGrant(catalog, Object.fromEntries(programs.map((p) => [p, resolveProgram(p)])));
   const executor = new ExecutorHost(registry, {
     kinds: WORKER_KINDS,
     context: {
-      programs: localPrograms(CATALOG, localCapabilities),
+      programs,
       // Never readable through read_file/list_directory, whatever the roots.
       protectedFiles: describeProtectedFiles([
         options.stateDir,
@@ -153,7 +159,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const stopWatching = watchApprovals(approvals);
   const refusals = new RefusalRecorder(audit);
   const core: GatewayCore = {
-    catalog: CATALOG,
+    catalog,
     metrics: new CallMetrics(),
     refusals,
     deps: {

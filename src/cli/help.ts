@@ -46,7 +46,10 @@ Options:
   --no-auth                Accept unauthenticated requests (loopback listen only)
   --fsync MODE             Audit durability: batch|always|never (default: batch)
   --log-level LEVEL        debug|info|warning|error (default: info) [TAILOPS_LOG_LEVEL]
-  -h, --help               Show this help`;
+  -h, --help               Show this help
+
+Operator-defined operations: set TAILOPS_OPERATIONS to a directory of
+operation files (see operations/ and the README).`;
 
 /** Help for `check-config`. */
 export const CHECK_CONFIG_HELP = `Usage: tailops check-config [options] [TARGETS_FILE]
@@ -57,6 +60,7 @@ secrets shown as <secret from NAME>. Problems are reported as FILE:LINE:COLUMN.
 Options:
   --targets FILE    Target registry (or give it as the argument) [TAILOPS_TARGETS]
   --policy FILE     Policy                                      [TAILOPS_POLICY]
+  --operations DIR  Operator-defined operation files        [TAILOPS_OPERATIONS]
   --no-resolve      Do not read secret references (check syntax only)
   -h, --help        Show this help`;
 

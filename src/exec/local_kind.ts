@@ -54,8 +54,10 @@ export interface LocalWorkerConfig extends LocalFsConfig {
  * @returns Its absolute path, or `null` when absent.
  */
 export function resolveProgram(name: string): string | null {
-  for (const dir of SAFE_PATH.split(":")) {
-    const path = `${dir}/${name}`;
+  // An absolute path (operator-defined operations may name one) is taken as written.
+  const dirs = name.startsWith("/") ? [""] : SAFE_PATH.split(":");
+  for (const dir of dirs) {
+    const path = dir === "" ? name : `${dir}/${name}`;
     try {
       const info = Deno.statSync(path);
       if (info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0) return path;

@@ -26,6 +26,21 @@ export interface ExecPlan extends PlanLimits {
   readonly mode: "all" | "first_available";
   /** Prefix `sudo -n --` (SSH targets whose sudo policy allows this operation). */
   readonly sudo: boolean;
+  /** Per command, overriding `sudo` (operator-defined steps declare sudo one by one). */
+  readonly sudoEach?: readonly boolean[];
+  /** In `all` mode, run no further command after one exits non-zero or is killed. */
+  readonly stopOnFailure?: boolean;
+}
+
+/**
+ * Whether command `index` of an exec plan runs under sudo.
+ *
+ * @param plan The plan.
+ * @param index The command's index.
+ * @returns Its sudo flag.
+ */
+export function sudoFor(plan: ExecPlan, index: number): boolean {
+  return plan.sudoEach?.[index] ?? plan.sudo;
 }
 
 /** Read one file under allowed roots. */

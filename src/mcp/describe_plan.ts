@@ -5,7 +5,7 @@
  * @module
  */
 import type { Target } from "../config/targets_schema.ts";
-import type { Plan } from "../exec/plan.ts";
+import { type Plan, sudoFor } from "../exec/plan.ts";
 import { quoteArgv } from "../exec/quote.ts";
 import { commandLine, firstAvailableScript } from "../exec/ssh_command_line.ts";
 
@@ -36,7 +36,7 @@ export function describePlan(plan: Plan, target: Target): Record<string, unknown
         where,
         remote_command_lines: plan.mode === "first_available"
           ? [firstAvailableScript(plan.commands, plan.sudo)]
-          : plan.commands.map((argv) => commandLine(argv, plan.sudo)),
+          : plan.commands.map((argv, index) => commandLine(argv, sudoFor(plan, index))),
       };
     }
     case "fs_read":

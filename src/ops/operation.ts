@@ -64,6 +64,11 @@ export interface OperationSpec<
   /** Turns validated arguments into a plan. Pure: no I/O, no clock. */
   readonly plan: (args: z.infer<I>, target: Target) => Plan;
   /**
+   * For a mutating operation that can predict its change: the plan dry run
+   * executes (e.g. `nginx -t`, `apt-get --simulate`) and shows the output of.
+   */
+  readonly checkPlan?: (args: z.infer<I>, target: Target) => Plan;
+  /**
    * Turns an executor result into the output shape.
    *
    * @throws {OperationError} When the result says the operation could not be done.

@@ -120,7 +120,11 @@ async function runExec(plan: ExecPlan, signal: AbortSignal): Promise<PlanResult>
     return { kind: "exec", commands: [await runCommand(argv, plan, deadline, signal)] };
   }
   const commands: CommandResult[] = [];
-  for (const argv of plan.commands) commands.push(await runCommand(argv, plan, deadline, signal));
+  for (const argv of plan.commands) {
+    const result = await runCommand(argv, plan, deadline, signal);
+    commands.push(result);
+    if (plan.stopOnFailure && result.exitCode !== 0) break;
+  }
   return { kind: "exec", commands };
 }
 

@@ -9,7 +9,7 @@
 import type { Duplex } from "node:stream";
 // @ts-types="@types/ssh2"
 import type { Client, ClientChannel } from "ssh2";
-import type { ExecPlan, Plan, PlanResult } from "../plan.ts";
+import { type ExecPlan, type Plan, type PlanResult, sudoFor } from "../plan.ts";
 import type { WorkerRequest, WorkerResponse } from "../protocol.ts";
 import { commandLine, firstAvailableScript } from "../ssh_command_line.ts";
 import { readFirstAvailable, toCommandResult } from "./_ssh_commands.ts";
@@ -111,9 +111,12 @@ async function runExec(
     return { kind: "exec", commands: [toCommandResult(plan.commands[index], run, context)] };
   }
   const commands = [];
-  for (const argv of plan.commands) {
-    const run = await runCommand(pool, commandLine(argv, plan.sudo), options);
-    commands.push(toCommandResult(argv, run, context));
+  for (const [index, argv] of plan.commands.entries()) {
+    const sudo = sudoFor(plan, index);
+    const run = await runCommand(pool, commandLine(argv, sudo), options);
+    const result = toCommandResult(argv, run, { ...context, sudo });
+    commands.push(result);
+    if (plan.stopOnFailure && result.exitCode !== 0) break;
   }
   return { kind: "exec", commands };
 }
