@@ -10,7 +10,7 @@ import type { Target } from "../config/targets_schema.ts";
 import { compilePolicy } from "../gate/policy.ts";
 import { CATALOG, checkRegistryAgainstCatalog } from "../ops/catalog.ts";
 import { CliError } from "./errors.ts";
-import { loadCatalog } from "../ops/operator.ts";
+import { loadCatalog } from "./catalog.ts";
 import { CHECK_CONFIG_HELP } from "./help.ts";
 import { parseFlags, stringOption } from "./options.ts";
 
@@ -105,9 +105,11 @@ export async function runCheckConfig(args: string[]): Promise<number> {
     if (operators.length > 0) {
       console.log(`operations: ${operators.length} operator-defined`);
       for (const op of operators) {
-        console.log(`  ${op.name}: ${op.capability} on ${op.targetTypes.join(",")}; runs ${
-          op.programs.join(", ")
-        }`);
+        console.log(
+          `  ${op.name}: ${op.capability} on ${op.targetTypes.join(",")}; runs ${
+            op.programs.join(", ")
+          }`,
+        );
       }
     }
     console.log("OK");

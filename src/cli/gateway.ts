@@ -32,7 +32,8 @@ import type { GatewayCore } from "../mcp/server.ts";
 import { CallMetrics } from "../mcp/metrics.ts";
 import { RefusalRecorder } from "../mcp/refusals.ts";
 import { checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
-import { checkLocalRunGrant, loadCatalog } from "../ops/operator.ts";
+import { checkLocalRunGrant } from "../ops/operator.ts";
+import { loadCatalog } from "./catalog.ts";
 import type { FsyncMode } from "../audit/writer.ts";
 
 const log = getLogger(["tailops", "gateway"]);

@@ -12,7 +12,7 @@
  */
 import { z } from "zod";
 import { ConfigError, type ConfigProblem } from "../config/errors.ts";
-import { type LoadedOperation, loadOperations } from "../config/operations_load.ts";
+import type { LoadedOperation } from "../config/operations_load.ts";
 import {
   type ArgvItem,
   hasDefault,
@@ -25,7 +25,6 @@ import { compilePattern } from "../config/pattern.ts";
 import type { Target } from "../config/targets_schema.ts";
 import type { ExecPlan } from "../exec/plan.ts";
 import { containerRefSchema } from "./_docker_schemas.ts";
-import { CATALOG } from "./catalog.ts";
 import { execCommands, firstErrorLine, throwCommonFailure } from "./_host_result.ts";
 import { hostPathSchema, packageNameSchema, unitNameSchema } from "./_host_schemas.ts";
 import { rootsFor } from "./file.ts";
@@ -251,12 +250,14 @@ export function operatorOperation(loaded: LoadedOperation): Operation {
  *
  * @param builtins The built-in catalog.
  * @param loaded Validated operation files.
+ * @param reserved Parameter names the call envelope uses (`target`, `dry_run`...).
  * @returns The frozen catalog.
  * @throws {ConfigError} Naming every collision.
  */
 export function withOperatorOperations(
   builtins: readonly Operation[],
   loaded: readonly LoadedOperation[],
+  reserved: readonly string[] = [],
 ): readonly Operation[] {
   const problems: ConfigProblem[] = loaded
     .filter((op) => builtins.some((b) => b.name === op.spec.name))
@@ -265,6 +266,16 @@ export function withOperatorOperations(
       position: op.locate(["name"]),
       message: `Operation ${JSON.stringify(op.spec.name)} collides with a built-in operation`,
     }));
+  for (const op of loaded) {
+    for (const name of Object.keys(op.spec.parameters).filter((n) => reserved.includes(n))) {
+      problems.push({
+        path: `parameters.${name}`,
+        position: op.locate(["parameters", name]),
+        message: `Parameter ${JSON.stringify(name)} is reserved by the call envelope: ` +
+          `expected another name (reserved: ${reserved.join(", ")})`,
+      });
+    }
+  }
   for (const op of loaded) {
     for (const [name, param] of Object.entries(op.spec.parameters)) {
       if (!hasDefault(param)) continue;
@@ -314,20 +325,4 @@ export function checkLocalRunGrant(
     });
   }
   if (problems.length > 0) throw new ConfigError(problems);
-}
-
-/**
- * The built-in catalog plus the operator's operation files, when a directory
- * is given (or named by `TAILOPS_OPERATIONS`, which also reaches `serve`).
- *
- * Needs `read` on the directory, `env` for `TAILOPS_OPERATIONS`.
- *
- * @param dir The directory, or `undefined` for `TAILOPS_OPERATIONS` or none.
- * @returns The frozen catalog.
- * @throws {ConfigError} With `file:line:column` for every problem of every file.
- */
-export async function loadCatalog(dir?: string): Promise<readonly Operation[]> {
-  const from = dir ?? (Deno.env.get("TAILOPS_OPERATIONS") || undefined);
-  if (from === undefined) return CATALOG;
-  return withOperatorOperations(CATALOG, await loadOperations(from));
 }

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { ConfigError } from "../../src/config/errors.ts";
 import { loadOperations, parseOperationFile } from "../../src/config/operations_load.ts";
 import { CATALOG } from "../../src/ops/catalog.ts";
-import { loadCatalog, withOperatorOperations } from "../../src/ops/operator.ts";
+import { withOperatorOperations } from "../../src/ops/operator.ts";
+import { loadCatalog } from "../../src/cli/catalog.ts";
 
 const GOOD = `version: 1
 name: disk_of
@@ -67,7 +68,10 @@ Deno.test("an optional parameter outside a when-group, and unknown keys, are ref
   assert.match(problemsOf(optional), /"path" is optional: it may only appear inside a group/);
   const fixed = optional.replace('"{{path}}"]', '{ when: path, argv: ["{{path}}"] }]');
   assert.equal(parseOperationFile(fixed, "op.yaml").spec.name, "disk_of");
-  assert.match(problemsOf(GOOD.replace("mutates: false", "mutates: false\nshell: true")), /Unknown key "shell"/);
+  assert.match(
+    problemsOf(GOOD.replace("mutates: false", "mutates: false\nshell: true")),
+    /Unknown key "shell"/,
+  );
 });
 
 Deno.test("a string parameter without an allowlist and a negative integer range are refused", () => {
@@ -86,7 +90,10 @@ Deno.test("a capability its target types cannot hold is refused", () => {
     problemsOf(GOOD.replace("capability: file:read", "capability: container:read")),
     /Capability "container:read" cannot be held by local targets/,
   );
-  assert.match(problemsOf(GOOD.replace("capability: file:read", "capability: root")), /Unknown capability "root"/);
+  assert.match(
+    problemsOf(GOOD.replace("capability: file:read", "capability: root")),
+    /Unknown capability "root"/,
+  );
 });
 
 Deno.test("a directory reports every file's problems, a duplicate name and a built-in name", async () => {
@@ -98,7 +105,12 @@ Deno.test("a directory reports every file's problems, a duplicate name and a bui
     await Deno.writeTextFile(`${dir}/notes.txt`, "ignored");
     await assert.rejects(loadOperations(dir), (error: Error) => {
       assert.match(error.message, new RegExp(`${dir}/c\\.yml:\\d+:\\d+: Invalid YAML`));
-      assert.match(error.message, new RegExp(`${dir}/b\\.yaml:2:7: Operation "disk_of" is already declared in ${dir}/a\\.yaml`));
+      assert.match(
+        error.message,
+        new RegExp(
+          `${dir}/b\\.yaml:2:7: Operation "disk_of" is already declared in ${dir}/a\\.yaml`,
+        ),
+      );
       return true;
     });
     await Deno.remove(`${dir}/b.yaml`);
@@ -110,6 +122,17 @@ Deno.test("a directory reports every file's problems, a duplicate name and a bui
     );
     await Deno.writeTextFile(`${dir}/a.yaml`, GOOD.replace("default: 1", "default: 9"));
     await assert.rejects(loadCatalog(dir), /a\.yaml:10:\d+: Invalid default of "depth"/);
+    await Deno.writeTextFile(
+      `${dir}/a.yaml`,
+      GOOD.replace("path: { type: path }", "target: { type: path }").replace(
+        "{{path}}",
+        "{{target}}",
+      ),
+    );
+    await assert.rejects(
+      loadCatalog(dir),
+      /a\.yaml:9:\d+: Parameter "target" is reserved by the call envelope/,
+    );
     await assert.rejects(loadOperations(`${dir}/missing`), /Cannot read the operations directory/);
   } finally {
     await Deno.remove(dir, { recursive: true });

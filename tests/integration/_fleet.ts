@@ -45,6 +45,8 @@ export interface FleetOptions {
   readonly policy: string;
   /** Connect timeout of every target (ms). */
   readonly connectTimeoutMs?: number;
+  /** Extra environment for the gateway (e.g. `TAILOPS_OPERATIONS`). */
+  readonly env?: Record<string, string | null>;
 }
 
 /** A running fleet: sshd instances, the gateway and a connected client. */
@@ -165,7 +167,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       ...targets.flatMap((t) => targetYaml(t, testbed!, context)),
       "",
     ].join("\n");
-    gateway = await startGateway({ targets: yaml, policy: options.policy });
+    gateway = await startGateway({ targets: yaml, policy: options.policy, env: options.env });
     const client = await connectHttp(gateway);
     const bed = testbed;
     const indexOf = (id: string) => {

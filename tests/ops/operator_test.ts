@@ -43,7 +43,9 @@ targets:
     type: ssh
     capabilities: [system:read]
     sudo: [greet]
-    connection: { host: 127.0.0.1, port: 22, user: ops, key: "\${KEY}", host_key: "SHA256:${"A".repeat(43)}" }
+    connection: { host: 127.0.0.1, port: 22, user: ops, key: "\${KEY}", host_key: "SHA256:${
+      "A".repeat(43)
+    }" }
     files: { roots: [/srv] }
 `,
     "targets.yaml",
@@ -74,7 +76,10 @@ Deno.test("newlines, NUL, control characters, a leading dash and overlong values
 
 Deno.test("when-groups add their elements only when the parameter is true or given", async () => {
   const t = await target();
-  const plan = op.plan(op.input.parse({ word: "w", loud: true, count: 3, where: "/srv/a" }), t) as ExecPlan;
+  const plan = op.plan(
+    op.input.parse({ word: "w", loud: true, count: 3, where: "/srv/a" }),
+    t,
+  ) as ExecPlan;
   assert.deepEqual(plan.commands[0], ["printf", "%s\\n", "w", "x=w", "LOUD", "n3", "/srv/a"]);
   assert.deepEqual(plan.commands[1], ["/usr/bin/test", "1"]);
   assert.deepEqual(plan.sudoEach, [false, true]);
@@ -104,5 +109,8 @@ Deno.test("a failed step is reported with its number and first error line", () =
       bytes: 12,
     }],
   };
-  assert.throws(() => op.parse(result, {} as never), /Step 1 of 2 \(printf\) exited with code 2: printf: bad/);
+  assert.throws(
+    () => op.parse(result, {} as never),
+    /Step 1 of 2 \(printf\) exited with code 2: printf: bad/,
+  );
 });

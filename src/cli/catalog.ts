@@ -1,0 +1,27 @@
+/**
+ * The catalog a gateway serves: the built-in operations plus the operator's
+ * operation files.
+ *
+ * @module
+ */
+import { loadOperations } from "../config/operations_load.ts";
+import { ENVELOPE_KEYS } from "../mcp/envelope.ts";
+import { CATALOG } from "../ops/catalog.ts";
+import type { Operation } from "../ops/operation.ts";
+import { withOperatorOperations } from "../ops/operator.ts";
+
+/**
+ * The built-in catalog plus the operator's operation files, when a directory
+ * is given (or named by `TAILOPS_OPERATIONS`, which also reaches `serve`).
+ *
+ * Needs `read` on the directory, `env` for `TAILOPS_OPERATIONS`.
+ *
+ * @param dir The directory, or `undefined` for `TAILOPS_OPERATIONS` or none.
+ * @returns The frozen catalog.
+ * @throws {ConfigError} With `file:line:column` for every problem of every file.
+ */
+export async function loadCatalog(dir?: string): Promise<readonly Operation[]> {
+  const from = dir ?? (Deno.env.get("TAILOPS_OPERATIONS") || undefined);
+  if (from === undefined) return CATALOG;
+  return withOperatorOperations(CATALOG, await loadOperations(from), ENVELOPE_KEYS);
+}
