@@ -144,11 +144,27 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const redactArgs = (value: unknown) =>
     redact(value, { secrets: scanner }) as Record<string, unknown>;
+  // Arguments some operations audit by digest only (file_write's content), on every path
+  // that logs arguments: refusals and approvals as well as calls.
+  const auditArgs = (tool: string, args: Record<string, unknown>) => {
+    const op = catalog.find((o) => o.name === tool);
+    if (!op?.auditArgs) return args;
+    try {
+      return op.auditArgs(args as never);
+    } catch {
+      return {};
+    }
+  };
   const webhook = policy.approvals?.webhook;
   const approvals: ApprovalDeps = {
     store: new ApprovalStore({ stateDir: options.stateDir, signingKey: key }),
     audit: (entry) => audit.append(entry),
-    redact: redactArgs,
+    redact: (value, tool) =>
+      redactArgs(
+        tool && value && typeof value === "object"
+          ? auditArgs(tool, value as Record<string, unknown>)
+          : value,
+      ),
     seen: new Map(),
     grantKeys: createLocalJWKSet({ keys: [...key.publicJwks] }),
     notify: webhook === undefined ? undefined : (event) => {
@@ -158,7 +174,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     },
   };
   const stopWatching = watchApprovals(approvals);
-  const refusals = new RefusalRecorder(audit);
+  const refusals = new RefusalRecorder(audit, { auditArgs });
   const core: GatewayCore = {
     catalog,
     metrics: new CallMetrics(),

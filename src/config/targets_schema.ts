@@ -56,6 +56,8 @@ export const constraintsSchema = z.strictObject({
 /** File access for host targets: operations may touch paths under these roots only. */
 const filesSchema = z.strictObject({
   roots: z.array(absolutePathSchema).max(64).default([]),
+  /** Where `file_write` may put files: separate from the read roots, none unless listed. */
+  write_roots: z.array(absolutePathSchema).max(64).default([]),
 });
 
 /** Which operations run under `sudo -n` on a host target. */
@@ -79,7 +81,7 @@ const common = {
 const localTargetSchema = z.strictObject({
   ...common,
   type: z.literal("local"),
-  files: filesSchema.default({ roots: [] }),
+  files: filesSchema.default({ roots: [], write_roots: [] }),
 });
 
 const sshConnectionSchema = z.strictObject({
@@ -118,7 +120,7 @@ const sshTargetSchema = z.strictObject({
   ...common,
   type: z.literal("ssh"),
   connection: sshConnectionSchema,
-  files: filesSchema.default({ roots: [] }),
+  files: filesSchema.default({ roots: [], write_roots: [] }),
   sudo: sudoSchema,
 });
 

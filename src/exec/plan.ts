@@ -65,6 +65,25 @@ export interface FsListPlan extends PlanLimits {
   readonly maxEntries: number;
 }
 
+/** Write one file under allowed write roots, atomically, never following a symlink. */
+export interface FsWritePlan extends PlanLimits {
+  readonly kind: "fs_write";
+  /** Absolute, normalised path; its directory must exist. */
+  readonly path: string;
+  /** The target's write roots; the directory's real path must lie under one. */
+  readonly roots: readonly string[];
+  /** The new content, base64. */
+  readonly content: string;
+  /** SHA-256 of the content, hex: an identical file is left alone. */
+  readonly sha256: string;
+  /** Permission bits without execute, setuid, setgid or sticky bits (e.g. `0o644`). */
+  readonly mode: number;
+  /** Keep the previous version as a hard link `.NAME.tailops-prev` beside it. */
+  readonly backup: boolean;
+  /** Write only when the current content has this SHA-256 (`"absent"`: only when no file). */
+  readonly expectedSha256?: string;
+}
+
 /** One request to a Docker Engine API. */
 export interface DockerPlan extends PlanLimits {
   readonly kind: "docker";
@@ -116,7 +135,7 @@ export interface HttpPlan extends PlanLimits {
 }
 
 /** Any plan. */
-export type Plan = ExecPlan | FsReadPlan | FsListPlan | DockerPlan | HttpPlan;
+export type Plan = ExecPlan | FsReadPlan | FsListPlan | FsWritePlan | DockerPlan | HttpPlan;
 
 /** What one program run produced. */
 export interface CommandResult {
@@ -167,6 +186,21 @@ export interface FsListResult {
   readonly truncated: boolean;
 }
 
+/** What a file write did. */
+export interface FsWriteResult {
+  readonly kind: "fs_write";
+  /** The real path written (the directory's symlinks resolved). */
+  readonly path: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  /** SHA-256 of the content replaced, `null` when there was no file. */
+  readonly previousSha256: string | null;
+  /** `false` when the file already had this content (nothing was written). */
+  readonly changed: boolean;
+  /** The backup's path, when one was made. */
+  readonly backup: string | null;
+}
+
 /** Programs' results, in the plan's order (only the one that ran in `first_available` mode). */
 export interface ExecResult {
   readonly kind: "exec";
@@ -203,7 +237,13 @@ export interface HttpResult {
 }
 
 /** Any plan's result. */
-export type PlanResult = ExecResult | FsReadResult | FsListResult | DockerResult | HttpResult;
+export type PlanResult =
+  | ExecResult
+  | FsReadResult
+  | FsListResult
+  | FsWriteResult
+  | DockerResult
+  | HttpResult;
 
 /** Why an executor could not produce a result. Codes are stable. */
 export type ExecFailureCode =

@@ -85,7 +85,7 @@ async function runCheck(
     : undefined;
   const check: Record<string, unknown> = {
     plan: describePlan(checkPlan, target),
-    ...(command
+    ...(op.describeCheck ? op.describeCheck(outcome, run.args as never) : command
       ? {
         exit_code: command.exitCode,
         stdout: command.stdout,
@@ -98,7 +98,7 @@ async function runCheck(
   await deps.audit.append({
     ...base,
     event: "finished",
-    status: command?.exitCode === 0 ? "ok" : "error",
+    status: outcome.ok && (command === undefined || command.exitCode === 0) ? "ok" : "error",
     exit_code: command?.exitCode ?? null,
     duration_ms: Math.round(performance.now() - started),
     output_bytes: new TextEncoder().encode(output).byteLength,

@@ -27,7 +27,8 @@ export interface ApprovalDeps {
   /** Writes an audit record. */
   readonly audit: (entry: AuditEntry) => Promise<unknown>;
   /** Redacts arguments for audit records and notifications. */
-  readonly redact: (value: unknown) => Record<string, unknown>;
+  /** Redacts arguments for the log; given the tool, also keeps what it audits by digest only. */
+  readonly redact: (value: unknown, tool?: string) => Record<string, unknown>;
   /** Tells a chat or ticket system about an approval event (never throws). */
   readonly notify?: (event: ApprovalAudit) => void;
   /** Last audited state per approval id, so each transition is audited once. */
@@ -54,7 +55,7 @@ const STATE_AFTER: Record<ApprovalAudit["event"], string | undefined> = {
  */
 export function approvalAuditEntry(
   event: ApprovalAudit,
-  redact: (value: unknown) => Record<string, unknown>,
+  redact: (value: unknown, tool?: string) => Record<string, unknown>,
 ): AuditEntry {
   return {
     event: event.event,
@@ -63,7 +64,7 @@ export function approvalAuditEntry(
     ...(event.targets.length === 1 ? { target: event.targets[0] } : {}),
     ...(event.rule ? { rule: event.rule } : {}),
     ...(event.reason ? { reason: event.reason } : {}),
-    ...(event.args ? { args: redact(event.args) } : {}),
+    ...(event.args ? { args: redact(event.args, event.tool) } : {}),
     detail: { ...event.detail, targets: [...event.targets] },
   };
 }

@@ -263,7 +263,8 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   const approvalId = settled && "approvalId" in settled ? settled.approvalId : undefined;
 
   const fanout = targets.length > 1 ? crypto.randomUUID() : undefined;
-  const redactedArgs = deps.redact(opArgs);
+  // Some arguments are audited by digest only (file_write's content).
+  const redactedArgs = deps.redact(op.auditArgs ? op.auditArgs(opArgs as never) : opArgs);
   const forks = Math.min(
     (args.forks as number | undefined) ?? DEFAULT_FORKS,
     deps.maxForks ?? DEFAULT_MAX_FORKS,

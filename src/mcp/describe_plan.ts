@@ -47,6 +47,19 @@ export function describePlan(plan: Plan, target: Target): Record<string, unknown
         roots: plan.roots,
         ...limits,
       };
+    case "fs_write":
+      return {
+        kind: "write_file",
+        path: plan.path,
+        bytes: Math.floor(plan.content.length / 4) * 3 -
+          (plan.content.endsWith("==") ? 2 : plan.content.endsWith("=") ? 1 : 0),
+        sha256: plan.sha256,
+        mode: `0${plan.mode.toString(8)}`,
+        backup: plan.backup,
+        ...(plan.expectedSha256 ? { expected_sha256: plan.expectedSha256 } : {}),
+        roots: plan.roots,
+        ...limits,
+      };
     case "fs_list":
       return {
         kind: "list_directory",

@@ -29,6 +29,8 @@ export interface FleetTarget {
   readonly sudo?: string;
   /** Allowed roots for read_file/list_directory. */
   readonly roots?: readonly string[];
+  /** Write roots for file_write. */
+  readonly writeRoots?: readonly string[];
   /** Connect here instead of the instance (e.g. a socket that never speaks SSH). */
   readonly address?: { readonly host: string; readonly port: number };
   /** This target's `connect_timeout_ms`, instead of the fleet's. */
@@ -93,7 +95,13 @@ function targetYaml(
     verify,
     `      connect_timeout_ms: ${target.connectTimeoutMs ?? context.connectTimeoutMs}`,
     ...(target.sudo ? [`    sudo: ${target.sudo}`] : []),
-    ...(target.roots ? ["    files:", `      roots: ${yamlList(target.roots)}`] : []),
+    ...(target.roots || target.writeRoots
+      ? [
+        "    files:",
+        `      roots: ${yamlList(target.roots ?? [])}`,
+        `      write_roots: ${yamlList(target.writeRoots ?? [])}`,
+      ]
+      : []),
   ];
 }
 

@@ -13,12 +13,14 @@ import {
   type ExecPlan,
   type FsListPlan,
   type FsReadPlan,
+  type FsWritePlan,
   isUnderRoots,
   type PlanResult,
 } from "../plan.ts";
 import type { WorkerRequest, WorkerResponse } from "../protocol.ts";
 import { decodeText, readCapped } from "./_capped.ts";
 import { FsFailure, listDirectoryRaceFree, readFileRaceFree } from "./_local_fs.ts";
+import { writeFileRaceFree } from "./_local_fs_write.ts";
 
 /** Grace between SIGTERM and SIGKILL when a program overruns its timeout. */
 const KILL_GRACE_MS = 2_000;
@@ -128,7 +130,7 @@ async function runExec(plan: ExecPlan, signal: AbortSignal): Promise<PlanResult>
   return { kind: "exec", commands };
 }
 
-function checkPlanRoots(plan: FsReadPlan | FsListPlan): void {
+function checkPlanRoots(plan: FsReadPlan | FsListPlan | FsWritePlan): void {
   if (!isUnderRoots(plan.path, plan.roots)) {
     throw new Failure({ code: "forbidden", message: `${plan.path} is outside the allowed roots` });
   }
@@ -177,6 +179,9 @@ async function run(id: number, request: Extract<WorkerRequest, { type: "run" }>)
     } else if (plan.kind === "fs_list") {
       checkPlanRoots(plan);
       result = await listDirectoryRaceFree(plan, config!);
+    } else if (plan.kind === "fs_write") {
+      checkPlanRoots(plan);
+      result = await writeFileRaceFree(plan, config!);
     } else {throw new Failure({
         code: "internal",
         message: `The local executor cannot run ${plan.kind} plans`,

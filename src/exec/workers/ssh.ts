@@ -18,6 +18,7 @@ import { addressOf, connect, prepare } from "./_ssh_connect.ts";
 import { SshError } from "./_ssh_errors.ts";
 import { runCommand } from "./_ssh_exec.ts";
 import { fsListScript, fsReadScript, parseFsList, parseFsRead } from "./_ssh_fs.ts";
+import { fsWriteScript, parseFsWrite } from "./_ssh_fs_write.ts";
 import { ConnectionPool } from "./_ssh_pool.ts";
 
 /** Room for the real path and size a file read prints before the content. */
@@ -138,10 +139,17 @@ async function execute(
       const options = { capBytes: plan.outputCapBytes, signal, address };
       return parseFsList(plan, await runCommand(poolFor(target), fsListScript(plan), options));
     }
+    case "fs_write": {
+      const content = Uint8Array.from(atob(plan.content), (c) => c.charCodeAt(0));
+      const nonce = crypto.randomUUID().replaceAll("-", "");
+      const options = { capBytes: 64 * 1024, signal, address, stdin: content };
+      const script = fsWriteScript(plan, content.length, nonce);
+      return parseFsWrite(plan, content.length, await runCommand(poolFor(target), script, options));
+    }
     default:
       throw new SshError(
         "internal",
-        `Cannot run a ${plan.kind} plan: expected exec, fs_read or fs_list`,
+        `Cannot run a ${plan.kind} plan: expected exec, fs_read, fs_list or fs_write`,
       );
   }
 }
