@@ -148,6 +148,10 @@ function toFailure(error: unknown): ExecFailure {
     return { code: "forbidden", message: "Access to the path is not allowed" };
   }
   if (errno === "ENOTDIR") return { code: "forbidden", message: "The path is not a directory" };
+  // A write whose names were swapped under it (a racer inside the write root).
+  if (["EEXIST", "EISDIR", "ENOTEMPTY", "EXDEV", "EBUSY"].includes(String(errno))) {
+    return { code: "forbidden", message: "The path changed while it was being written" };
+  }
   if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
     return { code: "forbidden", message: "Access to the path is not allowed" };
   }
