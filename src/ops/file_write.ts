@@ -168,6 +168,7 @@ export const fileWrite = defineOperation({
   input,
   output,
   capability: "file:write",
+  paramReach: { expected_sha256: { absent: "whatever the current content is" } },
   targetTypes: ["local", "ssh"],
   mutates: true,
   destructive: true,
