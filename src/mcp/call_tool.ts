@@ -21,6 +21,8 @@ import {
 } from "./approval_flow.ts";
 import {
   type ApprovalInfo,
+  type BatchSummary,
+  batchSize,
   DEFAULT_FORKS,
   DEFAULT_MAX_FORKS,
   ENVELOPE_KEYS,
@@ -219,6 +221,20 @@ async function settleApproval(
   };
 }
 
+/** Per-batch counts of a `serial` call's results. */
+function summarizeBatches(results: readonly TargetResult[]): BatchSummary[] {
+  const batches: BatchSummary[] = [];
+  for (const r of results) {
+    const n = r.batch ?? 1;
+    const b = batches[n - 1] ??= { batch: n, targets: [], ok: 0, failed: 0, skipped: 0 };
+    b.targets.push(r.target);
+    if (r.status === "ok" || r.status === "planned") b.ok++;
+    else if (r.status === "skipped" || r.status === "cancelled") b.skipped++;
+    else b.failed++;
+  }
+  return batches.filter(Boolean);
+}
+
 /**
  * Runs one tool call end to end.
  *
@@ -346,8 +362,13 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
     });
   };
 
+  // Rollout batches (`serial`): a batch starts when the one before it has finished.
+  const perBatch = batchSize(args.serial as number | string | undefined, targets.length);
+  const batchCount = Math.ceil(targets.length / perBatch);
+  let limit = 0;
+  let batch = 0;
   const worker = async () => {
-    while (next < targets.length) {
+    while (next < limit) {
       const index = next++;
       const target = targets[index];
       if ((failures >= maxFailures || signal?.aborted) && decisions[index].kind !== "deny") {
@@ -364,11 +385,17 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
         const status = results[index].status;
         if (status !== "ok" && status !== "planned" && status !== "denied") failures++;
       }
+      if (args.serial !== undefined) results[index].batch = batch;
       done++;
-      request.onProgress?.(done, targets.length, `${target.id}: ${results[index].status}`);
+      const where = args.serial !== undefined ? `batch ${batch}/${batchCount}: ` : "";
+      request.onProgress?.(done, targets.length, `${where}${target.id}: ${results[index].status}`);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(forks, targets.length) }, worker));
+  for (let start = 0; start < targets.length; start += perBatch) {
+    batch++;
+    limit = Math.min(targets.length, start + perBatch);
+    await Promise.all(Array.from({ length: Math.min(forks, limit - start) }, worker));
+  }
   // Nothing ran because of the log: the call as a whole is refused, as before any target.
   if (auditFailure && results.every((r) => r.error?.code === "audit_unavailable")) {
     throw auditFailure;
@@ -381,6 +408,7 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
     ...(fanout ? { fanout_id: fanout } : {}),
     ...(block?.approval ? { approval: block.approval } : {}),
     results,
+    ...(args.serial !== undefined ? { batches: summarizeBatches(results) } : {}),
   };
   const isError = !results.some((r) => r.status === "ok" || r.status === "planned");
   return {
