@@ -9,6 +9,8 @@ import { ENVELOPE_KEYS } from "../mcp/envelope.ts";
 import { CATALOG } from "../ops/catalog.ts";
 import type { Operation } from "../ops/operation.ts";
 import { withOperatorOperations } from "../ops/operator.ts";
+import { stackDeploy } from "../ops/stack_deploy.ts";
+import { loadStacks } from "../config/stacks_load.ts";
 
 /**
  * The built-in catalog plus the operator's operation files, when a directory
@@ -17,11 +19,20 @@ import { withOperatorOperations } from "../ops/operator.ts";
  * Needs `read` on the directory, `env` for `TAILOPS_OPERATIONS`.
  *
  * @param dir The directory, or `undefined` for `TAILOPS_OPERATIONS` or none.
+ * @param stacksDir Curated compose stacks (adds `stack_deploy`), or `undefined` for
+ *   `TAILOPS_STACKS` or none.
  * @returns The frozen catalog.
  * @throws {ConfigError} With `file:line:column` for every problem of every file.
  */
-export async function loadCatalog(dir?: string): Promise<readonly Operation[]> {
+export async function loadCatalog(
+  dir?: string,
+  stacksDir?: string,
+): Promise<readonly Operation[]> {
   const from = dir ?? (Deno.env.get("TAILOPS_OPERATIONS") || undefined);
-  if (from === undefined) return CATALOG;
-  return withOperatorOperations(CATALOG, await loadOperations(from), ENVELOPE_KEYS);
+  const stacksFrom = stacksDir ?? (Deno.env.get("TAILOPS_STACKS") || undefined);
+  // Curated stacks add stack_deploy, which is built from them.
+  const stacks = stacksFrom === undefined ? [] : await loadStacks(stacksFrom);
+  const builtins = stacks.length > 0 ? Object.freeze([...CATALOG, stackDeploy(stacks)]) : CATALOG;
+  if (from === undefined) return builtins;
+  return withOperatorOperations(builtins, await loadOperations(from), ENVELOPE_KEYS);
 }

@@ -61,6 +61,7 @@ export async function runCheckConfig(args: string[]): Promise<number> {
     targets: { type: "string" },
     policy: { type: "string" },
     operations: { type: "string" },
+    stacks: { type: "string" },
     "no-resolve": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
@@ -82,7 +83,10 @@ export async function runCheckConfig(args: string[]): Promise<number> {
     const { policy, file, locate } = await loadPolicy(policyFile, {
       resolveSecrets: parsed.values["no-resolve"] !== true,
     });
-    const catalog = await loadCatalog(stringOption(parsed, "operations", "TAILOPS_OPERATIONS"));
+    const catalog = await loadCatalog(
+      stringOption(parsed, "operations", "TAILOPS_OPERATIONS"),
+      stringOption(parsed, "stacks", "TAILOPS_STACKS"),
+    );
     compilePolicy(policy, catalog, { file, locate });
     checkRegistryAgainstCatalog(registry, catalog);
     console.log(
@@ -101,7 +105,8 @@ export async function runCheckConfig(args: string[]): Promise<number> {
         `  ${rule.id}: ${rule.effect} ${rule.operations.join(",")} on ${rule.targets.join(",")}`,
       );
     }
-    const operators = catalog.slice(CATALOG.length);
+    const operators = catalog.slice(CATALOG.length).filter((op) => op.name !== "stack_deploy");
+    if (catalog.some((op) => op.name === "stack_deploy")) console.log("stack_deploy: enabled");
     if (operators.length > 0) {
       console.log(`operations: ${operators.length} operator-defined`);
       for (const op of operators) {

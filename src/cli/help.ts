@@ -49,7 +49,8 @@ Options:
   -h, --help               Show this help
 
 Operator-defined operations: set TAILOPS_OPERATIONS to a directory of
-operation files (see operations/ and the README).`;
+operation files (see operations/ and the README). Compose stacks to deploy:
+set TAILOPS_STACKS to a directory with one subdirectory per stack.`;
 
 /** Help for `check-config`. */
 export const CHECK_CONFIG_HELP = `Usage: tailops check-config [options] [TARGETS_FILE]
@@ -61,6 +62,7 @@ Options:
   --targets FILE    Target registry (or give it as the argument) [TAILOPS_TARGETS]
   --policy FILE     Policy                                      [TAILOPS_POLICY]
   --operations DIR  Operator-defined operation files        [TAILOPS_OPERATIONS]
+  --stacks DIR      Curated compose stacks (stack_deploy)   [TAILOPS_STACKS]
   --no-resolve      Do not read secret references (check syntax only)
   -h, --help        Show this help`;
 

@@ -8,7 +8,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
 import type { TargetType } from "../config/capabilities.ts";
-import type { ExecFailure, Plan, PlanResult } from "./plan.ts";
+import type { ExecFailure, Plan, PlanResult, SequencePlan, SequenceResult } from "./plan.ts";
 import type { WorkerRequest, WorkerResponse } from "./protocol.ts";
 import { Semaphore } from "./semaphore.ts";
 import type { WorkerContext, WorkerKind } from "./worker_kind.ts";
@@ -80,6 +80,7 @@ export class ExecutorHost {
     options: { signal?: AbortSignal } = {},
   ): Promise<ExecOutcome> {
     const started = performance.now();
+    if (plan.kind === "sequence") return await this.#sequence(target, plan, started, options);
     let release: () => void;
     try {
       release = await this.#limit(target).acquire(options.signal);
@@ -91,6 +92,35 @@ export class ExecutorHost {
     } finally {
       release();
     }
+  }
+
+  async #sequence(
+    target: Target,
+    plan: SequencePlan,
+    started: number,
+    options: { signal?: AbortSignal },
+  ): Promise<ExecOutcome> {
+    const steps: SequenceResult["steps"][number][] = [];
+    let changed = false;
+    for (const step of plan.steps) {
+      if (step.onlyIfChanged && !changed) {
+        steps.push({ skipped: true });
+        continue;
+      }
+      const outcome = await this.run(target, step.plan, options);
+      if (outcome.ok) {
+        if (outcome.result.kind === "fs_write" && outcome.result.changed) changed = true;
+        steps.push({ ok: true, result: outcome.result });
+      } else {
+        steps.push({ ok: false, error: outcome.error });
+        if (!plan.continueOnFailure) break;
+      }
+    }
+    return {
+      ok: true,
+      result: { kind: "sequence", steps },
+      durationMs: Math.round(performance.now() - started),
+    };
   }
 
   /** Stops every worker. Calls in flight fail with `cancelled`. */

@@ -82,6 +82,8 @@ export interface FsWritePlan extends PlanLimits {
   readonly backup: boolean;
   /** Write only when the current content has this SHA-256 (`"absent"`: only when no file). */
   readonly expectedSha256?: string;
+  /** Create the file's directory (its last component only, mode 0755) when it is missing. */
+  readonly makeDir?: boolean;
 }
 
 /** One request to a Docker Engine API. */
@@ -134,8 +136,26 @@ export interface HttpPlan extends PlanLimits {
   readonly health?: boolean;
 }
 
+/** Plans that one worker runs. */
+export type StepPlan = ExecPlan | FsReadPlan | FsListPlan | FsWritePlan | DockerPlan | HttpPlan;
+
+/**
+ * Several plans on one target, in order, run by the executor host (workers
+ * never see it): a stack deployment writes files, then runs compose.
+ */
+export interface SequencePlan extends PlanLimits {
+  readonly kind: "sequence";
+  readonly steps: readonly {
+    readonly plan: StepPlan;
+    /** Run only when an earlier `fs_write` step changed its file. */
+    readonly onlyIfChanged?: boolean;
+  }[];
+  /** Run every step even after one failed (dry run's read-only checks); else stop. */
+  readonly continueOnFailure?: boolean;
+}
+
 /** Any plan. */
-export type Plan = ExecPlan | FsReadPlan | FsListPlan | FsWritePlan | DockerPlan | HttpPlan;
+export type Plan = StepPlan | SequencePlan;
 
 /** What one program run produced. */
 export interface CommandResult {
@@ -236,8 +256,19 @@ export interface HttpResult {
   readonly certificateNote?: string;
 }
 
+/** A sequence's outcome, step by step (steps not run are absent, or `skipped`). */
+export interface SequenceResult {
+  readonly kind: "sequence";
+  readonly steps: readonly (
+    | { readonly ok: true; readonly result: PlanResult }
+    | { readonly ok: false; readonly error: ExecFailure }
+    | { readonly skipped: true }
+  )[];
+}
+
 /** Any plan's result. */
 export type PlanResult =
+  | SequenceResult
   | ExecResult
   | FsReadResult
   | FsListResult

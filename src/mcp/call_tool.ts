@@ -21,8 +21,8 @@ import {
 } from "./approval_flow.ts";
 import {
   type ApprovalInfo,
-  type BatchSummary,
   batchSize,
+  type BatchSummary,
   DEFAULT_FORKS,
   DEFAULT_MAX_FORKS,
   ENVELOPE_KEYS,

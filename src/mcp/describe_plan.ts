@@ -47,6 +47,14 @@ export function describePlan(plan: Plan, target: Target): Record<string, unknown
         roots: plan.roots,
         ...limits,
       };
+    case "sequence":
+      return {
+        kind: "sequence",
+        steps: plan.steps.map((step) => ({
+          ...describePlan(step.plan, target),
+          ...(step.onlyIfChanged ? { only_if_a_file_changed: true } : {}),
+        })),
+      };
     case "fs_write":
       return {
         kind: "write_file",

@@ -105,11 +105,20 @@ const composeOutput = z.object({
   truncated: z.boolean(),
 });
 
-function parseCompose(
+/**
+ * Reads what a compose command produced.
+ *
+ * @param result The exec result of a `first_available` compose plan.
+ * @param args At least the project directory.
+ * @param doing What was being done, for the failure sentence ("bring the project up").
+ * @returns The output and which CLI ran.
+ * @throws {OperationError} `program_missing` when no compose CLI is installed, `compose_failed`.
+ */
+export function parseCompose(
   result: Parameters<typeof execCommands>[0],
-  args: ComposeArgs,
+  args: Pick<ComposeArgs, "project_dir">,
   doing: string,
-) {
+): z.infer<typeof composeOutput> {
   const [cmd] = execCommands(result);
   const plugin = cmd.argv[0] === "docker";
   if (

@@ -120,6 +120,8 @@ export async function writeFileRaceFree(
   const dirPath = plan.path.slice(0, cut) || "/";
   let dirFd: number;
   try {
+    // A directory made here is checked like any other once opened, below.
+    if (plan.makeDir && !fs.existsSync(dirPath)) fs.mkdirSync(dirPath, { mode: 0o755 });
     dirFd = fs.openSync(dirPath, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_NOCTTY);
   } catch (error) {
     if ((error as { code?: string }).code === "ENOENT") {
