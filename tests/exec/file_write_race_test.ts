@@ -14,8 +14,8 @@ import { LOCAL_KIND } from "../../src/exec/local_kind.ts";
 import type { FsWritePlan, Plan } from "../../src/exec/plan.ts";
 import type { WorkerKind } from "../../src/exec/worker_kind.ts";
 import { sshFixture } from "./_ssh_fixture.ts";
+import { startRacer } from "./_racer.ts";
 
-const RACER = new URL("./_path_racer.ts", import.meta.url).pathname;
 /** Writes per run at most, and the time they may take at most (bounded either way). */
 const CALLS = 600;
 const BUDGET_MS = 30_000;
@@ -35,37 +35,6 @@ async function layout(base: string): Promise<{ root: string; outside: string }> 
     await Deno.chmod(dir, 0o777);
   }
   return { root, outside };
-}
-
-function startRacer(root: string): () => Promise<number> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      RACER,
-      root,
-      "symlink",
-      String(BUDGET_MS / 1000 + 20),
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  return async () => {
-    await writer.close().catch(() => {});
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Gone.
-      }
-    }, 10_000);
-    const out = await child.output();
-    clearTimeout(timer);
-    return Number(new TextDecoder().decode(out.stdout).trim()) || 0;
-  };
 }
 
 function writePlan(root: string, n: number): FsWritePlan {
@@ -102,7 +71,7 @@ async function race(
 ): Promise<{ names: string[] }> {
   const { root, outside } = await layout(base);
   const before = await snapshot(outside);
-  const stop = startRacer(root);
+  const stop = startRacer(root, "symlink", BUDGET_MS / 1000 + 20);
   const codes: Record<string, number> = {};
   let calls = 0;
   let ok = 0;

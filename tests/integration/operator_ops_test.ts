@@ -446,3 +446,28 @@ Deno.test({
     }
   },
 });
+
+Deno.test("check-config lists operator operations and reports a bad file at FILE:LINE:COLUMN", async () => {
+  const ops = await tempDirWith({
+    "os_kernel.yaml": LOCAL_OPS["os_kernel.yaml"],
+    "bad.yaml": LOCAL_OPS["os_kernel.yaml"].replace("name: os_kernel", "name: bad_one")
+      .replace("program: uname", "program: sh"),
+  });
+  try {
+    const bad = await runCli(["check-config", "--operations", ops]);
+    assert.equal(bad.code, 1);
+    assert.deepEqual(bad.ownStderr, [
+      `${ops}/bad.yaml:9:14: Invalid program "sh": a shell, interpreter or program launcher ` +
+      "would run parameter text as a program (at steps[0].program)",
+    ]);
+    await Deno.remove(`${ops}/bad.yaml`);
+    const good = await runCli(["check-config"], { env: { TAILOPS_OPERATIONS: ops } });
+    assert.equal(good.code, 0, good.stderr);
+    assert.match(
+      good.stdout,
+      /operations: 1 operator-defined\n {2}os_kernel: system:read on local,ssh; runs uname\n/,
+    );
+  } finally {
+    await Deno.remove(ops, { recursive: true });
+  }
+});
