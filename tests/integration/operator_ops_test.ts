@@ -268,6 +268,25 @@ Deno.test("the local worker may run exactly the programs the catalog and the ope
   }
 });
 
+/** echo_words runs anywhere on web-1, and on web-2 only with the word "hello". */
+const SSH_POLICY = `version: 1
+rules:
+  - id: others
+    effect: allow
+    operations: [sudo_demo, exists_then_echo]
+    targets: ["*"]
+  - id: echo-on-web-1
+    effect: allow
+    operations: [echo_words]
+    targets: [web-1]
+  - id: echo-hello-on-web-2
+    effect: allow
+    operations: [echo_words]
+    targets: [web-2]
+    params:
+      word: { enum: [hello] }
+`;
+
 const SSH_OPS: Record<string, string> = {
   "echo_words.yaml": `version: 1
 name: echo_words
@@ -346,10 +365,21 @@ Deno.test({
             roots: [filesDir],
           },
         ],
-        policy: POLICY,
+        policy: SSH_POLICY,
         env: { TAILOPS_OPERATIONS: ops },
       });
       const client = fleet.client;
+
+      await t.step(
+        "policy rules limit an operator operation's parameters like a built-in's",
+        async () => {
+          const denied = await only(client, "echo_words", { target: "web-2", word: "a;id" });
+          assert.equal(denied.status, "denied", JSON.stringify(denied));
+          assert.match(denied.error?.message ?? "", /word/);
+          const allowed = await only(client, "echo_words", { target: "web-2", word: "hello" });
+          assert.equal(allowed.status, "ok", JSON.stringify(allowed));
+        },
+      );
 
       await t.step("shell syntax, quotes and globs arrive as one argv element each", async () => {
         const words = [

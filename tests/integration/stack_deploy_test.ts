@@ -128,10 +128,20 @@ Deno.test({
       );
 
       await t.step("a rollout one target at a time stops after the first failure", async () => {
-        const raw = await client.callTool({
-          name: "stack_deploy",
-          arguments: { targets: "tag:web", stack: "monitoring", serial: 1, max_failures: 1 },
-        });
+        const progress: string[] = [];
+        const raw = await client.callTool(
+          {
+            name: "stack_deploy",
+            arguments: { targets: "tag:web", stack: "monitoring", serial: 1, max_failures: 1 },
+          },
+          undefined,
+          { onprogress: (p: { message?: string }) => progress.push(p.message ?? "") },
+        );
+        assert.deepEqual(progress, [
+          "batch 1/3: web-1: failed",
+          "batch 2/3: web-2: skipped",
+          "batch 3/3: web-3: skipped",
+        ]);
         const result = raw.structuredContent as {
           results: { target: string; status: string; error?: { code: string; message: string } }[];
           batches: Batch[];
