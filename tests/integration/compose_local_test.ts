@@ -27,6 +27,53 @@ async function hasCompose(): Promise<boolean> {
 
 Deno.test({
   name:
+    "stack_deploy on the local target creates the project directory, writes the files, then meets the missing compose CLI",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const base = await tempDirWith();
+    await Deno.mkdir(`${base}/stacks/web`, { recursive: true });
+    await Deno.writeTextFile(`${base}/stacks/web/compose.yaml`, "services: {}\n");
+    await Deno.mkdir(`${base}/deploy`);
+    try {
+      await using gateway = await startGateway({
+        targets: `version: 1
+targets:
+  - id: local
+    type: local
+    capabilities: [file:write]
+    files: { write_roots: [${base}/deploy] }
+`,
+        policy: `version: 1
+rules:
+  - id: all
+    effect: allow
+    operations: ["*"]
+    targets: ["*"]
+`,
+        env: { TAILOPS_STACKS: `${base}/stacks` },
+      });
+      const client = await connectHttp(gateway);
+      try {
+        const { results } = await call(client, "stack_deploy", { target: "local", stack: "web" });
+        assert.equal(await Deno.readTextFile(`${base}/deploy/web/compose.yaml`), "services: {}\n");
+        if (!(await hasCompose())) {
+          assert.equal(results[0].error?.code, "program_missing", JSON.stringify(results[0]));
+        }
+        const again = await call(client, "stack_deploy", { target: "local", stack: "web" });
+        assert.equal(again.results[0].status, "ok", JSON.stringify(again.results[0]));
+        assert.equal(again.results[0].data?.changed, false);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
     "compose_up on the local target plans both compose CLIs and says plainly when neither is installed",
   sanitizeOps: false,
   sanitizeResources: false,
