@@ -320,8 +320,8 @@ export function checkLocalRunGrant(
         `Operation${users.length > 1 ? "s" : ""} ${users.join(", ")} run${
           users.length > 1 ? "" : "s"
         } ${path} on local targets, but the gateway's run permission does not include it: ` +
-        `add ${JSON.stringify(name)} to the run list of the permission set it starts with ` +
-        "(deno.json permissions.gateway.run), or leave the capability off local targets",
+        "start it with `tailops launch serve ...` (which grants the programs the configuration " +
+        `names), or add ${JSON.stringify(path)} to deno.json's gateway permission set`,
     });
   }
   if (problems.length > 0) throw new ConfigError(problems);

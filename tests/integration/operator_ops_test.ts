@@ -206,8 +206,9 @@ Deno.test({
       assert.equal(run.code, 1);
       assert.deepEqual(run.ownStderr, [
         "tailops: Operation who_am_i runs /usr/bin/id on local targets, but the gateway's run " +
-        'permission does not include it: add "/usr/bin/id" to the run list of the permission set ' +
-        "it starts with (deno.json permissions.gateway.run), or leave the capability off local targets",
+        "permission does not include it: start it with `tailops launch serve ...` (which grants " +
+        "the programs the configuration names), or add \"/usr/bin/id\" to deno.json's gateway " +
+        "permission set",
       ]);
     } finally {
       await Deno.remove(ops, { recursive: true });
