@@ -207,7 +207,7 @@ Deno.test({
       assert.deepEqual(run.ownStderr, [
         "tailops: Operation who_am_i runs /usr/bin/id on local targets, but the gateway's run " +
         "permission does not include it: start it with `tailops launch serve ...` (which grants " +
-        "the programs the configuration names), or add \"/usr/bin/id\" to deno.json's gateway " +
+        'the programs the configuration names), or add "/usr/bin/id" to deno.json\'s gateway ' +
         "permission set",
       ]);
     } finally {
