@@ -18,18 +18,22 @@ import { loadStacks } from "../config/stacks_load.ts";
  *
  * Needs `read` on the directory, `env` for `TAILOPS_OPERATIONS`.
  *
- * @param dir The directory, or `undefined` for `TAILOPS_OPERATIONS` or none.
- * @param stacksDir Curated compose stacks (adds `stack_deploy`), or `undefined` for
- *   `TAILOPS_STACKS` or none.
+ * @param dir The directory; `undefined` for `TAILOPS_OPERATIONS`, `null` for none.
+ * @param stacksDir Curated compose stacks (adds `stack_deploy`); `undefined` for
+ *   `TAILOPS_STACKS`, `null` for none.
  * @returns The frozen catalog.
  * @throws {ConfigError} With `file:line:column` for every problem of every file.
  */
 export async function loadCatalog(
-  dir?: string,
-  stacksDir?: string,
+  dir?: string | null,
+  stacksDir?: string | null,
 ): Promise<readonly Operation[]> {
-  const from = dir ?? (Deno.env.get("TAILOPS_OPERATIONS") || undefined);
-  const stacksFrom = stacksDir ?? (Deno.env.get("TAILOPS_STACKS") || undefined);
+  const from = dir === undefined
+    ? (Deno.env.get("TAILOPS_OPERATIONS") || undefined)
+    : dir ?? undefined;
+  const stacksFrom = stacksDir === undefined
+    ? (Deno.env.get("TAILOPS_STACKS") || undefined)
+    : stacksDir ?? undefined;
   // Curated stacks add stack_deploy, which is built from them.
   const stacks = stacksFrom === undefined ? [] : await loadStacks(stacksFrom);
   const builtins = stacks.length > 0 ? Object.freeze([...CATALOG, stackDeploy(stacks)]) : CATALOG;

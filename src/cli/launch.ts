@@ -69,6 +69,10 @@ function absolute(path: string): string {
  */
 export async function launchArgs(serveArgs: string[]): Promise<string[]> {
   const options = parseServeOptions(serveArgs);
+  // Read before the first await, like the serve flags' own fallbacks.
+  const operator = ["TAILOPS_OPERATIONS", "TAILOPS_STACKS"].map((name) =>
+    Deno.env.get(name) || null
+  );
   if (options === "help") {
     throw new CliError("launch serve --help: run `tailops serve --help` for the serve flags");
   }
@@ -77,12 +81,11 @@ export async function launchArgs(serveArgs: string[]): Promise<string[]> {
     targets = await loadTargets(options.targetsFile, { resolveSecrets: false });
     policy = await loadPolicy(options.policyFile, { resolveSecrets: false });
     // Operator-defined operations and curated stacks name programs and files too.
-    catalog = await loadCatalog();
+    catalog = await loadCatalog(operator[0], operator[1]);
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(error.message, 1);
     throw error;
   }
-  const operator = ["TAILOPS_OPERATIONS", "TAILOPS_STACKS"].map((name) => Deno.env.get(name));
   const configFiles = [
     options.targetsFile ? absolute(options.targetsFile) : undefined,
     options.policyFile ? absolute(options.policyFile) : DEFAULT_POLICY_URL.pathname,
