@@ -198,6 +198,24 @@ async function settleApproval(
   };
 }
 
+/**
+ * How many failures stop a call from starting more targets: `max_failures`,
+ * `fail_fast` (1), and `max_fail_percentage` (more than that share of the
+ * targets), whichever comes first.
+ *
+ * @param args The envelope.
+ * @param count Targets selected.
+ * @returns The failure count at which no further target starts.
+ */
+export function failureLimit(args: Record<string, unknown>, count: number): number {
+  const limits = [
+    (args.max_failures as number | undefined) ?? (args.fail_fast === true ? 1 : Infinity),
+  ];
+  const pct = args.max_fail_percentage as number | undefined;
+  if (pct !== undefined) limits.push(Math.floor((count * pct) / 100) + 1);
+  return Math.min(...limits);
+}
+
 /** Per-batch counts of a `serial` call's results. */
 function summarizeBatches(results: readonly TargetResult[]): BatchSummary[] {
   const batches: BatchSummary[] = [];
@@ -267,8 +285,7 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
     (args.forks as number | undefined) ?? DEFAULT_FORKS,
     deps.maxForks ?? DEFAULT_MAX_FORKS,
   );
-  const maxFailures = (args.max_failures as number | undefined) ??
-    (args.fail_fast === true ? 1 : Infinity);
+  const maxFailures = failureLimit(args, targets.length);
   const results: TargetResult[] = new Array(targets.length);
   // Output memory the targets reserved, given back once the result is built.
   const held: Reservation[] = [];

@@ -34,6 +34,9 @@ export const ENVELOPE_SHAPE = {
   max_failures: z.int().min(1).max(10_000).optional().describe(
     "Stop starting targets after this many failures.",
   ),
+  max_fail_percentage: z.int().min(0).max(100).optional().describe(
+    "Stop starting targets once more than this percentage of them have failed.",
+  ),
   serial: z.union([
     z.int().min(1).max(10_000),
     z.string().regex(/^(100|[1-9][0-9]?)%$/, {
