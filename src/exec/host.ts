@@ -8,7 +8,15 @@ import { getLogger } from "@logtape/logtape";
 import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
 import type { TargetType } from "../config/capabilities.ts";
-import type { ExecFailure, Plan, PlanResult, SequencePlan, SequenceResult } from "./plan.ts";
+import { createHash } from "node:crypto";
+import type {
+  ExecFailure,
+  FsWritePlan,
+  Plan,
+  PlanResult,
+  SequencePlan,
+  SequenceResult,
+} from "./plan.ts";
 import { placeTexts, type WorkerRequest, type WorkerResponse } from "./protocol.ts";
 import { Semaphore } from "./semaphore.ts";
 import type { WorkerContext, WorkerKind } from "./worker_kind.ts";
@@ -107,7 +115,12 @@ export class ExecutorHost {
         steps.push({ skipped: true });
         continue;
       }
-      const outcome = await this.run(target, step.plan, options);
+      const stepPlan = step.contentFrom === undefined
+        ? step.plan
+        : contentFromRead(step.plan, steps[step.contentFrom]);
+      const outcome = "code" in stepPlan
+        ? { ok: false as const, error: stepPlan, durationMs: 0 }
+        : await this.run(target, stepPlan, options);
       if (outcome.ok) {
         if (outcome.result.kind === "fs_write" && outcome.result.changed) changed = true;
         steps.push({ ok: true, result: outcome.result });
@@ -274,6 +287,37 @@ export class ExecutorHost {
       entry.resolve(fail(code, message, entry.started));
     }
   }
+}
+
+/**
+ * An `fs_write` plan whose content is what an earlier `fs_read` step read,
+ * or why it cannot have it.
+ */
+function contentFromRead(
+  plan: SequencePlan["steps"][number]["plan"],
+  read: SequenceResult["steps"][number] | undefined,
+): FsWritePlan | ExecFailure {
+  if (plan.kind !== "fs_write" || !read || !("ok" in read) || !read.ok) {
+    return read && "error" in read
+      ? read.error
+      : { code: "internal", message: "The step to take content from did not run" };
+  }
+  const result = read.result;
+  if (result.kind !== "fs_read" || result.truncated) {
+    return { code: "forbidden", message: "The content to copy is too large or not a file" };
+  }
+  const bytes = result.encoding === "utf-8"
+    ? new TextEncoder().encode(result.content)
+    : Uint8Array.from(atob(result.content), (c) => c.charCodeAt(0));
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return {
+    ...plan,
+    content: btoa(binary),
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+  };
 }
 
 function fail(code: ExecFailure["code"], message: string, started: number): ExecOutcome {

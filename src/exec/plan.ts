@@ -150,6 +150,11 @@ export interface SequencePlan extends PlanLimits {
     readonly plan: StepPlan;
     /** Run only when an earlier `fs_write` step changed its file. */
     readonly onlyIfChanged?: boolean;
+    /**
+     * For an `fs_write` step: its content is what the earlier `fs_read` step
+     * with this index read (whole, not cut), e.g. a backup put back.
+     */
+    readonly contentFrom?: number;
   }[];
   /** Run every step even after one failed (dry run's read-only checks); else stop. */
   readonly continueOnFailure?: boolean;

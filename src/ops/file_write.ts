@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { Target } from "../config/targets_schema.ts";
-import type { FsReadPlan, FsWritePlan, PlanResult } from "../exec/plan.ts";
+import type { FsReadPlan, FsWritePlan, PlanResult, SequencePlan } from "../exec/plan.ts";
 import { hostPathSchema } from "./_host_schemas.ts";
 import { rootsFor } from "./file.ts";
 import { defineOperation, OperationError, targetLimits } from "./operation.ts";
@@ -208,4 +208,106 @@ export const fileWrite = defineOperation({
         out.backup ? `; previous kept as ${out.backup}` : ""
       }`
       : `${out.path}: unchanged (already sha256 ${out.sha256.slice(0, 12)}…)`,
+});
+
+/**
+ * The backup file_write keeps beside a file.
+ *
+ * @param path The file.
+ * @returns `DIR/.NAME.tailops-prev`.
+ */
+export function backupPath(path: string): string {
+  const cut = path.lastIndexOf("/");
+  return `${path.slice(0, cut)}/.${path.slice(cut + 1)}.tailops-prev`;
+}
+
+const restoreInput = z.strictObject({
+  path: hostPathSchema.describe("The file to put its previous version back for"),
+  mode: modeSchema.default("0644"),
+});
+
+type RestoreArgs = z.infer<typeof restoreInput>;
+
+function restorePlan(args: RestoreArgs, target: Target): SequencePlan {
+  const read = { ...readCurrent({ path: backupPath(args.path) } as Args, target) };
+  // Content and digest are filled in by the executor host from the read (contentFrom).
+  const write = writePlan(
+    { path: args.path, content: "", encoding: "utf-8", mode: args.mode, backup: true },
+    target,
+  );
+  return {
+    kind: "sequence",
+    ...targetLimits(target),
+    steps: [{ plan: read }, { plan: write, contentFrom: 0 }],
+  };
+}
+
+/** Put a file's previous version (file_write's backup) back; the current one becomes the backup. */
+export const fileRestore = defineOperation({
+  name: "file_restore",
+  title: "Restore a file's previous version",
+  description: "Puts back the previous version that file_write kept (.NAME.tailops-prev) for " +
+    "`path` under the target's write roots, with file_write's guarantees (atomic, no symlink " +
+    "followed). The version it replaces becomes the new backup, so a restore can be undone by " +
+    "another. Dry run shows the diff from the current file to the backup.",
+  input: restoreInput,
+  output,
+  capability: "file:write",
+  targetTypes: ["local", "ssh"],
+  mutates: true,
+  destructive: true,
+  programs: ["readlink"],
+  plan: restorePlan,
+  checkPlan: (args, target): SequencePlan => ({
+    kind: "sequence",
+    ...targetLimits(target),
+    continueOnFailure: true,
+    steps: [
+      { plan: readCurrent({ path: args.path } as Args, target) },
+      { plan: readCurrent({ path: backupPath(args.path) } as Args, target) },
+    ],
+  }),
+  describeCheck: (outcome) => {
+    if (!outcome.ok || outcome.result.kind !== "sequence") {
+      return { error: outcome.ok ? { code: "bad_output", message: "No result" } : outcome.error };
+    }
+    const [current, backup] = outcome.result.steps.map((s) =>
+      s && "ok" in s && s.ok && s.result.kind === "fs_read" ? s.result : null
+    );
+    if (!backup) return { error: { code: "not_found", message: "There is no backup to restore" } };
+    const text = (r: typeof current) =>
+      r && r.encoding === "utf-8" && !r.truncated ? r.content : null;
+    const before = current ? text(current) : "";
+    const after = text(backup);
+    return {
+      backup: { path: backup.path, size: backup.size },
+      diff: before === null || after === null
+        ? null
+        : unifiedDiff(before, after, { from: current?.path ?? "/dev/null", to: backup.path }),
+    };
+  },
+  parse: (result) => {
+    if (result.kind !== "sequence") {
+      throw new OperationError("bad_output", `Expected a sequence result, found ${result.kind}`);
+    }
+    const [read, write] = result.steps;
+    for (const step of [read, write]) {
+      if (step && "ok" in step && !step.ok) {
+        throw new OperationError(
+          step.error.code,
+          step === read && step.error.code === "not_found"
+            ? "There is no backup to restore"
+            : step.error.message,
+        );
+      }
+    }
+    if (!write || !("ok" in write) || !write.ok) {
+      throw new OperationError("bad_output", "Nothing was written");
+    }
+    return fileWrite.parse(write.result, {} as never);
+  },
+  render: (out) =>
+    out.changed
+      ? `${out.path}: previous version restored (sha256 ${out.sha256.slice(0, 12)}…)`
+      : `${out.path}: already the previous version`,
 });

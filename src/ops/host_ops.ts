@@ -6,7 +6,7 @@
  */
 import type { Operation } from "./operation.ts";
 import { listDirectory, readFile } from "./file.ts";
-import { fileWrite } from "./file_write.ts";
+import { fileRestore, fileWrite } from "./file_write.ts";
 import { journalLogs } from "./logs.ts";
 import { listeningSockets } from "./network.ts";
 import { packageUpdates } from "./package.ts";
@@ -28,4 +28,5 @@ export const HOST_OPERATIONS: readonly Operation[] = Object.freeze([
   serviceControl,
   packageUpgrade,
   fileWrite,
+  fileRestore,
 ]);

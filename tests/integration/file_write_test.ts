@@ -100,6 +100,22 @@ async function story(
   );
 
   await t.step(
+    `${target}: file_restore puts the backup back and keeps the current as backup`,
+    async () => {
+      const dry = await call(client, "file_restore", { target, path: file, dry_run: true });
+      const check = (dry.results[0].plan as { check: { diff: string } }).check;
+      assert.match(check.diff, /\n-b=3\n\+b=2\n$/, JSON.stringify(dry.results[0]));
+      const restored = await call(client, "file_restore", { target, path: file, mode: "0640" });
+      assert.equal(restored.results[0].status, "ok", JSON.stringify(restored.results[0]));
+      assert.equal(await Deno.readTextFile(file), "a=1\nb=2\n");
+      assert.equal(await Deno.readTextFile(`${dir}/.app.conf.tailops-prev`), "a=1\nb=3\n");
+      const none = await call(client, "file_restore", { target, path: `${dir}/never-written` });
+      assert.equal(none.results[0].error?.code, "not_found", JSON.stringify(none.results[0]));
+      assert.equal(none.results[0].error?.message, "There is no backup to restore");
+    },
+  );
+
+  await t.step(
     `${target}: a symlink at the name or on the path is refused, not followed`,
     async () => {
       await Deno.writeTextFile(`${outside}/victim`, "untouched\n");
