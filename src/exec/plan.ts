@@ -85,6 +85,10 @@ export interface FsWritePlan extends PlanLimits {
   readonly expectedSha256?: string;
   /** Create the file's directory (its last component only, mode 0755) when it is missing. */
   readonly makeDir?: boolean;
+  /** Owner to set: a user name or numeric id (numeric only on the gateway host). */
+  readonly owner?: string;
+  /** Group to set: a group name or numeric id (numeric only on the gateway host). */
+  readonly group?: string;
 }
 
 /** One request to a Docker Engine API. */

@@ -21,6 +21,9 @@ export const MAX_WRITE_BYTES = 1024 * 1024;
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
+/** A user or group name as useradd accepts it, or a numeric id; never starting with "-". */
+const OWNER = /^(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})$/;
+
 const modeSchema = z.string().regex(/^0?[0-6]{3}$/, {
   error:
     'Invalid mode: expected octal permission bits without execute or special bits, such as "0644" or "0600"',
@@ -36,6 +39,12 @@ const input = z.strictObject({
   backup: z.boolean().default(true).describe(
     "Keep the previous version as .NAME.tailops-prev beside the file",
   ),
+  owner: z.string().regex(OWNER, {
+    error: "Invalid owner: expected a user name or a numeric id",
+  }).optional().describe("Owner to set (numeric on local targets; needs the right to chown)"),
+  group: z.string().regex(OWNER, {
+    error: "Invalid group: expected a group name or a numeric id",
+  }).optional().describe("Group to set (numeric on local targets)"),
   expected_sha256: z.string().refine((v) => v === "absent" || SHA256.test(v), {
     error: 'Invalid expected_sha256: expected a lowercase hex SHA-256 or "absent"',
   }).optional().describe(
@@ -83,10 +92,20 @@ function writePlan(args: Args, target: Target): FsWritePlan {
       `Invalid content: expected at most ${MAX_WRITE_BYTES} bytes, found ${bytes.length}`,
     );
   }
+  for (const [key, value] of [["owner", args.owner], ["group", args.group]] as const) {
+    if (value !== undefined && target.type === "local" && !/^[0-9]+$/.test(value)) {
+      throw new OperationError(
+        "invalid_arguments",
+        `Invalid ${key} ${JSON.stringify(value)}: expected a numeric id on the gateway host`,
+      );
+    }
+  }
   return {
     kind: "fs_write",
     path: args.path,
     roots,
+    ...(args.owner === undefined ? {} : { owner: args.owner }),
+    ...(args.group === undefined ? {} : { group: args.group }),
     content: toBase64(bytes),
     sha256: sha256Hex(bytes),
     mode: parseInt(args.mode, 8),
@@ -161,14 +180,19 @@ export const fileWrite = defineOperation({
   description: "Writes `content` (UTF-8 text, or base64 with encoding: base64; at most 1 MiB) " +
     "to `path` under the target's write roots, atomically (temporary file, fsync, rename), " +
     "never following a symbolic link, with permission bits `mode` (default 0644; no execute " +
-    "bits). The directory must exist. A file already holding this content is left alone " +
+    "bits), and owner/group when given and permitted. The directory must exist. A file " +
+    "already holding this content is left alone " +
     "(changed: false). backup (default true) keeps the previous version as .NAME.tailops-prev. " +
     "expected_sha256 writes only when the current content has that digest. Dry run returns a " +
     "unified diff against the current file and both digests.",
   input,
   output,
   capability: "file:write",
-  paramReach: { expected_sha256: { absent: "whatever the current content is" } },
+  paramReach: {
+    expected_sha256: { absent: "whatever the current content is" },
+    owner: { absent: "the writing user", absentIsNarrowest: true },
+    group: { absent: "the writing user's group", absentIsNarrowest: true },
+  },
   targetTypes: ["local", "ssh"],
   mutates: true,
   destructive: true,

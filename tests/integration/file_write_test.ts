@@ -30,6 +30,13 @@ async function one(client: Client, args: Record<string, unknown>): Promise<Entry
   return called.results[0];
 }
 
+/** The name of the user owning what the SSH target wrote (its login user). */
+async function sshUser(dir: string): Promise<string> {
+  const uid = (await Deno.stat(`${dir}/app.conf`)).uid!;
+  const out = await new Deno.Command("id", { args: ["-nu", String(uid)] }).output();
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
 /** The shared story, run against one target whose write root is `dir` (outside: `outside`). */
 async function story(
   t: Deno.TestContext,
@@ -96,6 +103,24 @@ async function story(
       assert.equal(entry.data?.previous_sha256, check.current.sha256);
       assert.equal(await Deno.readTextFile(file), "a=1\nb=3\n");
       assert.equal(await Deno.readTextFile(`${dir}/.app.conf.tailops-prev`), "a=1\nb=2\n");
+    },
+  );
+
+  await t.step(
+    `${target}: owner and group are set where permitted, refused where not`,
+    async () => {
+      const self = target === "local" ? "65534" : (await sshUser(dir));
+      const ok = await one(client, { target, path: `${dir}/owned`, content: "o\n", owner: self });
+      assert.equal(ok.status, "ok", JSON.stringify(ok));
+      if (target === "local") assert.equal((await Deno.stat(`${dir}/owned`)).uid, 65534);
+      const refused = await one(client, {
+        target,
+        path: `${dir}/owned2`,
+        content: "o\n",
+        owner: "root",
+      });
+      assert.equal(refused.status, "failed", JSON.stringify(refused));
+      await assert.rejects(Deno.stat(`${dir}/owned2`), Deno.errors.NotFound);
     },
   );
 

@@ -184,6 +184,10 @@ export async function writeFileRaceFree(
       written += fs.writeSync(fd, content, written, content.length - written);
     }
     fs.fchmodSync(fd, plan.mode);
+    if (plan.owner !== undefined || plan.group !== undefined) {
+      // Numeric ids only here (the worker cannot read /etc/passwd); -1 keeps one as it is.
+      fs.fchownSync(fd, Number(plan.owner ?? -1), Number(plan.group ?? -1));
+    }
     fs.fsyncSync(fd);
     const tempIno = fs.fstatSync(fd).ino;
     let backup: string | null = null;

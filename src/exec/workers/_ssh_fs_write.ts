@@ -30,6 +30,7 @@ import { isUnder, underFunction } from "./_ssh_fs.ts";
 
 const WRONG_TYPE = 65;
 const NOT_FOUND = 66;
+const CHOWN = 71;
 const SHORT = 72;
 const MISMATCH = 73;
 const IS_LINK = 74;
@@ -38,6 +39,11 @@ const OUTSIDE = 77;
 const NO_SAFE_WRITE = 79;
 
 const HEX64 = /^[0-9a-f]{64}$/;
+
+function chownSpec(owner: string | undefined, group: string | undefined): string {
+  if (owner !== undefined && group !== undefined) return `${owner}:${group}`;
+  return owner ?? `:${group}`;
+}
 
 /**
  * The remote script for a file write. Prints `REALPATH\0ROOT\0OLDSHA\0STATE\0BACKUP\0`.
@@ -94,6 +100,15 @@ export function fsWriteScript(plan: FsWritePlan, bytes: number, nonce: string): 
     `(umask ${umask}; set -C; cat > "./$t") 2>/dev/null || exit ${CHANGED}`,
     `n=$(wc -c < "./$t") && [ "$n" -eq ${bytes} ] || ${fail(SHORT)}`,
     `h=$(sha256sum < "./$t") && [ "\${h%% *}" = ${plan.sha256} ] || ${fail(SHORT)}`,
+    ...(plan.owner !== undefined || plan.group !== undefined
+      // -h: if the name were swapped for a symlink, only the link would change.
+      // "OWNER:" would also set OWNER's login group: name the group only when given.
+      ? [
+        `chown -h -- ${quoteArg(chownSpec(plan.owner, plan.group))} "./$t" 2>/dev/null || ${
+          fail(CHOWN)
+        }`,
+      ]
+      : []),
     `sync -- "./$t" 2>/dev/null`,
     "b=",
     plan.backup
@@ -138,6 +153,8 @@ export function parseFsWrite(plan: FsWritePlan, bytes: number, run: RawRun): FsW
       );
     case CHANGED:
       throw refusal("forbidden", "it changed while it was being written (refused, not followed)");
+    case CHOWN:
+      throw refusal("forbidden", "the owner or group could not be set (not permitted?)");
     case SHORT:
       throw refusal("forbidden", "the content arrived incomplete; nothing was replaced");
     case NO_SAFE_WRITE:
