@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { connectHttp, startGateway, tempDirWith } from "./_gateway.ts";
-import { call } from "./_mcp_checks.ts";
+import { ALLOW_ALL_POLICY, call } from "./_mcp_checks.ts";
 import { NO_COMPOSE } from "../../src/ops/compose.ts";
 import { resolveProgram } from "../../src/exec/local_kind.ts";
 
@@ -44,13 +44,7 @@ targets:
     capabilities: [file:write]
     files: { write_roots: [${base}/deploy] }
 `,
-        policy: `version: 1
-rules:
-  - id: all
-    effect: allow
-    operations: ["*"]
-    targets: ["*"]
-`,
+        policy: ALLOW_ALL_POLICY,
         env: { TAILOPS_STACKS: `${base}/stacks` },
       });
       const client = await connectHttp(gateway);
@@ -88,13 +82,7 @@ targets:
     capabilities: [stack:control]
     files: { roots: [${root}] }
 `,
-        policy: `version: 1
-rules:
-  - id: all
-    effect: allow
-    operations: ["*"]
-    targets: ["*"]
-`,
+        policy: ALLOW_ALL_POLICY,
       });
       const client = await connectHttp(gateway);
       try {

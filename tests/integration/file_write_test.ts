@@ -9,18 +9,8 @@
  */
 import assert from "node:assert/strict";
 import { connectHttp, readAudit, startGateway, tempDirWith } from "./_gateway.ts";
-import { call, type Entry } from "./_mcp_checks.ts";
+import { ALLOW_ALL_POLICY, call, type Entry } from "./_mcp_checks.ts";
 import { type Fleet, startFleet } from "./_fleet.ts";
-
-const POLICY = `version: 1
-rate_limits:
-  admin: { per_minute: 6000 }
-rules:
-  - id: all
-    effect: allow
-    operations: ["*"]
-    targets: ["*"]
-`;
 
 type Client = Awaited<ReturnType<typeof connectHttp>>;
 
@@ -222,7 +212,7 @@ targets:
     capabilities: [file:write]
     files: { write_roots: [${base}/w] }
 `,
-        policy: POLICY,
+        policy: ALLOW_ALL_POLICY,
       });
       const client = await connectHttp(gateway);
       try {
@@ -255,7 +245,7 @@ Deno.test({
             writeRoots: [dirs.w],
           }];
         },
-        policy: POLICY,
+        policy: ALLOW_ALL_POLICY,
       });
       // Both writable by the SSH user: only the script keeps writes inside the root.
       for (const dir of [dirs!.w, dirs!.outside]) {

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { connectHttp, readAudit, runCli, startGateway, tempDirWith } from "./_gateway.ts";
-import { call, type Entry } from "./_mcp_checks.ts";
+import { ALLOW_ALL_POLICY, call, type Entry } from "./_mcp_checks.ts";
 import { type Fleet, startFleet } from "./_fleet.ts";
 import { loadCatalog } from "../../src/cli/catalog.ts";
 import { localPrograms } from "../../src/ops/catalog.ts";
@@ -49,14 +49,6 @@ steps:
 `,
 };
 
-const POLICY = `version: 1
-rules:
-  - id: all
-    effect: allow
-    operations: ["*"]
-    targets: ["*"]
-`;
-
 async function only(
   client: Awaited<ReturnType<typeof connectHttp>>,
   name: string,
@@ -89,7 +81,7 @@ targets:
     try {
       await using gateway = await startGateway({
         targets,
-        policy: POLICY,
+        policy: ALLOW_ALL_POLICY,
         env: { TAILOPS_OPERATIONS: ops },
       });
       const client = await connectHttp(gateway);

@@ -13,22 +13,12 @@
  */
 import assert from "node:assert/strict";
 import { tempDirWith } from "./_gateway.ts";
-import { call } from "./_mcp_checks.ts";
+import { ALLOW_ALL_POLICY, call } from "./_mcp_checks.ts";
 import { type Fleet, startFleet } from "./_fleet.ts";
 import { NO_COMPOSE } from "../../src/ops/compose.ts";
 
 const COMPOSE = "services:\n  node-exporter:\n    image: prom/node-exporter:v1.8.2\n";
 const CONFIG = "scrape_interval: 15s\n";
-
-const POLICY = `version: 1
-rate_limits:
-  admin: { per_minute: 6000 }
-rules:
-  - id: all
-    effect: allow
-    operations: ["*"]
-    targets: ["*"]
-`;
 
 interface Batch {
   batch: number;
@@ -61,7 +51,7 @@ Deno.test({
             capabilities: ["file:write"],
             writeRoots: [`${filesDir}/${id}`],
           })),
-        policy: POLICY,
+        policy: ALLOW_ALL_POLICY,
         env: { TAILOPS_STACKS: stacks },
       });
       for (const id of web) {
