@@ -34,9 +34,11 @@ import { CallMetrics } from "../mcp/metrics.ts";
 import { RefusalRecorder } from "../mcp/refusals.ts";
 import { InFlight } from "../mcp/in_flight.ts";
 import { checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
+import type { Operation } from "../ops/operation.ts";
 import { checkLocalRunGrant } from "../ops/operator.ts";
 import { loadCatalog } from "./catalog.ts";
 import type { FsyncMode } from "../audit/writer.ts";
+import { openStateBackend, type StateBackend } from "../state/mod.ts";
 
 const log = getLogger(["tailops", "gateway"]);
 
@@ -52,6 +54,8 @@ export interface GatewayOptions {
   fsync?: FsyncMode;
   /** Directory of operator-defined operation files; `TAILOPS_OPERATIONS` when absent. */
   operationsDir?: string;
+  /** Shared state database (`--state-url`); the state directory alone when absent. */
+  stateUrl?: string;
 }
 
 /** An open gateway. */
@@ -64,6 +68,8 @@ export interface Gateway {
   readonly shipping: ShippingCounts;
   /** Approvals, shared by the call pipeline, the HTTP endpoint and the watcher. */
   readonly approvals: ApprovalDeps;
+  /** Where shared state lives (embedded, or PostgreSQL for several gateways). */
+  readonly state: StateBackend;
   /**
    * Stops taking new tool calls and waits up to `graceMs` for the requests in
    * flight; then cuts the calls still running (their clients get a
@@ -105,6 +111,33 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const catalog = await loadCatalog(options.operationsDir);
   const compiled = compilePolicy(policy, catalog, { file, locate });
   checkRegistryAgainstCatalog(registry, catalog);
+  // Before the audit log: a gateway that cannot reach its shared state does not start.
+  const state = await openStateBackend({
+    stateDir: options.stateDir,
+    stateUrl: options.stateUrl,
+    mode: policy.shared_state,
+  });
+  try {
+    return await assemble(options, { registry, policy, file, compiled, state, catalog });
+  } catch (error) {
+    await state.close();
+    throw error;
+  }
+}
+
+async function assemble(
+  options: GatewayOptions,
+  loaded: {
+    registry: Registry;
+    policy: PolicyFile;
+    file: string;
+    compiled: ReturnType<typeof compilePolicy>;
+    state: StateBackend;
+    /** Built-ins, curated stacks and operator operations. */
+    catalog: readonly Operation[];
+  },
+): Promise<Gateway> {
+  const { registry, policy, file, compiled, state, catalog } = loaded;
   const secrets = findSecrets(registry.targets).map(({ secret }) => secret.reveal());
   const scanner = new SecretScanner(secrets);
   const auditKey = await loadOrCreateAuditKey(options.stateDir);
@@ -129,6 +162,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       onCheckpoint: shipper.onCheckpoint,
     },
   });
+  await state.mirrorAudit(audit, `${options.stateDir}/audit.jsonl`);
   const localCapabilities = new Set(
     registry.targets.filter((t) => t.type === "local").flatMap((t) => t.capabilities),
   );
@@ -171,7 +205,11 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   };
   const webhook = policy.approvals?.webhook;
   const approvals: ApprovalDeps = {
-    store: new ApprovalStore({ stateDir: options.stateDir, signingKey: key }),
+    store: new ApprovalStore({
+      stateDir: options.stateDir,
+      signingKey: key,
+      records: state.approvals,
+    }),
     audit: (entry) => audit.append(entry),
     redact: (value, tool) =>
       redactArgs(
@@ -203,7 +241,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       redact: redactArgs,
       scrub: (text) => scanner.scan(text),
       approvals,
-      rateLimiter: new TierRateLimiter(policy.rate_limits),
+      rateLimiter: state.rateLimiter(new TierRateLimiter(policy.rate_limits)),
       outputBudget: outputBudget(),
     },
   };
@@ -215,6 +253,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     audit,
     shipping: shipper.counts,
     approvals,
+    state,
     async drain(graceMs) {
       inFlight.stop();
       if (await inFlight.settled(graceMs)) return 0;
@@ -238,6 +277,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
           // Closing signs the final checkpoint; its delivery is awaited (bounded by timeouts).
           await audit.close();
           await shipper.drain();
+          await state.close();
         }
       })();
     },
