@@ -10,6 +10,7 @@ import type { Target } from "../config/targets_schema.ts";
 import { compilePolicy } from "../gate/policy.ts";
 import { CATALOG, checkRegistryAgainstCatalog } from "../ops/catalog.ts";
 import { CliError } from "./errors.ts";
+import { loadCatalog } from "./catalog.ts";
 import { CHECK_CONFIG_HELP } from "./help.ts";
 import { parseFlags, stringOption } from "./options.ts";
 
@@ -59,6 +60,8 @@ export async function runCheckConfig(args: string[]): Promise<number> {
   const parsed = parseFlags(args, {
     targets: { type: "string" },
     policy: { type: "string" },
+    operations: { type: "string" },
+    stacks: { type: "string" },
     "no-resolve": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
@@ -80,8 +83,12 @@ export async function runCheckConfig(args: string[]): Promise<number> {
     const { policy, file, locate } = await loadPolicy(policyFile, {
       resolveSecrets: parsed.values["no-resolve"] !== true,
     });
-    compilePolicy(policy, CATALOG, { file, locate });
-    checkRegistryAgainstCatalog(registry);
+    const catalog = await loadCatalog(
+      stringOption(parsed, "operations", "TAILOPS_OPERATIONS"),
+      stringOption(parsed, "stacks", "TAILOPS_STACKS"),
+    );
+    compilePolicy(policy, catalog, { file, locate });
+    checkRegistryAgainstCatalog(registry, catalog);
     console.log(
       `${targetsFile ?? "<embedded default targets>"}: ${registry.targets.length} target(s)`,
     );
@@ -97,6 +104,18 @@ export async function runCheckConfig(args: string[]): Promise<number> {
       console.log(
         `  ${rule.id}: ${rule.effect} ${rule.operations.join(",")} on ${rule.targets.join(",")}`,
       );
+    }
+    const operators = catalog.slice(CATALOG.length).filter((op) => op.name !== "stack_deploy");
+    if (catalog.some((op) => op.name === "stack_deploy")) console.log("stack_deploy: enabled");
+    if (operators.length > 0) {
+      console.log(`operations: ${operators.length} operator-defined`);
+      for (const op of operators) {
+        console.log(
+          `  ${op.name}: ${op.capability} on ${op.targetTypes.join(",")}; runs ${
+            op.programs.join(", ")
+          }`,
+        );
+      }
     }
     console.log("OK");
     return 0;

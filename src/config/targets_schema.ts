@@ -67,6 +67,8 @@ export const constraintsSchema = z.strictObject({
 /** File access for host targets: operations may touch paths under these roots only. */
 const filesSchema = z.strictObject({
   roots: z.array(absolutePathSchema).max(64).default([]),
+  /** Where `file_write` may put files: separate from the read roots, none unless listed. */
+  write_roots: z.array(absolutePathSchema).max(64).default([]),
 });
 
 /** Which operations run under `sudo -n` on a host target. */
@@ -90,7 +92,7 @@ const common = {
 const localTargetSchema = z.strictObject({
   ...common,
   type: z.literal("local"),
-  files: filesSchema.default({ roots: [] }),
+  files: filesSchema.default({ roots: [], write_roots: [] }),
 });
 
 const sshConnectionSchema = z.strictObject({
@@ -129,7 +131,7 @@ const sshTargetSchema = z.strictObject({
   ...common,
   type: z.literal("ssh"),
   connection: sshConnectionSchema,
-  files: filesSchema.default({ roots: [] }),
+  files: filesSchema.default({ roots: [], write_roots: [] }),
   sudo: sudoSchema,
 });
 

@@ -57,8 +57,8 @@ export interface ApprovalDeps {
   readonly store: ApprovalStore;
   /** Writes an audit record. */
   readonly audit: (entry: AuditEntry) => Promise<unknown>;
-  /** Redacts arguments for audit records and notifications. */
-  readonly redact: (value: unknown) => Record<string, unknown>;
+  /** Redacts arguments for the log; given the tool, also keeps what it audits by digest only. */
+  readonly redact: (value: unknown, tool?: string) => Record<string, unknown>;
   /** Tells a chat or ticket system about an approval event (never throws). */
   readonly notify?: (event: ApprovalAudit) => void;
   /** Last audited state per approval id, so each transition is audited once. */

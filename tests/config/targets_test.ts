@@ -86,7 +86,7 @@ ${sshEntry("web-1")}  - id: engine
   }
   const gw = registry.get("gw");
   assert.equal(gw?.type, "local");
-  if (gw?.type === "local") assert.deepEqual(gw.files, { roots: [] });
+  if (gw?.type === "local") assert.deepEqual(gw.files, { roots: [], write_roots: [] });
 
   const ssh = registry.get("web-1");
   assert.equal(ssh?.type, "ssh");
@@ -106,7 +106,7 @@ ${sshEntry("web-1")}  - id: engine
       connect_timeout_ms: 10_000,
     });
     assert.equal(ssh.sudo, "none");
-    assert.deepEqual(ssh.files, { roots: [] });
+    assert.deepEqual(ssh.files, { roots: [], write_roots: [] });
   }
 
   const engine = registry.get("engine");
