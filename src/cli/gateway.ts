@@ -18,6 +18,7 @@ import { describeProtectedFiles, secretFilePaths } from "../exec/protected_files
 import { DOCKER_KIND } from "../exec/docker_kind.ts";
 import { HTTP_KIND } from "../exec/http_kind.ts";
 import { LOCAL_KIND } from "../exec/local_kind.ts";
+import { PROXMOX_KIND } from "../exec/proxmox_kind.ts";
 import { SSH_KIND } from "../exec/ssh_kind.ts";
 import type { WorkerKind } from "../exec/worker_kind.ts";
 import { compilePolicy } from "../gate/policy.ts";
@@ -68,6 +69,7 @@ export const WORKER_KINDS: readonly WorkerKind[] = [
   SSH_KIND,
   DOCKER_KIND,
   HTTP_KIND,
+  PROXMOX_KIND,
 ];
 
 /**

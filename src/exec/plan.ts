@@ -100,8 +100,50 @@ export interface HttpPlan extends PlanLimits {
   readonly health?: boolean;
 }
 
+/** Which guests a Proxmox VE request runs for, chosen from `GET /cluster/resources?type=vm`. */
+export interface PveGuestFilter {
+  /** Guests with these ids. */
+  readonly vmids?: readonly number[];
+  /** Guests carrying at least one of these tags. */
+  readonly tags?: readonly string[];
+  /** Guests on this node only. */
+  readonly node?: string;
+  /** Guests of this kind only. */
+  readonly type?: "qemu" | "lxc";
+}
+
+/** One Proxmox VE API request of a {@linkcode ProxmoxPlan}. */
+export interface PveRequest {
+  readonly method: "GET" | "POST" | "PUT" | "DELETE";
+  /**
+   * Path under the API root. Per-item placeholders: `{node}`, `{type}`, `{vmid}` (each guest),
+   * `{storage}` (each backup storage); every value comes from the API's own listing.
+   */
+  readonly path: string;
+  readonly query?: Readonly<Record<string, string>>;
+  /** JSON body (POST, PUT). */
+  readonly body?: Readonly<Record<string, string | number>>;
+  /**
+   * Once (absent), once per selected guest, once per online node, or once per storage holding
+   * backups (a shared storage once).
+   */
+  readonly each?: "guest" | "node" | "backup_storage";
+  /** The answer is a task id (UPID): wait for the task to end, polling its status. */
+  readonly wait?: boolean;
+}
+
+/** Requests to a Proxmox VE API target, run in order by the proxmox worker. */
+export interface ProxmoxPlan extends PlanLimits {
+  readonly kind: "proxmox";
+  readonly requests: readonly PveRequest[];
+  /** The guests `each: "guest"` requests run for; an empty selection fails with `not_found`. */
+  readonly guests?: PveGuestFilter;
+  /** Limits `each: "backup_storage"` to the storage of this name. */
+  readonly storage?: string;
+}
+
 /** Any plan. */
-export type Plan = ExecPlan | FsReadPlan | FsListPlan | DockerPlan | HttpPlan;
+export type Plan = ExecPlan | FsReadPlan | FsListPlan | DockerPlan | HttpPlan | ProxmoxPlan;
 
 /** What one program run produced. */
 export interface CommandResult {
@@ -187,8 +229,60 @@ export interface HttpResult {
   readonly certificateNote?: string;
 }
 
+/** A guest as the cluster lists it. */
+export interface PveGuest {
+  readonly vmid: number;
+  readonly node: string;
+  readonly type: "qemu" | "lxc";
+  readonly name: string;
+  readonly status: string;
+  readonly tags: readonly string[];
+}
+
+/** A Proxmox VE task's state (`GET /nodes/{node}/tasks/{upid}/status`). */
+export interface PveTask {
+  readonly upid: string;
+  /** `running` or `stopped`. */
+  readonly status: string;
+  /** When stopped: `OK`, `WARNINGS: n`, or the error. */
+  readonly exitstatus: string | null;
+}
+
+/** The answer to one request of a proxmox plan (one per guest, node or storage with `each`). */
+export interface PveItem {
+  /** Index of the request in the plan. */
+  readonly request: number;
+  /** The exact request sent, e.g. `POST /nodes/pve1/qemu/100/snapshot`. */
+  readonly sent: string;
+  readonly guest?: PveGuest;
+  readonly node?: string;
+  readonly storage?: string;
+  /** HTTP status. */
+  readonly status: number;
+  /** The API's `data`. */
+  readonly data: unknown;
+  /** The API's error message (and per-parameter errors) when the request failed, else `null`. */
+  readonly error: string | null;
+  /** The task, when the request started one and the plan waited for it. */
+  readonly task?: PveTask;
+}
+
+/** A proxmox plan's answers, in request order. */
+export interface ProxmoxResult {
+  readonly kind: "proxmox";
+  readonly items: readonly PveItem[];
+  /** Every guest the filter or node limit let through (for coverage questions). */
+  readonly guests: readonly PveGuest[];
+}
+
 /** Any plan's result. */
-export type PlanResult = ExecResult | FsReadResult | FsListResult | DockerResult | HttpResult;
+export type PlanResult =
+  | ExecResult
+  | FsReadResult
+  | FsListResult
+  | DockerResult
+  | HttpResult
+  | ProxmoxResult;
 
 /** Why an executor could not produce a result. Codes are stable. */
 export type ExecFailureCode =
