@@ -100,6 +100,10 @@ export interface HttpPlan extends PlanLimits {
   readonly health?: boolean;
 }
 
+/** A Proxmox VE task id: `UPID:node:pid:pstart:starttime:type:id:user@realm[!token]:` (group 1: node). */
+export const UPID_PATTERN =
+  /^UPID:([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?):[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:[A-Za-z0-9_-]{1,64}:[A-Za-z0-9._-]{0,64}:[^\s:/@!]{1,64}@[A-Za-z0-9_-]{1,32}(?:![A-Za-z0-9._-]{1,64})?:$/;
+
 /** Which guests a Proxmox VE request runs for, chosen from `GET /cluster/resources?type=vm`. */
 export interface PveGuestFilter {
   /** Guests with these ids. */
@@ -128,7 +132,7 @@ export interface PveRequest {
    * backups (a shared storage once).
    */
   readonly each?: "guest" | "node" | "backup_storage";
-  /** The answer is a task id (UPID): wait for the task to end, polling its status. */
+  /** The answer is a task id (UPID) or a task's status: wait for the task to end, polling. */
   readonly wait?: boolean;
 }
 
@@ -136,7 +140,10 @@ export interface PveRequest {
 export interface ProxmoxPlan extends PlanLimits {
   readonly kind: "proxmox";
   readonly requests: readonly PveRequest[];
-  /** The guests `each: "guest"` requests run for; an empty selection fails with `not_found`. */
+  /**
+   * The guests `each: "guest"` requests run for; when it names ids or tags, an empty selection
+   * fails with `not_found`.
+   */
   readonly guests?: PveGuestFilter;
   /** Limits `each: "backup_storage"` to the storage of this name. */
   readonly storage?: string;

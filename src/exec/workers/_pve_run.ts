@@ -17,6 +17,7 @@ import type {
   PveRequest,
   PveTask,
 } from "../plan.ts";
+import { UPID_PATTERN } from "../plan.ts";
 import type { ConnPool } from "./_conn_pool.ts";
 import type { CompiledTarget, HttpTargetSettings } from "./_http_config.ts";
 import { runHttpPlan } from "./_http_request.ts";
@@ -39,9 +40,6 @@ export type PveTarget = CompiledTarget & { readonly nodes: readonly string[] };
 /** Values the API lists are checked before they go into a path. */
 const NODE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const STORAGE = /^[A-Za-z][A-Za-z0-9._-]{0,99}$/;
-/** `UPID:node:pid:pstart:starttime:type:id:user@realm[!token]:` */
-export const UPID_PATTERN =
-  /^UPID:([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?):[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:[A-Za-z0-9_-]{1,64}:[A-Za-z0-9._-]{0,64}:[^\s:/@!]{1,64}@[A-Za-z0-9_-]{1,32}(?:![A-Za-z0-9._-]{1,64})?:$/;
 const SHORTEST_POLL_MS = 250;
 const LONGEST_POLL_MS = 2000;
 /** Time kept back from the plan's timeout so a wait ends with an answer, not a timeout. */
@@ -245,6 +243,19 @@ function fill(path: string, slot: Slot): string {
     .replaceAll("{storage}", slot.storage ?? "{storage}");
 }
 
+/** Body values that are exactly `{vmid}`, `{node}` or `{storage}` take the item's value. */
+function fillBody(
+  body: Readonly<Record<string, string | number>>,
+  slot: Slot,
+): Record<string, string | number> {
+  return Object.fromEntries(
+    Object.entries(body).map(([key, value]) => {
+      if (value === "{vmid}" && slot.guest) return [key, slot.guest.vmid];
+      return [key, typeof value === "string" ? fill(value, slot) : value];
+    }),
+  );
+}
+
 /**
  * Runs a proxmox plan on a target.
  *
@@ -267,7 +278,9 @@ export async function runProxmoxPlan(
   try {
     const needGuests = plan.guests !== undefined || plan.requests.some((r) => r.each === "guest");
     const guests = needGuests ? await listGuests(ctx) : [];
-    if (plan.requests.some((r) => r.each === "guest") && guests.length === 0) {
+    // A call that names guests (by id or tag) and finds none fails; an audit of none is empty.
+    const named = plan.guests?.vmids !== undefined || plan.guests?.tags !== undefined;
+    if (named && plan.requests.some((r) => r.each === "guest") && guests.length === 0) {
       throw new HttpFailure(
         "not_found",
         `No guest on target "${target.id}" matches the selection${
@@ -284,10 +297,14 @@ export async function runProxmoxPlan(
       for (const slot of slots) {
         const path = fill(request.path, slot);
         const sent = `${request.method} ${path}`;
-        const answer = await send(ctx, { ...request, path });
+        const body = request.body ? fillBody(request.body, slot) : undefined;
+        const answer = await send(ctx, { ...request, path, ...(body ? { body } : {}) });
         let task: PveTask | undefined;
-        if (request.wait && answer.error === null && typeof answer.data === "string") {
-          task = await waitFor(ctx, answer.data);
+        if (request.wait && answer.error === null) {
+          // A started task answers with its UPID; a task's status names its own.
+          const status = answer.data as { upid?: unknown } | null;
+          const upid = typeof answer.data === "string" ? answer.data : status?.upid;
+          if (typeof upid === "string") task = await waitFor(ctx, upid);
         }
         items.push({ request: index, sent, ...slot, ...answer, ...(task ? { task } : {}) });
       }
