@@ -93,6 +93,10 @@ export async function selfSignedCertificate(): Promise<
       "/CN=pve1.test",
       "-addext",
       "subjectAltName=IP:127.0.0.1,DNS:localhost",
+      // An end-entity certificate: rustls refuses a CA certificate as a server's own, and
+      // with CA:FALSE the certificate can also be trusted as itself (`tls.ca`).
+      "-addext",
+      "basicConstraints=critical,CA:FALSE",
     ]);
     const printed = await openssl(dir, [
       "x509",
