@@ -43,6 +43,8 @@ export interface TargetRun {
   /** The approval the call ran under, for the audit trail. */
   readonly approvalId?: string;
   readonly signal?: AbortSignal;
+  /** Hears the executor's steps while the plan runs (e.g. a task still running). */
+  readonly onProgress?: (message: string) => void;
 }
 
 /**
@@ -119,7 +121,10 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
       plan: describePlan(plan, target),
     };
   }
-  const outcome = await deps.executor.run(target, plan, { signal: run.signal });
+  const outcome = await deps.executor.run(target, plan, {
+    signal: run.signal,
+    onProgress: run.onProgress,
+  });
   let entry: TargetResult;
   if (!outcome.ok) {
     entry = {

@@ -46,7 +46,11 @@ export interface CallDeps {
   readonly registry: Registry;
   readonly policy: CompiledPolicy;
   readonly executor: {
-    run(target: Target, plan: Plan, options?: { signal?: AbortSignal }): Promise<ExecOutcome>;
+    run(
+      target: Target,
+      plan: Plan,
+      options?: { signal?: AbortSignal; onProgress?: (message: string) => void },
+    ): Promise<ExecOutcome>;
   };
   readonly audit: AuditAppender;
   /** Redacts arguments for the audit log. */
@@ -275,6 +279,16 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   let done = 0;
   let next = 0;
   let auditFailure: Error | undefined;
+  // Progress must only grow: a finished target counts 1, and each step reported while
+  // targets run moves it a little closer to the next whole number, never past it.
+  let steps = 0;
+  let reported = 0;
+  const report = (progress: number, message: string) => {
+    if (progress <= reported) return;
+    reported = progress;
+    request.onProgress?.(progress, targets.length, message);
+  };
+  const step = (message: string) => report(done + 1 - 1 / (++steps + 1), message);
 
   // A target whose `decided` (or `denied`) record cannot be written does not
   // run; targets that already ran keep their results.
@@ -342,6 +356,7 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
       base,
       approvalId,
       signal,
+      onProgress: request.onProgress && ((message) => step(`${target.id}: ${message}`)),
     });
   };
 
@@ -364,7 +379,7 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
         if (status !== "ok" && status !== "planned" && status !== "denied") failures++;
       }
       done++;
-      request.onProgress?.(done, targets.length, `${target.id}: ${results[index].status}`);
+      report(done, `${target.id}: ${results[index].status}`);
     }
   };
   await Promise.all(Array.from({ length: Math.min(forks, targets.length) }, worker));

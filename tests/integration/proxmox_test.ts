@@ -226,6 +226,31 @@ Deno.test("proxmox operations work through the gateway against the contract serv
       },
     );
 
+    await t.step("waiting on tasks sends growing progress notifications", async () => {
+      bed.cluster.taskReads = 3;
+      const progress: { progress: number; message?: string }[] = [];
+      const result = await client.callTool(
+        {
+          name: "pve_snapshot_create",
+          arguments: { target: "pve", tags: ["db"], snapname: "progress1" },
+        },
+        undefined,
+        { onprogress: (p) => progress.push(p) },
+      );
+      bed.cluster.taskReads = 2;
+      texts.push(JSON.stringify(result));
+      assert.equal(result.isError, false, JSON.stringify(result));
+      const messages = progress.map((p) => p.message ?? "");
+      assert.ok(
+        messages.some((m) => /pve: task vzsnapshot 101 on pve1 still running/.test(m)),
+        messages.join("\n"),
+      );
+      assert.ok(messages.includes("pve: 101 done"), messages.join("\n"));
+      assert.equal(progress.at(-1)!.progress, 1);
+      const values = progress.map((p) => p.progress);
+      assert.ok(values.every((v, i) => i === 0 || v > values[i - 1]), values.join(" "));
+    });
+
     await t.step(
       "lxc_network_audit flags privileged nesting, firewall off and the IP conflict",
       async () => {

@@ -45,11 +45,19 @@ const LONGEST_POLL_MS = 2000;
 /** Time kept back from the plan's timeout so a wait ends with an answer, not a timeout. */
 const WAIT_RESERVE_MS = 1500;
 
-interface Context {
+/** How {@linkcode runProxmoxPlan} runs. */
+export interface PveRunOptions {
+  /** Aborted when the client cancels. */
+  readonly signal: AbortSignal;
+  /** Idle connections to reuse. */
+  readonly pool?: ConnPool<Deno.Conn>;
+  /** Hears each step: a task still running, a guest done. */
+  readonly onProgress?: (message: string) => void;
+}
+
+interface Context extends PveRunOptions {
   readonly target: PveTarget;
   readonly plan: ProxmoxPlan;
-  readonly signal: AbortSignal;
-  readonly pool?: ConnPool<Deno.Conn>;
   readonly ends: number;
 }
 
@@ -224,6 +232,7 @@ async function waitFor(ctx: Context, upid: string): Promise<PveTask> {
       const exitstatus = typeof data.exitstatus === "string" ? data.exitstatus : null;
       return { upid, status, exitstatus };
     }
+    ctx.onProgress?.(`task ${upid.split(":")[5]} ${upid.split(":")[6]} on ${node} still running`);
     await sleep(pause, ctx.signal);
     ctx.signal.throwIfAborted();
   }
@@ -263,18 +272,17 @@ function fillBody(
  *
  * @param target The compiled target.
  * @param plan The plan.
- * @param signal Aborted when the client cancels.
- * @param pool Idle connections to reuse.
+ * @param options Cancel signal, connection pool and progress listener.
  * @returns Every request's answer, with credentials scrubbed.
  * @throws {HttpFailure} Never anything else.
  */
 export async function runProxmoxPlan(
   target: PveTarget,
   plan: ProxmoxPlan,
-  signal: AbortSignal,
-  pool?: ConnPool<Deno.Conn>,
+  options: PveRunOptions,
 ): Promise<ProxmoxResult> {
-  const ctx: Context = { target, plan, signal, pool, ends: Date.now() + plan.timeoutMs };
+  const signal = options.signal;
+  const ctx: Context = { ...options, target, plan, ends: Date.now() + plan.timeoutMs };
   try {
     const needGuests = plan.guests !== undefined || plan.requests.some((r) => r.each === "guest");
     const guests = needGuests ? await listGuests(ctx) : [];
@@ -307,6 +315,9 @@ export async function runProxmoxPlan(
           if (typeof upid === "string") task = await waitFor(ctx, upid);
         }
         items.push({ request: index, sent, ...slot, ...answer, ...(task ? { task } : {}) });
+        if (slot.guest && slots.length > 1) {
+          ctx.onProgress?.(`${slot.guest.vmid} ${answer.error === null ? "done" : "failed"}`);
+        }
       }
     }
     return { kind: "proxmox", items, guests };

@@ -49,7 +49,12 @@ async function run(id: number, targetId: string, plan: ProxmoxPlan): Promise<voi
   const controller = new AbortController();
   running.set(id, controller);
   try {
-    const result = await runProxmoxPlan(target, plan, controller.signal, pool);
+    const result = await runProxmoxPlan(target, plan, {
+      signal: controller.signal,
+      pool,
+      onProgress: (message) =>
+        post({ type: "progress", id, message: redact(message, target.secrets, false) }),
+    });
     post({ type: "result", id, ok: true, result });
   } catch (error) {
     const failure = error instanceof HttpFailure
