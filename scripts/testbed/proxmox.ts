@@ -180,11 +180,11 @@ async function readParams(req: Request, url: URL): Promise<Record<string, unknow
 
 /** A running contract server. */
 export class ProxmoxTestbed {
-  /** Requests seen, in order. */
-  readonly seen: SeenPveRequest[] = [];
-  readonly cluster = new PveCluster();
-
   private constructor(
+    /** Requests seen, in order. */
+    readonly seen: SeenPveRequest[],
+    /** The cluster it serves; tests may change it. */
+    readonly cluster: PveCluster,
     readonly port: number,
     readonly tokenId: string,
     readonly secret: string,
@@ -213,7 +213,8 @@ export class ProxmoxTestbed {
     const secret = options.secret ?? "5f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b";
     const privileges = new Set(options.privileges ?? ALL_PRIVILEGES);
     const tls = await selfSignedCertificate();
-    let bed: ProxmoxTestbed | undefined;
+    const seen: SeenPveRequest[] = [];
+    const cluster = new PveCluster();
     const server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key, onListen: () => {} },
       async (req) => {
@@ -221,7 +222,7 @@ export class ProxmoxTestbed {
         const path = url.pathname.replace(/^\/api2\/json/, "");
         let params: Record<string, unknown> = {};
         const record = (response: Response) => {
-          bed!.seen.push({
+          seen.push({
             method: req.method,
             path,
             query: url.search,
@@ -276,7 +277,7 @@ export class ProxmoxTestbed {
             if (needed && !privileges.has(needed[1])) {
               throw new PveError(403, `Permission check failed (${needed[0]}, ${needed[1]})`);
             }
-            const data = endpoint.handle(bed!.cluster, call);
+            const data = endpoint.handle(cluster, call);
             return record(respond(200, { data }));
           }
           return record(fail(new PveError(501, `Method '${req.method} ${path}' not implemented`)));
@@ -291,7 +292,9 @@ export class ProxmoxTestbed {
         }
       },
     );
-    bed = new ProxmoxTestbed(
+    return new ProxmoxTestbed(
+      seen,
+      cluster,
       (server.addr as Deno.NetAddr).port,
       tokenId,
       secret,
@@ -299,7 +302,6 @@ export class ProxmoxTestbed {
       tls.cert,
       server,
     );
-    return bed;
   }
 
   /** Stops the server. */

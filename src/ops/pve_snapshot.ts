@@ -99,6 +99,7 @@ export const PVE_SNAPSHOT_CREATE = defineOperation({
   input: z.strictObject({
     ...guestSelection,
     snapname: snapnameSchema,
+    // deno-lint-ignore no-control-regex -- refusing control characters is the point
     description: z.string().max(500).regex(/^[^\0-\x1f\x7f]*$/, {
       error: "Invalid description: expected one line of printable text",
     }).optional(),
