@@ -125,11 +125,23 @@ class PinnedConn {
  */
 export function startPinnedTls(
   tcp: Deno.Conn,
-  options: { readonly id: string; readonly pinSha256: string; readonly signal: AbortSignal },
+  options: {
+    readonly id: string;
+    /** The target's host name or IP literal; a name is sent as SNI. */
+    readonly hostname: string;
+    readonly pinSha256: string;
+    readonly signal: AbortSignal;
+  },
 ): Promise<Deno.Conn> {
   const expected = normalise(options.pinSha256);
+  const literal = /^[\d.]+$|:/.test(options.hostname);
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ socket: duplexOver(tcp), rejectUnauthorized: false });
+    const socket = tls.connect({
+      socket: duplexOver(tcp),
+      // The pin below is the whole trust decision; node's chain and name checks are off.
+      rejectUnauthorized: false,
+      ...(literal ? {} : { servername: options.hostname }),
+    });
     const fail = (error: unknown) => {
       options.signal.removeEventListener("abort", onAbort);
       socket.destroy();

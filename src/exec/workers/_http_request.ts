@@ -137,6 +137,7 @@ async function connect(target: CompiledTarget, deadline: AbortSignal): Promise<D
     if (target.scheme === "https" && target.pinSha256) {
       conn = await startPinnedTls(tcp, {
         id: target.id,
+        hostname: target.hostname,
         pinSha256: target.pinSha256,
         signal: deadline,
       });
