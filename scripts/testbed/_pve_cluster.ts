@@ -194,10 +194,12 @@ export class PveCluster {
     return { volid, storage, node, vmid, ctime, size };
   }
 
+  /** `GET /version`. */
   version(): unknown {
     return { version: "8.3.2", release: "8.3", repoid: "3e76eec21c4a14a7" };
   }
 
+  /** `GET /cluster/status`: the cluster entry and one entry per node. */
   clusterStatus(): unknown {
     return [
       { type: "cluster", id: "cluster", name: "lab", nodes: 2, quorate: 1, version: 3 },
@@ -214,6 +216,7 @@ export class PveCluster {
     ];
   }
 
+  /** `GET /nodes`. */
   nodes(): unknown {
     return this.nodeNames.map((node) => ({
       node,
@@ -235,6 +238,7 @@ export class PveCluster {
     }
   }
 
+  /** `GET /nodes/{node}/status`. */
   nodeStatus(node: string): unknown {
     this.#node(node);
     return {
@@ -252,6 +256,7 @@ export class PveCluster {
     };
   }
 
+  /** `GET /cluster/resources`, optionally of one type. */
   resources(type: string | undefined, _user: string): unknown {
     const vm = this.guests.map((g) => ({
       id: `${g.type}/${g.vmid}`,
@@ -302,6 +307,7 @@ export class PveCluster {
     return guest;
   }
 
+  /** `GET /nodes/{node}/{type}/{vmid}/status/current`. */
   guestStatus(path: Readonly<Record<string, string>>): unknown {
     const g = this.guest(path);
     return {
@@ -320,16 +326,19 @@ export class PveCluster {
     };
   }
 
+  /** `GET /nodes/{node}/{type}/{vmid}/config`. */
   guestConfig(path: Readonly<Record<string, string>>): unknown {
     const g = this.guest(path);
     return { ...g.config, digest: "0123456789abcdef0123456789abcdef01234567" };
   }
 
+  /** `GET /nodes/{node}/lxc/{vmid}/firewall/options`. */
   firewallOptions(path: Readonly<Record<string, string>>): unknown {
     const g = this.guest(path);
     return { enable: g.firewall ? 1 : 0, policy_in: "DROP", policy_out: "ACCEPT" };
   }
 
+  /** `GET /nodes/{node}/{type}/{vmid}/snapshot`, ending with the `current` entry. */
   snapshots(path: Readonly<Record<string, string>>): unknown {
     const g = this.guest(path);
     const last = g.snapshots.at(-1)?.name;
@@ -359,6 +368,7 @@ export class PveCluster {
     return upid;
   }
 
+  /** `POST /nodes/{node}/{type}/{vmid}/status/{action}`: parameters checked per type; a task. */
   powerAction(call: Call): string {
     const g = this.guest(call.path);
     const action = call.path.action;
@@ -381,6 +391,7 @@ export class PveCluster {
     });
   }
 
+  /** `POST /nodes/{node}/{type}/{vmid}/snapshot`: a task. */
   snapshotCreate(call: Call): string {
     const g = this.guest(call.path);
     const name = String(call.params.snapname);
@@ -405,6 +416,7 @@ export class PveCluster {
     );
   }
 
+  /** `POST …/snapshot/{snapname}/rollback`: a task; the guest ends stopped. */
   snapshotRollback(call: Call): string {
     const g = this.guest(call.path);
     if (!g.snapshots.some((s) => s.name === call.path.snapname)) {
@@ -422,6 +434,7 @@ export class PveCluster {
     );
   }
 
+  /** `DELETE …/snapshot/{snapname}`: a task. */
   snapshotDelete(call: Call): string {
     const g = this.guest(call.path);
     if (!g.snapshots.some((s) => s.name === call.path.snapname)) {
@@ -439,6 +452,7 @@ export class PveCluster {
     );
   }
 
+  /** `GET /nodes/{node}/storage/{storage}/content`. */
   storageContent(call: Call): unknown {
     this.#node(call.path.node);
     const storage = this.storages.find((s) =>
@@ -471,6 +485,7 @@ export class PveCluster {
       });
   }
 
+  /** `POST /nodes/{node}/vzdump` for one guest on that node: a task that adds a backup. */
   vzdump(call: Call): string {
     this.#node(call.path.node);
     const vmid = Number(call.params.vmid);
@@ -505,6 +520,7 @@ export class PveCluster {
     return task;
   }
 
+  /** `GET /nodes/{node}/tasks/{upid}/status`; each read brings the task closer to its end. */
   taskStatus(call: Call): unknown {
     const task = this.#taskOf(call);
     if (task.exitstatus === undefined && --task.readsLeft <= 0) {
@@ -526,6 +542,7 @@ export class PveCluster {
     };
   }
 
+  /** `GET /nodes/{node}/tasks/{upid}/log`. */
   taskLog(call: Call): unknown {
     const task = this.#taskOf(call);
     const start = Number(call.params.start ?? 0);

@@ -53,7 +53,12 @@ export const guestSelection = {
   node: nodeSchema.optional().describe("Only a guest on this node"),
 };
 
-/** Checks that exactly one of `vmid` and `tags` is given. */
+/**
+ * Checks that exactly one of `vmid` and `tags` is given (a zod `superRefine`).
+ *
+ * @param args The parsed arguments.
+ * @param ctx Where the issue goes.
+ */
 export function oneSelection(args: { vmid?: number; tags?: string[] }, ctx: z.RefinementCtx) {
   if ((args.vmid === undefined) === (args.tags === undefined)) {
     ctx.addIssue({
@@ -71,7 +76,13 @@ export const SELECTION_REACH: Readonly<Record<string, ParamReach>> = {
   node: { absent: "the guest's node, whichever it is" },
 };
 
-/** The filter a selection means. */
+/**
+ * The filter a selection means.
+ *
+ * @param args `vmid`, `tags` and `node`, as given.
+ * @param type Only guests of this kind.
+ * @returns The filter for the plan.
+ */
 export function guestFilter(
   args: { vmid?: number; tags?: string[]; node?: string },
   type?: "qemu" | "lxc",
@@ -87,6 +98,9 @@ export function guestFilter(
 /**
  * The target as a proxmox target.
  *
+ * @param target The target.
+ * @param operation The operation's name, for the message.
+ * @returns The same target, typed.
  * @throws {OperationError} `wrong_target` for any other type.
  */
 export function proxmoxTarget(target: Target, operation: string): ProxmoxTarget {
@@ -99,7 +113,15 @@ export function proxmoxTarget(target: Target, operation: string): ProxmoxTarget 
   return target;
 }
 
-/** A plan for a proxmox target. */
+/**
+ * A plan for a proxmox target, with the target's limits.
+ *
+ * @param target The target.
+ * @param operation The operation's name, for the message.
+ * @param parts The requests, the guest filter and the storage.
+ * @returns The plan.
+ * @throws {OperationError} `wrong_target` for any other type.
+ */
 export function pvePlan(
   target: Target,
   operation: string,
@@ -112,6 +134,8 @@ export function pvePlan(
 /**
  * The result as a proxmox result.
  *
+ * @param result The executor's result.
+ * @returns The same result, typed.
  * @throws {OperationError} `bad_output` for any other kind.
  */
 export function pveResult(result: PlanResult): ProxmoxResult {
@@ -124,6 +148,10 @@ export function pveResult(result: PlanResult): ProxmoxResult {
 /**
  * The items answering one request, each failure thrown when `strict`.
  *
+ * @param result The proxmox result.
+ * @param request The request's index in the plan.
+ * @param strict Throw the first failed item.
+ * @returns The items, in order.
  * @throws {OperationError} `api_error` naming the request and the API's message.
  */
 export function itemsOf(result: ProxmoxResult, request: number, strict = true): PveItem[] {
@@ -157,7 +185,12 @@ export const guestOutcomeSchema = z.object({
 /** One guest's outcome. */
 export type GuestOutcome = z.infer<typeof guestOutcomeSchema>;
 
-/** Turns each guest's item into an outcome: failed when the request or its task failed. */
+/**
+ * Turns each guest's item into an outcome: failed when the request or its task failed.
+ *
+ * @param items The items of one each-guest request.
+ * @returns One outcome per guest.
+ */
 export function guestOutcomes(items: readonly PveItem[]): GuestOutcome[] {
   return items.filter((item) => item.guest).map((item) => {
     const g = item.guest!;
@@ -191,6 +224,9 @@ export const guestOutcomesOutput = z.object({
  * Outcomes per guest; a single-guest call that failed is thrown, so the target's result says
  * `failed` with the API's message.
  *
+ * @param result The executor's result.
+ * @param args The call's arguments (`vmid` when it named one guest).
+ * @returns The outcomes and how many failed.
  * @throws {OperationError} `api_error` when the call named one guest and it failed.
  */
 export function outcomesOutput(
@@ -205,7 +241,12 @@ export function outcomesOutput(
   return { guests, failed: failed.length };
 }
 
-/** A line per guest outcome. */
+/**
+ * A line per guest outcome.
+ *
+ * @param output The outcomes.
+ * @returns The text.
+ */
 export function renderOutcomes(output: z.infer<typeof guestOutcomesOutput>): string {
   return output.guests.map((g) =>
     `${g.vmid} ${g.name} (${g.type} on ${g.node}): ${g.outcome}${g.error ? ` — ${g.error}` : ""}${
@@ -214,12 +255,22 @@ export function renderOutcomes(output: z.infer<typeof guestOutcomesOutput>): str
   ).join("\n");
 }
 
-/** A number from the API, or `null`. */
+/**
+ * A number from the API, or `null`.
+ *
+ * @param value Any value.
+ * @returns The number when it is a finite one.
+ */
 export function num(value: unknown): number | null {
   return typeof value === "number" && Number.isFinite(value) ? value : null;
 }
 
-/** A string from the API, or `null`. */
+/**
+ * A string from the API, or `null`.
+ *
+ * @param value Any value.
+ * @returns The string when it is one.
+ */
 export function str(value: unknown): string | null {
   return typeof value === "string" ? value : null;
 }
