@@ -125,8 +125,11 @@ export interface PveRequest {
    */
   readonly path: string;
   readonly query?: Readonly<Record<string, string>>;
-  /** JSON body (POST, PUT). */
-  readonly body?: Readonly<Record<string, string | number>>;
+  /**
+   * Parameters of a POST, PUT or DELETE, sent in the URL's query: the API documents parameters
+   * in the URL for every method (and form bodies for POST and PUT), so no body encoding is needed.
+   */
+  readonly params?: Readonly<Record<string, string | number>>;
   /**
    * Once (absent), once per selected guest, once per online node, or once per storage holding
    * backups (a shared storage once).

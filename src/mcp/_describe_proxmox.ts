@@ -28,7 +28,7 @@ export function describeProxmoxPlan(plan: ProxmoxPlan, target: Target): Record<s
     api: proxmox?.base_url ?? target.id,
     requests: plan.requests.map((r) => ({
       request: `${r.method} ${r.path}${r.query ? `?${new URLSearchParams(r.query)}` : ""}`,
-      ...(r.body ? { body: r.body } : {}),
+      ...(r.params ? { params: r.params, params_in: "the query string" } : {}),
       ...(r.each ? { runs: EACH[r.each] } : {}),
       ...(r.wait ? { waits: "for the task (UPID) it starts, polling its status" } : {}),
     })),

@@ -164,7 +164,7 @@ export const PVE_BACKUP_CREATE = defineOperation({
       requests: [{
         method: "POST",
         path: "/nodes/{node}/vzdump",
-        body: { vmid: "{vmid}", storage: args.storage, mode: args.mode, compress: args.compress },
+        params: { vmid: "{vmid}", storage: args.storage, mode: args.mode, compress: args.compress },
         each: "guest",
         wait: args.wait,
       }],

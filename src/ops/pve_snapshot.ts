@@ -121,7 +121,7 @@ export const PVE_SNAPSHOT_CREATE = defineOperation({
       requests: [{
         method: "POST",
         path: "/nodes/{node}/{type}/{vmid}/snapshot",
-        body: {
+        params: {
           snapname: args.snapname,
           ...(args.description ? { description: args.description } : {}),
         },

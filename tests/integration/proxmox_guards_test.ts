@@ -282,17 +282,23 @@ Deno.test("the contract server refuses unknown parameters, bad formats and bad t
     assert.match(badEnum.body.errors.type, /enumeration/);
     const missing = await get("/nodes/pve1/qemu/100/snapshot", {
       method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ description: "x" }),
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "description=x",
     });
     assert.equal(missing.status, 400);
     assert.match(missing.body.errors.snapname, /missing/);
     const lxcVmstate = await get("/nodes/pve1/lxc/101/snapshot", {
       method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ snapname: "s", vmstate: 1 }),
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "snapname=s&vmstate=1",
     });
     assert.equal(lxcVmstate.status, 400);
+    const json = await get("/nodes/pve1/qemu/100/snapshot", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ snapname: "s" }),
+    });
+    assert.equal(json.status, 400, "only URL and form parameters, as documented");
     const wrongNode = await get("/nodes/pve2/qemu/100/status/current");
     assert.equal(wrongNode.status, 500);
     assert.match(wrongNode.body.message, /does not exist/);

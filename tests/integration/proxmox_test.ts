@@ -195,7 +195,7 @@ Deno.test("proxmox operations work through the gateway against the contract serv
       assert.equal((created as { failed: number }).failed, 0);
       const seen = bed.seen.findLast((r) => r.path === "/nodes/pve2/vzdump")!;
       assert.deepEqual(seen.params, {
-        vmid: 102,
+        vmid: "102",
         storage: "pbs",
         mode: "snapshot",
         compress: "zstd",

@@ -80,7 +80,7 @@ Deno.test("plans name the exact API requests, with placeholders filled per guest
     requests: [{
       method: "POST",
       path: "/nodes/{node}/{type}/{vmid}/snapshot",
-      body: { snapname: "pre", description: "x" },
+      params: { snapname: "pre", description: "x" },
       each: "guest",
       wait: true,
     }],
@@ -91,7 +91,7 @@ Deno.test("plans name the exact API requests, with placeholders filled per guest
     PVE_BACKUP_CREATE.input.parse({ vmid: 100, storage: "pbs", mode: "stop" }),
     pve,
   );
-  assert.deepEqual(backup.kind === "proxmox" && backup.requests[0].body, {
+  assert.deepEqual(backup.kind === "proxmox" && backup.requests[0].params, {
     vmid: "{vmid}",
     storage: "pbs",
     mode: "stop",

@@ -68,7 +68,7 @@ function nodeAllowed(target: PveTarget, node: string): boolean {
 /** Sends one request; 401 and oversize answers end the plan, other errors become the item's. */
 async function send(
   ctx: Context,
-  request: Pick<PveRequest, "method" | "query" | "body"> & { path: string },
+  request: Pick<PveRequest, "method" | "query"> & { path: string },
 ): Promise<{ status: number; data: unknown; error: string | null }> {
   const node = /^\/nodes\/([^/]+)/.exec(request.path)?.[1];
   if (node !== undefined && !nodeAllowed(ctx.target, node)) {
@@ -90,7 +90,6 @@ async function send(
       method: request.method,
       path: request.path,
       ...(request.query ? { query: request.query } : {}),
-      ...(request.body ? { body: request.body } : {}),
       timeoutMs,
       outputCapBytes: ctx.plan.outputCapBytes,
     },
@@ -252,17 +251,13 @@ function fill(path: string, slot: Slot): string {
     .replaceAll("{storage}", slot.storage ?? "{storage}");
 }
 
-/** Body values that are exactly `{vmid}`, `{node}` or `{storage}` take the item's value. */
-function fillBody(
-  body: Readonly<Record<string, string | number>>,
-  slot: Slot,
-): Record<string, string | number> {
-  return Object.fromEntries(
-    Object.entries(body).map(([key, value]) => {
-      if (value === "{vmid}" && slot.guest) return [key, slot.guest.vmid];
-      return [key, typeof value === "string" ? fill(value, slot) : value];
-    }),
+/** The query: the request's own, and its parameters with the item's `{vmid}`, `{node}`, … filled. */
+function queryOf(request: PveRequest, slot: Slot): Record<string, string> | undefined {
+  const params = Object.entries(request.params ?? {}).map(([key, value]) =>
+    [key, typeof value === "string" ? fill(value, slot) : String(value)] as const
   );
+  if (!request.query && params.length === 0) return undefined;
+  return { ...request.query, ...Object.fromEntries(params) };
 }
 
 /**
@@ -305,8 +300,12 @@ export async function runProxmoxPlan(
       for (const slot of slots) {
         const path = fill(request.path, slot);
         const sent = `${request.method} ${path}`;
-        const body = request.body ? fillBody(request.body, slot) : undefined;
-        const answer = await send(ctx, { ...request, path, ...(body ? { body } : {}) });
+        const query = queryOf(request, slot);
+        const answer = await send(ctx, {
+          method: request.method,
+          path,
+          ...(query ? { query } : {}),
+        });
         let task: PveTask | undefined;
         if (request.wait && answer.error === null) {
           // A started task answers with its UPID; a task's status names its own.
