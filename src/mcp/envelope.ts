@@ -70,6 +70,8 @@ const approvalSchema = z.object({
   id: z.string(),
   state: z.string(),
   rule: z.string(),
+  /** Each target's rule, when the call spans more than one. */
+  rules: z.record(z.string(), z.string()).optional(),
   requester: z.string(),
   targets: z.array(z.string()),
   expires: z.string(),

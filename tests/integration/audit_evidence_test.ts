@@ -279,12 +279,21 @@ Deno.test("refusals before the gate and failed authentications are audited, and 
     };
     assert.match(await call("system_status", { target: "nope" }), /^unknown_target: /);
     assert.match(await call("system_status", { targets: "tag:none" }), /^no_targets: /);
-    assert.match(await call("system_status", { target: "local", forks: 0 }), /validation/i);
     assert.match(
-      await call("service_restart", { target: "local", unit: "x.service" }),
-      /not found/,
+      await call("system_status", { target: "local", forks: 0 }),
+      /^invalid_arguments: .*forks/,
     );
-    assert.match(await call("no_such_tool", {}), /not found/);
+    // Unknown and hidden tools are JSON-RPC errors (-32602), not tool results.
+    const refusedCall = (name: string, args: Record<string, unknown>) =>
+      client.callTool({ name, arguments: args }).then(
+        (result) => assert.fail(`expected -32602, got ${JSON.stringify(result)}`),
+        (error: Error) => error.message,
+      );
+    assert.match(
+      await refusedCall("service_restart", { target: "local", unit: "x.service" }),
+      /-32602.*not found/,
+    );
+    assert.match(await refusedCall("no_such_tool", {}), /-32602.*not found/);
     // A flood of the same refusal: 40 more unknown targets.
     for (let i = 0; i < 40; i++) await call("system_status", { target: "nope" });
     // A flood of bad tokens from one peer.

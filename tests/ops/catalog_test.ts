@@ -5,10 +5,12 @@ import { parseTargets } from "../../src/config/load.ts";
 import { ConfigError } from "../../src/config/errors.ts";
 import { toolInputSchema } from "../../src/mcp/envelope.ts";
 import { TARGET_TYPE_CAPABILITIES } from "../../src/config/capabilities.ts";
+import { SAFE_PATH } from "../../src/exec/local_kind.ts";
 
-Deno.test("the gateway permission set may run exactly the programs the catalog declares", () => {
-  const declared = [...new Set(CATALOG.flatMap((op) => op.programs))].sort();
-  assert.deepEqual([...denoConfig.permissions.gateway.run].sort(), declared);
+Deno.test("the gateway permission set may run exactly the programs the catalog declares, by absolute path from the fixed system PATH", () => {
+  const declared = [...new Set(CATALOG.flatMap((op) => op.programs))];
+  const paths = SAFE_PATH.split(":").flatMap((dir) => declared.map((p) => `${dir}/${p}`)).sort();
+  assert.deepEqual([...denoConfig.permissions.gateway.run].sort(), paths);
 });
 
 Deno.test("localPrograms() offers only programs of operations the local targets can use", () => {
@@ -65,6 +67,8 @@ targets:
   const load = (sudo: string) =>
     parseTargets(yaml(sudo), "t.yaml", {
       secrets: { env: () => "key", readFile: () => Promise.reject(new Error("none")) },
+      // Placeholder secrets: the key and CA checks at load have their own tests.
+      checkReferences: false,
     });
   checkRegistryAgainstCatalog(await load("[service_control, package_upgrade]"));
   const typo = await load("[service_contrl]");
