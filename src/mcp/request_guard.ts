@@ -146,6 +146,41 @@ export function argumentProblem(
 }
 
 /**
+ * An error answer whose message is a zod issue dump (the SDK's -32603 for
+ * params that fail its schema, e.g. `logging/setLevel` with an unknown level)
+ * becomes -32602 with one sentence; every other message is unchanged.
+ *
+ * @param message An outgoing message.
+ * @returns The message to send.
+ */
+export function oneLineErrors(message: JSONRPCMessage): JSONRPCMessage {
+  const error = (message as Message).error as { code?: unknown; message?: unknown } | undefined;
+  if (error?.code !== RPC_ERROR.internalError || typeof error.message !== "string") return message;
+  const text = error.message.replace(/^MCP error -?\d+: /, "");
+  if (!text.startsWith("[")) return message;
+  let issues: unknown;
+  try {
+    issues = JSON.parse(text);
+  } catch {
+    return message;
+  }
+  if (!Array.isArray(issues) || issues.length === 0) return message;
+  const sentences = issues.map((issue: { message?: unknown; path?: unknown }) => {
+    const what = typeof issue?.message === "string" ? issue.message : "invalid value";
+    const path = Array.isArray(issue?.path) && issue.path.length > 0
+      ? ` at ${issue.path.map(String).join(".")}`
+      : "";
+    return `${what}${path}`.replace(/\s*\n\s*/g, " ");
+  });
+  let line = `Invalid params: ${sentences.join("; ")}`;
+  if (line.length > MAX_ARGUMENT_ERROR) line = `${line.slice(0, MAX_ARGUMENT_ERROR)}…`;
+  return {
+    ...(message as Message),
+    error: { code: RPC_ERROR.invalidParams, message: line },
+  } as JSONRPCMessage;
+}
+
+/**
  * Wraps a transport with the guard. Connect the SDK's server to the returned
  * transport (wrapping before `connect` means no message can reach the SDK
  * unchecked, even one read while `connect` starts the transport).
@@ -170,7 +205,7 @@ export function guardTransport(inner: Transport, options: GuardOptions): Transpo
     close: () => inner.close(),
     async send(message, sendOptions) {
       try {
-        await inner.send(message, sendOptions);
+        await inner.send(oneLineErrors(message), sendOptions);
       } finally {
         const sent = message as Message;
         if (!Object.hasOwn(sent, "method")) release(sent.id);
