@@ -46,6 +46,16 @@ function connectionLine(target: Target): string {
         : `header ${c.auth.header.name}: ${c.auth.header.value}`;
       return `${c.base_url} (${c.methods.join(",")}; ${auth})`;
     }
+    case "proxmox": {
+      const c = target.connection;
+      const tls = c.tls.fingerprint
+        ? `pinned ${c.tls.fingerprint}`
+        : c.tls.ca
+        ? `CA ${c.tls.ca}`
+        : "system CAs";
+      const nodes = c.nodes.length > 0 ? c.nodes.join(",") : "all nodes";
+      return `${c.base_url} (token ${c.token_id} secret ${c.token_secret}; TLS ${tls}; ${nodes})`;
+    }
   }
 }
 

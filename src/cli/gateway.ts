@@ -19,6 +19,7 @@ import { outputBudget } from "../exec/output_budget.ts";
 import { DOCKER_KIND } from "../exec/docker_kind.ts";
 import { HTTP_KIND } from "../exec/http_kind.ts";
 import { LOCAL_KIND, resolveProgram } from "../exec/local_kind.ts";
+import { PROXMOX_KIND } from "../exec/proxmox_kind.ts";
 import { SSH_KIND } from "../exec/ssh_kind.ts";
 import type { WorkerKind } from "../exec/worker_kind.ts";
 import { compilePolicy } from "../gate/policy.ts";
@@ -92,6 +93,7 @@ export const WORKER_KINDS: readonly WorkerKind[] = [
   SSH_KIND,
   DOCKER_KIND,
   HTTP_KIND,
+  PROXMOX_KIND,
 ];
 
 /**

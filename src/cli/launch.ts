@@ -19,6 +19,7 @@ import { LOCAL_KIND } from "../exec/local_kind.ts";
 import { SSH_KIND } from "../exec/ssh_kind.ts";
 import { DOCKER_KIND } from "../exec/docker_kind.ts";
 import { HTTP_KIND } from "../exec/http_kind.ts";
+import { PROXMOX_KIND } from "../exec/proxmox_kind.ts";
 import type { WorkerKind } from "../exec/worker_kind.ts";
 import { localPrograms } from "../ops/catalog.ts";
 import { loadCatalog } from "./catalog.ts";
@@ -46,7 +47,13 @@ Options:
 const FORWARDED: readonly Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /** The worker kinds the gateway starts (see `WORKER_KINDS` in gateway.ts). */
-const KINDS: readonly WorkerKind[] = [LOCAL_KIND, SSH_KIND, DOCKER_KIND, HTTP_KIND];
+const KINDS: readonly WorkerKind[] = [
+  LOCAL_KIND,
+  SSH_KIND,
+  DOCKER_KIND,
+  HTTP_KIND,
+  PROXMOX_KIND,
+];
 
 const REPO = new URL("../../", import.meta.url);
 

@@ -40,6 +40,7 @@ export interface ExecutorHostOptions {
 
 interface Pending {
   resolve: (outcome: ExecOutcome) => void;
+  onProgress?: (message: string) => void;
   started: number;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -79,13 +80,13 @@ export class ExecutorHost {
    *
    * @param target The target (from the registry).
    * @param plan The plan.
-   * @param options `signal` cancels the wait or the run.
+   * @param options `signal` cancels the wait or the run; `onProgress` hears the worker's steps.
    * @returns The result or a failure; never throws for executor problems.
    */
   async run(
     target: Target,
     plan: Plan,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; onProgress?: (message: string) => void } = {},
   ): Promise<ExecOutcome> {
     const started = performance.now();
     if (plan.kind === "sequence") return await this.#sequence(target, plan, started, options);
@@ -96,7 +97,7 @@ export class ExecutorHost {
       return fail("cancelled", "The call was cancelled before it started", started);
     }
     try {
-      return await this.#dispatch(target, plan, started, options.signal);
+      return await this.#dispatch(target, plan, started, options);
     } finally {
       release();
     }
@@ -157,8 +158,9 @@ export class ExecutorHost {
     target: Target,
     plan: Plan,
     started: number,
-    signal?: AbortSignal,
+    options: { signal?: AbortSignal; onProgress?: (message: string) => void },
   ): Promise<ExecOutcome> {
+    const signal = options.signal;
     if (this.#closed) return fail("cancelled", "The gateway is shutting down", started);
     const slot = this.#slot(target.type);
     if (!slot) {
@@ -197,6 +199,7 @@ export class ExecutorHost {
       slot.pending.set(id, {
         started,
         timer,
+        onProgress: options.onProgress,
         resolve: (outcome) => {
           signal?.removeEventListener("abort", onAbort);
           resolve(outcome);
@@ -239,6 +242,8 @@ export class ExecutorHost {
       if (message.type === "ready") ready();
       else if (message.type === "config_error") {
         refused(new Error(`The ${type} executor refused its configuration: ${message.message}`));
+      } else if (message.type === "progress") {
+        pending.get(message.id)?.onProgress?.(message.message);
       } else if (message.type === "log") {
         log[message.level](message.message, { worker: type, ...message.properties });
       } else if (message.type === "result") {

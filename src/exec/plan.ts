@@ -141,8 +141,67 @@ export interface HttpPlan extends PlanLimits {
   readonly health?: boolean;
 }
 
+/** A Proxmox VE task id: `UPID:node:pid:pstart:starttime:type:id:user@realm[!token]:` (group 1: node). */
+export const UPID_PATTERN =
+  /^UPID:([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?):[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:[A-Za-z0-9_-]{1,64}:[A-Za-z0-9._-]{0,64}:[^\s:/@!]{1,64}@[A-Za-z0-9_-]{1,32}(?:![A-Za-z0-9._-]{1,64})?:$/;
+
+/** Which guests a Proxmox VE request runs for, chosen from `GET /cluster/resources?type=vm`. */
+export interface PveGuestFilter {
+  /** Guests with these ids. */
+  readonly vmids?: readonly number[];
+  /** Guests carrying at least one of these tags. */
+  readonly tags?: readonly string[];
+  /** Guests on this node only. */
+  readonly node?: string;
+  /** Guests of this kind only. */
+  readonly type?: "qemu" | "lxc";
+}
+
+/** One Proxmox VE API request of a {@linkcode ProxmoxPlan}. */
+export interface PveRequest {
+  readonly method: "GET" | "POST" | "PUT" | "DELETE";
+  /**
+   * Path under the API root. Per-item placeholders: `{node}`, `{type}`, `{vmid}` (each guest),
+   * `{storage}` (each backup storage); every value comes from the API's own listing.
+   */
+  readonly path: string;
+  readonly query?: Readonly<Record<string, string>>;
+  /**
+   * Parameters of a POST, PUT or DELETE, sent in the URL's query: the API documents parameters
+   * in the URL for every method (and form bodies for POST and PUT), so no body encoding is needed.
+   */
+  readonly params?: Readonly<Record<string, string | number>>;
+  /**
+   * Once (absent), once per selected guest, once per online node, or once per storage holding
+   * backups (a shared storage once).
+   */
+  readonly each?: "guest" | "node" | "backup_storage";
+  /** The answer is a task id (UPID) or a task's status: wait for the task to end, polling. */
+  readonly wait?: boolean;
+}
+
+/** Requests to a Proxmox VE API target, run in order by the proxmox worker. */
+export interface ProxmoxPlan extends PlanLimits {
+  readonly kind: "proxmox";
+  readonly requests: readonly PveRequest[];
+  /**
+   * The guests `each: "guest"` requests run for; when it names ids or tags, an empty selection
+   * fails with `not_found`.
+   */
+  readonly guests?: PveGuestFilter;
+  /** Limits `each: "backup_storage"` to the storage of this name. */
+  readonly storage?: string;
+}
+
 /** Plans that one worker runs. */
-export type StepPlan = ExecPlan | FsReadPlan | FsListPlan | FsWritePlan | DockerPlan | HttpPlan;
+export type StepPlan =
+  | ExecPlan
+  | FsReadPlan
+  | FsListPlan
+  | FsWritePlan
+  | DockerPlan
+  | HttpPlan
+  | ProxmoxPlan;
 
 /**
  * Several plans on one target, in order, run by the executor host (workers
@@ -276,6 +335,52 @@ export interface SequenceResult {
   )[];
 }
 
+/** A guest as the cluster lists it. */
+export interface PveGuest {
+  readonly vmid: number;
+  readonly node: string;
+  readonly type: "qemu" | "lxc";
+  readonly name: string;
+  readonly status: string;
+  readonly tags: readonly string[];
+}
+
+/** A Proxmox VE task's state (`GET /nodes/{node}/tasks/{upid}/status`). */
+export interface PveTask {
+  readonly upid: string;
+  /** `running` or `stopped`. */
+  readonly status: string;
+  /** When stopped: `OK`, `WARNINGS: n`, or the error. */
+  readonly exitstatus: string | null;
+}
+
+/** The answer to one request of a proxmox plan (one per guest, node or storage with `each`). */
+export interface PveItem {
+  /** Index of the request in the plan. */
+  readonly request: number;
+  /** The exact request sent, e.g. `POST /nodes/pve1/qemu/100/snapshot`. */
+  readonly sent: string;
+  readonly guest?: PveGuest;
+  readonly node?: string;
+  readonly storage?: string;
+  /** HTTP status. */
+  readonly status: number;
+  /** The API's `data`. */
+  readonly data: unknown;
+  /** The API's error message (and per-parameter errors) when the request failed, else `null`. */
+  readonly error: string | null;
+  /** The task, when the request started one and the plan waited for it. */
+  readonly task?: PveTask;
+}
+
+/** A proxmox plan's answers, in request order. */
+export interface ProxmoxResult {
+  readonly kind: "proxmox";
+  readonly items: readonly PveItem[];
+  /** Every guest the filter or node limit let through (for coverage questions). */
+  readonly guests: readonly PveGuest[];
+}
+
 /** Any plan's result. */
 export type PlanResult =
   | SequenceResult
@@ -284,7 +389,8 @@ export type PlanResult =
   | FsListResult
   | FsWriteResult
   | DockerResult
-  | HttpResult;
+  | HttpResult
+  | ProxmoxResult;
 
 /** Why an executor could not produce a result. Codes are stable. */
 export type ExecFailureCode =

@@ -57,6 +57,8 @@ export interface TargetRun {
   /** The approval the call ran under, for the audit trail. */
   readonly approvalId?: string;
   readonly signal?: AbortSignal;
+  /** Hears the executor's steps while the plan runs (e.g. a task still running). */
+  readonly onProgress?: (message: string) => void;
 }
 
 /**
@@ -208,7 +210,10 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
   if ("refused" in reserved) {
     entry = { target: target.id, rule, duration_ms: elapsed(), ...reserved.refused };
   } else {
-    const outcome = await deps.executor.run(target, plan, { signal: run.signal });
+    const outcome = await deps.executor.run(target, plan, {
+      signal: run.signal,
+      onProgress: run.onProgress,
+    });
     const measured = outcome.ok ? measureResult(outcome.result) : undefined;
     // Held until the call's result is handed over: shrunk to what came back.
     if (measured) reserved.reservation?.shrink(measured.bytes);

@@ -32,7 +32,11 @@ export interface CallDeps {
   readonly registry: Registry;
   readonly policy: CompiledPolicy;
   readonly executor: {
-    run(target: Target, plan: Plan, options?: { signal?: AbortSignal }): Promise<ExecOutcome>;
+    run(
+      target: Target,
+      plan: Plan,
+      options?: { signal?: AbortSignal; onProgress?: (message: string) => void },
+    ): Promise<ExecOutcome>;
   };
   readonly audit: AuditAppender;
   /** Redacts arguments for the audit log. */

@@ -310,6 +310,16 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   let done = 0;
   let next = 0;
   let auditFailure: Error | undefined;
+  // Progress must only grow: a finished target counts 1, and each step reported while
+  // targets run moves it a little closer to the next whole number, never past it.
+  let steps = 0;
+  let reported = 0;
+  const report = (progress: number, message: string) => {
+    if (progress <= reported) return;
+    reported = progress;
+    request.onProgress?.(progress, targets.length, message);
+  };
+  const step = (message: string) => report(done + 1 - 1 / (++steps + 1), message);
 
   // A target whose `decided` (or `denied`) record cannot be written does not
   // run; targets that already ran keep their results.
@@ -377,6 +387,7 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
       base,
       approvalId,
       signal,
+      onProgress: request.onProgress && ((message) => step(`${target.id}: ${message}`)),
       hold: (reservation) => held.push(reservation),
     });
   };
@@ -407,7 +418,7 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
       if (args.serial !== undefined) results[index].batch = batch;
       done++;
       const where = args.serial !== undefined ? `batch ${batch}/${batchCount}: ` : "";
-      request.onProgress?.(done, targets.length, `${where}${target.id}: ${results[index].status}`);
+      report(done, `${where}${target.id}: ${results[index].status}`);
     }
   };
   try {

@@ -7,6 +7,7 @@
 import type { Target } from "../config/targets_schema.ts";
 import { type Plan, sudoFor } from "../exec/plan.ts";
 import { quoteArgv } from "../exec/quote.ts";
+import { describeProxmoxPlan } from "./_describe_proxmox.ts";
 import { commandLine, firstAvailableScript } from "../exec/ssh_command_line.ts";
 
 /**
@@ -105,5 +106,7 @@ export function describePlan(plan: Plan, target: Target): Record<string, unknown
         ...limits,
       };
     }
+    case "proxmox":
+      return describeProxmoxPlan(plan, target);
   }
 }

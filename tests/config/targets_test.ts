@@ -295,7 +295,7 @@ Deno.test("an unknown capability is reported at the list item, with the vocabula
     capabilities: [system:read, system:fly]
 `,
     { line: 4, column: 33, path: "targets[0].capabilities[1]" },
-    /^Unknown capability "system:fly": expected one of system:read, .*audit:read$/,
+    /^Unknown capability "system:fly": expected one of system:read, .*audit:read, guest:read, .*backup:control$/,
   );
 });
 
@@ -336,7 +336,7 @@ Deno.test("an unknown target type lists the types there are", async () => {
     capabilities: [system:read]
 `,
     { line: 3, column: 11, path: "targets[0].type" },
-    /^Invalid target type: expected one of local, ssh, docker, http$/,
+    /^Invalid target type: expected one of local, ssh, docker, http, proxmox$/,
   );
 });
 
