@@ -225,7 +225,13 @@ write_wrapper() {
 # Run as root, it drops to the $SERVICE_USER user so state files keep their owner.
 set -e
 if [ "\$(id -u)" = 0 ]; then exec runuser -u $SERVICE_USER -- "\$0" "\$@"; fi
-if [ -r $ETC/tailops.env ]; then set -a; . $ETC/tailops.env; set +a; fi
+# $ETC/tailops.env supplies what the environment does not already set.
+if [ -r $ETC/tailops.env ]; then
+  while IFS='=' read -r key value; do
+    case "\$key" in '' | \#* | *[!A-Za-z0-9_]*) continue ;; esac
+    eval "[ -n \"\\\${\$key+x}\" ]" || export "\$key=\$value"
+  done <$ETC/tailops.env
+fi
 export TAILOPS_TARGETS="\${TAILOPS_TARGETS:-$ETC/targets.yaml}"
 export TAILOPS_POLICY="\${TAILOPS_POLICY:-$ETC/policy.yaml}"
 export TAILOPS_STATE_DIR="\${TAILOPS_STATE_DIR:-$STATE}"

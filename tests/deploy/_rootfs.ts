@@ -12,6 +12,28 @@
 export const ROOTFS_TAR: string = Deno.env.get("TAILOPS_TEST_ROOTFS") ??
   "/var/cache/tailops-test/debian-bookworm-minbase.tar";
 
+/**
+ * Packs an offline bundle of this tree with `deploy/install.sh bundle`, from
+ * the Deno cache the tests already use (no download).
+ *
+ * @param out The bundle file (`.tar`).
+ * @throws {Error} When the installer fails.
+ */
+export async function makeBundle(out: string): Promise<void> {
+  const made = await new Deno.Command("bash", {
+    args: [
+      new URL("../../deploy/install.sh", import.meta.url).pathname,
+      "bundle",
+      out,
+      "--offline",
+    ],
+    stdin: "null",
+  }).output();
+  if (!made.success) {
+    throw new Error(`install.sh bundle failed: ${new TextDecoder().decode(made.stderr)}`);
+  }
+}
+
 /** Why the install tests cannot run here, or `undefined` when they can. */
 export function rootfsSkipReason(): string | undefined {
   if (Deno.uid() !== 0) return "needs root (chroot, namespaces, useradd in the root filesystem)";

@@ -9,38 +9,27 @@
  * checked by systemd-analyze (tests/deploy/unit_test.ts), not by running it.
  */
 import assert from "node:assert/strict";
-import { Client, REPO_DIR, StreamableHTTPClientTransport } from "../integration/_gateway.ts";
+import { REPO_DIR } from "../integration/_gateway.ts";
+import { assertViewerWorks, waitHealthy } from "./_viewer.ts";
 import { freePort } from "../integration/_auth_gateway.ts";
-import { parseEnvFile, parseUnit, type Rootfs, rootfsSkipReason, unpackRootfs } from "./_rootfs.ts";
+import {
+  makeBundle,
+  parseEnvFile,
+  parseUnit,
+  type Rootfs,
+  rootfsSkipReason,
+  unpackRootfs,
+} from "./_rootfs.ts";
 
 const skip = rootfsSkipReason();
 if (skip) console.warn(`install_rootfs_test: skipped: ${skip}`);
 
 const INSTALLER = "/tmp/tailops/app/deploy/install.sh";
 
-async function makeBundle(out: string): Promise<void> {
-  const made = await new Deno.Command("bash", {
-    args: [`${REPO_DIR}/deploy/install.sh`, "bundle", out, "--offline"],
-    stdin: "null",
-  }).output();
-  assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
-}
-
 async function install(root: Rootfs, ...args: string[]) {
   const run = await root.run(["bash", INSTALLER, ...args]);
   assert.equal(run.code, 0, `install.sh ${args.join(" ")}:\n${run.stderr}`);
   return run;
-}
-
-async function waitHealthy(url: string, gateway: { stderr(): string }, exited: () => boolean) {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    if (exited()) throw new Error(`the gateway exited:\n${gateway.stderr()}`);
-    const ok = await fetch(url).then(async (r) => (await r.text(), r.ok)).catch(() => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`no answer on ${url} within 120 s:\n${gateway.stderr()}`);
 }
 
 Deno.test({
@@ -127,7 +116,10 @@ Deno.test({
     let exited = false;
     gateway.status.then(() => exited = true);
     try {
-      await waitHealthy(`http://127.0.0.1:${port}/healthz`, gateway, () => exited);
+      await waitHealthy(
+        `http://127.0.0.1:${port}/healthz`,
+        () => exited ? `the gateway exited:\n${gateway.stderr()}` : undefined,
+      );
       const url = `http://127.0.0.1:${port}/mcp`;
       const mint = await root.run([
         "/usr/local/bin/tailops",
@@ -145,26 +137,7 @@ Deno.test({
       assert.equal(mint.code, 0, mint.stderr);
       const token = mint.stdout.trim().split("\n").at(-1)!;
 
-      const client = new Client({ name: "install-test", version: "0.0.0" });
-      await client.connect(
-        new StreamableHTTPClientTransport(new URL(url), {
-          requestInit: { headers: { Authorization: `Bearer ${token}` } },
-        }),
-      );
-      try {
-        const tools = (await client.listTools()).tools.map((t) => t.name);
-        assert.ok(tools.includes("system_status"), tools.join(", "));
-        assert.ok(!tools.includes("service_control"), "a viewer sees no control tools");
-        const result = await client.callTool({
-          name: "system_status",
-          arguments: { target: "local" },
-        });
-        assert.notEqual(result.isError, true, JSON.stringify(result.content));
-        const results = (result.structuredContent as { results: { status: string }[] }).results;
-        assert.equal(results[0].status, "ok", JSON.stringify(results[0]));
-      } finally {
-        await client.close();
-      }
+      await assertViewerWorks(url, token);
       const tokenFile = await Deno.stat(`${root.dir}/var/lib/tailops/admin.token`);
       assert.equal(tokenFile.mode! & 0o777, 0o600);
     } finally {
