@@ -24,6 +24,7 @@ import { CATALOG, localPrograms } from "../ops/catalog.ts";
 import { CliError } from "./errors.ts";
 import { gatewayPermissions, permissionFlags } from "./launch_permissions.ts";
 import { parseServeOptions } from "./serve_options.ts";
+import { tailscaleSocketPath } from "../http/tailscale_socket.ts";
 
 /** `launch` usage. */
 export const LAUNCH_HELP = `Usage: tailops launch [--print] serve [SERVE FLAGS]
@@ -94,7 +95,7 @@ export async function launchArgs(serveArgs: string[]): Promise<string[]> {
     context: { programs: localPrograms(CATALOG, localCapabilities) },
     sourceDir: new URL("src/", REPO).pathname,
     listen: options.transport === "http" ? options.listen : undefined,
-    sockets: optionSockets(options),
+    sockets: [...optionSockets(options), ...tailscaleSockets(options, policy.policy)],
   });
   let flags: string[];
   try {
@@ -156,6 +157,18 @@ function optionSockets(options: object): string[] {
   return Object.entries(options)
     .filter(([key, value]) => /socket$/i.test(key) && typeof value === "string")
     .map(([, value]) => absolute(value as string));
+}
+
+/**
+ * The private socket `tailscale serve` proxies to (README: Tailscale
+ * identity), which the HTTP gateway listens on when the policy enables it.
+ */
+function tailscaleSockets(
+  options: { transport: string; noAuth: boolean; stateDir: string },
+  policy: { auth?: { tailscale: { enabled: boolean } } },
+): string[] {
+  const on = options.transport === "http" && !options.noAuth && policy.auth?.tailscale.enabled;
+  return on ? [tailscaleSocketPath(absolute(options.stateDir))] : [];
 }
 
 function shellQuote(arg: string): string {
