@@ -10,7 +10,8 @@
  * support (the Inspector needs Node 22+; this also works where only Deno is
  * installed). The first run downloads them, so this is a script, not part of
  * the loopback-only test suite. Prints one line per check and exits 1 if any
- * failed.
+ * failed. The tools run without this repository's deno.json and lock, which
+ * pin only the gateway's own dependencies.
  *
  * @module
  */
@@ -36,7 +37,7 @@ const DENO_DIR = Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/den
 
 async function npmTool(pkg: string, args: string[], home: string): Promise<string> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", pkg, ...args],
+    args: ["run", "-A", "--quiet", "--no-config", "--no-lock", pkg, ...args],
     env: { ...Deno.env.toObject(), HOME: home, DENO_DIR, NO_COLOR: "1" },
     stdin: "null",
   }).output();
@@ -125,6 +126,8 @@ async function main(): Promise<number> {
                 "run",
                 "-A",
                 "--quiet",
+                "--no-config",
+                "--no-lock",
                 MCP_REMOTE,
                 url,
                 "--header",
