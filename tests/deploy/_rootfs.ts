@@ -34,6 +34,30 @@ export async function makeBundle(out: string): Promise<void> {
   }
 }
 
+/** Where {@linkcode installBundle} leaves the installer inside the root filesystem. */
+export const INSTALLER = "/tmp/tailops/app/deploy/install.sh";
+
+/**
+ * Packs a bundle of this tree into the root filesystem and runs the
+ * installer from it with no network, as an operator would after copying it
+ * in (`tar -x ... tailops/app/deploy`, then `install.sh --bundle`).
+ *
+ * @param root The root filesystem.
+ * @param args More installer arguments.
+ * @returns The installer's output.
+ * @throws {Error} When packing or installing fails.
+ */
+export async function installBundle(root: Rootfs, args: readonly string[] = []): Promise<RootRun> {
+  await makeBundle(`${root.dir}/tmp/tailops.tar`);
+  const untar = await new Deno.Command("tar", {
+    args: ["-C", `${root.dir}/tmp`, "-xf", `${root.dir}/tmp/tailops.tar`, "tailops/app/deploy"],
+  }).output();
+  if (!untar.success) throw new Error("cannot unpack the installer from the bundle");
+  const run = await root.run(["bash", INSTALLER, "--bundle", "/tmp/tailops.tar", ...args]);
+  if (run.code !== 0) throw new Error(`install.sh failed:\n${run.stderr}`);
+  return run;
+}
+
 /** Why the install tests cannot run here, or `undefined` when they can. */
 export function rootfsSkipReason(): string | undefined {
   if (Deno.uid() !== 0) return "needs root (chroot, namespaces, useradd in the root filesystem)";

@@ -5,15 +5,16 @@
  * configuration, and the exact command line of the installed unit — as its
  * user, groups, environment and working directory — serves an MCP client
  * holding a viewer token minted with the installed `tailops` command.
- * systemd cannot run here (no systemd as PID 1), so the unit's sandbox is
- * checked by systemd-analyze (tests/deploy/unit_test.ts), not by running it.
+ * tests/deploy/systemd_boot_test.ts runs the same install under systemd
+ * itself (systemd-nspawn); this one needs only chroot and namespaces.
  */
 import assert from "node:assert/strict";
 import { REPO_DIR } from "../integration/_gateway.ts";
 import { assertViewerWorks, waitHealthy } from "./_viewer.ts";
 import { freePort } from "../integration/_auth_gateway.ts";
 import {
-  makeBundle,
+  installBundle,
+  INSTALLER,
   parseEnvFile,
   parseUnit,
   type Rootfs,
@@ -23,8 +24,6 @@ import {
 
 const skip = rootfsSkipReason();
 if (skip) console.warn(`install_rootfs_test: skipped: ${skip}`);
-
-const INSTALLER = "/tmp/tailops/app/deploy/install.sh";
 
 async function install(root: Rootfs, ...args: string[]) {
   const run = await root.run(["bash", INSTALLER, ...args]);
@@ -41,20 +40,8 @@ Deno.test({
   async fn() {
     await using root = await unpackRootfs();
     const port = freePort();
-    await makeBundle(`${root.dir}/tmp/tailops.tar`);
-    const untar = await new Deno.Command("tar", {
-      args: ["-C", `${root.dir}/tmp`, "-xf", `${root.dir}/tmp/tailops.tar`, "tailops/app/deploy"],
-    }).output();
-    assert.ok(untar.success);
-
     // No network namespace: nothing can be downloaded.
-    const first = await install(
-      root,
-      "--bundle",
-      "/tmp/tailops.tar",
-      "--listen",
-      `127.0.0.1:${port}`,
-    );
+    const first = await installBundle(root, ["--listen", `127.0.0.1:${port}`]);
     assert.match(first.stderr, /created system user tailops/);
     assert.match(first.stderr, /tailops\.service enabled/);
 
