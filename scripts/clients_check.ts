@@ -21,6 +21,7 @@ import {
   startGateway,
   StdioClientTransport,
 } from "../tests/integration/_gateway.ts";
+import { viewerMintArgs } from "../tests/deploy/_viewer.ts";
 
 /** `--verbose`: show mcp-remote's own log (it logs every message). */
 const VERBOSE = Deno.args.includes("--verbose");
@@ -55,38 +56,29 @@ async function main(): Promise<number> {
   const home = await Deno.makeTempDir({ prefix: "tailops-clients-" });
   try {
     const mint = await runCli([
-      "token",
-      "mint",
-      "--sub",
-      "claude",
-      "--role",
-      "viewer",
-      "--ttl",
-      "1h",
+      ...viewerMintArgs(gateway.url.href),
       "--state-dir",
       gateway.stateDir,
-      "--resource",
-      gateway.url.href,
     ]);
     if (mint.code !== 0) throw new Error(`token mint failed: ${mint.stderr}`);
     const token = mint.stdout.trim().split("\n").at(-1)!;
     const url = gateway.url.href;
-    const header = `Authorization: Bearer ${token}`;
+    const inspector = (args: string[]) =>
+      npmTool(INSPECTOR, [
+        "--cli",
+        url,
+        "--transport",
+        "http",
+        "--header",
+        `Authorization: Bearer ${token}`,
+        ...args,
+      ], home);
 
     const checks: Check[] = [
       {
         name: `Inspector CLI (${INSPECTOR}) tools/list over HTTP with a viewer token`,
         async run() {
-          const out = await npmTool(INSPECTOR, [
-            "--cli",
-            url,
-            "--transport",
-            "http",
-            "--header",
-            header,
-            "--method",
-            "tools/list",
-          ], home);
+          const out = await inspector(["--method", "tools/list"]);
           const names = (JSON.parse(out).tools as { name: string }[]).map((t) => t.name);
           if (!names.includes("system_status")) throw new Error(`no system_status in ${names}`);
           if (names.includes("service_control")) throw new Error("a viewer sees service_control");
@@ -96,20 +88,14 @@ async function main(): Promise<number> {
       {
         name: `Inspector CLI (${INSPECTOR}) tools/call system_status`,
         async run() {
-          const out = await npmTool(INSPECTOR, [
-            "--cli",
-            url,
-            "--transport",
-            "http",
-            "--header",
-            header,
+          const out = await inspector([
             "--method",
             "tools/call",
             "--tool-name",
             "system_status",
             "--tool-arg",
             "target=local",
-          ], home);
+          ]);
           const status = JSON.parse(out).structuredContent?.results?.[0]?.status;
           if (status !== "ok") throw new Error(`status ${status}: ${out.slice(0, 300)}`);
           return "target local: ok";

@@ -9,6 +9,27 @@ import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "../integration/_gateway.ts";
 
 /**
+ * The `tailops` arguments that mint the README's viewer token for a gateway.
+ *
+ * @param resource The gateway's `/mcp` URL (the token's audience).
+ * @returns Arguments after `tailops`.
+ */
+export function viewerMintArgs(resource: string): string[] {
+  return [
+    "token",
+    "mint",
+    "--sub",
+    "claude",
+    "--role",
+    "viewer",
+    "--ttl",
+    "8h",
+    "--resource",
+    resource,
+  ];
+}
+
+/**
  * Connects with `token` and checks the viewer's view of `url`.
  *
  * @param url The gateway's `/mcp` URL.

@@ -11,7 +11,7 @@ import { DockerdTestbed } from "../../scripts/testbed/dockerd.ts";
 import { REPO_DIR } from "../integration/_gateway.ts";
 import { freePort } from "../integration/_auth_gateway.ts";
 import { makeBundle, ROOTFS_TAR, rootfsSkipReason } from "./_rootfs.ts";
-import { assertViewerWorks, waitHealthy } from "./_viewer.ts";
+import { assertViewerWorks, viewerMintArgs, waitHealthy } from "./_viewer.ts";
 
 function skipReason(): string | undefined {
   const rootfs = rootfsSkipReason();
@@ -78,16 +78,7 @@ Deno.test({
         "exec",
         "tailops",
         "tailops",
-        "token",
-        "mint",
-        "--sub",
-        "claude",
-        "--role",
-        "viewer",
-        "--ttl",
-        "8h",
-        "--resource",
-        url,
+        ...viewerMintArgs(url),
       );
       await assertViewerWorks(url, minted.split("\n").at(-1)!);
       assert.equal(await testbed.docker("exec", "tailops", "id", "-un"), "tailops");

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { REPO_DIR } from "../integration/_gateway.ts";
-import { assertViewerWorks, waitHealthy } from "./_viewer.ts";
+import { assertViewerWorks, viewerMintArgs, waitHealthy } from "./_viewer.ts";
 import { freePort } from "../integration/_auth_gateway.ts";
 import {
   installBundle,
@@ -108,19 +108,7 @@ Deno.test({
         () => exited ? `the gateway exited:\n${gateway.stderr()}` : undefined,
       );
       const url = `http://127.0.0.1:${port}/mcp`;
-      const mint = await root.run([
-        "/usr/local/bin/tailops",
-        "token",
-        "mint",
-        "--sub",
-        "claude",
-        "--role",
-        "viewer",
-        "--ttl",
-        "8h",
-        "--resource",
-        url,
-      ]);
+      const mint = await root.run(["/usr/local/bin/tailops", ...viewerMintArgs(url)]);
       assert.equal(mint.code, 0, mint.stderr);
       const token = mint.stdout.trim().split("\n").at(-1)!;
 

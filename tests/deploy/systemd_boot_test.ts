@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { freePort } from "../integration/_auth_gateway.ts";
 import { installBundle, rootfsSkipReason, unpackRootfs } from "./_rootfs.ts";
-import { assertViewerWorks, waitHealthy } from "./_viewer.ts";
+import { assertViewerWorks, viewerMintArgs, waitHealthy } from "./_viewer.ts";
 import { Client, StreamableHTTPClientTransport } from "../integration/_gateway.ts";
 
 const NSPAWN = "/usr/bin/systemd-nspawn";
@@ -96,19 +96,7 @@ Deno.test({
       }
 
       const url = `http://127.0.0.1:${port}/mcp`;
-      const mint = await inside(init, [
-        "/usr/local/bin/tailops",
-        "token",
-        "mint",
-        "--sub",
-        "claude",
-        "--role",
-        "viewer",
-        "--ttl",
-        "8h",
-        "--resource",
-        url,
-      ]);
+      const mint = await inside(init, ["/usr/local/bin/tailops", ...viewerMintArgs(url)]);
       assert.equal(mint.code, 0, mint.stderr);
       const token = mint.stdout.trim().split("\n").at(-1)!;
       await assertViewerWorks(url, token);
