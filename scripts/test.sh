@@ -17,12 +17,11 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # deploy tests: systemd-analyze (unit hardening), shellcheck (deploy scripts),
-# debootstrap (a clean Debian root filesystem for the install test), sudo (visudo),
+# debootstrap (a clean Debian root filesystem for the install test),
 # systemd-container (systemd-nspawn boots the installed unit).
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
-[ -x /usr/sbin/visudo ] || missing+=(sudo) # visudo checks deploy/sudoers.example
 [ -x /usr/bin/systemd-nspawn ] || missing+=(systemd-container) # boots the installed unit
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
