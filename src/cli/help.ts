@@ -51,6 +51,19 @@ Options:
                            finish before they are cut (default: 10) [TAILOPS_SHUTDOWN_GRACE]
   -h, --help               Show this help
 
+HTTP limits (flag, else TAILOPS_ + the flag in capitals with _, else default):
+  --max-connections N            Connections open at once (default: 1024; lowered
+                                 to the descriptor limit minus --fd-reserve)
+  --max-connections-per-peer N   Connections from one address (default: 128)
+  --headers-timeout DURATION     Time to send request headers (default: 10s)
+  --request-timeout DURATION     Time to send a whole request (default: 30s)
+  --keep-alive-timeout DURATION  Idle time between requests (default: 30s)
+  --fd-reserve N                 Descriptors kept for everything else (default: 256)
+  --max-sessions-per-identity N  MCP sessions one identity may hold (default: 16)
+  --session-idle-timeout DURATION
+                                 Close a session without requests this long
+                                 (default: 10m; 6x with an open event stream)
+
 SIGHUP is ignored (configuration is not reloaded; restart to apply changes).`;
 
 /** Help for `check-config`. */

@@ -95,7 +95,13 @@ export async function launchArgs(serveArgs: string[]): Promise<string[]> {
     context: { programs: localPrograms(CATALOG, localCapabilities) },
     sourceDir: new URL("src/", REPO).pathname,
     listen: options.transport === "http" ? options.listen : undefined,
-    sockets: [...optionSockets(options), ...tailscaleSockets(options, policy.policy)],
+    sockets: [
+      ...optionSockets(options),
+      // The private socket `tailscale serve` proxies to (HTTP only, when enabled).
+      ...(options.transport === "http" && !options.noAuth && policy.policy.auth?.tailscale.enabled
+        ? [tailscaleSocketPath(absolute(options.stateDir))]
+        : []),
+    ],
   });
   let flags: string[];
   try {
@@ -157,18 +163,6 @@ function optionSockets(options: object): string[] {
   return Object.entries(options)
     .filter(([key, value]) => /socket$/i.test(key) && typeof value === "string")
     .map(([, value]) => absolute(value as string));
-}
-
-/**
- * The private socket `tailscale serve` proxies to (README: Tailscale
- * identity), which the HTTP gateway listens on when the policy enables it.
- */
-function tailscaleSockets(
-  options: { transport: string; noAuth: boolean; stateDir: string },
-  policy: { auth?: { tailscale: { enabled: boolean } } },
-): string[] {
-  const on = options.transport === "http" && !options.noAuth && policy.auth?.tailscale.enabled;
-  return on ? [tailscaleSocketPath(absolute(options.stateDir))] : [];
 }
 
 function shellQuote(arg: string): string {

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { syslogBindAddress } from "../audit/syslog.ts";
 import { findSecrets } from "../config/secret.ts";
 import type { PolicyFile } from "../config/policy_schema.ts";
 import type { Target } from "../config/targets_schema.ts";
@@ -191,8 +192,15 @@ export function gatewayPermissions(input: PermissionInput): PermissionLists {
     }
   }
   // The network the gateway uses itself: its listener and the URLs in its policy.
-  if (input.listen) net.add(listenAddress(input.listen));
+  if (input.listen) {
+    net.add(listenAddress(input.listen));
+    // The listener keeps descriptor headroom from the limit it reads here.
+    read.add("/proc/self/limits");
+  }
   const named = policyAddresses(input.policy);
+  // Checkpoints shipped to syslog go by UDP to HOST:PORT (the schema checked its form).
+  const syslog = input.policy.audit?.ship?.syslog?.address;
+  if (syslog) net.add(syslog).add(syslogBindAddress(syslog));
   for (const url of named.urls) net.add(urlNetAddress(url));
   for (const socket of [...named.sockets, ...(input.sockets ?? [])]) {
     read.add(socket);

@@ -37,6 +37,8 @@ async function serveStdio(options: ServeOptions, gateway: Gateway): Promise<void
   // Our own transport: bounded lines, an answer for every malformed one, and
   // the end of stdin (a client that quits) closes it.
   const transport = new StdioTransport(Deno.stdin.readable, Deno.stdout.writable);
+  // The client closed stdin: answer what it already asked (within the grace period).
+  transport.onInputEnd = () => gateway.drain(options.shutdownGraceMs);
   const closed = new Promise<void>((resolve) => {
     transport.onclose = () => resolve();
   });

@@ -8,6 +8,7 @@
 import type { LogLevel } from "@logtape/logtape";
 import { CliError } from "./errors.ts";
 import { LOG_LEVELS } from "./logging.ts";
+import { HTTP_LIMIT_FLAGS, type HttpLimits, parseHttpLimits } from "./http_limits.ts";
 import { isLoopback, parseFlags, parseListen, stringOption } from "./options.ts";
 import { DEFAULT_SHUTDOWN_GRACE_S } from "./shutdown.ts";
 import { defaultStateDir } from "./state_dir.ts";
@@ -26,6 +27,7 @@ const FLAGS = {
   "log-level": { type: "string" },
   "shutdown-grace": { type: "string" },
   help: { type: "boolean", short: "h" },
+  ...HTTP_LIMIT_FLAGS,
 } as const;
 
 /** Validated `serve` options. */
@@ -43,6 +45,8 @@ export interface ServeOptions {
   logLevel: LogLevel;
   /** Grace period for calls in flight at SIGTERM/SIGINT, in milliseconds. */
   shutdownGraceMs: number;
+  /** HTTP connection and session limits (defaults when absent). */
+  http?: HttpLimits;
 }
 
 /**
@@ -114,5 +118,6 @@ export function parseServeOptions(args: string[]): ServeOptions | "help" {
     fsync,
     logLevel: logLevel as LogLevel,
     shutdownGraceMs: Number(grace) * 1000,
+    http: parseHttpLimits(parsed),
   };
 }

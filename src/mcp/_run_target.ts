@@ -17,7 +17,7 @@ import type { ExecOutcome } from "../exec/host.ts";
 import { measureResult, OUTPUT_BUDGET_WAIT_MS, planOutputBound } from "../exec/output_budget.ts";
 import { type Plan, tooDeepMessage } from "../exec/plan.ts";
 import { type Operation, OperationError } from "../ops/operation.ts";
-import type { CallDeps } from "./call_tool.ts";
+import type { CallDeps } from "./call_deps.ts";
 import { describePlan } from "./describe_plan.ts";
 import { recordFinished } from "./_record_finished.ts";
 import type { TargetResult } from "./envelope.ts";

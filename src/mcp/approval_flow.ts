@@ -4,37 +4,18 @@
  *
  * @module
  */
-import type { JWTVerifyGetKey } from "jose";
 import type { AuditEntry } from "../audit/record.ts";
 import type { Target } from "../config/targets_schema.ts";
-import {
-  type ApprovalAudit,
-  type ApprovalRecord,
-  type ApprovalStore,
-  transitionAudit,
-} from "../gate/approvals.ts";
+import { type ApprovalAudit, type ApprovalRecord, transitionAudit } from "../gate/approvals.ts";
 import type { ApprovalTerms } from "../gate/policy.ts";
 import type { Identity } from "../gate/identity.ts";
 import type { Operation } from "../ops/operation.ts";
 import { describePlan } from "./describe_plan.ts";
 import type { ApprovalInfo } from "./envelope.ts";
 import { planFor } from "./_run_target.ts";
+import type { ApprovalDeps } from "./call_deps.ts";
 
-/** What the approval flow needs from the gateway. */
-export interface ApprovalDeps {
-  /** Where approvals live. */
-  readonly store: ApprovalStore;
-  /** Writes an audit record. */
-  readonly audit: (entry: AuditEntry) => Promise<unknown>;
-  /** Redacts arguments for audit records and notifications. */
-  readonly redact: (value: unknown) => Record<string, unknown>;
-  /** Tells a chat or ticket system about an approval event (never throws). */
-  readonly notify?: (event: ApprovalAudit) => void;
-  /** Last audited state per approval id, so each transition is audited once. */
-  readonly seen: Map<string, string>;
-  /** Public keys that verify signed grants (the gateway key and its retained predecessors). */
-  readonly grantKeys?: JWTVerifyGetKey;
-}
+export type { ApprovalDeps } from "./call_deps.ts";
 
 const STATE_AFTER: Record<ApprovalAudit["event"], string | undefined> = {
   approval_requested: "pending",

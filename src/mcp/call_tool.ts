@@ -5,23 +5,14 @@
  *
  * @module
  */
-import type { AuditEntry } from "../audit/record.ts";
 import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
-import type { ByteBudget, Reservation } from "../exec/byte_budget.ts";
-import type { ExecOutcome } from "../exec/host.ts";
-import type { Plan } from "../exec/plan.ts";
-import { type CompiledPolicy, decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
+import type { Reservation } from "../exec/byte_budget.ts";
+import { decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
 import { strictestTerms } from "../gate/approval_terms.ts";
-import { rateLimitReason, type TierRateLimiter } from "../gate/rate_limit.ts";
+import { rateLimitReason } from "../gate/rate_limit.ts";
 import type { Operation } from "../ops/operation.ts";
-import {
-  type ApprovalDeps,
-  approvalInfo,
-  recordApproval,
-  requestApproval,
-  rulePhrase,
-} from "./approval_flow.ts";
+import { approvalInfo, recordApproval, requestApproval, rulePhrase } from "./approval_flow.ts";
 import {
   type ApprovalInfo,
   DEFAULT_FORKS,
@@ -33,40 +24,9 @@ import {
 import { renderText } from "./render_text.ts";
 import { type AuditBase, runTarget } from "./_run_target.ts";
 import { isAuditError } from "./_record_finished.ts";
+import type { CallDeps } from "./call_deps.ts";
 
-/** Where audit records go. Must reject when a record cannot be made durable. */
-export interface AuditAppender {
-  /**
-   * Appends one record; the log adds seq, time and hashes. With
-   * `durable: false` it may resolve once the record is written, before it is
-   * synced (a call's `finished` record: the client need not wait for it).
-   */
-  append(entry: AuditEntry, options?: { durable?: boolean }): Promise<unknown>;
-}
-
-/** What a call needs from the rest of the gateway. */
-export interface CallDeps {
-  readonly registry: Registry;
-  readonly policy: CompiledPolicy;
-  readonly executor: {
-    run(target: Target, plan: Plan, options?: { signal?: AbortSignal }): Promise<ExecOutcome>;
-  };
-  readonly audit: AuditAppender;
-  /** Redacts arguments for the audit log. */
-  readonly redact: (value: unknown) => Record<string, unknown>;
-  /** Removes known secret values from text that leaves the gateway. */
-  readonly scrub: (text: string) => string;
-  /** Ceiling for `forks`. */
-  readonly maxForks?: number;
-  /** Approvals; without them a rule that asks for approval refuses the call. */
-  readonly approvals?: ApprovalDeps;
-  /** Per-identity, per-tier call limits. */
-  readonly rateLimiter?: TierRateLimiter;
-  /** Output memory shared by all calls; without it, calls reserve nothing. */
-  readonly outputBudget?: ByteBudget;
-  /** The clock (tests inject one). */
-  readonly now?: () => Date;
-}
+export type { AuditAppender, CallDeps } from "./call_deps.ts";
 
 /** One call. */
 export interface CallRequest {

@@ -10,9 +10,10 @@ import { couldUse, type Identity } from "../gate/mod.ts";
 import type { Operation } from "../ops/operation.ts";
 import { type CallDeps, CallError, callTool } from "./call_tool.ts";
 import type { CallMetrics } from "./metrics.ts";
-import { auditSdkRefusals, type RefusalRecorder } from "./refusals.ts";
+import type { RefusalRecorder } from "./refusals.ts";
 import type { InFlight } from "./in_flight.ts";
-import { type GuardOptions, guardTransport } from "./request_guard.ts";
+import { type ArgumentSchema, type GuardOptions, guardTransport } from "./request_guard.ts";
+import { requestIdentity } from "./request_identity.ts";
 import { type CallToolResult, McpServer, type Transport } from "./sdk.ts";
 import { serveCachedToolList, toolConfig } from "./tool_definitions.ts";
 import { VERSION } from "../version.ts";
@@ -67,10 +68,37 @@ class GuardedMcpServer extends McpServer {
  * @returns Visible operations, in catalog order.
  */
 export function visibleOperations(core: GatewayCore, identity: Identity): Operation[] {
+  return core.catalog.filter((operation) => isVisible(core, identity, operation));
+}
+
+/**
+ * Whether an identity could use an operation on at least one target.
+ *
+ * @param core Registry, policy and catalog.
+ * @param identity The caller.
+ * @param operation The operation.
+ * @returns `true` when the tool is visible to the caller.
+ */
+export function isVisible(core: GatewayCore, identity: Identity, operation: Operation): boolean {
   const { registry, policy } = core.deps;
-  return core.catalog.filter((operation) =>
-    registry.targets.some((target) => couldUse({ identity, operation, target }, policy))
-  );
+  return registry.targets.some((target) => couldUse({ identity, operation, target }, policy));
+}
+
+function toolsOf(
+  visible: readonly Operation[],
+  schemas: ReadonlyMap<string, ArgumentSchema>,
+): ReadonlyMap<string, ArgumentSchema> {
+  return new Map(visible.map((op) => [op.name, schemas.get(op.name)!]));
+}
+
+/** Options for {@linkcode createMcpServer}. */
+export interface McpServerOptions {
+  /**
+   * Every request carries its own identity (HTTP): tools, listing and calls
+   * follow the identity of each request, and a request without one, or with
+   * another subject's, is refused. Off (stdio): the server's identity holds.
+   */
+  identityPerRequest?: boolean;
 }
 
 /**
@@ -111,23 +139,63 @@ function errorResult(text: string): CallToolResult {
 /**
  * Creates the MCP server for one caller (one stdio connection or one HTTP session).
  *
+ * Over HTTP (`identityPerRequest`), each request acts as the identity it was
+ * authenticated as now: a token revoked, expired or bound to fewer scopes
+ * takes effect at the next request, `tools/list` follows it, and a tool it
+ * can no longer see answers like an unknown tool. The session stays bound
+ * to its subject: a request from another subject is refused.
+ *
  * @param core Registry, policy, executor, audit and catalog.
- * @param identity The caller; every call on this server runs as them.
- * @returns A server with only the caller's visible tools registered.
+ * @param identity The caller (over HTTP: who opened the session).
+ * @param options Whether identity is resolved per request.
+ * @returns A server with the caller's tools registered.
  */
-export function createMcpServer(core: GatewayCore, identity: Identity): McpServer {
-  const operations = visibleOperations(core, identity);
+export function createMcpServer(
+  core: GatewayCore,
+  identity: Identity,
+  options: McpServerOptions = {},
+): McpServer {
+  const perRequest = options.identityPerRequest === true;
+  /** Who makes this request, or `undefined` when it must be refused. */
+  const callerOf = (extra: Parameters<typeof requestIdentity>[0]): Identity | undefined => {
+    if (!perRequest) return identity;
+    const current = requestIdentity(extra);
+    return current?.subject === identity.subject ? current : undefined;
+  };
+  // Over HTTP every operation is registered and each request sees those its
+  // identity could use; over stdio the identity is fixed, so only those.
+  const operations = perRequest ? [...core.catalog] : visibleOperations(core, identity);
+  const schemas = new Map(operations.map((op) => [op.name, toolConfig(op).inputSchema]));
+  const visibleTo = (extra: Parameters<typeof requestIdentity>[0]): readonly Operation[] => {
+    if (!perRequest) return operations;
+    const caller = callerOf(extra);
+    return caller === undefined ? [] : visibleOperations(core, caller);
+  };
   const server = new GuardedMcpServer(SERVER_INFO, {
     capabilities: { logging: {} },
     instructions:
       "TailOpsMCP runs typed infrastructure operations on registered targets. Every tool takes `target` (one id) or `targets` (a selector) and `dry_run`. Denials explain which policy, scope or capability refused the call.",
   }, {
-    tools: new Map(operations.map((op) => [op.name, toolConfig(op).inputSchema])),
+    // Hidden and unknown tools read the same, per request over HTTP.
+    tools: perRequest ? (extra) => toolsOf(visibleTo(extra ?? {}), schemas) : schemas,
     inFlight: core.inFlight,
+    onRefused: core.refusals && ((refusal, extra) =>
+      void core.refusals!.record({
+        event: "refused",
+        reason: refusal.reason,
+        identity: (callerOf(extra ?? {}) ?? identity).subject,
+        ...(refusal.tool === undefined ? {} : { tool: refusal.tool }),
+        message: refusal.message,
+        ...(refusal.args && typeof refusal.args === "object" ? { args: refusal.args } : {}),
+      })),
   });
   for (const operation of operations) {
     const config = toolConfig(operation);
     server.registerTool(operation.name, config, async (args, extra): Promise<CallToolResult> => {
+      const caller = callerOf(extra);
+      if (caller === undefined) {
+        return errorResult("forbidden: This request's identity does not own this session");
+      }
       const token = extra._meta?.progressToken;
       const canElicit = server.server.getClientCapabilities()?.elicitation !== undefined;
       // A shutdown's grace period ending cuts the call like a client's cancel.
@@ -136,7 +204,7 @@ export function createMcpServer(core: GatewayCore, identity: Identity): McpServe
         : extra.signal;
       try {
         const outcome = await callTool(core.deps, {
-          identity,
+          identity: caller,
           operation,
           args: args as Record<string, unknown>,
           signal,
@@ -187,10 +255,9 @@ export function createMcpServer(core: GatewayCore, identity: Identity): McpServe
       }
     });
   }
-  serveCachedToolList(server, operations);
-  if (core.refusals) auditSdkRefusals(server, core.refusals, identity.subject);
-  // A session's tools are fixed when it opens (config changes need a restart),
-  // so do not promise list_changed notifications that never come.
+  serveCachedToolList(server, operations, visibleTo);
+  // No list_changed notifications: the list changes only with the caller's
+  // credential (seen at their next request) or a restart.
   server.server.registerCapabilities({ tools: { listChanged: false } });
   return server;
 }

@@ -165,6 +165,8 @@ export interface StartOptions {
   flags?: string[];
   /** Extra environment variables (`null` removes one). */
   env?: Record<string, string | null>;
+  /** A program that runs the gateway, e.g. `["prlimit", "--nofile=256:256"]` (it must exec). */
+  prefix?: string[];
   /** An existing state directory to run on (a restart); it is not removed on dispose. */
   stateDir?: string;
 }
@@ -268,8 +270,10 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   }
   args.push(...(options.flags ?? []));
   const env = childEnv(options.env);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: await gatewayArgs(args, env),
+  const [program, ...before] = options.prefix ?? [Deno.execPath()];
+  if (options.prefix) before.push(Deno.execPath());
+  const child = new Deno.Command(program, {
+    args: [...before, ...(await gatewayArgs(args, env))],
     cwd: REPO_DIR,
     clearEnv: true,
     env,
