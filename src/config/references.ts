@@ -2,7 +2,7 @@
  * Checks, at load, the configuration references that would otherwise fail
  * only when a call first uses them: SSH private keys (parsed with their
  * passphrase), known_hosts files, agent and Docker sockets, and the PEM material of
- * Docker and HTTP TLS settings (a Docker client certificate must match its
+ * Docker, HTTP and Proxmox TLS settings (a Docker client certificate must match its
  * key). Each problem is reported at the `file:line:column` of its key.
  *
  * Runs after secret references are resolved (`check-config --no-resolve`
@@ -92,7 +92,9 @@ export async function checkReferences(
           `Invalid key from ${key}: it does not belong to the certificate from ${cert}`,
         );
       }
-    } else if (target.type === "http" && target.connection.tls.ca) {
+    } else if (
+      (target.type === "http" || target.type === "proxmox") && target.connection.tls.ca
+    ) {
       const ca = target.connection.tls.ca;
       const problem = certificatesProblem(ca.reveal());
       if (problem) report(at("tls", "ca"), `Invalid CA from ${ca}: ${problem}`);

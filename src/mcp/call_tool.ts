@@ -16,6 +16,8 @@ import type { Operation } from "../ops/operation.ts";
 import { approvalInfo, recordApproval, requestApproval, rulePhrase } from "./approval_flow.ts";
 import {
   type ApprovalInfo,
+  batchSize,
+  type BatchSummary,
   DEFAULT_FORKS,
   DEFAULT_MAX_FORKS,
   ENVELOPE_KEYS,
@@ -210,6 +212,38 @@ async function settleApproval(
 }
 
 /**
+ * How many failures stop a call from starting more targets: `max_failures`,
+ * `fail_fast` (1), and `max_fail_percentage` (more than that share of the
+ * targets), whichever comes first.
+ *
+ * @param args The envelope.
+ * @param count Targets selected.
+ * @returns The failure count at which no further target starts.
+ */
+export function failureLimit(args: Record<string, unknown>, count: number): number {
+  const limits = [
+    (args.max_failures as number | undefined) ?? (args.fail_fast === true ? 1 : Infinity),
+  ];
+  const pct = args.max_fail_percentage as number | undefined;
+  if (pct !== undefined) limits.push(Math.floor((count * pct) / 100) + 1);
+  return Math.min(...limits);
+}
+
+/** Per-batch counts of a `serial` call's results. */
+function summarizeBatches(results: readonly TargetResult[]): BatchSummary[] {
+  const batches: BatchSummary[] = [];
+  for (const r of results) {
+    const n = r.batch ?? 1;
+    const b = batches[n - 1] ??= { batch: n, targets: [], ok: 0, failed: 0, skipped: 0 };
+    b.targets.push(r.target);
+    if (r.status === "ok" || r.status === "planned") b.ok++;
+    else if (r.status === "skipped" || r.status === "cancelled") b.skipped++;
+    else b.failed++;
+  }
+  return batches.filter(Boolean);
+}
+
+/**
  * Runs one tool call end to end.
  *
  * @param deps The gateway's registry, policy, executor, audit log and approvals.
@@ -262,13 +296,13 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   const approvalId = settled && "approvalId" in settled ? settled.approvalId : undefined;
 
   const fanout = targets.length > 1 ? crypto.randomUUID() : undefined;
-  const redactedArgs = deps.redact(opArgs);
+  // Some arguments are audited by digest only (file_write's content).
+  const redactedArgs = deps.redact(op.auditArgs ? op.auditArgs(opArgs as never) : opArgs);
   const forks = Math.min(
     (args.forks as number | undefined) ?? DEFAULT_FORKS,
     deps.maxForks ?? DEFAULT_MAX_FORKS,
   );
-  const maxFailures = (args.max_failures as number | undefined) ??
-    (args.fail_fast === true ? 1 : Infinity);
+  const maxFailures = failureLimit(args, targets.length);
   const results: TargetResult[] = new Array(targets.length);
   // Output memory the targets reserved, given back once the result is built.
   const held: Reservation[] = [];
@@ -276,6 +310,16 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   let done = 0;
   let next = 0;
   let auditFailure: Error | undefined;
+  // Progress must only grow: a finished target counts 1, and each step reported while
+  // targets run moves it a little closer to the next whole number, never past it.
+  let steps = 0;
+  let reported = 0;
+  const report = (progress: number, message: string) => {
+    if (progress <= reported) return;
+    reported = progress;
+    request.onProgress?.(progress, targets.length, message);
+  };
+  const step = (message: string) => report(done + 1 - 1 / (++steps + 1), message);
 
   // A target whose `decided` (or `denied`) record cannot be written does not
   // run; targets that already ran keep their results.
@@ -343,12 +387,18 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
       base,
       approvalId,
       signal,
+      onProgress: request.onProgress && ((message) => step(`${target.id}: ${message}`)),
       hold: (reservation) => held.push(reservation),
     });
   };
 
+  // Rollout batches (`serial`): a batch starts when the one before it has finished.
+  const perBatch = batchSize(args.serial as number | string | undefined, targets.length);
+  const batchCount = Math.ceil(targets.length / perBatch);
+  let limit = 0;
+  let batch = 0;
   const worker = async () => {
-    while (next < targets.length) {
+    while (next < limit) {
       const index = next++;
       const target = targets[index];
       if ((failures >= maxFailures || signal?.aborted) && decisions[index].kind !== "deny") {
@@ -365,17 +415,23 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
         const status = results[index].status;
         if (status !== "ok" && status !== "planned" && status !== "denied") failures++;
       }
+      if (args.serial !== undefined) results[index].batch = batch;
       done++;
-      request.onProgress?.(done, targets.length, `${target.id}: ${results[index].status}`);
+      const where = args.serial !== undefined ? `batch ${batch}/${batchCount}: ` : "";
+      report(done, `${where}${target.id}: ${results[index].status}`);
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(forks, targets.length) }, worker));
+    for (let start = 0; start < targets.length; start += perBatch) {
+      batch++;
+      limit = Math.min(targets.length, start + perBatch);
+      await Promise.all(Array.from({ length: Math.min(forks, limit - start) }, worker));
+    }
     // Nothing ran because of the log: the call as a whole is refused, as before any target.
     if (auditFailure && results.every((r) => r.error?.code === "audit_unavailable")) {
       throw auditFailure;
     }
-    return finish(deps, op, { dryRun, fanout, block, results });
+    return finish(deps, op, { dryRun, fanout, block, results, serial: args.serial !== undefined });
   } finally {
     for (const reservation of held) reservation.release();
   }
@@ -390,6 +446,8 @@ function finish(
     fanout: string | undefined;
     block: Block | undefined;
     results: TargetResult[];
+    /** The call gave `serial`: report per-batch counts. */
+    serial: boolean;
   },
 ): CallOutcome {
   const { dryRun, fanout, block, results } = call;
@@ -400,6 +458,7 @@ function finish(
     ...(fanout ? { fanout_id: fanout } : {}),
     ...(block?.approval ? { approval: block.approval } : {}),
     results,
+    ...(call.serial ? { batches: summarizeBatches(results) } : {}),
   };
   const isError = !results.some((r) => r.status === "ok" || r.status === "planned");
   return {

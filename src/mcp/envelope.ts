@@ -34,6 +34,19 @@ export const ENVELOPE_SHAPE = {
   max_failures: z.int().min(1).max(10_000).optional().describe(
     "Stop starting targets after this many failures.",
   ),
+  max_fail_percentage: z.int().min(0).max(100).optional().describe(
+    "Stop starting targets once more than this percentage of them have failed.",
+  ),
+  serial: z.union([
+    z.int().min(1).max(10_000),
+    z.string().regex(/^(100|[1-9][0-9]?)%$/, {
+      error: 'Invalid serial: expected a batch size such as 2 or a percentage such as "25%"',
+    }),
+  ]).optional().describe(
+    'Roll out in batches of this many targets (or this percentage, e.g. "25%"), in registry ' +
+      "order: a batch starts only when the previous one has finished and failures stay " +
+      "under max_failures (or fail_fast).",
+  ),
   approval_grant: z.string().max(4096).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, {
     error: "Invalid approval_grant: expected a compact JWS from `tailops approvals grant ID`",
   }).optional().describe(
@@ -105,7 +118,15 @@ export function resultSchema<O extends z.ZodType>(data: O) {
       plan: z.unknown().optional(),
       error: errorSchema.optional(),
       warning: errorSchema.optional(),
+      batch: z.number().optional(),
     })),
+    batches: z.array(z.object({
+      batch: z.number(),
+      targets: z.array(z.string()),
+      ok: z.number(),
+      failed: z.number(),
+      skipped: z.number(),
+    })).optional(),
   });
 }
 
@@ -122,6 +143,30 @@ export interface TargetResult {
   error?: { code: string; message: string };
   /** Something the client must know about a target that ran (e.g. `audit_unrecorded`). */
   warning?: { code: string; message: string };
+  /** The rollout batch (1-based) when the call gave `serial`. */
+  batch?: number;
+}
+
+/** One rollout batch's outcome (`serial`). */
+export interface BatchSummary {
+  batch: number;
+  targets: string[];
+  ok: number;
+  failed: number;
+  skipped: number;
+}
+
+/**
+ * The batch size for `serial`: a count, or a percentage of the targets rounded up.
+ *
+ * @param serial The envelope's `serial`, if given.
+ * @param count How many targets the call selected.
+ * @returns Targets per batch (all of them when `serial` is absent).
+ */
+export function batchSize(serial: number | string | undefined, count: number): number {
+  if (serial === undefined) return Math.max(1, count);
+  if (typeof serial === "number") return serial;
+  return Math.max(1, Math.ceil((count * Number(serial.slice(0, -1))) / 100));
 }
 
 /** A tool's structured result. */
@@ -132,6 +177,8 @@ export interface ToolResult {
   fanout_id?: string;
   approval?: ApprovalInfo;
   results: TargetResult[];
+  /** Per batch, when the call gave `serial`. */
+  batches?: BatchSummary[];
 }
 
 /**

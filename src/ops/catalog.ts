@@ -6,6 +6,7 @@
 import { DOCKER_OPERATIONS } from "./docker_ops.ts";
 import { HOST_OPERATIONS } from "./host_ops.ts";
 import { HTTP_OPERATIONS } from "./http_ops.ts";
+import { PVE_OPERATIONS } from "./pve_ops.ts";
 import { ConfigError, type ConfigProblem } from "../config/errors.ts";
 import type { Registry } from "../config/registry.ts";
 import type { Operation } from "./operation.ts";
@@ -15,6 +16,7 @@ export const CATALOG: readonly Operation[] = Object.freeze([
   ...HOST_OPERATIONS,
   ...DOCKER_OPERATIONS,
   ...HTTP_OPERATIONS,
+  ...PVE_OPERATIONS,
 ]);
 
 /**

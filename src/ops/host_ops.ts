@@ -6,6 +6,7 @@
  */
 import type { Operation } from "./operation.ts";
 import { listDirectory, readFile } from "./file.ts";
+import { fileRestore, fileWrite } from "./file_write.ts";
 import { journalLogs } from "./logs.ts";
 import { listeningSockets } from "./network.ts";
 import { packageUpdates } from "./package.ts";
@@ -26,4 +27,6 @@ export const HOST_OPERATIONS: readonly Operation[] = Object.freeze([
   listDirectory,
   serviceControl,
   packageUpgrade,
+  fileWrite,
+  fileRestore,
 ]);

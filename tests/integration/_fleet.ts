@@ -29,6 +29,8 @@ export interface FleetTarget {
   readonly sudo?: string;
   /** Allowed roots for read_file/list_directory. */
   readonly roots?: readonly string[];
+  /** Write roots for file_write. */
+  readonly writeRoots?: readonly string[];
   /** Connect here instead of the instance (e.g. a socket that never speaks SSH). */
   readonly address?: { readonly host: string; readonly port: number };
   /** This target's `connect_timeout_ms`, instead of the fleet's. */
@@ -45,6 +47,8 @@ export interface FleetOptions {
   readonly policy: string;
   /** Connect timeout of every target (ms). */
   readonly connectTimeoutMs?: number;
+  /** Extra environment for the gateway (e.g. `TAILOPS_OPERATIONS`). */
+  readonly env?: Record<string, string | null>;
 }
 
 /** A running fleet: sshd instances, the gateway and a connected client. */
@@ -91,7 +95,13 @@ function targetYaml(
     verify,
     `      connect_timeout_ms: ${target.connectTimeoutMs ?? context.connectTimeoutMs}`,
     ...(target.sudo ? [`    sudo: ${target.sudo}`] : []),
-    ...(target.roots ? ["    files:", `      roots: ${yamlList(target.roots)}`] : []),
+    ...(target.roots || target.writeRoots
+      ? [
+        "    files:",
+        `      roots: ${yamlList(target.roots ?? [])}`,
+        `      write_roots: ${yamlList(target.writeRoots ?? [])}`,
+      ]
+      : []),
   ];
 }
 
@@ -165,7 +175,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       ...targets.flatMap((t) => targetYaml(t, testbed!, context)),
       "",
     ].join("\n");
-    gateway = await startGateway({ targets: yaml, policy: options.policy });
+    gateway = await startGateway({ targets: yaml, policy: options.policy, env: options.env });
     const client = await connectHttp(gateway);
     const bed = testbed;
     const indexOf = (id: string) => {

@@ -332,3 +332,17 @@ export async function checkObserveGateway(t: Deno.TestContext, ctx: CheckContext
     },
   );
 }
+
+/**
+ * A policy allowing every operation on every target, with a rate limit high
+ * enough for admin-tier tests that call many times.
+ */
+export const ALLOW_ALL_POLICY = `version: 1
+rate_limits:
+  admin: { per_minute: 6000 }
+rules:
+  - id: all
+    effect: allow
+    operations: ["*"]
+    targets: ["*"]
+`;

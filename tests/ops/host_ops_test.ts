@@ -16,6 +16,8 @@ Deno.test("HOST_OPERATIONS is frozen, named uniquely and runs on local and ssh o
     "list_directory",
     "service_control",
     "package_upgrade",
+    "file_write",
+    "file_restore",
   ]);
   for (const op of HOST_OPERATIONS) {
     assert.ok(Object.isFrozen(op), op.name);
@@ -42,6 +44,8 @@ Deno.test("every exec plan runs only the operation's declared programs, without 
   };
   for (const target of [localTarget(["/srv"]), sshTarget("all", ["/srv"])]) {
     for (const op of HOST_OPERATIONS) {
+      // file_write plans no program and needs write roots: tests/ops/file_write_test.ts.
+      if (op.name === "file_write" || op.name === "file_restore") continue;
       const plan = op.plan(op.input.parse(samples[op.name] ?? {}), target);
       assert.equal(plan.timeoutMs, target.constraints.timeout_ms, op.name);
       if (plan.kind !== "exec") continue;

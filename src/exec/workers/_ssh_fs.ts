@@ -45,8 +45,13 @@ const KILLED = 137;
 /** Symlinks followed at most in one path, as the kernel's own limit. */
 const MAX_HOPS = 40;
 
-/** A shell function: `under DIR` succeeds when DIR lies under a root's real path, setting `m`. */
-function underFunction(roots: readonly string[]): string {
+/**
+ * A shell function: `under DIR` succeeds when DIR lies under a root's real path, setting `m`.
+ *
+ * @param roots The roots (quoted here).
+ * @returns The function's text.
+ */
+export function underFunction(roots: readonly string[]): string {
   const list = roots.length > 0 ? roots.map(quoteArg).join(" ") : "''";
   return `under() { for r in ${list}; do ` +
     `r=$(cd -P -- "$r" 2>/dev/null && pwd -P) || continue; [ "$r" = / ] && r=; ` +
