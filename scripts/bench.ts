@@ -1,5 +1,5 @@
 /**
- * `deno task bench [-- --only=gateway,ssh,docker,http,scale] [--quick]`: runs the
+ * `deno task bench [-- --only=gateway,ssh,docker,http,scale,wire] [--quick]`: runs the
  * benchmark suites and prints one markdown table per suite, then a summary of
  * every figure with its target. Each comparison is against a baseline
  * measured in the same run; nothing here asserts, since machines are shared
@@ -13,6 +13,7 @@ import { runGateway } from "./bench/gateway.ts";
 import { runHttp } from "./bench/http.ts";
 import { runScale } from "./bench/scale.ts";
 import { runSsh } from "./bench/ssh.ts";
+import { runWire } from "./bench/wire.ts";
 import { type BenchOptions, type Metric, type SuiteReport, table } from "./bench/_util.ts";
 
 const SUITES: Record<string, (options: BenchOptions) => Promise<SuiteReport>> = {
@@ -21,9 +22,10 @@ const SUITES: Record<string, (options: BenchOptions) => Promise<SuiteReport>> = 
   docker: runDocker,
   http: runHttp,
   scale: runScale,
+  wire: runWire,
 };
 
-const USAGE = "Usage: deno task bench [-- --only=gateway,ssh,docker,http,scale] [--quick]";
+const USAGE = "Usage: deno task bench [-- --only=gateway,ssh,docker,http,scale,wire] [--quick]";
 
 async function machine(): Promise<string> {
   const cpus =
