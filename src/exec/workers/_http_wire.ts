@@ -145,17 +145,33 @@ class Body {
   readonly parts: Uint8Array[] = [];
   size = 0;
   truncated = false;
+  /** One buffer for the whole body when its length is known (no second copy to join parts). */
+  #whole?: Uint8Array;
   constructor(readonly cap: number) {}
+  /** Sizes the body once its length is known. @param length The Content-Length. */
+  expect(length: number): void {
+    if (this.size === 0) this.#whole = new Uint8Array(Math.min(length, this.cap));
+  }
   /** @returns `false` once the cap is reached. */
   add(bytes: Uint8Array): boolean {
     const room = this.cap - this.size;
     if (bytes.length > room) this.truncated = true;
     const kept = bytes.subarray(0, room);
-    this.parts.push(kept);
+    if (this.#whole && this.size + kept.length <= this.#whole.length) {
+      this.#whole.set(kept, this.size);
+    } else {
+      if (this.#whole) {
+        // More than announced: keep what the buffer holds as the first part.
+        this.parts.push(this.#whole.subarray(0, this.size));
+        this.#whole = undefined;
+      }
+      this.parts.push(kept);
+    }
     this.size += kept.length;
     return !this.truncated;
   }
   bytes(): Uint8Array {
+    if (this.#whole) return this.#whole.subarray(0, this.size);
     if (this.parts.length === 1) return this.parts[0];
     const out = new Uint8Array(this.size);
     let at = 0;
@@ -284,6 +300,8 @@ export interface StreamedResponse {
   reusable(): boolean;
   /** With `keepAlive` and {@linkcode StreamedResponse.reusable}: ms it may idle; else `0`. */
   reuseMs(): number;
+  /** The body's length when the response states it (Content-Length without a transfer coding). */
+  readonly length?: number;
 }
 
 /**
@@ -349,6 +367,7 @@ async function openOn(
     body,
     reusable,
     reuseMs: () => (reusable() ? idleTimeoutMs(headers.get("keep-alive")) : 0),
+    ...(typeof framing === "number" && { length: framing }),
   };
 }
 
@@ -372,6 +391,7 @@ export async function exchange(
 ): Promise<WireResponse> {
   const response = await openResponse(conn, request, options);
   const body = new Body(capBytes);
+  if (response.length !== undefined) body.expect(response.length);
   for await (const part of response.body) if (!body.add(part)) break;
   return {
     status: response.status,
