@@ -12,6 +12,7 @@ import { decide, type GateTarget } from "../../src/gate/decide.ts";
 import { fullIdentity } from "../../src/gate/identity.ts";
 import { type CompiledPolicy, compilePolicy } from "../../src/gate/policy.ts";
 import { CATALOG } from "../../src/ops/catalog.ts";
+import { generateClientKey } from "../testbed/sshd.ts";
 import { spawnGateway } from "./_process.ts";
 import {
   atMost,
@@ -161,8 +162,8 @@ export async function runScale(options: BenchOptions): Promise<SuiteReport> {
     metrics.push(info(SUITE, "same, indexed / every rule tried", ratio(indexed / tried)));
 
     // 2. Loading 10,000 targets: the gateway's start with them against its start with one.
-    const keyFile = `${dir}/key`;
-    await Deno.writeTextFile(keyFile, "-----BEGIN OPENSSH PRIVATE KEY-----\nbench\n");
+    // A real key: the gateway checks at load that key files parse.
+    const keyFile = (await generateClientKey(dir, "ed25519")).path;
     const shared = () => `key: file:${keyFile}`;
     const one = await bestStart(runs, () => startOnce(dir, "one", registry(1, shared)));
     const many = await bestStart(runs, () => startOnce(dir, "many", registry(10_000, shared)));
