@@ -104,7 +104,7 @@ export interface CompiledPolicy {
   /** Per-tier rate limits as written; tiers left out use the limiter's defaults. */
   readonly rateLimits?: RateLimits;
   /** The rules by operation and target selector; without it every rule is tried. */
-  readonly index?: RuleIndex;
+  readonly index?: RuleIndex<CompiledRule, OperationFacts>;
 }
 
 // Whether an argument is set in a way that changes the call: not left out, not false, not empty.

@@ -9,19 +9,30 @@
  * @module
  */
 import type { Selectable } from "../config/selector.ts";
-import type { CompiledRule, OperationFacts } from "./policy.ts";
+
+/** What the index reads of an operation: what rules' `matchesOperation` reads. */
+export interface IndexedOperation {
+  readonly name: string;
+  readonly capability: string;
+}
+
+/** What the index needs of a compiled rule (`CompiledRule` in policy.ts; no import back). */
+export interface IndexedRule<O extends IndexedOperation> {
+  matchesOperation(op: O): boolean;
+  matchesTarget(target: Selectable): boolean;
+}
 
 /** Most (operation, capability) pairs remembered; the catalog has a few dozen. */
 const MAX_OPERATION_KEYS = 1024;
 
 /** Finds the rules that cover an operation on a target, in file order. */
-export interface RuleIndex {
+export interface RuleIndex<R, O> {
   /**
    * @param op The operation (only its name and capability are read, as rules do).
    * @param target The target.
    * @returns The rules whose operations and targets both cover the call, in file order.
    */
-  matching(op: OperationFacts, target: Selectable): CompiledRule[];
+  matching(op: O, target: Selectable): R[];
 }
 
 /**
@@ -45,10 +56,10 @@ function termKey(term: string): string | undefined {
  * @param selectors Each rule's target selector terms, in the same order.
  * @returns The index.
  */
-export function indexRules(
-  rules: readonly CompiledRule[],
+export function indexRules<O extends IndexedOperation, R extends IndexedRule<O>>(
+  rules: readonly R[],
   selectors: readonly (readonly string[])[],
-): RuleIndex {
+): RuleIndex<R, O> {
   // Rules by the keys a target must have for one of the rule's include terms to match.
   const byKey = new Map<string, number[]>();
   // Rules with an include term that no key narrows: tried on every target.
@@ -68,7 +79,7 @@ export function indexRules(
   });
   // Which rules cover an (operation, capability) pair: what `matchesOperation` reads.
   const byOperation = new Map<string, Uint8Array>();
-  const coversOperation = (op: OperationFacts): Uint8Array => {
+  const coversOperation = (op: O): Uint8Array => {
     const key = `${op.name}\0${op.capability}`;
     let covers = byOperation.get(key);
     if (covers === undefined) {
@@ -90,7 +101,7 @@ export function indexRules(
       for (const tag of target.tags) add(byKey.get(`tag:${tag}`));
       for (const group of target.groups) add(byKey.get(`group:${group}`));
       candidates.sort((a, b) => a - b);
-      const out: CompiledRule[] = [];
+      const out: R[] = [];
       let last = -1;
       for (const index of candidates) {
         if (index === last) continue;
