@@ -87,14 +87,17 @@ export function rateLimit(
       options.onLimited?.(key);
       return limited(c, verdict.retryAfterMs, "Too many requests from this client");
     }
-    await next();
-    if (c.get("identity") === undefined) {
-      // Only requests that did not authenticate are charged to the address.
-      limiter.take(key, Date.now());
-    } else if (digest !== undefined) {
-      known.delete(digest);
-      known.add(digest);
-      if (known.size > KNOWN_CREDENTIALS) known.delete(known.values().next().value!);
+    try {
+      await next();
+    } finally {
+      // Only requests that did not authenticate are charged to the address (a throw too).
+      if (c.get("identity") === undefined) {
+        limiter.take(key, Date.now());
+      } else if (digest !== undefined) {
+        known.delete(digest);
+        known.add(digest);
+        if (known.size > KNOWN_CREDENTIALS) known.delete(known.values().next().value!);
+      }
     }
   };
 }
