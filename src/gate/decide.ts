@@ -108,6 +108,16 @@ function preconditions(request: Omit<GateRequest, "args">): Decision | undefined
   return undefined;
 }
 
+/** The rules covering an operation on a target, in file order (through the index when there is one). */
+function matchingRules(
+  policy: CompiledPolicy,
+  op: OperationFacts,
+  target: GateTarget,
+): readonly CompiledRule[] {
+  return policy.index?.matching(op, target) ??
+    policy.rules.filter((r) => r.matchesOperation(op) && r.matchesTarget(target));
+}
+
 /**
  * Decides one call. Deny by default: identity scopes, target capabilities and
  * a policy rule must all agree.
@@ -121,7 +131,7 @@ export function decide(request: GateRequest, policy: CompiledPolicy): Decision {
   if (early) return early;
   const { operation: op, target, args } = request;
   const on = `"${op.name}" on target "${target.id}"`;
-  const matching = policy.rules.filter((r) => r.matchesOperation(op) && r.matchesTarget(target));
+  const matching = matchingRules(policy, op, target);
   // 5. An explicit deny rule wins over everything else.
   const denial = matching.find((r) => r.effect === "deny");
   if (denial) return deny("policy_deny", `Policy rule "${denial.id}" forbids ${on}`, denial.id);
@@ -210,6 +220,6 @@ function openRules(
 export function couldUse(request: Omit<GateRequest, "args">, policy: CompiledPolicy): boolean {
   if (preconditions(request)) return false;
   const { operation: op, target } = request;
-  const matching = policy.rules.filter((r) => r.matchesOperation(op) && r.matchesTarget(target));
+  const matching = matchingRules(policy, op, target);
   return matching.length > 0 && !matching.some((r) => r.effect === "deny");
 }

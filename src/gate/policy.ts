@@ -13,6 +13,7 @@ import { compileGlob } from "../config/glob.ts";
 import { compilePattern } from "../config/pattern.ts";
 import { type Capability, type TargetType, type Tier, tierOf } from "../config/capabilities.ts";
 import type { Schedule } from "./windows.ts";
+import { indexRules, type RuleIndex } from "./rule_index.ts";
 
 /** Default time an approval request stays valid: 15 minutes. */
 export const DEFAULT_APPROVAL_TTL_MS = 15 * 60_000;
@@ -102,6 +103,8 @@ export interface CompiledPolicy {
   readonly rules: readonly CompiledRule[];
   /** Per-tier rate limits as written; tiers left out use the limiter's defaults. */
   readonly rateLimits?: RateLimits;
+  /** The rules by operation and target selector; without it every rule is tried. */
+  readonly index?: RuleIndex<CompiledRule, OperationFacts>;
 }
 
 // Whether an argument is set in a way that changes the call: not left out, not false, not empty.
@@ -277,5 +280,6 @@ export function compilePolicy(
   return Object.freeze({
     rules: Object.freeze(rules),
     ...(policy.rate_limits && { rateLimits: policy.rate_limits }),
+    index: indexRules(rules, policy.rules.map((rule) => rule.targets)),
   });
 }
