@@ -10,7 +10,14 @@ import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
 import type { ExecOutcome } from "../exec/host.ts";
 import type { Plan } from "../exec/plan.ts";
-import { type CompiledPolicy, decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
+import {
+  type CompiledPolicy,
+  couldUse,
+  decide,
+  type Decision,
+  type Identity,
+  tierOf,
+} from "../gate/mod.ts";
 import { rateLimitReason, type TierRateLimiter } from "../gate/rate_limit.ts";
 import type { Operation } from "../ops/operation.ts";
 import {
@@ -30,6 +37,8 @@ import {
 import { renderText } from "./render_text.ts";
 import { type AuditBase, runTarget } from "./_run_target.ts";
 import { isAuditError } from "./_record_finished.ts";
+import { selectionHint } from "./_close_matches.ts";
+import { answerListTargets } from "./list_targets.ts";
 
 /** Where audit records go. Must reject when a record cannot be made durable. */
 export interface AuditAppender {
@@ -99,7 +108,11 @@ export class CallError extends Error {
   }
 }
 
-function selectTargets(registry: Registry, args: Readonly<Record<string, unknown>>): Target[] {
+function selectTargets(
+  registry: Registry,
+  args: Readonly<Record<string, unknown>>,
+  visible: () => readonly Target[],
+): Target[] {
   const one = args.target as string | undefined;
   const raw = args.targets as string | string[] | undefined;
   const many = typeof raw === "string" ? [raw] : raw;
@@ -109,14 +122,20 @@ function selectTargets(registry: Registry, args: Readonly<Record<string, unknown
   if (one !== undefined) {
     const target = registry.get(one);
     if (!target) {
-      throw new CallError("unknown_target", `No target has the id ${JSON.stringify(one)}`);
+      throw new CallError(
+        "unknown_target",
+        `No target has the id ${JSON.stringify(one)}${selectionHint(one, visible())}`,
+      );
     }
     return [target];
   }
   if (many !== undefined) {
     const selected = registry.select(many);
     if (selected.length === 0) {
-      throw new CallError("no_targets", `No target matches ${JSON.stringify(many)}`);
+      throw new CallError(
+        "no_targets",
+        `No target matches ${JSON.stringify(many)}${selectionHint(many, visible())}`,
+      );
     }
     return selected;
   }
@@ -231,8 +250,14 @@ async function settleApproval(
  */
 export async function callTool(deps: CallDeps, request: CallRequest): Promise<CallOutcome> {
   const { identity, operation: op, args, signal } = request;
+  if (op.visibleWith) return await answerListTargets(deps, request);
   const now = deps.now?.() ?? new Date();
-  const targets = selectTargets(deps.registry, args);
+  // Names suggested in a selection error come only from targets this caller could use this tool on.
+  const visible = () =>
+    deps.registry.targets.filter((target) =>
+      couldUse({ identity, operation: op, target }, deps.policy)
+    );
+  const targets = selectTargets(deps.registry, args, visible);
   const opArgs = Object.fromEntries(
     Object.entries(args).filter(([k]) => !ENVELOPE_KEYS.includes(k)),
   );

@@ -6,12 +6,13 @@
 import { DOCKER_OPERATIONS } from "./docker_ops.ts";
 import { HOST_OPERATIONS } from "./host_ops.ts";
 import { HTTP_OPERATIONS } from "./http_ops.ts";
+import { withDiscovery } from "./discovery.ts";
 import { ConfigError, type ConfigProblem } from "../config/errors.ts";
 import type { Registry } from "../config/registry.ts";
 import type { Operation } from "./operation.ts";
 
-/** Every operation, in the order tools are listed. */
-export const CATALOG: readonly Operation[] = Object.freeze([
+/** Every operation, in the order tools are listed; `list_targets` first. */
+export const CATALOG: readonly Operation[] = withDiscovery([
   ...HOST_OPERATIONS,
   ...DOCKER_OPERATIONS,
   ...HTTP_OPERATIONS,
@@ -53,7 +54,7 @@ export function checkRegistryAgainstCatalog(
   catalog: readonly Operation[] = CATALOG,
 ): void {
   const sshOps = new Set(
-    catalog.filter((op) => op.targetTypes.includes("ssh")).map((op) => op.name),
+    catalog.filter((op) => op.targetTypes.includes("ssh") && !op.visibleWith).map((op) => op.name),
   );
   const problems: ConfigProblem[] = [];
   registry.targets.forEach((target, index) => {

@@ -59,6 +59,11 @@ export interface OperationSpec<
    * can run without should be declared here.
    */
   readonly paramReach?: Readonly<Record<string, ParamReach>>;
+  /**
+   * For an operation the gateway answers itself (`list_targets`): the
+   * operations it reports on. See {@linkcode OperationFacts.visibleWith}.
+   */
+  readonly visibleWith?: readonly OperationFacts[];
   /** Programs its exec plans may run on a host (bare names); the local worker may run only these. */
   readonly programs: readonly string[];
   /** Turns validated arguments into a plan. Pure: no I/O, no clock. */

@@ -1,0 +1,138 @@
+/**
+ * Answers `list_targets` from the registry and the policy: the targets the
+ * caller may use, each with the tools the gate could allow there and those
+ * that always need approval. Nothing runs on a target; one audit record says
+ * who listed what.
+ *
+ * @module
+ */
+import type { Target } from "../config/targets_schema.ts";
+import { alwaysNeedsApproval, couldUse } from "../gate/mod.ts";
+import { rateLimitReason } from "../gate/rate_limit.ts";
+import type { TargetInfo } from "../ops/discovery.ts";
+import type { Operation } from "../ops/operation.ts";
+import { type CallDeps, CallError, type CallOutcome, type CallRequest } from "./call_tool.ts";
+import { selectionHint } from "./_close_matches.ts";
+import type { TargetResult, ToolResult } from "./envelope.ts";
+import { renderText } from "./render_text.ts";
+
+/**
+ * What the caller may do on one target.
+ *
+ * @param deps Registry and policy.
+ * @param context The caller, the operations reported on, and the target.
+ * @returns The target's entry (`tools` empty when nothing is allowed there).
+ */
+function describe(
+  deps: CallDeps,
+  context: Pick<CallRequest, "identity"> & { about: readonly Operation[]; target: Target },
+): TargetInfo {
+  const { identity, about, target } = context;
+  const usable = about.filter((operation) =>
+    couldUse({ identity, operation, target }, deps.policy)
+  );
+  return {
+    type: target.type,
+    description: target.description,
+    tags: [...target.tags],
+    groups: [...target.groups],
+    tools: usable.map((op) => op.name),
+    approval: usable
+      .filter((operation) => alwaysNeedsApproval({ identity, operation, target }, deps.policy))
+      .map((op) => op.name),
+  };
+}
+
+/**
+ * Runs a `list_targets` call (an operation with `visibleWith`).
+ *
+ * @param deps The gateway's registry, policy and audit log.
+ * @param request The caller and the arguments.
+ * @returns One `ok` entry per visible, selected target.
+ * @throws {CallError} `unknown_target`, `no_targets` or `unknown_tool`, naming close
+ *   matches; `rate_limited` as any observe call.
+ * @throws {AuditError} When the audit log cannot be written.
+ */
+export async function answerListTargets(
+  deps: CallDeps,
+  request: CallRequest,
+): Promise<CallOutcome> {
+  const { identity, operation: op, args } = request;
+  if (deps.rateLimiter) {
+    const now = deps.now?.() ?? new Date();
+    const verdict = deps.rateLimiter.take({ subject: identity.subject, tier: op.tier }, now);
+    if (!verdict.ok) {
+      throw new CallError(
+        "rate_limited",
+        rateLimitReason({ tier: op.tier, retryAfterMs: verdict.retryAfterMs }),
+      );
+    }
+  }
+  const about = (op.visibleWith ?? []) as readonly Operation[];
+  const infos = new Map<Target, TargetInfo>();
+  for (const target of deps.registry.targets) {
+    const info = describe(deps, { identity, about, target });
+    if (info.tools.length > 0) infos.set(target, info);
+  }
+  const visible = [...infos.keys()];
+  const one = args.target as string | undefined;
+  const terms = args.targets as readonly string[] | undefined;
+  if (one !== undefined && terms !== undefined) {
+    throw new CallError("bad_selection", "Give either target or targets, not both");
+  }
+  let selected = visible;
+  if (one !== undefined) {
+    selected = visible.filter((t) => t.id === one);
+    if (selected.length === 0) {
+      throw new CallError(
+        "unknown_target",
+        `No target has the id ${JSON.stringify(one)}${selectionHint(one, visible)}`,
+      );
+    }
+  } else if (terms !== undefined) {
+    const matching = new Set(deps.registry.select(terms));
+    selected = visible.filter((t) => matching.has(t));
+    if (selected.length === 0) {
+      throw new CallError(
+        "no_targets",
+        `No target you may use matches ${JSON.stringify(terms)}${selectionHint(terms, visible)}`,
+      );
+    }
+  }
+  const tool = args.tool as string | undefined;
+  if (tool !== undefined) {
+    if (!visible.some((t) => infos.get(t)!.tools.includes(tool))) {
+      throw new CallError(
+        "unknown_tool",
+        `No tool named ${JSON.stringify(tool)} is available to you on any target`,
+      );
+    }
+    selected = selected.filter((t) => infos.get(t)!.tools.includes(tool));
+  }
+  await deps.audit.append({
+    event: "listed",
+    identity: identity.subject,
+    tool: op.name,
+    args: deps.redact(Object.fromEntries(
+      Object.entries({ tool, target: one, targets: terms }).filter(([, v]) => v !== undefined),
+    )),
+    detail: { targets: selected.length },
+  }, { durable: false });
+  const results: TargetResult[] = selected.map((target) => ({
+    target: target.id,
+    status: "ok",
+    duration_ms: 0,
+    data: infos.get(target),
+  }));
+  const result: ToolResult = {
+    tool: op.name,
+    dry_run: args.dry_run === true,
+    summary: `${results.length} target${results.length === 1 ? "" : "s"} you may use`,
+    results,
+  };
+  return {
+    result: JSON.parse(deps.scrub(JSON.stringify(result))) as ToolResult,
+    text: deps.scrub(renderText(op, result)),
+    isError: results.length === 0,
+  };
+}
