@@ -7,9 +7,11 @@
 import type { Operation } from "./operation.ts";
 import { listDirectory, readFile } from "./file.ts";
 import { journalLogs } from "./logs.ts";
+import { logSearch } from "./log_search.ts";
 import { listeningSockets } from "./network.ts";
 import { packageUpdates } from "./package.ts";
 import { packageUpgrade } from "./package_upgrade.ts";
+import { packageRefresh } from "./package_refresh.ts";
 import { serviceControl, serviceStatus } from "./service.ts";
 import { systemStatus } from "./system.ts";
 import { topProcesses } from "./processes.ts";
@@ -20,10 +22,12 @@ export const HOST_OPERATIONS: readonly Operation[] = Object.freeze([
   topProcesses,
   serviceStatus,
   journalLogs,
+  logSearch,
   listeningSockets,
   packageUpdates,
   readFile,
   listDirectory,
   serviceControl,
+  packageRefresh,
   packageUpgrade,
 ]);

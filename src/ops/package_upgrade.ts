@@ -60,7 +60,14 @@ const SUMMARY = [
   /^OK: .+ in \d+ packages$/m, // apk
 ];
 
-function throwUpgradeFailure(cmd: CommandResult, manager: string): never {
+/**
+ * Throws the error a failed package manager run means: unknown package, lock held, not root.
+ *
+ * @param cmd The manager's command result.
+ * @param manager Its name.
+ * @throws {OperationError} Always.
+ */
+export function throwUpgradeFailure(cmd: CommandResult, manager: string): never {
   const err = `${cmd.stderr}\n${cmd.stdout}`;
   if (/Unable to locate package|No match for argument|unable to select packages/.test(err)) {
     throw new OperationError("not_found", `${manager} does not know one of the packages`);

@@ -1,0 +1,173 @@
+/**
+ * `log_search`: journal entries matching a bounded pattern, by unit,
+ * priority and time range, counted, with the last matching lines.
+ *
+ * The pattern reaches journalctl as data: one `--grep=VALUE` argv element
+ * (never an option of its own, whatever it starts with), POSIX-quoted by the
+ * one quoting function over SSH. journalctl matches with PCRE2, which can
+ * backtrack, so a pattern is literal unless `regex: true`, and a regex must
+ * be one RE2 accepts without a quantified group that holds a quantifier.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { patternProblem } from "../config/pattern.ts";
+import { defineOperation, targetLimits, usesSudo } from "./operation.ts";
+import { execCommands, firstErrorLine, throwCommonFailure } from "./_host_result.ts";
+import { sinceSchema, toJournalSince, unitNameSchema } from "./_host_schemas.ts";
+import { parseJournal, PRIORITIES } from "./logs.ts";
+import { OperationError } from "./operation.ts";
+
+/** Most matching entries read per target; the count says when there were more. */
+export const SCAN_LIMIT = 5000;
+
+/** Longest pattern, in characters. */
+export const MAX_SEARCH_PATTERN = 200;
+
+// A quantified group holding a quantifier, e.g. "(a+)+" or "(x*y){2,}".
+function hasNestedQuantifier(source: string): boolean {
+  const stack: boolean[] = [];
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === "\\") {
+      i++;
+      continue;
+    }
+    if (c === "(") stack.push(false);
+    else if (c === ")") {
+      const inner = stack.pop() ?? false;
+      const next = source[i + 1];
+      if (inner && next !== undefined && "*+?{".includes(next)) return true;
+      if (inner && stack.length > 0) stack[stack.length - 1] = true;
+    } else if ("*+{".includes(c) || (c === "?" && source[i - 1] !== "(")) {
+      if (stack.length > 0) stack[stack.length - 1] = true;
+    }
+  }
+  return false;
+}
+
+const patternSchema = z.string().min(1).max(MAX_SEARCH_PATTERN).refine(
+  // deno-lint-ignore no-control-regex
+  (value) => value.isWellFormed() && !/[\u0000-\u001f\u007f]/.test(value),
+  { error: "Invalid pattern: expected printable text without control characters" },
+);
+
+/** The output of `log_search` on one target. */
+export const logSearchOutput = z.object({
+  count: z.int().describe("Matching entries found (a lower bound when count_capped)"),
+  count_capped: z.boolean(),
+  entries: z.array(z.object({
+    time: z.string(),
+    identifier: z.string(),
+    pid: z.number().nullable(),
+    message: z.string(),
+  })).describe("The last matching entries, oldest first"),
+});
+
+/** The output of `log_search`. */
+export type LogSearch = z.infer<typeof logSearchOutput>;
+
+/**
+ * Escapes text so PCRE2 matches it literally.
+ *
+ * @param text Any text.
+ * @returns A pattern matching exactly that text.
+ */
+export function literalPattern(text: string): string {
+  return text.replace(/[\\^$.|?*+()[\]{}]/g, "\\$&");
+}
+
+/** Journal search with a bounded pattern. */
+export const logSearch = defineOperation({
+  name: "log_search",
+  title: "Search logs",
+  description:
+    'Searches the systemd journal for `pattern` (literal text; with `regex: true` an RE2-style regex without nested quantifiers; all-lowercase matches case-insensitively), optionally by `unit`, `priority` (that level and worse) and time range `since`/`until` ("15m", "2h", "1d" or "2024-05-01T12:00:00Z"). Returns the match count (up to 5000 scanned) and the last `lines` matches (default 50). Runs under sudo where the target\'s sudo list names log_search.',
+  input: z.strictObject({
+    pattern: patternSchema,
+    regex: z.boolean().default(false),
+    unit: unitNameSchema.optional(),
+    priority: z.enum(PRIORITIES).optional(),
+    since: sinceSchema.optional(),
+    until: sinceSchema.optional(),
+    lines: z.int().min(1).max(500).default(50),
+  }).superRefine((args, ctx) => {
+    if (!args.regex) return;
+    const problem = patternProblem(args.pattern) ??
+      (hasNestedQuantifier(args.pattern)
+        ? "a quantified group holds a quantifier, which can backtrack"
+        : undefined);
+    if (problem) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["pattern"],
+        message:
+          `Invalid pattern: expected a regex without backreferences, lookaround or nested quantifiers: ${problem}`,
+      });
+    }
+  }),
+  output: logSearchOutput,
+  paramReach: {
+    unit: { absent: "every unit" },
+    priority: { absent: "every priority" },
+    since: { absent: "the whole journal, from its start" },
+    until: { absent: "up to now" },
+  },
+  capability: "system:read",
+  targetTypes: ["local", "ssh"],
+  mutates: false,
+  destructive: false,
+  programs: ["journalctl"],
+  plan: (args, target) => {
+    const grep = args.regex ? args.pattern : literalPattern(args.pattern);
+    // Every value is bound to its option in one argv element; no operands.
+    const argv = [
+      "journalctl",
+      "--no-pager",
+      "--quiet",
+      "-o",
+      "short-iso",
+      `--lines=${SCAN_LIMIT}`,
+    ];
+    if (args.unit !== undefined) argv.push(`--unit=${args.unit}`);
+    if (args.priority !== undefined) argv.push(`--priority=${args.priority}`);
+    if (args.since !== undefined) argv.push(`--since=${toJournalSince(args.since)}`);
+    if (args.until !== undefined) argv.push(`--until=${toJournalSince(args.until)}`);
+    argv.push(`--grep=${grep}`);
+    return {
+      kind: "exec",
+      commands: [argv],
+      mode: "all",
+      sudo: usesSudo(target, "log_search"),
+      ...targetLimits(target),
+    };
+  },
+  parse: (result, args) => {
+    const [cmd] = execCommands(result, 1);
+    throwCommonFailure(cmd, "systemd");
+    if (/without pattern matching support/i.test(cmd.stderr)) {
+      throw new OperationError("unsupported", "journalctl on this host cannot match patterns");
+    }
+    // journalctl exits 1 when nothing matches a --grep, saying nothing; an error says why.
+    const quietMiss = cmd.exitCode === 1 && cmd.stderr.trim() === "";
+    if (cmd.exitCode !== 0 && !quietMiss) {
+      throw new OperationError("failed", `journalctl refused the search: ${firstErrorLine(cmd)}`);
+    }
+    const entries = parseJournal(cmd.stdout);
+    return {
+      count: entries.length,
+      count_capped: entries.length >= SCAN_LIMIT || cmd.truncated,
+      entries: entries.slice(-args.lines).map(({ time, identifier, pid, message }) => ({
+        time,
+        identifier,
+        pid,
+        message,
+      })),
+    };
+  },
+  render: (out) =>
+    [
+      `${out.count}${out.count_capped ? "+" : ""} matching entries`,
+      ...out.entries.slice(-5).map((e) => `${e.time} ${e.identifier}: ${e.message.split("\n")[0]}`),
+    ].join("\n"),
+});
