@@ -148,5 +148,10 @@ export function toolInputSchema(operation: Operation) {
       );
     }
   }
-  return z.strictObject({ ...operation.input.shape, ...ENVELOPE_SHAPE });
+  const schema = z.strictObject({ ...operation.input.shape, ...ENVELOPE_SHAPE });
+  // The operation's own refinements (one of `packages` or `all`; a regex
+  // `pattern` RE2 accepts) read only its own keys: keep them on the tool's
+  // schema, so a call that breaks one is refused before the gate, like any bad argument.
+  const checks = operation.input.def.checks ?? [];
+  return checks.length === 0 ? schema : schema.check(...(checks as never[]));
 }
