@@ -398,18 +398,25 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
     throw auditFailure;
   }
 
+  const oks = results.filter((r) => r.status === "ok").map((r) => ({
+    target: r.target,
+    data: r.data,
+  }));
+  const aggregate = op.aggregate && oks.length > 1 ? op.aggregate(oks as never) : undefined;
   const result: ToolResult = {
     tool: op.name,
     dry_run: dryRun,
     summary: summarize(results),
     ...(fanout ? { fanout_id: fanout } : {}),
     ...(block?.approval ? { approval: block.approval } : {}),
+    ...(aggregate ? { aggregate: aggregate.data } : {}),
     results,
   };
   const isError = !results.some((r) => r.status === "ok" || r.status === "planned");
+  const text = renderText(op, result);
   return {
     result: JSON.parse(deps.scrub(JSON.stringify(result))) as ToolResult,
-    text: deps.scrub(renderText(op, result)),
+    text: deps.scrub(aggregate ? `${aggregate.text}\n${text}` : text),
     isError,
   };
 }

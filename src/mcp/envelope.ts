@@ -130,6 +130,8 @@ export interface ToolResult {
   summary: string;
   fanout_id?: string;
   approval?: ApprovalInfo;
+  /** What the targets' outputs say together, for operations that declare it. */
+  aggregate?: Record<string, unknown>;
   results: TargetResult[];
 }
 

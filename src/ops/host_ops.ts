@@ -8,6 +8,7 @@ import type { Operation } from "./operation.ts";
 import { listDirectory, readFile } from "./file.ts";
 import { journalLogs } from "./logs.ts";
 import { logSearch } from "./log_search.ts";
+import { securityEvents } from "./security_events.ts";
 import { listeningSockets } from "./network.ts";
 import { packageUpdates } from "./package.ts";
 import { packageUpgrade } from "./package_upgrade.ts";
@@ -23,6 +24,7 @@ export const HOST_OPERATIONS: readonly Operation[] = Object.freeze([
   serviceStatus,
   journalLogs,
   logSearch,
+  securityEvents,
   listeningSockets,
   packageUpdates,
   readFile,

@@ -76,6 +76,14 @@ export interface OperationSpec<
   readonly parse: (result: PlanResult, args: z.infer<I>) => z.infer<O>;
   /** A short text rendering of the output for clients that show text only. */
   readonly render: (output: z.infer<O>) => string;
+  /**
+   * What the outputs of a multi-target call say together (top sources of
+   * failed logins across hosts, say): set as the result's `aggregate`, and
+   * its `text` is added to the text rendering. Pure.
+   */
+  readonly aggregate?: (
+    outputs: readonly { readonly target: string; readonly data: z.infer<O> }[],
+  ) => { readonly data: Record<string, unknown>; readonly text: string };
 }
 
 /** A declared operation, with the facts the gate reads derived from it. */

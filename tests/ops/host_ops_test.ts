@@ -11,6 +11,7 @@ Deno.test("HOST_OPERATIONS is frozen, named uniquely and runs on local and ssh o
     "service_status",
     "journal_logs",
     "log_search",
+    "security_events",
     "listening_sockets",
     "package_updates",
     "read_file",
@@ -54,8 +55,10 @@ Deno.test("every exec plan runs only the operation's declared programs, without 
         const options = argv.filter((a) => !a.startsWith("--grep="));
         assert.ok(options.every((a) => !/[;&|`$<>\n]/.test(a)), `${op.name}: ${argv.join(" ")}`);
       }
-      // Reads ask for sudo only where the target's sudo list can name them (log_search).
-      if (!op.mutates && op.name !== "log_search") assert.equal(plan.sudo, false, op.name);
+      // Reads ask for sudo only where the target's sudo list can name them (log_search, security_events).
+      if (!op.mutates && !["log_search", "security_events"].includes(op.name)) {
+        assert.equal(plan.sudo, false, op.name);
+      }
     }
   }
 });
