@@ -16,6 +16,9 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# Network diagnostics (tcp_check, ping) run these on targets.
+command -v nc >/dev/null 2>&1 || missing+=(netcat-openbsd)
+command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing Debian packages: ${missing[*]} (run as root, or install them first)"

@@ -15,9 +15,10 @@ export const DEFAULT_MAX_FORKS = 50;
 export const DEFAULT_FORKS = 10;
 
 /**
- * How the envelope works, in words: stated once (in the server's
- * instructions and the README) rather than repeated in every tool's schema,
- * because each tool's definition costs tokens in every conversation.
+ * How the envelope works, in words: stated once (at the end of
+ * `list_targets`' description, and meant for the server's instructions)
+ * rather than repeated in every tool's schema, because each tool's
+ * definition costs tokens in every conversation.
  */
 export const ENVELOPE_GUIDE =
   'Every tool takes `target` (one id) or `targets` (a selector: ids, globs like "web-*", "tag:NAME", "group:NAME", "a&b" for both, "!x" to exclude); call list_targets first to see ids and what you may do on each. `dry_run: true` returns the exact plan without running it: use it before any change. `forks` caps targets run at once (default ' +
@@ -32,7 +33,7 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
  */
 export const ENVELOPE_SHAPE = {
   target: z.string().max(63).optional(),
-  targets: callSelectorSchema.optional().describe("Selector: ids, globs, tag:X, group:X, a&b, !x"),
+  targets: callSelectorSchema.optional(),
   dry_run: z.boolean().default(false),
   forks: z.int().min(1).max(DEFAULT_MAX_FORKS).optional(),
   fail_fast: z.boolean().default(false),

@@ -10,7 +10,13 @@
  */
 import { z } from "zod";
 import type { Operation } from "../ops/operation.ts";
-import { ENVELOPE_KEYS, LISTED_ENVELOPE_KEYS, resultSchema, toolInputSchema } from "./envelope.ts";
+import {
+  ENVELOPE_GUIDE,
+  ENVELOPE_KEYS,
+  LISTED_ENVELOPE_KEYS,
+  resultSchema,
+  toolInputSchema,
+} from "./envelope.ts";
 import { compactSchema } from "./_compact_schema.ts";
 import { ListToolsRequestSchema, type McpServer, type Tool } from "./sdk.ts";
 
@@ -47,7 +53,10 @@ export function toolConfig(operation: Operation): ToolConfig {
   if (config === undefined) {
     config = Object.freeze({
       title: operation.title,
-      description: operation.description,
+      // The envelope is explained once, on the tool a model calls first.
+      description: operation.visibleWith
+        ? `${operation.description}\n\n${ENVELOPE_GUIDE}`
+        : operation.description,
       inputSchema: toolInputSchema(operation),
       outputSchema: resultSchema(operation.output),
       annotations: Object.freeze({
@@ -80,9 +89,10 @@ function deepFreeze<T>(value: T): T {
  * The `tools/list` entry of an operation, converted once: the JSON the
  * SDK's McpServer (1.32) builds from {@linkcode toolConfig} on every list —
  * zod 4's `toJSONSchema` with target draft-7, `io: "input"` for the input
- * schema and `io: "output"` for the output schema, and the
- * `execution.taskSupport: "forbidden"` that `registerTool` sets — with
- * both schemas made smaller by {@linkcode compactSchema}. A test compares
+ * schema and `io: "output"` for the output schema — with both schemas made
+ * smaller by {@linkcode compactSchema}, and without the
+ * `execution.taskSupport: "forbidden"` that `registerTool` adds (MCP reads
+ * an absent `execution` as exactly that). A test compares
  * the two, and another keeps the list within its byte budget.
  *
  * @param operation The operation.
@@ -101,7 +111,6 @@ export function toolDefinition(operation: Operation): Tool {
         { io: "input", unlisted: UNLISTED },
       ) as Tool["inputSchema"],
       annotations: config.annotations,
-      execution: { taskSupport: "forbidden" },
       _meta: config._meta,
       outputSchema: compactSchema(
         z.toJSONSchema(config.outputSchema, { target: "draft-7", io: "output" }),

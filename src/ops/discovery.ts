@@ -38,7 +38,7 @@ export function listTargetsFor(operations: readonly Operation[]): Operation {
     name: "list_targets",
     title: "List targets",
     description:
-      'Lists the targets you may use: id, type, description, tags, groups, the tools you may call on each and which of those always need approval. Call it first. Narrow with `targets` (a selector) or `tool` (only targets where that tool is callable). Selector syntax: ids, globs ("db-*"), "tag:NAME", "group:NAME", "a&b" (both), "!x" (not).',
+      "Lists the targets you may use: id, type, description, tags, groups, the tools you may call on each and which of those always need approval. Narrow with `targets` (a selector) or `tool` (only targets where that tool is callable).",
     input: z.strictObject({ tool: toolNameSchema.optional() }),
     paramReach: { tool: { absent: "every target you may use, whatever the tool" } },
     output: targetInfoSchema,

@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { defineOperation, targetLimits } from "./operation.ts";
+import { defineOperation, targetLimits, usesSudo } from "./operation.ts";
 import { badOutput, execCommands, throwCommonFailure } from "./_host_result.ts";
 import { sinceSchema, toJournalSince, unitNameSchema } from "./_host_schemas.ts";
 
@@ -84,8 +84,8 @@ export const journalLogs = defineOperation({
     "systemd journal, oldest first, each with ISO time, host, identifier (unit or program), pid " +
     'and message. Optional: `unit` (one systemd unit), `since` (relative like "15m", "2h", ' +
     '"1d" or an ISO date/time like "2024-05-01T12:00:00Z"), `priority` (that level and more ' +
-    'severe, e.g. "err"). Without root or the systemd-journal group only the caller\'s own ' +
-    'entries are visible. Fails with code "unsupported" on hosts without systemd.',
+    'severe, e.g. "err"). Without root (sudo where the target\'s sudo list names ' +
+    "journal_logs) or the systemd-journal group only the caller's own entries are visible.",
   input: z.strictObject({
     unit: unitNameSchema.optional(),
     lines: z.int().min(1).max(5000).default(100),
@@ -117,7 +117,13 @@ export const journalLogs = defineOperation({
     if (args.unit !== undefined) argv.push(`--unit=${args.unit}`);
     if (args.since !== undefined) argv.push(`--since=${toJournalSince(args.since)}`);
     if (args.priority !== undefined) argv.push(`--priority=${args.priority}`);
-    return { kind: "exec", commands: [argv], mode: "all", sudo: false, ...targetLimits(target) };
+    return {
+      kind: "exec",
+      commands: [argv],
+      mode: "all",
+      sudo: usesSudo(target, "journal_logs"),
+      ...targetLimits(target),
+    };
   },
   parse: (result) => {
     const [cmd] = execCommands(result, 1);

@@ -42,11 +42,11 @@ function serverWith(operations: readonly Operation[], cached: boolean): McpServe
   return server;
 }
 
-/** The SDK's own list with each schema compacted as the cache does it. */
+/** The SDK's own list as the cache serves it: schemas compacted, no `execution` (the default). */
 function compacted(list: unknown): unknown {
   const unlisted = ENVELOPE_KEYS.filter((key) => !LISTED_ENVELOPE_KEYS.includes(key));
   return {
-    tools: (list as { tools: Tool[] }).tools.map((tool) => ({
+    tools: (list as { tools: Tool[] }).tools.map(({ execution: _forbidden, ...tool }) => ({
       ...tool,
       inputSchema: compactSchema(tool.inputSchema, { io: "input", unlisted }),
       outputSchema: compactSchema(tool.outputSchema, { io: "output" }),
