@@ -10,6 +10,7 @@ import { journalLogs } from "./logs.ts";
 import { logSearch } from "./log_search.ts";
 import { securityEvents } from "./security_events.ts";
 import { listeningSockets } from "./network.ts";
+import { dnsLookup, ping, tcpCheck } from "./diagnostics.ts";
 import { packageUpdates } from "./package.ts";
 import { packageUpgrade } from "./package_upgrade.ts";
 import { packageRefresh } from "./package_refresh.ts";
@@ -29,6 +30,9 @@ export const HOST_OPERATIONS: readonly Operation[] = Object.freeze([
   packageUpdates,
   readFile,
   listDirectory,
+  tcpCheck,
+  dnsLookup,
+  ping,
   serviceControl,
   packageRefresh,
   packageUpgrade,

@@ -8,7 +8,7 @@ import { type CallToolResult, readAudit } from "./_gateway.ts";
 import { type Fleet, startFleet } from "./_fleet.ts";
 import { measureToolList, TOOL_LIST_BUDGET } from "../../src/mcp/tool_budget.ts";
 
-const HOST_CAPS = ["system:read", "system:admin"];
+const HOST_CAPS = ["system:read", "system:admin", "network:diag"];
 
 const POLICY = [
   "version: 1",
@@ -21,6 +21,13 @@ const POLICY = [
   "    effect: deny",
   '    operations: ["*"]',
   "    targets: [vault-01]",
+  "  - id: diag-to-loopback-only",
+  "    effect: allow",
+  "    operations: [tcp_check, dns_lookup, ping]",
+  '    targets: ["tag:db"]',
+  "    params:",
+  "      host: { enum: [127.0.0.2, localhost] }",
+  "      port: { max: 65535, optional: true }",
   "  - id: staging-packages-approved",
   "    effect: approve",
   "    operations: [package_refresh, package_upgrade]",
@@ -197,6 +204,42 @@ Deno.test({
       const notHere = await call(fleet, "package_refresh", { target: "db-01" });
       assert.equal(notHere.results[0].status, "denied");
     });
+
+    await t.step(
+      "diagnostics run from real sshd targets, to destinations the policy lists only",
+      async () => {
+        // db-01's own sshd listens on 127.0.0.2, the one address the rule lists.
+        const { host: sshd, port } = fleet.instanceOf("db-01");
+        assert.equal(sshd, "127.0.0.2");
+        const open = await call(fleet, "tcp_check", { target: "db-01", host: sshd, port });
+        assert.equal(open.results[0].status, "ok", open.text);
+        assert.equal(open.results[0].data!.open, true);
+        const dns = await call(fleet, "dns_lookup", { target: "db-02", host: "localhost" });
+        assert.equal(dns.results[0].status, "ok", dns.text);
+        assert.ok((dns.results[0].data!.addresses as string[]).length > 0);
+        const echo = await call(fleet, "ping", { target: "db-01", host: sshd, count: 1 });
+        // The ssh user may lack ping's socket rights on some hosts: a plain failure, not a crash.
+        assert.ok(["ok", "failed"].includes(echo.results[0].status), echo.text);
+        for (const host of ["127.0.0.1", "127.0.0.3", "10.0.0.1", "example.com"]) {
+          const scan = await call(fleet, "tcp_check", { target: "db-01", host, port: 22 });
+          assert.equal(scan.results[0].status, "denied", host);
+          assert.equal(scan.results[0].error!.code, "param_constraint");
+        }
+        const elsewhere = await call(fleet, "tcp_check", {
+          target: "web-01",
+          host: "127.0.0.1",
+          port,
+        });
+        assert.equal(elsewhere.results[0].status, "denied");
+        const flag = await call(fleet, "tcp_check", {
+          target: "db-01",
+          host: "-oProxyCommand=x",
+          port,
+        });
+        assert.equal(flag.isError, true);
+        assert.match(flag.text, /Invalid host/);
+      },
+    );
 
     await t.step("each answered list_targets call leaves one audit record", async () => {
       const listed = (await readAudit(fleet.gateway.auditFile)).filter((r) => r.event === "listed");

@@ -16,6 +16,9 @@ Deno.test("HOST_OPERATIONS is frozen, named uniquely and runs on local and ssh o
     "package_updates",
     "read_file",
     "list_directory",
+    "tcp_check",
+    "dns_lookup",
+    "ping",
     "service_control",
     "package_refresh",
     "package_upgrade",
@@ -45,6 +48,9 @@ Deno.test("every exec plan runs only the operation's declared programs, without 
     log_search: { pattern: "Failed password; $(reboot) | `id`", unit: "ssh", since: "1d" },
     package_upgrade: { packages: ["nginx"] },
     read_file: { path: "/srv/x" },
+    tcp_check: { host: "db-1.internal", port: 5432 },
+    dns_lookup: { host: "db-1.internal" },
+    ping: { host: "10.0.0.5" },
     list_directory: { path: "/srv" },
   };
   for (const target of [localTarget(["/srv"]), sshTarget("all", ["/srv"])]) {
