@@ -47,15 +47,11 @@ export const ENVELOPE_SHAPE = {
 
 /**
  * Envelope keys each tool's `tools/list` schema names; the others (`forks`,
- * `fail_fast`, `max_failures`, `approval_grant`) are accepted by every tool
- * but explained once, in {@linkcode ENVELOPE_GUIDE}.
+ * `fail_fast`, `max_failures`, `approval_id`, `approval_grant`) are accepted
+ * by every tool but explained once, in {@linkcode ENVELOPE_GUIDE} (and an
+ * `approval_required` result says to send `approval_id`).
  */
-export const LISTED_ENVELOPE_KEYS: readonly string[] = [
-  "target",
-  "targets",
-  "dry_run",
-  "approval_id",
-];
+export const LISTED_ENVELOPE_KEYS: readonly string[] = ["target", "targets", "dry_run"];
 
 /** Names reserved by the envelope; operations may not use them. */
 export const ENVELOPE_KEYS: readonly string[] = Object.keys(ENVELOPE_SHAPE);

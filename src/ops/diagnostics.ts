@@ -13,12 +13,16 @@ import { z } from "zod";
 import { defineOperation, OperationError, targetLimits } from "./operation.ts";
 import { execCommands, firstErrorLine, throwCommonFailure } from "./_host_result.ts";
 
+// Checked as a refinement so the long pattern is not spelled out in every tool's schema.
+const DESTINATION =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})$/;
+
 /**
  * A destination: a DNS name or an IPv4 address, or an IPv6 address. Never
  * starting with `-`, so it cannot read as an option.
  */
-export const destinationSchema = z.string().max(253).regex(
-  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})$/,
+export const destinationSchema = z.string().max(253).refine(
+  (value) => DESTINATION.test(value),
   {
     error:
       'Invalid host: expected a DNS name such as "db-1.internal", an IPv4 address such as "10.0.0.5" or an IPv6 address',

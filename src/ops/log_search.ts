@@ -82,7 +82,7 @@ export const logSearch = defineOperation({
   name: "log_search",
   title: "Search logs",
   description:
-    'Searches the systemd journal for `pattern` (literal text; with `regex: true` an RE2-style regex without nested quantifiers; all-lowercase matches case-insensitively), optionally by `unit`, `priority` (that level and worse) and time range `since`/`until` ("15m", "2h", "1d" or "2024-05-01T12:00:00Z"). Returns the match count (up to 5000 scanned) and the last `lines` matches (default 50). Runs under sudo where the target\'s sudo list names log_search.',
+    'Searches the systemd journal for `pattern` (literal; `regex: true` for an RE2-style regex without nested quantifiers; all-lowercase ignores case), by `unit`, `priority` (and worse), `since`/`until` ("2h", "1d", "2024-05-01T12:00:00Z"). Returns the match count (5000 scanned at most) and the last `lines` matches. Uses sudo where the target\'s sudo list names it.',
   input: z.strictObject({
     pattern: patternSchema,
     regex: z.boolean().default(false),

@@ -95,7 +95,7 @@ export const securityEvents = defineOperation({
   name: "security_events",
   title: "Security events",
   description:
-    'SSH logins accepted and failed (user, source), sudo use and account changes, parsed from `source`: "journal" (default; `since`/`until` like "1d" or an ISO time), "auth_log" (/var/log/auth.log or /var/log/secure) or "file" (`path` under the target\'s roots). Reads the last `lines` (default 5000). Counts, top failed sources, users, last 200 events; across targets also the top sources overall and users on several hosts. Uses sudo where the target\'s sudo list names security_events.',
+    'SSH logins accepted and failed (user, source), sudo use and account changes from `source` "journal" (default; `since`/`until`), "auth_log" (/var/log/auth.log or /var/log/secure) or "file" (`path` under the roots), the last `lines` read. Returns counts, top failed sources, users, the last 200 events; across targets also overall top sources and users on several hosts. Uses sudo where the target\'s sudo list names it.',
   input: z.strictObject({
     source: z.enum(["journal", "auth_log", "file"]).default("journal"),
     path: hostPathSchema.optional(),

@@ -28,7 +28,7 @@ Deno.test("every tool keeps its annotations, structured output schema and listed
     };
     assert.ok("data" in out.properties.results.items.properties, tool.name);
     const input = tool.inputSchema.properties as Record<string, unknown>;
-    for (const key of ["target", "targets", "dry_run", "approval_id"]) {
+    for (const key of ["target", "targets", "dry_run"]) {
       assert.ok(key in input, `${tool.name} lists ${key}`);
     }
     assert.equal("$schema" in tool.inputSchema, false);
