@@ -9,6 +9,10 @@ import { listDirectory, readFile } from "./file.ts";
 import { journalLogs } from "./logs.ts";
 import { logSearch } from "./log_search.ts";
 import { securityEvents } from "./security_events.ts";
+import { serviceList } from "./service_list.ts";
+import { diskUsage } from "./disk_usage.ts";
+import { rebootRequired } from "./reboot_required.ts";
+import { packageInstall } from "./package_install.ts";
 import { listeningSockets } from "./network.ts";
 import { dnsLookup, ping, tcpCheck } from "./diagnostics.ts";
 import { packageUpdates } from "./package.ts";
@@ -23,17 +27,21 @@ export const HOST_OPERATIONS: readonly Operation[] = Object.freeze([
   systemStatus,
   topProcesses,
   serviceStatus,
+  serviceList,
   journalLogs,
   logSearch,
   securityEvents,
   listeningSockets,
   packageUpdates,
+  rebootRequired,
   readFile,
   listDirectory,
+  diskUsage,
   tcpCheck,
   dnsLookup,
   ping,
   serviceControl,
   packageRefresh,
+  packageInstall,
   packageUpgrade,
 ]);
