@@ -43,8 +43,10 @@ function walk(schema: unknown, visit: (node: Node) => Node): unknown {
  * - In an output schema, `additionalProperties` `false` or `{}` goes (a
  *   result with an extra field is still valid, and a client reads only what
  *   it knows); `required` goes (it restates property names, about a tenth
- *   of the list; a client that checks results only checks less); and so do
- *   the ±2^53 bounds zod writes for every integer. Input schemas keep their
+ *   of the list; a client that checks results only checks less); so does
+ *   `type` beside `properties` (object) or `items` (array), except at the
+ *   root, which MCP requires to say `type: "object"`; and so do the
+ *   ±2^53 bounds zod writes for every integer. Input schemas keep their
  *   limits: the gateway refuses what they refuse.
  *
  * @param schema A JSON Schema from `z.toJSONSchema`.
@@ -63,7 +65,7 @@ export function compactSchema<T>(
     );
     delete rest.additionalProperties;
   }
-  return walk(rest, (node) => {
+  const compacted = walk(rest, (node) => {
     const names = node.propertyNames;
     if (isObject(names) && Object.keys(names).length === 1 && names.type === "string") {
       delete node.propertyNames;
@@ -74,11 +76,16 @@ export function compactSchema<T>(
         delete node.additionalProperties;
       }
       delete node.required;
+      // `properties` and `items` say what the value is; the type restates it.
+      if (node.type === "object" && isObject(node.properties)) delete node.type;
+      if (node.type === "array" && node.items !== undefined) delete node.type;
       if (node.type === "integer" && node.minimum === -MAX_SAFE && node.maximum === MAX_SAFE) {
         delete node.minimum;
         delete node.maximum;
       }
     }
     return node;
-  }) as T;
+  }) as Node;
+  // MCP requires a tool schema's root to say `type: "object"`.
+  return { type: "object", ...compacted } as T;
 }

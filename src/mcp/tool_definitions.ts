@@ -68,7 +68,6 @@ export function toolConfig(operation: Operation): ToolConfig {
       _meta: Object.freeze({
         "tailops/capability": operation.capability,
         "tailops/tier": operation.tier,
-        "tailops/mutates": operation.mutates,
         "tailops/target_types": operation.targetTypes,
       }),
     });

@@ -125,7 +125,11 @@ Deno.test({
           all: true,
           dry_run: true,
         });
-        assert.deepEqual(upgrade.results.map((r) => r.status), ["planned", "planned"], upgrade.text);
+        assert.deepEqual(
+          upgrade.results.map((r) => r.status),
+          ["planned", "planned"],
+          upgrade.text,
+        );
         const neither = await call(fleet, "package_upgrade", { targets: "group:staging" });
         assert.equal(neither.isError, true);
         assert.match(neither.text, /exactly one of packages or all/);
