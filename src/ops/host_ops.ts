@@ -13,6 +13,8 @@ import { serviceList } from "./service_list.ts";
 import { diskUsage } from "./disk_usage.ts";
 import { rebootRequired } from "./reboot_required.ts";
 import { packageInstall } from "./package_install.ts";
+import { firewallStatus } from "./firewall_status.ts";
+import { systemReboot } from "./system_reboot.ts";
 import { listeningSockets } from "./network.ts";
 import { dnsLookup, ping, tcpCheck } from "./diagnostics.ts";
 import { packageUpdates } from "./package.ts";
@@ -32,6 +34,7 @@ export const HOST_OPERATIONS: readonly Operation[] = Object.freeze([
   logSearch,
   securityEvents,
   listeningSockets,
+  firewallStatus,
   packageUpdates,
   rebootRequired,
   readFile,
@@ -44,4 +47,5 @@ export const HOST_OPERATIONS: readonly Operation[] = Object.freeze([
   packageRefresh,
   packageInstall,
   packageUpgrade,
+  systemReboot,
 ]);

@@ -11,14 +11,21 @@ import { type AuditLine, type Client, readAudit, runCli } from "./_gateway.ts";
 
 /** The tools the default policy shows for the embedded `local` target. */
 export const OBSERVE_TOOLS: readonly string[] = [
+  "list_targets",
   "system_status",
   "top_processes",
   "service_status",
+  "service_list",
   "journal_logs",
+  "log_search",
+  "security_events",
   "listening_sockets",
+  "firewall_status",
   "package_updates",
+  "reboot_required",
   "read_file",
   "list_directory",
+  "disk_usage",
 ];
 
 type McpClient = InstanceType<typeof Client>;

@@ -14,6 +14,7 @@ Deno.test("HOST_OPERATIONS is frozen, named uniquely and runs on local and ssh o
     "log_search",
     "security_events",
     "listening_sockets",
+    "firewall_status",
     "package_updates",
     "reboot_required",
     "read_file",
@@ -26,6 +27,7 @@ Deno.test("HOST_OPERATIONS is frozen, named uniquely and runs on local and ssh o
     "package_refresh",
     "package_install",
     "package_upgrade",
+    "system_reboot",
   ]);
   for (const op of HOST_OPERATIONS) {
     assert.ok(Object.isFrozen(op), op.name);
@@ -41,8 +43,8 @@ Deno.test("every host operation refuses unknown keys", () => {
   }
 });
 
-/** Reads that may need root, so a target's sudo list may name them. */
-const LOG_READS = ["journal_logs", "log_search", "security_events"];
+/** Reads that may need root (logs, firewall rules), so a target's sudo list may name them. */
+const LOG_READS = ["journal_logs", "log_search", "security_events", "firewall_status"];
 
 Deno.test("every exec plan runs only the operation's declared programs, without shell syntax", () => {
   const samples: Record<string, unknown> = {
