@@ -193,8 +193,11 @@ Deno.test({
         // Once listed, the SDK client validates each call's structuredContent against the tool's outputSchema.
         const { tools } = await fleet.client.listTools();
         const names = tools.map((tool) => tool.name);
-        // Every host operation whose capability the fleet's ops targets hold.
-        const held = HOST_OPERATIONS.filter((op) => HOST_CAPS.includes(op.capability));
+        // Every host operation the fleet's ops targets hold and POLICY allows: observe, plus ops-control's.
+        const held = HOST_OPERATIONS.filter((op) =>
+          HOST_CAPS.includes(op.capability) &&
+          (op.tier === "observe" || ["service_control", "package_upgrade"].includes(op.name))
+        );
         for (const name of held.map((op) => op.name)) {
           assert.ok(names.includes(name), `${name} missing from ${names.join(", ")}`);
           assert.ok(
