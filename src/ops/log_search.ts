@@ -12,11 +12,10 @@
  */
 import { z } from "zod";
 import { patternProblem } from "../config/pattern.ts";
-import { defineOperation, targetLimits, usesSudo } from "./operation.ts";
+import { defineOperation, OperationError, targetLimits, usesSudo } from "./operation.ts";
 import { execCommands, firstErrorLine, throwCommonFailure } from "./_host_result.ts";
-import { sinceSchema, toJournalSince, unitNameSchema } from "./_host_schemas.ts";
-import { parseJournal, PRIORITIES } from "./logs.ts";
-import { OperationError } from "./operation.ts";
+import { sinceSchema, unitNameSchema } from "./_host_schemas.ts";
+import { journalArgv, parseJournal, PRIORITIES } from "./logs.ts";
 
 /** Most matching entries read per target; the count says when there were more. */
 export const SCAN_LIMIT = 5000;
@@ -118,30 +117,17 @@ export const logSearch = defineOperation({
   mutates: false,
   destructive: false,
   programs: ["journalctl"],
-  plan: (args, target) => {
-    const grep = args.regex ? args.pattern : literalPattern(args.pattern);
-    // Every value is bound to its option in one argv element; no operands.
-    const argv = [
-      "journalctl",
-      "--no-pager",
-      "--quiet",
-      "-o",
-      "short-iso",
-      `--lines=${SCAN_LIMIT}`,
-    ];
-    if (args.unit !== undefined) argv.push(`--unit=${args.unit}`);
-    if (args.priority !== undefined) argv.push(`--priority=${args.priority}`);
-    if (args.since !== undefined) argv.push(`--since=${toJournalSince(args.since)}`);
-    if (args.until !== undefined) argv.push(`--until=${toJournalSince(args.until)}`);
-    argv.push(`--grep=${grep}`);
-    return {
-      kind: "exec",
-      commands: [argv],
-      mode: "all",
-      sudo: usesSudo(target, "log_search"),
-      ...targetLimits(target),
-    };
-  },
+  plan: (args, target) => ({
+    kind: "exec",
+    commands: [journalArgv({
+      ...args,
+      lines: SCAN_LIMIT,
+      grep: args.regex ? args.pattern : literalPattern(args.pattern),
+    })],
+    mode: "all",
+    sudo: usesSudo(target, "log_search"),
+    ...targetLimits(target),
+  }),
   parse: (result, args) => {
     const [cmd] = execCommands(result, 1);
     throwCommonFailure(cmd, "systemd");

@@ -75,6 +75,40 @@ export function parseJournal(stdout: string): JournalLogs["entries"] {
   return entries;
 }
 
+/** What one journal read asks for; every value validated by its schema first. */
+export interface JournalQuery {
+  /** Entries read at most (the last ones). */
+  readonly lines: number;
+  readonly unit?: string;
+  readonly since?: string;
+  readonly until?: string;
+  readonly priority?: string;
+  /** Only entries from these syslog identifiers (`--identifier`, any of them). */
+  readonly identifiers?: readonly string[];
+  /** A PCRE2 pattern for `--grep`. */
+  readonly grep?: string;
+}
+
+/**
+ * The journalctl argv for a query, in `short-iso` output. Every value is
+ * bound to its option in one `--opt=value` element, and no operand is
+ * passed (journalctl reads bare operands as match expressions), so nothing
+ * a caller sends can read as an option of its own.
+ *
+ * @param query Validated values.
+ * @returns The argv.
+ */
+export function journalArgv(query: JournalQuery): string[] {
+  const argv = ["journalctl", "--no-pager", "--quiet", "-o", "short-iso", `--lines=${query.lines}`];
+  if (query.unit !== undefined) argv.push(`--unit=${query.unit}`);
+  if (query.since !== undefined) argv.push(`--since=${toJournalSince(query.since)}`);
+  if (query.until !== undefined) argv.push(`--until=${toJournalSince(query.until)}`);
+  if (query.priority !== undefined) argv.push(`--priority=${query.priority}`);
+  for (const id of query.identifiers ?? []) argv.push(`--identifier=${id}`);
+  if (query.grep !== undefined) argv.push(`--grep=${query.grep}`);
+  return argv;
+}
+
 /** Recent journal entries. */
 export const journalLogs = defineOperation({
   name: "journal_logs",
@@ -103,28 +137,13 @@ export const journalLogs = defineOperation({
   mutates: false,
   destructive: false,
   programs: ["journalctl"],
-  plan: (args, target) => {
-    // `--opt=value` keeps each value bound to its option; journalctl reads
-    // bare operands as match expressions, so none are passed.
-    const argv = [
-      "journalctl",
-      "--no-pager",
-      "--quiet",
-      "-o",
-      "short-iso",
-      `--lines=${args.lines}`,
-    ];
-    if (args.unit !== undefined) argv.push(`--unit=${args.unit}`);
-    if (args.since !== undefined) argv.push(`--since=${toJournalSince(args.since)}`);
-    if (args.priority !== undefined) argv.push(`--priority=${args.priority}`);
-    return {
-      kind: "exec",
-      commands: [argv],
-      mode: "all",
-      sudo: usesSudo(target, "journal_logs"),
-      ...targetLimits(target),
-    };
-  },
+  plan: (args, target) => ({
+    kind: "exec",
+    commands: [journalArgv(args)],
+    mode: "all",
+    sudo: usesSudo(target, "journal_logs"),
+    ...targetLimits(target),
+  }),
   parse: (result) => {
     const [cmd] = execCommands(result, 1);
     throwCommonFailure(cmd, "systemd");

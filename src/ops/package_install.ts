@@ -8,16 +8,7 @@ import { z } from "zod";
 import { defineOperation, targetLimits, usesSudo } from "./operation.ts";
 import { packageNameSchema } from "./_host_schemas.ts";
 import { managerOf, MANAGERS, ranManager } from "./package.ts";
-import { throwUpgradeFailure } from "./package_upgrade.ts";
-
-const APT = [
-  "-y",
-  "-q",
-  "-o",
-  "Dpkg::Options::=--force-confdef",
-  "-o",
-  "Dpkg::Options::=--force-confold",
-];
+import { APT_OPTIONS, outputTail, throwUpgradeFailure } from "./package_upgrade.ts";
 
 /** Install packages with the host's package manager. */
 export const packageInstall = defineOperation({
@@ -39,7 +30,7 @@ export const packageInstall = defineOperation({
   plan: (args, target) => ({
     kind: "exec",
     commands: [
-      ["apt-get", ...APT, "install", "--", ...args.packages],
+      ["apt-get", ...APT_OPTIONS, "install", "--", ...args.packages],
       ["dnf", "-y", "install", "--", ...args.packages],
       ["apk", "add", "--no-interactive", "--", ...args.packages],
     ],
@@ -51,8 +42,7 @@ export const packageInstall = defineOperation({
     const cmd = ranManager(result);
     const manager = managerOf(cmd);
     if (cmd.exitCode !== 0) throwUpgradeFailure(cmd, manager);
-    const lines = cmd.stdout.split("\n").map((l) => l.trimEnd()).filter((l) => l !== "");
-    return { manager, packages: [...args.packages], output_tail: lines.slice(-20) };
+    return { manager, packages: [...args.packages], output_tail: outputTail(cmd.stdout, 20) };
   },
   render: (out) => `${out.manager} installed ${out.packages.join(", ")}`,
 });

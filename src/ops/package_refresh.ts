@@ -8,7 +8,7 @@
 import { z } from "zod";
 import { defineOperation, targetLimits, usesSudo } from "./operation.ts";
 import { managerOf, MANAGERS, ranManager } from "./package.ts";
-import { throwUpgradeFailure } from "./package_upgrade.ts";
+import { outputTail, throwUpgradeFailure } from "./package_upgrade.ts";
 
 /** What the refresh did. */
 export const packageRefreshOutput = z.object({
@@ -40,8 +40,7 @@ export const packageRefresh = defineOperation({
     const cmd = ranManager(result);
     const manager = managerOf(cmd);
     if (cmd.exitCode !== 0) throwUpgradeFailure(cmd, manager);
-    const lines = cmd.stdout.split("\n").map((l) => l.trimEnd()).filter((l) => l !== "");
-    return { manager, output_tail: lines.slice(-10) };
+    return { manager, output_tail: outputTail(cmd.stdout, 10) };
   },
   render: (out) => `${out.manager} refreshed its package index`,
 });

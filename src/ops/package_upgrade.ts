@@ -22,8 +22,8 @@ export const packageUpgradeOutput = z.object({
 /** The output of `package_upgrade`. */
 export type PackageUpgrade = z.infer<typeof packageUpgradeOutput>;
 
-// Keep the packaged config file on conflicts instead of asking (there is no tty).
-const APT_OPTIONS = [
+/** apt-get options: no questions, and keep the packaged config file on conflicts (there is no tty). */
+export const APT_OPTIONS: readonly string[] = [
   "-y",
   "-q",
   "-o",
@@ -59,6 +59,17 @@ const SUMMARY = [
   /^(?:Nothing to do\.|Complete!)$/m, // dnf
   /^OK: .+ in \d+ packages$/m, // apk
 ];
+
+/**
+ * The last non-empty lines a package manager printed.
+ *
+ * @param stdout Its output.
+ * @param count How many lines.
+ * @returns Up to `count` lines, trailing blanks trimmed.
+ */
+export function outputTail(stdout: string, count: number): string[] {
+  return stdout.split("\n").map((l) => l.trimEnd()).filter((l) => l !== "").slice(-count);
+}
 
 /**
  * Throws the error a failed package manager run means: unknown package, lock held, not root.
@@ -121,13 +132,12 @@ export const packageUpgrade = defineOperation({
     const cmd = ranManager(result);
     const manager = managerOf(cmd);
     if (cmd.exitCode !== 0) throwUpgradeFailure(cmd, manager);
-    const lines = cmd.stdout.split("\n").map((l) => l.trimEnd()).filter((l) => l !== "");
     const summary = SUMMARY.map((re) => cmd.stdout.match(re)?.[0]).find((s) => s) ?? null;
     return {
       manager,
       requested: args.all ? "all" as const : [...(args.packages ?? [])],
       summary,
-      output_tail: lines.slice(-20),
+      output_tail: outputTail(cmd.stdout, 20),
     };
   },
   render: (out) =>

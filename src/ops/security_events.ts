@@ -10,7 +10,8 @@
 import { z } from "zod";
 import { defineOperation, OperationError, targetLimits, usesSudo } from "./operation.ts";
 import { execCommands, firstErrorLine, throwCommonFailure } from "./_host_result.ts";
-import { hostPathSchema, sinceSchema, toJournalSince } from "./_host_schemas.ts";
+import { hostPathSchema, sinceSchema } from "./_host_schemas.ts";
+import { journalArgv } from "./logs.ts";
 import { EVENT_KINDS, parseSecurityEvents, type SecurityEvent } from "./_auth_events.ts";
 import { rootsFor } from "./file.ts";
 
@@ -136,17 +137,7 @@ export const securityEvents = defineOperation({
       const commands = AUTH_LOGS.map((file) => ["tail", "-n", String(args.lines), "--", file]);
       return { kind: "exec", commands, mode: "all", sudo, ...limits };
     }
-    const argv = [
-      "journalctl",
-      "--no-pager",
-      "--quiet",
-      "-o",
-      "short-iso",
-      `--lines=${args.lines}`,
-    ];
-    for (const id of IDENTIFIERS) argv.push(`--identifier=${id}`);
-    if (args.since !== undefined) argv.push(`--since=${toJournalSince(args.since)}`);
-    if (args.until !== undefined) argv.push(`--until=${toJournalSince(args.until)}`);
+    const argv = journalArgv({ ...args, identifiers: IDENTIFIERS });
     return { kind: "exec", commands: [argv], mode: "all", sudo, ...limits };
   },
   parse: (result) => {

@@ -4,19 +4,14 @@
  * targets, with the official SDK client over Streamable HTTP.
  */
 import assert from "node:assert/strict";
-import { type CallToolResult, readAudit } from "./_gateway.ts";
-import { type Fleet, startFleet } from "./_fleet.ts";
+import { readAudit } from "./_gateway.ts";
+import { callFleet, OBSERVE_EVERYTHING, startFleet } from "./_fleet.ts";
 import { measureToolList, TOOL_LIST_BUDGET } from "../../src/mcp/tool_budget.ts";
 
 const HOST_CAPS = ["system:read", "system:admin", "network:diag"];
 
 const POLICY = [
-  "version: 1",
-  "rules:",
-  "  - id: observe-everything",
-  "    effect: allow",
-  "    tiers: [observe]",
-  '    targets: ["*"]',
+  ...OBSERVE_EVERYTHING,
   "  - id: nothing-on-vault",
   "    effect: deny",
   '    operations: ["*"]',
@@ -35,24 +30,7 @@ const POLICY = [
   "",
 ].join("\n");
 
-interface Entry {
-  target: string;
-  status: string;
-  data?: Record<string, unknown>;
-  plan?: { argv?: string[][]; remote_command_lines?: string[] };
-  error?: { code: string; message: string };
-}
-
-async function call(
-  fleet: Fleet,
-  name: string,
-  args: Record<string, unknown>,
-): Promise<{ results: Entry[]; isError: boolean; text: string }> {
-  const raw = await fleet.client.callTool({ name, arguments: args }) as CallToolResult;
-  const text = raw.content.map((c) => (c.type === "text" ? c.text : "")).join("\n");
-  const structured = raw.structuredContent as { results?: Entry[] } | undefined;
-  return { results: structured?.results ?? [], isError: !!raw.isError, text };
-}
+const call = callFleet;
 
 Deno.test({
   name: "a model finds its targets, what it may do there, and searches their logs",

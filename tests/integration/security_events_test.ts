@@ -6,18 +6,10 @@
  */
 import assert from "node:assert/strict";
 import type { CallToolResult } from "./_gateway.ts";
-import { type Fleet, startFleet } from "./_fleet.ts";
+import { type Fleet, OBSERVE_EVERYTHING, startFleet } from "./_fleet.ts";
 import { generateClientKey } from "../../scripts/testbed/sshd.ts";
 
-const POLICY = [
-  "version: 1",
-  "rules:",
-  "  - id: observe-everything",
-  "    effect: allow",
-  "    tiers: [observe]",
-  '    targets: ["*"]',
-  "",
-].join("\n");
+const POLICY = [...OBSERVE_EVERYTHING, ""].join("\n");
 
 /** One failed login attempt with the OpenSSH client, from a chosen source address. */
 async function failLogin(

@@ -6,18 +6,13 @@
  * security_events_test.ts.)
  */
 import assert from "node:assert/strict";
-import { type CallToolResult, runCli } from "./_gateway.ts";
-import { type Fleet, startFleet } from "./_fleet.ts";
+import { runCli } from "./_gateway.ts";
+import { callFleet, OBSERVE_EVERYTHING, startFleet } from "./_fleet.ts";
 
 const CAPS = ["system:read", "system:admin"];
 
 const POLICY = [
-  "version: 1",
-  "rules:",
-  "  - id: observe-everything",
-  "    effect: allow",
-  "    tiers: [observe]",
-  '    targets: ["*"]',
+  ...OBSERVE_EVERYTHING,
   "  - id: staging-packages-approved",
   "    effect: approve",
   "    operations: [package_refresh, package_upgrade]",
@@ -27,22 +22,7 @@ const POLICY = [
   "",
 ].join("\n");
 
-interface Entry {
-  target: string;
-  status: string;
-  data?: Record<string, unknown>;
-  error?: { code: string; message: string };
-}
-
-async function call(fleet: Fleet, name: string, args: Record<string, unknown>) {
-  const raw = await fleet.client.callTool({ name, arguments: args }) as CallToolResult;
-  const structured = raw.structuredContent as {
-    results: Entry[];
-    approval?: { id: string; how_to_approve: string };
-  } | undefined;
-  const text = raw.content.map((c) => (c.type === "text" ? c.text : "")).join("\n");
-  return { results: [], ...structured, isError: !!raw.isError, text };
-}
+const call = callFleet;
 
 Deno.test({
   name:

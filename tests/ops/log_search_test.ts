@@ -26,9 +26,9 @@ Deno.test("log_search binds the pattern to --grep= in one argv element, escaped 
     "short-iso",
     `--lines=${SCAN_LIMIT}`,
     "--unit=ssh.service",
-    "--priority=warning",
     "--since=-2h",
     "--until=2024-05-01 12:00:00 UTC",
+    "--priority=warning",
     "--grep=Failed password",
   ]]);
   assert.equal(grepOf({ pattern: "-n 1 --merge" }), "--grep=-n 1 --merge");
