@@ -15,7 +15,7 @@ import { patternProblem } from "../config/pattern.ts";
 import { defineOperation, OperationError, targetLimits, usesSudo } from "./operation.ts";
 import { execCommands, firstErrorLine, throwCommonFailure } from "./_host_result.ts";
 import { sinceSchema, unitNameSchema } from "./_host_schemas.ts";
-import { journalArgv, parseJournal, PRIORITIES } from "./logs.ts";
+import { JOURNAL_REACH, journalArgv, parseJournal, PRIORITIES } from "./logs.ts";
 
 /** Most matching entries read per target; the count says when there were more. */
 export const SCAN_LIMIT = 5000;
@@ -106,12 +106,7 @@ export const logSearch = defineOperation({
     }
   }),
   output: logSearchOutput,
-  paramReach: {
-    unit: { absent: "every unit" },
-    priority: { absent: "every priority" },
-    since: { absent: "the whole journal, from its start" },
-    until: { absent: "up to now" },
-  },
+  paramReach: { ...JOURNAL_REACH, until: { absent: "up to now" } },
   capability: "system:read",
   targetTypes: ["local", "ssh"],
   mutates: false,

@@ -75,6 +75,13 @@ export function parseJournal(stdout: string): JournalLogs["entries"] {
   return entries;
 }
 
+/** What leaving out a journal filter reaches; the journal reads share it. */
+export const JOURNAL_REACH = {
+  unit: { absent: "every unit" },
+  since: { absent: "the whole journal, from its start" },
+  priority: { absent: "every priority" },
+} as const;
+
 /** What one journal read asks for; every value validated by its schema first. */
 export interface JournalQuery {
   /** Entries read at most (the last ones). */
@@ -127,11 +134,7 @@ export const journalLogs = defineOperation({
     priority: z.enum(PRIORITIES).optional(),
   }),
   output: journalLogsOutput,
-  paramReach: {
-    unit: { absent: "every unit" },
-    since: { absent: "the whole journal, from its start" },
-    priority: { absent: "every priority" },
-  },
+  paramReach: JOURNAL_REACH,
   capability: "system:read",
   targetTypes: ["local", "ssh"],
   mutates: false,
