@@ -166,6 +166,37 @@ Deno.test({
     const text = fan.content.map((c) => (c.type === "text" ? c.text : "")).join("\n");
     assert.match(text, /^Across 2 targets: top failed sources 127\.0\.0\.9 \(4\)/);
 
+    // log_search on the same real log file: RE2 in the gateway, patterns as data.
+    const search = await fleet.client.callTool({
+      name: "log_search",
+      arguments: { targets: "tag:web", path: paths["web-02"], pattern: "from 127.0.0.9 port" },
+    }) as CallToolResult;
+    const counts = (search.structuredContent as { results: { data: { count: number } }[] })
+      .results.map((r) => r.data.count);
+    // Two attempts from 127.0.0.9 to web-02's sshd: each logs "Connection from" and a failure.
+    assert.deepEqual(counts, [4, 4]);
+    const regex = await fleet.client.callTool({
+      name: "log_search",
+      arguments: {
+        target: "web-01",
+        path: paths["web-01"],
+        pattern: "^(Invalid user|Failed publickey for) \\S+ from",
+        regex: true,
+      },
+    }) as CallToolResult;
+    assert.equal(
+      (regex.structuredContent as { results: { data: { count: number } }[] }).results[0].data.count,
+      2,
+    );
+    const outside = await fleet.client.callTool({
+      name: "log_search",
+      arguments: { target: "web-01", path: "/etc/shadow", pattern: "root" },
+    }) as CallToolResult;
+    const refused =
+      (outside.structuredContent as { results: { status: string; error?: { code: string } }[] })
+        .results[0];
+    assert.equal(refused.error?.code, "forbidden");
+
     // The journal source runs on real sshd too (this machine keeps no journal: zero events).
     const journal = await fleet.client.callTool({
       name: "security_events",

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { literalPattern, logSearch, SCAN_LIMIT } from "../../src/ops/log_search.ts";
+import { literalPattern, logSearch, SCAN_LIMIT, searchText } from "../../src/ops/log_search.ts";
 import { OperationError } from "../../src/ops/operation.ts";
 import { asExec, cmd, exec, has, localTarget, runPlan, sshTarget } from "./_host_helpers.ts";
 
@@ -140,4 +140,60 @@ Deno.test({
     }
     assert.equal(await Deno.stat("/tmp/i10-pwned").then(() => true, () => false), false);
   },
+});
+
+Deno.test("log_search on a file reads it under the roots and matches with RE2, literal unless regex", () => {
+  const args = logSearch.input.parse({
+    pattern: "failed (x",
+    path: "/srv/logs/app.log",
+    offset: 10,
+  });
+  const plan = logSearch.plan(args, localTarget(["/srv/logs"]));
+  assert.equal(plan.kind, "fs_read");
+  assert.equal(logSearch.capabilityFor!(args), "file:read");
+  assert.throws(
+    () =>
+      logSearch.plan(
+        logSearch.input.parse({ pattern: "x", path: "/etc/shadow" }),
+        localTarget(["/srv"]),
+      ),
+    (e) => e instanceof OperationError && e.code === "forbidden",
+  );
+  assert.equal(
+    logSearch.input.safeParse({ pattern: "x", path: "/srv/a", unit: "ssh" }).success,
+    false,
+  );
+  assert.equal(
+    logSearch.input.safeParse({ pattern: "x", path: "/srv/../etc/shadow" }).success,
+    false,
+  );
+  const text = "ok\nFAILED (x) once\nfailed (x) twice\nfailed x thrice\n" + "a".repeat(100_000) +
+    "!\n";
+  const literal = searchText(text, { pattern: "failed (x", regex: false, lines: 1 }, false);
+  assert.equal(literal.count, 2);
+  assert.deepEqual(literal.entries, [{
+    time: null,
+    identifier: null,
+    pid: null,
+    message: "failed (x) twice",
+  }]);
+  assert.equal(searchText(text, { pattern: "FAILED", regex: false, lines: 5 }, true).count, 1);
+  assert.equal(
+    searchText(text, { pattern: "failed \\(?x", regex: true, lines: 5 }, false).count,
+    3,
+  );
+  // RE2 is linear: a pattern that backtracks in PCRE2 costs nothing special here.
+  assert.equal(searchText(text, { pattern: "(a|a)*!", regex: false, lines: 5 }, false).count, 0);
+  const out = logSearch.parse(
+    {
+      kind: "fs_read",
+      path: "/srv/logs/app.log",
+      size: 30,
+      encoding: "utf-8",
+      content: "x failed (x\n",
+      truncated: false,
+    } as never,
+    args,
+  );
+  assert.equal(out.count, 1);
 });
