@@ -30,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-deno run -P=gateway --no-prompt main.ts serve --transport http \
+deno run -P=launch --no-prompt --no-remote --ignore-env main.ts launch serve --transport http \
   --listen 127.0.0.1:0 --state-dir "$work/state" --no-auth \
   >"$work/gateway.log" 2>&1 &
 pid=$!

@@ -146,6 +146,23 @@ export async function generateClientKey(
   return { type, path, publicKey, privateKey: await Deno.readTextFile(path) };
 }
 
+/**
+ * Every descendant of a process (children, their children, ...), read from /proc.
+ *
+ * @param pid The ancestor.
+ * @returns Descendant PIDs, parents before children; the ancestor itself is not included.
+ */
+export function descendants(pid: number): number[] {
+  const all: number[] = [];
+  const queue = children(pid);
+  while (queue.length > 0) {
+    const next = queue.shift()!;
+    all.push(next);
+    queue.push(...children(next));
+  }
+  return all;
+}
+
 function children(pid: number): number[] {
   const found: number[] = [];
   for (const entry of Deno.readDirSync("/proc")) {

@@ -11,6 +11,7 @@
  * @module
  */
 import {
+  descendants,
   ensureTestUser,
   freePort,
   generateHostKeys,
@@ -154,6 +155,37 @@ export class SshdTestbed {
     await instance.process.status;
     instance.process = null;
     instance.pid = null;
+  }
+
+  /**
+   * Sends a signal to instance `index`'s per-connection sshd processes (every
+   * descendant of its listener), and to the listener too with `listener`.
+   * `SIGSTOP` freezes the open connections as a hung host would: TCP stays
+   * up, nothing answers. `SIGCONT` thaws them.
+   *
+   * @param index Instance index.
+   * @param signal The signal.
+   * @param options `listener`: signal the listening process as well.
+   * @returns How many processes were signalled.
+   */
+  signalConnections(
+    index: number,
+    signal: "SIGSTOP" | "SIGCONT",
+    options: { listener?: boolean } = {},
+  ): number {
+    const pid = this.instances[index].pid;
+    if (pid === null) return 0;
+    const pids = [...(options.listener ? [pid] : []), ...descendants(pid)];
+    let sent = 0;
+    for (const p of pids) {
+      try {
+        Deno.kill(p, signal);
+        sent++;
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    return sent;
   }
 
   /** Stops every instance and removes the temp dir. Safe to call twice. */

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 
 /** A value JSON can hold; what {@linkcode canonicalJson} writes and `redact` returns. */
@@ -44,11 +45,27 @@ export const CANONICAL_MAX_DEPTH = 256;
  */
 export function canonicalJson(value: unknown): string {
   const parts: string[] = [];
-  write(value, parts, new Set(), "$");
+  write(value, parts, new Set(), []);
   return parts.join("");
 }
 
-function write(value: unknown, out: string[], stack: Set<object>, path: string): void {
+/** Where {@linkcode write} puts its text: an array, or a hash fed as it goes. */
+interface Sink {
+  push(...parts: string[]): unknown;
+  /** Writes a string value as JSON; without it the string is written with `JSON.stringify`. */
+  string?(value: string): void;
+}
+
+/** `$.a[0]`-style text of the keys leading to a value (built only for an error message). */
+function pathOf(keys: readonly (string | number)[]): string {
+  return "$" + keys.map((key) => typeof key === "number" ? `[${key}]` : `.${key}`).join("");
+}
+
+/**
+ * Writes one value. `keys` is the path to it, shared and pushed/popped as
+ * the walk goes, so no path text is built unless something fails.
+ */
+function write(value: unknown, out: Sink, stack: Set<object>, keys: (string | number)[]): void {
   if (
     value !== null && typeof value === "object" && typeof (value as Jsonable).toJSON === "function"
   ) {
@@ -56,13 +73,18 @@ function write(value: unknown, out: string[], stack: Set<object>, path: string):
   }
   switch (typeof value) {
     case "string":
+      if (out.string) out.string(value);
+      else out.push(JSON.stringify(value));
+      return;
     case "boolean":
       out.push(JSON.stringify(value));
       return;
     case "number":
       if (!Number.isFinite(value)) {
         throw new RangeError(
-          `Cannot write canonical JSON: expected a finite number at ${path}, found ${value}`,
+          `Cannot write canonical JSON: expected a finite number at ${
+            pathOf(keys)
+          }, found ${value}`,
         );
       }
       out.push(JSON.stringify(value));
@@ -71,7 +93,9 @@ function write(value: unknown, out: string[], stack: Set<object>, path: string):
       break;
     default:
       throw new TypeError(
-        `Cannot write canonical JSON: expected a JSON value at ${path}, found a ${typeof value}`,
+        `Cannot write canonical JSON: expected a JSON value at ${
+          pathOf(keys)
+        }, found a ${typeof value}`,
       );
   }
   if (value === null) {
@@ -79,30 +103,39 @@ function write(value: unknown, out: string[], stack: Set<object>, path: string):
     return;
   }
   if (stack.has(value)) {
-    throw new TypeError(`Cannot write canonical JSON: expected a tree at ${path}, found a cycle`);
+    throw new TypeError(
+      `Cannot write canonical JSON: expected a tree at ${pathOf(keys)}, found a cycle`,
+    );
   }
   if (stack.size >= CANONICAL_MAX_DEPTH) {
     throw new RangeError(
-      `Cannot write canonical JSON: expected nesting of at most ${CANONICAL_MAX_DEPTH} levels, found more at ${path}`,
+      `Cannot write canonical JSON: expected nesting of at most ${CANONICAL_MAX_DEPTH} levels, found more at ${
+        pathOf(keys)
+      }`,
     );
   }
   stack.add(value);
   if (Array.isArray(value)) {
     out.push("[");
-    value.forEach((item, index) => {
+    for (let index = 0; index < value.length; index++) {
       if (index > 0) out.push(",");
-      write(item === undefined ? null : item, out, stack, `${path}[${index}]`);
-    });
+      const item = value[index];
+      keys.push(index);
+      write(item === undefined ? null : item, out, stack, keys);
+      keys.pop();
+    }
     out.push("]");
   } else {
     const record = value as Record<string, unknown>;
     // Default sort compares UTF-16 code units, exactly as RFC 8785 asks.
-    const keys = Object.keys(record).filter((key) => record[key] !== undefined).sort();
+    const names = Object.keys(record).filter((key) => record[key] !== undefined).sort();
     out.push("{");
-    keys.forEach((key, index) => {
+    names.forEach((key, index) => {
       if (index > 0) out.push(",");
       out.push(JSON.stringify(key), ":");
-      write(record[key], out, stack, `${path}.${key}`);
+      keys.push(key);
+      write(record[key], out, stack, keys);
+      keys.pop();
     });
     out.push("}");
   }
@@ -156,4 +189,61 @@ export function canonicalDigest(value: unknown): Promise<string> {
   } catch (error) {
     return Promise.reject(error);
   }
+}
+
+/** Text gathered before it is hashed: fewer, larger hash updates. */
+const DIGEST_CHUNK = 64 * 1024;
+
+/**
+ * SHA-256 and UTF-8 length of a value's canonical JSON, computed as the text
+ * is written, so a large value's text is never held whole (a call's output
+ * digest in its `finished` record).
+ *
+ * @param value A JSON-compatible value.
+ * @returns 64 lowercase hex digits and the canonical text's length in UTF-8 bytes.
+ * @throws {RangeError} As {@linkcode canonicalJson}.
+ * @throws {TypeError} As {@linkcode canonicalJson}.
+ */
+export function canonicalJsonDigest(value: unknown): { digest: string; bytes: number } {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  let pending = "";
+  const flush = (text: string) => {
+    hash.update(text);
+    bytes += Buffer.byteLength(text, "utf8");
+  };
+  const sink: Sink = {
+    // A long string is escaped a slice at a time, never whole. Slices do not
+    // split a surrogate pair: JSON.stringify escapes a lone surrogate.
+    string(value: string) {
+      if (value.length < DIGEST_CHUNK) return void sink.push(JSON.stringify(value));
+      sink.push('"');
+      for (let at = 0; at < value.length;) {
+        let end = Math.min(value.length, at + DIGEST_CHUNK);
+        const last = value.charCodeAt(end - 1);
+        if (end < value.length && last >= 0xd800 && last <= 0xdbff) end--;
+        sink.push(JSON.stringify(value.slice(at, end)).slice(1, -1));
+        at = end;
+      }
+      sink.push('"');
+    },
+    push(...parts: string[]) {
+      for (const part of parts) {
+        if (part.length >= DIGEST_CHUNK) {
+          if (pending !== "") flush(pending);
+          pending = "";
+          flush(part);
+        } else {
+          pending += part;
+          if (pending.length >= DIGEST_CHUNK) {
+            flush(pending);
+            pending = "";
+          }
+        }
+      }
+    },
+  };
+  write(value, sink, new Set(), []);
+  if (pending !== "") flush(pending);
+  return { digest: hash.digest("hex"), bytes };
 }

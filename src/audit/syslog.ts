@@ -37,7 +37,18 @@ export function sendSyslog(address: string, message: string): Promise<string | u
   const match = /^\[?([^\]]+)\]?:(\d+)$/.exec(address);
   if (!match) return Promise.resolve(`expected HOST:PORT, found ${JSON.stringify(address)}`);
   const [, host, port] = match;
-  const socket = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");
+  const v6 = host.includes(":");
+  // node:dgram binds an ephemeral local port before sending; without the
+  // permission it throws where no caller can catch it, so ask first.
+  for (const needed of [syslogBindAddress(address), address]) {
+    const state = Deno.permissions.querySync({ name: "net", host: needed }).state;
+    if (state !== "granted") {
+      return Promise.resolve(
+        `cannot send to syslog ${address}: expected net permission for ${needed}, found ${state}`,
+      );
+    }
+  }
+  const socket = dgram.createSocket(v6 ? "udp6" : "udp4");
   return new Promise((resolve) => {
     const done = (reason?: string) => {
       try {
@@ -48,8 +59,21 @@ export function sendSyslog(address: string, message: string): Promise<string | u
       resolve(reason);
     };
     socket.once("error", (error) => done(`cannot send to syslog ${address}: ${error.message}`));
+    socket.bind({ address: v6 ? "::" : "0.0.0.0", port: 0 });
     socket.send(message, Number(port), host, (error) => {
       done(error ? `cannot send to syslog ${address}: ${error.message}` : undefined);
     });
   });
+}
+
+/**
+ * The local address a syslog datagram is sent from (any interface, an
+ * ephemeral port): the gateway needs `net` permission for it as well as for
+ * the collector's address.
+ *
+ * @param address The collector's `HOST:PORT`.
+ * @returns `0.0.0.0:0`, or `[::]:0` for an IPv6 collector.
+ */
+export function syslogBindAddress(address: string): string {
+  return address.startsWith("[") ? "[::]:0" : "0.0.0.0:0";
 }

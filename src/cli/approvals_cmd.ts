@@ -170,7 +170,11 @@ export function formatApproval(approval: ApprovalRecord, now: Date): string {
     `  Requester:  ${approval.requester}`,
     `  Tool:       ${approval.tool}`,
     `  Targets:    ${approval.targets.join(", ")}`,
-    `  Rule:       ${approval.rule}${
+    `  Rule:       ${
+      approval.rules
+        ? Object.entries(approval.rules).map(([target, rule]) => `${rule} (${target})`).join(", ")
+        : approval.rule
+    }${
       approval.separation_of_duties
         ? " (separation of duties: the approver must not be the requester)"
         : approval.confirm

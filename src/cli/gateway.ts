@@ -15,6 +15,7 @@ import {
 } from "../config/mod.ts";
 import { ExecutorHost } from "../exec/host.ts";
 import { describeProtectedFiles, secretFilePaths } from "../exec/protected_files.ts";
+import { outputBudget } from "../exec/output_budget.ts";
 import { DOCKER_KIND } from "../exec/docker_kind.ts";
 import { HTTP_KIND } from "../exec/http_kind.ts";
 import { LOCAL_KIND } from "../exec/local_kind.ts";
@@ -31,6 +32,7 @@ import { createLocalJWKSet } from "jose";
 import type { GatewayCore } from "../mcp/server.ts";
 import { CallMetrics } from "../mcp/metrics.ts";
 import { RefusalRecorder } from "../mcp/refusals.ts";
+import { InFlight } from "../mcp/in_flight.ts";
 import { CATALOG, checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
 import type { FsyncMode } from "../audit/writer.ts";
 
@@ -58,9 +60,21 @@ export interface Gateway {
   readonly shipping: ShippingCounts;
   /** Approvals, shared by the call pipeline, the HTTP endpoint and the watcher. */
   readonly approvals: ApprovalDeps;
-  /** Stops workers and closes the audit log (after a `stopped` record). */
+  /**
+   * Stops taking new tool calls and waits up to `graceMs` for the requests in
+   * flight; then cuts the calls still running (their clients get a
+   * `cancelled` result saying the gateway is shutting down) and waits a
+   * little more for those answers to be written.
+   *
+   * @returns How many requests were still in flight when the grace period ended.
+   */
+  drain(graceMs: number): Promise<number>;
+  /** Stops workers and closes the audit log (after a `stopped` record). Idempotent. */
   close(): Promise<void>;
 }
+
+/** How long cut calls get to write their `finished` record and answer. */
+const CUT_SETTLE_MS = 3_000;
 
 /** Worker kinds by target type. */
 export const WORKER_KINDS: readonly WorkerKind[] = [
@@ -152,10 +166,12 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   };
   const stopWatching = watchApprovals(approvals);
   const refusals = new RefusalRecorder(audit);
+  const inFlight = new InFlight();
   const core: GatewayCore = {
     catalog: CATALOG,
     metrics: new CallMetrics(),
     refusals,
+    inFlight,
     deps: {
       registry,
       policy: compiled,
@@ -165,8 +181,10 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       scrub: (text) => scanner.scan(text),
       approvals,
       rateLimiter: new TierRateLimiter(policy.rate_limits),
+      outputBudget: outputBudget(),
     },
   };
+  let closing: Promise<void> | undefined;
   return {
     core,
     registry,
@@ -174,17 +192,31 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     audit,
     shipping: shipper.counts,
     approvals,
-    async close() {
-      stopWatching();
+    async drain(graceMs) {
+      inFlight.stop();
+      if (await inFlight.settled(graceMs)) return 0;
+      const cut = inFlight.count;
+      log.warn("Grace period over: cutting {count} request(s) still in flight", { count: cut });
+      // Workers first, so running calls end with "The gateway is shutting
+      // down"; then the signal, for calls waiting on approval or a queue.
       executor.close();
-      await refusals.close();
-      try {
-        await audit.append({ event: "stopped" });
-      } finally {
-        // Closing signs the final checkpoint; its delivery is awaited (bounded by timeouts).
-        await audit.close();
-        await shipper.drain();
-      }
+      inFlight.cut();
+      await inFlight.settled(CUT_SETTLE_MS);
+      return cut;
+    },
+    close() {
+      return closing ??= (async () => {
+        stopWatching();
+        executor.close();
+        await refusals.close();
+        try {
+          await audit.append({ event: "stopped" });
+        } finally {
+          // Closing signs the final checkpoint; its delivery is awaited (bounded by timeouts).
+          await audit.close();
+          await shipper.drain();
+        }
+      })();
     },
   };
 }

@@ -11,6 +11,7 @@ Usage: tailops <command> [options]
 
 Commands:
   serve          Run the gateway (stdio or Streamable HTTP)
+  launch         Run serve under the narrowest permission set its configuration allows
   check-config   Validate a targets file and a policy file
   audit verify   Verify an audit log's hash chain and signed checkpoints
   audit key      Print the public key that verifies audit checkpoints
@@ -25,7 +26,7 @@ Options:
 
 Environment variables mirror the flags: TAILOPS_TARGETS, TAILOPS_POLICY,
 TAILOPS_STATE_DIR, TAILOPS_TRANSPORT, TAILOPS_LISTEN, TAILOPS_PUBLIC_URL,
-TAILOPS_LOG_LEVEL. Flags win over the environment.`;
+TAILOPS_LOG_LEVEL, TAILOPS_SHUTDOWN_GRACE. Flags win over the environment.`;
 
 /** Help for `serve`. */
 export const SERVE_HELP = `Usage: tailops serve [options]
@@ -46,7 +47,24 @@ Options:
   --no-auth                Accept unauthenticated requests (loopback listen only)
   --fsync MODE             Audit durability: batch|always|never (default: batch)
   --log-level LEVEL        debug|info|warning|error (default: info) [TAILOPS_LOG_LEVEL]
-  -h, --help               Show this help`;
+  --shutdown-grace SECONDS On SIGTERM/SIGINT, how long calls in flight may
+                           finish before they are cut (default: 10) [TAILOPS_SHUTDOWN_GRACE]
+  -h, --help               Show this help
+
+HTTP limits (flag, else TAILOPS_ + the flag in capitals with _, else default):
+  --max-connections N            Connections open at once (default: 1024; lowered
+                                 to the descriptor limit minus --fd-reserve)
+  --max-connections-per-peer N   Connections from one address (default: 128)
+  --headers-timeout DURATION     Time to send request headers (default: 10s)
+  --request-timeout DURATION     Time to send a whole request (default: 30s)
+  --keep-alive-timeout DURATION  Idle time between requests (default: 30s)
+  --fd-reserve N                 Descriptors kept for everything else (default: 256)
+  --max-sessions-per-identity N  MCP sessions one identity may hold (default: 16)
+  --session-idle-timeout DURATION
+                                 Close a session without requests this long
+                                 (default: 10m; 6x with an open event stream)
+
+SIGHUP is ignored (configuration is not reloaded; restart to apply changes).`;
 
 /** Help for `check-config`. */
 export const CHECK_CONFIG_HELP = `Usage: tailops check-config [options] [TARGETS_FILE]

@@ -15,6 +15,7 @@ type Command = (args: string[]) => Promise<number>;
 // string literals, so `deno compile` still embeds every one.
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.ts")).runServe,
+  launch: async () => (await import("./launch.ts")).runLaunch,
   "check-config": async () => (await import("./check_config.ts")).runCheckConfig,
   audit: async () => (await import("./audit_cmd.ts")).runAudit,
   token: async () => (await import("./token_cmd.ts")).runToken,

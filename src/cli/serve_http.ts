@@ -13,15 +13,19 @@ import { fullIdentity } from "../gate/identity.ts";
 import { createTransportLimiter } from "../gate/rate_limit.ts";
 import { createApp } from "../http/app.ts";
 import { approvalsApi } from "../http/approvals_api.ts";
-import { defaultHostsAndOrigins } from "../http/host_origin.ts";
-import { mcpSessions } from "../http/mcp_sessions.ts";
+import { defaultHostsAndOrigins, type HostOriginOptions } from "../http/host_origin.ts";
+import { DEFAULT_LISTENER_LIMITS, type HttpListener, listenHttp } from "../http/listener.ts";
+import { DEFAULT_SESSION_LIMITS, type McpSessions, mcpSessions } from "../http/mcp_sessions.ts";
 import { serveTailscaleSocket } from "../http/tailscale_socket.ts";
 import { CliError } from "./errors.ts";
 import type { Gateway } from "./gateway.ts";
-import type { ServeOptions } from "./serve.ts";
+import type { ServeOptions } from "./serve_options.ts";
 import { onShutdown } from "./shutdown.ts";
 
 const log = getLogger(["tailops", "serve"]);
+
+/** Time for connections to end after the calls in flight were drained or cut. */
+const CLOSE_EXTRA_MS = 5_000;
 
 /**
  * Serves MCP over Streamable HTTP until a signal stops the gateway.
@@ -32,27 +36,19 @@ const log = getLogger(["tailops", "serve"]);
  */
 export async function serveHttp(options: ServeOptions, gateway: Gateway): Promise<void> {
   const { hostname, port } = options.listen;
-  const sessions = mcpSessions(gateway.core);
+  const limits = options.http ?? {
+    listener: DEFAULT_LISTENER_LIMITS,
+    sessions: DEFAULT_SESSION_LIMITS,
+  };
+  const sessions = mcpSessions(gateway.core, limits.sessions);
   const defaults = defaultHostsAndOrigins(options.listen, options.publicUrl);
   const hosts = {
     allowedHosts: [...defaults.allowedHosts, ...options.allowedHosts],
     allowedOrigins: [...defaults.allowedOrigins, ...options.allowedOrigins],
   };
-  // The server listens before the app exists (with port 0 the Host check needs
-  // the port it got), so requests in that moment get 503 instead of the app.
-  // deno-lint-ignore prefer-const
-  let app: ReturnType<typeof createApp> | undefined;
-  const stopController = new AbortController();
-  const server = Deno.serve(
-    {
-      hostname,
-      port,
-      signal: stopController.signal,
-      onListen: () => {},
-    },
-    (request, info) =>
-      app ? app.fetch(request, info) : new Response("The gateway is starting", { status: 503 }),
-  );
+  // Bound first (with port 0 the Host check needs the port it got); accepting
+  // starts once the app exists, so early connections wait in the kernel queue.
+  const server = listenHttp({ hostname, port }, limits.listener);
   const actualPort = server.addr.port;
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   const resource = options.publicUrl ?? `http://${host}:${actualPort}/mcp`;
@@ -61,6 +57,25 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
     hosts.allowedHosts.push(...listened.allowedHosts);
     hosts.allowedOrigins.push(...listened.allowedOrigins);
   }
+  try {
+    await serveOn(server, { options, gateway, sessions, hosts, resource });
+  } catch (error) {
+    await server.close(0);
+    throw error;
+  }
+}
+
+async function serveOn(
+  server: HttpListener,
+  parts: {
+    options: ServeOptions;
+    gateway: Gateway;
+    sessions: McpSessions;
+    hosts: HostOriginOptions;
+    resource: string;
+  },
+): Promise<void> {
+  const { options, gateway, sessions, hosts, resource } = parts;
   let auth: Parameters<typeof createApp>[0]["auth"];
   let metadata: Parameters<typeof createApp>[0]["metadata"];
   if (options.noAuth) {
@@ -80,7 +95,7 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
       path: token.path,
     });
   }
-  app = createApp({
+  const app = createApp({
     hosts,
     sessions,
     auth,
@@ -105,6 +120,16 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
       gateway.core.metrics?.render([
         { name: "tailops_sessions", help: "Open Streamable HTTP sessions.", read: sessions.size },
         {
+          name: "tailops_http_connections",
+          help: "Open HTTP connections.",
+          read: server.connections,
+        },
+        {
+          name: "tailops_http_connections_refused",
+          help: "HTTP connections closed at once by the connection caps.",
+          read: server.refused,
+        },
+        {
           name: "tailops_audit_records",
           help: "Records in the audit log.",
           read: () => gateway.audit.seq,
@@ -126,29 +151,54 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
         },
       ]) ?? "",
   });
+  server.serve((request, remoteAddr) => app.fetch(request, { remoteAddr }));
   // Tailscale identity arrives only on a private unix socket that `tailscale
-  // serve` proxies to; the same app serves it, marked with its channel.
+  // serve` proxies to; the same app serves it, marked with its channel. (Only
+  // tailscaled can reach that socket, so it runs outside the TCP caps.)
+  const stopController = new AbortController();
   let tailscaleServer: Deno.HttpServer<Deno.UnixAddr> | undefined;
   if (!options.noAuth && gateway.policy.auth?.tailscale.enabled) {
     try {
       tailscaleServer = await serveTailscaleSocket(options.stateDir, {
-        fetch: (request, env) => app!.fetch(request, env),
+        fetch: (request, env) => app.fetch(request, env),
         signal: stopController.signal,
       });
     } catch (error) {
-      stopController.abort();
       await gateway.close();
       throw new CliError((error as Error).message, 1);
     }
     log.info("Listening for tailscale serve on {path}", { path: tailscaleServer.addr.path });
   }
-  onShutdown(async () => {
-    await sessions.close();
-    // Close the gateway (its `stopped` record) before stopping the server: once
-    // server.finished resolves, runServe returns and the process exits.
-    await gateway.close();
-    stopController.abort();
+  let closing: Promise<unknown> | undefined;
+  const stopped = onShutdown(gateway, {
+    graceMs: options.shutdownGraceMs,
+    // Graceful: no new connections; responses under way (a call's SSE
+    // stream) go on until the sessions close below.
+    stopAccepting: () =>
+      void (closing = Promise.all([
+        server.close(options.shutdownGraceMs + CLOSE_EXTRA_MS),
+        tailscaleServer?.shutdown(),
+      ])),
+    // Closing the sessions ends the SSE streams still open (GET streams), so
+    // the graceful shutdown can complete.
+    closeTransports: async () => {
+      await sessions.close();
+      await closing;
+    },
   });
-  log.info("Listening on {url}", { url: `http://${host}:${actualPort}/mcp`, port: actualPort });
+  const l = server.limits;
+  log.info(
+    "HTTP limits: {maxConnections} connections ({perPeer} per peer), headers within {headersMs} ms, keep-alive idle {keepAliveMs} ms",
+    {
+      maxConnections: server.maxConnections,
+      perPeer: l.maxConnectionsPerPeer,
+      headersMs: l.headersTimeoutMs,
+      keepAliveMs: l.keepAliveTimeoutMs,
+    },
+  );
+  const url = new URL("/mcp", server.origin).href;
+  log.info("Listening on {url}", { url, port: server.addr.port });
   await Promise.all([server.finished, tailscaleServer?.finished]);
+  // The server finishes during a stop; the stop ends the process.
+  await stopped;
 }

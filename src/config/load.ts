@@ -8,6 +8,7 @@ import { ConfigError, type SourcePosition } from "./errors.ts";
 import { describeReadError } from "./read_error.ts";
 import { type PolicyFile, policyFileSchema } from "./policy_schema.ts";
 import { Registry } from "./registry.ts";
+import { checkReferences } from "./references.ts";
 import { findSecrets, type SecretResolver } from "./secret.ts";
 import { targetsFileSchema } from "./targets_schema.ts";
 import { formatPath, parseConfig, type YamlSource } from "./yaml_source.ts";
@@ -39,6 +40,11 @@ export interface LoadOptions {
   secrets?: SecretResolver;
   /** Skip resolving secrets, e.g. for `check-config` on another machine. */
   resolveSecrets?: boolean;
+  /**
+   * Check that keys, known_hosts files and TLS material can be used (default
+   * true when secrets are resolved). Off only where secrets are placeholders.
+   */
+  checkReferences?: boolean;
 }
 
 async function readConfigFile(path: string | URL): Promise<string> {
@@ -68,6 +74,11 @@ export async function parseTargets(
 ): Promise<Registry> {
   const { config, source } = parseConfig(text, file, targetsFileSchema);
   await resolveAll(config, source, options);
+  if (options.resolveSecrets !== false && options.checkReferences !== false) {
+    // Keys, known_hosts files, TLS material: fail now, not at the first call.
+    const problems = await checkReferences(config, source);
+    if (problems.length > 0) throw new ConfigError(problems);
+  }
   return new Registry(config.targets);
 }
 

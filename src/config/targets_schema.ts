@@ -43,14 +43,25 @@ const portError = (issue: { input?: unknown }) =>
   `Invalid port: expected 1 to 65535, found ${JSON.stringify(issue.input)}`;
 const portSchema = z.int().min(1, { error: portError }).max(65535, { error: portError });
 
+/**
+ * The largest output cap a target may set: 16 MiB. A result travels as one
+ * JSON-RPC message (over stdio, one line); beyond this size clients and
+ * models cannot use it anyway, and every copy of it costs the gateway memory
+ * that other calls need (see the output budget in src/exec/output_budget.ts).
+ */
+export const MAX_OUTPUT_CAP_BYTES = 16 * 1024 * 1024;
+
 /** Limits every call on a target runs under. */
 export const constraintsSchema = z.strictObject({
   /** Per-call timeout in milliseconds. */
   timeout_ms: z.int().min(100).max(3_600_000).default(30_000),
   /** Calls that may run on this target at once. */
   concurrency: z.int().min(1).max(256).default(4),
-  /** Bytes of output kept per call; the rest is cut and the cut is reported. */
-  output_cap_bytes: z.int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * Bytes of output kept per call (per stream for programs); the rest is cut
+   * and the cut is reported. At most {@linkcode MAX_OUTPUT_CAP_BYTES}.
+   */
+  output_cap_bytes: z.int().min(1024).max(MAX_OUTPUT_CAP_BYTES).default(1024 * 1024),
 });
 
 /** File access for host targets: operations may touch paths under these roots only. */
@@ -102,7 +113,7 @@ const sshConnectionSchema = z.strictObject({
   known_hosts: absolutePathSchema.optional(),
   /** Id of another ssh target to jump through. */
   via: nameSchema("target id").optional(),
-  keepalive_ms: z.int().min(1000).max(600_000).default(15_000),
+  keepalive_ms: z.int().min(1000).max(600_000).default(5_000),
   idle_close_ms: z.int().min(1000).max(3_600_000).default(300_000),
   /** Channels opened at once on one connection; OpenSSH allows 10 by default. */
   max_channels: z.int().min(1).max(64).default(8),
@@ -228,7 +239,7 @@ const httpConnectionSchema = z.strictObject({
         }: expected an IP address or CIDR range such as "10.0.0.0/8" or "fd00::/8"`,
     }),
   ).max(64).default([]),
-  response_cap_bytes: z.int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  response_cap_bytes: z.int().min(1024).max(MAX_OUTPUT_CAP_BYTES).default(1024 * 1024),
 });
 
 const httpTargetSchema = z.strictObject({
@@ -295,9 +306,41 @@ export const targetsFileSchema = z.strictObject({
           JSON.stringify(target.connection.via)
         }: expected the id of another ssh target`,
       });
+      return;
+    }
+    // Follow the jump hosts: a chain that comes back to a host would make
+    // every call through it loop until it times out.
+    const chain = [target.id];
+    let hop: Target | undefined = via;
+    while (hop?.type === "ssh") {
+      if (chain.includes(hop.id)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["targets", index, "connection", "via"],
+          message: `Invalid via ${JSON.stringify(target.connection.via)}: the jump-host chain ${
+            [...chain, hop.id].join(" -> ")
+          } is a cycle`,
+        });
+        return;
+      }
+      chain.push(hop.id);
+      if (chain.length > MAX_JUMP_HOPS + 1) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["targets", index, "connection", "via"],
+          message: `Invalid via ${
+            JSON.stringify(target.connection.via)
+          }: expected at most ${MAX_JUMP_HOPS} jump hosts, found a longer chain`,
+        });
+        return;
+      }
+      hop = hop.connection.via === undefined ? undefined : byId.get(hop.connection.via);
     }
   });
 });
+
+/** Longest chain of `via` jump hosts accepted. */
+export const MAX_JUMP_HOPS = 8;
 
 /** A validated target entry. */
 export type Target = z.infer<typeof targetSchema>;

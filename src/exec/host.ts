@@ -9,7 +9,7 @@ import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
 import type { TargetType } from "../config/capabilities.ts";
 import type { ExecFailure, Plan, PlanResult } from "./plan.ts";
-import type { WorkerRequest, WorkerResponse } from "./protocol.ts";
+import { placeTexts, type WorkerRequest, type WorkerResponse } from "./protocol.ts";
 import { Semaphore } from "./semaphore.ts";
 import type { WorkerContext, WorkerKind } from "./worker_kind.ts";
 
@@ -127,6 +127,11 @@ export class ExecutorHost {
       return fail("internal", (error as Error).message, started);
     }
     if (slot.dead) return fail("crashed", "The executor stopped; try again", started);
+    // Cancelled while the worker was starting: an abort listener added now
+    // would never fire, and the call would run to its timeout.
+    if (signal?.aborted) {
+      return fail("cancelled", "The call was cancelled before it started", started);
+    }
     const id = this.#nextId++;
     return await new Promise<ExecOutcome>((resolve) => {
       const onAbort = () => this.#post(slot, { type: "cancel", id });
@@ -199,11 +204,22 @@ export class ExecutorHost {
         pending.delete(message.id);
         clearTimeout(entry.timer);
         const durationMs = Math.round(performance.now() - entry.started);
-        entry.resolve(
-          message.ok
-            ? { ok: true, result: message.result, durationMs }
-            : { ok: false, error: message.error, durationMs },
-        );
+        if (!message.ok) return entry.resolve({ ok: false, error: message.error, durationMs });
+        try {
+          entry.resolve({
+            ok: true,
+            result: placeTexts(message.result, message.texts),
+            durationMs,
+          });
+        } catch (error) {
+          log.error("The {type} executor sent a malformed result: {error}", {
+            type,
+            error: String(error),
+          });
+          entry.resolve(
+            fail("internal", `The ${type} executor sent a malformed result`, entry.started),
+          );
+        }
       }
     };
     worker.onerror = (event: ErrorEvent) => {

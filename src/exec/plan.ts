@@ -3,11 +3,12 @@
  * the results executors send back. Plans never carry shell strings: programs
  * are argv arrays, Docker and HTTP calls are structured requests.
  *
- * Workers import this module; it imports only the pure path check.
+ * Workers import this module; it imports only the pure path and depth checks.
  *
  * @module
  */
 export { isUnderRoots } from "../config/paths.ts";
+export { jsonTextTooDeep, MAX_OUTPUT_DEPTH, tooDeepMessage, valueTooDeep } from "./output_depth.ts";
 
 /** Limits every plan carries. */
 export interface PlanLimits {
@@ -212,6 +213,8 @@ export type ExecFailureCode =
   | "cancelled"
   /** The target answered with something we could not understand. */
   | "bad_response"
+  /** The target's answer is valid but beyond what the gateway accepts (nested too deep). */
+  | "bad_output"
   /** Anything else. */
   | "internal";
 

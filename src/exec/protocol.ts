@@ -6,6 +6,60 @@
  */
 import type { ExecFailure, Plan, PlanResult } from "./plan.ts";
 
+/**
+ * Strings of a result at least this long travel as UTF-8 bytes whose buffer
+ * is transferred to the host, not as strings: a cloned string is copied
+ * into a serialization buffer and again into the host's heap, and the
+ * worker's own copy lingers until its next garbage collection.
+ */
+export const TRANSFER_TEXT_MIN = 64 * 1024;
+
+/**
+ * One string of a result sent as bytes: the result holds `""` at `path`, and
+ * the host puts the decoded text there (invalid UTF-8 becomes U+FFFD, as the
+ * workers' own decoding does).
+ */
+export interface ResultText {
+  readonly path: readonly (string | number)[];
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * The buffers a worker transfers with a result's texts.
+ *
+ * @param texts The texts.
+ * @returns Each underlying buffer once.
+ */
+export function textBuffers(texts: readonly ResultText[]): ArrayBuffer[] {
+  return [...new Set(texts.map((t) => t.bytes.buffer as ArrayBuffer))];
+}
+
+/**
+ * Puts a result's texts in place (host side).
+ *
+ * @param result The result as received (the host owns it).
+ * @param texts The texts that came with it.
+ * @returns The same result, its placeholders replaced.
+ * @throws {TypeError} When a path does not lead to a `""` placeholder.
+ */
+export function placeTexts(result: PlanResult, texts: readonly ResultText[] = []): PlanResult {
+  const decoder = new TextDecoder("utf-8", { fatal: false });
+  for (const { path, bytes } of texts) {
+    let node = result as unknown as Record<string | number, unknown>;
+    for (const key of path.slice(0, -1)) {
+      node = node?.[key] as Record<string | number, unknown>;
+    }
+    const last = path.at(-1);
+    if (last === undefined || node === null || typeof node !== "object" || node[last] !== "") {
+      throw new TypeError(
+        `Invalid result text: expected a "" placeholder at ${JSON.stringify(path)}`,
+      );
+    }
+    node[last] = decoder.decode(bytes);
+  }
+  return result;
+}
+
 /** Host → worker. */
 export type WorkerRequest =
   /** Sent once after start: per-target connection settings with secrets revealed. */
@@ -26,6 +80,8 @@ export type WorkerResponse =
     readonly id: number;
     readonly ok: true;
     readonly result: PlanResult;
+    /** Long strings of the result, sent as UTF-8 bytes (see {@linkcode ResultText}). */
+    readonly texts?: readonly ResultText[];
   }
   | {
     readonly type: "result";

@@ -43,6 +43,8 @@ export interface ApprovalAudit {
   readonly targets: readonly string[];
   /** The policy rule that asked for approval. */
   readonly rule: string;
+  /** Each target's rule, when the approval spans more than one rule. */
+  readonly rules?: Readonly<Record<string, string>>;
   /** The refusal code, for `approval_refused` and refused expiries. */
   readonly reason?: ApprovalRefusalCode;
   /** The bound arguments, on `approval_requested` only; redact before writing. */
@@ -94,6 +96,7 @@ export function audit(
     tool: approval.tool,
     targets: approval.targets,
     rule: approval.rule,
+    ...(approval.rules && { rules: approval.rules }),
     ...(extra.reason && { reason: extra.reason }),
     ...(event === "approval_requested" && { args: approval.args }),
     detail,

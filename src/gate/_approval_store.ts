@@ -38,6 +38,11 @@ export const approvalRecordSchema = z.strictObject({
   /** SHA-256 (hex) of the canonical call: requester, tool, sorted targets, arguments. */
   binding: z.string().regex(/^[0-9a-f]{64}$/),
   rule: z.string().min(1).max(64),
+  /**
+   * Each bound target's policy rule, when the call spans more than one rule:
+   * the approval's terms are the strictest of theirs.
+   */
+  rules: z.record(z.string().min(1).max(128), z.string().min(1).max(64)).optional(),
   requester: subject,
   tool: z.string().min(1).max(64),
   targets: z.array(z.string().min(1).max(128)).min(1),

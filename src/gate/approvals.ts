@@ -69,8 +69,13 @@ export { type ApprovalCall, BINDING_EXCLUDED_ARGS, computeBinding } from "./_app
 
 /** What {@linkcode ApprovalStore.request} needs besides the call. */
 export interface ApprovalRequestInput extends ApprovalCall {
-  /** The policy rule that asked for approval. */
+  /** The policy rule that asked for approval (the first, when several did). */
   readonly rule: string;
+  /**
+   * Each target's rule, when the call spans more than one (a fan-out whose
+   * targets fall under different rules); `terms` must then be the strictest of theirs.
+   */
+  readonly rules?: Readonly<Record<string, string>>;
   /** One line for humans: what will happen where. */
   readonly summary: string;
   /** What dry run shows (plain JSON). */
@@ -144,6 +149,9 @@ export class ApprovalStore {
       state: "pending",
       binding: await computeBinding(input),
       rule: input.rule,
+      ...(input.rules && new Set(Object.values(input.rules)).size > 1
+        ? { rules: { ...input.rules } }
+        : {}),
       requester: bound.requester,
       tool: bound.tool,
       targets: bound.targets,

@@ -10,6 +10,7 @@ import { type Capability, type TargetType, type Tier, tierOf } from "../config/c
 import { holdsOn, type Identity } from "./identity.ts";
 import type { ApprovalTerms, CompiledPolicy, CompiledRule, OperationFacts } from "./policy.ts";
 import { scheduleRefusal } from "./windows.ts";
+import { strictestTerms } from "./approval_terms.ts";
 
 /** Stable reason codes for a denial; clients and tests may key on them. */
 export type DenyCode =
@@ -152,12 +153,15 @@ export function decide(request: GateRequest, policy: CompiledPolicy): Decision {
   if (!Array.isArray(open)) {
     return deny(open.code, `Policy rule "${open.rule}" refuses ${on}: ${open.reason}`, open.rule);
   }
-  // 9. A rule demanding approval outranks a rule that simply allows.
-  const approval = open.find((r) => r.effect === "approve");
-  if (approval) {
-    return approval.approval
-      ? { kind: "approval_required", rule: approval.id, approval: approval.approval }
-      : { kind: "approval_required", rule: approval.id };
+  // 9. A rule demanding approval outranks a rule that simply allows; when
+  //    several do, the strictest terms of them all apply.
+  const approvals = open.filter((r) => r.effect === "approve");
+  if (approvals.length > 0) {
+    return {
+      kind: "approval_required",
+      rule: approvals[0].id,
+      approval: strictestTerms(approvals.map((r) => r.approval)),
+    };
   }
   return { kind: "allow", rule: open[0].id };
 }

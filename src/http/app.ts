@@ -19,9 +19,10 @@ import { hostOriginGuard, type HostOriginOptions } from "./host_origin.ts";
 import type { McpSessions } from "./mcp_sessions.ts";
 import type { TokenBucketLimiter } from "../gate/rate_limit.ts";
 import { rateLimit } from "./rate_limit.ts";
+import { MAX_MESSAGE_BYTES } from "../mcp/rpc_message.ts";
 
-/** Largest request body accepted on `/mcp`, in bytes. */
-export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+/** Largest request body accepted on `/mcp`, in bytes: the message limit of both transports. */
+export const DEFAULT_BODY_LIMIT = MAX_MESSAGE_BYTES;
 
 /** What the app is assembled from. */
 export interface AppOptions {

@@ -1,31 +1,54 @@
 /**
  * The `/mcp` endpoint: Streamable HTTP sessions, one MCP server each, bound to
- * the identity that created them.
+ * the subject that created them. Each request on a session acts as the
+ * identity its own credential proves now (see `createMcpServer`).
+ *
+ * Sessions are not a shared pool: each identity may hold a bounded number,
+ * a new one beyond that is refused (never another identity's evicted), and
+ * sessions that see no request for the idle time are closed (clients that
+ * vanish without DELETE). A session with an open event stream (GET) is kept
+ * six idle times: the stream may be a quiet client, or one that is gone.
  *
  * @module
  */
 import { getLogger } from "@logtape/logtape";
 import type { Handler } from "hono";
 import type { Identity } from "../gate/identity.ts";
+import { authInfoFor } from "../mcp/request_identity.ts";
 import { createMcpServer, type GatewayCore } from "../mcp/server.ts";
 import { type McpServer, WebStandardStreamableHTTPServerTransport } from "../mcp/sdk.ts";
+import { checkRpcMessage } from "../mcp/rpc_message.ts";
 import type { GatewayEnv } from "./authenticate.ts";
 
 const log = getLogger(["tailops", "http", "mcp"]);
 
-/** Options for {@linkcode mcpSessions}. */
-export interface McpSessionOptions {
-  /** Sessions kept at once; a new session beyond this evicts the idlest one. */
-  maxSessions?: number;
-  /** Idle time after which a session is closed. */
-  idleMs?: number;
+/** Session limits. */
+export interface SessionLimits {
+  /** Sessions one identity (subject) may hold at once; a new one beyond is refused. */
+  readonly maxSessionsPerIdentity: number;
+  /** Sessions open at once in total; a new one beyond is refused. */
+  readonly maxSessions: number;
+  /** A session with no request and no open event stream for this long is closed, in ms. */
+  readonly idleMs: number;
 }
+
+/** Safe defaults; `tailops serve --help` lists the flags that change them. */
+export const DEFAULT_SESSION_LIMITS: SessionLimits = Object.freeze({
+  maxSessionsPerIdentity: 16,
+  maxSessions: 1024,
+  idleMs: 10 * 60_000,
+});
+
+/** How many idle times a session with an open event stream is kept without requests. */
+const STREAM_IDLE_FACTOR = 6;
 
 interface Session {
   transport: WebStandardStreamableHTTPServerTransport;
   server: McpServer;
   subject: string;
   lastSeen: number;
+  /** Event streams (GET) open now. */
+  streams: number;
 }
 
 function rpcError(status: number, code: number, message: string): Response {
@@ -45,6 +68,8 @@ export interface McpSessions {
   handler: Handler<GatewayEnv>;
   /** Sessions currently open. */
   size(): number;
+  /** Closes sessions idle past the limit now (the sweep also runs on a timer). */
+  sweep(): void;
   /** Closes every session. */
   close(): Promise<void>;
 }
@@ -53,49 +78,105 @@ export interface McpSessions {
  * Creates the `/mcp` handler.
  *
  * @param core What each session's MCP server is built from.
- * @param options Session limits.
+ * @param limits Session limits (defaults: {@linkcode DEFAULT_SESSION_LIMITS}).
  * @returns The handler and a way to close all sessions.
  */
-export function mcpSessions(core: GatewayCore, options: McpSessionOptions = {}): McpSessions {
-  const maxSessions = options.maxSessions ?? 256;
-  const idleMs = options.idleMs ?? 30 * 60_000;
+export function mcpSessions(
+  core: GatewayCore,
+  limits: Partial<SessionLimits> = {},
+): McpSessions {
+  const { maxSessionsPerIdentity, maxSessions, idleMs } = { ...DEFAULT_SESSION_LIMITS, ...limits };
   const sessions = new Map<string, Session>();
+  // Sessions per subject, counting those still initializing: two initialize
+  // requests racing must not both take the last slot.
+  const perSubject = new Map<string, number>();
+  let pending = 0;
+  const take = (subject: string) => perSubject.set(subject, (perSubject.get(subject) ?? 0) + 1);
+  const release = (subject: string) => {
+    const left = (perSubject.get(subject) ?? 1) - 1;
+    if (left <= 0) perSubject.delete(subject);
+    else perSubject.set(subject, left);
+  };
 
   const closeSession = (id: string) => {
     const session = sessions.get(id);
     if (!session) return;
     sessions.delete(id);
+    release(session.subject);
     session.transport.close().catch(() => {});
     session.server.close().catch(() => {});
   };
-  const sweep = setInterval(() => {
-    const cutoff = Date.now() - idleMs;
-    for (const [id, s] of sessions) if (s.lastSeen < cutoff) closeSession(id);
-  }, Math.min(idleMs, 60_000));
-  Deno.unrefTimer(sweep);
+  const sweep = () => {
+    const now = Date.now();
+    for (const [id, s] of sessions) {
+      // An open event stream may be a client that waits quietly, or one whose
+      // connection is gone without the gateway seeing it close: give it
+      // longer, but not forever.
+      const limit = s.streams > 0 ? idleMs * STREAM_IDLE_FACTOR : idleMs;
+      if (now - s.lastSeen >= limit) {
+        log.info("Closed idle session of {subject}", { subject: s.subject });
+        closeSession(id);
+      }
+    }
+  };
+  const timer = setInterval(sweep, Math.max(50, Math.min(idleMs / 2, 30_000)));
+  Deno.unrefTimer(timer);
 
   async function open(identity: Identity, request: Request, body: unknown): Promise<Response> {
-    if (sessions.size >= maxSessions) {
-      const idlest = [...sessions].sort((a, b) => a[1].lastSeen - b[1].lastSeen)[0];
-      if (idlest) closeSession(idlest[0]);
+    const subject = identity.subject;
+    if ((perSubject.get(subject) ?? 0) >= maxSessionsPerIdentity) {
+      log.warn("Refused a new session for {subject}: it holds {count} (the limit)", {
+        subject,
+        count: maxSessionsPerIdentity,
+      });
+      return rpcError(
+        429,
+        -32000,
+        `Too many sessions: ${subject} already holds ${maxSessionsPerIdentity} open sessions (the limit); end one with DELETE /mcp or let it expire after ${
+          Math.round(idleMs / 1000)
+        } s without requests`,
+      );
     }
-    const server = createMcpServer(core, identity);
+    if (sessions.size + pending >= maxSessions) {
+      log.warn("Refused a new session for {subject}: {count} sessions are open (the limit)", {
+        subject,
+        count: maxSessions,
+      });
+      return rpcError(
+        503,
+        -32000,
+        `The gateway is at its limit of ${maxSessions} open sessions; try again later`,
+      );
+    }
+    take(subject);
+    pending++;
+    let registered = false;
+    const server = createMcpServer(core, identity, { identityPerRequest: true });
     const transport: WebStandardStreamableHTTPServerTransport =
       new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: () => crypto.randomUUID(),
         onsessioninitialized: (id: string) => {
-          sessions.set(id, { transport, server, subject: identity.subject, lastSeen: Date.now() });
-          log.info("Session opened for {subject}", { subject: identity.subject });
+          registered = true;
+          pending--;
+          sessions.set(id, { transport, server, subject, lastSeen: Date.now(), streams: 0 });
+          log.info("Session opened for {subject}", { subject });
         },
-        onsessionclosed: (id: string) => {
-          sessions.delete(id);
-        },
+        onsessionclosed: (id: string) => closeSession(id),
       });
-    await server.connect(transport);
-    return await transport.handleRequest(request, {
-      parsedBody: body,
-      authInfo: authInfo(identity),
-    });
+    try {
+      await server.connect(transport);
+      return await transport.handleRequest(request, {
+        parsedBody: body,
+        authInfo: authInfoFor(identity),
+      });
+    } finally {
+      if (!registered) {
+        // The initialize request failed: no session, no slot.
+        pending--;
+        release(subject);
+        server.close().catch(() => {});
+      }
+    }
   }
 
   const handler: McpSessions["handler"] = async function mcpEndpoint(c) {
@@ -109,6 +190,9 @@ export function mcpSessions(core: GatewayCore, options: McpSessionOptions = {}):
       } catch {
         return rpcError(400, -32700, "Parse error: the request body is not valid JSON");
       }
+      // The same envelope checks as stdio: one precise error per malformed message.
+      const checked = checkRpcMessage(body);
+      if ("error" in checked) return Response.json(checked.error, { status: 400 });
     }
     if (id === undefined) {
       if (request.method === "POST" && isInitialize(body)) {
@@ -130,28 +214,33 @@ export function mcpSessions(core: GatewayCore, options: McpSessionOptions = {}):
       return rpcError(403, -32002, "Forbidden: this session belongs to another identity");
     }
     session.lastSeen = Date.now();
-    return await session.transport.handleRequest(request, {
+    const response = await session.transport.handleRequest(request, {
       parsedBody: body,
-      authInfo: authInfo(identity),
+      authInfo: authInfoFor(identity),
     });
+    if (
+      request.method === "GET" &&
+      response.headers.get("content-type")?.startsWith("text/event-stream") &&
+      !request.signal.aborted
+    ) {
+      // An open event stream keeps the session in use until the client drops it.
+      session.streams++;
+      request.signal.addEventListener("abort", () => {
+        session.streams--;
+        session.lastSeen = Date.now();
+      }, { once: true });
+    }
+    return response;
   };
 
   return {
     handler,
     size: () => sessions.size,
+    sweep,
     async close() {
-      clearInterval(sweep);
+      clearInterval(timer);
       for (const id of [...sessions.keys()]) closeSession(id);
       await Promise.resolve();
     },
-  };
-}
-
-function authInfo(identity: Identity) {
-  return {
-    token: "",
-    clientId: identity.subject,
-    scopes: [...identity.scopes],
-    extra: { kind: identity.kind },
   };
 }

@@ -7,7 +7,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { AuditEntry } from "../audit/record.ts";
-import type { CallDeps } from "./call_tool.ts";
+import type { CallDeps } from "./call_deps.ts";
 import type { TargetResult } from "./envelope.ts";
 
 const log = getLogger(["tailops", "call"]);

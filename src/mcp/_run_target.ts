@@ -5,11 +5,19 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { canonicalJson, sha256Hex } from "../audit/canonical_json.ts";
+import {
+  CANONICAL_MAX_DEPTH,
+  canonicalJson,
+  canonicalJsonDigest,
+  sha256HexSync,
+} from "../audit/canonical_json.ts";
 import type { Target } from "../config/targets_schema.ts";
-import type { Plan } from "../exec/plan.ts";
+import { BudgetBusyError, type Reservation } from "../exec/byte_budget.ts";
+import type { ExecOutcome } from "../exec/host.ts";
+import { measureResult, OUTPUT_BUDGET_WAIT_MS, planOutputBound } from "../exec/output_budget.ts";
+import { type Plan, tooDeepMessage } from "../exec/plan.ts";
 import { type Operation, OperationError } from "../ops/operation.ts";
-import type { CallDeps } from "./call_tool.ts";
+import type { CallDeps } from "./call_deps.ts";
 import { describePlan } from "./describe_plan.ts";
 import { recordFinished } from "./_record_finished.ts";
 import type { TargetResult } from "./envelope.ts";
@@ -40,6 +48,12 @@ export interface TargetRun {
   readonly rule: string;
   readonly dryRun: boolean;
   readonly base: AuditBase;
+  /**
+   * Takes the output memory this target reserved; the caller releases it
+   * once the call's result is handed over. Without it the reservation ends
+   * when the target does.
+   */
+  readonly hold?: (reservation: Reservation) => void;
   /** The approval the call ran under, for the audit trail. */
   readonly approvalId?: string;
   readonly signal?: AbortSignal;
@@ -67,6 +81,32 @@ export function planFor(
 }
 
 /**
+ * Plans the call and digests the plan. A plan that cannot be written as
+ * canonical JSON (arguments nested deeper than the audit allows) is refused
+ * for this target like a plan the operation refuses, before anything runs.
+ */
+function digestedPlan(
+  operation: Operation,
+  args: Record<string, unknown>,
+  target: Target,
+): { plan: Plan; planDigest: string } | { error: OperationError } {
+  const planned = planFor(operation, args, target);
+  if ("error" in planned) return planned;
+  try {
+    return { plan: planned.plan, planDigest: sha256HexSync(canonicalJson(planned.plan)) };
+  } catch (error) {
+    if (!(error instanceof RangeError || error instanceof TypeError)) throw error;
+    return {
+      error: new OperationError(
+        "bad_arguments",
+        `The arguments of ${operation.name} cannot be recorded in the audit log: expected ` +
+          `JSON values nested at most ${CANONICAL_MAX_DEPTH} levels deep`,
+      ),
+    };
+  }
+}
+
+/**
  * Runs one allowed target.
  *
  * @param deps The gateway's executor and audit log.
@@ -80,7 +120,7 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   const approval = run.approvalId ? { approval_id: run.approvalId } : {};
-  const planned = planFor(op, run.args, target);
+  const planned = digestedPlan(op, run.args, target);
   if ("error" in planned) {
     await deps.audit.append({
       ...base,
@@ -99,8 +139,7 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
       error: { code: planned.error.code, message: planned.error.message },
     };
   }
-  const { plan } = planned;
-  const planDigest = await sha256Hex(canonicalJson(plan));
+  const { plan, planDigest } = planned;
   await deps.audit.append({
     ...base,
     event: "decided",
@@ -119,51 +158,19 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
       plan: describePlan(plan, target),
     };
   }
-  const outcome = await deps.executor.run(target, plan, { signal: run.signal });
+  const reserved = await reserveOutput(deps, run, plan);
   let entry: TargetResult;
-  if (!outcome.ok) {
-    entry = {
-      target: target.id,
-      status: EXEC_STATUS[outcome.error.code] ?? "failed",
-      duration_ms: elapsed(),
-      rule,
-      error: outcome.error,
-    };
+  if ("refused" in reserved) {
+    entry = { target: target.id, rule, duration_ms: elapsed(), ...reserved.refused };
   } else {
-    const result = outcome.result;
-    const last = result.kind === "exec" ? result.commands.at(-1) : undefined;
-    const truncated = result.kind === "exec"
-      ? result.commands.some((c) => c.truncated)
-      : "truncated" in result && result.truncated === true;
-    const exit = last ? { exit_code: last.exitCode } : {};
-    try {
-      const data = op.parse(result, run.args as never);
-      entry = {
-        target: target.id,
-        status: "ok",
-        duration_ms: elapsed(),
-        rule,
-        data,
-        ...exit,
-        ...(truncated ? { truncated } : {}),
-      };
-    } catch (error) {
-      if (!(error instanceof OperationError)) {
-        log.error("Parser of {tool} failed: {error}", { tool: op.name, error: String(error) });
-      }
-      entry = {
-        target: target.id,
-        status: "failed",
-        duration_ms: elapsed(),
-        rule,
-        ...exit,
-        error: error instanceof OperationError
-          ? { code: error.code, message: error.message }
-          : { code: "bad_output", message: `The output of ${op.name} could not be understood` },
-      };
-    }
+    const outcome = await deps.executor.run(target, plan, { signal: run.signal });
+    const measured = outcome.ok ? measureResult(outcome.result) : undefined;
+    // Held until the call's result is handed over: shrunk to what came back.
+    if (measured) reserved.reservation?.shrink(measured.bytes);
+    else reserved.reservation?.release();
+    entry = resultEntry(op, outcome, { run, elapsed, tooDeep: measured?.tooDeep === true });
   }
-  const output = canonicalJson(entry.data ?? entry.error ?? null);
+  const output = outputDigest(entry);
   // Written before the result is returned, synced by its batch without the
   // client waiting for it (the `decided` record above was synced before the run).
   // The call ran: if the log fails now, the client is told so, not "refused".
@@ -173,10 +180,122 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     status: entry.status === "ok" ? "ok" : "error",
     exit_code: entry.exit_code ?? null,
     duration_ms: entry.duration_ms,
-    output_bytes: new TextEncoder().encode(output).byteLength,
-    output_digest: await sha256Hex(output),
+    output_bytes: output.bytes,
+    output_digest: output.digest,
     plan_digest: planDigest,
     ...(entry.error ? { reason: entry.error.code } : {}),
     ...(run.approvalId ? { detail: approval } : {}),
   });
+}
+
+/**
+ * Reserves the plan's worst-case output in the gateway's output budget,
+ * waiting briefly when other calls hold it. The reservation goes to
+ * `run.hold`, which releases it once the call's result is out.
+ */
+async function reserveOutput(
+  deps: CallDeps,
+  run: TargetRun,
+  plan: Plan,
+): Promise<
+  { reservation?: Reservation } | {
+    refused: Pick<TargetResult, "status" | "error">;
+  }
+> {
+  if (!deps.outputBudget) return {};
+  try {
+    const reservation = await deps.outputBudget.reserve(planOutputBound(plan, run.target), {
+      waitMs: OUTPUT_BUDGET_WAIT_MS,
+      signal: run.signal,
+    });
+    if (run.hold) run.hold(reservation);
+    else reservation.release();
+    return { reservation };
+  } catch (error) {
+    if (error instanceof BudgetBusyError) {
+      return { refused: { status: "failed", error: { code: "busy", message: error.message } } };
+    }
+    if (!run.signal?.aborted) throw error;
+    return {
+      refused: {
+        status: "cancelled",
+        error: { code: "cancelled", message: "The call was cancelled before this target started" },
+      },
+    };
+  }
+}
+
+/**
+ * The target's entry for what the executor returned. Whatever the target
+ * sent, this returns an entry (never throws), so every `decided` gets its
+ * `finished` and a fan-out keeps its other targets' results.
+ */
+function resultEntry(
+  op: Operation,
+  outcome: ExecOutcome,
+  context: { run: TargetRun; elapsed: () => number; tooDeep: boolean },
+): TargetResult {
+  const { run, elapsed } = context;
+  const base = { target: run.target.id, rule: run.rule };
+  if (!outcome.ok) {
+    return {
+      ...base,
+      status: EXEC_STATUS[outcome.error.code] ?? "failed",
+      duration_ms: elapsed(),
+      error: outcome.error,
+    };
+  }
+  const result = outcome.result;
+  const last = result.kind === "exec" ? result.commands.at(-1) : undefined;
+  const exit = last ? { exit_code: last.exitCode } : {};
+  const failed = (error: { code: string; message: string }): TargetResult => ({
+    ...base,
+    status: "failed",
+    duration_ms: elapsed(),
+    ...exit,
+    error,
+  });
+  if (context.tooDeep) {
+    // The workers refuse deep JSON before parsing; this catches any other way in.
+    return failed({
+      code: "bad_output",
+      message: tooDeepMessage(
+        `The output of ${op.name} on target ${JSON.stringify(run.target.id)}`,
+      ),
+    });
+  }
+  const truncated = result.kind === "exec"
+    ? result.commands.some((c) => c.truncated)
+    : "truncated" in result && result.truncated === true;
+  try {
+    // Parsers add a few levels at most, well inside what the audit digest allows.
+    const data = op.parse(result, run.args as never);
+    return {
+      ...base,
+      status: "ok",
+      duration_ms: elapsed(),
+      data,
+      ...exit,
+      ...(truncated ? { truncated } : {}),
+    };
+  } catch (error) {
+    if (error instanceof OperationError) {
+      return failed({ code: error.code, message: error.message });
+    }
+    log.error("Parser of {tool} failed: {error}", { tool: op.name, error: String(error) });
+    return failed({
+      code: "bad_output",
+      message: `The output of ${op.name} could not be understood`,
+    });
+  }
+}
+
+/** What the `finished` record digests: the data or the error, as canonical JSON. */
+function outputDigest(entry: TargetResult): { digest: string; bytes: number } {
+  try {
+    return canonicalJsonDigest(entry.data ?? entry.error ?? null);
+  } catch (error) {
+    // Not representable (a number JSON cannot hold): digest a stand-in that says so.
+    return canonicalJsonDigest({ unrepresentable: String(error).slice(0, 200) });
+  }
 }

@@ -4,37 +4,18 @@
  *
  * @module
  */
-import type { JWTVerifyGetKey } from "jose";
 import type { AuditEntry } from "../audit/record.ts";
 import type { Target } from "../config/targets_schema.ts";
-import {
-  type ApprovalAudit,
-  type ApprovalRecord,
-  type ApprovalStore,
-  transitionAudit,
-} from "../gate/approvals.ts";
+import { type ApprovalAudit, type ApprovalRecord, transitionAudit } from "../gate/approvals.ts";
 import type { ApprovalTerms } from "../gate/policy.ts";
 import type { Identity } from "../gate/identity.ts";
 import type { Operation } from "../ops/operation.ts";
 import { describePlan } from "./describe_plan.ts";
 import type { ApprovalInfo } from "./envelope.ts";
 import { planFor } from "./_run_target.ts";
+import type { ApprovalDeps } from "./call_deps.ts";
 
-/** What the approval flow needs from the gateway. */
-export interface ApprovalDeps {
-  /** Where approvals live. */
-  readonly store: ApprovalStore;
-  /** Writes an audit record. */
-  readonly audit: (entry: AuditEntry) => Promise<unknown>;
-  /** Redacts arguments for audit records and notifications. */
-  readonly redact: (value: unknown) => Record<string, unknown>;
-  /** Tells a chat or ticket system about an approval event (never throws). */
-  readonly notify?: (event: ApprovalAudit) => void;
-  /** Last audited state per approval id, so each transition is audited once. */
-  readonly seen: Map<string, string>;
-  /** Public keys that verify signed grants (the gateway key and its retained predecessors). */
-  readonly grantKeys?: JWTVerifyGetKey;
-}
+export type { ApprovalDeps } from "./call_deps.ts";
 
 const STATE_AFTER: Record<ApprovalAudit["event"], string | undefined> = {
   approval_requested: "pending",
@@ -64,7 +45,11 @@ export function approvalAuditEntry(
     ...(event.rule ? { rule: event.rule } : {}),
     ...(event.reason ? { reason: event.reason } : {}),
     ...(event.args ? { args: redact(event.args) } : {}),
-    detail: { ...event.detail, targets: [...event.targets] },
+    detail: {
+      ...event.detail,
+      targets: [...event.targets],
+      ...(event.rules ? { rules: { ...event.rules } } : {}),
+    },
   };
 }
 
@@ -161,6 +146,17 @@ export function watchApprovals(
 }
 
 /**
+ * Names policy rules for a sentence: `rule "a"` or `rules "a", "b"`.
+ *
+ * @param names Rule ids (repeats are named once).
+ * @returns The phrase.
+ */
+export function rulePhrase(names: readonly string[]): string {
+  const unique = [...new Set(names)];
+  return `rule${unique.length > 1 ? "s" : ""} ${unique.map((n) => `"${n}"`).join(", ")}`;
+}
+
+/**
  * How a person approves an approval.
  *
  * @param approval The approval.
@@ -184,6 +180,7 @@ export function approvalInfo(approval: ApprovalRecord): ApprovalInfo {
     id: approval.id,
     state: approval.state,
     rule: approval.rule,
+    ...(approval.rules ? { rules: approval.rules } : {}),
     requester: approval.requester,
     targets: approval.targets,
     expires: approval.expires,
@@ -197,7 +194,10 @@ export interface ApprovalAsk {
   readonly operation: Operation;
   readonly targets: readonly Target[];
   readonly args: Record<string, unknown>;
+  /** The first rule that asked for approval. */
   readonly rule: string;
+  /** Each target's rule (every rule's terms are combined into `terms`). */
+  readonly rules?: Readonly<Record<string, string>>;
   readonly terms?: ApprovalTerms;
   readonly now: Date;
 }
@@ -228,6 +228,7 @@ export async function requestApproval(
     targets: ids,
     args: ask.args,
     rule: ask.rule,
+    rules: ask.rules,
     summary: `${ask.identity.subject} asks to run ${ask.operation.name} on ${ids.join(", ")}`,
     plan: plans,
     terms: ask.terms,

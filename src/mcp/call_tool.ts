@@ -5,27 +5,14 @@
  *
  * @module
  */
-import type { AuditEntry } from "../audit/record.ts";
 import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
-import type { ExecOutcome } from "../exec/host.ts";
-import type { Plan } from "../exec/plan.ts";
-import {
-  type CompiledPolicy,
-  couldUse,
-  decide,
-  type Decision,
-  type Identity,
-  tierOf,
-} from "../gate/mod.ts";
-import { rateLimitReason, type TierRateLimiter } from "../gate/rate_limit.ts";
+import type { Reservation } from "../exec/byte_budget.ts";
+import { couldUse, decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
+import { strictestTerms } from "../gate/approval_terms.ts";
+import { rateLimitReason } from "../gate/rate_limit.ts";
 import type { Operation } from "../ops/operation.ts";
-import {
-  type ApprovalDeps,
-  approvalInfo,
-  recordApproval,
-  requestApproval,
-} from "./approval_flow.ts";
+import { approvalInfo, recordApproval, requestApproval, rulePhrase } from "./approval_flow.ts";
 import {
   type ApprovalInfo,
   DEFAULT_FORKS,
@@ -37,40 +24,11 @@ import {
 import { renderText } from "./render_text.ts";
 import { type AuditBase, runTarget } from "./_run_target.ts";
 import { isAuditError } from "./_record_finished.ts";
+import type { CallDeps } from "./call_deps.ts";
 import { selectionHint } from "./_close_matches.ts";
 import { answerListTargets } from "./list_targets.ts";
 
-/** Where audit records go. Must reject when a record cannot be made durable. */
-export interface AuditAppender {
-  /**
-   * Appends one record; the log adds seq, time and hashes. With
-   * `durable: false` it may resolve once the record is written, before it is
-   * synced (a call's `finished` record: the client need not wait for it).
-   */
-  append(entry: AuditEntry, options?: { durable?: boolean }): Promise<unknown>;
-}
-
-/** What a call needs from the rest of the gateway. */
-export interface CallDeps {
-  readonly registry: Registry;
-  readonly policy: CompiledPolicy;
-  readonly executor: {
-    run(target: Target, plan: Plan, options?: { signal?: AbortSignal }): Promise<ExecOutcome>;
-  };
-  readonly audit: AuditAppender;
-  /** Redacts arguments for the audit log. */
-  readonly redact: (value: unknown) => Record<string, unknown>;
-  /** Removes known secret values from text that leaves the gateway. */
-  readonly scrub: (text: string) => string;
-  /** Ceiling for `forks`. */
-  readonly maxForks?: number;
-  /** Approvals; without them a rule that asks for approval refuses the call. */
-  readonly approvals?: ApprovalDeps;
-  /** Per-identity, per-tier call limits. */
-  readonly rateLimiter?: TierRateLimiter;
-  /** The clock (tests inject one). */
-  readonly now?: () => Date;
-}
+export type { AuditAppender, CallDeps } from "./call_deps.ts";
 
 /** One call. */
 export interface CallRequest {
@@ -153,6 +111,8 @@ function summarize(results: readonly TargetResult[]): string {
   return `${results.length} target${results.length === 1 ? "" : "s"}: ${parts.join(", ")}`;
 }
 
+type AskDecision = Extract<Decision, { kind: "approval_required" }>;
+
 /** Why the runnable targets of a call do not run (approval missing, refused or declined). */
 type Block = { code: string; message: string; approval?: ApprovalInfo };
 
@@ -162,18 +122,28 @@ async function settleApproval(
   context: {
     runnable: Target[];
     args: Record<string, unknown>;
-    decision: Extract<Decision, { kind: "approval_required" }>;
+    /** The runnable targets' decisions, in the same order. */
+    decisions: Exclude<Decision, { kind: "deny" }>[];
     now: Date;
   },
 ): Promise<{ approvalId: string } | Block> {
   const { identity, operation } = request;
   const approvals = deps.approvals;
   const on = `"${operation.name}" on ${context.runnable.map((t) => `"${t.id}"`).join(", ")}`;
+  // Every rule that asks for approval is met at once: the strictest terms of
+  // them all, so a lenient rule on one target never lends its leniency to another.
+  const asking = context.decisions.filter((d): d is AskDecision => d.kind === "approval_required");
+  const rule = asking[0].rule;
+  const phrase = rulePhrase(asking.map((d) => d.rule));
+  const rules = Object.fromEntries(
+    context.runnable.map((t, i) => [t.id, context.decisions[i].rule]),
+  );
+  const terms = strictestTerms(asking.map((d) => d.approval));
   if (!approvals) {
     return {
       code: "approval_unavailable",
       message:
-        `${on} needs approval under policy rule "${context.decision.rule}", and approvals are not enabled on this gateway`,
+        `${on} needs approval under policy ${phrase}, and approvals are not enabled on this gateway`,
     };
   }
   const call = {
@@ -208,13 +178,14 @@ async function settleApproval(
     operation,
     targets: context.runnable,
     args: context.args,
-    rule: context.decision.rule,
-    terms: context.decision.approval,
+    rule,
+    rules,
+    terms,
     now: context.now,
   });
   if (approval.confirm && request.confirm) {
     const confirmed = await request.confirm(
-      `Policy rule "${approval.rule}" asks you to confirm: run ${on}? Approval ${approval.id}.`,
+      `Policy ${phrase} asks you to confirm: run ${on}? Approval ${approval.id}.`,
     );
     const now = deps.now?.() ?? new Date();
     if (!confirmed) {
@@ -232,8 +203,7 @@ async function settleApproval(
   }
   return {
     code: "approval_required",
-    message:
-      `${on} needs approval ${approval.id} under policy rule "${approval.rule}"; nothing ran`,
+    message: `${on} needs approval ${approval.id} under policy ${phrase}; nothing ran`,
     approval: approvalInfo(approval),
   };
 }
@@ -277,12 +247,17 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
     decide({ identity, operation: facts, target, args: opArgs, now }, deps.policy)
   );
   const runnable = targets.filter((_, i) => decisions[i].kind !== "deny");
-  const needs = decisions.find((d): d is Extract<Decision, { kind: "approval_required" }> =>
-    d.kind === "approval_required"
+  const runnableDecisions = decisions.filter((d): d is Exclude<Decision, { kind: "deny" }> =>
+    d.kind !== "deny"
   );
   let settled: { approvalId: string } | Block | undefined;
-  if (needs && !dryRun) {
-    settled = await settleApproval(deps, request, { runnable, args: opArgs, decision: needs, now });
+  if (runnableDecisions.some((d) => d.kind === "approval_required") && !dryRun) {
+    settled = await settleApproval(deps, request, {
+      runnable,
+      args: opArgs,
+      decisions: runnableDecisions,
+      now,
+    });
   }
   const block = settled && "code" in settled ? settled : undefined;
   const approvalId = settled && "approvalId" in settled ? settled.approvalId : undefined;
@@ -296,6 +271,8 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   const maxFailures = (args.max_failures as number | undefined) ??
     (args.fail_fast === true ? 1 : Infinity);
   const results: TargetResult[] = new Array(targets.length);
+  // Output memory the targets reserved, given back once the result is built.
+  const held: Reservation[] = [];
   let failures = 0;
   let done = 0;
   let next = 0;
@@ -367,6 +344,7 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
       base,
       approvalId,
       signal,
+      hold: (reservation) => held.push(reservation),
     });
   };
 
@@ -392,12 +370,30 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
       request.onProgress?.(done, targets.length, `${target.id}: ${results[index].status}`);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(forks, targets.length) }, worker));
-  // Nothing ran because of the log: the call as a whole is refused, as before any target.
-  if (auditFailure && results.every((r) => r.error?.code === "audit_unavailable")) {
-    throw auditFailure;
+  try {
+    await Promise.all(Array.from({ length: Math.min(forks, targets.length) }, worker));
+    // Nothing ran because of the log: the call as a whole is refused, as before any target.
+    if (auditFailure && results.every((r) => r.error?.code === "audit_unavailable")) {
+      throw auditFailure;
+    }
+    return finish(deps, op, { dryRun, fanout, block, results });
+  } finally {
+    for (const reservation of held) reservation.release();
   }
+}
 
+/** The call's result, scrubbed of known secrets, and its text. */
+function finish(
+  deps: CallDeps,
+  op: Operation,
+  call: {
+    dryRun: boolean;
+    fanout: string | undefined;
+    block: Block | undefined;
+    results: TargetResult[];
+  },
+): CallOutcome {
+  const { dryRun, fanout, block, results } = call;
   const oks = results.filter((r) => r.status === "ok").map((r) => ({
     target: r.target,
     data: r.data,
@@ -415,8 +411,46 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   const isError = !results.some((r) => r.status === "ok" || r.status === "planned");
   const text = renderText(op, result);
   return {
-    result: JSON.parse(deps.scrub(JSON.stringify(result))) as ToolResult,
+    // String by string, so a large output is not copied whole into one JSON
+    // text and parsed back (the scanner sees each string as it leaves).
+    result: scrubValue(result, deps.scrub) as ToolResult,
     text: deps.scrub(aggregate ? `${aggregate.text}\n${text}` : text),
     isError,
   };
+}
+
+/**
+ * A JSON value with every string (keys too) passed through `scrub`.
+ * Copy-on-write: a container is copied only when something inside it
+ * changed (a secret found, or `undefined`/`NaN` made JSON-like), so a large
+ * output is neither copied nor mutated in the usual case. Results are at
+ * most `MAX_OUTPUT_DEPTH` (128) levels deep plus the envelope, so recursion
+ * is safe.
+ */
+function scrubValue(value: unknown, scrub: (text: string) => string): unknown {
+  if (typeof value === "string") return scrub(value);
+  if (value === null || typeof value !== "object") {
+    return typeof value === "number" && !Number.isFinite(value) ? null : value;
+  }
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i];
+      const next = item === undefined ? null : scrubValue(item, scrub);
+      if (next !== item) (copy ??= value.slice())[i] = next;
+    }
+    return copy ?? value;
+  }
+  const record = value as Record<string, unknown>;
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(record)) {
+    const item = record[key];
+    const next = item === undefined ? undefined : scrubValue(item, scrub);
+    const name = scrub(key);
+    if (name === key && next === item && item !== undefined) continue;
+    copy ??= { ...record };
+    if (name !== key || next === undefined) delete copy[key];
+    if (next !== undefined) copy[name] = next;
+  }
+  return copy ?? record;
 }

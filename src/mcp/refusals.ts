@@ -13,7 +13,6 @@ import { getLogger } from "@logtape/logtape";
 import { canonicalJson } from "../audit/canonical_json.ts";
 import type { AuditEntry } from "../audit/record.ts";
 import type { AuditAppender } from "./call_tool.ts";
-import { CallToolRequestSchema, type McpServer } from "./sdk.ts";
 
 const log = getLogger(["tailops", "audit", "refusals"]);
 
@@ -181,61 +180,4 @@ export class RefusalRecorder {
       });
     }
   }
-}
-
-/** What the SDK answers, before our callback runs, for a call it refuses. */
-const SDK_REFUSALS: readonly [RegExp, string][] = [
-  [/^(MCP error -?\d+: )?Tool .* (not found|disabled)$/s, "unknown_tool"],
-  [/^(MCP error -?\d+: )?(Input validation error|Invalid arguments for tool)/, "bad_arguments"],
-];
-
-type CallHandler = (request: unknown, extra: unknown) => Promise<unknown>;
-
-/**
- * Audits the calls the SDK refuses before a tool callback runs: a tool that
- * does not exist or is hidden from this caller, and arguments that fail the
- * tool's schema. Wraps the server's `tools/call` handler (after every tool is
- * registered); the answer the client gets is unchanged.
- *
- * @param server The session's server, with its tools registered.
- * @param refusals Where refusals go.
- * @param identity The caller's subject.
- */
-export function auditSdkRefusals(
-  server: McpServer,
-  refusals: RefusalRecorder,
-  identity: string,
-): void {
-  // The SDK keeps handlers in a private map; its public API can only replace one.
-  const handlers = (server.server as unknown as { _requestHandlers?: Map<string, CallHandler> })
-    ._requestHandlers;
-  const original = handlers?.get("tools/call");
-  if (!original) return;
-  server.server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const record = async (text: string | undefined) => {
-      const reason = text === undefined
-        ? undefined
-        : SDK_REFUSALS.find(([pattern]) => pattern.test(text))?.[1];
-      if (!reason) return;
-      const args = request.params.arguments;
-      await refusals.record({
-        event: "refused",
-        reason,
-        identity,
-        tool: request.params.name,
-        message: text,
-        ...(reason === "bad_arguments" && args && typeof args === "object" ? { args } : {}),
-      });
-    };
-    let result: { isError?: boolean; content?: { type: string; text?: string }[] };
-    try {
-      result = await original(request, extra) as typeof result;
-    } catch (error) {
-      // Refused as a JSON-RPC error rather than a tool error: recorded the same way.
-      await record(error instanceof Error ? error.message : undefined);
-      throw error;
-    }
-    await record(result?.isError ? result.content?.[0]?.text : undefined);
-    return result as never;
-  });
 }

@@ -18,7 +18,7 @@ import {
   toolInputSchema,
 } from "./envelope.ts";
 import { compactSchema } from "./_compact_schema.ts";
-import { ListToolsRequestSchema, type McpServer, type Tool } from "./sdk.ts";
+import { type AuthInfo, ListToolsRequestSchema, type McpServer, type Tool } from "./sdk.ts";
 
 /** What `McpServer.registerTool` takes for an operation, besides the callback. */
 export interface ToolConfig {
@@ -122,17 +122,31 @@ export function toolDefinition(operation: Operation): Tool {
 }
 
 /**
- * Answers `tools/list` on a server from the cached definitions of exactly
- * the operations registered on it. Call after registering them (the SDK
- * installs its own handler on the first `registerTool`; this replaces it).
- * With no operations nothing is changed, as the SDK then has no tools
- * handler either.
+ * Answers `tools/list` on a server from the cached definitions of the
+ * operations registered on it, or of those `visibleTo` picks for each
+ * request. Call after registering them (the SDK installs its own handler on
+ * the first `registerTool`; this replaces it). With no operations nothing is
+ * changed, as the SDK then has no tools handler either.
  *
  * @param server The server the operations were registered on.
  * @param operations The registered operations, in registration order.
+ * @param visibleTo The operations one request may see (default: all of them).
  */
-export function serveCachedToolList(server: McpServer, operations: readonly Operation[]): void {
+export function serveCachedToolList(
+  server: McpServer,
+  operations: readonly Operation[],
+  visibleTo?: (extra: RequestExtra) => readonly Operation[],
+): void {
   if (operations.length === 0) return;
-  const tools = operations.map(toolDefinition);
-  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
+  if (visibleTo === undefined) {
+    const tools = operations.map(toolDefinition);
+    server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
+    return;
+  }
+  server.server.setRequestHandler(ListToolsRequestSchema, (_request, extra) => ({
+    tools: visibleTo(extra).map(toolDefinition),
+  }));
 }
+
+/** What a request handler is told about its request (the part read here). */
+export type RequestExtra = { authInfo?: AuthInfo };

@@ -108,11 +108,45 @@ function httpResult(result: PlanResult): HttpResult {
   return result;
 }
 
+/** Characters of a body the text rendering shows. */
+const BODY_PREVIEW = 4000;
+
+/**
+ * A copy of a JSON value cut down to about `room` characters of content
+ * (strings shortened, arrays and objects stopped early), so rendering a
+ * large body never pretty-prints all of it.
+ */
+function preview(value: unknown, room: { left: number }): unknown {
+  if (typeof value === "string") {
+    const kept = value.slice(0, Math.max(0, room.left));
+    room.left -= kept.length + 2;
+    return kept.length < value.length ? `${kept}…` : kept;
+  }
+  if (value === null || typeof value !== "object") {
+    room.left -= 8;
+    return value;
+  }
+  const entries = Array.isArray(value) ? value.entries() : Object.entries(value).values();
+  const out: [string | number, unknown][] = [];
+  for (const [key, item] of entries) {
+    if (room.left <= 0) {
+      out.push([Array.isArray(value) ? out.length : "…", "…"]);
+      break;
+    }
+    room.left -= String(key).length + 4;
+    out.push([key, preview(item, room)]);
+  }
+  return Array.isArray(value) ? out.map(([, item]) => item) : Object.fromEntries(out);
+}
+
 function renderBody(body: unknown): string {
-  const text = typeof body === "string" ? body : JSON.stringify(body, null, 2) ?? "";
-  return text.length > 4000
-    ? `${text.slice(0, 4000)}\n… (${text.length - 4000} more characters)`
-    : text;
+  const text = typeof body === "string"
+    ? body.slice(0, BODY_PREVIEW + 1)
+    : JSON.stringify(preview(body, { left: BODY_PREVIEW }), null, 2) ?? "";
+  const whole = typeof body === "string" ? body.length : undefined;
+  if (text.length <= BODY_PREVIEW && (whole === undefined || whole <= BODY_PREVIEW)) return text;
+  const more = whole === undefined ? "more" : `${whole - BODY_PREVIEW} more characters`;
+  return `${text.slice(0, BODY_PREVIEW)}\n… (${more}; the structured result has the whole body)`;
 }
 
 /** Sends one request to an HTTP API target; `http:write` for methods other than GET and HEAD. */

@@ -100,7 +100,7 @@ ${sshEntry("web-1")}  - id: engine
       port: 22,
       user: "ops",
       host_key: PIN,
-      keepalive_ms: 15_000,
+      keepalive_ms: 5_000,
       idle_close_ms: 300_000,
       max_channels: 8,
       connect_timeout_ms: 10_000,

@@ -9,8 +9,11 @@ export interface Reply {
   readonly status?: number;
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: string;
-  /** After the response: `"close"` closes the socket; `"drop"` closes without answering. */
-  readonly then?: "close" | "drop";
+  /**
+   * After the response: `"close"` closes the socket; `"drop"` closes without answering;
+   * `"hang"` neither answers nor closes (a stuck server), until the server closes.
+   */
+  readonly then?: "close" | "drop" | "hang";
 }
 
 /** A request the counting server read. */
@@ -61,6 +64,7 @@ export function startCountingServer(
       const request = { method, path, conn: n };
       seen.push(request);
       const r = reply(request);
+      if (r.then === "hang") return;
       if (r.then !== "drop") {
         const body = r.body ?? "{}";
         const headers = { "content-length": String(body.length), ...r.headers };

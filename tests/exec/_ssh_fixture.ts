@@ -120,6 +120,10 @@ export async function sshFixture(
       .join("\n");
     const registry = await parseTargets(yaml, "test.yaml", {
       secrets: { env: (name) => env[name], readFile: (path) => Deno.readTextFile(path) },
+      // The worker's own handling of a wrong passphrase or a missing
+      // known_hosts file is tested here; loading refuses them since they are
+      // config errors (tests/config/references_test.ts).
+      checkReferences: false,
     });
     const host = new ExecutorHost(registry, {
       kinds: [SSH_KIND],

@@ -431,6 +431,33 @@ Deno.test("decide() carries the approve rule's terms with an approval_required d
   });
 });
 
+Deno.test("decide() combines two approve rules matching one target into the strictest terms", () => {
+  const policy = compile(`
+rules:
+  - id: lenient
+    effect: approve
+    operations: [package_upgrade]
+    confirm: true
+    approval_ttl: 30m
+  - id: strict
+    effect: approve
+    operations: [package_upgrade]
+    separation_of_duties: true
+    approval_ttl: 2m
+`);
+  const decision = decide({
+    identity: ID.root,
+    operation: op("package_upgrade"),
+    target: TARGETS.nas,
+    args: { all: true },
+  }, policy);
+  assert.deepEqual(decision, {
+    kind: "approval_required",
+    rule: "lenient",
+    approval: { ttlMs: 120_000, separationOfDuties: true, confirm: false },
+  });
+});
+
 Deno.test("decide() allows when one matching rule's limits refuse but another's accept", () => {
   const policy = compile(`
 rules:

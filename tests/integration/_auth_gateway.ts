@@ -15,7 +15,7 @@ import {
   type AuditLine,
   childEnv,
   Client,
-  GATEWAY_RUN,
+  gatewayArgs,
   killAndWait,
   readAudit,
   REPO_DIR,
@@ -217,7 +217,7 @@ function answerElicitation(client: InstanceType<typeof Client>, answer: ElicitAn
 }
 
 /**
- * Spawns `deno run -P=gateway --no-prompt main.ts ...args` and waits for the
+ * Spawns `main.ts ...args` as `deno task start` does (see {@linkcode gatewayArgs}) and waits for the
  * `Listening on` JSON log line on stderr.
  *
  * @param args Arguments after `main.ts`.
@@ -225,11 +225,12 @@ function answerElicitation(client: InstanceType<typeof Client>, answer: ElicitAn
  * @throws {Error} When it exits or does not listen in time (its stderr is in the message).
  */
 export async function spawnGateway(args: string[]): Promise<GatewayProcess> {
+  const env = childEnv();
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...GATEWAY_RUN, ...args],
+    args: await gatewayArgs(args, env),
     cwd: REPO_DIR,
     clearEnv: true,
-    env: childEnv(),
+    env,
     stdin: "null",
     stdout: "null",
     stderr: "piped",

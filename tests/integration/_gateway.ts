@@ -15,6 +15,9 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 // @ts-types="@modelcontextprotocol/sdk/client/stdio"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 
+import { launchArgs } from "../../src/cli/launch.ts";
+import { CliError } from "../../src/cli/errors.ts";
+
 export { Client, StdioClientTransport, StreamableHTTPClientTransport };
 // @ts-types="@modelcontextprotocol/sdk/types"
 export type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
@@ -22,8 +25,51 @@ export type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 /** The repository root: every command runs from here, as `deno task` does. */
 export const REPO_DIR: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 
-/** The `deno run` prefix users type (the `gateway` permission set from deno.json). */
+/** The `deno run` prefix for the CLI's other commands (the `gateway` permission set from deno.json). */
 export const GATEWAY_RUN: readonly string[] = ["run", "-P=gateway", "--no-prompt", "main.ts"];
+
+/** Variables the permission set is derived from (serve flags' fallbacks, default state dir). */
+const LAUNCH_ENV = /^(TAILOPS_.*|HOME|XDG_STATE_HOME)$/;
+
+/**
+ * The `deno` arguments that run `main.ts ...args` as `deno task start` does:
+ * `serve` under exactly the permission set `tailops launch` derives from its
+ * configuration (computed here, in-process, with the child's environment),
+ * other commands under `-P=gateway`. A configuration the launcher refuses is
+ * run under `-P=gateway` too, so the gateway reports the problem itself.
+ *
+ * @param args Arguments after `main.ts`.
+ * @param env The child's environment.
+ * @returns The arguments after `deno`.
+ */
+export async function gatewayArgs(
+  args: readonly string[],
+  env: Record<string, string>,
+): Promise<string[]> {
+  if (args[0] !== "serve") return [...GATEWAY_RUN, ...args];
+  // launchArgs() reads the serve flags' environment fallbacks synchronously,
+  // before its first await: swap the child's values in just for that part.
+  const saved = Object.entries(Deno.env.toObject()).filter(([k]) => LAUNCH_ENV.test(k));
+  for (const [key] of saved) Deno.env.delete(key);
+  for (const [key, value] of Object.entries(env)) {
+    if (LAUNCH_ENV.test(key)) Deno.env.set(key, value);
+  }
+  let computed: Promise<string[]>;
+  try {
+    computed = launchArgs(args.slice(1));
+  } finally {
+    for (const key of Object.keys(Deno.env.toObject())) {
+      if (LAUNCH_ENV.test(key)) Deno.env.delete(key);
+    }
+    for (const [key, value] of saved) Deno.env.set(key, value);
+  }
+  try {
+    return await computed;
+  } catch (error) {
+    if (error instanceof CliError) return [...GATEWAY_RUN, ...args];
+    throw error;
+  }
+}
 
 /**
  * The environment for child processes: ours without any `TAILOPS_*` variable,
@@ -119,6 +165,8 @@ export interface StartOptions {
   flags?: string[];
   /** Extra environment variables (`null` removes one). */
   env?: Record<string, string | null>;
+  /** A program that runs the gateway, e.g. `["prlimit", "--nofile=256:256"]` (it must exec). */
+  prefix?: string[];
   /** An existing state directory to run on (a restart); it is not removed on dispose. */
   stateDir?: string;
 }
@@ -204,7 +252,6 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const workDir = await tempDirWith();
   const stateDir = options.stateDir ?? `${workDir}/state`;
   const args = [
-    ...GATEWAY_RUN,
     "serve",
     "--transport",
     "http",
@@ -222,11 +269,14 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     args.push("--policy", `${workDir}/policy.yaml`);
   }
   args.push(...(options.flags ?? []));
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
+  const env = childEnv(options.env);
+  const [program, ...before] = options.prefix ?? [Deno.execPath()];
+  if (options.prefix) before.push(Deno.execPath());
+  const child = new Deno.Command(program, {
+    args: [...before, ...(await gatewayArgs(args, env))],
     cwd: REPO_DIR,
     clearEnv: true,
-    env: childEnv(options.env),
+    env,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -366,7 +416,7 @@ function isOurGateway(pid: number): boolean {
 export async function startStdioGateway(options: StartOptions = {}): Promise<StdioGateway> {
   const workDir = await tempDirWith();
   const stateDir = options.stateDir ?? `${workDir}/state`;
-  const args = [...GATEWAY_RUN, "serve", "--transport", "stdio", "--state-dir", stateDir];
+  const args = ["serve", "--transport", "stdio", "--state-dir", stateDir];
   if (options.targets !== undefined) {
     await Deno.writeTextFile(`${workDir}/targets.yaml`, options.targets);
     args.push("--targets", `${workDir}/targets.yaml`);
@@ -376,11 +426,12 @@ export async function startStdioGateway(options: StartOptions = {}): Promise<Std
     args.push("--policy", `${workDir}/policy.yaml`);
   }
   args.push(...(options.flags ?? []));
+  const env = childEnv(options.env);
   const transport = new StdioClientTransport({
     command: Deno.execPath(),
-    args,
+    args: await gatewayArgs(args, env),
     cwd: REPO_DIR,
-    env: childEnv(options.env),
+    env,
     stderr: "pipe",
   });
   let stderr = "";

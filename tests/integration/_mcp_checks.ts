@@ -251,7 +251,7 @@ export async function checkObserveGateway(t: Deno.TestContext, ctx: CheckContext
         } catch (error) {
           text = (error as Error).message;
         }
-        assert.match(text, new RegExp(`Tool ${name} not found`));
+        assert.match(text, new RegExp(`Tool "${name}" not found`));
       }
     },
   );

@@ -99,7 +99,7 @@ Deno.test("CLI-minted tokens get their role's tools, and unbound or revoked toke
     const args = { target: "local", unit: "ssh.service", action: "restart" };
     const unknown = await callText(client, "no_such_tool", args);
     const hidden = await callText(client, "service_control", args);
-    assert.match(unknown, /Tool no_such_tool not found/);
+    assert.match(unknown, /Tool "no_such_tool" not found/);
     assert.equal(hidden, unknown.replaceAll("no_such_tool", "service_control"));
     const status = await call(client, "system_status", { target: "local" });
     assert.equal(status.results[0].status, "ok", status.text);

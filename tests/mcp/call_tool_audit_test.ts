@@ -16,12 +16,12 @@ targets:
     type: ssh
     tags: [web]
     capabilities: [system:read]
-    connection: { host: 127.0.0.1, port: 2201, user: ops, key: "\${K}", host_key: "${HOST_KEY}" }
+    connection: { host: 127.0.0.1, port: 2201, user: ops, password: "\${K}", host_key: "${HOST_KEY}" }
   - id: web-2
     type: ssh
     tags: [web]
     capabilities: [system:read]
-    connection: { host: 127.0.0.1, port: 2202, user: ops, key: "\${K}", host_key: "${HOST_KEY}" }
+    connection: { host: 127.0.0.1, port: 2202, user: ops, password: "\${K}", host_key: "${HOST_KEY}" }
 `;
 
 const systemInfo = CATALOG.find((o) => o.name === "system_status")!;

@@ -5,10 +5,12 @@ import { parseTargets } from "../../src/config/load.ts";
 import { ConfigError } from "../../src/config/errors.ts";
 import { toolInputSchema } from "../../src/mcp/envelope.ts";
 import { TARGET_TYPE_CAPABILITIES } from "../../src/config/capabilities.ts";
+import { SAFE_PATH } from "../../src/exec/local_kind.ts";
 
-Deno.test("the gateway permission set may run exactly the programs the catalog declares", () => {
-  const declared = [...new Set(CATALOG.flatMap((op) => op.programs))].sort();
-  assert.deepEqual([...denoConfig.permissions.gateway.run].sort(), declared);
+Deno.test("the gateway permission set may run exactly the programs the catalog declares, by absolute path from the fixed system PATH", () => {
+  const declared = [...new Set(CATALOG.flatMap((op) => op.programs))];
+  const paths = SAFE_PATH.split(":").flatMap((dir) => declared.map((p) => `${dir}/${p}`)).sort();
+  assert.deepEqual([...denoConfig.permissions.gateway.run].sort(), paths);
 });
 
 Deno.test("localPrograms() offers only programs of operations the local targets can use", () => {
@@ -67,6 +69,8 @@ targets:
   const load = (sudo: string) =>
     parseTargets(yaml(sudo), "t.yaml", {
       secrets: { env: () => "key", readFile: () => Promise.reject(new Error("none")) },
+      // Placeholder secrets: the key and CA checks at load have their own tests.
+      checkReferences: false,
     });
   checkRegistryAgainstCatalog(await load("[service_control, package_upgrade]"));
   const typo = await load("[service_contrl]");
@@ -93,4 +97,19 @@ Deno.test("every parameter an operation can run without declares what leaving it
       );
     }
   }
+});
+
+Deno.test("a tool's input schema keeps its operation's cross-field checks (exactly one of packages or all)", () => {
+  const upgrade = toolInputSchema(CATALOG.find((op) => op.name === "package_upgrade")!);
+  const ok = (args: Record<string, unknown>) => upgrade.safeParse({ target: "x", ...args }).success;
+  assert.equal(ok({ packages: ["nginx"] }), true);
+  assert.equal(ok({ all: true }), true);
+  assert.equal(ok({}), false, "neither");
+  assert.equal(ok({ packages: ["nginx"], all: true }), false, "both");
+  const http = toolInputSchema(CATALOG.find((op) => op.name === "http_request")!);
+  assert.equal(http.safeParse({ target: "x", path: "/", body: 1 }).success, false, "GET body");
+  assert.equal(
+    http.safeParse({ target: "x", method: "POST", path: "/", body: 1 }).success,
+    true,
+  );
 });

@@ -101,6 +101,23 @@ export class ConnPool<C extends Closable> {
     this.#idle.set(key, list);
   }
 
+  /**
+   * Closes the idle connections of one key: a request to that server ran
+   * out of time, so the others may be stuck the same way, and the next
+   * request should not wait on one of them.
+   *
+   * @param key Target and origin (or engine endpoint).
+   */
+  closeKey(key: string): void {
+    const list = this.#idle.get(key);
+    if (!list) return;
+    this.#idle.delete(key);
+    for (const { conn, timer } of list) {
+      clearTimeout(timer);
+      closeQuietly(conn);
+    }
+  }
+
   /** How many idle connections a key holds. @param key The key. @returns The count. */
   size(key: string): number {
     return this.#idle.get(key)?.length ?? 0;

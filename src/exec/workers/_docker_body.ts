@@ -81,9 +81,38 @@ export async function demuxLogs(
   body: AsyncIterable<Uint8Array>,
   options: { cap: number; multiplexed: boolean },
 ): Promise<DemuxedLogs> {
+  const logs = await demuxLogBytes(body, options);
+  const decoder = new TextDecoder();
+  return {
+    stdout: decoder.decode(logs.stdout),
+    stderr: decoder.decode(logs.stderr),
+    truncated: logs.truncated,
+  };
+}
+
+/** Log output split by stream, as bytes. */
+export interface DemuxedLogBytes {
+  readonly stdout: Uint8Array;
+  readonly stderr: Uint8Array;
+  readonly truncated: boolean;
+}
+
+/**
+ * {@linkcode demuxLogs}, leaving the streams as bytes (a worker can then
+ * hand long ones to the host without making strings of them).
+ *
+ * @param body The body stream.
+ * @param options `cap` in bytes; `multiplexed` is false for TTY containers.
+ * @returns The two streams' bytes and whether the cap cut them.
+ * @throws {RangeError} When a frame header names a stream other than 0, 1 or 2.
+ */
+export async function demuxLogBytes(
+  body: AsyncIterable<Uint8Array>,
+  options: { cap: number; multiplexed: boolean },
+): Promise<DemuxedLogBytes> {
   if (!options.multiplexed) {
     const { bytes, truncated } = await readCapped(body, options.cap);
-    return { stdout: new TextDecoder().decode(bytes), stderr: "", truncated };
+    return { stdout: bytes, stderr: new Uint8Array(0), truncated };
   }
   const out = { 1: [] as Uint8Array[], 2: [] as Uint8Array[] };
   let kept = 0;
@@ -109,10 +138,9 @@ export async function demuxLogs(
   return finish(out, false);
 }
 
-function finish(out: { 1: Uint8Array[]; 2: Uint8Array[] }, truncated: boolean): DemuxedLogs {
-  const text = (parts: Uint8Array[]) =>
-    new TextDecoder().decode(join(parts, parts.reduce((n, p) => n + p.length, 0)));
-  return { stdout: text(out[1]), stderr: text(out[2]), truncated };
+function finish(out: { 1: Uint8Array[]; 2: Uint8Array[] }, truncated: boolean): DemuxedLogBytes {
+  const bytes = (parts: Uint8Array[]) => join(parts, parts.reduce((n, p) => n + p.length, 0));
+  return { stdout: bytes(out[1]), stderr: bytes(out[2]), truncated };
 }
 
 function join(parts: Uint8Array[], size: number): Uint8Array {

@@ -163,6 +163,21 @@ export class DockerClient {
     options: { body?: string; signal: AbortSignal },
   ): Promise<OpenResponse> {
     const { signal } = options;
+    try {
+      return await this.#open(method, target, options);
+    } catch (error) {
+      // Out of time: the other idle connections to this engine may be stuck too.
+      if (signal.aborted) this.#pool?.closeKey(this.#key);
+      throw error;
+    }
+  }
+
+  async #open(
+    method: string,
+    target: string,
+    options: { body?: string; signal: AbortSignal },
+  ): Promise<OpenResponse> {
+    const { signal } = options;
     const request = { method, target, body: options.body };
     const pooled = method === "GET" ? this.#pool?.take(this.#key) : undefined;
     if (pooled) {

@@ -5,8 +5,17 @@
  *
  * @module
  */
-import type { DockerEachResult, DockerPlan, DockerResult } from "../plan.ts";
-import { demuxLogs, readCapped, readJsonLines } from "./_docker_body.ts";
+import {
+  type DockerEachResult,
+  type DockerPlan,
+  type DockerResult,
+  jsonTextTooDeep,
+  MAX_OUTPUT_DEPTH,
+  tooDeepMessage,
+  valueTooDeep,
+} from "../plan.ts";
+import { type ResultText, TRANSFER_TEXT_MIN } from "../protocol.ts";
+import { demuxLogBytes, readCapped, readJsonLines } from "./_docker_body.ts";
 import { compareApiVersions, type DockerClient, DockerFailure } from "./_docker_client.ts";
 
 const SAFE_PATH = /^\/[A-Za-z0-9_.\-\/{}%:@]{0,1024}$/;
@@ -18,6 +27,15 @@ interface Call {
   readonly target: string;
   readonly version: string;
   readonly signal: AbortSignal;
+  /** Where long log streams go as bytes instead of strings (see `ResultText`). */
+  readonly texts?: ResultText[];
+}
+
+/** A log stream as text, or `""` with its bytes noted for transfer when long. */
+function logText(bytes: Uint8Array, field: "stdout" | "stderr", texts?: ResultText[]): string {
+  if (!texts || bytes.length < TRANSFER_TEXT_MIN) return new TextDecoder().decode(bytes);
+  texts.push({ path: [field], bytes });
+  return "";
 }
 
 /**
@@ -25,7 +43,8 @@ interface Call {
  *
  * @param client The target's engine client.
  * @param plan The plan.
- * @param options Target id (for messages) and the call's abort signal.
+ * @param options Target id (for messages), the call's abort signal, and where
+ *   long log streams go as bytes (`texts`; without it they are strings).
  * @returns The engine's answer; error statuses other than 404 come back as results with the
  *   engine's short message in `body.message`.
  * @throws {DockerFailure} On 404 (`not_found`), connection problems, caps on JSON, timeouts.
@@ -33,7 +52,7 @@ interface Call {
 export async function runDockerPlan(
   client: DockerClient,
   plan: DockerPlan,
-  options: { target: string; signal: AbortSignal },
+  options: { target: string; signal: AbortSignal; texts?: ResultText[] },
 ): Promise<DockerResult> {
   if (!SAFE_PATH.test(plan.path)) {
     throw new DockerFailure(
@@ -136,11 +155,23 @@ async function request(call: Call, plan: DockerPlan, req: Request): Promise<Dock
         const multiplexed = req.tty !== undefined
           ? !req.tty
           : !(type.includes("raw-stream") && compareApiVersions(call.version, "1.42") >= 0);
-        const logs = await demuxLogs(response.body, { cap, multiplexed });
-        return { ...base, body: null, ...logs };
+        const logs = await demuxLogBytes(response.body, { cap, multiplexed });
+        return {
+          ...base,
+          body: null,
+          stdout: logText(logs.stdout, "stdout", call.texts),
+          stderr: logText(logs.stderr, "stderr", call.texts),
+          truncated: logs.truncated,
+        };
       }
       case "stream_json": {
         const { values, truncated } = await readJsonLines(response.body, cap);
+        if (valueTooDeep(values, MAX_OUTPUT_DEPTH + 1)) {
+          throw new DockerFailure(
+            "bad_output",
+            tooDeepMessage(`The engine's progress stream on target "${call.target}"`),
+          );
+        }
         return { ...base, body: values, truncated };
       }
       case "none": {
@@ -155,7 +186,7 @@ async function request(call: Call, plan: DockerPlan, req: Request): Promise<Dock
             `The engine's answer is larger than the output cap of ${cap} bytes; narrow the request or raise output_cap_bytes`,
           );
         }
-        return { ...base, body: parseJson(bytes), truncated: false };
+        return { ...base, body: parseJson(bytes, call.target), truncated: false };
       }
     }
   } catch (error) {
@@ -171,10 +202,17 @@ async function request(call: Call, plan: DockerPlan, req: Request): Promise<Dock
   }
 }
 
-function parseJson(bytes: Uint8Array): unknown {
+function parseJson(bytes: Uint8Array, target: string): unknown {
   if (bytes.length === 0) return null;
+  const text = new TextDecoder().decode(bytes);
+  if (jsonTextTooDeep(text)) {
+    throw new DockerFailure(
+      "bad_output",
+      tooDeepMessage(`The engine's answer on target "${target}"`),
+    );
+  }
   try {
-    return JSON.parse(new TextDecoder().decode(bytes));
+    return JSON.parse(text);
   } catch {
     throw new DockerFailure("bad_response", "The engine answered with something that is not JSON");
   }

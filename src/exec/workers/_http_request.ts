@@ -38,6 +38,7 @@
  * @module
  */
 import type { HttpPlan, HttpResult } from "../plan.ts";
+import type { ResultText } from "../protocol.ts";
 import { parseIp } from "./_http_address.ts";
 import { readCertificateExpiry } from "./_http_cert.ts";
 import { type CompiledTarget, REQUEST_HEADER_ALLOWLIST } from "./_http_config.ts";
@@ -190,18 +191,24 @@ async function send(
   pool: ConnPool<Deno.Conn> | undefined,
 ): Promise<WireResponse> {
   const key = poolKey(target);
-  const pooled = IDEMPOTENT.has(request.method) ? pool?.take(key) : undefined;
-  if (pooled) {
-    try {
-      return await exchangeOn(pooled, request, cap, deadline, { pool, key, reused: true });
-    } catch (error) {
-      if (!(error instanceof NoReplyError)) throw error;
-      if (deadline.aborted) throw error.cause;
-      // The server closed the idle connection before reading the request: once more, on a new one.
+  try {
+    const pooled = IDEMPOTENT.has(request.method) ? pool?.take(key) : undefined;
+    if (pooled) {
+      try {
+        return await exchangeOn(pooled, request, cap, deadline, { pool, key, reused: true });
+      } catch (error) {
+        if (!(error instanceof NoReplyError)) throw error;
+        if (deadline.aborted) throw error.cause;
+        // The server closed the idle connection before reading the request: once more, on a new one.
+      }
     }
+    const conn = await connect(target, deadline);
+    return await exchangeOn(conn, request, cap, deadline, { pool, key, reused: false });
+  } catch (error) {
+    // Out of time: the other idle connections to this server may be stuck too.
+    if (deadline.aborted) pool?.closeKey(key);
+    throw error;
   }
-  const conn = await connect(target, deadline);
-  return await exchangeOn(conn, request, cap, deadline, { pool, key, reused: false });
 }
 
 /** Where a redirect leads, relative to the base path, or a refusal. */
@@ -239,6 +246,7 @@ function followable(target: CompiledTarget, current: string, location: string): 
  * @param signal Aborted when the client cancels.
  * @param pool Idle connections to reuse and return (the worker's); without one, every request
  *   uses a new connection with `Connection: close`.
+ * @param texts Where a long text body goes as bytes (see `buildResult`); without it, a string.
  * @returns The response, with credentials scrubbed.
  * @throws {HttpFailure} Never anything else: every failure is mapped to a code and a sentence.
  */
@@ -247,6 +255,7 @@ export async function runHttpPlan(
   plan: HttpPlan,
   signal: AbortSignal,
   pool?: ConnPool<Deno.Conn>,
+  texts?: ResultText[],
 ): Promise<HttpResult> {
   const started = performance.now();
   const deadline = AbortSignal.any([signal, AbortSignal.timeout(plan.timeoutMs)]);
@@ -299,7 +308,7 @@ export async function runHttpPlan(
       requestTarget = `${next.pathname}${next.search}`;
     }
     const latencyMs = Math.round(performance.now() - started);
-    const result = buildResult(target, method, response, latencyMs);
+    const result = buildResult(target, method, response, latencyMs, texts);
     if (!plan.health) return result;
     if (target.scheme !== "https") {
       return {

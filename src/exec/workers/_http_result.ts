@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { ExecFailure, HttpResult } from "../plan.ts";
+import { type ExecFailure, type HttpResult, jsonTextTooDeep, tooDeepMessage } from "../plan.ts";
+import { type ResultText, TRANSFER_TEXT_MIN } from "../protocol.ts";
 import { type CompiledTarget, RESPONSE_HEADER_ALLOWLIST } from "./_http_config.ts";
 import { BadResponseError, type WireResponse } from "./_http_wire.ts";
 
@@ -142,26 +143,51 @@ export function toFailure(error: unknown, context: FailureContext): HttpFailure 
  * @param method The method of the last request (HEAD has no body).
  * @param response The response.
  * @param latencyMs Time from the start of the call to the end of the body.
+ * @param texts Where a long text body goes as bytes instead of a string (see
+ *   `ResultText`): only when the target has no secrets to scrub from it.
  * @returns The result.
+ * @throws {HttpFailure} `bad_output` when a JSON body nests deeper than the gateway accepts.
  */
 export function buildResult(
   target: CompiledTarget,
   method: string,
   response: WireResponse,
   latencyMs: number,
+  texts?: ResultText[],
 ): HttpResult {
   const headers: Record<string, string> = {};
   for (const name of RESPONSE_HEADER_ALLOWLIST) {
     const value = response.headers.get(name);
     if (value !== undefined) headers[name] = redact(value, target.secrets, false);
   }
+  const type = response.headers.get("content-type") ?? "";
+  const json = /^(?:application\/(?:[\w.+-]+\+)?json|text\/json)\b/i.test(type);
+  if (
+    texts && method !== "HEAD" && target.secrets.length === 0 &&
+    response.body.length >= TRANSFER_TEXT_MIN && (!json || response.truncated)
+  ) {
+    // Text the worker would only decode and clone: the host decodes the bytes instead.
+    texts.push({ path: ["body"], bytes: response.body });
+    return {
+      kind: "http",
+      status: response.status,
+      headers,
+      body: "",
+      truncated: response.truncated,
+      latencyMs,
+    };
+  }
   const text = redact(new TextDecoder().decode(response.body), target.secrets, response.truncated);
   let body: unknown = method === "HEAD" ? null : text;
-  const type = response.headers.get("content-type") ?? "";
   if (
-    !response.truncated && text.trim() !== "" &&
-    /^(?:application\/(?:[\w.+-]+\+)?json|text\/json)\b/i.test(type)
+    !response.truncated && text.trim() !== "" && json
   ) {
+    if (jsonTextTooDeep(text)) {
+      throw new HttpFailure(
+        "bad_output",
+        tooDeepMessage(`The JSON response of target ${JSON.stringify(target.id)}`),
+      );
+    }
     try {
       body = JSON.parse(text);
     } catch {

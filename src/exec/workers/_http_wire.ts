@@ -75,6 +75,11 @@ class Reader {
     const n = await this.#conn.read(chunk);
     if (n === null) return false;
     this.received += n;
+    if (this.#buf.length === 0) {
+      // The usual case while reading a body: no copy.
+      this.#buf = chunk.subarray(0, n);
+      return true;
+    }
     const next = new Uint8Array(this.#buf.length + n);
     next.set(this.#buf);
     next.set(chunk.subarray(0, n), this.#buf.length);
@@ -118,17 +123,33 @@ class Body {
   readonly parts: Uint8Array[] = [];
   size = 0;
   truncated = false;
+  /** One buffer for the whole body when its length is known (no second copy to join parts). */
+  #whole?: Uint8Array;
   constructor(readonly cap: number) {}
+  /** Sizes the body once its length is known. @param length The Content-Length. */
+  expect(length: number): void {
+    if (this.size === 0) this.#whole = new Uint8Array(Math.min(length, this.cap));
+  }
   /** @returns `false` once the cap is reached. */
   add(bytes: Uint8Array): boolean {
     const room = this.cap - this.size;
     if (bytes.length > room) this.truncated = true;
     const kept = bytes.subarray(0, room);
-    this.parts.push(kept);
+    if (this.#whole && this.size + kept.length <= this.#whole.length) {
+      this.#whole.set(kept, this.size);
+    } else {
+      if (this.#whole) {
+        // More than announced: keep what the buffer holds as the first part.
+        this.parts.push(this.#whole.subarray(0, this.size));
+        this.#whole = undefined;
+      }
+      this.parts.push(kept);
+    }
     this.size += kept.length;
     return !this.truncated;
   }
   bytes(): Uint8Array {
+    if (this.#whole) return this.#whole.subarray(0, this.size);
     const out = new Uint8Array(this.size);
     let at = 0;
     for (const part of this.parts) {
@@ -284,7 +305,9 @@ async function exchangeOn(
       ? await readChunked(reader, body, keepAlive)
       : await readBody(reader, undefined, body);
   } else {
-    complete = await readBody(reader, contentLength(headers), body);
+    const length = contentLength(headers);
+    if (length !== undefined) body.expect(length);
+    complete = await readBody(reader, length, body);
   }
   const reusable = keepAlive && complete && !body.truncated && minor === 1 &&
     reader.buffered === 0 && !/(?:^|,)\s*close\s*(?:,|$)/i.test(headers.get("connection") ?? "");

@@ -5,6 +5,7 @@
  * @module
  */
 import type { CommandResult } from "../plan.ts";
+import { type ResultText, TRANSFER_TEXT_MIN } from "../protocol.ts";
 import { SshError } from "./_ssh_errors.ts";
 import type { RawRun } from "./_ssh_exec.ts";
 
@@ -30,14 +31,15 @@ export function readFirstAvailable(run: RawRun): { index: number | null; run: Ra
  *
  * @param argv The argv that ran (without sudo).
  * @param run What it produced.
- * @param context Target id and whether sudo was used.
+ * @param context Target id, whether sudo was used, and where a long stdout's
+ *   bytes go instead of a string (`texts`, with the command's index).
  * @returns The command result.
  * @throws {SshError} `program_missing` or `forbidden` (sudo needs a password or refused).
  */
 export function toCommandResult(
   argv: readonly string[],
   run: RawRun,
-  context: { target: string; sudo: boolean },
+  context: { target: string; sudo: boolean; texts?: { list: ResultText[]; index: number } },
 ): CommandResult {
   const decoder = new TextDecoder();
   const stderr = decoder.decode(run.stderr);
@@ -68,9 +70,19 @@ export function toCommandResult(
     argv: [...argv],
     exitCode: run.exitCode,
     signal: run.signal,
-    stdout: decoder.decode(run.stdout),
+    stdout: transferable(run.stdout, context.texts) ?? decoder.decode(run.stdout),
     stderr,
     truncated: run.truncated,
     bytes: run.bytes,
   };
+}
+
+/** `""` with the bytes noted for transfer when stdout is long, else `undefined`. */
+function transferable(
+  bytes: Uint8Array,
+  texts: { list: ResultText[]; index: number } | undefined,
+): string | undefined {
+  if (!texts || bytes.length < TRANSFER_TEXT_MIN) return undefined;
+  texts.list.push({ path: ["commands", texts.index, "stdout"], bytes });
+  return "";
 }

@@ -2,7 +2,8 @@
  * Running one remote command line on a pooled connection: exactly one exec
  * request (no env, no pty), output kept up to a cap per stream while the rest
  * is drained and counted, exit code or signal reported. Stopping (timeout,
- * cancel) sends `KILL` on the channel and closes it.
+ * cancel) sends `KILL` on the channel and closes it; a timeout also retires
+ * the connection from the pool.
  *
  * @module
  */
@@ -104,7 +105,8 @@ export async function runCommand(
   options: { capBytes: number; signal: AbortSignal; address: string },
 ): Promise<RawRun> {
   const { signal } = options;
-  const opened = await pool.open((client) => execOpen(client, command), signal);
+  let client: Client | undefined;
+  const opened = await pool.open((c) => execOpen(client = c, command), signal);
   const { channel } = opened;
   return await new Promise<RawRun>((resolve, reject) => {
     const stdout = new Capture(options.capBytes);
@@ -134,6 +136,11 @@ export async function runCommand(
       });
     };
     const onAbort = () => {
+      // A call that ran out of time may be waiting on a server that stopped
+      // answering: no new work goes to this connection (a cancel says nothing).
+      if (client && (signal.reason as SshError | undefined)?.code === "timeout") {
+        pool.retire(client, "a call on it timed out");
+      }
       try {
         channel.signal("KILL");
       } catch {

@@ -6,6 +6,13 @@
  * elsewhere. A call that finds its connection dead reconnects once. Idle
  * connections close after `idle_close_ms`.
  *
+ * A connection that stops answering is never given new work: one on which a
+ * call timed out is retired ({@linkcode ConnectionPool.retire}), and so is
+ * one that leaves a channel open unanswered for
+ * {@linkcode CHANNEL_OPEN_TIMEOUT_MS} (the call then dials a fresh
+ * connection). A retired connection closes when its last channel does, or
+ * when ssh2's keepalive gives up on it.
+ *
  * @module
  */
 // @ts-types="@types/ssh2"
@@ -14,6 +21,13 @@ import { SshError } from "./_ssh_errors.ts";
 
 /** Connections per target at most; further calls wait for a free channel. */
 export const MAX_CONNECTIONS = 64;
+/**
+ * How long a pooled connection may leave a channel open unanswered before it
+ * counts as stuck. On loopback an open takes ~2 ms, across the world well
+ * under a second; a server that is frozen (or a link that silently dropped)
+ * never answers.
+ */
+export const CHANNEL_OPEN_TIMEOUT_MS = 5_000;
 /** Refused channel opens one call retries at most. */
 const MAX_REFUSALS = 32;
 
@@ -29,6 +43,8 @@ export interface PoolOptions {
   readonly idleCloseMs: number;
   /** Opens a new authenticated connection. */
   readonly connect: () => Promise<Client>;
+  /** Overrides {@linkcode CHANNEL_OPEN_TIMEOUT_MS} (tests). */
+  readonly channelOpenTimeoutMs?: number;
   /** Writes a line to the host's log. */
   readonly log: (message: string, properties?: Record<string, unknown>) => void;
 }
@@ -38,6 +54,8 @@ interface Connection {
   readonly ready: Promise<Client>;
   client?: Client;
   dead: boolean;
+  /** Takes no new work (a call on it timed out, or it left an open unanswered). */
+  retired: boolean;
   cap: number;
   /** Slots held: channels open or being opened. */
   reserved: number;
@@ -64,6 +82,9 @@ function isRefused(error: unknown): boolean {
   return /Channel open failure/.test(e.message ?? "") &&
     (e.reason === 1 || e.reason === 4 || /open failed/.test(e.message ?? ""));
 }
+
+/** Thrown inside {@linkcode ConnectionPool.open} when a channel open went unanswered. */
+class StuckConnection extends Error {}
 
 function isDeadConnection(error: unknown): boolean {
   const message = (error as { message?: string }).message ?? "";
@@ -96,12 +117,17 @@ export class ConnectionPool {
    *
    * @param opener Opens it on a ready client.
    * @param signal Aborts waiting; the reason is thrown.
+   * @param options `stuckAfter: false` waits for the server's answer as long as the
+   *   signal allows: a forwarded stream's open is answered only once the server has
+   *   connected onwards, which may take longer than {@linkcode CHANNEL_OPEN_TIMEOUT_MS}
+   *   on a healthy connection.
    * @returns What the opener returned.
    * @throws {SshError} When connecting fails, or the opener's error when it is not a refusal.
    */
   async open<C extends Closable>(
     opener: (client: Client) => Promise<C>,
     signal?: AbortSignal,
+    options: { stuckAfter?: false } = {},
   ): Promise<C> {
     let refusals = 0;
     let reconnected = false;
@@ -118,6 +144,8 @@ export class ConnectionPool {
         throw error;
       }
       try {
+        // Set when this open is given up as stuck; its late success is closed.
+        let abandoned = false;
         const attempt = connection.dead
           ? Promise.reject(new Error("Not connected"))
           : opener(client);
@@ -130,8 +158,9 @@ export class ConnectionPool {
             connection.open--;
             this.#release(connection);
           });
-          // The caller gave up while it opened: close it, the slot frees on "close".
-          if (signal?.aborted) opened.close?.();
+          // The caller gave up while it opened (or the open came too late to
+          // be used): close it, the slot frees on "close".
+          if (signal?.aborted || abandoned) opened.close?.();
           return opened;
         }, (error) => {
           if (isRefused(error)) {
@@ -143,8 +172,19 @@ export class ConnectionPool {
           this.#release(connection);
           throw error;
         });
-        return await race(pending, signal);
+        if (options.stuckAfter === false) return await race(pending, signal);
+        return await this.#withinOpenDeadline(connection, pending, {
+          signal,
+          onStuck: () => abandoned = true,
+        });
       } catch (error) {
+        if (error instanceof StuckConnection) {
+          if (reconnected) {
+            throw new SshError("unreachable", "The SSH server did not answer a session request");
+          }
+          reconnected = true;
+          continue;
+        }
         if (isRefused(error) && ++refusals <= MAX_REFUSALS) {
           this.#options.log("SSH server refused a channel; lowering the channel cap", {
             cap: connection.cap,
@@ -162,10 +202,53 @@ export class ConnectionPool {
     }
   }
 
+  /**
+   * Retires the connection a client belongs to: it takes no new work and
+   * closes once its last channel closes. Called when a call on it timed out,
+   * since a server that stopped answering one channel has likely stopped
+   * answering all of them.
+   *
+   * @param client The connection's client.
+   * @param why What happened, for the log.
+   */
+  retire(client: Client, why: string): void {
+    const connection = this.#connections.find((c) => c.client === client);
+    if (connection) this.#retire(connection, why);
+  }
+
   /** Closes every connection; later calls fail. */
   close(): void {
     this.#closed = true;
     for (const connection of [...this.#connections]) this.#drop(connection);
+  }
+
+  #retire(connection: Connection, why: string): void {
+    if (connection.retired || connection.dead) return;
+    connection.retired = true;
+    this.#options.log("Retiring pooled SSH connection: {why}", { why });
+    if (connection.reserved === 0) this.#drop(connection);
+  }
+
+  /** Waits for an open, retiring the connection if it stays unanswered too long. */
+  async #withinOpenDeadline<C>(
+    connection: Connection,
+    pending: Promise<C>,
+    options: { signal?: AbortSignal; onStuck: () => void },
+  ): Promise<C> {
+    const ms = this.#options.channelOpenTimeoutMs ?? CHANNEL_OPEN_TIMEOUT_MS;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stuck = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        options.onStuck();
+        this.#retire(connection, `a session request went unanswered for ${ms} ms`);
+        reject(new StuckConnection());
+      }, ms);
+    });
+    try {
+      return await race(Promise.race([pending, stuck]), options.signal);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async #lease(signal?: AbortSignal, fresh = false): Promise<Connection> {
@@ -174,7 +257,7 @@ export class ConnectionPool {
       const canDial = this.#connections.length < MAX_CONNECTIONS;
       const free = fresh && canDial
         ? undefined
-        : this.#connections.find((c) => !c.dead && c.reserved < c.cap);
+        : this.#connections.find((c) => !c.dead && !c.retired && c.reserved < c.cap);
       if (free) {
         free.reserved++;
         clearTimeout(free.idle);
@@ -194,6 +277,7 @@ export class ConnectionPool {
       id: nextId++,
       cap: this.#cap,
       dead: false,
+      retired: false,
       reserved: 0,
       open: 0,
       ready: this.#options.connect(),
@@ -216,7 +300,8 @@ export class ConnectionPool {
 
   #release(connection: Connection): void {
     connection.reserved--;
-    if (connection.reserved === 0 && !connection.dead) {
+    if (connection.reserved === 0 && connection.retired) this.#drop(connection);
+    else if (connection.reserved === 0 && !connection.dead) {
       clearTimeout(connection.idle);
       connection.idle = setTimeout(() => {
         this.#options.log("Closing idle SSH connection");

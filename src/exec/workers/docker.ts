@@ -7,14 +7,19 @@
  * @module
  */
 import type { ExecFailure, PlanResult } from "../plan.ts";
-import type { WorkerRequest, WorkerResponse } from "../protocol.ts";
+import {
+  type ResultText,
+  textBuffers,
+  type WorkerRequest,
+  type WorkerResponse,
+} from "../protocol.ts";
 import { ConnPool } from "./_conn_pool.ts";
 import { DockerClient, type DockerEndpoint, DockerFailure } from "./_docker_client.ts";
 import { runDockerPlan } from "./_docker_run.ts";
 
 /** The dedicated-worker global, typed for our protocol. */
 interface WorkerScope {
-  postMessage(message: WorkerResponse): void;
+  postMessage(message: WorkerResponse, transfer?: Transferable[]): void;
   onmessage: ((event: MessageEvent<WorkerRequest>) => void) | null;
 }
 
@@ -84,11 +89,13 @@ async function run(
         `The docker executor runs docker plans only, found "${plan.plan.kind}"`,
       );
     }
+    const texts: ResultText[] = [];
     const result: PlanResult = await runDockerPlan(client, plan.plan, {
       target,
       signal: controller.signal,
+      texts,
     });
-    post({ type: "result", id, ok: true, result });
+    scope.postMessage({ type: "result", id, ok: true, result, texts }, textBuffers(texts));
   } catch (error) {
     const failure = toFailure(error, controller.signal);
     if (failure.code === "internal" || failure.code === "bad_response") {

@@ -13,7 +13,12 @@
  */
 /// <reference lib="deno.worker" />
 import type { HttpPlan } from "../plan.ts";
-import type { WorkerRequest, WorkerResponse } from "../protocol.ts";
+import {
+  type ResultText,
+  textBuffers,
+  type WorkerRequest,
+  type WorkerResponse,
+} from "../protocol.ts";
 import { ConnPool } from "./_conn_pool.ts";
 import { compileConfig, type CompiledTarget } from "./_http_config.ts";
 import { runHttpPlan } from "./_http_request.ts";
@@ -36,8 +41,10 @@ async function run(id: number, targetId: string, plan: HttpPlan): Promise<void> 
   const controller = new AbortController();
   running.set(id, controller);
   try {
-    const result = await runHttpPlan(target, plan, controller.signal, pool);
-    post({ type: "result", id, ok: true, result });
+    const texts: ResultText[] = [];
+    const result = await runHttpPlan(target, plan, controller.signal, pool, texts);
+    const message: WorkerResponse = { type: "result", id, ok: true, result, texts };
+    self.postMessage(message, textBuffers(texts));
   } catch (error) {
     const failure = error instanceof HttpFailure
       ? error

@@ -16,7 +16,13 @@ import {
   isUnderRoots,
   type PlanResult,
 } from "../plan.ts";
-import type { WorkerRequest, WorkerResponse } from "../protocol.ts";
+import {
+  type ResultText,
+  textBuffers,
+  TRANSFER_TEXT_MIN,
+  type WorkerRequest,
+  type WorkerResponse,
+} from "../protocol.ts";
 import { decodeText, readCapped } from "./_capped.ts";
 import { FsFailure, listDirectoryRaceFree, readFileRaceFree } from "./_local_fs.ts";
 
@@ -36,12 +42,25 @@ function send(message: WorkerResponse): void {
   self.postMessage(message);
 }
 
+/** Long outputs leave as bytes (see `ResultText`); each command's place in the result. */
+interface Texts {
+  readonly list: ResultText[];
+  readonly index: number;
+}
+
+/** The text, or `""` with its bytes noted for transfer when it is long. */
+function textOrTransfer(bytes: Uint8Array, texts: Texts, field: "stdout" | "stderr"): string {
+  if (bytes.length < TRANSFER_TEXT_MIN) return decodeText(bytes);
+  texts.list.push({ path: ["commands", texts.index, field], bytes });
+  return "";
+}
+
 async function runCommand(
   argv: readonly string[],
   plan: ExecPlan,
-  deadline: number,
-  signal: AbortSignal,
+  context: { deadline: number; signal: AbortSignal; texts: Texts },
 ): Promise<CommandResult> {
+  const { deadline, signal } = context;
   const path = config!.programs[argv[0]];
   if (!path) {
     throw new Failure({
@@ -95,8 +114,8 @@ async function runCommand(
       argv,
       exitCode: status.signal === null ? status.code : null,
       signal: status.signal,
-      stdout: decodeText(stdout.bytes),
-      stderr: decodeText(stderr.bytes),
+      stdout: textOrTransfer(stdout.bytes, context.texts, "stdout"),
+      stderr: textOrTransfer(stderr.bytes, context.texts, "stderr"),
       truncated: stdout.truncated || stderr.truncated,
       bytes: stdout.total + stderr.total,
     };
@@ -106,8 +125,13 @@ async function runCommand(
   }
 }
 
-async function runExec(plan: ExecPlan, signal: AbortSignal): Promise<PlanResult> {
+async function runExec(
+  plan: ExecPlan,
+  signal: AbortSignal,
+  texts: ResultText[],
+): Promise<PlanResult> {
   const deadline = Date.now() + plan.timeoutMs;
+  const context = (index: number) => ({ deadline, signal, texts: { list: texts, index } });
   if (plan.mode === "first_available") {
     const argv = plan.commands.find((cmd) => config!.programs[cmd[0]]);
     if (!argv) {
@@ -117,10 +141,12 @@ async function runExec(plan: ExecPlan, signal: AbortSignal): Promise<PlanResult>
         message: `None of ${names.join(", ")} is installed on this host`,
       });
     }
-    return { kind: "exec", commands: [await runCommand(argv, plan, deadline, signal)] };
+    return { kind: "exec", commands: [await runCommand(argv, plan, context(0))] };
   }
   const commands: CommandResult[] = [];
-  for (const argv of plan.commands) commands.push(await runCommand(argv, plan, deadline, signal));
+  for (const argv of plan.commands) {
+    commands.push(await runCommand(argv, plan, context(commands.length)));
+  }
   return { kind: "exec", commands };
 }
 
@@ -166,7 +192,8 @@ async function run(id: number, request: Extract<WorkerRequest, { type: "run" }>)
   try {
     const plan = request.plan;
     let result: PlanResult;
-    if (plan.kind === "exec") result = await runExec(plan, controller.signal);
+    const texts: ResultText[] = [];
+    if (plan.kind === "exec") result = await runExec(plan, controller.signal, texts);
     else if (plan.kind === "fs_read") {
       checkPlanRoots(plan);
       result = await readFileRaceFree(plan, config!);
@@ -177,7 +204,8 @@ async function run(id: number, request: Extract<WorkerRequest, { type: "run" }>)
         code: "internal",
         message: `The local executor cannot run ${plan.kind} plans`,
       });}
-    send({ type: "result", id, ok: true, result });
+    const message: WorkerResponse = { type: "result", id, ok: true, result, texts };
+    self.postMessage(message, textBuffers(texts));
   } catch (error) {
     send({ type: "result", id, ok: false, error: toFailure(error) });
   } finally {

@@ -10,7 +10,12 @@ import type { Duplex } from "node:stream";
 // @ts-types="@types/ssh2"
 import type { Client, ClientChannel } from "ssh2";
 import type { ExecPlan, Plan, PlanResult } from "../plan.ts";
-import type { WorkerRequest, WorkerResponse } from "../protocol.ts";
+import {
+  type ResultText,
+  textBuffers,
+  type WorkerRequest,
+  type WorkerResponse,
+} from "../protocol.ts";
 import { commandLine, firstAvailableScript } from "../ssh_command_line.ts";
 import { readFirstAvailable, toCommandResult } from "./_ssh_commands.ts";
 import { checkSshConfig, type SshTargetConfig } from "./_ssh_config.ts";
@@ -24,7 +29,7 @@ import { ConnectionPool } from "./_ssh_pool.ts";
 const READ_HEADER_BYTES = 8192;
 
 const scope = self as unknown as {
-  postMessage(message: WorkerResponse): void;
+  postMessage(message: WorkerResponse, transfer?: Transferable[]): void;
   onmessage: ((event: MessageEvent<WorkerRequest>) => void) | null;
 };
 
@@ -77,7 +82,11 @@ function poolFor(target: SshTargetConfig): ConnectionPool {
 
 async function tunnelThrough(via: SshTargetConfig, target: SshTargetConfig): Promise<Duplex> {
   try {
-    return await poolFor(via).open((client) => forwardOut(client, target.host, target.port));
+    return await poolFor(via).open(
+      (client) => forwardOut(client, target.host, target.port),
+      undefined,
+      { stuckAfter: false },
+    );
   } catch (error) {
     if (error instanceof SshError) throw error;
     throw new SshError(
@@ -93,14 +102,19 @@ async function tunnelThrough(via: SshTargetConfig, target: SshTargetConfig): Pro
 async function runExec(
   target: SshTargetConfig,
   plan: ExecPlan,
-  signal: AbortSignal,
+  run: { signal: AbortSignal; texts: ResultText[] },
 ): Promise<PlanResult> {
+  const { signal } = run;
   const pool = poolFor(target);
   const options = { capBytes: plan.outputCapBytes, signal, address: addressOf(target) };
-  const context = { target: target.id, sudo: plan.sudo };
+  const context = (index: number) => ({
+    target: target.id,
+    sudo: plan.sudo,
+    texts: { list: run.texts, index },
+  });
   if (plan.mode === "first_available") {
     const raw = await runCommand(pool, firstAvailableScript(plan.commands, plan.sudo), options);
-    const { index, run } = readFirstAvailable(raw);
+    const { index, run: ran } = readFirstAvailable(raw);
     if (index === null) {
       const names = [...new Set(plan.commands.map((argv) => argv[0]))].join(", ");
       throw new SshError(
@@ -108,12 +122,12 @@ async function runExec(
         `Cannot run on ${JSON.stringify(target.id)}: none of ${names} is installed`,
       );
     }
-    return { kind: "exec", commands: [toCommandResult(plan.commands[index], run, context)] };
+    return { kind: "exec", commands: [toCommandResult(plan.commands[index], ran, context(0))] };
   }
   const commands = [];
   for (const argv of plan.commands) {
-    const run = await runCommand(pool, commandLine(argv, plan.sudo), options);
-    commands.push(toCommandResult(argv, run, context));
+    const ran = await runCommand(pool, commandLine(argv, plan.sudo), options);
+    commands.push(toCommandResult(argv, ran, context(commands.length)));
   }
   return { kind: "exec", commands };
 }
@@ -121,12 +135,13 @@ async function runExec(
 async function execute(
   target: SshTargetConfig,
   plan: Plan,
-  signal: AbortSignal,
+  run: { signal: AbortSignal; texts: ResultText[] },
 ): Promise<PlanResult> {
+  const { signal } = run;
   const address = addressOf(target);
   switch (plan.kind) {
     case "exec":
-      return await runExec(target, plan, signal);
+      return await runExec(target, plan, run);
     case "fs_read": {
       const options = { capBytes: plan.outputCapBytes + READ_HEADER_BYTES, signal, address };
       return parseFsRead(plan, await runCommand(poolFor(target), fsReadScript(plan), options));
@@ -184,8 +199,9 @@ async function run(id: number, targetId: string, plan: Plan): Promise<void> {
     );
   }, plan.timeoutMs);
   try {
-    const result = await execute(target, plan, controller.signal);
-    scope.postMessage({ type: "result", id, ok: true, result });
+    const texts: ResultText[] = [];
+    const result = await execute(target, plan, { signal: controller.signal, texts });
+    scope.postMessage({ type: "result", id, ok: true, result, texts }, textBuffers(texts));
   } catch (raw) {
     const error = toSshError(raw, target);
     if (error.detail) {
