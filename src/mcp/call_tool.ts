@@ -220,7 +220,11 @@ async function settleApproval(
  */
 export async function callTool(deps: CallDeps, request: CallRequest): Promise<CallOutcome> {
   const { identity, operation: op, args, signal } = request;
-  if (op.visibleWith) return await answerListTargets(deps, request);
+  if (op.visibleWith) {
+    const answer = await answerListTargets(deps, request);
+    if ("refused" in answer) throw new CallError(answer.refused.code, answer.refused.message);
+    return answer;
+  }
   const now = deps.now?.() ?? new Date();
   // Names suggested in a selection error come only from targets this caller could use this tool on.
   const visible = () =>

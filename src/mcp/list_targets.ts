@@ -11,10 +11,23 @@ import { alwaysNeedsApproval, couldUse } from "../gate/mod.ts";
 import { rateLimitReason } from "../gate/rate_limit.ts";
 import type { TargetInfo } from "../ops/discovery.ts";
 import type { Operation } from "../ops/operation.ts";
-import { type CallDeps, CallError, type CallOutcome, type CallRequest } from "./call_tool.ts";
+import type { CallDeps } from "./call_deps.ts";
+import type { Identity } from "../gate/mod.ts";
 import { selectionHint } from "./_close_matches.ts";
 import type { TargetResult, ToolResult } from "./envelope.ts";
 import { renderText } from "./render_text.ts";
+
+/** A `list_targets` call: who asks, the operation, its validated arguments. */
+export interface ListRequest {
+  readonly identity: Identity;
+  readonly operation: Operation;
+  readonly args: Readonly<Record<string, unknown>>;
+}
+
+/** The answer, or why there is none (the caller turns it into a `CallError`). */
+export type ListAnswer =
+  | { readonly result: ToolResult; readonly text: string; readonly isError: boolean }
+  | { readonly refused: { readonly code: string; readonly message: string } };
 
 /**
  * What the caller may do on one target.
@@ -25,7 +38,7 @@ import { renderText } from "./render_text.ts";
  */
 function describe(
   deps: CallDeps,
-  context: Pick<CallRequest, "identity"> & { about: readonly Operation[]; target: Target },
+  context: { identity: Identity; about: readonly Operation[]; target: Target },
 ): TargetInfo {
   const { identity, about, target } = context;
   const usable = about.filter((operation) =>
@@ -43,26 +56,29 @@ function describe(
   };
 }
 
+function refuse(code: string, message: string): ListAnswer {
+  return { refused: { code, message } };
+}
+
 /**
  * Runs a `list_targets` call (an operation with `visibleWith`).
  *
  * @param deps The gateway's registry, policy and audit log.
  * @param request The caller and the arguments.
- * @returns One `ok` entry per visible, selected target.
- * @throws {CallError} `unknown_target`, `no_targets` or `unknown_tool`, naming close
- *   matches; `rate_limited` as any observe call.
+ * @returns One `ok` entry per visible, selected target; or a refusal: `unknown_target`,
+ *   `no_targets` or `unknown_tool` naming close matches, `rate_limited` as any observe call.
  * @throws {AuditError} When the audit log cannot be written.
  */
 export async function answerListTargets(
   deps: CallDeps,
-  request: CallRequest,
-): Promise<CallOutcome> {
+  request: ListRequest,
+): Promise<ListAnswer> {
   const { identity, operation: op, args } = request;
   if (deps.rateLimiter) {
     const now = deps.now?.() ?? new Date();
     const verdict = deps.rateLimiter.take({ subject: identity.subject, tier: op.tier }, now);
     if (!verdict.ok) {
-      throw new CallError(
+      return refuse(
         "rate_limited",
         rateLimitReason({ tier: op.tier, retryAfterMs: verdict.retryAfterMs }),
       );
@@ -78,13 +94,13 @@ export async function answerListTargets(
   const one = args.target as string | undefined;
   const terms = args.targets as readonly string[] | undefined;
   if (one !== undefined && terms !== undefined) {
-    throw new CallError("bad_selection", "Give either target or targets, not both");
+    return refuse("bad_selection", "Give either target or targets, not both");
   }
   let selected = visible;
   if (one !== undefined) {
     selected = visible.filter((t) => t.id === one);
     if (selected.length === 0) {
-      throw new CallError(
+      return refuse(
         "unknown_target",
         `No target has the id ${JSON.stringify(one)}${selectionHint(one, visible)}`,
       );
@@ -93,7 +109,7 @@ export async function answerListTargets(
     const matching = new Set(deps.registry.select(terms));
     selected = visible.filter((t) => matching.has(t));
     if (selected.length === 0) {
-      throw new CallError(
+      return refuse(
         "no_targets",
         `No target you may use matches ${JSON.stringify(terms)}${selectionHint(terms, visible)}`,
       );
@@ -102,7 +118,7 @@ export async function answerListTargets(
   const tool = args.tool as string | undefined;
   if (tool !== undefined) {
     if (!visible.some((t) => infos.get(t)!.tools.includes(tool))) {
-      throw new CallError(
+      return refuse(
         "unknown_tool",
         `No tool named ${JSON.stringify(tool)} is available to you on any target`,
       );
