@@ -90,10 +90,10 @@ export type ApprovalInfo = z.infer<typeof approvalSchema>;
 
 /**
  * The structured result of a tool: one entry per target, in registry order.
- * The schema names only what differs between tools (each target's `data`)
- * and leaves the rest open (`summary`, `approval`, `error`, `duration_ms`,
- * `plan`...): {@linkcode ToolResult}
- * is the full shape and {@linkcode ENVELOPE_GUIDE} says it in words. Listing
+ * The schema names each target's `target`, `status` and `data` (what
+ * differs between tools) and leaves the rest open (`summary`, `approval`,
+ * `aggregate`, `error`, `duration_ms`, `plan`...): {@linkcode ToolResult} is
+ * the full shape and {@linkcode ENVELOPE_GUIDE} says it in words. Listing
  * every field in every tool cost about 1.5 KB of `tools/list` per tool.
  *
  * @param data The operation's output schema.
