@@ -4,7 +4,8 @@
 #
 # The suite starts real OpenSSH sshd and dockerd instances on loopback and
 # unix sockets inside temp dirs, so it needs openssh-server, docker.io and
-# busybox-static (for a local test image), and root (sshd and dockerd run as
+# busybox-static (for a local test image), postgresql and haproxy (shared
+# state across gateways), and root (sshd and dockerd run as
 # root; a dedicated test user logs in over SSH).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,9 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # Network diagnostics (tcp_check, ping) run these on targets.
 command -v nc >/dev/null 2>&1 || missing+=(netcat-openbsd)
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
+# Shared state tests run a real PostgreSQL (as an unprivileged user) and HAProxy.
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing Debian packages: ${missing[*]} (run as root, or install them first)"

@@ -11,6 +11,7 @@ import type { Reservation } from "../exec/byte_budget.ts";
 import { couldUse, decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
 import { strictestTerms } from "../gate/approval_terms.ts";
 import { rateLimitReason } from "../gate/rate_limit.ts";
+import { StateUnavailableError } from "../state/state_error.ts";
 import type { Operation } from "../ops/operation.ts";
 import { approvalInfo, recordApproval, requestApproval, rulePhrase } from "./approval_flow.ts";
 import {
@@ -63,6 +64,35 @@ export class CallError extends Error {
     super(message);
     this.name = "CallError";
     this.code = code;
+  }
+}
+
+/** Runs a step that needs shared state; an unreachable database refuses the call, saying so. */
+async function sharedState<T>(step: () => T | Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof StateUnavailableError) {
+      throw new CallError("shared_state_unavailable", error.message);
+    }
+    throw error;
+  }
+}
+
+/** Takes one call from the caller's tier budget, or refuses the call with `rate_limited`. */
+async function limitRate(
+  deps: CallDeps,
+  call: { subject: string; tier: Operation["tier"]; now: Date },
+): Promise<void> {
+  if (!deps.rateLimiter) return;
+  const verdict = await sharedState(() =>
+    deps.rateLimiter!.take({ subject: call.subject, tier: call.tier }, call.now)
+  );
+  if (!verdict.ok) {
+    throw new CallError(
+      "rate_limited",
+      rateLimitReason({ tier: call.tier, retryAfterMs: verdict.retryAfterMs }),
+    );
   }
 }
 
@@ -220,12 +250,13 @@ async function settleApproval(
  */
 export async function callTool(deps: CallDeps, request: CallRequest): Promise<CallOutcome> {
   const { identity, operation: op, args, signal } = request;
+  const now = deps.now?.() ?? new Date();
   if (op.visibleWith) {
+    await limitRate(deps, { subject: identity.subject, tier: op.tier, now });
     const answer = await answerListTargets(deps, request);
     if ("refused" in answer) throw new CallError(answer.refused.code, answer.refused.message);
     return answer;
   }
-  const now = deps.now?.() ?? new Date();
   // Names suggested in a selection error come only from targets this caller could use this tool on.
   const visible = () =>
     deps.registry.targets.filter((target) =>
@@ -238,15 +269,7 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   const dryRun = args.dry_run === true;
   const capability = op.capabilityFor ? op.capabilityFor(opArgs as never) : op.capability;
   const facts = capability === op.capability ? op : { ...op, capability, tier: tierOf(capability) };
-  if (deps.rateLimiter) {
-    const verdict = deps.rateLimiter.take({ subject: identity.subject, tier: facts.tier }, now);
-    if (!verdict.ok) {
-      throw new CallError(
-        "rate_limited",
-        rateLimitReason({ tier: facts.tier, retryAfterMs: verdict.retryAfterMs }),
-      );
-    }
-  }
+  await limitRate(deps, { subject: identity.subject, tier: facts.tier, now });
   const decisions = targets.map((target) =>
     decide({ identity, operation: facts, target, args: opArgs, now }, deps.policy)
   );
@@ -256,12 +279,14 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   );
   let settled: { approvalId: string } | Block | undefined;
   if (runnableDecisions.some((d) => d.kind === "approval_required") && !dryRun) {
-    settled = await settleApproval(deps, request, {
-      runnable,
-      args: opArgs,
-      decisions: runnableDecisions,
-      now,
-    });
+    settled = await sharedState(() =>
+      settleApproval(deps, request, {
+        runnable,
+        args: opArgs,
+        decisions: runnableDecisions,
+        now,
+      })
+    );
   }
   const block = settled && "code" in settled ? settled : undefined;
   const approvalId = settled && "approvalId" in settled ? settled.approvalId : undefined;

@@ -8,7 +8,6 @@
  */
 import type { Target } from "../config/targets_schema.ts";
 import { alwaysNeedsApproval, couldUse } from "../gate/mod.ts";
-import { rateLimitReason } from "../gate/rate_limit.ts";
 import type { TargetInfo } from "../ops/discovery.ts";
 import type { Operation } from "../ops/operation.ts";
 import type { CallDeps } from "./call_deps.ts";
@@ -66,7 +65,7 @@ function refuse(code: string, message: string): ListAnswer {
  * @param deps The gateway's registry, policy and audit log.
  * @param request The caller and the arguments.
  * @returns One `ok` entry per visible, selected target; or a refusal: `unknown_target`,
- *   `no_targets` or `unknown_tool` naming close matches, `rate_limited` as any observe call.
+ *   `no_targets` or `unknown_tool` naming close matches. (The caller applies the rate limit.)
  * @throws {AuditError} When the audit log cannot be written.
  */
 export async function answerListTargets(
@@ -74,16 +73,6 @@ export async function answerListTargets(
   request: ListRequest,
 ): Promise<ListAnswer> {
   const { identity, operation: op, args } = request;
-  if (deps.rateLimiter) {
-    const now = deps.now?.() ?? new Date();
-    const verdict = deps.rateLimiter.take({ subject: identity.subject, tier: op.tier }, now);
-    if (!verdict.ok) {
-      return refuse(
-        "rate_limited",
-        rateLimitReason({ tier: op.tier, retryAfterMs: verdict.retryAfterMs }),
-      );
-    }
-  }
   const about = (op.visibleWith ?? []) as readonly Operation[];
   const infos = new Map<Target, TargetInfo>();
   for (const target of deps.registry.targets) {

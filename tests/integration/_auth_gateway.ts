@@ -110,9 +110,13 @@ export type ElicitAnswer = "accept" | "decline";
  * Call `start()` to run the gateway.
  *
  * @param policy Policy YAML.
+ * @param options `env`: extra environment for the gateway and its CLI runs (e.g. `TAILOPS_STATE_URL`).
  * @returns The fixture; `await using` disposes of it.
  */
-export async function authGateway(policy: string): Promise<AuthGateway> {
+export async function authGateway(
+  policy: string,
+  options: { env?: Record<string, string> } = {},
+): Promise<AuthGateway> {
   const workDir = await Deno.makeTempDir({ prefix: "tailops-auth-it-" });
   const stateDir = `${workDir}/state`;
   const targetsFile = `${workDir}/targets.yaml`;
@@ -149,7 +153,7 @@ export async function authGateway(policy: string): Promise<AuthGateway> {
         "--policy",
         policyFile,
         ...flags,
-      ]);
+      ], { env: options.env });
       return current;
     },
     async stop() {
@@ -157,7 +161,7 @@ export async function authGateway(policy: string): Promise<AuthGateway> {
       current = undefined;
       await running?.stop();
     },
-    cli: (args) => runCli([...args, "--state-dir", stateDir]),
+    cli: (args) => runCli([...args, "--state-dir", stateDir], { env: options.env }),
     async mint(sub, role, ttl = "1h") {
       const run = await fixture.cli([
         "token",
@@ -221,11 +225,15 @@ function answerElicitation(client: InstanceType<typeof Client>, answer: ElicitAn
  * `Listening on` JSON log line on stderr.
  *
  * @param args Arguments after `main.ts`.
+ * @param options `env`: extra environment variables.
  * @returns The process.
  * @throws {Error} When it exits or does not listen in time (its stderr is in the message).
  */
-export async function spawnGateway(args: string[]): Promise<GatewayProcess> {
-  const env = childEnv();
+export async function spawnGateway(
+  args: string[],
+  options: { env?: Record<string, string> } = {},
+): Promise<GatewayProcess> {
+  const env = childEnv(options.env);
   const child = new Deno.Command(Deno.execPath(), {
     args: await gatewayArgs(args, env),
     cwd: REPO_DIR,
