@@ -17,6 +17,7 @@ import {
   mb,
   median,
   memoryKib,
+  type Metric,
   ms,
   rate,
   ratio,
@@ -29,7 +30,35 @@ import {
   zero,
 } from "./_util.ts";
 
+import { CATALOG } from "../../src/ops/catalog.ts";
+import { toolDefinition } from "../../src/mcp/tool_definitions.ts";
+import { measureToolList, TOOL_LIST_BUDGET } from "../../src/mcp/tool_budget.ts";
+
 const SUITE = "gateway";
+
+/** The whole catalogue's `tools/list` size (issue 10's budget), measured in process. */
+function toolListMetrics(): Metric[] {
+  const tools = CATALOG.map(toolDefinition);
+  const size = measureToolList(tools);
+  const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+  return [
+    atMost(
+      SUITE,
+      `tools/list of all ${tools.length} tools`,
+      size.bytes,
+      TOOL_LIST_BUDGET.totalBytes,
+      kb,
+    ),
+    info(SUITE, "tools/list estimated tokens (bytes ÷ 4)", `~${size.tokens}`),
+    atMost(
+      SUITE,
+      `largest tool in tools/list (${size.largest.name})`,
+      size.largest.bytes,
+      TOOL_LIST_BUDGET.toolBytes,
+      kb,
+    ),
+  ];
+}
 
 /**
  * Writes a 5-file directory and a registry with one local target, `bench`, rooted there.
@@ -298,6 +327,7 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
           target: "≥ 0.80×",
           pass: gwConc64.callsPerSecond / bareConc64.callsPerSecond >= 0.8,
         },
+        ...toolListMetrics(),
         atMost(SUITE, "stdio spawn → initialize + tools/list", startList, 150, ms),
         atMost(
           SUITE,

@@ -127,6 +127,12 @@ function matchingRules(
  * @returns The decision, with a reason code and sentence when denied.
  */
 export function decide(request: GateRequest, policy: CompiledPolicy): Decision {
+  // 0. An operation about the gate itself follows the operations it describes.
+  if (request.operation.visibleWith) {
+    return couldUse(request, policy)
+      ? { kind: "allow", rule: "visible" }
+      : deny("no_rule", `Nothing you may run is allowed on target "${request.target.id}"`);
+  }
   const early = preconditions(request);
   if (early) return early;
   const { operation: op, target, args } = request;
@@ -218,8 +224,31 @@ function openRules(
  * @returns `true` when some call could be allowed or approved.
  */
 export function couldUse(request: Omit<GateRequest, "args">, policy: CompiledPolicy): boolean {
+  const about = request.operation.visibleWith;
+  if (about) return about.some((operation) => couldUse({ ...request, operation }, policy));
   if (preconditions(request)) return false;
   const { operation: op, target } = request;
   const matching = matchingRules(policy, op, target);
   return matching.length > 0 && !matching.some((r) => r.effect === "deny");
+}
+
+/**
+ * Whether every call of an operation on a target that the policy admits
+ * needs approval: the caller could use it, and each rule that matches is an
+ * `approve` rule. What `list_targets` reports as "needs approval"; a call
+ * still gets its exact answer from {@linkcode decide}.
+ *
+ * @param request Identity, operation and target.
+ * @param policy The compiled policy.
+ * @returns `true` when no matching rule simply allows the operation there.
+ */
+export function alwaysNeedsApproval(
+  request: Omit<GateRequest, "args">,
+  policy: CompiledPolicy,
+): boolean {
+  if (!couldUse(request, policy)) return false;
+  const { operation: op, target } = request;
+  return policy.rules
+    .filter((r) => r.matchesOperation(op) && r.matchesTarget(target))
+    .every((r) => r.effect === "approve");
 }

@@ -67,6 +67,13 @@ export interface OperationFacts {
   readonly paramNames: readonly string[];
   /** What leaving out a parameter means, by parameter name; undeclared: nothing narrower. */
   readonly paramReach?: Readonly<Record<string, ParamReach>>;
+  /**
+   * Set on an operation the gateway answers from its own configuration
+   * (`list_targets`): it is usable on a target exactly when one of these
+   * operations is, so it never shows a caller a target they could not use.
+   * The gate then reads nothing else of this operation.
+   */
+  readonly visibleWith?: readonly OperationFacts[];
 }
 
 /** A parameter check: returns a reason when the value is refused. */
