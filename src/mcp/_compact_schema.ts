@@ -76,6 +76,9 @@ export function compactSchema<T>(
         delete node.additionalProperties;
       }
       delete node.required;
+      // Output schemas are for clients checking structuredContent; the words
+      // are in the tool's description and cost tokens in every conversation.
+      delete node.description;
       // `properties` and `items` say what the value is; the type restates it.
       if (node.type === "object" && isObject(node.properties)) delete node.type;
       if (node.type === "array" && node.items !== undefined) delete node.type;
@@ -86,6 +89,38 @@ export function compactSchema<T>(
     }
     return node;
   }) as Node;
+  const kept = options.io === "output" ? prune(compacted, OUTPUT_DEPTH) as Node : compacted;
+  const inputs = kept.properties;
+  if (options.io === "input" && isObject(inputs) && isObject(inputs.targets)) {
+    // A selector string or a list of them; the lengths are still checked on
+    // the way in, but are not spelled out in every tool.
+    inputs.targets = { type: ["string", "array"], items: { type: "string" } };
+  }
   // MCP requires a tool schema's root to say `type: "object"`.
-  return { type: "object", ...compacted } as T;
+  return { type: "object", ...kept } as T;
+}
+
+/**
+ * Schema levels an output schema keeps: the envelope (results, each result,
+ * its data) and the data's own fields one level down. Deeper levels become
+ * `{}` (any value): a client still checks the shape that matters, and the
+ * list stays within its token budget.
+ */
+const OUTPUT_DEPTH = 5;
+
+function prune(schema: unknown, depth: number): unknown {
+  if (Array.isArray(schema)) return schema.map((child) => prune(child, depth));
+  if (!isObject(schema)) return schema;
+  if (depth <= 0) return {};
+  const copy: Node = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (SCHEMA_MAPS.has(key) && isObject(value)) {
+      copy[key] = Object.fromEntries(
+        Object.entries(value).map(([name, child]) => [name, prune(child, depth - 1)]),
+      );
+    } else if (key === "items" || key === "anyOf" || key === "oneOf" || key === "allOf") {
+      copy[key] = prune(value, depth - 1);
+    } else copy[key] = value;
+  }
+  return copy;
 }
