@@ -17,6 +17,9 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# Network diagnostics (tcp_check, ping) run these on targets.
+command -v nc >/dev/null 2>&1 || missing+=(netcat-openbsd)
+command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 # Shared state tests run a real PostgreSQL (as an unprivileged user) and HAProxy.
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)

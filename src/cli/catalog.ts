@@ -7,6 +7,7 @@
 import { loadOperations } from "../config/operations_load.ts";
 import { ENVELOPE_KEYS } from "../mcp/envelope.ts";
 import { CATALOG } from "../ops/catalog.ts";
+import { withDiscovery } from "../ops/discovery.ts";
 import type { Operation } from "../ops/operation.ts";
 import { withOperatorOperations } from "../ops/operator.ts";
 import { stackDeploy } from "../ops/stack_deploy.ts";
@@ -36,7 +37,13 @@ export async function loadCatalog(
     : stacksDir ?? undefined;
   // Curated stacks add stack_deploy, which is built from them.
   const stacks = stacksFrom === undefined ? [] : await loadStacks(stacksFrom);
+  if (stacks.length === 0 && from === undefined) return CATALOG;
+  // Operator names are checked against every built-in, list_targets included.
   const builtins = stacks.length > 0 ? Object.freeze([...CATALOG, stackDeploy(stacks)]) : CATALOG;
-  if (from === undefined) return builtins;
-  return withOperatorOperations(builtins, await loadOperations(from), ENVELOPE_KEYS);
+  const all = from === undefined
+    ? builtins
+    : withOperatorOperations(builtins, await loadOperations(from), ENVELOPE_KEYS);
+  // list_targets is rebuilt to report on every tool, the operators' and stack_deploy too.
+  const discovery = CATALOG[0].name;
+  return withDiscovery(all.filter((op) => op.name !== discovery));
 }

@@ -41,17 +41,27 @@ export async function checkReferences(
   // ssh2 is loaded only when some target has a key (`serve` otherwise never needs it here).
   const parseKey = withKeys.length > 0 ? (await import("ssh2")).utils.parseKey : undefined;
 
+  // A fleet shares a few keys and known_hosts files: check each once (10,000 targets, one key).
+  const keyChecks = new Map<string, string | undefined>();
+  const knownHostsReads = new Map<string, Promise<unknown>>();
   for (const [index, target] of config.targets.entries()) {
     const at = (...rest: Path): Path => ["targets", index, "connection", ...rest];
     if (target.type === "ssh") {
       const c = target.connection;
       if (c.key && parseKey) {
-        const problem = keyProblem(parseKey, c.key, c.passphrase);
+        const id = `${c.key.source}\0${c.passphrase?.source ?? ""}`;
+        if (!keyChecks.has(id)) keyChecks.set(id, keyProblem(parseKey, c.key, c.passphrase));
+        const problem = keyChecks.get(id);
         if (problem) report(at("key"), `Cannot use the key from ${c.key}: ${problem}`);
       }
       if (c.known_hosts !== undefined && c.host_key === undefined) {
+        let read = knownHostsReads.get(c.known_hosts);
+        if (read === undefined) {
+          knownHostsReads.set(c.known_hosts, read = Deno.readTextFile(c.known_hosts));
+          read.catch(() => {});
+        }
         try {
-          await Deno.readTextFile(c.known_hosts);
+          await read;
         } catch (error) {
           report(
             at("known_hosts"),

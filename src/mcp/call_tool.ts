@@ -8,7 +8,7 @@
 import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
 import type { Reservation } from "../exec/byte_budget.ts";
-import { decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
+import { couldUse, decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
 import { strictestTerms } from "../gate/approval_terms.ts";
 import { rateLimitReason } from "../gate/rate_limit.ts";
 import { StateUnavailableError } from "../state/state_error.ts";
@@ -28,6 +28,8 @@ import { renderText } from "./render_text.ts";
 import { type AuditBase, runTarget } from "./_run_target.ts";
 import { isAuditError } from "./_record_finished.ts";
 import type { CallDeps } from "./call_deps.ts";
+import { selectionHint } from "./_close_matches.ts";
+import { answerListTargets } from "./list_targets.ts";
 
 export type { AuditAppender, CallDeps } from "./call_deps.ts";
 
@@ -79,7 +81,28 @@ async function sharedState<T>(step: () => T | Promise<T>): Promise<T> {
   }
 }
 
-function selectTargets(registry: Registry, args: Readonly<Record<string, unknown>>): Target[] {
+/** Takes one call from the caller's tier budget, or refuses the call with `rate_limited`. */
+async function limitRate(
+  deps: CallDeps,
+  call: { subject: string; tier: Operation["tier"]; now: Date },
+): Promise<void> {
+  if (!deps.rateLimiter) return;
+  const verdict = await sharedState(() =>
+    deps.rateLimiter!.take({ subject: call.subject, tier: call.tier }, call.now)
+  );
+  if (!verdict.ok) {
+    throw new CallError(
+      "rate_limited",
+      rateLimitReason({ tier: call.tier, retryAfterMs: verdict.retryAfterMs }),
+    );
+  }
+}
+
+function selectTargets(
+  registry: Registry,
+  args: Readonly<Record<string, unknown>>,
+  visible: () => readonly Target[],
+): Target[] {
   const one = args.target as string | undefined;
   const raw = args.targets as string | string[] | undefined;
   const many = typeof raw === "string" ? [raw] : raw;
@@ -89,14 +112,20 @@ function selectTargets(registry: Registry, args: Readonly<Record<string, unknown
   if (one !== undefined) {
     const target = registry.get(one);
     if (!target) {
-      throw new CallError("unknown_target", `No target has the id ${JSON.stringify(one)}`);
+      throw new CallError(
+        "unknown_target",
+        `No target has the id ${JSON.stringify(one)}${selectionHint(one, visible())}`,
+      );
     }
     return [target];
   }
   if (many !== undefined) {
     const selected = registry.select(many);
     if (selected.length === 0) {
-      throw new CallError("no_targets", `No target matches ${JSON.stringify(many)}`);
+      throw new CallError(
+        "no_targets",
+        `No target matches ${JSON.stringify(many)}${selectionHint(many, visible())}`,
+      );
     }
     return selected;
   }
@@ -256,24 +285,25 @@ function summarizeBatches(results: readonly TargetResult[]): BatchSummary[] {
 export async function callTool(deps: CallDeps, request: CallRequest): Promise<CallOutcome> {
   const { identity, operation: op, args, signal } = request;
   const now = deps.now?.() ?? new Date();
-  const targets = selectTargets(deps.registry, args);
+  if (op.visibleWith) {
+    await limitRate(deps, { subject: identity.subject, tier: op.tier, now });
+    const answer = await answerListTargets(deps, request);
+    if ("refused" in answer) throw new CallError(answer.refused.code, answer.refused.message);
+    return answer;
+  }
+  // Names suggested in a selection error come only from targets this caller could use this tool on.
+  const visible = () =>
+    deps.registry.targets.filter((target) =>
+      couldUse({ identity, operation: op, target }, deps.policy)
+    );
+  const targets = selectTargets(deps.registry, args, visible);
   const opArgs = Object.fromEntries(
     Object.entries(args).filter(([k]) => !ENVELOPE_KEYS.includes(k)),
   );
   const dryRun = args.dry_run === true;
   const capability = op.capabilityFor ? op.capabilityFor(opArgs as never) : op.capability;
   const facts = capability === op.capability ? op : { ...op, capability, tier: tierOf(capability) };
-  if (deps.rateLimiter) {
-    const verdict = await sharedState(() =>
-      deps.rateLimiter!.take({ subject: identity.subject, tier: facts.tier }, now)
-    );
-    if (!verdict.ok) {
-      throw new CallError(
-        "rate_limited",
-        rateLimitReason({ tier: facts.tier, retryAfterMs: verdict.retryAfterMs }),
-      );
-    }
-  }
+  await limitRate(deps, { subject: identity.subject, tier: facts.tier, now });
   const decisions = targets.map((target) =>
     decide({ identity, operation: facts, target, args: opArgs, now }, deps.policy)
   );
@@ -451,21 +481,28 @@ function finish(
   },
 ): CallOutcome {
   const { dryRun, fanout, block, results } = call;
+  const oks = results.filter((r) => r.status === "ok").map((r) => ({
+    target: r.target,
+    data: r.data,
+  }));
+  const aggregate = op.aggregate && oks.length > 1 ? op.aggregate(oks as never) : undefined;
   const result: ToolResult = {
     tool: op.name,
     dry_run: dryRun,
     summary: summarize(results),
     ...(fanout ? { fanout_id: fanout } : {}),
     ...(block?.approval ? { approval: block.approval } : {}),
+    ...(aggregate ? { aggregate: aggregate.data } : {}),
     results,
     ...(call.serial ? { batches: summarizeBatches(results) } : {}),
   };
   const isError = !results.some((r) => r.status === "ok" || r.status === "planned");
+  const text = renderText(op, result);
   return {
     // String by string, so a large output is not copied whole into one JSON
     // text and parsed back (the scanner sees each string as it leaves).
     result: scrubValue(result, deps.scrub) as ToolResult,
-    text: deps.scrub(renderText(op, result)),
+    text: deps.scrub(aggregate ? `${aggregate.text}\n${text}` : text),
     isError,
   };
 }

@@ -59,6 +59,11 @@ export interface OperationSpec<
    * can run without should be declared here.
    */
   readonly paramReach?: Readonly<Record<string, ParamReach>>;
+  /**
+   * For an operation the gateway answers itself (`list_targets`): the
+   * operations it reports on. See {@linkcode OperationFacts.visibleWith}.
+   */
+  readonly visibleWith?: readonly OperationFacts[];
   /** Programs its exec plans may run on a host (bare names); the local worker may run only these. */
   readonly programs: readonly string[];
   /** Turns validated arguments into a plan. Pure: no I/O, no clock. */
@@ -89,6 +94,14 @@ export interface OperationSpec<
   readonly parse: (result: PlanResult, args: z.infer<I>) => z.infer<O>;
   /** A short text rendering of the output for clients that show text only. */
   readonly render: (output: z.infer<O>) => string;
+  /**
+   * What the outputs of a multi-target call say together (top sources of
+   * failed logins across hosts, say): set as the result's `aggregate`, and
+   * its `text` is added to the text rendering. Pure.
+   */
+  readonly aggregate?: (
+    outputs: readonly { readonly target: string; readonly data: z.infer<O> }[],
+  ) => { readonly data: Record<string, unknown>; readonly text: string };
 }
 
 /** A declared operation, with the facts the gate reads derived from it. */

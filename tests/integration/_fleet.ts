@@ -223,3 +223,53 @@ export async function establishedTo(host: string, port: number): Promise<number>
   if (!out.success) throw new Error(`ss failed: ${new TextDecoder().decode(out.stderr)}`);
   return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.trim() !== "").length;
 }
+
+/** The first lines of a policy that allows every observe-tier operation on every target. */
+export const OBSERVE_EVERYTHING: readonly string[] = [
+  "version: 1",
+  "rules:",
+  "  - id: observe-everything",
+  "    effect: allow",
+  "    tiers: [observe]",
+  '    targets: ["*"]',
+];
+
+/** One target's entry of a tool result, as the fleet tests read it. */
+export interface FleetEntry {
+  target: string;
+  status: string;
+  data?: Record<string, unknown>;
+  plan?: { argv?: string[][]; remote_command_lines?: string[] };
+  error?: { code: string; message: string };
+}
+
+/** A tool call's outcome: per-target entries (none when refused before the gate), approval, text. */
+export interface FleetCall {
+  results: FleetEntry[];
+  approval?: { id: string; how_to_approve: string };
+  aggregate?: Record<string, unknown>;
+  isError: boolean;
+  text: string;
+}
+
+/**
+ * Calls a tool through the fleet's SDK client.
+ *
+ * @param fleet The fleet.
+ * @param name Tool name.
+ * @param args Arguments.
+ * @returns The structured result's parts and the text.
+ */
+export async function callFleet(
+  fleet: Fleet,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<FleetCall> {
+  const raw = await fleet.client.callTool({ name, arguments: args }) as {
+    content: { type: string; text?: string }[];
+    structuredContent?: Omit<FleetCall, "isError" | "text">;
+    isError?: boolean;
+  };
+  const text = raw.content.map((c) => (c.type === "text" ? c.text ?? "" : "")).join("\n");
+  return { results: [], ...raw.structuredContent, isError: !!raw.isError, text };
+}

@@ -193,9 +193,12 @@ Deno.test({
         // Once listed, the SDK client validates each call's structuredContent against the tool's outputSchema.
         const { tools } = await fleet.client.listTools();
         const names = tools.map((tool) => tool.name);
-        // No fleet target holds file:write (file_write has its own tests).
-        const offered = HOST_OPERATIONS.filter((op) => op.capability !== "file:write");
-        for (const name of offered.map((op) => op.name)) {
+        // Every host operation the fleet's ops targets hold and POLICY allows: observe, plus ops-control's.
+        const held = HOST_OPERATIONS.filter((op) =>
+          HOST_CAPS.includes(op.capability) &&
+          (op.tier === "observe" || ["service_control", "package_upgrade"].includes(op.name))
+        );
+        for (const name of held.map((op) => op.name)) {
           assert.ok(names.includes(name), `${name} missing from ${names.join(", ")}`);
           assert.ok(
             tools.find((tool) => tool.name === name)!.outputSchema,
@@ -389,7 +392,8 @@ Deno.test({
       assert.equal(none.isError, true);
       assert.deepEqual(none.content, [{
         type: "text",
-        text: 'no_targets: No target matches ["tag:nothing-here"]',
+        text:
+          'no_targets: No target matches ["tag:nothing-here"]; call list_targets to see the targets you may use',
       }]);
     });
 

@@ -75,11 +75,11 @@ export function fsWriteScript(plan: FsWritePlan, bytes: number, nonce: string): 
       // Make the last component in its pinned, checked parent; the cd -P below checks it again.
       ? `if ! cd -P -- "$d" 2>/dev/null; then q=\${d%/*}; [ -n "$q" ] || q=/; ` +
         `cd -P -- "$q" 2>/dev/null || exit ${NOT_FOUND}; v=$(pwd -P); ` +
-        `under "$v" || exit ${OUTSIDE}; mkdir -m 0755 -- "./\${d##*/}" 2>/dev/null; ` +
+        `under "$v" "$@" || exit ${OUTSIDE}; mkdir -m 0755 -- "./\${d##*/}" 2>/dev/null; ` +
         `cd -P -- "./\${d##*/}" 2>/dev/null || exit ${NOT_FOUND}; fi`
       : `cd -P -- "$d" 2>/dev/null || exit ${NOT_FOUND}`,
     `w=$(pwd -P) || exit ${NOT_FOUND}; w=\${w%/}`,
-    `under "\${w:-/}" || { printf '%s\\0' "$w/$f"; exit ${OUTSIDE}; }`,
+    `under "\${w:-/}" "$@" || { printf '%s\\0' "$w/$f"; exit ${OUTSIDE}; }`,
     `case $f in ''|.|..) exit ${WRONG_TYPE};; esac`,
     `dd if=/dev/null iflag=nofollow count=0 status=none 2>/dev/null && ` +
     `mv -T --version >/dev/null 2>&1 || exit ${NO_SAFE_WRITE}`,
