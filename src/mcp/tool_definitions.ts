@@ -11,7 +11,7 @@
 import { z } from "zod";
 import type { Operation } from "../ops/operation.ts";
 import { resultSchema, toolInputSchema } from "./envelope.ts";
-import { type AuthInfo, ListToolsRequestSchema, type McpServer, type Tool } from "./sdk.ts";
+import type { AuthInfo, McpServer, Tool } from "./sdk.ts";
 
 /** What `McpServer.registerTool` takes for an operation, besides the callback. */
 export interface ToolConfig {
@@ -78,11 +78,10 @@ function deepFreeze<T>(value: T): T {
 
 /**
  * The `tools/list` entry of an operation, converted once: the same JSON the
- * SDK's McpServer (1.32) builds from {@linkcode toolConfig} on every list —
- * zod 4's `toJSONSchema` with target draft-7, `io: "input"` for the input
- * schema and `io: "output"` for the output schema, and the
- * `execution.taskSupport: "forbidden"` that `registerTool` sets. A test
- * compares the two.
+ * SDK's McpServer (2.4) builds from {@linkcode toolConfig} on every list —
+ * zod 4's `toJSONSchema` with target draft 2020-12, `io: "input"` for the
+ * input schema (with `type: "object"` put first) and `io: "output"` for the
+ * output schema. A test compares the two.
  *
  * @param operation The operation.
  * @returns The frozen tool definition.
@@ -95,15 +94,14 @@ export function toolDefinition(operation: Operation): Tool {
       name: operation.name,
       title: config.title,
       description: config.description,
-      inputSchema: z.toJSONSchema(config.inputSchema, {
-        target: "draft-7",
-        io: "input",
-      }) as Tool["inputSchema"],
+      inputSchema: {
+        type: "object",
+        ...z.toJSONSchema(config.inputSchema, { target: "draft-2020-12", io: "input" }),
+      } as Tool["inputSchema"],
       annotations: config.annotations,
-      execution: { taskSupport: "forbidden" },
       _meta: config._meta,
       outputSchema: z.toJSONSchema(config.outputSchema, {
-        target: "draft-7",
+        target: "draft-2020-12",
         io: "output",
       }) as Tool["outputSchema"],
     });
@@ -131,11 +129,11 @@ export function serveCachedToolList(
   if (operations.length === 0) return;
   if (visibleTo === undefined) {
     const tools = operations.map(toolDefinition);
-    server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
+    server.server.setRequestHandler("tools/list", () => ({ tools }));
     return;
   }
-  server.server.setRequestHandler(ListToolsRequestSchema, (_request, extra) => ({
-    tools: visibleTo(extra).map(toolDefinition),
+  server.server.setRequestHandler("tools/list", (_request, ctx) => ({
+    tools: visibleTo({ authInfo: ctx.http?.authInfo }).map(toolDefinition),
   }));
 }
 
