@@ -125,7 +125,7 @@ export function mcpSessions(
     }
     return createMcpServer(core, identity, { identityPerRequest: true });
   }, {
-    legacy: stateless ? "stateless" : "reject",
+    legacy: "reject",
     onerror: (error) =>
       log.debug("Stateless MCP request refused: {error}", { error: error.message }),
   });
@@ -222,6 +222,68 @@ export function mcpSessions(
     }
   }
 
+  // 2025-era requests served without a session (`stateless`), by caller and
+  // JSON-RPC id: a `notifications/cancelled` arrives as a request of its own
+  // and reaches the call through here (on this process only).
+  const running = new Map<string, () => void>();
+  const runningKey = (subject: string, id: unknown) => `${subject}\0${JSON.stringify(id)}`;
+
+  async function sessionless(
+    identity: Identity,
+    request: Request,
+    body: unknown,
+  ): Promise<Response> {
+    if (request.method !== "POST") {
+      return rpcError(
+        405,
+        -32000,
+        "Method not allowed: this gateway serves 2025-era clients without sessions (--stateless), so there is no session to GET or DELETE",
+      );
+    }
+    const message = body as { method?: unknown; id?: unknown; params?: { requestId?: unknown } };
+    if (message.method === "notifications/cancelled") {
+      running.get(runningKey(identity.subject, message.params?.requestId))?.();
+      return new Response(null, { status: 202 });
+    }
+    const server = createMcpServer(core, identity, { identityPerRequest: true });
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+    });
+    await server.connect(transport);
+    const key = typeof message.method === "string" && message.id !== undefined
+      ? runningKey(identity.subject, message.id)
+      : undefined;
+    let ended = false;
+    // Closing the transport aborts the call's signal, as a cancel does in a session.
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      if (key !== undefined && running.get(key) === end) running.delete(key);
+      transport.close().catch(() => {});
+      server.close().catch(() => {});
+    };
+    if (key !== undefined && !running.has(key)) running.set(key, end);
+    let response: Response;
+    try {
+      response = await transport.handleRequest(request, {
+        parsedBody: body,
+        authInfo: authInfoFor(identity),
+      });
+    } catch (error) {
+      end();
+      throw error;
+    }
+    if (response.body === null) {
+      end();
+      return response;
+    }
+    // Streamed (SSE): the call is in flight until its stream ends or is dropped.
+    const tracked = response.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({ flush: end, cancel: end }),
+    );
+    return new Response(tracked, { status: response.status, headers: response.headers });
+  }
+
   const handler: McpSessions["handler"] = async function mcpEndpoint(c) {
     const identity = c.get("identity");
     const request = c.req.raw;
@@ -237,12 +299,13 @@ export function mcpSessions(
       const checked = checkRpcMessage(body);
       if ("error" in checked) return Response.json(checked.error, { status: 400 });
     }
-    if (stateless || !(await isLegacyRequest(request, body))) {
+    if (!(await isLegacyRequest(request, body))) {
       return await perRequest.fetch(request, {
         authInfo: authInfoFor(identity),
         parsedBody: body,
       });
     }
+    if (stateless) return await sessionless(identity, request, body);
     if (id === undefined) {
       if (request.method === "POST" && isInitialize(body)) {
         return await open(identity, request, body);

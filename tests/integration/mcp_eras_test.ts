@@ -316,7 +316,7 @@ for (const era of ERAS) {
   });
 }
 
-Deno.test("with --stateless a 2025-era client gets no session, and a confirm rule asks for approval out of band", async () => {
+Deno.test("with --stateless a 2025-era client gets no session, a confirm rule asks for approval out of band, and cancel still works", async () => {
   await using testApi = api();
   await using gw = await authGateway(HTTP_POLICY, targets(testApi.port));
   const alice = await gw.mint("alice", "operator");
@@ -336,6 +336,23 @@ Deno.test("with --stateless a 2025-era client gets no session, and a confirm rul
   const asked = await call(client, "service_control", RESTART);
   assert.equal(errorCode(asked), "approval_required", asked.text);
   assert.match(asked.text, /Confirming inside the call needs a 2025-era session/);
+  // A cancel arrives as a request of its own and still reaches the call.
+  const abort = new AbortController();
+  const pending = client.callTool(
+    { name: "http_request", arguments: { target: "api1", path: "/slow" } },
+    { signal: abort.signal },
+  );
+  await testApi.slowArrived();
+  abort.abort();
+  await assert.rejects(pending);
+  await auditUntil(
+    gw.auditFile,
+    (records) =>
+      records.some((r) =>
+        r.event === "finished" && r.tool === "http_request" && r.reason === "cancelled"
+      ),
+    "the cancelled call's finished record",
+  );
   // No session: nothing to resume, and a bare request is answered on its own.
   const response = await fetch(gw.url, {
     method: "POST",
