@@ -37,6 +37,8 @@ async function serveStdio(options: ServeOptions, gateway: Gateway): Promise<void
   // Our own transport: bounded lines, an answer for every malformed one, and
   // the end of stdin (a client that quits) closes it.
   const transport = new StdioTransport(Deno.stdin.readable, Deno.stdout.writable);
+  // The client closed stdin: answer what it already asked (within the grace period).
+  transport.onInputEnd = () => gateway.drain(options.shutdownGraceMs);
   // The SDK picks the era from the first message (`initialize`: a 2025
   // session; `server/discover` or a 2026-07-28 envelope: stateless requests)
   // and builds the server for it (once more for a discarded discover probe).

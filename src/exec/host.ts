@@ -127,6 +127,11 @@ export class ExecutorHost {
       return fail("internal", (error as Error).message, started);
     }
     if (slot.dead) return fail("crashed", "The executor stopped; try again", started);
+    // Cancelled while the worker was starting: an abort listener added now
+    // would never fire, and the call would run to its timeout.
+    if (signal?.aborted) {
+      return fail("cancelled", "The call was cancelled before it started", started);
+    }
     const id = this.#nextId++;
     return await new Promise<ExecOutcome>((resolve) => {
       const onAbort = () => this.#post(slot, { type: "cancel", id });

@@ -138,7 +138,7 @@ export interface ToolResult {
  * The full input schema of a tool: the operation's own parameters plus the envelope.
  *
  * @param operation The operation.
- * @returns A strict object schema (unknown keys refused).
+ * @returns A strict object schema (unknown keys refused) with the operation's own checks.
  * @throws {TypeError} When the operation uses a reserved parameter name.
  */
 export function toolInputSchema(operation: Operation) {
@@ -149,5 +149,18 @@ export function toolInputSchema(operation: Operation) {
       );
     }
   }
-  return z.strictObject({ ...operation.input.shape, ...ENVELOPE_SHAPE });
+  const own = new Set(operation.paramNames);
+  // The operation's object-level checks (e.g. "a GET has no body", "exactly
+  // one of packages or all") live on its schema, not in its shape: run them
+  // on its own parameters once every field is valid.
+  return z.strictObject({ ...operation.input.shape, ...ENVELOPE_SHAPE }).superRefine(
+    (args, ctx) => {
+      const params = Object.fromEntries(Object.entries(args).filter(([key]) => own.has(key)));
+      const checked = operation.input.safeParse(params);
+      if (checked.success) return;
+      for (const issue of checked.error.issues) {
+        ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
+      }
+    },
+  );
 }

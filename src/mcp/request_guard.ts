@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { MAX_OUTPUT_DEPTH, valueTooDeep } from "../exec/output_depth.ts";
 import type { InFlight } from "./in_flight.ts";
 import {
   isRpcId,
@@ -119,10 +120,18 @@ export function argumentProblem(
   schema: ArgumentSchema,
   args: unknown,
 ): string | undefined {
+  // Schema validation recurses: nesting it cannot survive is refused first,
+  // with the same limit as a target's output.
+  if (valueTooDeep(args, MAX_OUTPUT_DEPTH)) {
+    return `Invalid arguments for ${tool}: values are nested more than ${MAX_OUTPUT_DEPTH} levels deep`;
+  }
   let parsed;
   try {
     parsed = schema.safeParse(args ?? {});
-  } catch {
+  } catch (error) {
+    if (error instanceof RangeError) {
+      return `Invalid arguments for ${tool}: too large to check (${error.message})`;
+    }
     return undefined; // An async refinement: the SDK's own validation decides.
   }
   if (parsed.success || !parsed.error) return undefined;
@@ -134,6 +143,41 @@ export function argumentProblem(
   let text = `Invalid arguments for ${tool}: ${issues.join("; ")}`.replace(/\s*\n\s*/g, " ");
   if (text.length > MAX_ARGUMENT_ERROR) text = `${text.slice(0, MAX_ARGUMENT_ERROR)}…`;
   return text;
+}
+
+/**
+ * An error answer whose message is a zod issue dump (the SDK's -32603 for
+ * params that fail its schema, e.g. `logging/setLevel` with an unknown level)
+ * becomes -32602 with one sentence; every other message is unchanged.
+ *
+ * @param message An outgoing message.
+ * @returns The message to send.
+ */
+export function oneLineErrors(message: JSONRPCMessage): JSONRPCMessage {
+  const error = (message as Message).error as { code?: unknown; message?: unknown } | undefined;
+  if (error?.code !== RPC_ERROR.internalError || typeof error.message !== "string") return message;
+  const text = error.message.replace(/^MCP error -?\d+: /, "");
+  if (!text.startsWith("[")) return message;
+  let issues: unknown;
+  try {
+    issues = JSON.parse(text);
+  } catch {
+    return message;
+  }
+  if (!Array.isArray(issues) || issues.length === 0) return message;
+  const sentences = issues.map((issue: { message?: unknown; path?: unknown }) => {
+    const what = typeof issue?.message === "string" ? issue.message : "invalid value";
+    const path = Array.isArray(issue?.path) && issue.path.length > 0
+      ? ` at ${issue.path.map(String).join(".")}`
+      : "";
+    return `${what}${path}`.replace(/\s*\n\s*/g, " ");
+  });
+  let line = `Invalid params: ${sentences.join("; ")}`;
+  if (line.length > MAX_ARGUMENT_ERROR) line = `${line.slice(0, MAX_ARGUMENT_ERROR)}…`;
+  return {
+    ...(message as Message),
+    error: { code: RPC_ERROR.invalidParams, message: line },
+  } as JSONRPCMessage;
 }
 
 /**
@@ -161,7 +205,7 @@ export function guardTransport(inner: Transport, options: GuardOptions): Transpo
     close: () => inner.close(),
     async send(message, sendOptions) {
       try {
-        await inner.send(message, sendOptions);
+        await inner.send(oneLineErrors(message), sendOptions);
       } finally {
         const sent = message as Message;
         if (!Object.hasOwn(sent, "method")) release(sent.id);

@@ -43,6 +43,11 @@ export class StdioTransport implements Transport {
   onclose?: () => void;
   /** Called on a read or write failure (not on a malformed message: that gets an answer). */
   onerror?: (error: Error) => void;
+  /**
+   * Awaited when the input ends, before the transport closes: a client that
+   * writes its requests and then closes stdin still gets every answer.
+   */
+  onInputEnd?: () => Promise<unknown>;
 
   readonly #input: ReadableStream<Uint8Array>;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
@@ -142,6 +147,7 @@ export class StdioTransport implements Transport {
     } catch (error) {
       if (!this.#closed) this.onerror?.(error instanceof Error ? error : new Error(String(error)));
     }
+    if (!this.#closed) await this.onInputEnd?.().catch(() => {});
     await this.close();
   }
 

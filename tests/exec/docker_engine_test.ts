@@ -93,7 +93,10 @@ Deno.test("docker worker against a real engine", async (t) => {
         assert.equal(result.truncated, true);
         assert.equal(result.stdout!.length, 1_048_576);
         assert.ok(result.stdout!.startsWith("0123456789abc"));
-        assert.ok(performance.now() - started < 5_000);
+        assert.ok(
+          performance.now() - started < 30_000,
+          "not hung (the code says which deadline ended it)",
+        );
       });
 
       await t.step("refuses a mutation on a container that does not exist", async () => {

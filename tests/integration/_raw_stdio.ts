@@ -17,6 +17,8 @@ export interface RawStdioGateway extends AsyncDisposable {
   readonly workDir: string;
   /** Writes bytes (or text) to the gateway's stdin as they are. */
   write(data: Uint8Array | string): Promise<void>;
+  /** Closes the gateway's stdin, as a client that quits does. */
+  endInput(): Promise<void>;
   /** Waits for a stdout line whose JSON satisfies `match` (checks lines seen so far first). */
   waitFor(match: (message: Record<string, unknown>) => boolean, what: string): Promise<
     Record<string, unknown>
@@ -124,6 +126,7 @@ export async function startRawStdio(
     workDir,
     status,
     write: (data) => writer.write(typeof data === "string" ? new TextEncoder().encode(data) : data),
+    endInput: () => writer.close().catch(() => {}),
     lines: () => seen,
     stderr: () => stderr,
     async waitFor(match, what) {

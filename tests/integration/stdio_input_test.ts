@@ -250,3 +250,110 @@ Deno.test("wrong tools/call shapes over stdio get -32602 with one sentence, neve
     "no bad shape reached the gate",
   );
 });
+
+Deno.test("arguments nested deeper than schema validation can walk get invalid_arguments, and the session goes on", async () => {
+  await using gw = await startRawStdio();
+  for (const [id, depth] of [[501, 129], [502, 5_000], [503, 100_000]] as const) {
+    const nested = "[".repeat(depth) + "]".repeat(depth);
+    const objects = '{"a":'.repeat(depth) + "1" + "}".repeat(depth);
+    for (const [suffix, value] of [["a", nested], ["o", objects]] as const) {
+      await gw.write(
+        `{"jsonrpc":"2.0","id":"${id}${suffix}","method":"tools/call","params":{"name":"system_status","arguments":{"target":"local","x":${value}}}}\n`,
+      );
+      const answer = await gw.waitFor((m) => m.id === `${id}${suffix}`, `${depth} levels`);
+      const result = answer.result as { isError: boolean; content: { text: string }[] };
+      assert.equal(result.isError, true);
+      assert.match(
+        result.content[0].text,
+        /^invalid_arguments: Invalid arguments for system_status: values are nested more than 128 levels deep$/,
+      );
+    }
+  }
+  await stillServes(gw.client);
+});
+
+Deno.test("requests written just before stdin closes are all answered before the gateway exits", async () => {
+  await using gw = await startRawStdio();
+  await stillServes(gw.client);
+  const ids = [601, 602, 603];
+  for (const id of ids) {
+    await gw.write(
+      `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"system_status","arguments":{"target":"local"}}}\n`,
+    );
+  }
+  await gw.write('{"jsonrpc":"2.0","id":604,"method":"ping"}\n');
+  await gw.endInput();
+  for (const id of [...ids, 604]) {
+    const answer = await gw.waitFor((m) => m.id === id, `the answer to ${id}`);
+    assert.equal(errorOf(answer), undefined, JSON.stringify(answer));
+  }
+  assert.equal((await gw.status).code, 0, gw.stderr());
+  const records = await readAudit(`${gw.stateDir}/audit.jsonl`);
+  assert.equal(records.filter((r) => r.event === "finished").length, ids.length + 1);
+});
+
+Deno.test("an operation's own cross-field checks hold over MCP, before any plan is made", async () => {
+  await using gw = await startRawStdio({
+    targets: [
+      "targets:",
+      "  - id: api",
+      "    type: http",
+      "    capabilities: [http:read]",
+      "    connection:",
+      "      base_url: http://127.0.0.1:9",
+      "      methods: [GET, POST]",
+      '      paths: ["/**"]',
+    ].join("\n"),
+  });
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ["get-body", { method: "GET", path: "/x", body: "hi" }, /a GET request has none at body$/],
+    ["head-body", { method: "HEAD", path: "/x", body: {} }, /a HEAD request has none at body$/],
+    [
+      "big-body",
+      { method: "POST", path: "/x", body: "a".repeat(300_000), dry_run: true },
+      /expected at most 262144 bytes of JSON at body$/,
+    ],
+  ];
+  for (const [id, args, expected] of cases) {
+    await gw.write(
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id,
+        method: "tools/call",
+        params: { name: "http_request", arguments: { target: "api", ...args } },
+      }) + "\n",
+    );
+    const answer = await gw.waitFor((m) => m.id === id, id);
+    const result = answer.result as { isError: boolean; content: { text: string }[] };
+    assert.equal(result.isError, true);
+    assert.match(
+      result.content[0].text,
+      /^invalid_arguments: Invalid arguments for http_request: /,
+    );
+    assert.match(result.content[0].text, expected);
+  }
+  const records = await readAudit(`${gw.stateDir}/audit.jsonl`);
+  assert.ok(!records.some((r) => r.event === "decided"), "nothing reached the gate");
+});
+
+Deno.test("params the SDK's schemas refuse get -32602 and one sentence, never a zod dump", async () => {
+  await using gw = await startRawStdio();
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ["logging/setLevel", { level: "loud" }, /expected one of .*"debug".* at params\.level$/],
+    ["logging/setLevel", {}, /at params\.level$/],
+    ["tools/list", { cursor: { a: 1 } }, /expected string, received object at params\.cursor$/],
+    ["initialize", { protocolVersion: 5 }, /at params\.protocolVersion/],
+  ];
+  let id = 700;
+  for (const [method, params, expected] of cases) {
+    const current = ++id;
+    await gw.write(JSON.stringify({ jsonrpc: "2.0", id: current, method, params }) + "\n");
+    const answer = await gw.waitFor((m) => m.id === current, `${method}'s answer`);
+    const error = errorOf(answer);
+    assert.equal(error?.code, -32602, JSON.stringify(answer));
+    assert.match(error!.message, /^Invalid params: /);
+    assert.match(error!.message, expected);
+    assert.ok(!error!.message.includes("\n"), error!.message);
+  }
+  await stillServes(gw.client);
+});

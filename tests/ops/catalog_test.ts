@@ -96,3 +96,18 @@ Deno.test("every parameter an operation can run without declares what leaving it
     }
   }
 });
+
+Deno.test("a tool's input schema keeps its operation's cross-field checks (exactly one of packages or all)", () => {
+  const upgrade = toolInputSchema(CATALOG.find((op) => op.name === "package_upgrade")!);
+  const ok = (args: Record<string, unknown>) => upgrade.safeParse({ target: "x", ...args }).success;
+  assert.equal(ok({ packages: ["nginx"] }), true);
+  assert.equal(ok({ all: true }), true);
+  assert.equal(ok({}), false, "neither");
+  assert.equal(ok({ packages: ["nginx"], all: true }), false, "both");
+  const http = toolInputSchema(CATALOG.find((op) => op.name === "http_request")!);
+  assert.equal(http.safeParse({ target: "x", path: "/", body: 1 }).success, false, "GET body");
+  assert.equal(
+    http.safeParse({ target: "x", method: "POST", path: "/", body: 1 }).success,
+    true,
+  );
+});

@@ -152,6 +152,48 @@ function checkPlace(
   }
 }
 
+const EXPECTED = {
+  file: { verb: "read", noun: "a regular file", flags: 0, is: (s: fs.Stats) => s.isFile() },
+  directory: {
+    verb: "list",
+    noun: "a directory",
+    flags: O_DIRECTORY,
+    is: (s: fs.Stats) => s.isDirectory(),
+  },
+} as const;
+
+/**
+ * Opens `path` as a regular file or a directory, never blocking: its type is
+ * checked before the open (a FIFO is never opened) and again on the opened
+ * descriptor (something swapped in between is refused, and closed).
+ */
+function openExpecting(
+  path: string,
+  expected: keyof typeof EXPECTED,
+): { fd: number; opened: fs.Stats } {
+  const { verb, noun, flags, is } = EXPECTED[expected];
+  const shown = JSON.stringify(path);
+  const seen = Deno.statSync(path);
+  if (expected === "file" ? !seen.isFile : !seen.isDirectory) {
+    refuse("forbidden", `Cannot ${verb} ${shown}: expected ${noun}, found ${kindOf(seen)}`);
+  }
+  const fd = fs.openSync(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | flags);
+  try {
+    const opened = fs.fstatSync(fd);
+    if (!is(opened)) {
+      refuse(
+        "forbidden",
+        `Cannot ${verb} ${shown}: expected ${noun}, found ${kindOfStats(opened)} ` +
+          "(it changed while it was being opened)",
+      );
+    }
+    return { fd, opened };
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
+  }
+}
+
 /**
  * Reads part of a regular file under the plan's roots.
  *
@@ -164,21 +206,8 @@ export async function readFileRaceFree(
   plan: FsReadPlan,
   config: LocalFsConfig,
 ): Promise<FsReadResult> {
-  const shown = JSON.stringify(plan.path);
-  const seen = Deno.statSync(plan.path);
-  if (!seen.isFile) {
-    refuse("forbidden", `Cannot read ${shown}: expected a regular file, found ${kindOf(seen)}`);
-  }
-  const fd = fs.openSync(plan.path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  const { fd, opened } = openExpecting(plan.path, "file");
   try {
-    const opened = fs.fstatSync(fd);
-    if (!opened.isFile()) {
-      refuse(
-        "forbidden",
-        `Cannot read ${shown}: expected a regular file, found ${kindOfStats(opened)} ` +
-          "(it changed while it was being opened)",
-      );
-    }
     const real = await realPathOf(fd, config, plan.timeoutMs);
     checkPlace(real, `${opened.dev}:${opened.ino}`, plan, config, "read");
     const size = opened.size;
@@ -226,14 +255,8 @@ export async function listDirectoryRaceFree(
   plan: FsListPlan,
   config: LocalFsConfig,
 ): Promise<FsListResult> {
-  const shown = JSON.stringify(plan.path);
-  const seen = Deno.statSync(plan.path);
-  if (!seen.isDirectory) {
-    refuse("forbidden", `Cannot list ${shown}: expected a directory, found ${kindOf(seen)}`);
-  }
-  const fd = fs.openSync(plan.path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_DIRECTORY);
+  const { fd, opened } = openExpecting(plan.path, "directory");
   try {
-    const opened = fs.fstatSync(fd);
     const real = await realPathOf(fd, config, plan.timeoutMs);
     checkPlace(real, `${opened.dev}:${opened.ino}`, plan, config, "list");
     const { bytes, truncated } = await helper(
