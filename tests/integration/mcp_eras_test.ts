@@ -297,11 +297,33 @@ for (const era of ERAS) {
       await client.close();
     });
 
-    await t.step("a client without elicitation gets approval_required", async () => {
-      const client = await gw.connect({ token: alice.token, era });
-      const asked = await call(client, "service_control", { ...RESTART, unit: "ssh.service" });
-      assert.equal(errorCode(asked), "approval_required", asked.text);
-    });
+    await t.step(
+      "a client without elicitation is approved out of band, by id or signed grant",
+      async () => {
+        const client = await gw.connect({ token: alice.token, era });
+        for (const how of ["approval_id", "approval_grant"] as const) {
+          const args = { ...RESTART, unit: `${how}.service` };
+          const asked = await call(client, "service_control", args);
+          assert.equal(errorCode(asked), "approval_required", asked.text);
+          const structured = (await readAudit(gw.auditFile)).findLast((r) =>
+            r.event === "approval_requested"
+          );
+          const id = structured?.detail?.approval_id as string;
+          const approved = await gw.cli(["approvals", "approve", id, "--as", "carol"]);
+          assert.equal(approved.code, 0, approved.stderr);
+          let presented = id;
+          if (how === "approval_grant") {
+            const granted = await gw.cli(["approvals", "grant", id]);
+            assert.equal(granted.code, 0, granted.stderr);
+            presented = granted.stdout.trim();
+          }
+          const ran = await call(client, "service_control", { ...args, [how]: presented });
+          assert.ok(["failed", "ok"].includes(ran.results[0]?.status), ran.text);
+          const again = await call(client, "service_control", { ...args, [how]: presented });
+          assert.equal(errorCode(again), "approval_already_used", again.text);
+        }
+      },
+    );
   });
 
   Deno.test(`a ${era}-era client over stdio can list, call, confirm, follow progress and cancel`, async (t) => {
