@@ -153,11 +153,17 @@ function clientCanElicit(server: McpServer, ctx: ServerContext): boolean {
  */
 function confirmationOf(
   ctx: ServerContext,
-  canAsk: boolean,
+  options: { tool: string; canAsk: boolean },
 ): Confirmation | { refused: string } | undefined {
   const state = ctx.mcpReq.requestState<ConfirmState | string>();
   // A string is a state no hook verified (no signer): never trusted.
   if (state !== undefined && typeof state === "object") {
+    if (state.tool !== options.tool) {
+      return {
+        refused:
+          `approval_call_mismatch: The request state was issued for ${state.tool}, not ${options.tool}; nothing ran`,
+      };
+    }
     const responses = ctx.mcpReq.inputResponses as Record<string, unknown> | undefined;
     if (responses?.[CONFIRM_KEY] === undefined) {
       return {
@@ -168,7 +174,7 @@ function confirmationOf(
     const answer = acceptedContent(responses, CONFIRM_KEY, confirmAnswer);
     return { kind: "answer", approvalId: state.approvalId, accepted: answer?.confirm === true };
   }
-  return canAsk ? { kind: "ask" } : undefined;
+  return options.canAsk ? { kind: "ask" } : undefined;
 }
 
 /**
@@ -280,7 +286,7 @@ export function createMcpServer(
         const token = ctx.mcpReq._meta?.progressToken;
         const signer = core.requestStates;
         const confirmation = signer && core.deps.approvals
-          ? confirmationOf(ctx, clientCanElicit(server, ctx))
+          ? confirmationOf(ctx, { tool: operation.name, canAsk: clientCanElicit(server, ctx) })
           : undefined;
         if (confirmation && "refused" in confirmation) return errorResult(confirmation.refused);
         // A shutdown's grace period ending cuts the call like a client's cancel.

@@ -204,6 +204,23 @@ Deno.test("the 2026-07-28 wire: discovery, mismatch errors, and a confirmation a
     assert.equal(result.structuredContent.results[0].error.code, "approval_call_mismatch");
   });
 
+  await t.step("the state for another tool runs nothing", async () => {
+    const answer = await post(first.url, alice, {
+      id: 9,
+      method: "tools/call",
+      params: {
+        name: "system_status",
+        arguments: { target: "local" },
+        _meta: ENVELOPE,
+        inputResponses: YES,
+        requestState: state,
+      },
+    });
+    const result = answer.body.result;
+    assert.equal(result.isError, true, JSON.stringify(result));
+    assert.match(result.content[0].text, /^approval_call_mismatch: /);
+  });
+
   await t.step("the answer on the second gateway runs the call", async () => {
     const answer = await post(
       second.url,
