@@ -293,6 +293,9 @@ export function createMcpServer(
         const signal = core.inFlight
           ? AbortSignal.any([ctx.mcpReq.signal, core.inFlight.signal])
           : ctx.mcpReq.signal;
+        // Progress goes out in order and before the result (a client drops
+        // progress that arrives after it).
+        let progressSent: Promise<void> = Promise.resolve();
         try {
           const outcome = await callTool(core.deps, {
             identity: caller,
@@ -300,10 +303,12 @@ export function createMcpServer(
             args: args as Record<string, unknown>,
             signal,
             onProgress: token === undefined ? undefined : (progress, total, message) => {
-              ctx.mcpReq.notify({
-                method: "notifications/progress",
-                params: { progressToken: token, progress, total, message },
-              }).catch(() => {});
+              progressSent = progressSent.then(() =>
+                ctx.mcpReq.notify({
+                  method: "notifications/progress",
+                  params: { progressToken: token, progress, total, message },
+                })
+              ).catch(() => {});
             },
             confirmation,
           });
@@ -325,6 +330,7 @@ export function createMcpServer(
               }, outcome.confirm.expires),
             });
           }
+          await progressSent;
           core.metrics?.record(outcome.result);
           const text = outcome.result.approval && signer
             ? await withStatelessNote(outcome.text, outcome.result.approval.id, server, ctx, core)

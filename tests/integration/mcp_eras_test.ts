@@ -188,6 +188,28 @@ async function matrix(
     assert.equal(denied.results[0].rule, "no-api2");
   });
 
+  await t.step(
+    "bad calls get one line: invalid_arguments, or -32602 for an unknown tool, audited",
+    async () => {
+      const bad = await call(client, "http_request", { target: "api1", path: 7 });
+      assert.equal(bad.isError, true);
+      assert.match(bad.text, /^invalid_arguments: Invalid arguments for http_request: .*path/);
+      assert.doesNotMatch(bad.text, /\n/);
+      await assert.rejects(
+        client.callTool({ name: "no_such_tool", arguments: {} }),
+        (error: Error & { code?: number }) =>
+          error.code === -32602 && /^[^\n]*not found[^\n]*$/.test(error.message),
+      );
+      await auditUntil(
+        ctx.auditFile,
+        (records) =>
+          records.some((r) => r.event === "refused" && r.reason === "bad_arguments") &&
+          records.some((r) => r.event === "refused" && r.reason === "unknown_tool"),
+        "the refusals in the audit log",
+      );
+    },
+  );
+
   await t.step("a confirm rule asks, and the call runs once when accepted", async () => {
     const ran = await call(client, "service_control", RESTART);
     // The host has no systemd: the call ran and failed there, under the approval.
