@@ -14,10 +14,12 @@ import {
   answerElicitation,
   type AuditLine,
   Client,
+  connectHttp,
   type Era,
   eraOptions,
   ERAS,
   readAudit,
+  startGateway,
   startStdioGateway,
   StreamableHTTPClientTransport,
 } from "./_gateway.ts";
@@ -411,4 +413,22 @@ Deno.test("with --stateless a 2025-era client gets no session, a confirm rule as
   assert.equal(response.status, 200, await response.clone().text());
   assert.equal(response.headers.get("mcp-session-id"), null);
   await response.body?.cancel();
+});
+
+Deno.test("SIGTERM lets a 2026-era call in flight finish before the gateway exits", async () => {
+  await using testApi = api();
+  await using gateway = await startGateway({
+    targets: targets(testApi.port),
+    policy: RULES.join("\n"),
+  });
+  const client = await connectHttp(gateway, gateway.token, { era: "2026" });
+  const pending = call(client, "http_request", { target: "api1", path: "/slow" });
+  await testApi.slowArrived();
+  Deno.kill(gateway.pid, "SIGTERM");
+  testApi.release();
+  const result = await pending;
+  assert.equal(result.results[0].status, "ok", result.text);
+  assert.equal((await gateway.stop()).code, 0, gateway.stderr());
+  const records = await readAudit(gateway.auditFile);
+  assert.equal(records.filter((r) => r.event !== "checkpoint").at(-1)?.event, "stopped");
 });
