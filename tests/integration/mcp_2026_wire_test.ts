@@ -19,6 +19,9 @@ const POLICY = [
   "    effect: approve",
   "    tiers: [control]",
   "    confirm: true",
+  // Many control calls in a row: keep the rate limit out of it.
+  "rate_limits:",
+  "  control: { per_minute: 6000, burst: 1000 }",
   "identities:",
   "  roles:",
   "    operator: { scopes: [system:read, system:control] }",

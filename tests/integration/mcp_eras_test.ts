@@ -101,6 +101,9 @@ const RULES = [
   "    effect: approve",
   "    tiers: [control]",
   "    confirm: true",
+  // The matrix makes many control calls in a row: keep the rate limit out of it.
+  "rate_limits:",
+  "  control: { per_minute: 6000, burst: 1000 }",
 ];
 
 /** Over HTTP: alice operates, bob only reads the system. */
