@@ -1,5 +1,5 @@
 /**
- * `deno task bench [-- --only=gateway,ssh,docker,http] [--quick]`: runs the
+ * `deno task bench [-- --only=gateway,ssh,docker,http,shared] [--quick]`: runs the
  * benchmark suites and prints one markdown table per suite, then a summary of
  * every figure with its target. Each comparison is against a baseline
  * measured in the same run; nothing here asserts, since machines are shared
@@ -12,6 +12,7 @@ import { runDocker } from "./bench/docker.ts";
 import { runGateway } from "./bench/gateway.ts";
 import { runHttp } from "./bench/http.ts";
 import { runSsh } from "./bench/ssh.ts";
+import { runShared } from "./bench/shared_state.ts";
 import { type BenchOptions, type Metric, type SuiteReport, table } from "./bench/_util.ts";
 
 const SUITES: Record<string, (options: BenchOptions) => Promise<SuiteReport>> = {
@@ -19,9 +20,10 @@ const SUITES: Record<string, (options: BenchOptions) => Promise<SuiteReport>> = 
   ssh: runSsh,
   docker: runDocker,
   http: runHttp,
+  shared: runShared,
 };
 
-const USAGE = "Usage: deno task bench [-- --only=gateway,ssh,docker,http] [--quick]";
+const USAGE = "Usage: deno task bench [-- --only=gateway,ssh,docker,http,shared] [--quick]";
 
 async function machine(): Promise<string> {
   const cpus =

@@ -4,7 +4,8 @@
 #
 # The suite starts real OpenSSH sshd and dockerd instances on loopback and
 # unix sockets inside temp dirs, so it needs openssh-server, docker.io and
-# busybox-static (for a local test image), and root (sshd and dockerd run as
+# busybox-static (for a local test image), postgresql and haproxy (shared
+# state across gateways), and root (sshd and dockerd run as
 # root; a dedicated test user logs in over SSH).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,9 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# Shared state tests run a real PostgreSQL (as an unprivileged user) and HAProxy.
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing Debian packages: ${missing[*]} (run as root, or install them first)"

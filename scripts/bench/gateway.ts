@@ -31,7 +31,13 @@ import {
 
 const SUITE = "gateway";
 
-async function makeFixture(dir: string): Promise<{ targets: string; files: string }> {
+/**
+ * Writes a 5-file directory and a registry with one local target, `bench`, rooted there.
+ *
+ * @param dir A temp dir.
+ * @returns The targets file and the directory.
+ */
+export async function makeFixture(dir: string): Promise<{ targets: string; files: string }> {
   const files = `${dir}/files`;
   await Deno.mkdir(files);
   for (let i = 0; i < 5; i++) await Deno.writeTextFile(`${files}/file-${i}.txt`, `line ${i}\n`);

@@ -109,6 +109,7 @@ export class AuditLog {
   #checkpointQueued = false;
   #monitor: ReturnType<typeof setInterval>;
   #anchor: string | undefined;
+  #recordListeners: ((record: AuditRecord) => void)[] = [];
 
   private constructor(
     path: string,
@@ -490,9 +491,20 @@ export class AuditLog {
     if (this.#queue.length > 0) this.#pumping ??= this.#pump();
   }
 
+  /**
+   * Hears every record once it is written, in chain order (the shared audit
+   * mirror ships them). A listener must not throw or block.
+   *
+   * @param listener Called with each record after it is in the file.
+   */
+  onRecord(listener: (record: AuditRecord) => void): void {
+    this.#recordListeners.push(listener);
+  }
+
   #commit(record: AuditRecord): void {
     this.#seq = record.seq;
     this.#hash = record.hash;
+    for (const listener of this.#recordListeners) listener(record);
     if (record.event === "checkpoint") {
       this.#uncovered = 0;
       this.#checkpointQueued = false;

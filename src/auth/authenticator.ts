@@ -22,6 +22,7 @@ import { createIntrospector } from "./introspection.ts";
 import { resolveResource } from "./metadata.ts";
 import { createOidcVerifier } from "./oidc.ts";
 import { readTailscaleHeaders } from "./tailscale.ts";
+import type { TokenStore } from "./token_ledger.ts";
 import type { Authenticator, AuthOutcome, ConnectionInfo, Principal } from "./types.ts";
 
 /** The configuration the authenticator reads: a policy file's two sections. */
@@ -44,6 +45,8 @@ export interface AuthenticatorOptions {
   secrets?: SecretResolver;
   /** Minimum time between JWKS fetches per issuer, in milliseconds; default 30 s. */
   jwksCooldownMs?: number;
+  /** Where the token ledger and revocations are kept; default the state directory's files. */
+  tokens?: TokenStore;
 }
 
 /** Verifies one presented token; `string` is the reason it was rejected. */
@@ -89,6 +92,7 @@ export async function createAuthenticator(
         maxTtlSeconds,
         skewSeconds,
         now,
+        tokens: options.tokens,
       }),
     );
   }

@@ -12,14 +12,9 @@ import { MAX_TOKEN_TTL_SECONDS } from "../config/auth_schema.ts";
 import { describeJoseError } from "./_jose_errors.ts";
 import { type GatewayKey, loadOrCreateGatewayKey } from "./gateway_key.ts";
 import { canonicalResource } from "./metadata.ts";
-import {
-  appendRecord,
-  type LedgerEntry,
-  readLedger,
-  readRevoked,
-  revocationChecker,
-} from "./token_ledger.ts";
+import { fileTokenStore, type LedgerEntry, type TokenStore } from "./token_ledger.ts";
 import type { Principal } from "./types.ts";
+import { StateUnavailableError } from "../state/state_error.ts";
 
 /** The `typ` header of gateway tokens, which tells them apart from OIDC tokens. */
 export const GATEWAY_TOKEN_TYP = "tailops+jwt";
@@ -53,6 +48,8 @@ export interface MintOptions {
   maxTtlSeconds?: number;
   /** Clock in milliseconds since the epoch. */
   now?: () => number;
+  /** Where the ledger is kept; default the state directory's files. */
+  tokens?: TokenStore;
 }
 
 /** A minted token: its text (shown once) and its ledger record. */
@@ -99,7 +96,7 @@ export async function mintToken(stateDir: string, options: MintOptions): Promise
     .setIssuer(resource).setAudience(resource).setSubject(entry.sub).setJti(entry.jti)
     .setIssuedAt(entry.iat).setExpirationTime(entry.exp)
     .sign(key.privateKey);
-  await appendRecord(stateDir, "ledger", entry);
+  await (options.tokens ?? fileTokenStore(stateDir)).appendLedger(entry);
   return { ...entry, token };
 }
 
@@ -110,7 +107,7 @@ export async function mintToken(stateDir: string, options: MintOptions): Promise
  *
  * @param stateDir The gateway's state directory.
  * @param jti The token id, as `listTokens` shows it.
- * @param options `now`: clock in milliseconds since the epoch.
+ * @param options `now`: clock in milliseconds since the epoch; `tokens`: where the ledger is kept.
  * @returns Whether the id is in this gateway's ledger (an unknown id is revoked all the same).
  * @throws {TypeError} When `jti` is not a token id.
  * @throws {Error} When the ledger is malformed or readable by others.
@@ -118,14 +115,15 @@ export async function mintToken(stateDir: string, options: MintOptions): Promise
 export async function revokeToken(
   stateDir: string,
   jti: string,
-  options: { now?: () => number } = {},
+  options: { now?: () => number; tokens?: TokenStore } = {},
 ): Promise<{ known: boolean }> {
   if (!/^[A-Za-z0-9-]{1,128}$/.test(jti)) {
     throw new TypeError(`Invalid token id: expected a UUID, found ${JSON.stringify(jti)}`);
   }
-  const known = (await readLedger(stateDir)).some((entry) => entry.jti === jti);
+  const tokens = options.tokens ?? fileTokenStore(stateDir);
+  const known = (await tokens.readLedger()).some((entry) => entry.jti === jti);
   const at = Math.floor((options.now ?? Date.now)() / 1000);
-  await appendRecord(stateDir, "revoked", { jti, at });
+  await tokens.revoke({ jti, at });
   return { known };
 }
 
@@ -143,17 +141,18 @@ export interface TokenListing extends LedgerEntry {
  * Needs `read` permission for the state directory.
  *
  * @param stateDir The gateway's state directory.
- * @param options `now`: clock in milliseconds since the epoch.
+ * @param options `now`: clock in milliseconds since the epoch; `tokens`: where the ledger is kept.
  * @returns Every ledger entry with its revoked and expired flags.
  * @throws {Error} When the ledger is malformed or readable by others.
  */
 export async function listTokens(
   stateDir: string,
-  options: { now?: () => number } = {},
+  options: { now?: () => number; tokens?: TokenStore } = {},
 ): Promise<TokenListing[]> {
-  const revoked = await readRevoked(stateDir);
+  const tokens = options.tokens ?? fileTokenStore(stateDir);
+  const revoked = await tokens.readRevoked();
   const now = Math.floor((options.now ?? Date.now)() / 1000);
-  return (await readLedger(stateDir)).map((entry) => ({
+  return (await tokens.readLedger()).map((entry) => ({
     ...entry,
     revoked: revoked.has(entry.jti),
     expired: entry.exp <= now,
@@ -170,6 +169,8 @@ export interface GatewayTokenVerifierOptions {
   skewSeconds: number;
   /** Clock in milliseconds since the epoch. */
   now: () => number;
+  /** Where revocations are kept; default the state directory's files. */
+  tokens?: TokenStore;
 }
 
 /**
@@ -188,7 +189,7 @@ export async function createGatewayTokenVerifier(
 ): Promise<(token: string) => Promise<Principal | string | undefined>> {
   let key: GatewayKey = await loadOrCreateGatewayKey(stateDir);
   let keys = createLocalJWKSet({ keys: [...key.publicJwks] });
-  const isRevoked = revocationChecker(stateDir);
+  const tokens = options.tokens ?? fileTokenStore(stateDir);
   return async function verifyGatewayToken(token) {
     let typ: unknown;
     try {
@@ -226,7 +227,15 @@ export async function createGatewayTokenVerifier(
     if (exp - iat > options.maxTtlSeconds) {
       return `Invalid token: expected a lifetime of at most ${options.maxTtlSeconds} s`;
     }
-    if (await isRevoked(jti)) return "Invalid token: it has been revoked";
+    let revoked: boolean;
+    try {
+      revoked = await tokens.isRevoked(jti);
+    } catch (error) {
+      // Fail closed: a revocation list that cannot be read refuses the token, saying why.
+      if (error instanceof StateUnavailableError) return `Invalid token: ${error.message}`;
+      throw error;
+    }
+    if (revoked) return "Invalid token: it has been revoked";
     return { kind: "gateway_token", sub, role, jti, exp };
   };
 }

@@ -125,3 +125,42 @@ export function revocationChecker(stateDir: string): (jti: string) => Promise<bo
     return revoked.has(jti);
   };
 }
+
+/** A revocation: the token id and when, in seconds since the epoch. */
+export type Revocation = z.infer<typeof revocationSchema>;
+
+/**
+ * Where the token ledger and the revocation list are kept: the state
+ * directory's files ({@linkcode fileTokenStore}) or a shared database
+ * (`src/state/`), so a token revoked on one gateway is refused by all.
+ */
+export interface TokenStore {
+  /** Records a minted token. */
+  appendLedger(entry: LedgerEntry): Promise<void>;
+  /** Every minted token's record, in minting order. */
+  readLedger(): Promise<LedgerEntry[]>;
+  /** Records a revocation (revoking twice is harmless). */
+  revoke(revocation: Revocation): Promise<void>;
+  /** The set of revoked token ids. */
+  readRevoked(): Promise<Set<string>>;
+  /** Whether one token id is revoked: the per-request check (cached by the store). */
+  isRevoked(jti: string): Promise<boolean>;
+}
+
+/**
+ * The embedded token store: `STATE/tokens/ledger.jsonl` and `revoked.jsonl`.
+ *
+ * Needs `read` and `write` permission for the state directory.
+ *
+ * @param stateDir The gateway's state directory.
+ * @returns The store.
+ */
+export function fileTokenStore(stateDir: string): TokenStore {
+  return {
+    appendLedger: (entry) => appendRecord(stateDir, "ledger", entry),
+    readLedger: () => readLedger(stateDir),
+    revoke: (revocation) => appendRecord(stateDir, "revoked", revocation),
+    readRevoked: () => readRevoked(stateDir),
+    isRevoked: revocationChecker(stateDir),
+  };
+}

@@ -5,7 +5,9 @@
  *
  * @module
  */
-import { loadOrCreateGatewayKey } from "../auth/gateway_key.ts";
+import { type GatewayKey, loadOrCreateGatewayKey } from "../auth/gateway_key.ts";
+import type { StateBackend } from "../state/mod.ts";
+import { cliState, STATE_URL_FLAG } from "./cli_state.ts";
 import {
   APPROVAL_STATES,
   approvalIdSchema,
@@ -67,6 +69,15 @@ export function effectiveState(approval: ApprovalRecord, now: Date): ApprovalSta
   return live && now.getTime() >= Date.parse(approval.expires) ? "expired" : approval.state;
 }
 
+/** The approval store on the command's backend (the state dir, or the shared database). */
+function storeOf(
+  state: StateBackend,
+  stateDir: string,
+  signingKey?: GatewayKey,
+): ApprovalStore {
+  return new ApprovalStore({ stateDir, signingKey, records: state.approvals });
+}
+
 function stateDirOf(parsed: Parsed): string {
   return stringOption(parsed, "state-dir", "TAILOPS_STATE_DIR") ?? defaultStateDir();
 }
@@ -114,6 +125,7 @@ async function list(args: string[]): Promise<number> {
     state: { type: "string" },
     json: { type: "boolean" },
     "state-dir": { type: "string" },
+    ...STATE_URL_FLAG,
   });
   if (parsed.positionals.length > 0) {
     throw new CliError(
@@ -130,7 +142,8 @@ async function list(args: string[]): Promise<number> {
   }
   const stateDir = stateDirOf(parsed);
   const now = new Date();
-  const all = await guarded(() => new ApprovalStore({ stateDir }).list());
+  await using backend = await cliState(parsed, stateDir);
+  const all = await guarded(() => storeOf(backend, stateDir).list());
   const shown = all.filter((a) => state === undefined || effectiveState(a, now) === state);
   if (parsed.values.json) {
     console.log(JSON.stringify(shown.map((a) => publicRecord(a, now)), null, 2));
@@ -204,10 +217,12 @@ async function show(args: string[]): Promise<number> {
   const parsed = parseFlags(args, {
     json: { type: "boolean" },
     "state-dir": { type: "string" },
+    ...STATE_URL_FLAG,
   });
   const id = approvalId(parsed, "show", "ID");
   const stateDir = stateDirOf(parsed);
-  const approval = await find(new ApprovalStore({ stateDir }), id, stateDir);
+  await using state = await cliState(parsed, stateDir);
+  const approval = await find(storeOf(state, stateDir), id, stateDir);
   const now = new Date();
   console.log(
     parsed.values.json
@@ -229,6 +244,7 @@ async function decide(args: string[], verdict: "approve" | "deny"): Promise<numb
   const parsed = parseFlags(args, {
     as: { type: "string" },
     "state-dir": { type: "string" },
+    ...STATE_URL_FLAG,
     ...(verdict === "deny" ? { reason: { type: "string" } } : {}),
   });
   const id = approvalId(
@@ -238,12 +254,13 @@ async function decide(args: string[], verdict: "approve" | "deny"): Promise<numb
   );
   const approver = localApprover(stringOption(parsed, "as"));
   const stateDir = stateDirOf(parsed);
-  await find(new ApprovalStore({ stateDir }), id, stateDir);
+  await using state = await cliState(parsed, stateDir);
+  await find(storeOf(state, stateDir), id, stateDir);
   const now = new Date();
   if (verdict === "deny") {
     const reason = stringOption(parsed, "reason") ?? "";
     const outcome = await guarded(() =>
-      new ApprovalStore({ stateDir }).deny(id, approver, { reason, now, unaudited: true })
+      storeOf(state, stateDir).deny(id, approver, { reason, now, unaudited: true })
     );
     if (!outcome.ok) refused(outcome, stateDir);
     console.log(`Denied ${id} as ${approver}${reason ? `: ${reason}` : ""}`);
@@ -252,7 +269,7 @@ async function decide(args: string[], verdict: "approve" | "deny"): Promise<numb
   // Sign a grant as the gateway would, so a second gateway sharing the key can verify it.
   const signingKey = await guarded(() => loadOrCreateGatewayKey(stateDir));
   const outcome = await guarded(() =>
-    new ApprovalStore({ stateDir, signingKey }).approve(id, approver, { now, unaudited: true })
+    storeOf(state, stateDir, signingKey).approve(id, approver, { now, unaudited: true })
   );
   if (!outcome.ok) refused(outcome, stateDir);
   const a = outcome.approval;
@@ -266,10 +283,11 @@ async function decide(args: string[], verdict: "approve" | "deny"): Promise<numb
 }
 
 async function grant(args: string[]): Promise<number> {
-  const parsed = parseFlags(args, { "state-dir": { type: "string" } });
+  const parsed = parseFlags(args, { "state-dir": { type: "string" }, ...STATE_URL_FLAG });
   const id = approvalId(parsed, "grant", "ID");
   const stateDir = stateDirOf(parsed);
-  const approval = await find(new ApprovalStore({ stateDir }), id, stateDir);
+  await using state = await cliState(parsed, stateDir);
+  const approval = await find(storeOf(state, stateDir), id, stateDir);
   if (approval.grant === undefined) {
     throw new CliError(
       `Approval ${id} has no signed grant: expected an approved approval, found state ${approval.state}`,

@@ -13,12 +13,14 @@ import { CliError } from "./errors.ts";
 import { AUDIT_HELP } from "./help.ts";
 import { parseFlags, stringOption } from "./options.ts";
 import { defaultStateDir } from "./state_dir.ts";
+import { connectState, type MirrorReport, verifyAuditMirror } from "../state/mod.ts";
 
 const FLAGS = {
   help: { type: "boolean", short: "h" },
   key: { type: "string" },
   shipped: { type: "string" },
   "state-dir": { type: "string" },
+  "state-url": { type: "string" },
 } as const;
 
 /**
@@ -50,10 +52,16 @@ export async function runAudit(args: string[]): Promise<number> {
       `Unknown audit command ${JSON.stringify(command ?? "")}: expected verify or key`,
     );
   }
-  if (file === undefined || extra !== undefined) {
-    throw new CliError("Usage: tailops audit verify FILE [--key KEY] [--shipped FILE]");
-  }
   const keyText = parsed.values.key as string | undefined;
+  const stateUrl = parsed.values["state-url"] as string | undefined;
+  if (stateUrl !== undefined && file === undefined) {
+    return await verifyMirror(stateUrl, keyText === undefined ? undefined : await readKey(keyText));
+  }
+  if (file === undefined || extra !== undefined) {
+    throw new CliError(
+      "Usage: tailops audit verify FILE [--key KEY] [--shipped FILE] (or --state-url URL instead of FILE)",
+    );
+  }
   const key = keyText === undefined ? undefined : await readKey(keyText);
   const shippedFile = parsed.values.shipped as string | undefined;
   const shipped = shippedFile === undefined ? undefined : await readShipped(shippedFile);
@@ -96,6 +104,49 @@ export async function runAudit(args: string[]): Promise<number> {
     return 2;
   }
   return 0;
+}
+
+/** `audit verify --state-url`: every gateway's chain in the shared mirror. */
+async function verifyMirror(
+  stateUrl: string,
+  key: Awaited<ReturnType<typeof readKey>> | undefined,
+): Promise<number> {
+  let client;
+  try {
+    client = await connectState(stateUrl);
+  } catch (error) {
+    throw new CliError((error as Error).message, 1);
+  }
+  let reports: MirrorReport[];
+  try {
+    reports = await verifyAuditMirror(client, { key });
+  } catch (error) {
+    throw new CliError(`Cannot read the audit mirror: ${(error as Error).message}`, 1);
+  } finally {
+    await client.close();
+  }
+  if (reports.length === 0) {
+    console.log("No audit records in the shared mirror");
+    return 0;
+  }
+  let broken = false;
+  for (const r of reports) {
+    const gaps = r.gaps.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`));
+    if (r.chain.ok && gaps.length === 0) {
+      console.log(`${r.gateway}: OK: ${r.rows} records, chain intact`);
+      continue;
+    }
+    broken = true;
+    if (gaps.length > 0) {
+      console.log(`${r.gateway}: GAP: records ${gaps.join(", ")} missing from the mirror`);
+    }
+    if (!r.chain.ok) {
+      console.log(
+        `${r.gateway}: BROKEN at seq ${r.chain.seq}: ${r.chain.reason}: ${r.chain.message}`,
+      );
+    }
+  }
+  return broken ? 1 : 0;
 }
 
 async function readKey(value: string) {

@@ -36,6 +36,7 @@ import { RefusalRecorder } from "../mcp/refusals.ts";
 import { InFlight } from "../mcp/in_flight.ts";
 import { CATALOG, checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
 import type { FsyncMode } from "../audit/writer.ts";
+import { openStateBackend, type StateBackend } from "../state/mod.ts";
 
 const log = getLogger(["tailops", "gateway"]);
 
@@ -49,6 +50,8 @@ export interface GatewayOptions {
   stateDir: string;
   /** Audit durability. */
   fsync?: FsyncMode;
+  /** Shared state database (`--state-url`); the state directory alone when absent. */
+  stateUrl?: string;
 }
 
 /** An open gateway. */
@@ -61,6 +64,8 @@ export interface Gateway {
   readonly shipping: ShippingCounts;
   /** Approvals, shared by the call pipeline, the HTTP endpoint and the watcher. */
   readonly approvals: ApprovalDeps;
+  /** Where shared state lives (embedded, or PostgreSQL for several gateways). */
+  readonly state: StateBackend;
   /**
    * Stops taking new tool calls and waits up to `graceMs` for the requests in
    * flight; then cuts the calls still running (their clients get a
@@ -101,6 +106,31 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const { policy, file, locate } = await loadPolicy(options.policyFile);
   const compiled = compilePolicy(policy, CATALOG, { file, locate });
   checkRegistryAgainstCatalog(registry);
+  // Before the audit log: a gateway that cannot reach its shared state does not start.
+  const state = await openStateBackend({
+    stateDir: options.stateDir,
+    stateUrl: options.stateUrl,
+    mode: policy.shared_state,
+  });
+  try {
+    return await assemble(options, { registry, policy, file, compiled, state });
+  } catch (error) {
+    await state.close();
+    throw error;
+  }
+}
+
+async function assemble(
+  options: GatewayOptions,
+  loaded: {
+    registry: Registry;
+    policy: PolicyFile;
+    file: string;
+    compiled: ReturnType<typeof compilePolicy>;
+    state: StateBackend;
+  },
+): Promise<Gateway> {
+  const { registry, policy, file, compiled, state } = loaded;
   const secrets = findSecrets(registry.targets).map(({ secret }) => secret.reveal());
   const scanner = new SecretScanner(secrets);
   const auditKey = await loadOrCreateAuditKey(options.stateDir);
@@ -125,6 +155,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       onCheckpoint: shipper.onCheckpoint,
     },
   });
+  await state.mirrorAudit(audit, `${options.stateDir}/audit.jsonl`);
   const localCapabilities = new Set(
     registry.targets.filter((t) => t.type === "local").flatMap((t) => t.capabilities),
   );
@@ -154,7 +185,11 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     redact(value, { secrets: scanner }) as Record<string, unknown>;
   const webhook = policy.approvals?.webhook;
   const approvals: ApprovalDeps = {
-    store: new ApprovalStore({ stateDir: options.stateDir, signingKey: key }),
+    store: new ApprovalStore({
+      stateDir: options.stateDir,
+      signingKey: key,
+      records: state.approvals,
+    }),
     audit: (entry) => audit.append(entry),
     redact: redactArgs,
     seen: new Map(),
@@ -182,7 +217,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       redact: redactArgs,
       scrub: (text) => scanner.scan(text),
       approvals,
-      rateLimiter: new TierRateLimiter(policy.rate_limits),
+      rateLimiter: state.rateLimiter(new TierRateLimiter(policy.rate_limits)),
       outputBudget: outputBudget(),
     },
   };
@@ -194,6 +229,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     audit,
     shipping: shipper.counts,
     approvals,
+    state,
     async drain(graceMs) {
       inFlight.stop();
       if (await inFlight.settled(graceMs)) return 0;
@@ -217,6 +253,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
           // Closing signs the final checkpoint; its delivery is awaited (bounded by timeouts).
           await audit.close();
           await shipper.drain();
+          await state.close();
         }
       })();
     },

@@ -40,6 +40,9 @@ Options:
   --targets FILE           Target registry (YAML)                [TAILOPS_TARGETS]
   --policy FILE            Policy (YAML)                         [TAILOPS_POLICY]
   --state-dir DIR          Audit log, keys, tokens, approvals    [TAILOPS_STATE_DIR]
+  --state-url URL          Shared state for several gateways: postgres://USER@HOST/DB,
+                           or "\${ENV}"/"file:/path" holding one with its password
+                           (default: the state dir alone)         [TAILOPS_STATE_URL]
   --public-url URL         The URL clients use for /mcp, when it is not the
                            listen address (e.g. a Tailscale name) [TAILOPS_PUBLIC_URL]
   --allowed-host HOST      Extra accepted Host header (repeatable)
@@ -84,11 +87,14 @@ Options:
 
 /** Help for `audit`. */
 export const AUDIT_HELP = `Usage: tailops audit verify FILE [--key KEY] [--shipped FILE]
+       tailops audit verify --state-url URL [--key KEY]
        tailops audit key [--state-dir DIR]
 
 verify walks the hash chain of an audit log. Prints "OK" with the record
 count, or the first broken record's seq and why (edited, deleted or
-reordered, truncated, invalid, rewritten, foreign_key).
+reordered, truncated, invalid, rewritten, foreign_key). With --state-url
+instead of FILE it verifies every gateway's chain in the shared audit mirror
+and lists the records missing from each (gaps); exit 1 when any is broken.
 
   --key KEY      The audit public key (a file holding what "audit key" prints,
                  or that JSON itself). Every checkpoint's signature is checked:
@@ -138,6 +144,7 @@ Commands:
 
 Options:
   --state-dir DIR   The gateway's state directory            [TAILOPS_STATE_DIR]
+  --state-url URL   Shared state of several gateways (as for serve) [TAILOPS_STATE_URL]
   -h, --help        Show this help`;
 
 /** Help for `approvals`. */
@@ -169,6 +176,7 @@ made while no gateway runs is recorded when the gateway next starts).
 
 Options:
   --state-dir DIR   The gateway's state directory            [TAILOPS_STATE_DIR]
+  --state-url URL   Shared state of several gateways (as for serve) [TAILOPS_STATE_URL]
   -h, --help        Show this help`;
 
 /** Help for `ssh-keyscan`. */

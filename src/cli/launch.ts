@@ -23,6 +23,7 @@ import type { WorkerKind } from "../exec/worker_kind.ts";
 import { CATALOG, localPrograms } from "../ops/catalog.ts";
 import { CliError } from "./errors.ts";
 import { gatewayPermissions, permissionFlags } from "./launch_permissions.ts";
+import { readStateUrl } from "../state/state_url.ts";
 import { parseServeOptions } from "./serve_options.ts";
 import { tailscaleSocketPath } from "../http/tailscale_socket.ts";
 
@@ -86,7 +87,9 @@ export async function launchArgs(serveArgs: string[]): Promise<string[]> {
   const localCapabilities = new Set(
     targets.targets.filter((t) => t.type === "local").flatMap((t) => t.capabilities),
   );
+  const stateDatabase = await stateDatabaseGrants(options.stateUrl);
   const set = gatewayPermissions({
+    stateDatabase,
     stateDir: absolute(options.stateDir),
     configFiles,
     targets: targets.targets,
@@ -159,6 +162,34 @@ async function cacheModules(): Promise<void> {
  * `socket`/`Socket`), so a serve flag that names a socket is granted without
  * a change here.
  */
+/**
+ * What the gateway needs to reach its shared state database: the address
+ * comes from the URL, so a secret reference is resolved here (the launcher
+ * reads files and `TAILOPS_*` variables; the password is not kept).
+ */
+async function stateDatabaseGrants(
+  stateUrl: string | undefined,
+): Promise<{ address?: string; socket?: string; secretFile?: string } | undefined> {
+  if (stateUrl === undefined || stateUrl === "") return undefined;
+  let target;
+  try {
+    target = await readStateUrl(stateUrl);
+  } catch (error) {
+    throw new CliError(
+      `Cannot derive the shared state database's address from --state-url: ${
+        (error as Error).message
+      } (the launcher reads file: references and TAILOPS_* variables)`,
+      1,
+    );
+  }
+  const secretFile = stateUrl.startsWith("file:") ? stateUrl.slice(5) : undefined;
+  if (target.host.startsWith("/")) {
+    return { socket: `${target.host}/.s.PGSQL.${target.port}`, secretFile };
+  }
+  const host = target.host.includes(":") ? `[${target.host}]` : target.host;
+  return { address: `${host}:${target.port}`, secretFile };
+}
+
 function optionSockets(options: object): string[] {
   return Object.entries(options)
     .filter(([key, value]) => /socket$/i.test(key) && typeof value === "string")

@@ -56,6 +56,11 @@ export interface PermissionInput {
    * path, as well as read and write).
    */
   sockets?: readonly string[];
+  /**
+   * The shared state database (`--state-url`): its `host:port`, or its unix
+   * socket (granted like `sockets`), and the file a `file:` reference is read from.
+   */
+  stateDatabase?: { address?: string; socket?: string; secretFile?: string };
 }
 
 /**
@@ -202,7 +207,11 @@ export function gatewayPermissions(input: PermissionInput): PermissionLists {
   const syslog = input.policy.audit?.ship?.syslog?.address;
   if (syslog) net.add(syslog).add(syslogBindAddress(syslog));
   for (const url of named.urls) net.add(urlNetAddress(url));
-  for (const socket of [...named.sockets, ...(input.sockets ?? [])]) {
+  const db = input.stateDatabase;
+  if (db?.address) net.add(db.address);
+  if (db?.secretFile) read.add(db.secretFile);
+  const dbSocket = db?.socket ? [db.socket] : [];
+  for (const socket of [...named.sockets, ...(input.sockets ?? []), ...dbSocket]) {
     read.add(socket);
     write.add(socket);
     net.add(`unix:${socket}`);

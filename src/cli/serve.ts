@@ -6,6 +6,7 @@
 import { getLogger } from "@logtape/logtape";
 import { compileBindings } from "../auth/bindings.ts";
 import { ConfigError } from "../config/errors.ts";
+import { StateOpenError } from "../state/mod.ts";
 import { fullIdentity } from "../gate/identity.ts";
 import { createMcpServer } from "../mcp/server.ts";
 import { StdioTransport } from "../mcp/stdio_transport.ts";
@@ -24,7 +25,9 @@ async function open(options: ServeOptions): Promise<Gateway> {
   try {
     return await openGateway(options);
   } catch (error) {
-    if (error instanceof ConfigError) throw new CliError(error.message, 1);
+    if (error instanceof ConfigError || error instanceof StateOpenError) {
+      throw new CliError(error.message, 1);
+    }
     throw error;
   }
 }

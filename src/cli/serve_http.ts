@@ -27,6 +27,18 @@ const log = getLogger(["tailops", "serve"]);
 /** Time for connections to end after the calls in flight were drained or cut. */
 const CLOSE_EXTRA_MS = 5_000;
 
+/** Whether this gateway can serve calls now: its audit log and its shared state. */
+function readiness(gateway: Gateway): { ok: true } | { ok: false; reason: string } {
+  if (gateway.audit.failure) {
+    return { ok: false, reason: "the audit log cannot be written, so calls are refused" };
+  }
+  const state = gateway.state.health();
+  if (!state.ok) {
+    return { ok: false, reason: `the shared state database is unreachable (${state.reason})` };
+  }
+  return { ok: true };
+}
+
 /**
  * Serves MCP over Streamable HTTP until a signal stops the gateway.
  *
@@ -40,7 +52,10 @@ export async function serveHttp(options: ServeOptions, gateway: Gateway): Promis
     listener: DEFAULT_LISTENER_LIMITS,
     sessions: DEFAULT_SESSION_LIMITS,
   };
-  const sessions = mcpSessions(gateway.core, limits.sessions);
+  const sessions = mcpSessions(gateway.core, {
+    ...limits.sessions,
+    bindings: gateway.state.sessions,
+  });
   const defaults = defaultHostsAndOrigins(options.listen, options.publicUrl);
   const hosts = {
     allowedHosts: [...defaults.allowedHosts, ...options.allowedHosts],
@@ -86,7 +101,7 @@ async function serveOn(
     auth = {
       authenticator: await createAuthenticator(
         { auth: gateway.policy.auth, identities: gateway.policy.identities },
-        { stateDir: options.stateDir, resource },
+        { stateDir: options.stateDir, resource, tokens: gateway.state.tokens },
       ),
     };
     metadata = protectedResourceMetadata(gateway.policy.auth, { resource });
@@ -101,6 +116,7 @@ async function serveOn(
     auth,
     metadata,
     limiter: createTransportLimiter(),
+    ready: () => readiness(gateway),
     routes: { "/approvals": approvalsApi(gateway.approvals) },
     onRateLimited: (peer) =>
       void gateway.core.refusals?.record({

@@ -19,6 +19,7 @@ const FLAGS = {
   targets: { type: "string" },
   policy: { type: "string" },
   "state-dir": { type: "string" },
+  "state-url": { type: "string" },
   "public-url": { type: "string" },
   "allowed-host": { type: "string", multiple: true },
   "allowed-origin": { type: "string", multiple: true },
@@ -37,6 +38,8 @@ export interface ServeOptions {
   targetsFile?: string;
   policyFile?: string;
   stateDir: string;
+  /** Shared state database (`postgres://…` or a secret reference to one); embedded when absent. */
+  stateUrl?: string;
   publicUrl?: string;
   allowedHosts: string[];
   allowedOrigins: string[];
@@ -111,6 +114,7 @@ export function parseServeOptions(args: string[]): ServeOptions | "help" {
     targetsFile: stringOption(parsed, "targets", "TAILOPS_TARGETS"),
     policyFile: stringOption(parsed, "policy", "TAILOPS_POLICY"),
     stateDir: stringOption(parsed, "state-dir", "TAILOPS_STATE_DIR") ?? defaultStateDir(),
+    stateUrl: stringOption(parsed, "state-url", "TAILOPS_STATE_URL"),
     publicUrl,
     allowedHosts: (parsed.values["allowed-host"] as string[] | undefined) ?? [],
     allowedOrigins: (parsed.values["allowed-origin"] as string[] | undefined) ?? [],

@@ -21,6 +21,8 @@ import {
   type Subcommand,
 } from "./options.ts";
 import { defaultStateDir } from "./state_dir.ts";
+import type { StateBackend } from "../state/mod.ts";
+import { cliState, STATE_URL_FLAG } from "./cli_state.ts";
 
 /** The resource URI tokens are minted for when neither --resource nor TAILOPS_PUBLIC_URL is set. */
 export const DEFAULT_RESOURCE = "http://127.0.0.1:8080/mcp";
@@ -98,6 +100,7 @@ async function mint(args: string[]): Promise<number> {
     resource: { type: "string" },
     policy: { type: "string" },
     "state-dir": { type: "string" },
+    ...STATE_URL_FLAG,
   });
   noPositionals(parsed, "mint");
   const [sub, role, ttl] = (["sub", "role", "ttl"] as const).map((name) => {
@@ -139,8 +142,9 @@ async function mint(args: string[]): Promise<number> {
     resource: stringOption(parsed, "resource", "TAILOPS_PUBLIC_URL") ?? DEFAULT_RESOURCE,
   };
   let minted;
+  await using state = await cliState(parsed, stateDirOf(parsed));
   try {
-    minted = await mintToken(stateDirOf(parsed), options);
+    minted = await mintToken(stateDirOf(parsed), { ...options, tokens: state.tokens });
   } catch (error) {
     if (error instanceof TypeError || error instanceof RangeError) {
       throw new CliError(error.message);
@@ -182,9 +186,11 @@ async function list(args: string[]): Promise<number> {
   const parsed = parseFlags(args, {
     json: { type: "boolean" },
     "state-dir": { type: "string" },
+    ...STATE_URL_FLAG,
   });
   noPositionals(parsed, "list");
-  const tokens = await readTokens(stateDirOf(parsed));
+  await using state = await cliState(parsed, stateDirOf(parsed));
+  const tokens = await readTokens(stateDirOf(parsed), state);
   const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
   if (parsed.values.json) {
     console.log(JSON.stringify(
@@ -213,9 +219,9 @@ async function list(args: string[]): Promise<number> {
   return 0;
 }
 
-async function readTokens(stateDir: string): Promise<TokenListing[]> {
+async function readTokens(stateDir: string, state: StateBackend): Promise<TokenListing[]> {
   try {
-    return await listTokens(stateDir);
+    return await listTokens(stateDir, { tokens: state.tokens });
   } catch (error) {
     if (error instanceof Deno.errors.PermissionDenied) {
       throw new CliError(`Cannot read the token ledger in ${stateDir}: permission denied`, 1);
@@ -228,13 +234,15 @@ async function revoke(args: string[]): Promise<number> {
   const parsed = parseFlags(args, {
     force: { type: "boolean" },
     "state-dir": { type: "string" },
+    ...STATE_URL_FLAG,
   });
   const [jti, extra] = parsed.positionals;
   if (jti === undefined || extra !== undefined) {
     throw new CliError("Usage: tailops token revoke JTI (the id from tailops token list)");
   }
   const stateDir = stateDirOf(parsed);
-  const entry = (await readTokens(stateDir)).find((t) => t.jti === jti);
+  await using state = await cliState(parsed, stateDir);
+  const entry = (await readTokens(stateDir, state)).find((t) => t.jti === jti);
   if (entry === undefined && parsed.values.force !== true) {
     throw new CliError(
       `No token ${
@@ -248,7 +256,7 @@ async function revoke(args: string[]): Promise<number> {
     return 0;
   }
   try {
-    await revokeToken(stateDir, jti);
+    await revokeToken(stateDir, jti, { tokens: state.tokens });
   } catch (error) {
     if (error instanceof TypeError) throw new CliError(error.message);
     throw error;

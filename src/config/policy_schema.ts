@@ -142,6 +142,15 @@ export const policyFileSchema = z.strictObject({
   identities: identitiesSchema.optional(),
   /** Which credentials the HTTP transport accepts. */
   auth: authConfigSchema.default(() => authConfigSchema.parse({})),
+  /**
+   * With a shared state database (`--state-url`), what runs while it is
+   * unreachable: `required` (default) refuses every call that needs it;
+   * `best_effort` lets observe-tier calls continue on local rate limits and
+   * the last loaded revocation list. Approvals always need it.
+   */
+  shared_state: z.enum(["required", "best_effort"], {
+    error: "Invalid shared_state: expected required or best_effort",
+  }).default("required"),
 }).superRefine((file, ctx) => {
   const seen = new Set<string>();
   file.rules.forEach((rule, index) => {

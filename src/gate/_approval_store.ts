@@ -87,8 +87,33 @@ export function newApprovalId(): string {
   return `apr_${base64url.encode(crypto.getRandomValues(new Uint8Array(16)))}`;
 }
 
+/**
+ * Where approvals are kept: the files of a state directory
+ * ({@linkcode ApprovalFiles}) or a shared database (`src/state/`). Each
+ * once-only step goes through {@linkcode ApprovalRecords.claim}, which must be
+ * atomic across every process sharing the records.
+ */
+export interface ApprovalRecords {
+  /** Reads one validated approval, or `undefined` when there is none. */
+  read(id: string): Promise<ApprovalRecord | undefined>;
+  /** Replaces one approval. */
+  write(record: ApprovalRecord): Promise<void>;
+  /** The ids of every stored approval. */
+  ids(): Promise<string[]>;
+  /** Every stored approval (corrupt ones skipped or thrown, as the store decides). */
+  list(): Promise<ApprovalRecord[]>;
+  /** Marks a decision the deciding process could not audit. */
+  markUnaudited(id: string): Promise<void>;
+  /** Whether a decision is still unaudited. */
+  isUnaudited(id: string): Promise<boolean>;
+  /** Clears the unaudited mark. */
+  clearUnaudited(id: string): Promise<void>;
+  /** Claims a once-only step; `true` for exactly one caller across every sharing process. */
+  claim(id: string, step: "decided" | "used"): Promise<boolean>;
+}
+
 /** The files of one approvals directory. Needs `read` and `write` on it. */
-export class ApprovalFiles {
+export class ApprovalFiles implements ApprovalRecords {
   /** The directory, `STATE/approvals`. */
   readonly dir: string;
 
@@ -178,6 +203,21 @@ export class ApprovalFiles {
       throw error;
     }
     return ids;
+  }
+
+  /**
+   * Reads every approval.
+   *
+   * @returns The records; a missing file (removed meanwhile) is skipped.
+   * @throws {ApprovalStoreError} When a file is corrupt.
+   */
+  async list(): Promise<ApprovalRecord[]> {
+    const all: ApprovalRecord[] = [];
+    for (const id of await this.ids()) {
+      const approval = await this.read(id);
+      if (approval !== undefined) all.push(approval);
+    }
+    return all;
   }
 
   /**

@@ -36,6 +36,7 @@ import {
   ApprovalFiles,
   approvalIdSchema,
   type ApprovalRecord,
+  type ApprovalRecords,
   newApprovalId,
 } from "./_approval_store.ts";
 import { type ApprovalTerms, DEFAULT_APPROVAL_TTL_MS } from "./policy.ts";
@@ -54,6 +55,8 @@ export {
   APPROVAL_STATES,
   approvalIdSchema,
   type ApprovalRecord,
+  type ApprovalRecords,
+  approvalRecordSchema,
   type ApprovalState,
   ApprovalStoreError,
 } from "./_approval_store.ts";
@@ -104,15 +107,16 @@ export interface ConsumeInput extends ApprovalCall {
  * Needs `read` and `write` permission on the state directory.
  */
 export class ApprovalStore {
-  readonly #files: ApprovalFiles;
+  readonly #files: ApprovalRecords;
   readonly #key: GrantKey | undefined;
   readonly #locks = new Map<string, Promise<unknown>>();
 
   /**
-   * @param options The state directory, and the key that signs grants (without one, no grants).
+   * @param options The state directory, and the key that signs grants (without one, no grants);
+   * `records` keeps approvals elsewhere than `STATE/approvals` (a shared database).
    */
-  constructor(options: { stateDir: string; signingKey?: GrantKey }) {
-    this.#files = new ApprovalFiles(options.stateDir);
+  constructor(options: { stateDir: string; signingKey?: GrantKey; records?: ApprovalRecords }) {
+    this.#files = options.records ?? new ApprovalFiles(options.stateDir);
     this.#key = options.signingKey;
   }
 
@@ -190,14 +194,10 @@ export class ApprovalStore {
    * @throws {ApprovalStoreError} (as a rejection) When a file is corrupt.
    */
   async list(filter: ApprovalFilter = {}): Promise<ApprovalRecord[]> {
-    const all: ApprovalRecord[] = [];
-    for (const id of await this.#files.ids()) {
-      const approval = await this.#files.read(id);
-      if (approval === undefined) continue;
-      if (filter.state !== undefined && approval.state !== filter.state) continue;
-      if (filter.requester !== undefined && approval.requester !== filter.requester) continue;
-      all.push(approval);
-    }
+    const all = (await this.#files.list()).filter((approval) =>
+      (filter.state === undefined || approval.state === filter.state) &&
+      (filter.requester === undefined || approval.requester === filter.requester)
+    );
     return all.sort((a, b) => a.created.localeCompare(b.created) || a.id.localeCompare(b.id));
   }
 

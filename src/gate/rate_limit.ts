@@ -116,8 +116,26 @@ export class TokenBucketLimiter {
   }
 }
 
+/**
+ * Limits calls per (identity subject, tier): in this process
+ * ({@linkcode TierRateLimiter}) or shared by every gateway (`src/state/`).
+ */
+export interface CallRateLimiter {
+  /**
+   * Takes one call's token.
+   *
+   * @param key The identity subject and the operation's tier.
+   * @param now The current instant.
+   * @returns `{ ok: true }`, or the wait before retrying.
+   */
+  take(
+    key: { subject: string; tier: Tier },
+    now: Date | number,
+  ): RateVerdict | Promise<RateVerdict>;
+}
+
 /** Rate limits per (identity subject, tier), from the policy's `rate_limits`. */
-export class TierRateLimiter {
+export class TierRateLimiter implements CallRateLimiter {
   readonly #limiters: Readonly<Record<Tier, TokenBucketLimiter>>;
   /** The settings in force per tier (policy values over defaults). */
   readonly settings: Readonly<Record<Tier, BucketSettings>>;

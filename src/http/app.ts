@@ -1,6 +1,6 @@
 /**
  * The HTTP application, assembled in one place and in order:
- * health → Host/Origin check → rate limit → body limit → protected resource
+ * health and readiness → Host/Origin check → rate limit → body limit → protected resource
  * metadata → authentication → MCP, approvals and metrics.
  *
  * @module
@@ -44,6 +44,11 @@ export interface AppOptions {
   onRateLimited?: (peer: string) => void;
   /** Hears of every request refused for its credential (the audit log records them). */
   onAuthFailure?: (failure: AuthFailure) => void;
+  /**
+   * Whether the gateway can serve calls now, for `/readyz` (unauthenticated,
+   * like `/healthz`: a load balancer polls it). Always ready when absent.
+   */
+  ready?: () => { ok: true } | { ok: false; reason: string };
   /** Extra authenticated routes, mounted at their paths (e.g. `/approvals`). */
   routes?: Readonly<Record<string, Hono<GatewayEnv>>>;
 }
@@ -57,6 +62,12 @@ export interface AppOptions {
 export function createApp(options: AppOptions): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", (c) => {
+    const ready = options.ready?.() ?? { ok: true };
+    return ready.ok
+      ? c.json({ status: "ready" })
+      : c.json({ status: "not_ready", reason: ready.reason }, 503);
+  });
   app.use("*", hostOriginGuard(options.hosts));
   if (options.limiter) {
     app.use("*", rateLimit(options.limiter, { onLimited: options.onRateLimited }));

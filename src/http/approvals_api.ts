@@ -9,6 +9,7 @@ import { z } from "zod";
 import { approvalIdSchema } from "../gate/approvals.ts";
 import { type ApprovalDeps, approvalInfo, recordApproval } from "../mcp/approval_flow.ts";
 import type { GatewayEnv } from "./authenticate.ts";
+import { StateUnavailableError } from "../state/state_error.ts";
 
 const denyBody = z.strictObject({ reason: z.string().max(1000).optional() });
 
@@ -25,6 +26,11 @@ export function approvalsApi(
 ): Hono<GatewayEnv> {
   const now = options.now ?? (() => new Date());
   const app = new Hono<GatewayEnv>();
+  // Without the shared database no approval can be read or decided: say so, fail closed.
+  app.onError((error, c) => {
+    if (!(error instanceof StateUnavailableError)) throw error;
+    return c.json({ error: "shared_state_unavailable", error_description: error.message }, 503);
+  });
   app.use("*", async function requireGrantScope(c, next) {
     if (!c.var.identity.scopes.has("approvals:grant")) {
       return c.json(

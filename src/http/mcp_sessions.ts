@@ -39,6 +39,7 @@ import {
 import { requestIdentity } from "../mcp/request_identity.ts";
 import { checkRpcMessage } from "../mcp/rpc_message.ts";
 import type { GatewayEnv } from "./authenticate.ts";
+import type { SessionBindings } from "./session_bindings.ts";
 
 const log = getLogger(["tailops", "http", "mcp"]);
 
@@ -110,7 +111,7 @@ export interface McpSessions {
  */
 export function mcpSessions(
   core: GatewayCore,
-  limits: Partial<SessionLimits> = {},
+  limits: Partial<SessionLimits> & { bindings?: SessionBindings } = {},
 ): McpSessions {
   const { maxSessionsPerIdentity, maxSessions, idleMs, stateless } = {
     ...DEFAULT_SESSION_LIMITS,
@@ -202,6 +203,8 @@ export function mcpSessions(
           registered = true;
           pending--;
           sessions.set(id, { transport, server, subject, lastSeen: Date.now(), streams: 0 });
+          // Where bindings are shared, another gateway can refuse this id to another identity.
+          limits.bindings?.bind(id, subject).catch(() => {});
           log.info("Session opened for {subject}", { subject });
         },
         onsessionclosed: (id: string) => closeSession(id),
@@ -317,14 +320,16 @@ export function mcpSessions(
       );
     }
     const session = sessions.get(id);
-    if (!session) return rpcError(404, -32001, "Session not found: it expired or never existed");
-    if (session.subject !== identity.subject) {
+    // A session opened on another gateway: its owner, where the bindings are shared.
+    const owner = session?.subject ?? await limits.bindings?.owner(id).catch(() => undefined);
+    if (owner !== undefined && owner !== identity.subject) {
       log.warn("Refused session {id} to {subject}: it belongs to another identity", {
         id,
         subject: identity.subject,
       });
       return rpcError(403, -32002, "Forbidden: this session belongs to another identity");
     }
+    if (!session) return rpcError(404, -32001, "Session not found: it expired or never existed");
     session.lastSeen = Date.now();
     const response = await session.transport.handleRequest(request, {
       parsedBody: body,

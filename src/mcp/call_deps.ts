@@ -13,7 +13,7 @@ import type { ByteBudget } from "../exec/byte_budget.ts";
 import type { ExecOutcome } from "../exec/host.ts";
 import type { Plan } from "../exec/plan.ts";
 import type { CompiledPolicy } from "../gate/mod.ts";
-import type { TierRateLimiter } from "../gate/rate_limit.ts";
+import type { CallRateLimiter } from "../gate/rate_limit.ts";
 import type { JWTVerifyGetKey } from "jose";
 import type { ApprovalAudit, ApprovalStore } from "../gate/approvals.ts";
 
@@ -44,7 +44,7 @@ export interface CallDeps {
   /** Approvals; without them a rule that asks for approval refuses the call. */
   readonly approvals?: ApprovalDeps;
   /** Per-identity, per-tier call limits. */
-  readonly rateLimiter?: TierRateLimiter;
+  readonly rateLimiter?: CallRateLimiter;
   /** Output memory shared by all calls; without it, calls reserve nothing. */
   readonly outputBudget?: ByteBudget;
   /** The clock (tests inject one). */

@@ -11,6 +11,7 @@ import type { Reservation } from "../exec/byte_budget.ts";
 import { decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
 import { strictestTerms } from "../gate/approval_terms.ts";
 import { rateLimitReason } from "../gate/rate_limit.ts";
+import { StateUnavailableError } from "../state/state_error.ts";
 import type { Operation } from "../ops/operation.ts";
 import { approvalInfo, recordApproval, requestApproval, rulePhrase } from "./approval_flow.ts";
 import {
@@ -81,6 +82,18 @@ export class CallError extends Error {
     super(message);
     this.name = "CallError";
     this.code = code;
+  }
+}
+
+/** Runs a step that needs shared state; an unreachable database refuses the call, saying so. */
+async function sharedState<T>(step: () => T | Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof StateUnavailableError) {
+      throw new CallError("shared_state_unavailable", error.message);
+    }
+    throw error;
   }
 }
 
@@ -249,7 +262,9 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   const capability = op.capabilityFor ? op.capabilityFor(opArgs as never) : op.capability;
   const facts = capability === op.capability ? op : { ...op, capability, tier: tierOf(capability) };
   if (deps.rateLimiter) {
-    const verdict = deps.rateLimiter.take({ subject: identity.subject, tier: facts.tier }, now);
+    const verdict = await sharedState(() =>
+      deps.rateLimiter!.take({ subject: identity.subject, tier: facts.tier }, now)
+    );
     if (!verdict.ok) {
       throw new CallError(
         "rate_limited",
@@ -266,12 +281,14 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   );
   let settled: { approvalId: string } | Block | undefined;
   if (runnableDecisions.some((d) => d.kind === "approval_required") && !dryRun) {
-    settled = await settleApproval(deps, request, {
-      runnable,
-      args: opArgs,
-      decisions: runnableDecisions,
-      now,
-    });
+    settled = await sharedState(() =>
+      settleApproval(deps, request, {
+        runnable,
+        args: opArgs,
+        decisions: runnableDecisions,
+        now,
+      })
+    );
   }
   const block = settled && "code" in settled ? settled : undefined;
   if (block?.code === CONFIRM && block.approval) {

@@ -275,3 +275,22 @@ console.log(JSON.stringify(ungranted({
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("launch grants the shared state database's address or unix socket, and refuses an unreadable reference", async () => {
+  const { launchArgs } = await import("../../src/cli/launch.ts");
+  const net = (args: string[]) => args.find((a) => a.startsWith("--allow-net=")) ?? "";
+  const base = ["--transport", "http", "--state-dir", "/tmp/tailops-launch-test"];
+  const socket = await launchArgs([
+    ...base,
+    "--state-url",
+    "postgres://tailops@/tailops?host=/run/postgresql&port=5433",
+  ]);
+  assert.match(net(socket), /unix:\/run\/postgresql\/\.s\.PGSQL\.5433/);
+  assert.ok(socket.some((a) => a.startsWith("--allow-read=") && a.includes("/.s.PGSQL.5433")));
+  const tcp = await launchArgs([...base, "--state-url", "postgres://tailops@db.internal:6432/t"]);
+  assert.match(net(tcp), /db\.internal:6432/);
+  await assert.rejects(
+    launchArgs([...base, "--state-url", "${SOME_UNREADABLE_VARIABLE_FOR_TEST}"]),
+    /Cannot derive the shared state database's address/,
+  );
+});

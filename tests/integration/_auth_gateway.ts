@@ -115,18 +115,19 @@ export type { ElicitAnswer } from "./_gateway.ts";
  * Call `start()` to run the gateway.
  *
  * @param policy Policy YAML.
- * @param targets Targets YAML (default {@linkcode TARGETS_YAML}).
+ * @param options `env`: extra environment for the gateway and its CLI runs (e.g.
+ * `TAILOPS_STATE_URL`); `targets`: targets YAML (default {@linkcode TARGETS_YAML}).
  * @returns The fixture; `await using` disposes of it.
  */
 export async function authGateway(
   policy: string,
-  targets: string = TARGETS_YAML,
+  options: { env?: Record<string, string>; targets?: string } = {},
 ): Promise<AuthGateway> {
   const workDir = await Deno.makeTempDir({ prefix: "tailops-auth-it-" });
   const stateDir = `${workDir}/state`;
   const targetsFile = `${workDir}/targets.yaml`;
   const policyFile = `${workDir}/policy.yaml`;
-  await Deno.writeTextFile(targetsFile, targets);
+  await Deno.writeTextFile(targetsFile, options.targets ?? TARGETS_YAML);
   await Deno.writeTextFile(policyFile, policy);
   const port = freePort();
   const url = new URL(`http://127.0.0.1:${port}/mcp`);
@@ -158,7 +159,7 @@ export async function authGateway(
         "--policy",
         policyFile,
         ...flags,
-      ]);
+      ], { env: options.env });
       return current;
     },
     async stop() {
@@ -166,7 +167,7 @@ export async function authGateway(
       current = undefined;
       await running?.stop();
     },
-    cli: (args) => runCli([...args, "--state-dir", stateDir]),
+    cli: (args) => runCli([...args, "--state-dir", stateDir], { env: options.env }),
     async mint(sub, role, ttl = "1h") {
       const run = await fixture.cli([
         "token",
@@ -223,11 +224,15 @@ export async function authGateway(
  * `Listening on` JSON log line on stderr.
  *
  * @param args Arguments after `main.ts`.
+ * @param options `env`: extra environment variables.
  * @returns The process.
  * @throws {Error} When it exits or does not listen in time (its stderr is in the message).
  */
-export async function spawnGateway(args: string[]): Promise<GatewayProcess> {
-  const env = childEnv();
+export async function spawnGateway(
+  args: string[],
+  options: { env?: Record<string, string> } = {},
+): Promise<GatewayProcess> {
+  const env = childEnv(options.env);
   const child = new Deno.Command(Deno.execPath(), {
     args: await gatewayArgs(args, env),
     cwd: REPO_DIR,

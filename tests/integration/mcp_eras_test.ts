@@ -283,7 +283,7 @@ async function matrix(
 for (const era of ERAS) {
   Deno.test(`a ${era}-era client over HTTP can list, call, confirm, follow progress and cancel`, async (t) => {
     await using testApi = api();
-    await using gw = await authGateway(HTTP_POLICY, targets(testApi.port));
+    await using gw = await authGateway(HTTP_POLICY, { targets: targets(testApi.port) });
     const alice = await gw.mint("alice", "operator");
     await gw.start();
     await matrix(t, {
@@ -367,7 +367,7 @@ for (const era of ERAS) {
 
 Deno.test("with --stateless a 2025-era client gets no session, a confirm rule asks for approval out of band, and cancel still works", async () => {
   await using testApi = api();
-  await using gw = await authGateway(HTTP_POLICY, targets(testApi.port));
+  await using gw = await authGateway(HTTP_POLICY, { targets: targets(testApi.port) });
   const alice = await gw.mint("alice", "operator");
   await gw.start(["--stateless"]);
   const client = await gw.connect({ token: alice.token, elicit: "accept" });
