@@ -1,5 +1,5 @@
 /**
- * `deno task bench [-- --only=gateway,ssh,docker,http,shared] [--quick]`: runs the
+ * `deno task bench [-- --only=gateway,ssh,docker,http,scale,wire,shared] [--quick]`: runs the
  * benchmark suites and prints one markdown table per suite, then a summary of
  * every figure with its target. Each comparison is against a baseline
  * measured in the same run; nothing here asserts, since machines are shared
@@ -11,7 +11,9 @@ import { parseArgs } from "node:util";
 import { runDocker } from "./bench/docker.ts";
 import { runGateway } from "./bench/gateway.ts";
 import { runHttp } from "./bench/http.ts";
+import { runScale } from "./bench/scale.ts";
 import { runSsh } from "./bench/ssh.ts";
+import { runWire } from "./bench/wire.ts";
 import { runShared } from "./bench/shared_state.ts";
 import { type BenchOptions, type Metric, type SuiteReport, table } from "./bench/_util.ts";
 
@@ -20,10 +22,13 @@ const SUITES: Record<string, (options: BenchOptions) => Promise<SuiteReport>> = 
   ssh: runSsh,
   docker: runDocker,
   http: runHttp,
+  scale: runScale,
+  wire: runWire,
   shared: runShared,
 };
 
-const USAGE = "Usage: deno task bench [-- --only=gateway,ssh,docker,http,shared] [--quick]";
+const USAGE =
+  "Usage: deno task bench [-- --only=gateway,ssh,docker,http,scale,wire,shared] [--quick]";
 
 async function machine(): Promise<string> {
   const cpus =

@@ -17,9 +17,19 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# Network diagnostics (tcp_check, ping) run these on targets.
+command -v nc >/dev/null 2>&1 || missing+=(netcat-openbsd)
+command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 # Shared state tests run a real PostgreSQL (as an unprivileged user) and HAProxy.
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+# deploy tests: systemd-analyze (unit hardening), shellcheck (deploy scripts),
+# debootstrap (a clean Debian root filesystem for the install test),
+# systemd-container (systemd-nspawn boots the installed unit).
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+[ -x /usr/bin/systemd-nspawn ] || missing+=(systemd-container) # boots the installed unit
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing Debian packages: ${missing[*]} (run as root, or install them first)"
@@ -40,6 +50,13 @@ if ! command -v deno >/dev/null 2>&1; then
   npm install -g deno@2.9.6 >/dev/null 2>&1 || { log "npm install -g deno failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 deno --version | head -1 >&2
+
+# The install test's Debian root filesystem: built once (downloads from
+# Debian's mirror), cached as a tarball; the test itself stays offline and
+# skips with a message when it is missing.
+if [ "$(id -u)" -eq 0 ]; then
+  bash scripts/testbed/debian_rootfs.sh || log "no Debian root filesystem: the install test will skip"
+fi
 
 out=$(mktemp)
 NO_COLOR=1 deno task test 2>&1 | tee "$out"

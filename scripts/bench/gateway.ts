@@ -17,6 +17,7 @@ import {
   mb,
   median,
   memoryKib,
+  type Metric,
   ms,
   rate,
   ratio,
@@ -29,7 +30,35 @@ import {
   zero,
 } from "./_util.ts";
 
+import { CATALOG } from "../../src/ops/catalog.ts";
+import { toolDefinition } from "../../src/mcp/tool_definitions.ts";
+import { measureToolList, TOOL_LIST_BUDGET } from "../../src/mcp/tool_budget.ts";
+
 const SUITE = "gateway";
+
+/** The whole catalogue's `tools/list` size (issue 10's budget), measured in process. */
+function toolListMetrics(): Metric[] {
+  const tools = CATALOG.map(toolDefinition);
+  const size = measureToolList(tools);
+  const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+  return [
+    atMost(
+      SUITE,
+      `tools/list of all ${tools.length} tools`,
+      size.bytes,
+      TOOL_LIST_BUDGET.totalBytes,
+      kb,
+    ),
+    info(SUITE, "tools/list estimated tokens (bytes ÷ 4)", `~${size.tokens}`),
+    atMost(
+      SUITE,
+      `largest tool in tools/list (${size.largest.name})`,
+      size.largest.bytes,
+      TOOL_LIST_BUDGET.toolBytes,
+      kb,
+    ),
+  ];
+}
 
 /**
  * Writes a 5-file directory and a registry with one local target, `bench`, rooted there.
@@ -169,6 +198,10 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
     const [bareSeq2, liteSeq] = await timeInterleaved(sequential, [callBare, callLite], 60_000);
     const bareConc = await timeCalls(concurrent, 16, callBare, 60_000);
     const gwConc = await timeCalls(concurrent, 16, callGateway, 60_000);
+    // One client address, 64 in flight, under the default transport limits (issue 14).
+    const flood = options.quick ? 1000 : 5000;
+    const bareConc64 = await timeCalls(flood, 64, callBare, 120_000);
+    const gwConc64 = await timeCalls(flood, 64, callGateway, 120_000);
     const bareHwm = memoryKib(bare.pid, "VmHWM");
     const gwHwm = memoryKib(gateway.pid, "VmHWM");
 
@@ -280,6 +313,21 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
           ratio(liteSeq.p50 / bareSeq2.p50),
         ),
         zero(SUITE, "gateway failed calls", gwSeq.failures + gwConc.failures),
+        zero(
+          SUITE,
+          `refused, failed or not made of ${flood} calls, 64 in flight, one address, default transport limits`,
+          gwConc64.failures + (flood - gwConc64.count),
+        ),
+        {
+          suite: SUITE,
+          name: "calls/s at 64 in flight, gateway / bare",
+          value: `${ratio(gwConc64.callsPerSecond / bareConc64.callsPerSecond)} (${
+            rate(gwConc64.callsPerSecond)
+          } / ${rate(bareConc64.callsPerSecond)})`,
+          target: "≥ 0.80×",
+          pass: gwConc64.callsPerSecond / bareConc64.callsPerSecond >= 0.8,
+        },
+        ...toolListMetrics(),
         atMost(SUITE, "stdio spawn → initialize + tools/list", startList, 150, ms),
         atMost(
           SUITE,

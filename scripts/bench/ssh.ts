@@ -12,6 +12,7 @@
  * @module
  */
 import { fsReadScript } from "../../src/exec/workers/_ssh_fs.ts";
+import { commandLine, sequenceScript } from "../../src/exec/ssh_command_line.ts";
 import { generateClientKey, SshdTestbed } from "../testbed/sshd.ts";
 import { callOk, type Connected, connectHttp } from "./_mcp_client.ts";
 import { checkWired, NotWired } from "./_compare.ts";
@@ -304,8 +305,27 @@ export async function runSsh(options: BenchOptions): Promise<SuiteReport> {
       outputCapBytes: readPlan.output_cap_bytes!,
     });
 
+    // system_status's commands: three execs (as before), or one sequence script (as now).
+    const statusArgv = [
+      ["uname", "-nr"],
+      ["cat", "/proc/uptime", "/proc/loadavg", "/proc/meminfo"],
+      [
+        "df",
+        "-kP",
+      ],
+    ];
+    const statusScript = sequenceScript(statusArgv, false, "0123456789abcdef0123456789abcdef");
+
     // 1. Sequential, interleaved.
     const calls = {
+      rawStatus3: async () => {
+        // df exits 1 when one mount is unreadable; only the round trips count here.
+        for (const argv of statusArgv) await rawPool.exec(`${commandLine(argv, false)} || true`);
+      },
+      rawStatus1: () => rawPool.exec(statusScript),
+      gwStatus: async () => {
+        await callOk(gw.client, "system_status", { target: "one" });
+      },
       rawEcho: () => rawPool.exec("echo hello"),
       rawPs: () => rawPool.exec(psLine),
       rawRead: () => rawPool.exec(readLine),
@@ -323,11 +343,22 @@ export async function runSsh(options: BenchOptions): Promise<SuiteReport> {
       const warm = await timeCalls(20, 1, call, 30_000);
       if (warm.failures > 0) throw new Error(`Warm-up failed: ${warm.firstError}`);
     }
-    const [rawEcho, rawPs, rawRead, bareEcho, gwRead, gwTop] = await timeInterleaved(
-      sequential,
-      [calls.rawEcho, calls.rawPs, calls.rawRead, calls.bare, calls.gwRead, calls.gwTop],
-      120_000,
-    );
+    const [rawEcho, rawPs, rawRead, bareEcho, gwRead, gwTop, rawStatus3, rawStatus1, gwStatus] =
+      await timeInterleaved(
+        sequential,
+        [
+          calls.rawEcho,
+          calls.rawPs,
+          calls.rawRead,
+          calls.bare,
+          calls.gwRead,
+          calls.gwTop,
+          calls.rawStatus3,
+          calls.rawStatus1,
+          calls.gwStatus,
+        ],
+        120_000,
+      );
     const floor = rawEcho.p50 + bareEcho.p50;
     const readRatio = gwRead.p50 / floor;
     const seqRow = (name: string, l: Latencies, r: string) => [
@@ -358,6 +389,17 @@ export async function runSsh(options: BenchOptions): Promise<SuiteReport> {
           `${ratio(readRatio)}; vs raw read_file line + bare: ${
             ratio(gwRead.p50 / (rawRead.p50 + bareEcho.p50))
           }`,
+        ),
+        seqRow("raw ssh2: system_status' three commands as three execs (before)", rawStatus3, ""),
+        seqRow(
+          "raw ssh2: the same as one sequence script (now)",
+          rawStatus1,
+          `${ratio(rawStatus1.p50 / rawStatus3.p50)} of three execs`,
+        ),
+        seqRow(
+          "gateway `system_status` (one exec)",
+          gwStatus,
+          `vs raw three execs + bare: ${ratio(gwStatus.p50 / (rawStatus3.p50 + bareEcho.p50))}`,
         ),
         seqRow(
           "gateway `top_processes` (one exec of `ps`)",
@@ -451,8 +493,8 @@ export async function runSsh(options: BenchOptions): Promise<SuiteReport> {
       "running a short POSIX script (readlink, wc, head). `top_processes` is also one exec but " +
       "`ps` reads every process on the host, so it is heavier than `echo`; the raw exec of " +
       "each one's exact remote command line (read_file's script rebuilt from its dry run) is " +
-      "measured too, so the gateway's own cost shows apart from the remote command's. The fan-out runs `system_status` (three execs per host: uname, cat of " +
-      "/proc files, df); parallel-ssh and Ansible run the same three commands in one shell " +
+      "measured too, so the gateway's own cost shows apart from the remote command's. The fan-out runs `system_status` (one exec per host running uname, cat of " +
+      "/proc files and df as one sequence script); parallel-ssh and Ansible run the same three commands in one shell " +
       `(\`${STATUS_COMMAND}\`). Both use the testbed's known_hosts with StrictHostKeyChecking=yes ` +
       "and the same ed25519 key. Ansible keeps its defaults (ControlPersist masters, stopped " +
       "after the run).",
@@ -474,6 +516,16 @@ export async function runSsh(options: BenchOptions): Promise<SuiteReport> {
           SUITE,
           "top_processes p50 / (raw ps + bare MCP p50)",
           ratio(gwTop.p50 / (rawPs.p50 + bareEcho.p50)),
+        ),
+        info(
+          SUITE,
+          "system_status commands: one sequence exec / three execs (raw ssh2)",
+          ratio(rawStatus1.p50 / rawStatus3.p50),
+        ),
+        info(
+          SUITE,
+          "system_status p50 / (raw three execs + bare MCP p50)",
+          ratio(gwStatus.p50 / (rawStatus3.p50 + bareEcho.p50)),
         ),
         zero(SUITE, "failures, 200 calls 16 in flight (MaxSessions 10)", gwConc.failures),
         info(

@@ -33,6 +33,7 @@ export const AUDIT_EVENTS = [
   "log_shortened",
   "refused",
   "auth_failed",
+  "listed",
 ] as const;
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, "Expected 64 lowercase hex digits");

@@ -33,9 +33,6 @@ export const MIN_EDGE_LENGTH = 8;
  */
 export const WINDOW_LENGTH = 16;
 
-/** Nodes with at least this many edges get a dense table for their ASCII edges (+0.2 MB for 1,000 secrets). */
-const DENSE_EDGES = 2;
-
 /** How far apart the windows of a long secret start (see {@linkcode WINDOW_LENGTH}). */
 export const WINDOW_STRIDE = 8;
 
@@ -122,10 +119,13 @@ export function secretForms(secret: string): string[] {
  * in the text and in its escape-decoded view. Overlapping or adjacent
  * matches are masked as one.
  *
- * The automaton is compact: most trie nodes have one child, kept in two
- * number arrays; only branching nodes get a map, and the root a dense table.
- * Memory grows with the total length of the forms (about 20 bytes a
- * character), not with a map per character.
+ * The automaton is compact: trie nodes live in a few `Int32Array`s sized
+ * once from the forms' total length (first child, next sibling, the edge's
+ * code unit, failure link, match length, depth: 24 bytes a node, no object
+ * per node); the root and the nodes that branch get dense tables for their
+ * ASCII edges. Memory grows with the total length of the distinct forms;
+ * secrets given more than once (one key file shared by 10,000 targets) count
+ * once.
  *
  * @example
  * ```ts
@@ -136,25 +136,28 @@ export function secretForms(secret: string): string[] {
 export class SecretScanner {
   /** The root's edges by UTF-16 code unit (0: none; node 0 is the root). */
   #root = new Int32Array(65536);
-  /** The code unit of each node's first edge (-1: none). */
-  #unit: number[] = [-1];
-  /** The node each first edge leads to. */
-  #child: number[] = [0];
-  /** Further edges of the nodes that branch. */
-  #more = new Map<number, Map<number, number>>();
+  /** The code unit of the edge that leads into each node. */
+  #unit = new Int32Array(1);
+  /** Each node's first child (0: none). */
+  #first = new Int32Array(1);
+  /** The next child of the same parent (0: none). */
+  #sibling = new Int32Array(1);
   /**
-   * For nodes with many edges, a dense table of their ASCII edges (0: none),
-   * by index into {@linkcode SecretScanner.#tables}; 0 means no table. Hex and
-   * base64 forms branch a lot near the root, and ordinary text walks there often.
+   * For nodes with several edges, the offset of a dense table of their ASCII
+   * edges in {@linkcode SecretScanner.#tables} (0: no table). Hex and base64
+   * forms branch a lot near the root, and ordinary text walks there often.
    */
-  #tableOf = new Int32Array(0);
-  #tables: Int32Array[] = [new Int32Array(0)];
+  #tableOf = new Int32Array(1);
+  /** The dense tables, 128 entries each, one after another (the first unused). */
+  #tables = new Int32Array(128);
   /** Failure links (longest proper suffix that is also a trie path). */
-  #fail: number[] = [0];
+  #fail = new Int32Array(1);
   /** Length of the longest form ending at each node (0 for none). */
-  #match: number[] = [0];
+  #match = new Int32Array(1);
   /** Length of each node's trie path: how much of a form the text has matched so far. */
-  #depth: number[] = [0];
+  #depth = new Int32Array(1);
+  /** Nodes in use (node 0 is the root). */
+  #count = 1;
   /** Each window (see {@linkcode WINDOW_LENGTH}) and the form and offset it was cut from. */
   #windows = new Map<string, { form: string; offset: number }>();
   /** Distinct forms searched for (every secret in every encoding). */
@@ -167,7 +170,7 @@ export class SecretScanner {
    */
   constructor(secrets: Iterable<string>) {
     const patterns = new Set<string>();
-    for (const secret of secrets) {
+    for (const secret of new Set(secrets)) {
       const forms = secretForms(secret);
       for (const form of forms) patterns.add(form);
       // Windows of the plain forms (as written, JSON-escaped) find a piece from the middle or
@@ -183,41 +186,63 @@ export class SecretScanner {
       }
     }
     this.size = patterns.size;
+    const windows = [...this.#windows.keys()].filter((window) => !patterns.has(window));
+    // A trie has at most one node per pattern character, plus the root.
+    let capacity = 1;
+    for (const pattern of patterns) capacity += pattern.length;
+    capacity += windows.length * WINDOW_LENGTH;
+    this.#unit = new Int32Array(capacity);
+    this.#first = new Int32Array(capacity);
+    this.#sibling = new Int32Array(capacity);
+    this.#match = new Int32Array(capacity);
+    this.#depth = new Int32Array(capacity);
     for (const pattern of patterns) this.#insert(pattern);
-    for (const window of this.#windows.keys()) if (!patterns.has(window)) this.#insert(window);
+    for (const window of windows) this.#insert(window);
+    // Shared prefixes leave the arrays longer than needed: keep what is used.
+    const used = this.#count;
+    this.#unit = this.#unit.slice(0, used);
+    this.#first = this.#first.slice(0, used);
+    this.#sibling = this.#sibling.slice(0, used);
+    this.#match = this.#match.slice(0, used);
+    this.#depth = this.#depth.slice(0, used);
+    this.#fail = new Int32Array(used);
     this.#link();
-    this.#tableOf = new Int32Array(this.#unit.length);
-    for (const [node, more] of this.#more) {
-      if (more.size < DENSE_EDGES) continue;
-      const table = new Int32Array(128);
-      if (this.#unit[node] < 128) table[this.#unit[node]] = this.#child[node];
-      for (const [unit, child] of more) if (unit < 128) table[unit] = child;
-      this.#tableOf[node] = this.#tables.push(table) - 1;
+    this.#tableOf = new Int32Array(used);
+    let branching = 0;
+    for (let node = 1; node < used; node++) {
+      const first = this.#first[node];
+      if (first !== 0 && this.#sibling[first] !== 0) branching++;
+    }
+    this.#tables = new Int32Array(128 * (branching + 1));
+    let offset = 128;
+    for (let node = 1; node < used; node++) {
+      const first = this.#first[node];
+      if (first === 0 || this.#sibling[first] === 0) continue;
+      for (let child = first; child !== 0; child = this.#sibling[child]) {
+        if (this.#unit[child] < 128) this.#tables[offset + this.#unit[child]] = child;
+      }
+      this.#tableOf[node] = offset;
+      offset += 128;
     }
   }
 
   #next(node: number, unit: number): number | undefined {
     if (node === 0) return this.#root[unit] || undefined;
-    if (this.#unit[node] === unit) return this.#child[node];
-    return this.#more.get(node)?.get(unit);
+    for (let child = this.#first[node]; child !== 0; child = this.#sibling[child]) {
+      if (this.#unit[child] === unit) return child;
+    }
+    return undefined;
   }
 
   #add(node: number, unit: number): number {
-    const created = this.#unit.length;
-    this.#unit.push(-1);
-    this.#child.push(0);
-    this.#fail.push(0);
-    this.#match.push(0);
-    this.#depth.push(this.#depth[node] + 1);
+    const created = this.#count++;
+    this.#unit[created] = unit;
+    this.#depth[created] = this.#depth[node] + 1;
     if (node === 0) {
       this.#root[unit] = created;
-    } else if (this.#unit[node] === -1) {
-      this.#unit[node] = unit;
-      this.#child[node] = created;
     } else {
-      let more = this.#more.get(node);
-      if (more === undefined) this.#more.set(node, more = new Map());
-      more.set(unit, created);
+      this.#sibling[created] = this.#first[node];
+      this.#first[node] = created;
     }
     return created;
   }
@@ -232,24 +257,17 @@ export class SecretScanner {
     this.#match[node] = pattern.length;
   }
 
-  *#children(node: number): Generator<[number, number]> {
-    if (node === 0) {
-      for (let unit = 0; unit < 65536; unit++) {
-        if (this.#root[unit] !== 0) yield [unit, this.#root[unit]];
-      }
-      return;
-    }
-    if (this.#unit[node] !== -1) yield [this.#unit[node], this.#child[node]];
-    const more = this.#more.get(node);
-    if (more) yield* more;
-  }
-
   /** Breadth-first: failure links, and the longest match each node inherits through them. */
   #link(): void {
-    const queue = Array.from(this.#children(0), ([, child]) => child);
-    for (let head = 0; head < queue.length; head++) {
+    const queue = new Int32Array(this.#count);
+    let tail = 0;
+    for (let unit = 0; unit < 65536; unit++) {
+      if (this.#root[unit] !== 0) queue[tail++] = this.#root[unit];
+    }
+    for (let head = 0; head < tail; head++) {
       const node = queue[head];
-      for (const [unit, child] of this.#children(node)) {
+      for (let child = this.#first[node]; child !== 0; child = this.#sibling[child]) {
+        const unit = this.#unit[child];
         let fallback = this.#fail[node];
         let target = this.#next(fallback, unit);
         while (target === undefined && fallback !== 0) {
@@ -259,7 +277,7 @@ export class SecretScanner {
         this.#fail[child] = target !== undefined && target !== child ? target : 0;
         // A node's own form is longer than any suffix's, so it wins when present.
         if (this.#match[child] === 0) this.#match[child] = this.#match[this.#fail[child]];
-        queue.push(child);
+        queue[tail++] = child;
       }
     }
   }
@@ -297,8 +315,8 @@ export class SecretScanner {
    * in it ends with: where output was cut, the rest of the secret is missing.
    */
   #search(text: string, found: (start: number, end: number) => void, edges = false): void {
-    const root = this.#root, unitOf = this.#unit, childOf = this.#child;
-    const more = this.#more, fail = this.#fail, match = this.#match, depthOf = this.#depth;
+    const root = this.#root, unitOf = this.#unit, firstOf = this.#first;
+    const sibling = this.#sibling, fail = this.#fail, match = this.#match, depthOf = this.#depth;
     const tableOf = this.#tableOf, tables = this.#tables;
     let node = 0;
     // Where the current quoted string began, and whether the last character escapes the next.
@@ -328,15 +346,19 @@ export class SecretScanner {
           node = root[unit];
           break;
         }
-        let next: number | undefined;
-        if (unitOf[node] === unit) {
-          next = childOf[node];
-        } else if (tableOf[node] !== 0 && unit < 128) {
-          next = tables[tableOf[node]][unit] || undefined;
+        let next = 0;
+        const table = tableOf[node];
+        if (table !== 0 && unit < 128) {
+          next = tables[table + unit];
         } else {
-          next = more.get(node)?.get(unit);
+          for (let child = firstOf[node]; child !== 0; child = sibling[child]) {
+            if (unitOf[child] === unit) {
+              next = child;
+              break;
+            }
+          }
         }
-        if (next !== undefined) {
+        if (next !== 0) {
           node = next;
           break;
         }

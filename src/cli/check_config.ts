@@ -10,6 +10,7 @@ import type { Target } from "../config/targets_schema.ts";
 import { compilePolicy } from "../gate/policy.ts";
 import { CATALOG, checkRegistryAgainstCatalog } from "../ops/catalog.ts";
 import { CliError } from "./errors.ts";
+import { loadCatalog } from "./catalog.ts";
 import { CHECK_CONFIG_HELP } from "./help.ts";
 import { parseFlags, stringOption } from "./options.ts";
 
@@ -45,6 +46,16 @@ function connectionLine(target: Target): string {
         : `header ${c.auth.header.name}: ${c.auth.header.value}`;
       return `${c.base_url} (${c.methods.join(",")}; ${auth})`;
     }
+    case "proxmox": {
+      const c = target.connection;
+      const tls = c.tls.fingerprint
+        ? `pinned ${c.tls.fingerprint}`
+        : c.tls.ca
+        ? `CA ${c.tls.ca}`
+        : "system CAs";
+      const nodes = c.nodes.length > 0 ? c.nodes.join(",") : "all nodes";
+      return `${c.base_url} (token ${c.token_id} secret ${c.token_secret}; TLS ${tls}; ${nodes})`;
+    }
   }
 }
 
@@ -59,6 +70,8 @@ export async function runCheckConfig(args: string[]): Promise<number> {
   const parsed = parseFlags(args, {
     targets: { type: "string" },
     policy: { type: "string" },
+    operations: { type: "string" },
+    stacks: { type: "string" },
     "no-resolve": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
@@ -80,8 +93,12 @@ export async function runCheckConfig(args: string[]): Promise<number> {
     const { policy, file, locate } = await loadPolicy(policyFile, {
       resolveSecrets: parsed.values["no-resolve"] !== true,
     });
-    compilePolicy(policy, CATALOG, { file, locate });
-    checkRegistryAgainstCatalog(registry);
+    const catalog = await loadCatalog(
+      stringOption(parsed, "operations", "TAILOPS_OPERATIONS"),
+      stringOption(parsed, "stacks", "TAILOPS_STACKS"),
+    );
+    compilePolicy(policy, catalog, { file, locate });
+    checkRegistryAgainstCatalog(registry, catalog);
     console.log(
       `${targetsFile ?? "<embedded default targets>"}: ${registry.targets.length} target(s)`,
     );
@@ -97,6 +114,18 @@ export async function runCheckConfig(args: string[]): Promise<number> {
       console.log(
         `  ${rule.id}: ${rule.effect} ${rule.operations.join(",")} on ${rule.targets.join(",")}`,
       );
+    }
+    const operators = catalog.slice(CATALOG.length).filter((op) => op.name !== "stack_deploy");
+    if (catalog.some((op) => op.name === "stack_deploy")) console.log("stack_deploy: enabled");
+    if (operators.length > 0) {
+      console.log(`operations: ${operators.length} operator-defined`);
+      for (const op of operators) {
+        console.log(
+          `  ${op.name}: ${op.capability} on ${op.targetTypes.join(",")}; runs ${
+            op.programs.join(", ")
+          }`,
+        );
+      }
     }
     console.log("OK");
     return 0;

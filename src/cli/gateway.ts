@@ -18,7 +18,8 @@ import { describeProtectedFiles, secretFilePaths } from "../exec/protected_files
 import { outputBudget } from "../exec/output_budget.ts";
 import { DOCKER_KIND } from "../exec/docker_kind.ts";
 import { HTTP_KIND } from "../exec/http_kind.ts";
-import { LOCAL_KIND } from "../exec/local_kind.ts";
+import { LOCAL_KIND, resolveProgram } from "../exec/local_kind.ts";
+import { PROXMOX_KIND } from "../exec/proxmox_kind.ts";
 import { SSH_KIND } from "../exec/ssh_kind.ts";
 import type { WorkerKind } from "../exec/worker_kind.ts";
 import { compilePolicy } from "../gate/policy.ts";
@@ -34,7 +35,10 @@ import type { GatewayCore } from "../mcp/server.ts";
 import { CallMetrics } from "../mcp/metrics.ts";
 import { RefusalRecorder } from "../mcp/refusals.ts";
 import { InFlight } from "../mcp/in_flight.ts";
-import { CATALOG, checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
+import { checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
+import type { Operation } from "../ops/operation.ts";
+import { checkLocalRunGrant } from "../ops/operator.ts";
+import { loadCatalog } from "./catalog.ts";
 import type { FsyncMode } from "../audit/writer.ts";
 import { openStateBackend, type StateBackend } from "../state/mod.ts";
 
@@ -50,6 +54,8 @@ export interface GatewayOptions {
   stateDir: string;
   /** Audit durability. */
   fsync?: FsyncMode;
+  /** Directory of operator-defined operation files; `TAILOPS_OPERATIONS` when absent. */
+  operationsDir?: string;
   /** Shared state database (`--state-url`); the state directory alone when absent. */
   stateUrl?: string;
 }
@@ -88,6 +94,7 @@ export const WORKER_KINDS: readonly WorkerKind[] = [
   SSH_KIND,
   DOCKER_KIND,
   HTTP_KIND,
+  PROXMOX_KIND,
 ];
 
 /**
@@ -104,8 +111,9 @@ export const WORKER_KINDS: readonly WorkerKind[] = [
 export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const registry = await loadTargets(options.targetsFile);
   const { policy, file, locate } = await loadPolicy(options.policyFile);
-  const compiled = compilePolicy(policy, CATALOG, { file, locate });
-  checkRegistryAgainstCatalog(registry);
+  const catalog = await loadCatalog(options.operationsDir);
+  const compiled = compilePolicy(policy, catalog, { file, locate });
+  checkRegistryAgainstCatalog(registry, catalog);
   // Before the audit log: a gateway that cannot reach its shared state does not start.
   const state = await openStateBackend({
     stateDir: options.stateDir,
@@ -113,7 +121,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     mode: policy.shared_state,
   });
   try {
-    return await assemble(options, { registry, policy, file, compiled, state });
+    return await assemble(options, { registry, policy, file, compiled, state, catalog });
   } catch (error) {
     await state.close();
     throw error;
@@ -128,9 +136,11 @@ async function assemble(
     file: string;
     compiled: ReturnType<typeof compilePolicy>;
     state: StateBackend;
+    /** Built-ins, curated stacks and operator operations. */
+    catalog: readonly Operation[];
   },
 ): Promise<Gateway> {
-  const { registry, policy, file, compiled, state } = loaded;
+  const { registry, policy, file, compiled, state, catalog } = loaded;
   const secrets = findSecrets(registry.targets).map(({ secret }) => secret.reveal());
   const scanner = new SecretScanner(secrets);
   const auditKey = await loadOrCreateAuditKey(options.stateDir);
@@ -161,10 +171,12 @@ async function assemble(
   );
   // Before the executor: the protected files below include the signing key's inode.
   const key = await loadOrCreateGatewayKey(options.stateDir);
+  const programs = localPrograms(catalog, localCapabilities);
+  checkLocalRunGrant(catalog, Object.fromEntries(programs.map((p) => [p, resolveProgram(p)])));
   const executor = new ExecutorHost(registry, {
     kinds: WORKER_KINDS,
     context: {
-      programs: localPrograms(CATALOG, localCapabilities),
+      programs,
       // Never readable through read_file/list_directory, whatever the roots.
       protectedFiles: describeProtectedFiles([
         options.stateDir,
@@ -183,6 +195,17 @@ async function assemble(
   });
   const redactArgs = (value: unknown) =>
     redact(value, { secrets: scanner }) as Record<string, unknown>;
+  // Arguments some operations audit by digest only (file_write's content), on every path
+  // that logs arguments: refusals and approvals as well as calls.
+  const auditArgs = (tool: string, args: Record<string, unknown>) => {
+    const op = catalog.find((o) => o.name === tool);
+    if (!op?.auditArgs) return args;
+    try {
+      return op.auditArgs(args as never);
+    } catch {
+      return {};
+    }
+  };
   const webhook = policy.approvals?.webhook;
   const approvals: ApprovalDeps = {
     store: new ApprovalStore({
@@ -191,7 +214,12 @@ async function assemble(
       records: state.approvals,
     }),
     audit: (entry) => audit.append(entry),
-    redact: redactArgs,
+    redact: (value, tool) =>
+      redactArgs(
+        tool && value && typeof value === "object"
+          ? auditArgs(tool, value as Record<string, unknown>)
+          : value,
+      ),
     seen: new Map(),
     grantKeys: createLocalJWKSet({ keys: [...key.publicJwks] }),
     notify: webhook === undefined ? undefined : (event) => {
@@ -201,10 +229,10 @@ async function assemble(
     },
   };
   const stopWatching = watchApprovals(approvals);
-  const refusals = new RefusalRecorder(audit);
+  const refusals = new RefusalRecorder(audit, { auditArgs });
   const inFlight = new InFlight();
   const core: GatewayCore = {
-    catalog: CATALOG,
+    catalog,
     metrics: new CallMetrics(),
     refusals,
     inFlight,

@@ -71,7 +71,11 @@ HTTP limits (flag, else TAILOPS_ + the flag in capitals with _, else default):
                                  elicitation). 2026-07-28 clients are always
                                  stateless                  [TAILOPS_STATELESS]
 
-SIGHUP is ignored (configuration is not reloaded; restart to apply changes).`;
+SIGHUP is ignored (configuration is not reloaded; restart to apply changes).
+
+Operator-defined operations: set TAILOPS_OPERATIONS to a directory of
+operation files (see operations/ and the README). Compose stacks to deploy:
+set TAILOPS_STACKS to a directory with one subdirectory per stack.`;
 
 /** Help for `check-config`. */
 export const CHECK_CONFIG_HELP = `Usage: tailops check-config [options] [TARGETS_FILE]
@@ -82,6 +86,8 @@ secrets shown as <secret from NAME>. Problems are reported as FILE:LINE:COLUMN.
 Options:
   --targets FILE    Target registry (or give it as the argument) [TAILOPS_TARGETS]
   --policy FILE     Policy                                      [TAILOPS_POLICY]
+  --operations DIR  Operator-defined operation files        [TAILOPS_OPERATIONS]
+  --stacks DIR      Curated compose stacks (stack_deploy)   [TAILOPS_STACKS]
   --no-resolve      Do not read secret references (check syntax only)
   -h, --help        Show this help`;
 

@@ -19,8 +19,10 @@ import { LOCAL_KIND } from "../exec/local_kind.ts";
 import { SSH_KIND } from "../exec/ssh_kind.ts";
 import { DOCKER_KIND } from "../exec/docker_kind.ts";
 import { HTTP_KIND } from "../exec/http_kind.ts";
+import { PROXMOX_KIND } from "../exec/proxmox_kind.ts";
 import type { WorkerKind } from "../exec/worker_kind.ts";
-import { CATALOG, localPrograms } from "../ops/catalog.ts";
+import { localPrograms } from "../ops/catalog.ts";
+import { loadCatalog } from "./catalog.ts";
 import { CliError } from "./errors.ts";
 import { gatewayPermissions, permissionFlags } from "./launch_permissions.ts";
 import { readStateUrl } from "../state/state_url.ts";
@@ -45,7 +47,13 @@ Options:
 const FORWARDED: readonly Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /** The worker kinds the gateway starts (see `WORKER_KINDS` in gateway.ts). */
-const KINDS: readonly WorkerKind[] = [LOCAL_KIND, SSH_KIND, DOCKER_KIND, HTTP_KIND];
+const KINDS: readonly WorkerKind[] = [
+  LOCAL_KIND,
+  SSH_KIND,
+  DOCKER_KIND,
+  HTTP_KIND,
+  PROXMOX_KIND,
+];
 
 const REPO = new URL("../../", import.meta.url);
 
@@ -69,13 +77,19 @@ function absolute(path: string): string {
  */
 export async function launchArgs(serveArgs: string[]): Promise<string[]> {
   const options = parseServeOptions(serveArgs);
+  // Read before the first await, like the serve flags' own fallbacks.
+  const operator = ["TAILOPS_OPERATIONS", "TAILOPS_STACKS"].map((name) =>
+    Deno.env.get(name) || null
+  );
   if (options === "help") {
     throw new CliError("launch serve --help: run `tailops serve --help` for the serve flags");
   }
-  let targets, policy;
+  let targets, policy, catalog;
   try {
     targets = await loadTargets(options.targetsFile, { resolveSecrets: false });
     policy = await loadPolicy(options.policyFile, { resolveSecrets: false });
+    // Operator-defined operations and curated stacks name programs and files too.
+    catalog = await loadCatalog(operator[0], operator[1]);
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(error.message, 1);
     throw error;
@@ -83,6 +97,7 @@ export async function launchArgs(serveArgs: string[]): Promise<string[]> {
   const configFiles = [
     options.targetsFile ? absolute(options.targetsFile) : undefined,
     options.policyFile ? absolute(options.policyFile) : DEFAULT_POLICY_URL.pathname,
+    ...operator.map((dir) => dir ? absolute(dir) : undefined),
   ].filter((f): f is string => f !== undefined);
   const localCapabilities = new Set(
     targets.targets.filter((t) => t.type === "local").flatMap((t) => t.capabilities),
@@ -95,7 +110,7 @@ export async function launchArgs(serveArgs: string[]): Promise<string[]> {
     targets: targets.targets,
     policy: policy.policy,
     kinds: KINDS,
-    context: { programs: localPrograms(CATALOG, localCapabilities) },
+    context: { programs: localPrograms(catalog, localCapabilities) },
     sourceDir: new URL("src/", REPO).pathname,
     listen: options.transport === "http" ? options.listen : undefined,
     sockets: [

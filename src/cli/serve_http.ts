@@ -10,7 +10,7 @@ import { createAuthenticator } from "../auth/authenticator.ts";
 import { ensureAdminToken } from "../auth/bootstrap_token.ts";
 import { protectedResourceMetadata } from "../auth/metadata.ts";
 import { fullIdentity } from "../gate/identity.ts";
-import { createTransportLimiter } from "../gate/rate_limit.ts";
+import { transportLimiters } from "../http/rate_limit.ts";
 import { createApp } from "../http/app.ts";
 import { approvalsApi } from "../http/approvals_api.ts";
 import { defaultHostsAndOrigins, type HostOriginOptions } from "../http/host_origin.ts";
@@ -115,7 +115,7 @@ async function serveOn(
     sessions,
     auth,
     metadata,
-    limiter: createTransportLimiter(),
+    ...transportLimiters(gateway.policy.rate_limits),
     ready: () => readiness(gateway),
     routes: { "/approvals": approvalsApi(gateway.approvals) },
     onRateLimited: (peer) =>

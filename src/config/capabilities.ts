@@ -29,6 +29,14 @@ export const CAPABILITIES = {
   "http:read": { tier: "observe", summary: "send GET and HEAD requests to an HTTP API" },
   "http:write": { tier: "control", summary: "send mutating requests to an HTTP API" },
   "audit:read": { tier: "observe", summary: "read the gateway's audit log" },
+  "guest:read": { tier: "observe", summary: "read Proxmox VE cluster, guest and snapshot state" },
+  "guest:control": {
+    tier: "control",
+    summary: "start, stop, reboot and suspend Proxmox VE guests; take snapshots",
+  },
+  "guest:admin": { tier: "admin", summary: "roll back and delete Proxmox VE guest snapshots" },
+  "backup:read": { tier: "observe", summary: "list Proxmox VE backups and backup coverage" },
+  "backup:control": { tier: "control", summary: "start Proxmox VE backups (vzdump)" },
 } as const satisfies Record<string, { tier: Tier; summary: string }>;
 
 /** A capability name such as `"system:read"`. */
@@ -49,7 +57,7 @@ export const capabilitySchema: z.ZodType<Capability> = z.enum(
 );
 
 /** The kinds of target the registry knows. */
-export const TARGET_TYPES = ["local", "ssh", "docker", "http"] as const;
+export const TARGET_TYPES = ["local", "ssh", "docker", "http", "proxmox"] as const;
 
 /** A target type name. */
 export type TargetType = typeof TARGET_TYPES[number];
@@ -81,6 +89,7 @@ export const TARGET_TYPE_CAPABILITIES: Readonly<Record<TargetType, readonly Capa
     "stack:control",
   ],
   http: ["http:read", "http:write"],
+  proxmox: ["guest:read", "guest:control", "guest:admin", "backup:read", "backup:control"],
 };
 
 /**

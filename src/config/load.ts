@@ -9,7 +9,7 @@ import { describeReadError } from "./read_error.ts";
 import { type PolicyFile, policyFileSchema } from "./policy_schema.ts";
 import { Registry } from "./registry.ts";
 import { checkReferences } from "./references.ts";
-import { findSecrets, type SecretResolver } from "./secret.ts";
+import { cachingResolver, findSecrets, type SecretResolver } from "./secret.ts";
 import { targetsFileSchema } from "./targets_schema.ts";
 import { formatPath, parseConfig, type YamlSource } from "./yaml_source.ts";
 
@@ -121,9 +121,10 @@ async function resolveAll(
 ): Promise<void> {
   if (options.resolveSecrets === false) return;
   const problems = [];
+  const resolver = cachingResolver(options.secrets);
   for (const { path, secret } of findSecrets(config)) {
     try {
-      await secret.resolve(options.secrets);
+      await secret.resolve(resolver);
     } catch (error) {
       problems.push({
         path: formatPath(path),

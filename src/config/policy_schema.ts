@@ -110,11 +110,16 @@ export const rateLimitSchema = z.strictObject({
   burst: z.number().int().min(1).max(1_000_000).optional(),
 });
 
-/** Per-tier rate limits for tool calls, per identity. */
+/** Per-tier rate limits for tool calls, per identity; and the HTTP transport's request limits. */
 export const rateLimitsSchema = z.strictObject({
   observe: rateLimitSchema.optional(),
   control: rateLimitSchema.optional(),
   admin: rateLimitSchema.optional(),
+  /** HTTP requests: per client address for those that end unauthenticated, per identity for the rest. */
+  http: z.strictObject({
+    unauthenticated_per_address: rateLimitSchema.optional(),
+    authenticated_per_identity: rateLimitSchema.optional(),
+  }).optional(),
 });
 
 /** Where approval requests are announced. */

@@ -2,7 +2,7 @@
  * Checks, at load, the configuration references that would otherwise fail
  * only when a call first uses them: SSH private keys (parsed with their
  * passphrase), known_hosts files, agent and Docker sockets, and the PEM material of
- * Docker and HTTP TLS settings (a Docker client certificate must match its
+ * Docker, HTTP and Proxmox TLS settings (a Docker client certificate must match its
  * key). Each problem is reported at the `file:line:column` of its key.
  *
  * Runs after secret references are resolved (`check-config --no-resolve`
@@ -41,17 +41,27 @@ export async function checkReferences(
   // ssh2 is loaded only when some target has a key (`serve` otherwise never needs it here).
   const parseKey = withKeys.length > 0 ? (await import("ssh2")).utils.parseKey : undefined;
 
+  // A fleet shares a few keys and known_hosts files: check each once (10,000 targets, one key).
+  const keyChecks = new Map<string, string | undefined>();
+  const knownHostsReads = new Map<string, Promise<unknown>>();
   for (const [index, target] of config.targets.entries()) {
     const at = (...rest: Path): Path => ["targets", index, "connection", ...rest];
     if (target.type === "ssh") {
       const c = target.connection;
       if (c.key && parseKey) {
-        const problem = keyProblem(parseKey, c.key, c.passphrase);
+        const id = `${c.key.source}\0${c.passphrase?.source ?? ""}`;
+        if (!keyChecks.has(id)) keyChecks.set(id, keyProblem(parseKey, c.key, c.passphrase));
+        const problem = keyChecks.get(id);
         if (problem) report(at("key"), `Cannot use the key from ${c.key}: ${problem}`);
       }
       if (c.known_hosts !== undefined && c.host_key === undefined) {
+        let read = knownHostsReads.get(c.known_hosts);
+        if (read === undefined) {
+          knownHostsReads.set(c.known_hosts, read = Deno.readTextFile(c.known_hosts));
+          read.catch(() => {});
+        }
         try {
-          await Deno.readTextFile(c.known_hosts);
+          await read;
         } catch (error) {
           report(
             at("known_hosts"),
@@ -92,7 +102,9 @@ export async function checkReferences(
           `Invalid key from ${key}: it does not belong to the certificate from ${cert}`,
         );
       }
-    } else if (target.type === "http" && target.connection.tls.ca) {
+    } else if (
+      (target.type === "http" || target.type === "proxmox") && target.connection.tls.ca
+    ) {
       const ca = target.connection.tls.ca;
       const problem = certificatesProblem(ca.reveal());
       if (problem) report(at("tls", "ca"), `Invalid CA from ${ca}: ${problem}`);

@@ -67,6 +67,8 @@ export const constraintsSchema = z.strictObject({
 /** File access for host targets: operations may touch paths under these roots only. */
 const filesSchema = z.strictObject({
   roots: z.array(absolutePathSchema).max(64).default([]),
+  /** Where `file_write` may put files: separate from the read roots, none unless listed. */
+  write_roots: z.array(absolutePathSchema).max(64).default([]),
 });
 
 /** Which operations run under `sudo -n` on a host target. */
@@ -90,7 +92,7 @@ const common = {
 const localTargetSchema = z.strictObject({
   ...common,
   type: z.literal("local"),
-  files: filesSchema.default({ roots: [] }),
+  files: filesSchema.default({ roots: [], write_roots: [] }),
 });
 
 const sshConnectionSchema = z.strictObject({
@@ -129,7 +131,7 @@ const sshTargetSchema = z.strictObject({
   ...common,
   type: z.literal("ssh"),
   connection: sshConnectionSchema,
-  files: filesSchema.default({ roots: [] }),
+  files: filesSchema.default({ roots: [], write_roots: [] }),
   sudo: sudoSchema,
 });
 
@@ -203,6 +205,16 @@ function isCidr(text: string): boolean {
   return Number(prefix ?? 128) <= 128;
 }
 
+/** Address ranges (CIDR) a named host may resolve to; shared by http and proxmox targets. */
+const allowAddressesSchema = z.array(
+  z.string().max(64).refine(isCidr, {
+    error: (issue) =>
+      `Invalid allow_addresses entry ${
+        JSON.stringify(issue.input)
+      }: expected an IP address or CIDR range such as "10.0.0.0/8" or "fd00::/8"`,
+  }),
+).max(64).default([]);
+
 const httpMethodSchema = z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]);
 
 const httpConnectionSchema = z.strictObject({
@@ -231,14 +243,7 @@ const httpConnectionSchema = z.strictObject({
    * address. A host name with none may reach public addresses only (not
    * loopback, private, link-local, CGNAT/Tailscale…); with some, only these.
    */
-  allow_addresses: z.array(
-    z.string().max(64).refine(isCidr, {
-      error: (issue) =>
-        `Invalid allow_addresses entry ${
-          JSON.stringify(issue.input)
-        }: expected an IP address or CIDR range such as "10.0.0.0/8" or "fd00::/8"`,
-    }),
-  ).max(64).default([]),
+  allow_addresses: allowAddressesSchema,
   response_cap_bytes: z.int().min(1024).max(MAX_OUTPUT_CAP_BYTES).default(1024 * 1024),
 });
 
@@ -248,16 +253,65 @@ const httpTargetSchema = z.strictObject({
   connection: httpConnectionSchema,
 });
 
+/** A Proxmox VE node name (a DNS label, as `pvecm` requires). */
+export const PVE_NODE_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/** A SHA-256 certificate fingerprint as Proxmox VE shows it (`AB:CD:…`, 32 bytes). */
+const PIN_PATTERN = /^(?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/;
+
+const proxmoxConnectionSchema = z.strictObject({
+  /** The API root, e.g. `https://pve1.lan:8006/api2/json`. */
+  base_url: z.url({ protocol: /^https$/, error: "Invalid base_url: expected an https URL" })
+    .refine((url) => new URL(url).pathname.replace(/\/+$/, "") === "/api2/json", {
+      error: 'Invalid base_url: expected the API root ending in "/api2/json"',
+    }).refine((url) => new URL(url).search === "" && new URL(url).username === "", {
+      error: "Invalid base_url: expected no query and no credentials in the URL",
+    }),
+  /** API token id `USER@REALM!TOKENID`; a password is never accepted. */
+  token_id: z.string().max(200).regex(
+    /^[^\s:/@!]{1,64}@[A-Za-z][A-Za-z0-9_-]{1,31}![A-Za-z][A-Za-z0-9._-]{1,63}$/,
+    {
+      error: 'Invalid token_id: expected "USER@REALM!TOKENID", e.g. "tailops@pve!gateway"',
+    },
+  ),
+  /** The token's secret (a UUID), as a reference: `${ENV}` or `file:/path`. */
+  token_secret: secretRefSchema,
+  /** How the API's certificate is trusted: a pinned leaf fingerprint, a CA, or the system roots. */
+  tls: z.strictObject({
+    fingerprint: z.string().regex(PIN_PATTERN, {
+      error: 'Invalid tls.fingerprint: expected a SHA-256 fingerprint "AB:CD:…" (32 bytes)',
+    }).transform((pin) => pin.toUpperCase()).optional(),
+    ca: secretRefSchema.optional(),
+  }).refine((tls) => !(tls.fingerprint && tls.ca), {
+    error: "Invalid tls: expected fingerprint or ca, not both",
+  }).default({}),
+  /** Nodes operations may touch; empty means every node of the cluster. */
+  nodes: z.array(
+    z.string().regex(PVE_NODE_PATTERN, {
+      error: "Invalid node: expected a Proxmox VE node name",
+    }),
+  ).max(64).default([]),
+  allow_addresses: allowAddressesSchema,
+  response_cap_bytes: z.int().min(1024).max(MAX_OUTPUT_CAP_BYTES).default(4 * 1024 * 1024),
+});
+
+const proxmoxTargetSchema = z.strictObject({
+  ...common,
+  type: z.literal("proxmox"),
+  connection: proxmoxConnectionSchema,
+});
+
 /** One target entry, any type. */
 export const targetSchema = z.discriminatedUnion("type", [
   localTargetSchema,
   sshTargetSchema,
   dockerTargetSchema,
   httpTargetSchema,
+  proxmoxTargetSchema,
 ], {
   error: (issue) =>
     issue.code === "invalid_union"
-      ? "Invalid target type: expected one of local, ssh, docker, http"
+      ? "Invalid target type: expected one of local, ssh, docker, http, proxmox"
       : undefined,
 }).superRefine((target, ctx) => {
   const supported = TARGET_TYPE_CAPABILITIES[target.type as TargetType];
@@ -350,6 +404,8 @@ export type SshTarget = Extract<Target, { type: "ssh" }>;
 export type DockerTarget = Extract<Target, { type: "docker" }>;
 /** A validated http target. */
 export type HttpTarget = Extract<Target, { type: "http" }>;
+/** A validated proxmox target. */
+export type ProxmoxTarget = Extract<Target, { type: "proxmox" }>;
 /** A validated local target. */
 export type LocalTarget = Extract<Target, { type: "local" }>;
 /** The validated registry file. */

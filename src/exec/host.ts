@@ -8,7 +8,15 @@ import { getLogger } from "@logtape/logtape";
 import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
 import type { TargetType } from "../config/capabilities.ts";
-import type { ExecFailure, Plan, PlanResult } from "./plan.ts";
+import { createHash } from "node:crypto";
+import type {
+  ExecFailure,
+  FsWritePlan,
+  Plan,
+  PlanResult,
+  SequencePlan,
+  SequenceResult,
+} from "./plan.ts";
 import { placeTexts, type WorkerRequest, type WorkerResponse } from "./protocol.ts";
 import { Semaphore } from "./semaphore.ts";
 import type { WorkerContext, WorkerKind } from "./worker_kind.ts";
@@ -32,6 +40,7 @@ export interface ExecutorHostOptions {
 
 interface Pending {
   resolve: (outcome: ExecOutcome) => void;
+  onProgress?: (message: string) => void;
   started: number;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -71,15 +80,16 @@ export class ExecutorHost {
    *
    * @param target The target (from the registry).
    * @param plan The plan.
-   * @param options `signal` cancels the wait or the run.
+   * @param options `signal` cancels the wait or the run; `onProgress` hears the worker's steps.
    * @returns The result or a failure; never throws for executor problems.
    */
   async run(
     target: Target,
     plan: Plan,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; onProgress?: (message: string) => void } = {},
   ): Promise<ExecOutcome> {
     const started = performance.now();
+    if (plan.kind === "sequence") return await this.#sequence(target, plan, started, options);
     let release: () => void;
     try {
       release = await this.#limit(target).acquire(options.signal);
@@ -87,10 +97,44 @@ export class ExecutorHost {
       return fail("cancelled", "The call was cancelled before it started", started);
     }
     try {
-      return await this.#dispatch(target, plan, started, options.signal);
+      return await this.#dispatch(target, plan, started, options);
     } finally {
       release();
     }
+  }
+
+  async #sequence(
+    target: Target,
+    plan: SequencePlan,
+    started: number,
+    options: { signal?: AbortSignal },
+  ): Promise<ExecOutcome> {
+    const steps: SequenceResult["steps"][number][] = [];
+    let changed = false;
+    for (const step of plan.steps) {
+      if (step.onlyIfChanged && !changed) {
+        steps.push({ skipped: true });
+        continue;
+      }
+      const stepPlan = step.contentFrom === undefined
+        ? step.plan
+        : contentFromRead(step.plan, steps[step.contentFrom]);
+      const outcome = "code" in stepPlan
+        ? { ok: false as const, error: stepPlan, durationMs: 0 }
+        : await this.run(target, stepPlan, options);
+      if (outcome.ok) {
+        if (outcome.result.kind === "fs_write" && outcome.result.changed) changed = true;
+        steps.push({ ok: true, result: outcome.result });
+      } else {
+        steps.push({ ok: false, error: outcome.error });
+        if (!plan.continueOnFailure) break;
+      }
+    }
+    return {
+      ok: true,
+      result: { kind: "sequence", steps },
+      durationMs: Math.round(performance.now() - started),
+    };
   }
 
   /** Stops every worker. Calls in flight fail with `cancelled`. */
@@ -114,8 +158,9 @@ export class ExecutorHost {
     target: Target,
     plan: Plan,
     started: number,
-    signal?: AbortSignal,
+    options: { signal?: AbortSignal; onProgress?: (message: string) => void },
   ): Promise<ExecOutcome> {
+    const signal = options.signal;
     if (this.#closed) return fail("cancelled", "The gateway is shutting down", started);
     const slot = this.#slot(target.type);
     if (!slot) {
@@ -154,6 +199,7 @@ export class ExecutorHost {
       slot.pending.set(id, {
         started,
         timer,
+        onProgress: options.onProgress,
         resolve: (outcome) => {
           signal?.removeEventListener("abort", onAbort);
           resolve(outcome);
@@ -196,6 +242,8 @@ export class ExecutorHost {
       if (message.type === "ready") ready();
       else if (message.type === "config_error") {
         refused(new Error(`The ${type} executor refused its configuration: ${message.message}`));
+      } else if (message.type === "progress") {
+        pending.get(message.id)?.onProgress?.(message.message);
       } else if (message.type === "log") {
         log[message.level](message.message, { worker: type, ...message.properties });
       } else if (message.type === "result") {
@@ -249,6 +297,37 @@ export class ExecutorHost {
       entry.resolve(fail(code, message, entry.started));
     }
   }
+}
+
+/**
+ * An `fs_write` plan whose content is what an earlier `fs_read` step read,
+ * or why it cannot have it.
+ */
+function contentFromRead(
+  plan: SequencePlan["steps"][number]["plan"],
+  read: SequenceResult["steps"][number] | undefined,
+): FsWritePlan | ExecFailure {
+  if (plan.kind !== "fs_write" || !read || !("ok" in read) || !read.ok) {
+    return read && "error" in read
+      ? read.error
+      : { code: "internal", message: "The step to take content from did not run" };
+  }
+  const result = read.result;
+  if (result.kind !== "fs_read" || result.truncated) {
+    return { code: "forbidden", message: "The content to copy is too large or not a file" };
+  }
+  const bytes = result.encoding === "utf-8"
+    ? new TextEncoder().encode(result.content)
+    : Uint8Array.from(atob(result.content), (c) => c.charCodeAt(0));
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return {
+    ...plan,
+    content: btoa(binary),
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+  };
 }
 
 function fail(code: ExecFailure["code"], message: string, started: number): ExecOutcome {

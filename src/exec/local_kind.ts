@@ -54,8 +54,10 @@ export interface LocalWorkerConfig extends LocalFsConfig {
  * @returns Its absolute path, or `null` when absent.
  */
 export function resolveProgram(name: string): string | null {
-  for (const dir of SAFE_PATH.split(":")) {
-    const path = `${dir}/${name}`;
+  // An absolute path (operator-defined operations may name one) is taken as written.
+  const dirs = name.startsWith("/") ? [""] : SAFE_PATH.split(":");
+  for (const dir of dirs) {
+    const path = dir === "" ? name : `${dir}/${name}`;
     try {
       const info = Deno.statSync(path);
       if (info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0) return path;
@@ -76,8 +78,17 @@ function resolveAll(context: WorkerContext): Record<string, string | null> {
  * pins, so a root that is itself a symlink must be granted by both names.
  * Needs `read` on the roots.
  */
-function realRoots(targets: readonly LocalTarget[]): Record<string, string> {
-  const roots = [...new Set(targets.flatMap((t) => t.files.roots))];
+function realRoots(
+  targets: readonly LocalTarget[],
+  which: "roots" | "write_roots" | "both" = "both",
+): Record<string, string> {
+  const roots = [
+    ...new Set(
+      targets.flatMap((t) =>
+        which === "both" ? [...t.files.roots, ...t.files.write_roots] : t.files[which]
+      ),
+    ),
+  ];
   return Object.fromEntries(roots.map((root) => {
     try {
       return [root, Deno.realPathSync(root)];
@@ -90,17 +101,22 @@ function realRoots(targets: readonly LocalTarget[]): Record<string, string> {
 /** No protected files: for hosts started without a gateway (tests, tools). */
 export const NO_PROTECTED_FILES: ProtectedFiles = Object.freeze({ paths: [], ids: [] });
 
-/** The local worker: `run` for the catalog's programs only, `read` for the file roots only. */
+/**
+ * The local worker: `run` for the catalog's programs only, `read` for the file
+ * roots and write roots, `write` for the write roots only.
+ */
 export const LOCAL_KIND: WorkerKind<LocalTarget> = {
   type: "local",
   module: new URL("./workers/local.ts", import.meta.url),
   permissions(targets, context) {
     const programs = Object.values(resolveAll(context)).filter((p): p is string => p !== null);
     const roots = [...new Set(Object.entries(realRoots(targets)).flat())];
+    const writeRoots = [...new Set(Object.entries(realRoots(targets, "write_roots")).flat())];
     return {
       ...NO_PERMISSIONS,
       run: programs.length > 0 ? programs : false,
       read: roots.length > 0 ? roots : false,
+      write: writeRoots.length > 0 ? writeRoots : false,
     };
   },
   config(targets, context): LocalWorkerConfig {

@@ -27,6 +27,21 @@ export interface ExecPlan extends PlanLimits {
   readonly mode: "all" | "first_available";
   /** Prefix `sudo -n --` (SSH targets whose sudo policy allows this operation). */
   readonly sudo: boolean;
+  /** Per command, overriding `sudo` (operator-defined steps declare sudo one by one). */
+  readonly sudoEach?: readonly boolean[];
+  /** In `all` mode, run no further command after one exits non-zero or is killed. */
+  readonly stopOnFailure?: boolean;
+}
+
+/**
+ * Whether command `index` of an exec plan runs under sudo.
+ *
+ * @param plan The plan.
+ * @param index The command's index.
+ * @returns Its sudo flag.
+ */
+export function sudoFor(plan: ExecPlan, index: number): boolean {
+  return plan.sudoEach?.[index] ?? plan.sudo;
 }
 
 /** Read one file under allowed roots. */
@@ -49,6 +64,31 @@ export interface FsListPlan extends PlanLimits {
   readonly roots: readonly string[];
   /** Entries returned at most. */
   readonly maxEntries: number;
+}
+
+/** Write one file under allowed write roots, atomically, never following a symlink. */
+export interface FsWritePlan extends PlanLimits {
+  readonly kind: "fs_write";
+  /** Absolute, normalised path; its directory must exist. */
+  readonly path: string;
+  /** The target's write roots; the directory's real path must lie under one. */
+  readonly roots: readonly string[];
+  /** The new content, base64. */
+  readonly content: string;
+  /** SHA-256 of the content, hex: an identical file is left alone. */
+  readonly sha256: string;
+  /** Permission bits without execute, setuid, setgid or sticky bits (e.g. `0o644`). */
+  readonly mode: number;
+  /** Keep the previous version as a hard link `.NAME.tailops-prev` beside it. */
+  readonly backup: boolean;
+  /** Write only when the current content has this SHA-256 (`"absent"`: only when no file). */
+  readonly expectedSha256?: string;
+  /** Create the file's directory (its last component only, mode 0755) when it is missing. */
+  readonly makeDir?: boolean;
+  /** Owner to set: a user name or numeric id (numeric only on the gateway host). */
+  readonly owner?: string;
+  /** Group to set: a group name or numeric id (numeric only on the gateway host). */
+  readonly group?: string;
 }
 
 /** One request to a Docker Engine API. */
@@ -101,8 +141,90 @@ export interface HttpPlan extends PlanLimits {
   readonly health?: boolean;
 }
 
+/** A Proxmox VE task id: `UPID:node:pid:pstart:starttime:type:id:user@realm[!token]:` (group 1: node). */
+export const UPID_PATTERN =
+  /^UPID:([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?):[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:[A-Za-z0-9_-]{1,64}:[A-Za-z0-9._-]{0,64}:[^\s:/@!]{1,64}@[A-Za-z0-9_-]{1,32}(?:![A-Za-z0-9._-]{1,64})?:$/;
+
+/** Which guests a Proxmox VE request runs for, chosen from `GET /cluster/resources?type=vm`. */
+export interface PveGuestFilter {
+  /** Guests with these ids. */
+  readonly vmids?: readonly number[];
+  /** Guests carrying at least one of these tags. */
+  readonly tags?: readonly string[];
+  /** Guests on this node only. */
+  readonly node?: string;
+  /** Guests of this kind only. */
+  readonly type?: "qemu" | "lxc";
+}
+
+/** One Proxmox VE API request of a {@linkcode ProxmoxPlan}. */
+export interface PveRequest {
+  readonly method: "GET" | "POST" | "PUT" | "DELETE";
+  /**
+   * Path under the API root. Per-item placeholders: `{node}`, `{type}`, `{vmid}` (each guest),
+   * `{storage}` (each backup storage); every value comes from the API's own listing.
+   */
+  readonly path: string;
+  readonly query?: Readonly<Record<string, string>>;
+  /**
+   * Parameters of a POST, PUT or DELETE, sent in the URL's query: the API documents parameters
+   * in the URL for every method (and form bodies for POST and PUT), so no body encoding is needed.
+   */
+  readonly params?: Readonly<Record<string, string | number>>;
+  /**
+   * Once (absent), once per selected guest, once per online node, or once per storage holding
+   * backups (a shared storage once).
+   */
+  readonly each?: "guest" | "node" | "backup_storage";
+  /** The answer is a task id (UPID) or a task's status: wait for the task to end, polling. */
+  readonly wait?: boolean;
+}
+
+/** Requests to a Proxmox VE API target, run in order by the proxmox worker. */
+export interface ProxmoxPlan extends PlanLimits {
+  readonly kind: "proxmox";
+  readonly requests: readonly PveRequest[];
+  /**
+   * The guests `each: "guest"` requests run for; when it names ids or tags, an empty selection
+   * fails with `not_found`.
+   */
+  readonly guests?: PveGuestFilter;
+  /** Limits `each: "backup_storage"` to the storage of this name. */
+  readonly storage?: string;
+}
+
+/** Plans that one worker runs. */
+export type StepPlan =
+  | ExecPlan
+  | FsReadPlan
+  | FsListPlan
+  | FsWritePlan
+  | DockerPlan
+  | HttpPlan
+  | ProxmoxPlan;
+
+/**
+ * Several plans on one target, in order, run by the executor host (workers
+ * never see it): a stack deployment writes files, then runs compose.
+ */
+export interface SequencePlan extends PlanLimits {
+  readonly kind: "sequence";
+  readonly steps: readonly {
+    readonly plan: StepPlan;
+    /** Run only when an earlier `fs_write` step changed its file. */
+    readonly onlyIfChanged?: boolean;
+    /**
+     * For an `fs_write` step: its content is what the earlier `fs_read` step
+     * with this index read (whole, not cut), e.g. a backup put back.
+     */
+    readonly contentFrom?: number;
+  }[];
+  /** Run every step even after one failed (dry run's read-only checks); else stop. */
+  readonly continueOnFailure?: boolean;
+}
+
 /** Any plan. */
-export type Plan = ExecPlan | FsReadPlan | FsListPlan | DockerPlan | HttpPlan;
+export type Plan = StepPlan | SequencePlan;
 
 /** What one program run produced. */
 export interface CommandResult {
@@ -153,6 +275,21 @@ export interface FsListResult {
   readonly truncated: boolean;
 }
 
+/** What a file write did. */
+export interface FsWriteResult {
+  readonly kind: "fs_write";
+  /** The real path written (the directory's symlinks resolved). */
+  readonly path: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  /** SHA-256 of the content replaced, `null` when there was no file. */
+  readonly previousSha256: string | null;
+  /** `false` when the file already had this content (nothing was written). */
+  readonly changed: boolean;
+  /** The backup's path, when one was made. */
+  readonly backup: string | null;
+}
+
 /** Programs' results, in the plan's order (only the one that ran in `first_available` mode). */
 export interface ExecResult {
   readonly kind: "exec";
@@ -188,8 +325,72 @@ export interface HttpResult {
   readonly certificateNote?: string;
 }
 
+/** A sequence's outcome, step by step (steps not run are absent, or `skipped`). */
+export interface SequenceResult {
+  readonly kind: "sequence";
+  readonly steps: readonly (
+    | { readonly ok: true; readonly result: PlanResult }
+    | { readonly ok: false; readonly error: ExecFailure }
+    | { readonly skipped: true }
+  )[];
+}
+
+/** A guest as the cluster lists it. */
+export interface PveGuest {
+  readonly vmid: number;
+  readonly node: string;
+  readonly type: "qemu" | "lxc";
+  readonly name: string;
+  readonly status: string;
+  readonly tags: readonly string[];
+}
+
+/** A Proxmox VE task's state (`GET /nodes/{node}/tasks/{upid}/status`). */
+export interface PveTask {
+  readonly upid: string;
+  /** `running` or `stopped`. */
+  readonly status: string;
+  /** When stopped: `OK`, `WARNINGS: n`, or the error. */
+  readonly exitstatus: string | null;
+}
+
+/** The answer to one request of a proxmox plan (one per guest, node or storage with `each`). */
+export interface PveItem {
+  /** Index of the request in the plan. */
+  readonly request: number;
+  /** The exact request sent, e.g. `POST /nodes/pve1/qemu/100/snapshot`. */
+  readonly sent: string;
+  readonly guest?: PveGuest;
+  readonly node?: string;
+  readonly storage?: string;
+  /** HTTP status. */
+  readonly status: number;
+  /** The API's `data`. */
+  readonly data: unknown;
+  /** The API's error message (and per-parameter errors) when the request failed, else `null`. */
+  readonly error: string | null;
+  /** The task, when the request started one and the plan waited for it. */
+  readonly task?: PveTask;
+}
+
+/** A proxmox plan's answers, in request order. */
+export interface ProxmoxResult {
+  readonly kind: "proxmox";
+  readonly items: readonly PveItem[];
+  /** Every guest the filter or node limit let through (for coverage questions). */
+  readonly guests: readonly PveGuest[];
+}
+
 /** Any plan's result. */
-export type PlanResult = ExecResult | FsReadResult | FsListResult | DockerResult | HttpResult;
+export type PlanResult =
+  | SequenceResult
+  | ExecResult
+  | FsReadResult
+  | FsListResult
+  | FsWriteResult
+  | DockerResult
+  | HttpResult
+  | ProxmoxResult;
 
 /** Why an executor could not produce a result. Codes are stable. */
 export type ExecFailureCode =

@@ -89,6 +89,8 @@ export type WorkerResponse =
     readonly ok: false;
     readonly error: ExecFailure;
   }
+  /** A step of a long run (e.g. a Proxmox task still running), for progress notifications. */
+  | { readonly type: "progress"; readonly id: number; readonly message: string }
   /** A log line for the host's logger (workers have no other output). */
   | {
     readonly type: "log";

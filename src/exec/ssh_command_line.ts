@@ -44,3 +44,33 @@ export function firstAvailableScript(
   const none = quoteArg(`tailops: none of ${names.join(", ")} is installed`);
   return `${branches.join("")}else echo ${none} >&2; exit 127; fi`;
 }
+
+/**
+ * One remote script that runs several commands in order, each in a subshell
+ * (so it may `exec`), and after each writes a marker line on stdout
+ * (`BOUNDARY INDEX EXIT`) and on stderr (`BOUNDARY INDEX`), each after a
+ * newline of its own: one channel and one round trip instead of one per
+ * command. The caller splits the streams at the markers (see
+ * `splitSequence` in the SSH worker) and refuses output with more or fewer
+ * markers than commands, so output that guesses the boundary cannot pass
+ * itself off as another command's.
+ *
+ * @param commands The argvs, in order.
+ * @param sudo Run each under sudo.
+ * @param boundary A random token of lowercase hex digits, new for each call.
+ * @returns The script.
+ * @throws {TypeError} When the boundary is not lowercase hex.
+ */
+export function sequenceScript(
+  commands: readonly (readonly string[])[],
+  sudo: boolean,
+  boundary: string,
+): string {
+  if (!/^[0-9a-f]{16,64}$/.test(boundary)) {
+    throw new TypeError(`Invalid boundary: expected 16 to 64 hex digits, found ${boundary.length}`);
+  }
+  return commands.map((argv, index) =>
+    `(${commandLine(argv, sudo)}); printf '\\n%s %s %s\\n' ${boundary} ${index} $?; ` +
+    `printf '\\n%s %s\\n' ${boundary} ${index} >&2`
+  ).join("; ");
+}

@@ -108,6 +108,16 @@ function preconditions(request: Omit<GateRequest, "args">): Decision | undefined
   return undefined;
 }
 
+/** The rules covering an operation on a target, in file order (through the index when there is one). */
+function matchingRules(
+  policy: CompiledPolicy,
+  op: OperationFacts,
+  target: GateTarget,
+): readonly CompiledRule[] {
+  return policy.index?.matching(op, target) ??
+    policy.rules.filter((r) => r.matchesOperation(op) && r.matchesTarget(target));
+}
+
 /**
  * Decides one call. Deny by default: identity scopes, target capabilities and
  * a policy rule must all agree.
@@ -117,11 +127,17 @@ function preconditions(request: Omit<GateRequest, "args">): Decision | undefined
  * @returns The decision, with a reason code and sentence when denied.
  */
 export function decide(request: GateRequest, policy: CompiledPolicy): Decision {
+  // 0. An operation about the gate itself follows the operations it describes.
+  if (request.operation.visibleWith) {
+    return couldUse(request, policy)
+      ? { kind: "allow", rule: "visible" }
+      : deny("no_rule", `Nothing you may run is allowed on target "${request.target.id}"`);
+  }
   const early = preconditions(request);
   if (early) return early;
   const { operation: op, target, args } = request;
   const on = `"${op.name}" on target "${target.id}"`;
-  const matching = policy.rules.filter((r) => r.matchesOperation(op) && r.matchesTarget(target));
+  const matching = matchingRules(policy, op, target);
   // 5. An explicit deny rule wins over everything else.
   const denial = matching.find((r) => r.effect === "deny");
   if (denial) return deny("policy_deny", `Policy rule "${denial.id}" forbids ${on}`, denial.id);
@@ -208,8 +224,31 @@ function openRules(
  * @returns `true` when some call could be allowed or approved.
  */
 export function couldUse(request: Omit<GateRequest, "args">, policy: CompiledPolicy): boolean {
+  const about = request.operation.visibleWith;
+  if (about) return about.some((operation) => couldUse({ ...request, operation }, policy));
   if (preconditions(request)) return false;
   const { operation: op, target } = request;
-  const matching = policy.rules.filter((r) => r.matchesOperation(op) && r.matchesTarget(target));
+  const matching = matchingRules(policy, op, target);
   return matching.length > 0 && !matching.some((r) => r.effect === "deny");
+}
+
+/**
+ * Whether every call of an operation on a target that the policy admits
+ * needs approval: the caller could use it, and each rule that matches is an
+ * `approve` rule. What `list_targets` reports as "needs approval"; a call
+ * still gets its exact answer from {@linkcode decide}.
+ *
+ * @param request Identity, operation and target.
+ * @param policy The compiled policy.
+ * @returns `true` when no matching rule simply allows the operation there.
+ */
+export function alwaysNeedsApproval(
+  request: Omit<GateRequest, "args">,
+  policy: CompiledPolicy,
+): boolean {
+  if (!couldUse(request, policy)) return false;
+  const { operation: op, target } = request;
+  return policy.rules
+    .filter((r) => r.matchesOperation(op) && r.matchesTarget(target))
+    .every((r) => r.effect === "approve");
 }

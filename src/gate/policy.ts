@@ -13,6 +13,7 @@ import { compileGlob } from "../config/glob.ts";
 import { compilePattern } from "../config/pattern.ts";
 import { type Capability, type TargetType, type Tier, tierOf } from "../config/capabilities.ts";
 import type { Schedule } from "./windows.ts";
+import { indexRules, type RuleIndex } from "./rule_index.ts";
 
 /** Default time an approval request stays valid: 15 minutes. */
 export const DEFAULT_APPROVAL_TTL_MS = 15 * 60_000;
@@ -66,6 +67,13 @@ export interface OperationFacts {
   readonly paramNames: readonly string[];
   /** What leaving out a parameter means, by parameter name; undeclared: nothing narrower. */
   readonly paramReach?: Readonly<Record<string, ParamReach>>;
+  /**
+   * Set on an operation the gateway answers from its own configuration
+   * (`list_targets`): it is usable on a target exactly when one of these
+   * operations is, so it never shows a caller a target they could not use.
+   * The gate then reads nothing else of this operation.
+   */
+  readonly visibleWith?: readonly OperationFacts[];
 }
 
 /** A parameter check: returns a reason when the value is refused. */
@@ -102,6 +110,8 @@ export interface CompiledPolicy {
   readonly rules: readonly CompiledRule[];
   /** Per-tier rate limits as written; tiers left out use the limiter's defaults. */
   readonly rateLimits?: RateLimits;
+  /** The rules by operation and target selector; without it every rule is tried. */
+  readonly index?: RuleIndex<CompiledRule, OperationFacts>;
 }
 
 // Whether an argument is set in a way that changes the call: not left out, not false, not empty.
@@ -277,5 +287,6 @@ export function compilePolicy(
   return Object.freeze({
     rules: Object.freeze(rules),
     ...(policy.rate_limits && { rateLimits: policy.rate_limits }),
+    index: indexRules(rules, policy.rules.map((rule) => rule.targets)),
   });
 }

@@ -32,10 +32,25 @@ export const DEFAULT_RATE_LIMITS: Readonly<Record<Tier, BucketSettings>> = Objec
   admin: { perMinute: 6, burst: 3 },
 });
 
-/** Default for the HTTP transport, per client: generous, it only stops floods. */
+/**
+ * Default for the HTTP transport, per client address, for requests that end
+ * unauthenticated (no or a bad credential, public metadata): it only stops floods.
+ */
 export const DEFAULT_TRANSPORT_LIMIT: BucketSettings = Object.freeze({
   perMinute: 12_000,
   burst: 2_000,
+});
+
+/**
+ * Default for the HTTP transport, per authenticated identity (every request,
+ * tool call or not; tool calls also meet the per-tier limits). Behind
+ * `tailscale serve` every caller comes from 127.0.0.1, so authenticated
+ * traffic is not limited by address: 5,000 calls at 64 in flight from one
+ * address pass.
+ */
+export const DEFAULT_IDENTITY_TRANSPORT_LIMIT: BucketSettings = Object.freeze({
+  perMinute: 60_000,
+  burst: 10_000,
 });
 
 /** Default bound on the number of buckets kept. */
@@ -104,6 +119,25 @@ export class TokenBucketLimiter {
     this.#buckets.set(key, bucket);
     this.#evict(t);
     return verdict;
+  }
+
+  /**
+   * Whether a key's bucket holds a token now, without taking it (for a
+   * limit charged only after the request shows what it was).
+   *
+   * @param key Whose bucket.
+   * @param now The current instant.
+   * @returns `{ ok: true }`, or how long until a token is available.
+   */
+  peek(key: string, now: Date | number): RateVerdict {
+    const t = typeof now === "number" ? now : now.getTime();
+    const old = this.#buckets.get(key);
+    if (old === undefined) return { ok: true };
+    const tokens = Math.min(this.#burst, old.tokens + Math.max(0, t - old.updated) * this.#perMs);
+    return tokens >= 1 ? { ok: true } : {
+      ok: false,
+      retryAfterMs: Math.ceil((1 - tokens) / this.#perMs),
+    };
   }
 
   /** Drops the oldest buckets while they are full again or the map is over its bound. */

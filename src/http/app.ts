@@ -18,7 +18,7 @@ import {
 import { hostOriginGuard, type HostOriginOptions } from "./host_origin.ts";
 import type { McpSessions } from "./mcp_sessions.ts";
 import type { TokenBucketLimiter } from "../gate/rate_limit.ts";
-import { rateLimit } from "./rate_limit.ts";
+import { rateLimit, rateLimitByIdentity } from "./rate_limit.ts";
 import { MAX_MESSAGE_BYTES } from "../mcp/rpc_message.ts";
 
 /** Largest request body accepted on `/mcp`, in bytes: the message limit of both transports. */
@@ -36,8 +36,10 @@ export interface AppOptions {
   metadata?: { document: unknown; paths: readonly string[] };
   /** Body limit in bytes. */
   bodyLimitBytes?: number;
-  /** Requests per client address. */
+  /** Requests that end unauthenticated, per client address. */
   limiter?: TokenBucketLimiter;
+  /** Authenticated requests, per identity (see `transportLimiters`). */
+  identityLimiter?: TokenBucketLimiter;
   /** Prometheus text for `/metrics` (served behind authentication). */
   metrics?: () => string;
   /** Hears of every request refused by the per-address limit (the audit log records them). */
@@ -91,6 +93,12 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
     ? authenticate(options.auth.authenticator, { onFailure: options.onAuthFailure })
     : noAuthentication(options.auth.anonymous);
   app.use("/mcp", authn);
+  if (options.identityLimiter) {
+    app.use(
+      "/mcp",
+      rateLimitByIdentity(options.identityLimiter, { onLimited: options.onRateLimited }),
+    );
+  }
   app.on(["GET", "POST", "DELETE"], "/mcp", options.sessions.handler);
   // Any other method on the MCP endpoint is 405 with Allow (RFC 9110), as the
   // SDK's transport answers it, not the 404 of a path that does not exist.

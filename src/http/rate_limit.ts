@@ -1,15 +1,69 @@
 /**
- * Transport rate limiting: a client that floods the endpoint gets 429 with
- * `Retry-After`, before any body is read or any token checked.
+ * Transport rate limiting: 429 with `Retry-After`. Requests that end
+ * unauthenticated (no credential, a bad one, public metadata) are limited
+ * per client address, charged once the request shows it was not
+ * authenticated; authenticated requests are limited per identity instead, so
+ * callers sharing an address (everyone behind `tailscale serve` is
+ * 127.0.0.1) do not share one limit. While an address is over its limit,
+ * its requests are refused before any body is read or any token checked,
+ * except those carrying a credential that authenticated recently (a digest
+ * of it is remembered): a flood of bad tokens does not lock out the callers
+ * who share its address.
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
-import { retryAfterSeconds, type TokenBucketLimiter } from "../gate/rate_limit.ts";
+import type { RateLimits } from "../config/policy_schema.ts";
+import {
+  type BucketSettings,
+  createTransportLimiter,
+  DEFAULT_IDENTITY_TRANSPORT_LIMIT,
+  DEFAULT_TRANSPORT_LIMIT,
+  retryAfterSeconds,
+  type TokenBucketLimiter,
+} from "../gate/rate_limit.ts";
 import type { GatewayEnv } from "./authenticate.ts";
 
+/** The transport's two limiters. */
+export interface TransportLimiters {
+  /** Unauthenticated requests, per client address. */
+  readonly limiter: TokenBucketLimiter;
+  /** Authenticated requests, per identity subject. */
+  readonly identityLimiter: TokenBucketLimiter;
+}
+
 /**
- * Limits requests per client address.
+ * Builds the transport limiters from the policy's `rate_limits.http`, over
+ * {@linkcode DEFAULT_TRANSPORT_LIMIT} and {@linkcode DEFAULT_IDENTITY_TRANSPORT_LIMIT}.
+ *
+ * @param limits The policy's `rate_limits`, if any.
+ * @returns Both limiters, for `createApp`.
+ */
+export function transportLimiters(limits: RateLimits | undefined): TransportLimiters {
+  const pick = (
+    written: { per_minute: number; burst?: number } | undefined,
+    fallback: BucketSettings,
+  ): BucketSettings =>
+    written === undefined ? fallback : {
+      perMinute: written.per_minute,
+      burst: written.burst ?? Math.max(1, Math.floor(written.per_minute)),
+    };
+  return {
+    limiter: createTransportLimiter(
+      pick(limits?.http?.unauthenticated_per_address, DEFAULT_TRANSPORT_LIMIT),
+    ),
+    identityLimiter: createTransportLimiter(
+      pick(limits?.http?.authenticated_per_identity, DEFAULT_IDENTITY_TRANSPORT_LIMIT),
+    ),
+  };
+}
+
+/** Digests of credentials that authenticated recently; least recently used go first. */
+const KNOWN_CREDENTIALS = 4096;
+
+/**
+ * Limits requests that end unauthenticated, per client address.
  *
  * @param limiter The token buckets (see `createTransportLimiter`).
  * @param options `onLimited` hears of every refused request (to audit it, aggregated).
@@ -19,17 +73,61 @@ export function rateLimit(
   limiter: TokenBucketLimiter,
   options: { onLimited?: (peer: string) => void } = {},
 ): MiddlewareHandler<GatewayEnv> {
+  const known = new Set<string>();
   return async function rateLimitByAddress(c, next) {
     const key = c.env?.remoteAddr?.hostname ?? "unknown";
-    const verdict = limiter.take(key, Date.now());
-    if (!verdict.ok) {
+    const credential = c.req.header("authorization") ?? c.req.header("tailscale-user-login");
+    const digest = credential === undefined
+      ? undefined
+      : createHash("sha256").update(credential).digest("base64");
+    // An address over its limit is refused at once, before a token is checked, unless the
+    // request carries a credential that authenticated recently.
+    const verdict = limiter.peek(key, Date.now());
+    if (!verdict.ok && !(digest !== undefined && known.has(digest))) {
       options.onLimited?.(key);
-      return c.json(
-        { error: "rate_limited", error_description: "Too many requests from this client" },
-        429,
-        { "Retry-After": retryAfterSeconds(verdict.retryAfterMs) },
-      );
+      return limited(c, verdict.retryAfterMs, "Too many requests from this client");
+    }
+    try {
+      await next();
+    } finally {
+      // Only requests that did not authenticate are charged to the address (a throw too).
+      if (c.get("identity") === undefined) {
+        limiter.take(key, Date.now());
+      } else if (digest !== undefined) {
+        known.delete(digest);
+        known.add(digest);
+        if (known.size > KNOWN_CREDENTIALS) known.delete(known.values().next().value!);
+      }
+    }
+  };
+}
+
+/**
+ * Limits authenticated requests per identity; mount after authentication.
+ *
+ * @param limiter The token buckets.
+ * @param options `onLimited` hears of every refused request, with the peer address.
+ * @returns The middleware.
+ */
+export function rateLimitByIdentity(
+  limiter: TokenBucketLimiter,
+  options: { onLimited?: (peer: string) => void } = {},
+): MiddlewareHandler<GatewayEnv> {
+  return async function rateLimitPerIdentity(c, next) {
+    const identity = c.get("identity");
+    if (identity !== undefined) {
+      const verdict = limiter.take(identity.subject, Date.now());
+      if (!verdict.ok) {
+        options.onLimited?.(c.env?.remoteAddr?.hostname ?? "unknown");
+        return limited(c, verdict.retryAfterMs, "Too many requests from this identity");
+      }
     }
     await next();
   };
+}
+
+function limited(c: Parameters<MiddlewareHandler<GatewayEnv>>[0], ms: number, text: string) {
+  return c.json({ error: "rate_limited", error_description: text }, 429, {
+    "Retry-After": retryAfterSeconds(ms),
+  });
 }

@@ -57,6 +57,8 @@ export interface TargetRun {
   /** The approval the call ran under, for the audit trail. */
   readonly approvalId?: string;
   readonly signal?: AbortSignal;
+  /** Hears the executor's steps while the plan runs (e.g. a task still running). */
+  readonly onProgress?: (message: string) => void;
 }
 
 /**
@@ -107,6 +109,49 @@ function digestedPlan(
 }
 
 /**
+ * Dry run of an operation that declares a check step: runs the check (a
+ * command the operator wrote to predict the change, e.g. `nginx -t`) and
+ * returns its plan and output. It ran, so it gets its own `finished` record.
+ */
+async function runCheck(
+  deps: CallDeps,
+  run: TargetRun,
+  planDigest: string,
+): Promise<Record<string, unknown>> {
+  const { operation: op, target, base } = run;
+  const started = performance.now();
+  const checkPlan = op.checkPlan!(run.args as never, target);
+  const outcome = await deps.executor.run(target, checkPlan, { signal: run.signal });
+  const command = outcome.ok && outcome.result.kind === "exec"
+    ? outcome.result.commands.at(-1)
+    : undefined;
+  const check: Record<string, unknown> = {
+    plan: describePlan(checkPlan, target),
+    ...(op.describeCheck ? op.describeCheck(outcome, run.args as never) : command
+      ? {
+        exit_code: command.exitCode,
+        stdout: command.stdout,
+        stderr: command.stderr,
+        truncated: command.truncated,
+      }
+      : { error: outcome.ok ? { code: "bad_output", message: "No command ran" } : outcome.error }),
+  };
+  const output = canonicalJson(check);
+  await deps.audit.append({
+    ...base,
+    event: "finished",
+    status: outcome.ok && (command === undefined || command.exitCode === 0) ? "ok" : "error",
+    exit_code: command?.exitCode ?? null,
+    duration_ms: Math.round(performance.now() - started),
+    output_bytes: new TextEncoder().encode(output).byteLength,
+    output_digest: sha256HexSync(output),
+    plan_digest: planDigest,
+    detail: { dry_run: true, check: true },
+  }, { durable: false });
+  return check;
+}
+
+/**
  * Runs one allowed target.
  *
  * @param deps The gateway's executor and audit log.
@@ -150,12 +195,14 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     detail: { dry_run: run.dryRun, ...approval },
   });
   if (run.dryRun) {
+    const described = describePlan(plan, target);
+    if (op.checkPlan) described.check = await runCheck(deps, run, planDigest);
     return {
       target: target.id,
       status: "planned",
       duration_ms: elapsed(),
       rule,
-      plan: describePlan(plan, target),
+      plan: described,
     };
   }
   const reserved = await reserveOutput(deps, run, plan);
@@ -163,7 +210,10 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
   if ("refused" in reserved) {
     entry = { target: target.id, rule, duration_ms: elapsed(), ...reserved.refused };
   } else {
-    const outcome = await deps.executor.run(target, plan, { signal: run.signal });
+    const outcome = await deps.executor.run(target, plan, {
+      signal: run.signal,
+      onProgress: run.onProgress,
+    });
     const measured = outcome.ok ? measureResult(outcome.result) : undefined;
     // Held until the call's result is handed over: shrunk to what came back.
     if (measured) reserved.reservation?.shrink(measured.bytes);

@@ -35,7 +35,7 @@ const STATE_AFTER: Record<ApprovalAudit["event"], string | undefined> = {
  */
 export function approvalAuditEntry(
   event: ApprovalAudit,
-  redact: (value: unknown) => Record<string, unknown>,
+  redact: (value: unknown, tool?: string) => Record<string, unknown>,
 ): AuditEntry {
   return {
     event: event.event,
@@ -44,7 +44,7 @@ export function approvalAuditEntry(
     ...(event.targets.length === 1 ? { target: event.targets[0] } : {}),
     ...(event.rule ? { rule: event.rule } : {}),
     ...(event.reason ? { reason: event.reason } : {}),
-    ...(event.args ? { args: redact(event.args) } : {}),
+    ...(event.args ? { args: redact(event.args, event.tool) } : {}),
     detail: {
       ...event.detail,
       targets: [...event.targets],

@@ -32,7 +32,11 @@ export interface CallDeps {
   readonly registry: Registry;
   readonly policy: CompiledPolicy;
   readonly executor: {
-    run(target: Target, plan: Plan, options?: { signal?: AbortSignal }): Promise<ExecOutcome>;
+    run(
+      target: Target,
+      plan: Plan,
+      options?: { signal?: AbortSignal; onProgress?: (message: string) => void },
+    ): Promise<ExecOutcome>;
   };
   readonly audit: AuditAppender;
   /** Redacts arguments for the audit log. */
@@ -57,8 +61,8 @@ export interface ApprovalDeps {
   readonly store: ApprovalStore;
   /** Writes an audit record. */
   readonly audit: (entry: AuditEntry) => Promise<unknown>;
-  /** Redacts arguments for audit records and notifications. */
-  readonly redact: (value: unknown) => Record<string, unknown>;
+  /** Redacts arguments for the log; given the tool, also keeps what it audits by digest only. */
+  readonly redact: (value: unknown, tool?: string) => Record<string, unknown>;
   /** Tells a chat or ticket system about an approval event (never throws). */
   readonly notify?: (event: ApprovalAudit) => void;
   /** Last audited state per approval id, so each transition is audited once. */

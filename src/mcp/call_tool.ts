@@ -8,7 +8,7 @@
 import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
 import type { Reservation } from "../exec/byte_budget.ts";
-import { decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
+import { couldUse, decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
 import { strictestTerms } from "../gate/approval_terms.ts";
 import { rateLimitReason } from "../gate/rate_limit.ts";
 import { StateUnavailableError } from "../state/state_error.ts";
@@ -16,6 +16,8 @@ import type { Operation } from "../ops/operation.ts";
 import { approvalInfo, recordApproval, requestApproval, rulePhrase } from "./approval_flow.ts";
 import {
   type ApprovalInfo,
+  batchSize,
+  type BatchSummary,
   DEFAULT_FORKS,
   DEFAULT_MAX_FORKS,
   ENVELOPE_KEYS,
@@ -26,6 +28,8 @@ import { renderText } from "./render_text.ts";
 import { type AuditBase, runTarget } from "./_run_target.ts";
 import { isAuditError } from "./_record_finished.ts";
 import type { CallDeps } from "./call_deps.ts";
+import { selectionHint } from "./_close_matches.ts";
+import { answerListTargets } from "./list_targets.ts";
 
 export type { AuditAppender, CallDeps } from "./call_deps.ts";
 
@@ -97,7 +101,28 @@ async function sharedState<T>(step: () => T | Promise<T>): Promise<T> {
   }
 }
 
-function selectTargets(registry: Registry, args: Readonly<Record<string, unknown>>): Target[] {
+/** Takes one call from the caller's tier budget, or refuses the call with `rate_limited`. */
+async function limitRate(
+  deps: CallDeps,
+  call: { subject: string; tier: Operation["tier"]; now: Date },
+): Promise<void> {
+  if (!deps.rateLimiter) return;
+  const verdict = await sharedState(() =>
+    deps.rateLimiter!.take({ subject: call.subject, tier: call.tier }, call.now)
+  );
+  if (!verdict.ok) {
+    throw new CallError(
+      "rate_limited",
+      rateLimitReason({ tier: call.tier, retryAfterMs: verdict.retryAfterMs }),
+    );
+  }
+}
+
+function selectTargets(
+  registry: Registry,
+  args: Readonly<Record<string, unknown>>,
+  visible: () => readonly Target[],
+): Target[] {
   const one = args.target as string | undefined;
   const raw = args.targets as string | string[] | undefined;
   const many = typeof raw === "string" ? [raw] : raw;
@@ -107,14 +132,20 @@ function selectTargets(registry: Registry, args: Readonly<Record<string, unknown
   if (one !== undefined) {
     const target = registry.get(one);
     if (!target) {
-      throw new CallError("unknown_target", `No target has the id ${JSON.stringify(one)}`);
+      throw new CallError(
+        "unknown_target",
+        `No target has the id ${JSON.stringify(one)}${selectionHint(one, visible())}`,
+      );
     }
     return [target];
   }
   if (many !== undefined) {
     const selected = registry.select(many);
     if (selected.length === 0) {
-      throw new CallError("no_targets", `No target matches ${JSON.stringify(many)}`);
+      throw new CallError(
+        "no_targets",
+        `No target matches ${JSON.stringify(many)}${selectionHint(many, visible())}`,
+      );
     }
     return selected;
   }
@@ -242,6 +273,38 @@ async function settleApproval(
 }
 
 /**
+ * How many failures stop a call from starting more targets: `max_failures`,
+ * `fail_fast` (1), and `max_fail_percentage` (more than that share of the
+ * targets), whichever comes first.
+ *
+ * @param args The envelope.
+ * @param count Targets selected.
+ * @returns The failure count at which no further target starts.
+ */
+export function failureLimit(args: Record<string, unknown>, count: number): number {
+  const limits = [
+    (args.max_failures as number | undefined) ?? (args.fail_fast === true ? 1 : Infinity),
+  ];
+  const pct = args.max_fail_percentage as number | undefined;
+  if (pct !== undefined) limits.push(Math.floor((count * pct) / 100) + 1);
+  return Math.min(...limits);
+}
+
+/** Per-batch counts of a `serial` call's results. */
+function summarizeBatches(results: readonly TargetResult[]): BatchSummary[] {
+  const batches: BatchSummary[] = [];
+  for (const r of results) {
+    const n = r.batch ?? 1;
+    const b = batches[n - 1] ??= { batch: n, targets: [], ok: 0, failed: 0, skipped: 0 };
+    b.targets.push(r.target);
+    if (r.status === "ok" || r.status === "planned") b.ok++;
+    else if (r.status === "skipped" || r.status === "cancelled") b.skipped++;
+    else b.failed++;
+  }
+  return batches.filter(Boolean);
+}
+
+/**
  * Runs one tool call end to end.
  *
  * @param deps The gateway's registry, policy, executor, audit log and approvals.
@@ -254,24 +317,25 @@ async function settleApproval(
 export async function callTool(deps: CallDeps, request: CallRequest): Promise<CallOutcome> {
   const { identity, operation: op, args, signal } = request;
   const now = deps.now?.() ?? new Date();
-  const targets = selectTargets(deps.registry, args);
+  if (op.visibleWith) {
+    await limitRate(deps, { subject: identity.subject, tier: op.tier, now });
+    const answer = await answerListTargets(deps, request);
+    if ("refused" in answer) throw new CallError(answer.refused.code, answer.refused.message);
+    return answer;
+  }
+  // Names suggested in a selection error come only from targets this caller could use this tool on.
+  const visible = () =>
+    deps.registry.targets.filter((target) =>
+      couldUse({ identity, operation: op, target }, deps.policy)
+    );
+  const targets = selectTargets(deps.registry, args, visible);
   const opArgs = Object.fromEntries(
     Object.entries(args).filter(([k]) => !ENVELOPE_KEYS.includes(k)),
   );
   const dryRun = args.dry_run === true;
   const capability = op.capabilityFor ? op.capabilityFor(opArgs as never) : op.capability;
   const facts = capability === op.capability ? op : { ...op, capability, tier: tierOf(capability) };
-  if (deps.rateLimiter) {
-    const verdict = await sharedState(() =>
-      deps.rateLimiter!.take({ subject: identity.subject, tier: facts.tier }, now)
-    );
-    if (!verdict.ok) {
-      throw new CallError(
-        "rate_limited",
-        rateLimitReason({ tier: facts.tier, retryAfterMs: verdict.retryAfterMs }),
-      );
-    }
-  }
+  await limitRate(deps, { subject: identity.subject, tier: facts.tier, now });
   const decisions = targets.map((target) =>
     decide({ identity, operation: facts, target, args: opArgs, now }, deps.policy)
   );
@@ -315,13 +379,13 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   const approvalId = settled && "approvalId" in settled ? settled.approvalId : undefined;
 
   const fanout = targets.length > 1 ? crypto.randomUUID() : undefined;
-  const redactedArgs = deps.redact(opArgs);
+  // Some arguments are audited by digest only (file_write's content).
+  const redactedArgs = deps.redact(op.auditArgs ? op.auditArgs(opArgs as never) : opArgs);
   const forks = Math.min(
     (args.forks as number | undefined) ?? DEFAULT_FORKS,
     deps.maxForks ?? DEFAULT_MAX_FORKS,
   );
-  const maxFailures = (args.max_failures as number | undefined) ??
-    (args.fail_fast === true ? 1 : Infinity);
+  const maxFailures = failureLimit(args, targets.length);
   const results: TargetResult[] = new Array(targets.length);
   // Output memory the targets reserved, given back once the result is built.
   const held: Reservation[] = [];
@@ -329,6 +393,16 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
   let done = 0;
   let next = 0;
   let auditFailure: Error | undefined;
+  // Progress must only grow: a finished target counts 1, and each step reported while
+  // targets run moves it a little closer to the next whole number, never past it.
+  let steps = 0;
+  let reported = 0;
+  const report = (progress: number, message: string) => {
+    if (progress <= reported) return;
+    reported = progress;
+    request.onProgress?.(progress, targets.length, message);
+  };
+  const step = (message: string) => report(done + 1 - 1 / (++steps + 1), message);
 
   // A target whose `decided` (or `denied`) record cannot be written does not
   // run; targets that already ran keep their results.
@@ -396,12 +470,18 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
       base,
       approvalId,
       signal,
+      onProgress: request.onProgress && ((message) => step(`${target.id}: ${message}`)),
       hold: (reservation) => held.push(reservation),
     });
   };
 
+  // Rollout batches (`serial`): a batch starts when the one before it has finished.
+  const perBatch = batchSize(args.serial as number | string | undefined, targets.length);
+  const batchCount = Math.ceil(targets.length / perBatch);
+  let limit = 0;
+  let batch = 0;
   const worker = async () => {
-    while (next < targets.length) {
+    while (next < limit) {
       const index = next++;
       const target = targets[index];
       if ((failures >= maxFailures || signal?.aborted) && decisions[index].kind !== "deny") {
@@ -418,17 +498,23 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
         const status = results[index].status;
         if (status !== "ok" && status !== "planned" && status !== "denied") failures++;
       }
+      if (args.serial !== undefined) results[index].batch = batch;
       done++;
-      request.onProgress?.(done, targets.length, `${target.id}: ${results[index].status}`);
+      const where = args.serial !== undefined ? `batch ${batch}/${batchCount}: ` : "";
+      report(done, `${where}${target.id}: ${results[index].status}`);
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(forks, targets.length) }, worker));
+    for (let start = 0; start < targets.length; start += perBatch) {
+      batch++;
+      limit = Math.min(targets.length, start + perBatch);
+      await Promise.all(Array.from({ length: Math.min(forks, limit - start) }, worker));
+    }
     // Nothing ran because of the log: the call as a whole is refused, as before any target.
     if (auditFailure && results.every((r) => r.error?.code === "audit_unavailable")) {
       throw auditFailure;
     }
-    return finish(deps, op, { dryRun, fanout, block, results });
+    return finish(deps, op, { dryRun, fanout, block, results, serial: args.serial !== undefined });
   } finally {
     for (const reservation of held) reservation.release();
   }
@@ -443,23 +529,33 @@ function finish(
     fanout: string | undefined;
     block: Block | undefined;
     results: TargetResult[];
+    /** The call gave `serial`: report per-batch counts. */
+    serial: boolean;
   },
 ): CallOutcome {
   const { dryRun, fanout, block, results } = call;
+  const oks = results.filter((r) => r.status === "ok").map((r) => ({
+    target: r.target,
+    data: r.data,
+  }));
+  const aggregate = op.aggregate && oks.length > 1 ? op.aggregate(oks as never) : undefined;
   const result: ToolResult = {
     tool: op.name,
     dry_run: dryRun,
     summary: summarize(results),
     ...(fanout ? { fanout_id: fanout } : {}),
     ...(block?.approval ? { approval: block.approval } : {}),
+    ...(aggregate ? { aggregate: aggregate.data } : {}),
     results,
+    ...(call.serial ? { batches: summarizeBatches(results) } : {}),
   };
   const isError = !results.some((r) => r.status === "ok" || r.status === "planned");
+  const text = renderText(op, result);
   return {
     // String by string, so a large output is not copied whole into one JSON
     // text and parsed back (the scanner sees each string as it leaves).
     result: scrubValue(result, deps.scrub) as ToolResult,
-    text: deps.scrub(renderText(op, result)),
+    text: deps.scrub(aggregate ? `${aggregate.text}\n${text}` : text),
     isError,
   };
 }

@@ -5,8 +5,9 @@
  * @module
  */
 import type { Target } from "../config/targets_schema.ts";
-import type { Plan } from "../exec/plan.ts";
+import { type Plan, sudoFor } from "../exec/plan.ts";
 import { quoteArgv } from "../exec/quote.ts";
+import { describeProxmoxPlan } from "./_describe_proxmox.ts";
 import { commandLine, firstAvailableScript } from "../exec/ssh_command_line.ts";
 
 /**
@@ -36,7 +37,7 @@ export function describePlan(plan: Plan, target: Target): Record<string, unknown
         where,
         remote_command_lines: plan.mode === "first_available"
           ? [firstAvailableScript(plan.commands, plan.sudo)]
-          : plan.commands.map((argv) => commandLine(argv, plan.sudo)),
+          : plan.commands.map((argv, index) => commandLine(argv, sudoFor(plan, index))),
       };
     }
     case "fs_read":
@@ -44,6 +45,27 @@ export function describePlan(plan: Plan, target: Target): Record<string, unknown
         kind: "read_file",
         path: plan.path,
         offset: plan.offset,
+        roots: plan.roots,
+        ...limits,
+      };
+    case "sequence":
+      return {
+        kind: "sequence",
+        steps: plan.steps.map((step) => ({
+          ...describePlan(step.plan, target),
+          ...(step.onlyIfChanged ? { only_if_a_file_changed: true } : {}),
+        })),
+      };
+    case "fs_write":
+      return {
+        kind: "write_file",
+        path: plan.path,
+        bytes: Math.floor(plan.content.length / 4) * 3 -
+          (plan.content.endsWith("==") ? 2 : plan.content.endsWith("=") ? 1 : 0),
+        sha256: plan.sha256,
+        mode: `0${plan.mode.toString(8)}`,
+        backup: plan.backup,
+        ...(plan.expectedSha256 ? { expected_sha256: plan.expectedSha256 } : {}),
         roots: plan.roots,
         ...limits,
       };
@@ -84,5 +106,7 @@ export function describePlan(plan: Plan, target: Target): Record<string, unknown
         ...limits,
       };
     }
+    case "proxmox":
+      return describeProxmoxPlan(plan, target);
   }
 }

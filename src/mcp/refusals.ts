@@ -44,6 +44,8 @@ export interface RefusalRecorderOptions {
   readonly maxArgsBytes?: number;
   /** The clock. */
   readonly now?: () => Date;
+  /** The arguments as the log may keep them, per tool (file_write's content by digest only). */
+  readonly auditArgs?: (tool: string, args: Record<string, unknown>) => Record<string, unknown>;
 }
 
 interface Bucket {
@@ -62,6 +64,7 @@ export class RefusalRecorder {
   readonly #maxKeys: number;
   readonly #maxArgsBytes: number;
   readonly #now: () => Date;
+  readonly #auditArgs?: RefusalRecorderOptions["auditArgs"];
   #buckets = new Map<string, Bucket>();
   #windowStart: string;
   readonly #timer: ReturnType<typeof setInterval>;
@@ -75,6 +78,7 @@ export class RefusalRecorder {
     this.#maxKeys = options.maxKeys ?? 256;
     this.#maxArgsBytes = options.maxArgsBytes ?? 4096;
     this.#now = options.now ?? (() => new Date());
+    this.#auditArgs = options.auditArgs;
     this.#windowStart = this.#now().toISOString();
     this.#timer = setInterval(() => void this.flush(), options.windowMs ?? 60_000);
     Deno.unrefTimer(this.#timer as unknown as number);
@@ -149,6 +153,10 @@ export class RefusalRecorder {
     let args: Record<string, unknown> | undefined;
     const detail: Record<string, unknown> = { ...counts };
     if (refusal.args !== undefined) {
+      const kept = refusal.tool && this.#auditArgs
+        ? this.#auditArgs(refusal.tool, refusal.args)
+        : refusal.args;
+      refusal = { ...refusal, args: kept };
       let size = Infinity;
       try {
         size = new TextEncoder().encode(canonicalJson(refusal.args)).byteLength;

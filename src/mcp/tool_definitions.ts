@@ -4,13 +4,20 @@
  * the SDK would produce from it. The SDK's McpServer converts every input and
  * output schema to JSON Schema on each `tools/list` (8–18 ms for the catalog);
  * {@linkcode serveCachedToolList} answers from this cache instead, with the
- * same JSON.
+ * same JSON made smaller (see `_compact_schema.ts`).
  *
  * @module
  */
 import { z } from "zod";
 import type { Operation } from "../ops/operation.ts";
-import { resultSchema, toolInputSchema } from "./envelope.ts";
+import {
+  ENVELOPE_GUIDE,
+  ENVELOPE_KEYS,
+  LISTED_ENVELOPE_KEYS,
+  resultSchema,
+  toolInputSchema,
+} from "./envelope.ts";
+import { compactSchema } from "./_compact_schema.ts";
 import type { AuthInfo, McpServer, Tool } from "./sdk.ts";
 
 /** What `McpServer.registerTool` takes for an operation, besides the callback. */
@@ -20,7 +27,6 @@ export interface ToolConfig {
   readonly inputSchema: z.ZodObject;
   readonly outputSchema: z.ZodObject;
   readonly annotations: {
-    readonly title: string;
     readonly readOnlyHint: boolean;
     readonly destructiveHint: boolean;
     readonly idempotentHint: boolean;
@@ -28,6 +34,8 @@ export interface ToolConfig {
   };
   readonly _meta: Record<string, unknown>;
 }
+
+const UNLISTED = ENVELOPE_KEYS.filter((key) => !LISTED_ENVELOPE_KEYS.includes(key));
 
 const configs = new WeakMap<Operation, ToolConfig>();
 const definitions = new WeakMap<Operation, Tool>();
@@ -45,11 +53,13 @@ export function toolConfig(operation: Operation): ToolConfig {
   if (config === undefined) {
     config = Object.freeze({
       title: operation.title,
-      description: operation.description,
+      // The envelope is explained once, on the tool a model calls first.
+      description: operation.visibleWith
+        ? `${operation.description}\n\n${ENVELOPE_GUIDE}`
+        : operation.description,
       inputSchema: toolInputSchema(operation),
       outputSchema: resultSchema(operation.output),
       annotations: Object.freeze({
-        title: operation.title,
         readOnlyHint: !operation.mutates,
         destructiveHint: operation.destructive,
         idempotentHint: !operation.mutates,
@@ -58,8 +68,6 @@ export function toolConfig(operation: Operation): ToolConfig {
       _meta: Object.freeze({
         "tailops/capability": operation.capability,
         "tailops/tier": operation.tier,
-        "tailops/mutates": operation.mutates,
-        "tailops/dry_run": true,
         "tailops/target_types": operation.targetTypes,
       }),
     });
@@ -77,11 +85,12 @@ function deepFreeze<T>(value: T): T {
 }
 
 /**
- * The `tools/list` entry of an operation, converted once: the same JSON the
+ * The `tools/list` entry of an operation, converted once: the JSON the
  * SDK's McpServer (2.4) builds from {@linkcode toolConfig} on every list —
  * zod 4's `toJSONSchema` with target draft 2020-12, `io: "input"` for the
- * input schema (with `type: "object"` put first) and `io: "output"` for the
- * output schema. A test compares the two.
+ * input schema and `io: "output"` for the output schema — with both schemas
+ * made smaller by {@linkcode compactSchema} (v2 emits no `execution`). A
+ * test compares the two, and another keeps the list within its byte budget.
  *
  * @param operation The operation.
  * @returns The frozen tool definition.
@@ -94,16 +103,16 @@ export function toolDefinition(operation: Operation): Tool {
       name: operation.name,
       title: config.title,
       description: config.description,
-      inputSchema: {
-        type: "object",
-        ...z.toJSONSchema(config.inputSchema, { target: "draft-2020-12", io: "input" }),
-      } as Tool["inputSchema"],
+      inputSchema: compactSchema(
+        z.toJSONSchema(config.inputSchema, { target: "draft-2020-12", io: "input" }),
+        { io: "input", unlisted: UNLISTED },
+      ) as Tool["inputSchema"],
       annotations: config.annotations,
       _meta: config._meta,
-      outputSchema: z.toJSONSchema(config.outputSchema, {
-        target: "draft-2020-12",
-        io: "output",
-      }) as Tool["outputSchema"],
+      outputSchema: compactSchema(
+        z.toJSONSchema(config.outputSchema, { target: "draft-2020-12", io: "output" }),
+        { io: "output" },
+      ) as Tool["outputSchema"],
     });
     definitions.set(operation, definition);
   }

@@ -6,16 +6,22 @@
 import { DOCKER_OPERATIONS } from "./docker_ops.ts";
 import { HOST_OPERATIONS } from "./host_ops.ts";
 import { HTTP_OPERATIONS } from "./http_ops.ts";
+import { PVE_OPERATIONS } from "./pve_ops.ts";
+import { withDiscovery } from "./discovery.ts";
 import { ConfigError, type ConfigProblem } from "../config/errors.ts";
 import type { Registry } from "../config/registry.ts";
 import type { Operation } from "./operation.ts";
 
-/** Every operation, in the order tools are listed. */
-export const CATALOG: readonly Operation[] = Object.freeze([
+/** Every built-in operation but `list_targets` (which is built over the final catalog). */
+export const BUILTIN_OPERATIONS: readonly Operation[] = Object.freeze([
   ...HOST_OPERATIONS,
   ...DOCKER_OPERATIONS,
   ...HTTP_OPERATIONS,
+  ...PVE_OPERATIONS,
 ]);
+
+/** Every operation, in the order tools are listed; `list_targets` first. */
+export const CATALOG: readonly Operation[] = withDiscovery(BUILTIN_OPERATIONS);
 
 /**
  * Programs operations may run on the gateway host, given which capabilities
@@ -53,7 +59,7 @@ export function checkRegistryAgainstCatalog(
   catalog: readonly Operation[] = CATALOG,
 ): void {
   const sshOps = new Set(
-    catalog.filter((op) => op.targetTypes.includes("ssh")).map((op) => op.name),
+    catalog.filter((op) => op.targetTypes.includes("ssh") && !op.visibleWith).map((op) => op.name),
   );
   const problems: ConfigProblem[] = [];
   registry.targets.forEach((target, index) => {

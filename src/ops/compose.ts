@@ -1,9 +1,14 @@
 /**
- * Compose file operations on hosts (`local` and `ssh` targets that have the
- * `docker compose` plugin): `compose_up` and `compose_pull`. They run the
- * compose CLI as argv with `--project-directory` under the target's
- * `files.roots`; stacks on Docker targets are controlled through the API
- * instead (`stack_control`).
+ * Compose file operations on hosts (`local` and `ssh` targets with a compose
+ * CLI): `compose_up` and `compose_pull`. They run the compose CLI as argv
+ * with `--project-directory` under the target's `files.roots`; stacks on
+ * Docker targets are controlled through the API instead (`stack_control`).
+ *
+ * Which CLI: a `docker-compose` program when the host has one (Debian's
+ * compose v1, or v2's standalone binary; both take the same flags here),
+ * else the `docker compose` plugin (v2). The `docker` CLI without the plugin
+ * answers `unknown flag: --ansi`; that, like "is not a docker command", is
+ * reported as one sentence saying neither is installed.
  *
  * @module
  */
@@ -12,7 +17,12 @@ import type { Target } from "../config/targets_schema.ts";
 import type { ExecPlan } from "../exec/plan.ts";
 import { defineOperation, OperationError, targetLimits, usesSudo } from "./operation.ts";
 import { rootsFor } from "./file.ts";
-import { execCommands, firstErrorLine, throwCommonFailure } from "./_host_result.ts";
+import {
+  execCommands,
+  firstErrorLine,
+  isProgramMissing,
+  throwCommonFailure,
+} from "./_host_result.ts";
 import { hostPathSchema } from "./_host_schemas.ts";
 
 /** A compose service name. */
@@ -40,17 +50,31 @@ const COMPOSE_REACH = {
   services: { absent: "every service of the project" },
 } as const;
 
+/** The compose CLIs, in the order a host's is chosen: argv prefix and name. */
+export const COMPOSE_CLIS = [
+  { prefix: ["docker-compose"], name: "docker-compose" },
+  { prefix: ["docker", "compose"], name: "docker compose" },
+] as const;
+
+/** What a host without any compose CLI is told. */
+export const NO_COMPOSE =
+  "Neither docker-compose (v1) nor the docker compose plugin (v2) is installed on this host";
+
 /**
  * The compose argv for a validated call.
  *
  * @param args Project directory, optional file name, services.
  * @param verb The compose subcommand and its flags, e.g. `["up", "--detach"]`.
+ * @param prefix The CLI: `["docker", "compose"]` (default) or `["docker-compose"]`.
  * @returns `docker compose --ansi never --project-directory DIR [--file DIR/F] VERB... -- SERVICES...`.
  */
-export function composeArgv(args: ComposeArgs, verb: readonly string[]): string[] {
+export function composeArgv(
+  args: ComposeArgs,
+  verb: readonly string[],
+  prefix: readonly string[] = ["docker", "compose"],
+): string[] {
   return [
-    "docker",
-    "compose",
+    ...prefix,
     "--ansi",
     "never",
     "--project-directory",
@@ -67,31 +91,46 @@ function composePlan(name: string, args: ComposeArgs, target: Target, verb: stri
   return {
     kind: "exec",
     ...targetLimits(target),
-    commands: [composeArgv(args, verb)],
-    mode: "all",
+    commands: COMPOSE_CLIS.map((cli) => composeArgv(args, verb, cli.prefix)),
+    mode: "first_available",
     sudo: usesSudo(target, name),
   };
 }
 
 const composeOutput = z.object({
   project_dir: z.string(),
+  /** The CLI that ran: `docker-compose` or `docker compose`. */
+  compose: z.string(),
   output: z.string(),
   truncated: z.boolean(),
 });
 
-function parseCompose(
+/**
+ * Reads what a compose command produced.
+ *
+ * @param result The exec result of a `first_available` compose plan.
+ * @param args At least the project directory.
+ * @param doing What was being done, for the failure sentence ("bring the project up").
+ * @returns The output and which CLI ran.
+ * @throws {OperationError} `program_missing` when no compose CLI is installed, `compose_failed`.
+ */
+export function parseCompose(
   result: Parameters<typeof execCommands>[0],
-  args: ComposeArgs,
+  args: Pick<ComposeArgs, "project_dir">,
   doing: string,
-) {
+): z.infer<typeof composeOutput> {
   const [cmd] = execCommands(result);
-  throwCommonFailure(cmd, "docker");
-  if (/is not a docker command|unknown command: docker compose/.test(cmd.stderr)) {
-    throw new OperationError(
-      "program_missing",
-      "The docker compose plugin is not installed on this host",
-    );
+  const plugin = cmd.argv[0] === "docker";
+  if (
+    isProgramMissing(cmd) ||
+    (plugin &&
+      /is not a docker command|unknown command: docker compose|unknown flag: --ansi/.test(
+        cmd.stderr,
+      ))
+  ) {
+    throw new OperationError("program_missing", NO_COMPOSE);
   }
+  throwCommonFailure(cmd, "docker-compose or the docker compose plugin");
   if (cmd.exitCode !== 0) {
     throw new OperationError(
       "compose_failed",
@@ -100,6 +139,7 @@ function parseCompose(
   }
   return {
     project_dir: args.project_dir,
+    compose: plugin ? "docker compose" : "docker-compose",
     output: [cmd.stdout, cmd.stderr].filter(Boolean).join("\n").trim(),
     truncated: cmd.truncated,
   };
@@ -109,8 +149,10 @@ function parseCompose(
 export const composeUp = defineOperation({
   name: "compose_up",
   title: "Compose up",
-  description: "Runs `docker compose up --detach` for the compose project in project_dir (an " +
-    "absolute path under the target's file roots) on a host with the compose plugin: creates " +
+  description:
+    "Runs `docker compose up --detach` (or `docker-compose up --detach` where the host " +
+    "has docker-compose) for the compose project in project_dir (an absolute path under the " +
+    "target's file roots): creates " +
     "or recreates what changed. file: the compose file name when not the default. services: " +
     "only these services.",
   input: composeInput,
@@ -120,7 +162,7 @@ export const composeUp = defineOperation({
   targetTypes: ["local", "ssh"],
   mutates: true,
   destructive: true,
-  programs: ["docker"],
+  programs: ["docker-compose", "docker"],
   plan: (args, target) => composePlan("compose_up", args, target, ["up", "--detach"]),
   parse: (result, args) => parseCompose(result, args, "bring the project up"),
   render: (out) => out.output || `${out.project_dir}: up`,
@@ -140,7 +182,7 @@ export const composePull = defineOperation({
   targetTypes: ["local", "ssh"],
   mutates: true,
   destructive: false,
-  programs: ["docker"],
+  programs: ["docker-compose", "docker"],
   plan: (args, target) => composePlan("compose_pull", args, target, ["pull", "--quiet"]),
   parse: (result, args) => parseCompose(result, args, "pull the project's images"),
   render: (out) => out.output || `${out.project_dir}: images pulled`,

@@ -19,21 +19,32 @@ const MIB = 1024 * 1024;
  *
  * @param path A validated absolute path.
  * @param target The target.
+ * @param which `roots` (reads, the default) or `write_roots` (file_write).
  * @returns The roots to put in the plan.
  * @throws {OperationError} `forbidden` when the target has no roots or the path lies outside them.
  */
-export function rootsFor(path: string, target: Target): readonly string[] {
-  const roots = hostRoots(target);
+export function rootsFor(
+  path: string,
+  target: Target,
+  which: "roots" | "write_roots" = "roots",
+): readonly string[] {
+  const roots = which === "roots"
+    ? hostRoots(target)
+    : target.type === "local" || target.type === "ssh"
+    ? target.files.write_roots
+    : [];
+  const label = which === "roots" ? "allowed roots" : "write roots";
   if (roots.length === 0) {
     throw new OperationError(
       "forbidden",
-      `Target "${target.id}" allows no file access: its files.roots list is empty`,
+      `Target "${target.id}" allows no file ${which === "roots" ? "access" : "writes"}: ` +
+        `its files.${which} list is empty`,
     );
   }
   if (!isUnderRoots(path, roots)) {
     throw new OperationError(
       "forbidden",
-      `Path ${JSON.stringify(path)} is outside the allowed roots of target "${target.id}": ${
+      `Path ${JSON.stringify(path)} is outside the ${label} of target "${target.id}": ${
         roots.join(", ")
       }`,
     );

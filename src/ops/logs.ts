@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { defineOperation, targetLimits } from "./operation.ts";
+import { defineOperation, targetLimits, usesSudo } from "./operation.ts";
 import { badOutput, execCommands, throwCommonFailure } from "./_host_result.ts";
 import { sinceSchema, toJournalSince, unitNameSchema } from "./_host_schemas.ts";
 
@@ -75,6 +75,47 @@ export function parseJournal(stdout: string): JournalLogs["entries"] {
   return entries;
 }
 
+/** What leaving out a journal filter reaches; the journal reads share it. */
+export const JOURNAL_REACH = {
+  unit: { absent: "every unit" },
+  since: { absent: "the whole journal, from its start" },
+  priority: { absent: "every priority" },
+} as const;
+
+/** What one journal read asks for; every value validated by its schema first. */
+export interface JournalQuery {
+  /** Entries read at most (the last ones). */
+  readonly lines: number;
+  readonly unit?: string;
+  readonly since?: string;
+  readonly until?: string;
+  readonly priority?: string;
+  /** Only entries from these syslog identifiers (`--identifier`, any of them). */
+  readonly identifiers?: readonly string[];
+  /** A PCRE2 pattern for `--grep`. */
+  readonly grep?: string;
+}
+
+/**
+ * The journalctl argv for a query, in `short-iso` output. Every value is
+ * bound to its option in one `--opt=value` element, and no operand is
+ * passed (journalctl reads bare operands as match expressions), so nothing
+ * a caller sends can read as an option of its own.
+ *
+ * @param query Validated values.
+ * @returns The argv.
+ */
+export function journalArgv(query: JournalQuery): string[] {
+  const argv = ["journalctl", "--no-pager", "--quiet", "-o", "short-iso", `--lines=${query.lines}`];
+  if (query.unit !== undefined) argv.push(`--unit=${query.unit}`);
+  if (query.since !== undefined) argv.push(`--since=${toJournalSince(query.since)}`);
+  if (query.until !== undefined) argv.push(`--until=${toJournalSince(query.until)}`);
+  if (query.priority !== undefined) argv.push(`--priority=${query.priority}`);
+  for (const id of query.identifiers ?? []) argv.push(`--identifier=${id}`);
+  if (query.grep !== undefined) argv.push(`--grep=${query.grep}`);
+  return argv;
+}
+
 /** Recent journal entries. */
 export const journalLogs = defineOperation({
   name: "journal_logs",
@@ -84,8 +125,8 @@ export const journalLogs = defineOperation({
     "systemd journal, oldest first, each with ISO time, host, identifier (unit or program), pid " +
     'and message. Optional: `unit` (one systemd unit), `since` (relative like "15m", "2h", ' +
     '"1d" or an ISO date/time like "2024-05-01T12:00:00Z"), `priority` (that level and more ' +
-    'severe, e.g. "err"). Without root or the systemd-journal group only the caller\'s own ' +
-    'entries are visible. Fails with code "unsupported" on hosts without systemd.',
+    'severe, e.g. "err"). Without root (sudo where the target\'s sudo list names ' +
+    "journal_logs) or the systemd-journal group only the caller's own entries are visible.",
   input: z.strictObject({
     unit: unitNameSchema.optional(),
     lines: z.int().min(1).max(5000).default(100),
@@ -93,32 +134,19 @@ export const journalLogs = defineOperation({
     priority: z.enum(PRIORITIES).optional(),
   }),
   output: journalLogsOutput,
-  paramReach: {
-    unit: { absent: "every unit" },
-    since: { absent: "the whole journal, from its start" },
-    priority: { absent: "every priority" },
-  },
+  paramReach: JOURNAL_REACH,
   capability: "system:read",
   targetTypes: ["local", "ssh"],
   mutates: false,
   destructive: false,
   programs: ["journalctl"],
-  plan: (args, target) => {
-    // `--opt=value` keeps each value bound to its option; journalctl reads
-    // bare operands as match expressions, so none are passed.
-    const argv = [
-      "journalctl",
-      "--no-pager",
-      "--quiet",
-      "-o",
-      "short-iso",
-      `--lines=${args.lines}`,
-    ];
-    if (args.unit !== undefined) argv.push(`--unit=${args.unit}`);
-    if (args.since !== undefined) argv.push(`--since=${toJournalSince(args.since)}`);
-    if (args.priority !== undefined) argv.push(`--priority=${args.priority}`);
-    return { kind: "exec", commands: [argv], mode: "all", sudo: false, ...targetLimits(target) };
-  },
+  plan: (args, target) => ({
+    kind: "exec",
+    commands: [journalArgv(args)],
+    mode: "all",
+    sudo: usesSudo(target, "journal_logs"),
+    ...targetLimits(target),
+  }),
   parse: (result) => {
     const [cmd] = execCommands(result, 1);
     throwCommonFailure(cmd, "systemd");

@@ -6,7 +6,7 @@
  */
 import type { z } from "zod";
 import type { Target } from "../config/targets_schema.ts";
-import type { Plan, PlanResult } from "../exec/plan.ts";
+import type { ExecFailure, Plan, PlanResult } from "../exec/plan.ts";
 import { type Capability, type TargetType, type Tier, tierOf } from "../config/capabilities.ts";
 import type { OperationFacts, ParamReach } from "../gate/policy.ts";
 
@@ -59,10 +59,33 @@ export interface OperationSpec<
    * can run without should be declared here.
    */
   readonly paramReach?: Readonly<Record<string, ParamReach>>;
+  /**
+   * For an operation the gateway answers itself (`list_targets`): the
+   * operations it reports on. See {@linkcode OperationFacts.visibleWith}.
+   */
+  readonly visibleWith?: readonly OperationFacts[];
   /** Programs its exec plans may run on a host (bare names); the local worker may run only these. */
   readonly programs: readonly string[];
   /** Turns validated arguments into a plan. Pure: no I/O, no clock. */
   readonly plan: (args: z.infer<I>, target: Target) => Plan;
+  /**
+   * For a mutating operation that can predict its change: the plan dry run
+   * executes (e.g. `nginx -t`, `apt-get --simulate`) and shows the output of.
+   */
+  readonly checkPlan?: (args: z.infer<I>, target: Target) => Plan;
+  /**
+   * What dry run shows of the check plan's outcome (file_write: digests and a
+   * diff). Without it, dry run shows the last command's exit code and output.
+   */
+  readonly describeCheck?: (
+    outcome: { ok: true; result: PlanResult } | { ok: false; error: ExecFailure },
+    args: z.infer<I>,
+  ) => Record<string, unknown>;
+  /**
+   * The arguments as the audit log records them, when some must not be kept
+   * in clear (file_write's content: digest and size only).
+   */
+  readonly auditArgs?: (args: z.infer<I>) => Record<string, unknown>;
   /**
    * Turns an executor result into the output shape.
    *
@@ -71,6 +94,14 @@ export interface OperationSpec<
   readonly parse: (result: PlanResult, args: z.infer<I>) => z.infer<O>;
   /** A short text rendering of the output for clients that show text only. */
   readonly render: (output: z.infer<O>) => string;
+  /**
+   * What the outputs of a multi-target call say together (top sources of
+   * failed logins across hosts, say): set as the result's `aggregate`, and
+   * its `text` is added to the text rendering. Pure.
+   */
+  readonly aggregate?: (
+    outputs: readonly { readonly target: string; readonly data: z.infer<O> }[],
+  ) => { readonly data: Record<string, unknown>; readonly text: string };
 }
 
 /** A declared operation, with the facts the gate reads derived from it. */

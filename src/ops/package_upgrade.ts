@@ -22,8 +22,8 @@ export const packageUpgradeOutput = z.object({
 /** The output of `package_upgrade`. */
 export type PackageUpgrade = z.infer<typeof packageUpgradeOutput>;
 
-// Keep the packaged config file on conflicts instead of asking (there is no tty).
-const APT_OPTIONS = [
+/** apt-get options: no questions, and keep the packaged config file on conflicts (there is no tty). */
+export const APT_OPTIONS: readonly string[] = [
   "-y",
   "-q",
   "-o",
@@ -60,7 +60,25 @@ const SUMMARY = [
   /^OK: .+ in \d+ packages$/m, // apk
 ];
 
-function throwUpgradeFailure(cmd: CommandResult, manager: string): never {
+/**
+ * The last non-empty lines a package manager printed.
+ *
+ * @param stdout Its output.
+ * @param count How many lines.
+ * @returns Up to `count` lines, trailing blanks trimmed.
+ */
+export function outputTail(stdout: string, count: number): string[] {
+  return stdout.split("\n").map((l) => l.trimEnd()).filter((l) => l !== "").slice(-count);
+}
+
+/**
+ * Throws the error a failed package manager run means: unknown package, lock held, not root.
+ *
+ * @param cmd The manager's command result.
+ * @param manager Its name.
+ * @throws {OperationError} Always.
+ */
+export function throwUpgradeFailure(cmd: CommandResult, manager: string): never {
   const err = `${cmd.stderr}\n${cmd.stdout}`;
   if (/Unable to locate package|No match for argument|unable to select packages/.test(err)) {
     throw new OperationError("not_found", `${manager} does not know one of the packages`);
@@ -114,13 +132,12 @@ export const packageUpgrade = defineOperation({
     const cmd = ranManager(result);
     const manager = managerOf(cmd);
     if (cmd.exitCode !== 0) throwUpgradeFailure(cmd, manager);
-    const lines = cmd.stdout.split("\n").map((l) => l.trimEnd()).filter((l) => l !== "");
     const summary = SUMMARY.map((re) => cmd.stdout.match(re)?.[0]).find((s) => s) ?? null;
     return {
       manager,
       requested: args.all ? "all" as const : [...(args.packages ?? [])],
       summary,
-      output_tail: lines.slice(-20),
+      output_tail: outputTail(cmd.stdout, 20),
     };
   },
   render: (out) =>

@@ -102,6 +102,7 @@ Deno.test("gatewayPermissions() grants the environment variables the configurati
     "HOME",
     "LOGNAME",
     "PVE_API_TOKEN_HEADER",
+    "PVE_TOKEN_SECRET",
     "TAILOPS_*",
     "USER",
     "WEBHOOK_KEY",

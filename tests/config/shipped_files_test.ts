@@ -10,6 +10,7 @@ import { CATALOG } from "../../src/ops/catalog.ts";
 import { DOCKER_OPERATIONS } from "../../src/ops/docker_ops.ts";
 import { HOST_OPERATIONS } from "../../src/ops/host_ops.ts";
 import { HTTP_OPERATIONS } from "../../src/ops/http_ops.ts";
+import { PVE_OPERATIONS } from "../../src/ops/pve_ops.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const EXAMPLE = fromFileUrl(new URL("targets.example.yaml", ROOT));
@@ -20,6 +21,7 @@ const ALL_OPS: readonly OperationFacts[] = [
   ...HOST_OPERATIONS,
   ...DOCKER_OPERATIONS,
   ...HTTP_OPERATIONS,
+  ...PVE_OPERATIONS,
 ];
 
 /** Answers every reference with a value derived from its name, and records it. */
@@ -50,7 +52,7 @@ Deno.test("targets.example.yaml loads with secrets resolved through an injected 
   // Placeholder key and certificate text: the reference checks have their own tests.
   const registry = await loadTargets(EXAMPLE, { secrets: resolver, checkReferences: false });
   const types = new Set(registry.targets.map((t) => t.type));
-  assert.deepEqual([...types].sort(), ["docker", "http", "local", "ssh"]);
+  assert.deepEqual([...types].sort(), ["docker", "http", "local", "proxmox", "ssh"]);
   const secrets = findSecrets(registry.targets);
   assert.ok(secrets.length >= 10, `${secrets.length} secret references`);
   assert.ok(secrets.every((s) => s.secret.resolved));
@@ -201,6 +203,19 @@ const api = (tags: string[]) => ({
   tags,
   groups: [],
 });
+const cluster = (tags: string[]) => ({
+  id: "p",
+  type: "proxmox" as const,
+  capabilities: [
+    "guest:read",
+    "guest:control",
+    "guest:admin",
+    "backup:read",
+    "backup:control",
+  ] as const,
+  tags,
+  groups: [],
+});
 const kind = (d: Decision) => d.kind === "deny" ? `deny:${d.code}` : `${d.kind}:${d.rule}`;
 const post = { ...op("http_request"), capability: "http:write" as const, tier: "control" as const };
 
@@ -211,6 +226,8 @@ Deno.test("policy/default.yaml allows observe operations and nothing else", asyn
       ? engine([])
       : operation.targetTypes.includes("http")
       ? api([])
+      : operation.targetTypes.includes("proxmox")
+      ? cluster([])
       : host([]);
     const visible = couldUse({ identity: root, operation, target: t }, policy);
     assert.equal(visible, operation.tier === "observe", operation.name);

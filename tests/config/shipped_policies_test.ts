@@ -180,3 +180,104 @@ Deno.test("policy/homelab.yaml refuses compose outside its roots and with the pr
   assert.equal(ask({ project_dir: "/etc/systemd", services: [] }), "deny:param_constraint");
   assert.equal(ask({ services: [] }), "deny:param_constraint");
 });
+
+/** A Proxmox VE cluster target with every guest and backup capability, tagged and grouped. */
+const PVE = {
+  id: "pve",
+  type: "proxmox" as const,
+  capabilities: [
+    "guest:read",
+    "guest:control",
+    "guest:admin",
+    "backup:read",
+    "backup:control",
+  ] as const,
+  tags: ["homelab"],
+  groups: ["prod"],
+};
+
+/** Arguments for each proxmox operation. */
+const PVE_ARGS: Record<string, Record<string, unknown>> = {
+  pve_cluster_status: {},
+  pve_guest_list: {},
+  pve_guest_status: { vmid: 100 },
+  pve_guest_config: { vmid: 100 },
+  pve_snapshot_list: { vmid: 100 },
+  pve_backup_list: {},
+  pve_backup_verify_status: { max_age_days: 7 },
+  pve_task_status: { upid: "UPID:pve1:0000AAAA:0000BBBB:0000CCCC:qmstart:100:root@pam:" },
+  pve_lxc_network_audit: {},
+  pve_guest_control: { vmid: 100, action: "stop", wait: true },
+  pve_snapshot_create: { tags: ["db"], snapname: "pre", wait: true },
+  pve_backup_create: {
+    vmid: 100,
+    storage: "pbs",
+    mode: "snapshot",
+    compress: "zstd",
+    wait: true,
+  },
+  pve_snapshot_rollback: { vmid: 100, snapname: "pre", wait: true },
+  pve_snapshot_delete: { vmid: 100, snapname: "pre", wait: true },
+};
+
+const PVE_READS = [
+  "pve_cluster_status",
+  "pve_guest_list",
+  "pve_guest_status",
+  "pve_guest_config",
+  "pve_snapshot_list",
+  "pve_backup_list",
+  "pve_backup_verify_status",
+  "pve_task_status",
+  "pve_lxc_network_audit",
+];
+
+function pveDecisions(policy: CompiledPolicy, now: Date): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(PVE_ARGS).map(([name, args]) => [
+      name,
+      kind(decide({ identity: root, operation: op(name), target: PVE, args, now }, policy)),
+    ]),
+  );
+}
+
+Deno.test("every proxmox operation is covered by the shipped-policy tables", () => {
+  const pve = CATALOG.filter((o) => o.targetTypes.every((t) => t === "proxmox"))
+    .map((o) => o.name);
+  assert.deepEqual(pve.sort(), Object.keys(PVE_ARGS).sort());
+});
+
+Deno.test("policy/default.yaml lets proxmox reads through and refuses every proxmox change", async () => {
+  const decisions = pveDecisions(await compiled("default.yaml"), NOW);
+  for (const [name, decision] of Object.entries(decisions)) {
+    if (PVE_READS.includes(name)) assert.equal(decision, "allow:observe-everything", name);
+    else assert.match(decision, /^deny:/, name);
+  }
+});
+
+Deno.test("policy/homelab.yaml allows guest control, snapshots and backups; rollback and delete wait for a confirmation", async () => {
+  const decisions = pveDecisions(await compiled("homelab.yaml"), NOW);
+  for (const name of PVE_READS) assert.equal(decisions[name], "allow:observe-everything", name);
+  for (const name of ["pve_guest_control", "pve_snapshot_create", "pve_backup_create"]) {
+    assert.equal(decisions[name], "allow:homelab-guests", name);
+  }
+  for (const name of ["pve_snapshot_rollback", "pve_snapshot_delete"]) {
+    assert.equal(decisions[name], "approval_required:homelab-guest-admin-confirm", name);
+  }
+});
+
+Deno.test("policy/production.yaml sends proxmox changes to an approver and rollback only inside a window", async () => {
+  const policy = await compiled("production.yaml");
+  const inWindow = pveDecisions(policy, NOW);
+  for (const name of PVE_READS) assert.equal(inWindow[name], "allow:observe-everything", name);
+  for (const name of ["pve_guest_control", "pve_snapshot_create", "pve_backup_create"]) {
+    assert.equal(inWindow[name], "approval_required:control-needs-approval", name);
+  }
+  for (const name of ["pve_snapshot_rollback", "pve_snapshot_delete"]) {
+    assert.equal(inWindow[name], "approval_required:admin-in-window", name);
+  }
+  // A Monday noon in Berlin: outside every admin window.
+  const outside = pveDecisions(policy, new Date("2025-01-06T11:00:00Z"));
+  assert.match(outside.pve_snapshot_rollback, /^deny:/);
+  assert.equal(outside.pve_guest_control, "approval_required:control-needs-approval");
+});

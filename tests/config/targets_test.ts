@@ -86,7 +86,7 @@ ${sshEntry("web-1")}  - id: engine
   }
   const gw = registry.get("gw");
   assert.equal(gw?.type, "local");
-  if (gw?.type === "local") assert.deepEqual(gw.files, { roots: [] });
+  if (gw?.type === "local") assert.deepEqual(gw.files, { roots: [], write_roots: [] });
 
   const ssh = registry.get("web-1");
   assert.equal(ssh?.type, "ssh");
@@ -106,7 +106,7 @@ ${sshEntry("web-1")}  - id: engine
       connect_timeout_ms: 10_000,
     });
     assert.equal(ssh.sudo, "none");
-    assert.deepEqual(ssh.files, { roots: [] });
+    assert.deepEqual(ssh.files, { roots: [], write_roots: [] });
   }
 
   const engine = registry.get("engine");
@@ -295,7 +295,7 @@ Deno.test("an unknown capability is reported at the list item, with the vocabula
     capabilities: [system:read, system:fly]
 `,
     { line: 4, column: 33, path: "targets[0].capabilities[1]" },
-    /^Unknown capability "system:fly": expected one of system:read, .*audit:read$/,
+    /^Unknown capability "system:fly": expected one of system:read, .*audit:read, guest:read, .*backup:control$/,
   );
 });
 
@@ -336,7 +336,7 @@ Deno.test("an unknown target type lists the types there are", async () => {
     capabilities: [system:read]
 `,
     { line: 3, column: 11, path: "targets[0].type" },
-    /^Invalid target type: expected one of local, ssh, docker, http$/,
+    /^Invalid target type: expected one of local, ssh, docker, http, proxmox$/,
   );
 });
 

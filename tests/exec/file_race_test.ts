@@ -15,8 +15,8 @@ import type { FsListResult, FsReadResult, Plan } from "../../src/exec/plan.ts";
 import type { WorkerKind } from "../../src/exec/worker_kind.ts";
 import { busyboxPath } from "./_busybox_shell.ts";
 import { sshFixture } from "./_ssh_fixture.ts";
+import { startRacer as startRacerFor } from "./_racer.ts";
 
-const RACER = new URL("./_path_racer.ts", import.meta.url).pathname;
 /** Calls per racer run at most, and the time they may take at most (bounded either way). */
 const CALLS = 3000;
 const BUDGET_MS = 40_000;
@@ -54,36 +54,9 @@ async function mkfifo(path: string): Promise<void> {
   }
 }
 
-/** Starts the racer; returns a function that stops it and reports its swap count. */
+/** Starts the racer for the budget (plus margin); returns what stops it and counts swaps. */
 function startRacer(root: string, mode: "symlink" | "fifo"): () => Promise<number> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      RACER,
-      root,
-      mode,
-      String(BUDGET_MS / 1000 + 20),
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  return async () => {
-    await writer.close().catch(() => {});
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Gone.
-      }
-    }, 10_000);
-    const out = await child.output();
-    clearTimeout(timer);
-    return Number(new TextDecoder().decode(out.stdout).trim()) || 0;
-  };
+  return startRacerFor(root, mode, BUDGET_MS / 1000 + 20);
 }
 
 interface Tally {

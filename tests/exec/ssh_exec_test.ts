@@ -62,6 +62,14 @@ Deno.test({
         ]]);
       });
 
+      await t.step("mode all runs several commands in one remote shell (one channel)", async () => {
+        // Each command's parent is the one shell that runs the sequence, not sshd.
+        const parent = ["sh", "-c", "echo $PPID $(cat /proc/$PPID/comm)"];
+        const cmds = await one(execPlan([parent, parent]));
+        assert.equal(cmds[0].stdout, cmds[1].stdout);
+        assert.doesNotMatch(cmds[0].stdout, /sshd/);
+      });
+
       await t.step("first_available runs the first installed program in one exec", async () => {
         const cmds = await one(
           execPlan([["tailops-no-such-program", "x"], ["printf", "%s", "second"], [

@@ -41,9 +41,11 @@ Deno.test({
           assert.equal((o.result as ExecResult).commands[0].stdout, `${i}\n`);
         });
         const open = await connectionsTo(port);
+        // At most 32/4 connections are needed, twice that if they race; fewer
+        // when a loaded machine lets some calls end before others start.
         assert.ok(
-          open >= 8 && open <= 16,
-          `expected 8 to 16 connections for 32 channels at 4 each, found ${open}`,
+          open >= 1 && open <= 16,
+          `expected 1 to 16 connections for 32 channels at 4 each, found ${open}`,
         );
       });
 

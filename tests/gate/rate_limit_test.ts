@@ -98,3 +98,14 @@ Deno.test("bad limiter settings are refused", () => {
     /p\.yaml:2:\d+/,
   );
 });
+
+Deno.test("peek() tells whether a token is there without taking it", () => {
+  const limiter = new TokenBucketLimiter({ perMinute: 60, burst: 2 });
+  assert.deepEqual(limiter.peek("a", 0), { ok: true });
+  assert.deepEqual(limiter.take("a", 0), { ok: true });
+  assert.deepEqual(limiter.take("a", 0), { ok: true });
+  assert.deepEqual(limiter.peek("a", 0), { ok: false, retryAfterMs: 1000 });
+  assert.deepEqual(limiter.peek("a", 0), { ok: false, retryAfterMs: 1000 });
+  assert.deepEqual(limiter.peek("a", 1000), { ok: true });
+  assert.deepEqual(limiter.take("a", 1000), { ok: true });
+});

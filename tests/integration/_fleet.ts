@@ -29,6 +29,8 @@ export interface FleetTarget {
   readonly sudo?: string;
   /** Allowed roots for read_file/list_directory. */
   readonly roots?: readonly string[];
+  /** Write roots for file_write. */
+  readonly writeRoots?: readonly string[];
   /** Connect here instead of the instance (e.g. a socket that never speaks SSH). */
   readonly address?: { readonly host: string; readonly port: number };
   /** This target's `connect_timeout_ms`, instead of the fleet's. */
@@ -45,6 +47,8 @@ export interface FleetOptions {
   readonly policy: string;
   /** Connect timeout of every target (ms). */
   readonly connectTimeoutMs?: number;
+  /** Extra environment for the gateway (e.g. `TAILOPS_OPERATIONS`). */
+  readonly env?: Record<string, string | null>;
 }
 
 /** A running fleet: sshd instances, the gateway and a connected client. */
@@ -91,7 +95,13 @@ function targetYaml(
     verify,
     `      connect_timeout_ms: ${target.connectTimeoutMs ?? context.connectTimeoutMs}`,
     ...(target.sudo ? [`    sudo: ${target.sudo}`] : []),
-    ...(target.roots ? ["    files:", `      roots: ${yamlList(target.roots)}`] : []),
+    ...(target.roots || target.writeRoots
+      ? [
+        "    files:",
+        `      roots: ${yamlList(target.roots ?? [])}`,
+        `      write_roots: ${yamlList(target.writeRoots ?? [])}`,
+      ]
+      : []),
   ];
 }
 
@@ -165,7 +175,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       ...targets.flatMap((t) => targetYaml(t, testbed!, context)),
       "",
     ].join("\n");
-    gateway = await startGateway({ targets: yaml, policy: options.policy });
+    gateway = await startGateway({ targets: yaml, policy: options.policy, env: options.env });
     const client = await connectHttp(gateway);
     const bed = testbed;
     const indexOf = (id: string) => {
@@ -212,4 +222,54 @@ export async function establishedTo(host: string, port: number): Promise<number>
   }).output();
   if (!out.success) throw new Error(`ss failed: ${new TextDecoder().decode(out.stderr)}`);
   return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.trim() !== "").length;
+}
+
+/** The first lines of a policy that allows every observe-tier operation on every target. */
+export const OBSERVE_EVERYTHING: readonly string[] = [
+  "version: 1",
+  "rules:",
+  "  - id: observe-everything",
+  "    effect: allow",
+  "    tiers: [observe]",
+  '    targets: ["*"]',
+];
+
+/** One target's entry of a tool result, as the fleet tests read it. */
+export interface FleetEntry {
+  target: string;
+  status: string;
+  data?: Record<string, unknown>;
+  plan?: { argv?: string[][]; remote_command_lines?: string[] };
+  error?: { code: string; message: string };
+}
+
+/** A tool call's outcome: per-target entries (none when refused before the gate), approval, text. */
+export interface FleetCall {
+  results: FleetEntry[];
+  approval?: { id: string; how_to_approve: string };
+  aggregate?: Record<string, unknown>;
+  isError: boolean;
+  text: string;
+}
+
+/**
+ * Calls a tool through the fleet's SDK client.
+ *
+ * @param fleet The fleet.
+ * @param name Tool name.
+ * @param args Arguments.
+ * @returns The structured result's parts and the text.
+ */
+export async function callFleet(
+  fleet: Fleet,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<FleetCall> {
+  const raw = await fleet.client.callTool({ name, arguments: args }) as {
+    content: { type: string; text?: string }[];
+    structuredContent?: Omit<FleetCall, "isError" | "text">;
+    isError?: boolean;
+  };
+  const text = raw.content.map((c) => (c.type === "text" ? c.text ?? "" : "")).join("\n");
+  return { results: [], ...raw.structuredContent, isError: !!raw.isError, text };
 }

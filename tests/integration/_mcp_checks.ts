@@ -11,14 +11,21 @@ import { type AuditLine, type Client, readAudit, runCli } from "./_gateway.ts";
 
 /** The tools the default policy shows for the embedded `local` target. */
 export const OBSERVE_TOOLS: readonly string[] = [
+  "list_targets",
   "system_status",
   "top_processes",
   "service_status",
+  "service_list",
   "journal_logs",
+  "log_search",
+  "security_events",
   "listening_sockets",
+  "firewall_status",
   "package_updates",
+  "reboot_required",
   "read_file",
   "list_directory",
+  "disk_usage",
 ];
 
 type McpClient = InstanceType<typeof Client>;
@@ -107,7 +114,6 @@ export async function checkObserveGateway(t: Deno.TestContext, ctx: CheckContext
         const meta = tool._meta as Record<string, unknown>;
         assert.match(String(meta["tailops/capability"]), /^(system|file|network):read$/, tool.name);
         assert.equal(meta["tailops/tier"], "observe", tool.name);
-        assert.equal(meta["tailops/mutates"], false, tool.name);
         assert.ok(tool.outputSchema, `${tool.name} has an output schema`);
         const properties = (tool.inputSchema.properties ?? {}) as Record<string, unknown>;
         assert.ok("target" in properties && "dry_run" in properties, tool.name);
@@ -332,3 +338,17 @@ export async function checkObserveGateway(t: Deno.TestContext, ctx: CheckContext
     },
   );
 }
+
+/**
+ * A policy allowing every operation on every target, with a rate limit high
+ * enough for admin-tier tests that call many times.
+ */
+export const ALLOW_ALL_POLICY = `version: 1
+rate_limits:
+  admin: { per_minute: 6000 }
+rules:
+  - id: all
+    effect: allow
+    operations: ["*"]
+    targets: ["*"]
+`;

@@ -51,8 +51,10 @@ Deno.test("read_file and list_directory refuse symlinks under a root that lead o
       const { tools } = await client.listTools();
       assert.deepEqual(
         tools.map((tool) => tool.name),
-        OBSERVE_TOOLS.filter((name) => name === "read_file" || name === "list_directory"),
-        "only the file tools: the target has file:read alone",
+        OBSERVE_TOOLS.filter((name) =>
+          ["list_targets", "read_file", "list_directory", "disk_usage"].includes(name)
+        ),
+        "only list_targets and the file tools: the target has file:read alone",
       );
       const inside = await call(client, "read_file", {
         target: "local",

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { z } from "zod";
 import { DockerdTestbed } from "../../scripts/testbed/dockerd.ts";
-import { composePull, composeUp } from "../../src/ops/compose.ts";
+import { composePull, composeUp, NO_COMPOSE } from "../../src/ops/compose.ts";
 import { targetSchema } from "../../src/config/targets_schema.ts";
 import type { Operation } from "../../src/ops/operation.ts";
 import { OperationError } from "../../src/ops/operation.ts";
@@ -37,14 +37,13 @@ Deno.test("stack_control plans one request per project container", () => {
   assert.ok(!stackControl.input.safeParse({ project: "Shop!", action: "stop" }).success);
 });
 
-Deno.test("compose_up plans docker compose argv under the target's roots", () => {
+Deno.test("compose_up plans docker-compose, else docker compose, argv under the target's roots", () => {
   const target = localTarget(["/srv"]);
   const args = composeUp.input.parse({ project_dir: "/srv/shop", services: ["web"] });
   const plan = composeUp.plan(args, target);
   assert.equal(plan.kind, "exec");
-  assert.deepEqual(plan.kind === "exec" && plan.commands, [[
-    "docker",
-    "compose",
+  assert.equal(plan.kind === "exec" && plan.mode, "first_available");
+  const rest = [
     "--ansi",
     "never",
     "--project-directory",
@@ -53,12 +52,16 @@ Deno.test("compose_up plans docker compose argv under the target's roots", () =>
     "--detach",
     "--",
     "web",
-  ]]);
+  ];
+  assert.deepEqual(plan.kind === "exec" && plan.commands, [
+    ["docker-compose", ...rest],
+    ["docker", "compose", ...rest],
+  ]);
   const pull = composePull.plan(
     composePull.input.parse({ project_dir: "/srv/shop", file: "prod.yaml" }),
     sshTarget("none", ["/srv"]),
   );
-  assert.deepEqual(pull.kind === "exec" && pull.commands[0], [
+  assert.deepEqual(pull.kind === "exec" && pull.commands[1], [
     "docker",
     "compose",
     "--ansi",
@@ -82,18 +85,22 @@ Deno.test("compose_up plans docker compose argv under the target's roots", () =>
   assert.ok(!composeUp.input.safeParse({ project_dir: "/srv/shop", file: "../x.yaml" }).success);
 });
 
-Deno.test("compose_up reports a host without the compose plugin", () => {
+Deno.test("compose_up reports a docker CLI without the compose plugin in one sentence", () => {
   const args = composeUp.input.parse({ project_dir: "/srv/shop" });
-  const result = exec(
-    cmd(["docker", "compose"], "", {
-      exitCode: 1,
-      stderr: "docker: 'compose' is not a docker command.\n",
-    }),
-  );
-  assert.throws(
-    () => composeUp.parse(result, args),
-    (e: OperationError) => e.code === "program_missing",
-  );
+  for (
+    const [code, stderr] of [
+      [1, "docker: 'compose' is not a docker command.\n"],
+      [125, "unknown flag: --ansi\n\nUsage:  docker [OPTIONS] COMMAND [ARG...]\n"],
+    ] as const
+  ) {
+    const result = exec(cmd(["docker", "compose"], "", { exitCode: code, stderr }));
+    assert.throws(
+      () => composeUp.parse(result, args),
+      (e: OperationError) => e.code === "program_missing" && e.message === NO_COMPOSE,
+    );
+  }
+  const v1 = exec(cmd(["docker-compose", "--ansi"], "Creating shop_web_1 ... done\n"));
+  assert.equal(composeUp.parse(v1, args).compose, "docker-compose");
 });
 
 Deno.test("stack operations against labelled containers on a real engine", async (t) => {

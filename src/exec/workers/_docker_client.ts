@@ -5,8 +5,10 @@
  * @module
  */
 import type { ExecFailure } from "../plan.ts";
-import { type ConnPool, idleTimeoutMs, NoReplyError } from "./_conn_pool.ts";
-import { type HttpRequest, type HttpResponse, sendRequest } from "./_docker_http.ts";
+import { type ConnPool, NoReplyError } from "./_conn_pool.ts";
+import { openResponse, type StreamedResponse, type WireRequest } from "./_http_wire.ts";
+
+const encoder = new TextEncoder();
 
 /** Where one target's engine listens, with TLS material revealed. */
 export type DockerEndpoint =
@@ -82,7 +84,7 @@ export function negotiateApiVersion(engine: string): string {
 
 /** An open response and what to do with its connection once the body is read. */
 export interface OpenResponse {
-  readonly response: HttpResponse;
+  readonly response: StreamedResponse;
   /** Pools the connection when the response allows it, else closes it. Call once, always. */
   release(): void;
 }
@@ -178,7 +180,16 @@ export class DockerClient {
     options: { body?: string; signal: AbortSignal },
   ): Promise<OpenResponse> {
     const { signal } = options;
-    const request = { method, target, body: options.body };
+    const body = options.body === undefined ? undefined : encoder.encode(options.body);
+    const request: WireRequest = {
+      method,
+      target,
+      host: "docker",
+      headers: body
+        ? [["User-Agent", "tailops"], ["Content-Type", "application/json"]]
+        : [["User-Agent", "tailops"]],
+      body,
+    };
     const pooled = method === "GET" ? this.#pool?.take(this.#key) : undefined;
     if (pooled) {
       try {
@@ -200,7 +211,7 @@ export class DockerClient {
 
   async #send(
     conn: Deno.Conn,
-    request: HttpRequest,
+    request: WireRequest,
     signal: AbortSignal,
     reused: boolean,
   ): Promise<OpenResponse> {
@@ -209,11 +220,11 @@ export class DockerClient {
     try {
       signal.throwIfAborted();
       const keepAlive = this.#pool !== undefined;
-      const response = await sendRequest(conn, request, { keepAlive, reused });
+      const response = await openResponse(conn, request, { keepAlive, reused });
       const release = () => {
         signal.removeEventListener("abort", onAbort);
         if (this.#pool && response.reusable() && !signal.aborted) {
-          this.#pool.give(this.#key, conn, idleTimeoutMs(response.headers.get("keep-alive")));
+          this.#pool.give(this.#key, conn, response.reuseMs());
         } else closeQuietly(conn);
       };
       return { response, release };

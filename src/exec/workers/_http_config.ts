@@ -62,6 +62,11 @@ export interface HttpTargetSettings {
   readonly secrets: readonly string[];
   /** Extra trusted CA certificates (PEM). */
   readonly caCerts: readonly string[];
+  /**
+   * A pinned SHA-256 fingerprint of the server's leaf certificate (`AB:CD:…`): when set, it
+   * replaces chain and name verification (proxmox targets).
+   */
+  readonly pinSha256?: string;
   readonly redirects: "none" | "same_origin";
   /** Allowed address ranges (CIDR) beyond the literal host address. */
   readonly allowAddresses: readonly string[];

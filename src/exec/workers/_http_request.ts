@@ -43,6 +43,7 @@ import { parseIp } from "./_http_address.ts";
 import { readCertificateExpiry } from "./_http_cert.ts";
 import { type CompiledTarget, REQUEST_HEADER_ALLOWLIST } from "./_http_config.ts";
 import { pathProblem, requestProblem } from "./_http_paths.ts";
+import { startPinnedTls } from "./_http_pin.ts";
 import { BadResponseError, exchange, type WireRequest, type WireResponse } from "./_http_wire.ts";
 import { type ConnPool, NoReplyError } from "./_conn_pool.ts";
 import { buildResult, HttpFailure, toFailure } from "./_http_result.ts";
@@ -134,7 +135,14 @@ async function connect(target: CompiledTarget, deadline: AbortSignal): Promise<D
         `Refused to send to target "${target.id}": its host resolved to ${reached}, which is outside the addresses allowed for it (add a range to allow_addresses to permit it)`,
       );
     }
-    if (target.scheme === "https") {
+    if (target.scheme === "https" && target.pinSha256) {
+      conn = await startPinnedTls(tcp, {
+        id: target.id,
+        hostname: target.hostname,
+        pinSha256: target.pinSha256,
+        signal: deadline,
+      });
+    } else if (target.scheme === "https") {
       conn = await Deno.startTls(tcp, {
         hostname: target.hostname,
         caCerts: [...target.caCerts],

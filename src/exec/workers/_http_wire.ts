@@ -1,6 +1,11 @@
 /**
- * A small HTTP/1.1 client over one already-connected (and already-checked)
- * `Deno.Conn`. The worker speaks HTTP itself instead of calling `fetch`
+ * The one HTTP/1.1 client of the workers, over one already-connected (and,
+ * for the HTTP worker, already-checked) `Deno.Conn`: one response parser, one
+ * chunked decoder, used by the HTTP worker ({@linkcode exchange}, body kept
+ * up to a cap) and the Docker worker ({@linkcode openResponse}, body read as
+ * a stream). Connections are pooled by `_conn_pool.ts`; connecting (and the
+ * HTTP worker's address check, the Docker worker's unix socket) stays with
+ * each worker. The workers speak HTTP themselves instead of calling `fetch`
  * because `fetch` resolves the host on its own: it cannot be told to use the
  * address the guard checked, and its TCP-socket transport does not do TLS.
  *
@@ -60,9 +65,12 @@ const MAX_HEAD_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("latin1");
 
+/** Bytes from the connection, buffered in one reused buffer. */
 class Reader {
   readonly #conn: Deno.Conn;
-  #buf = new Uint8Array(0);
+  #buf = new Uint8Array(16 * 1024);
+  #start = 0;
+  #end = 0;
   /** Bytes received so far. */
   received = 0;
 
@@ -70,52 +78,66 @@ class Reader {
     this.#conn = conn;
   }
 
+  /** Reads more into the buffer; `false` at end of stream. */
   async #fill(): Promise<boolean> {
-    const chunk = new Uint8Array(64 * 1024);
-    const n = await this.#conn.read(chunk);
-    if (n === null) return false;
-    this.received += n;
-    if (this.#buf.length === 0) {
-      // The usual case while reading a body: no copy.
-      this.#buf = chunk.subarray(0, n);
-      return true;
+    if (this.#start > 0) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#start = 0;
     }
-    const next = new Uint8Array(this.#buf.length + n);
-    next.set(this.#buf);
-    next.set(chunk.subarray(0, n), this.#buf.length);
-    this.#buf = next;
-    return true;
-  }
-
-  async line(): Promise<string> {
-    for (let from = 0;;) {
-      const at = this.#buf.indexOf(10, from);
-      if (at >= 0) {
-        const line = decoder.decode(this.#buf.subarray(0, at)).replace(/\r$/, "");
-        this.#buf = this.#buf.subarray(at + 1);
-        return line;
-      }
-      from = this.#buf.length;
-      if (from > MAX_HEAD_BYTES) {
+    if (this.#end === this.#buf.length) {
+      if (this.#buf.length >= MAX_HEAD_BYTES) {
         throw new BadResponseError(
           `The target sent a header line longer than ${MAX_HEAD_BYTES} bytes`,
         );
       }
+      const grown = new Uint8Array(this.#buf.length * 2);
+      grown.set(this.#buf.subarray(0, this.#end));
+      this.#buf = grown;
+    }
+    const n = await this.#conn.read(this.#buf.subarray(this.#end));
+    if (n === null) return false;
+    this.#end += n;
+    this.received += n;
+    return true;
+  }
+
+  /** One line without its CR LF (a bare LF is accepted too). */
+  async line(): Promise<string> {
+    // Bytes after the line's start already searched for LF.
+    for (let scanned = 0;;) {
+      const at = this.#buf.subarray(this.#start + scanned, this.#end).indexOf(10);
+      if (at >= 0) {
+        const lf = this.#start + scanned + at;
+        const end = lf > this.#start && this.#buf[lf - 1] === 13 ? lf - 1 : lf;
+        const line = decoder.decode(this.#buf.subarray(this.#start, end));
+        this.#start = lf + 1;
+        return line;
+      }
+      scanned = this.#end - this.#start;
       if (!await this.#fill()) throw new BadResponseError("The target closed the connection early");
     }
   }
 
   /** Bytes received but not consumed. */
   get buffered(): number {
-    return this.#buf.length;
+    return this.#end - this.#start;
   }
 
-  /** Up to `max` bytes; an empty array at end of stream. */
+  /** Up to `max` bytes the caller may keep; an empty array at end of stream. */
   async take(max: number): Promise<Uint8Array> {
-    if (this.#buf.length === 0 && !await this.#fill()) return new Uint8Array(0);
-    const out = this.#buf.subarray(0, max);
-    this.#buf = this.#buf.subarray(out.length);
-    return out;
+    if (this.#end > this.#start) {
+      const n = Math.min(max, this.#end - this.#start);
+      const out = this.#buf.slice(this.#start, this.#start + n);
+      this.#start += n;
+      return out;
+    }
+    // Nothing buffered: read straight into a buffer of the caller's own.
+    const chunk = new Uint8Array(Math.min(max, 64 * 1024));
+    const n = await this.#conn.read(chunk);
+    if (n === null) return new Uint8Array(0);
+    this.received += n;
+    return chunk.subarray(0, n);
   }
 }
 
@@ -150,6 +172,7 @@ class Body {
   }
   bytes(): Uint8Array {
     if (this.#whole) return this.#whole.subarray(0, this.size);
+    if (this.parts.length === 1) return this.parts[0];
     const out = new Uint8Array(this.size);
     let at = 0;
     for (const part of this.parts) {
@@ -191,8 +214,37 @@ async function readHead(reader: Reader): Promise<Head> {
   }
 }
 
-/** @returns Whether the body (and, with `trailers`, its trailer section) was read to its end. */
-async function readChunked(reader: Reader, body: Body, trailers: boolean): Promise<boolean> {
+/** How a body is framed: a length (`0` for none), chunked, or up to the end of the stream. */
+type Framing = number | "chunked" | "close";
+
+/**
+ * The body, transfer coding removed, in one generator (each level of
+ * generators costs microseconds per response); `state.ended` is set once it
+ * was read to its end. A chunked body's trailer section is read to its blank
+ * line only with `trailers` (worth waiting for only on a kept connection).
+ */
+async function* bodyOf(
+  reader: Reader,
+  framing: Framing,
+  trailers: boolean,
+  state: { ended: boolean },
+): AsyncGenerator<Uint8Array> {
+  if (framing !== "chunked") {
+    let left = framing === "close" ? Infinity : framing;
+    while (left > 0) {
+      const part = await reader.take(Math.min(left, 64 * 1024));
+      if (part.length === 0) {
+        if (framing === "close") return;
+        throw new BadResponseError(
+          "The target closed the connection before the whole body arrived",
+        );
+      }
+      left -= part.length;
+      yield part;
+    }
+    state.ended = framing !== "close";
+    return;
+  }
   for (;;) {
     const sizeLine = (await reader.line()).split(";")[0].trim();
     if (!/^[0-9A-Fa-f]{1,12}$/.test(sizeLine)) {
@@ -200,13 +252,15 @@ async function readChunked(reader: Reader, body: Body, trailers: boolean): Promi
     }
     let left = parseInt(sizeLine, 16);
     if (left === 0) {
-      // Trailer lines up to the blank line; only worth waiting for on a kept connection.
       for (let total = 0; trailers; total++) {
         const line = await reader.line();
-        if (line === "") return true;
+        if (line === "") {
+          state.ended = true;
+          return;
+        }
         if (total > 100) throw new BadResponseError("The target sent too many trailer lines");
       }
-      return false;
+      return;
     }
     while (left > 0) {
       const part = await reader.take(left);
@@ -214,25 +268,10 @@ async function readChunked(reader: Reader, body: Body, trailers: boolean): Promi
         throw new BadResponseError("The target closed the connection mid-body");
       }
       left -= part.length;
-      if (!body.add(part)) return false;
+      yield part;
     }
     if (await reader.line() !== "") throw new BadResponseError("The target sent a malformed chunk");
   }
-}
-
-/** @returns Whether a framed body was read to its end (never for a close-delimited one). */
-async function readBody(reader: Reader, length: number | undefined, body: Body): Promise<boolean> {
-  let left = length ?? Infinity;
-  while (left > 0) {
-    const part = await reader.take(Math.min(left, 64 * 1024));
-    if (part.length === 0) {
-      if (length === undefined) return false;
-      throw new BadResponseError("The target closed the connection before the whole body arrived");
-    }
-    left -= part.length;
-    if (!body.add(part)) return false;
-  }
-  return true;
 }
 
 function contentLength(headers: ReadonlyMap<string, string>): number | undefined {
@@ -244,6 +283,92 @@ function contentLength(headers: ReadonlyMap<string, string>): number | undefined
     throw new BadResponseError("The target sent an invalid Content-Length");
   }
   return Number(value);
+}
+
+/** A response whose body is read as a stream. */
+export interface StreamedResponse {
+  readonly status: number;
+  /** Lowercase names; repeated headers joined with `, `. */
+  readonly headers: ReadonlyMap<string, string>;
+  /** The body, transfer coding removed; read it before releasing the connection. */
+  readonly body: AsyncIterable<Uint8Array>;
+  /**
+   * Whether the connection can carry another request: asked with
+   * `keepAlive`, an HTTP/1.1 response, the body framed (Content-Length or
+   * chunked) and read to its end, nothing left over, and no `Connection: close`.
+   */
+  reusable(): boolean;
+  /** With `keepAlive` and {@linkcode StreamedResponse.reusable}: ms it may idle; else `0`. */
+  reuseMs(): number;
+  /** The body's length when the response states it (Content-Length without a transfer coding). */
+  readonly length?: number;
+}
+
+/**
+ * Sends one request and reads the status line and headers; the body is read
+ * by iterating `body`.
+ *
+ * @param conn A connected socket; the caller closes (or pools) it when done.
+ * @param request The request.
+ * @param options Keep-alive and whether the connection was reused.
+ * @returns The response.
+ * @throws {NoReplyError} On a `reused` connection that failed before any response byte.
+ * @throws {BadResponseError} When the response is not valid HTTP/1.1 (also while the body is read).
+ * @throws {Error} Whatever the socket throws (closed by a deadline, reset, TLS failure).
+ */
+export async function openResponse(
+  conn: Deno.Conn,
+  request: WireRequest,
+  options: ExchangeOptions = {},
+): Promise<StreamedResponse> {
+  const reader = new Reader(conn);
+  try {
+    return await openOn(conn, reader, request, options.keepAlive === true);
+  } catch (error) {
+    if (options.reused && reader.received === 0) throw new NoReplyError(error);
+    throw error;
+  }
+}
+
+async function openOn(
+  conn: Deno.Conn,
+  reader: Reader,
+  request: WireRequest,
+  keepAlive: boolean,
+): Promise<StreamedResponse> {
+  const lines = [`${request.method} ${request.target} HTTP/1.1`, `Host: ${request.host}`];
+  for (const [name, value] of request.headers) lines.push(`${name}: ${value}`);
+  lines.push(keepAlive ? "Connection: keep-alive" : "Connection: close");
+  if (request.body) lines.push(`Content-Length: ${request.body.length}`);
+  const head = encoder.encode(`${lines.join("\r\n")}\r\n\r\n`);
+  let out = head;
+  if (request.body) {
+    out = new Uint8Array(head.length + request.body.length);
+    out.set(head);
+    out.set(request.body, head.length);
+  }
+  for (let at = 0; at < out.length;) at += await conn.write(out.subarray(at));
+
+  const { status, headers, minor } = await readHead(reader);
+  const bodiless = request.method === "HEAD" || status === 204 || status === 304;
+  const coding = headers.get("transfer-encoding")?.toLowerCase();
+  const chunked = coding !== undefined && coding.split(",").at(-1)?.trim() === "chunked";
+  // Content-Length counts only without a transfer coding (RFC 9112 6.3).
+  const length = bodiless ? 0 : coding === undefined ? contentLength(headers) : undefined;
+  const framing: Framing = chunked ? "chunked" : length ?? "close";
+  const state = { ended: false };
+  const body = bodyOf(reader, framing, keepAlive, state);
+  const reusable = () =>
+    keepAlive && state.ended && minor === 1 && reader.buffered === 0 &&
+    !/(?:^|,)\s*close\s*(?:,|$)/i.test(headers.get("connection") ?? "");
+  return {
+    status,
+    headers,
+    body,
+    reusable,
+    reuseMs: () => (reusable() ? idleTimeoutMs(headers.get("keep-alive")) : 0),
+    ...(typeof framing === "number" && { length: framing }),
+  };
 }
 
 /**
@@ -264,53 +389,15 @@ export async function exchange(
   capBytes: number,
   options: ExchangeOptions = {},
 ): Promise<WireResponse> {
-  const reader = new Reader(conn);
-  try {
-    return await exchangeOn(conn, reader, request, capBytes, options.keepAlive === true);
-  } catch (error) {
-    if (options.reused && reader.received === 0) throw new NoReplyError(error);
-    throw error;
-  }
-}
-
-async function exchangeOn(
-  conn: Deno.Conn,
-  reader: Reader,
-  request: WireRequest,
-  capBytes: number,
-  keepAlive: boolean,
-): Promise<WireResponse> {
-  const lines = [`${request.method} ${request.target} HTTP/1.1`, `Host: ${request.host}`];
-  for (const [name, value] of request.headers) lines.push(`${name}: ${value}`);
-  lines.push(keepAlive ? "Connection: keep-alive" : "Connection: close");
-  if (request.body) lines.push(`Content-Length: ${request.body.length}`);
-  const head = encoder.encode(`${lines.join("\r\n")}\r\n\r\n`);
-  let out = head;
-  if (request.body) {
-    out = new Uint8Array(head.length + request.body.length);
-    out.set(head);
-    out.set(request.body, head.length);
-  }
-  for (let at = 0; at < out.length;) at += await conn.write(out.subarray(at));
-
-  const { status, headers, minor } = await readHead(reader);
+  const response = await openResponse(conn, request, options);
   const body = new Body(capBytes);
-  const bodiless = request.method === "HEAD" || status === 204 || status === 304;
-  const coding = headers.get("transfer-encoding")?.toLowerCase();
-  let complete = true;
-  if (bodiless) {
-    // No body by definition.
-  } else if (coding !== undefined) {
-    complete = coding.split(",").at(-1)?.trim() === "chunked"
-      ? await readChunked(reader, body, keepAlive)
-      : await readBody(reader, undefined, body);
-  } else {
-    const length = contentLength(headers);
-    if (length !== undefined) body.expect(length);
-    complete = await readBody(reader, length, body);
-  }
-  const reusable = keepAlive && complete && !body.truncated && minor === 1 &&
-    reader.buffered === 0 && !/(?:^|,)\s*close\s*(?:,|$)/i.test(headers.get("connection") ?? "");
-  const reuseMs = reusable ? idleTimeoutMs(headers.get("keep-alive")) : 0;
-  return { status, headers, body: body.bytes(), truncated: body.truncated, reuseMs };
+  if (response.length !== undefined) body.expect(response.length);
+  for await (const part of response.body) if (!body.add(part)) break;
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: body.bytes(),
+    truncated: body.truncated,
+    reuseMs: response.reuseMs(),
+  };
 }

@@ -52,10 +52,16 @@ function refuse(code: ExecFailure["code"], message: string): never {
   throw new FsFailure({ code, message });
 }
 
-/** The real roots a plan may use: its own roots, where they lie under configured ones. */
-function rootsOf(plan: FsReadPlan | FsListPlan, config: LocalFsConfig): string[] {
+/**
+ * The real roots a plan may use: its own roots, where they lie under configured ones.
+ *
+ * @param planRoots The roots a plan carries.
+ * @param config The worker's configured roots and their real paths.
+ * @returns Each usable root, as written and under its configured root's real path.
+ */
+export function realRootsOf(planRoots: readonly string[], config: LocalFsConfig): string[] {
   const roots = new Set<string>();
-  for (const root of plan.roots) {
+  for (const root of planRoots) {
     // A plan can narrow the configured roots, never widen them. A narrower root keeps its
     // configured root's real prefix (a symlink below that is not followed here, which can
     // only refuse more).
@@ -68,7 +74,15 @@ function rootsOf(plan: FsReadPlan | FsListPlan, config: LocalFsConfig): string[]
   return [...roots];
 }
 
-function isProtected(real: string, id: string, config: LocalFsConfig): boolean {
+/**
+ * Whether a real path, or the object with this `dev:ino`, is one of the gateway's own files.
+ *
+ * @param real A real path.
+ * @param id `dev:ino` of the opened object, or `""`.
+ * @param config The protected files.
+ * @returns `true` when it must be refused.
+ */
+export function isProtectedPlace(real: string, id: string, config: LocalFsConfig): boolean {
   return config.protected.ids.includes(id) || isUnderRoots(real, config.protected.paths);
 }
 
@@ -125,8 +139,20 @@ async function helper(
   return { bytes: out.bytes, truncated: out.truncated };
 }
 
-/** Where the object open on `fd` really is, from the kernel. */
-async function realPathOf(fd: number, config: LocalFsConfig, timeoutMs: number): Promise<string> {
+/**
+ * Where the object open on `fd` really is, from the kernel (`readlink /proc/PID/fd/N`).
+ *
+ * @param fd An open descriptor.
+ * @param config The `readlink` helper's path.
+ * @param timeoutMs Bound on the helper.
+ * @returns The real path.
+ * @throws {FsFailure} When the helper is missing or fails.
+ */
+export async function realPathOf(
+  fd: number,
+  config: LocalFsConfig,
+  timeoutMs: number,
+): Promise<string> {
   const { bytes } = await helper(
     config.programs.readlink ?? null,
     "readlink",
@@ -144,10 +170,10 @@ function checkPlace(
   what: string,
 ): void {
   const shown = JSON.stringify(plan.path);
-  if (!isUnderRoots(real, rootsOf(plan, config))) {
+  if (!isUnderRoots(real, realRootsOf(plan.roots, config))) {
     refuse("forbidden", `Cannot ${what} ${shown}: its real path lies outside the allowed roots`);
   }
-  if (isProtected(real, id, config)) {
+  if (isProtectedPlace(real, id, config)) {
     refuse("forbidden", `Cannot ${what} ${shown}: it holds the gateway's own secrets`);
   }
 }

@@ -95,14 +95,14 @@ function execOpen(client: Client, command: string): Promise<ExecChannel> {
  *
  * @param pool The target's pool.
  * @param command The remote command line (built from constants and `quoteArgv` only).
- * @param options `capBytes` per stream; `signal` stops it, its reason (an {@linkcode SshError}) is thrown.
+ * @param options `capBytes` per stream; `signal` stops it, its reason (an {@linkcode SshError}) is thrown; `stdin` is sent to the command, then end of input.
  * @returns The exit status and captured output.
  * @throws {SshError} `unreachable` when the connection is lost mid-command, or the signal's reason.
  */
 export async function runCommand(
   pool: ConnectionPool,
   command: string,
-  options: { capBytes: number; signal: AbortSignal; address: string },
+  options: { capBytes: number; signal: AbortSignal; address: string; stdin?: Uint8Array },
 ): Promise<RawRun> {
   const { signal } = options;
   let client: Client | undefined;
@@ -153,6 +153,8 @@ export async function runCommand(
     channel.on("data", (chunk: Uint8Array) => stdout.push(chunk));
     channel.stderr.on("data", (chunk: Uint8Array) => stderr.push(chunk));
     channel.once("close", () => finish());
+    // Data for the remote command (a file write's content), then end of input.
+    if (options.stdin) channel.end(options.stdin);
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });
   });

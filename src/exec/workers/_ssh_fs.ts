@@ -45,12 +45,22 @@ const KILLED = 137;
 /** Symlinks followed at most in one path, as the kernel's own limit. */
 const MAX_HOPS = 40;
 
-/** A shell function: `under DIR` succeeds when DIR lies under a root's real path, setting `m`. */
-function underFunction(roots: readonly string[]): string {
+/**
+ * Resolves the roots' real paths once, in the script's own shell (no
+ * subshell per root: `cd -P` sets `$PWD` to the physical path, as `pwd -P`
+ * prints it), into the positional parameters; and a shell function:
+ * `under DIR "$@"` succeeds when DIR lies under one of them, setting `m`.
+ * The script's working directory is left in the last root: later steps
+ * `cd` by absolute path.
+ *
+ * @param roots The roots (quoted here).
+ * @returns The script's first lines.
+ */
+export function underFunction(roots: readonly string[]): string {
   const list = roots.length > 0 ? roots.map(quoteArg).join(" ") : "''";
-  return `under() { for r in ${list}; do ` +
-    `r=$(cd -P -- "$r" 2>/dev/null && pwd -P) || continue; [ "$r" = / ] && r=; ` +
-    `case $1 in "$r"|"$r"/*) m=\${r:-/}; return 0;; esac; done; return 1; }`;
+  return `set --; for r in ${list}; do [ -n "$r" ] && cd -P -- "$r" 2>/dev/null && set -- "$@" "$PWD"; done\n` +
+    `under() { u=$1; shift; for r in "$@"; do [ "$r" = / ] && r=; ` +
+    `case $u in "$r"|"$r"/*) m=\${r:-/}; return 0;; esac; done; return 1; }`;
 }
 
 /**
@@ -81,8 +91,9 @@ export function fsReadScript(plan: FsReadPlan): string {
     "while :; do",
     `  d=\${p%/*}; f=\${p##*/}; [ -n "$d" ] || d=/`,
     `  cd -P -- "$d" 2>/dev/null || exit ${NOT_FOUND}`,
-    `  w=$(pwd -P) || exit ${NOT_FOUND}; w=\${w%/}`,
-    `  under "\${w:-/}" || { printf '%s\\0' "$w/$f"; exit ${OUTSIDE}; }`,
+    // After `cd -P`, $PWD is the pinned directory's physical path (POSIX), as `pwd -P` prints it.
+    `  w=$PWD; [ -n "$w" ] || exit ${NOT_FOUND}; w=\${w%/}`,
+    `  under "\${w:-/}" "$@" || { printf '%s\\0' "$w/$f"; exit ${OUTSIDE}; }`,
     `  case $f in ''|.|..) exit ${WRONG_TYPE};; esac`,
     `  if [ -L "./$f" ]; then`,
     `    n=$((n + 1)); [ "$n" -le ${MAX_HOPS} ] || exit ${LOOP}`,
@@ -118,8 +129,8 @@ export function fsListScript(plan: FsListPlan): string {
     `p=${quoteArg(plan.path)}`,
     `cd -P -- "$p" 2>/dev/null || { [ -e "$p" ] || exit ${NOT_FOUND}; ` +
     `[ -d "$p" ] || exit ${WRONG_TYPE}; exit ${UNREADABLE}; }`,
-    `w=$(pwd -P) || exit ${NOT_FOUND}`,
-    `under "$w" || { printf '%s\\0' "$w"; exit ${OUTSIDE}; }`,
+    `w=$PWD; [ -n "$w" ] || exit ${NOT_FOUND}`,
+    `under "$w" "$@" || { printf '%s\\0' "$w"; exit ${OUTSIDE}; }`,
     `[ -r . ] && [ -x . ] || { printf '%s\\0' "$w"; exit ${UNREADABLE}; }`,
     `printf '%s\\0%s\\0' "$w" "$m"`,
     `if find . -maxdepth 0 -printf '' >/dev/null 2>&1; then ` +

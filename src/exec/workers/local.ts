@@ -13,6 +13,7 @@ import {
   type ExecPlan,
   type FsListPlan,
   type FsReadPlan,
+  type FsWritePlan,
   isUnderRoots,
   type PlanResult,
 } from "../plan.ts";
@@ -25,6 +26,7 @@ import {
 } from "../protocol.ts";
 import { decodeText, readCapped } from "./_capped.ts";
 import { FsFailure, listDirectoryRaceFree, readFileRaceFree } from "./_local_fs.ts";
+import { writeFileRaceFree } from "./_local_fs_write.ts";
 
 /** Grace between SIGTERM and SIGKILL when a program overruns its timeout. */
 const KILL_GRACE_MS = 2_000;
@@ -145,12 +147,14 @@ async function runExec(
   }
   const commands: CommandResult[] = [];
   for (const argv of plan.commands) {
-    commands.push(await runCommand(argv, plan, context(commands.length)));
+    const result = await runCommand(argv, plan, context(commands.length));
+    commands.push(result);
+    if (plan.stopOnFailure && result.exitCode !== 0) break;
   }
   return { kind: "exec", commands };
 }
 
-function checkPlanRoots(plan: FsReadPlan | FsListPlan): void {
+function checkPlanRoots(plan: FsReadPlan | FsListPlan | FsWritePlan): void {
   if (!isUnderRoots(plan.path, plan.roots)) {
     throw new Failure({ code: "forbidden", message: `${plan.path} is outside the allowed roots` });
   }
@@ -168,6 +172,10 @@ function toFailure(error: unknown): ExecFailure {
     return { code: "forbidden", message: "Access to the path is not allowed" };
   }
   if (errno === "ENOTDIR") return { code: "forbidden", message: "The path is not a directory" };
+  // A write whose names were swapped under it (a racer inside the write root).
+  if (["EEXIST", "EISDIR", "ENOTEMPTY", "EXDEV", "EBUSY"].includes(String(errno))) {
+    return { code: "forbidden", message: "The path changed while it was being written" };
+  }
   if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
     return { code: "forbidden", message: "Access to the path is not allowed" };
   }
@@ -200,6 +208,9 @@ async function run(id: number, request: Extract<WorkerRequest, { type: "run" }>)
     } else if (plan.kind === "fs_list") {
       checkPlanRoots(plan);
       result = await listDirectoryRaceFree(plan, config!);
+    } else if (plan.kind === "fs_write") {
+      checkPlanRoots(plan);
+      result = await writeFileRaceFree(plan, config!);
     } else {throw new Failure({
         code: "internal",
         message: `The local executor cannot run ${plan.kind} plans`,

@@ -9,20 +9,21 @@
 import type { Duplex } from "node:stream";
 // @ts-types="@types/ssh2"
 import type { Client, ClientChannel } from "ssh2";
-import type { ExecPlan, Plan, PlanResult } from "../plan.ts";
+import { type ExecPlan, type Plan, type PlanResult, sudoFor } from "../plan.ts";
 import {
   type ResultText,
   textBuffers,
   type WorkerRequest,
   type WorkerResponse,
 } from "../protocol.ts";
-import { commandLine, firstAvailableScript } from "../ssh_command_line.ts";
-import { readFirstAvailable, toCommandResult } from "./_ssh_commands.ts";
+import { commandLine, firstAvailableScript, sequenceScript } from "../ssh_command_line.ts";
+import { readFirstAvailable, splitSequence, toCommandResult } from "./_ssh_commands.ts";
 import { checkSshConfig, type SshTargetConfig } from "./_ssh_config.ts";
 import { addressOf, connect, prepare } from "./_ssh_connect.ts";
 import { SshError } from "./_ssh_errors.ts";
 import { runCommand } from "./_ssh_exec.ts";
 import { fsListScript, fsReadScript, parseFsList, parseFsRead } from "./_ssh_fs.ts";
+import { fsWriteScript, parseFsWrite } from "./_ssh_fs_write.ts";
 import { ConnectionPool } from "./_ssh_pool.ts";
 
 /** Room for the real path and size a file read prints before the content. */
@@ -124,10 +125,28 @@ async function runExec(
     }
     return { kind: "exec", commands: [toCommandResult(plan.commands[index], ran, context(0))] };
   }
+  if (plan.commands.length > 1) {
+    // One channel for all of them (system_status: 3 execs became 1), never run twice.
+    const boundary = crypto.randomUUID().replaceAll("-", "");
+    const script = sequenceScript(plan.commands, plan.sudo, boundary);
+    const capBytes = (plan.outputCapBytes + 128) * plan.commands.length;
+    const raw = await runCommand(pool, script, { ...options, capBytes });
+    const runs = splitSequence(raw, plan.commands.length, {
+      boundary,
+      capBytes: plan.outputCapBytes,
+    });
+    return {
+      kind: "exec",
+      commands: runs.map((ran, i) => toCommandResult(plan.commands[i], ran, context(i))),
+    };
+  }
   const commands = [];
-  for (const argv of plan.commands) {
-    const ran = await runCommand(pool, commandLine(argv, plan.sudo), options);
-    commands.push(toCommandResult(argv, ran, context(commands.length)));
+  for (const [index, argv] of plan.commands.entries()) {
+    const sudo = sudoFor(plan, index);
+    const ran = await runCommand(pool, commandLine(argv, sudo), options);
+    const result = toCommandResult(argv, ran, { ...context(commands.length), sudo });
+    commands.push(result);
+    if (plan.stopOnFailure && result.exitCode !== 0) break;
   }
   return { kind: "exec", commands };
 }
@@ -150,10 +169,17 @@ async function execute(
       const options = { capBytes: plan.outputCapBytes, signal, address };
       return parseFsList(plan, await runCommand(poolFor(target), fsListScript(plan), options));
     }
+    case "fs_write": {
+      const content = Uint8Array.from(atob(plan.content), (c) => c.charCodeAt(0));
+      const nonce = crypto.randomUUID().replaceAll("-", "");
+      const options = { capBytes: 64 * 1024, signal, address, stdin: content };
+      const script = fsWriteScript(plan, content.length, nonce);
+      return parseFsWrite(plan, content.length, await runCommand(poolFor(target), script, options));
+    }
     default:
       throw new SshError(
         "internal",
-        `Cannot run a ${plan.kind} plan: expected exec, fs_read or fs_list`,
+        `Cannot run a ${plan.kind} plan: expected exec, fs_read, fs_list or fs_write`,
       );
   }
 }

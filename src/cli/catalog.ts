@@ -1,0 +1,49 @@
+/**
+ * The catalog a gateway serves: the built-in operations plus the operator's
+ * operation files.
+ *
+ * @module
+ */
+import { loadOperations } from "../config/operations_load.ts";
+import { ENVELOPE_KEYS } from "../mcp/envelope.ts";
+import { CATALOG } from "../ops/catalog.ts";
+import { withDiscovery } from "../ops/discovery.ts";
+import type { Operation } from "../ops/operation.ts";
+import { withOperatorOperations } from "../ops/operator.ts";
+import { stackDeploy } from "../ops/stack_deploy.ts";
+import { loadStacks } from "../config/stacks_load.ts";
+
+/**
+ * The built-in catalog plus the operator's operation files, when a directory
+ * is given (or named by `TAILOPS_OPERATIONS`, which also reaches `serve`).
+ *
+ * Needs `read` on the directory, `env` for `TAILOPS_OPERATIONS`.
+ *
+ * @param dir The directory; `undefined` for `TAILOPS_OPERATIONS`, `null` for none.
+ * @param stacksDir Curated compose stacks (adds `stack_deploy`); `undefined` for
+ *   `TAILOPS_STACKS`, `null` for none.
+ * @returns The frozen catalog.
+ * @throws {ConfigError} With `file:line:column` for every problem of every file.
+ */
+export async function loadCatalog(
+  dir?: string | null,
+  stacksDir?: string | null,
+): Promise<readonly Operation[]> {
+  const from = dir === undefined
+    ? (Deno.env.get("TAILOPS_OPERATIONS") || undefined)
+    : dir ?? undefined;
+  const stacksFrom = stacksDir === undefined
+    ? (Deno.env.get("TAILOPS_STACKS") || undefined)
+    : stacksDir ?? undefined;
+  // Curated stacks add stack_deploy, which is built from them.
+  const stacks = stacksFrom === undefined ? [] : await loadStacks(stacksFrom);
+  if (stacks.length === 0 && from === undefined) return CATALOG;
+  // Operator names are checked against every built-in, list_targets included.
+  const builtins = stacks.length > 0 ? Object.freeze([...CATALOG, stackDeploy(stacks)]) : CATALOG;
+  const all = from === undefined
+    ? builtins
+    : withOperatorOperations(builtins, await loadOperations(from), ENVELOPE_KEYS);
+  // list_targets is rebuilt to report on every tool, the operators' and stack_deploy too.
+  const discovery = CATALOG[0].name;
+  return withDiscovery(all.filter((op) => op.name !== discovery));
+}

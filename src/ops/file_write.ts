@@ -1,0 +1,337 @@
+/**
+ * `file_write`: put a file on a host under the target's `files.write_roots`
+ * (separate from the read roots), atomically and without following a
+ * symlink; see `src/exec/workers/_local_fs_write.ts` and `_ssh_fs_write.ts`.
+ * Dry run reads the current file and returns a unified diff and digests.
+ * The audit log records the content by digest and size, never in clear.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import type { Target } from "../config/targets_schema.ts";
+import type { FsReadPlan, FsWritePlan, PlanResult, SequencePlan } from "../exec/plan.ts";
+import { hostPathSchema } from "./_host_schemas.ts";
+import { rootsFor } from "./file.ts";
+import { defineOperation, OperationError, targetLimits } from "./operation.ts";
+import { unifiedDiff } from "./_unified_diff.ts";
+
+/** Largest file content accepted, in bytes. */
+export const MAX_WRITE_BYTES = 1024 * 1024;
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** A user or group name as useradd accepts it, or a numeric id; never starting with "-". */
+const OWNER = /^(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})$/;
+
+const modeSchema = z.string().regex(/^0?[0-6]{3}$/, {
+  error:
+    'Invalid mode: expected octal permission bits without execute or special bits, such as "0644" or "0600"',
+});
+
+const input = z.strictObject({
+  path: hostPathSchema.describe("Absolute path under the target's write roots"),
+  content: z.string().max(Math.ceil(MAX_WRITE_BYTES / 3) * 4).describe(
+    `The new content (at most ${MAX_WRITE_BYTES} bytes)`,
+  ),
+  encoding: z.enum(["utf-8", "base64"]).default("utf-8"),
+  mode: modeSchema.default("0644"),
+  backup: z.boolean().default(true).describe(
+    "Keep the previous version as .NAME.tailops-prev beside the file",
+  ),
+  owner: z.string().regex(OWNER, {
+    error: "Invalid owner: expected a user name or a numeric id",
+  }).optional().describe("Owner to set (numeric on local targets; needs the right to chown)"),
+  group: z.string().regex(OWNER, {
+    error: "Invalid group: expected a group name or a numeric id",
+  }).optional().describe("Group to set (numeric on local targets)"),
+  expected_sha256: z.string().refine((v) => v === "absent" || SHA256.test(v), {
+    error: 'Invalid expected_sha256: expected a lowercase hex SHA-256 or "absent"',
+  }).optional().describe(
+    'Write only when the current content has this SHA-256 ("absent": only when there is no file)',
+  ),
+});
+
+type Args = z.infer<typeof input>;
+
+function contentBytes(args: Args): Uint8Array {
+  if (args.encoding === "utf-8") return new TextEncoder().encode(args.content);
+  let binary: string;
+  try {
+    binary = atob(args.content);
+  } catch {
+    throw new OperationError("invalid_content", "Invalid content: expected base64");
+  }
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/**
+ * The SHA-256 of bytes, hex.
+ *
+ * @param bytes The bytes.
+ * @returns 64 hex digits.
+ */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+function writePlan(args: Args, target: Target): FsWritePlan {
+  const roots = rootsFor(args.path, target, "write_roots");
+  const bytes = contentBytes(args);
+  if (bytes.length > MAX_WRITE_BYTES) {
+    throw new OperationError(
+      "too_large",
+      `Invalid content: expected at most ${MAX_WRITE_BYTES} bytes, found ${bytes.length}`,
+    );
+  }
+  for (const [key, value] of [["owner", args.owner], ["group", args.group]] as const) {
+    if (value !== undefined && target.type === "local" && !/^[0-9]+$/.test(value)) {
+      throw new OperationError(
+        "invalid_arguments",
+        `Invalid ${key} ${JSON.stringify(value)}: expected a numeric id on the gateway host`,
+      );
+    }
+  }
+  return {
+    kind: "fs_write",
+    path: args.path,
+    roots,
+    ...(args.owner === undefined ? {} : { owner: args.owner }),
+    ...(args.group === undefined ? {} : { group: args.group }),
+    content: toBase64(bytes),
+    sha256: sha256Hex(bytes),
+    mode: parseInt(args.mode, 8),
+    backup: args.backup,
+    ...(args.expected_sha256 === undefined ? {} : { expectedSha256: args.expected_sha256 }),
+    ...targetLimits(target),
+  };
+}
+
+function readCurrent(args: Args, target: Target): FsReadPlan {
+  return {
+    kind: "fs_read",
+    path: args.path,
+    roots: rootsFor(args.path, target, "write_roots"),
+    offset: 0,
+    ...targetLimits(target),
+    outputCapBytes: MAX_WRITE_BYTES + 1,
+  };
+}
+
+/** What dry run shows beside the plan: the current file, the digests and a diff. */
+function describeCurrent(
+  outcome: { ok: true; result: PlanResult } | {
+    ok: false;
+    error: { code: string; message: string };
+  },
+  args: Args,
+): Record<string, unknown> {
+  const bytes = contentBytes(args);
+  const next = { sha256: sha256Hex(bytes), size: bytes.length };
+  const text = args.encoding === "utf-8" ? args.content : undefined;
+  if (!outcome.ok) {
+    if (outcome.error.code !== "not_found") return { error: outcome.error, new: next };
+    return {
+      current: null,
+      new: next,
+      would_change: true,
+      diff: text === undefined ? null : unifiedDiff("", text, { from: "/dev/null", to: args.path }),
+    };
+  }
+  const result = outcome.result;
+  if (result.kind !== "fs_read") return { error: { code: "bad_output", message: "No content" } };
+  const current = result.encoding === "utf-8"
+    ? new TextEncoder().encode(result.content)
+    : Uint8Array.from(atob(result.content), (c) => c.charCodeAt(0));
+  const sha = result.truncated ? null : sha256Hex(current);
+  const diff = text !== undefined && result.encoding === "utf-8" && !result.truncated
+    ? unifiedDiff(result.content, text, { from: result.path, to: args.path })
+    : null;
+  return {
+    current: { path: result.path, size: result.size, sha256: sha },
+    new: next,
+    would_change: sha !== next.sha256,
+    diff,
+    ...(diff === null ? { note: "No text diff (binary, or too large): compare the digests" } : {}),
+  };
+}
+
+const output = z.object({
+  path: z.string(),
+  bytes: z.number(),
+  sha256: z.string(),
+  previous_sha256: z.string().nullable(),
+  changed: z.boolean(),
+  backup: z.string().nullable(),
+});
+
+/** Write one file under the target's write roots. */
+export const fileWrite = defineOperation({
+  name: "file_write",
+  title: "Write a file",
+  description: "Writes `content` (UTF-8 text, or base64 with encoding: base64; at most 1 MiB) " +
+    "to `path` under the target's write roots, atomically (temporary file, fsync, rename), " +
+    "never following a symbolic link, with permission bits `mode` (default 0644; no execute " +
+    "bits), and owner/group when given and permitted. The directory must exist. A file " +
+    "already holding this content is left alone " +
+    "(changed: false). backup (default true) keeps the previous version as .NAME.tailops-prev. " +
+    "expected_sha256 writes only when the current content has that digest. Dry run returns a " +
+    "unified diff against the current file and both digests.",
+  input,
+  output,
+  capability: "file:write",
+  paramReach: {
+    expected_sha256: { absent: "whatever the current content is" },
+    owner: { absent: "the writing user", absentIsNarrowest: true },
+    group: { absent: "the writing user's group", absentIsNarrowest: true },
+  },
+  targetTypes: ["local", "ssh"],
+  mutates: true,
+  destructive: true,
+  // Local targets: readlink tells the worker where an opened directory or file really is.
+  programs: ["readlink"],
+  plan: writePlan,
+  checkPlan: readCurrent,
+  describeCheck: describeCurrent,
+  auditArgs: (args) => {
+    let bytes: Uint8Array;
+    try {
+      bytes = contentBytes(args);
+    } catch {
+      bytes = new TextEncoder().encode(args.content);
+    }
+    return { ...args, content: { sha256: sha256Hex(bytes), bytes: bytes.length } };
+  },
+  parse: (result) => {
+    if (result.kind !== "fs_write") {
+      throw new OperationError(
+        "bad_output",
+        `Expected a write result, found a ${result.kind} result`,
+      );
+    }
+    return {
+      path: result.path,
+      bytes: result.bytes,
+      sha256: result.sha256,
+      previous_sha256: result.previousSha256,
+      changed: result.changed,
+      backup: result.backup,
+    };
+  },
+  render: (out) =>
+    out.changed
+      ? `${out.path}: written (${out.bytes} bytes, sha256 ${out.sha256.slice(0, 12)}…)${
+        out.backup ? `; previous kept as ${out.backup}` : ""
+      }`
+      : `${out.path}: unchanged (already sha256 ${out.sha256.slice(0, 12)}…)`,
+});
+
+/**
+ * The backup file_write keeps beside a file.
+ *
+ * @param path The file.
+ * @returns `DIR/.NAME.tailops-prev`.
+ */
+export function backupPath(path: string): string {
+  const cut = path.lastIndexOf("/");
+  return `${path.slice(0, cut)}/.${path.slice(cut + 1)}.tailops-prev`;
+}
+
+const restoreInput = z.strictObject({
+  path: hostPathSchema.describe("The file to put its previous version back for"),
+  mode: modeSchema.default("0644"),
+});
+
+type RestoreArgs = z.infer<typeof restoreInput>;
+
+function restorePlan(args: RestoreArgs, target: Target): SequencePlan {
+  const read = { ...readCurrent({ path: backupPath(args.path) } as Args, target) };
+  // Content and digest are filled in by the executor host from the read (contentFrom).
+  const write = writePlan(
+    { path: args.path, content: "", encoding: "utf-8", mode: args.mode, backup: true },
+    target,
+  );
+  return {
+    kind: "sequence",
+    ...targetLimits(target),
+    steps: [{ plan: read }, { plan: write, contentFrom: 0 }],
+  };
+}
+
+/** Put a file's previous version (file_write's backup) back; the current one becomes the backup. */
+export const fileRestore = defineOperation({
+  name: "file_restore",
+  title: "Restore a file's previous version",
+  description: "Puts back the previous version that file_write kept (.NAME.tailops-prev) for " +
+    "`path` under the target's write roots, with file_write's guarantees (atomic, no symlink " +
+    "followed). The version it replaces becomes the new backup, so a restore can be undone by " +
+    "another. Dry run shows the diff from the current file to the backup.",
+  input: restoreInput,
+  output,
+  capability: "file:write",
+  targetTypes: ["local", "ssh"],
+  mutates: true,
+  destructive: true,
+  programs: ["readlink"],
+  plan: restorePlan,
+  checkPlan: (args, target): SequencePlan => ({
+    kind: "sequence",
+    ...targetLimits(target),
+    continueOnFailure: true,
+    steps: [
+      { plan: readCurrent({ path: args.path } as Args, target) },
+      { plan: readCurrent({ path: backupPath(args.path) } as Args, target) },
+    ],
+  }),
+  describeCheck: (outcome) => {
+    if (!outcome.ok || outcome.result.kind !== "sequence") {
+      return { error: outcome.ok ? { code: "bad_output", message: "No result" } : outcome.error };
+    }
+    const [current, backup] = outcome.result.steps.map((s) =>
+      s && "ok" in s && s.ok && s.result.kind === "fs_read" ? s.result : null
+    );
+    if (!backup) return { error: { code: "not_found", message: "There is no backup to restore" } };
+    const text = (r: typeof current) =>
+      r && r.encoding === "utf-8" && !r.truncated ? r.content : null;
+    const before = current ? text(current) : "";
+    const after = text(backup);
+    return {
+      backup: { path: backup.path, size: backup.size },
+      diff: before === null || after === null
+        ? null
+        : unifiedDiff(before, after, { from: current?.path ?? "/dev/null", to: backup.path }),
+    };
+  },
+  parse: (result) => {
+    if (result.kind !== "sequence") {
+      throw new OperationError("bad_output", `Expected a sequence result, found ${result.kind}`);
+    }
+    const [read, write] = result.steps;
+    for (const step of [read, write]) {
+      if (step && "ok" in step && !step.ok) {
+        throw new OperationError(
+          step.error.code,
+          step === read && step.error.code === "not_found"
+            ? "There is no backup to restore"
+            : step.error.message,
+        );
+      }
+    }
+    if (!write || !("ok" in write) || !write.ok) {
+      throw new OperationError("bad_output", "Nothing was written");
+    }
+    return fileWrite.parse(write.result, {} as never);
+  },
+  render: (out) =>
+    out.changed
+      ? `${out.path}: previous version restored (sha256 ${out.sha256.slice(0, 12)}…)`
+      : `${out.path}: already the previous version`,
+});

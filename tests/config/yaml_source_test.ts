@@ -1,0 +1,73 @@
+import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
+import { ConfigError } from "../../src/config/errors.ts";
+import { parse } from "yaml";
+import { parseYaml } from "../../src/config/yaml_source.ts";
+
+const REPO = new URL("../../", import.meta.url);
+
+// Scalars where YAML 1.1 and 1.2 or two parsers could disagree.
+const SCALARS = [
+  "1_000",
+  "0b101",
+  "+12",
+  "-0",
+  "0o17",
+  "017",
+  "0x1F",
+  ".inf",
+  "-.Inf",
+  "1e3",
+  "1.",
+  "+.5",
+  "1:20",
+  "2024-01-01",
+  "yes",
+  "No",
+  "on",
+  "~",
+  "Null",
+  "TRUE",
+  "tRUE",
+  "'it''s'",
+  '"\\u00e9\\x41"',
+  "a # c",
+  "'x\n  y'",
+  "00",
+  "09",
+];
+
+Deno.test("parseYaml() reads scalars as the yaml package's YAML 1.2 core schema does", () => {
+  for (const scalar of SCALARS) {
+    const text = `key: ${scalar}\nlist: [${/[#\n]/.test(scalar) ? "1" : scalar}]\n`;
+    assertEquals(parseYaml(text, "t.yaml").value, parse(text), `for ${JSON.stringify(scalar)}`);
+  }
+});
+
+Deno.test("parseYaml() reads the shipped files as the yaml package does", async () => {
+  const files = ["targets.example.yaml", "policy/default.yaml", "policy/homelab.yaml"];
+  for (const file of [...files, "policy/production.yaml"]) {
+    const text = await Deno.readTextFile(new URL(file, REPO));
+    assertEquals(parseYaml(text, file).value, parse(text), file);
+  }
+});
+
+Deno.test("parseYaml() still refuses alias bombs and duplicate keys, at their positions", () => {
+  const bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [" + "*a, ".repeat(20) + "*a]\nc: [" +
+    "*b, ".repeat(20) + "*b]\n";
+  throws(
+    () => parseYaml(bomb, "bomb.yaml"),
+    (error: unknown) =>
+      error instanceof ConfigError && /Excessive alias count/.test(error.problems[0].message),
+  );
+  throws(
+    () => parseYaml("a: 1\nb: 2\na: 3\n", "dup.yaml"),
+    (error: unknown) =>
+      error instanceof ConfigError && error.problems[0].position?.line === 3 &&
+      /unique/.test(error.problems[0].message),
+  );
+});
+
+Deno.test("parseYaml() finds positions in text the fast parser read", () => {
+  const source = parseYaml("targets:\n  - id: a\n    port: 70000\n", "p.yaml");
+  assertEquals(source.positionOf(["targets", 0, "port"]), { file: "p.yaml", line: 3, column: 11 });
+});

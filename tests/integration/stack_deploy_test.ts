@@ -1,0 +1,198 @@
+/**
+ * "Deploy the monitoring stack to every web server", through the real
+ * gateway and the SDK client, over real sshd: dry run (diffs and commands,
+ * batches), then a rollout in batches that stops at the first failure (this
+ * machine has no compose CLI, so compose fails with one clear sentence after
+ * the files are written), then a repeat that reports nothing changed and
+ * runs nothing.
+ *
+ * Not exercised here: compose actually bringing containers up (Debian's
+ * docker.io has no compose plugin and docker-compose is not installed).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { tempDirWith } from "./_gateway.ts";
+import { ALLOW_ALL_POLICY, call } from "./_mcp_checks.ts";
+import { type Fleet, startFleet } from "./_fleet.ts";
+import { NO_COMPOSE } from "../../src/ops/compose.ts";
+
+const COMPOSE = "services:\n  node-exporter:\n    image: prom/node-exporter:v1.8.2\n";
+const CONFIG = "scrape_interval: 15s\n";
+
+interface Batch {
+  batch: number;
+  targets: string[];
+  ok: number;
+  failed: number;
+  skipped: number;
+}
+
+Deno.test({
+  name:
+    "stack_deploy rolls a curated stack out to web servers in batches, with dry run and an idempotent repeat",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const stacks = await tempDirWith();
+    await Deno.mkdir(`${stacks}/monitoring`);
+    await Deno.writeTextFile(`${stacks}/monitoring/compose.yaml`, COMPOSE);
+    await Deno.writeTextFile(`${stacks}/monitoring/prometheus.yml`, CONFIG);
+    let fleet: Fleet | undefined;
+    const web = ["web-1", "web-2", "web-3"];
+    try {
+      fleet = await startFleet({
+        instances: 1,
+        targets: (filesDir) =>
+          web.map((id) => ({
+            id,
+            instance: 0,
+            tags: ["web"],
+            capabilities: ["file:write"],
+            writeRoots: [`${filesDir}/${id}`],
+          })),
+        policy: ALLOW_ALL_POLICY,
+        env: { TAILOPS_STACKS: stacks },
+      });
+      for (const id of web) {
+        await Deno.mkdir(`${fleet.filesDir}/${id}`);
+        await Deno.chmod(`${fleet.filesDir}/${id}`, 0o777);
+      }
+      const client = fleet.client;
+      const dirOf = (id: string) => `${fleet!.filesDir}/${id}/monitoring`;
+
+      await t.step("tools/list shows stack_deploy with the curated stacks", async () => {
+        const { tools } = await client.listTools();
+        const tool = tools.find((x) => x.name === "stack_deploy");
+        assert.ok(tool, tools.map((x) => x.name).join(", "));
+        assert.match(tool.description ?? "", /monitoring/);
+      });
+
+      await t.step(
+        "dry run shows each file's diff and the compose command per target, in batches",
+        async () => {
+          const called = await call(client, "stack_deploy", {
+            targets: "tag:web",
+            stack: "monitoring",
+            serial: 2,
+            dry_run: true,
+          });
+          assert.deepEqual(
+            called.results.map((r) => [r.target, r.status]),
+            web.map((id) => [id, "planned"]),
+          );
+          const plan = called.results[0].plan as {
+            steps: {
+              kind: string;
+              path?: string;
+              argv?: string[][];
+              only_if_a_file_changed?: boolean;
+            }[];
+            check: {
+              files: { name: string; diff: string; would_change: boolean }[];
+              would_run_compose: boolean;
+            };
+          };
+          assert.deepEqual(plan.steps.map((s) => s.kind), ["write_file", "write_file", "exec"]);
+          assert.equal(plan.steps[0].path, `${dirOf("web-1")}/compose.yaml`);
+          assert.equal(plan.steps[2].only_if_a_file_changed, true);
+          assert.deepEqual(plan.steps[2].argv![0].slice(0, 5), [
+            "docker-compose",
+            "--ansi",
+            "never",
+            "--project-directory",
+            dirOf("web-1"),
+          ]);
+          assert.equal(plan.check.files[0].name, "compose.yaml");
+          assert.match(
+            plan.check.files[0].diff,
+            /^--- \/dev\/null\n\+\+\+ \/compose\.yaml\n@@ -0,0 \+1,3 @@\n\+services:/,
+          );
+          assert.equal(plan.check.would_run_compose, true);
+          const batches = (called as unknown as { results: unknown[] }).results.map((r) =>
+            (r as { batch: number }).batch
+          );
+          assert.deepEqual(batches, [1, 1, 2]);
+          await assert.rejects(Deno.stat(dirOf("web-1")), Deno.errors.NotFound);
+        },
+      );
+
+      await t.step("a rollout one target at a time stops after the first failure", async () => {
+        const progress: string[] = [];
+        const raw = await client.callTool(
+          {
+            name: "stack_deploy",
+            arguments: { targets: "tag:web", stack: "monitoring", serial: 1, max_failures: 1 },
+          },
+          { onprogress: (p: { message?: string }) => progress.push(p.message ?? "") },
+        );
+        assert.deepEqual(progress, [
+          "batch 1/3: web-1: failed",
+          "batch 2/3: web-2: skipped",
+          "batch 3/3: web-3: skipped",
+        ]);
+        const result = raw.structuredContent as {
+          results: { target: string; status: string; error?: { code: string; message: string } }[];
+          batches: Batch[];
+        };
+        assert.deepEqual(result.results.map((r) => r.status), ["failed", "skipped", "skipped"]);
+        assert.equal(result.results[0].error?.code, "program_missing");
+        assert.equal(result.results[0].error?.message, NO_COMPOSE);
+        assert.deepEqual(result.batches.map((b) => [b.batch, b.targets, b.failed, b.skipped]), [
+          [1, ["web-1"], 1, 0],
+          [2, ["web-2"], 0, 1],
+          [3, ["web-3"], 0, 1],
+        ]);
+        // The files were written on web-1 before compose was tried; web-2 and web-3 untouched.
+        assert.equal(await Deno.readTextFile(`${dirOf("web-1")}/compose.yaml`), COMPOSE);
+        assert.equal(await Deno.readTextFile(`${dirOf("web-1")}/prometheus.yml`), CONFIG);
+        await assert.rejects(Deno.stat(dirOf("web-2")), Deno.errors.NotFound);
+      });
+
+      await t.step(
+        "deploying again where nothing changed writes nothing and runs nothing",
+        async () => {
+          const called = await call(client, "stack_deploy", {
+            target: "web-1",
+            stack: "monitoring",
+          });
+          const entry = called.results[0];
+          assert.equal(entry.status, "ok", JSON.stringify(entry));
+          assert.equal(entry.data?.changed, false);
+          assert.equal(entry.data?.compose, null);
+          assert.match(called.text, /nothing changed/);
+        },
+      );
+
+      await t.step(
+        "a file changed on the host is put back, with a backup, and compose is tried",
+        async () => {
+          await Deno.writeTextFile(`${dirOf("web-1")}/prometheus.yml`, "scrape_interval: 1s\n");
+          const dry = await call(client, "stack_deploy", {
+            target: "web-1",
+            stack: "monitoring",
+            dry_run: true,
+          });
+          const check =
+            (dry.results[0].plan as { check: { files: { diff: string; would_change: boolean }[] } })
+              .check;
+          assert.deepEqual(check.files.map((f) => f.would_change), [false, true]);
+          assert.match(check.files[1].diff, /\n-scrape_interval: 1s\n\+scrape_interval: 15s\n$/);
+          const called = await call(client, "stack_deploy", {
+            target: "web-1",
+            stack: "monitoring",
+          });
+          assert.equal(called.results[0].error?.message, NO_COMPOSE);
+          assert.equal(await Deno.readTextFile(`${dirOf("web-1")}/prometheus.yml`), CONFIG);
+          assert.equal(
+            await Deno.readTextFile(`${dirOf("web-1")}/.prometheus.yml.tailops-prev`),
+            "scrape_interval: 1s\n",
+          );
+        },
+      );
+    } finally {
+      await fleet?.close();
+      await Deno.remove(stacks, { recursive: true });
+    }
+  },
+});
