@@ -13,11 +13,8 @@
  * @module
  */
 import { z } from "zod";
-import {
-  McpServer,
-  StdioServerTransport,
-  WebStandardStreamableHTTPServerTransport,
-} from "../../src/mcp/sdk.ts";
+import { McpServer, WebStandardStreamableHTTPServerTransport } from "../../src/mcp/sdk.ts";
+import { StdioServerTransport } from "../../src/mcp/sdk_stdio.ts";
 
 const entrySchema = z.object({
   name: z.string(),

@@ -7,6 +7,7 @@
  */
 import { postMcp, statusWithHost } from "./_selftest_http.ts";
 import { type SelftestIssuerKey, type TokenFactory, tokenFactory } from "./_selftest_tokens.ts";
+import { checkDiscover, checkForgedState, checkHeaderMismatch } from "./_selftest_2026.ts";
 import { checkChallenge, checkMetadata, checkSessionHijack } from "./_selftest_checks.ts";
 import { canonicalResource } from "./metadata.ts";
 
@@ -113,6 +114,10 @@ export async function runSelftest(
     return [status === 403, `Expected 403 for Origin "https://evil.invalid", found ${status}`];
   });
   await guarded("session_hijack", () => checkSessionHijack(url, token, options.otherToken));
+  // MCP 2026-07-28: stateless requests.
+  await guarded("discover_2026", () => checkDiscover(url, token));
+  await guarded("header_mismatch_2026", () => checkHeaderMismatch(url, token));
+  await guarded("request_state_not_credential", () => checkForgedState(url, token));
   return { url, ok: checks.every((c) => c.result !== "fail"), checks };
 }
 

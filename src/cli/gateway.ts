@@ -28,6 +28,7 @@ import { ApprovalStore, notifyWebhook } from "../gate/approvals.ts";
 import { TierRateLimiter } from "../gate/rate_limit.ts";
 import { loadOrCreateAuditKey, loadOrCreateGatewayKey } from "../auth/gateway_key.ts";
 import { checkpointShipper, type ShippingCounts } from "./checkpoint_shipping.ts";
+import { requestStateSigner } from "../mcp/request_state.ts";
 import { type ApprovalDeps, watchApprovals } from "../mcp/approval_flow.ts";
 import { getLogger } from "@logtape/logtape";
 import { createLocalJWKSet } from "jose";
@@ -244,6 +245,7 @@ async function assemble(
     metrics: new CallMetrics(),
     refusals,
     inFlight,
+    requestStates: requestStateSigner(key, approvals.grantKeys!),
     deps: {
       registry,
       policy: compiled,

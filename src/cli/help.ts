@@ -66,6 +66,10 @@ HTTP limits (flag, else TAILOPS_ + the flag in capitals with _, else default):
   --session-idle-timeout DURATION
                                  Close a session without requests this long
                                  (default: 10m; 6x with an open event stream)
+  --stateless                    Serve 2025-era clients without sessions, each
+                                 request on its own (for load balancers; no
+                                 elicitation). 2026-07-28 clients are always
+                                 stateless                  [TAILOPS_STATELESS]
 
 SIGHUP is ignored (configuration is not reloaded; restart to apply changes).
 

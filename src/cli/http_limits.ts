@@ -19,6 +19,7 @@ export const HTTP_LIMIT_FLAGS = {
   "fd-reserve": { type: "string" },
   "max-sessions-per-identity": { type: "string" },
   "session-idle-timeout": { type: "string" },
+  stateless: { type: "boolean" },
 } as const;
 
 /** Limits of the HTTP transport. */
@@ -138,6 +139,16 @@ export function parseHttpLimits(parsed: Parsed): HttpLimits {
       min: 100,
       max: 86_400_000,
     }),
+    stateless: statelessOption(parsed),
   };
   return { listener, sessions };
+}
+
+/** `--stateless`, or `TAILOPS_STATELESS=true|false` when the flag is absent. */
+function statelessOption(parsed: Parsed): boolean {
+  if (parsed.values.stateless === true) return true;
+  const env = Deno.env.get("TAILOPS_STATELESS");
+  if (env === undefined || env === "" || env === "false") return false;
+  if (env === "true") return true;
+  throw new CliError(`Invalid TAILOPS_STATELESS ${JSON.stringify(env)}: expected true or false`);
 }

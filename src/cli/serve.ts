@@ -8,6 +8,7 @@ import { compileBindings } from "../auth/bindings.ts";
 import { fullIdentity } from "../gate/identity.ts";
 import { createMcpServer } from "../mcp/server.ts";
 import { StdioTransport } from "../mcp/stdio_transport.ts";
+import { serveStdio as serveMcpStdio } from "../mcp/sdk_stdio.ts";
 import { type Gateway, openGateway } from "./gateway.ts";
 import { SERVE_HELP } from "./help.ts";
 import { flushLogs, setupLogging } from "./logging.ts";
@@ -31,29 +32,31 @@ async function serveStdio(options: ServeOptions, gateway: Gateway): Promise<void
   const identity = gateway.policy.identities === undefined
     ? fullIdentity(`local:${user}`, "local")
     : compileBindings(gateway.policy.identities)({ kind: "local", user });
-  const server = createMcpServer(gateway.core, identity);
   // Our own transport: bounded lines, an answer for every malformed one, and
   // the end of stdin (a client that quits) closes it.
   const transport = new StdioTransport(Deno.stdin.readable, Deno.stdout.writable);
   // The client closed stdin: answer what it already asked (within the grace period).
   transport.onInputEnd = () => gateway.drain(options.shutdownGraceMs);
-  const closed = new Promise<void>((resolve) => {
-    transport.onclose = () => resolve();
+  // The SDK picks the era from the first message (`initialize`: a 2025
+  // session; `server/discover` or a 2026-07-28 envelope: stateless requests)
+  // and builds the server for it (once more for a discarded discover probe).
+  const connection = serveMcpStdio(() => createMcpServer(gateway.core, identity), {
+    transport,
+    onerror: (error) => log.debug("stdio: {error}", { error: error.message }),
   });
   // Stdio keeps reading during the grace period: new calls get a clear
   // refusal from the request guard rather than silence.
   onShutdown(gateway, {
     graceMs: options.shutdownGraceMs,
-    closeTransports: () => transport.close(),
+    closeTransports: () => connection.close(),
   });
-  await server.connect(transport);
   await recordInstance(options, gateway);
   log.info("Serving MCP over stdio as {subject} (audit chain {audit})", {
     subject: identity.subject,
     stateDir: options.stateDir,
     audit: gateway.audit.path,
   });
-  await closed;
+  await transport.closed;
   await gateway.close();
   log.info("Stopped: the client closed stdin");
   await flushLogs();

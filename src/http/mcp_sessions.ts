@@ -1,7 +1,20 @@
 /**
- * The `/mcp` endpoint: Streamable HTTP sessions, one MCP server each, bound to
- * the subject that created them. Each request on a session acts as the
- * identity its own credential proves now (see `createMcpServer`).
+ * The `/mcp` endpoint, serving both protocol eras on one URL once the request
+ * is authenticated:
+ *
+ * - 2026-07-28 requests (a `_meta` envelope naming the revision) are
+ *   stateless: each is answered by a server built for that request's
+ *   identity (the SDK's `createMcpHandler`, which also checks the
+ *   `Mcp-Method`/`Mcp-Name` headers against the body and answers
+ *   `server/discover`). Any gateway process sharing the state directory can
+ *   answer any of them.
+ * - 2025-era requests (`initialize` and what follows) use Streamable HTTP
+ *   sessions, one MCP server each, bound to the subject that created them;
+ *   or, with `stateless`, a fresh server per request and no session (for
+ *   load balancers; no elicitation, as it needs a stream back to the client).
+ *
+ * Each request acts as the identity its own credential proves now (see
+ * `createMcpServer`).
  *
  * Sessions are not a shared pool: each identity may hold a bounded number,
  * a new one beyond that is refused (never another identity's evicted), and
@@ -16,7 +29,14 @@ import type { Handler } from "hono";
 import type { Identity } from "../gate/identity.ts";
 import { authInfoFor } from "../mcp/request_identity.ts";
 import { createMcpServer, type GatewayCore } from "../mcp/server.ts";
-import { type McpServer, WebStandardStreamableHTTPServerTransport } from "../mcp/sdk.ts";
+import {
+  createMcpHandler,
+  isLegacyRequest,
+  type McpRequestContext,
+  type McpServer,
+  WebStandardStreamableHTTPServerTransport,
+} from "../mcp/sdk.ts";
+import { requestIdentity } from "../mcp/request_identity.ts";
 import { checkRpcMessage } from "../mcp/rpc_message.ts";
 import type { GatewayEnv } from "./authenticate.ts";
 import type { SessionBindings } from "./session_bindings.ts";
@@ -31,13 +51,20 @@ export interface SessionLimits {
   readonly maxSessions: number;
   /** A session with no request and no open event stream for this long is closed, in ms. */
   readonly idleMs: number;
+  /**
+   * Serve 2025-era clients without sessions: every request is answered on
+   * its own (no session id, no server-to-client requests such as
+   * elicitation). 2026-07-28 requests are stateless either way.
+   */
+  readonly stateless?: boolean;
 }
 
 /** Safe defaults; `tailops serve --help` lists the flags that change them. */
-export const DEFAULT_SESSION_LIMITS: SessionLimits = Object.freeze({
+export const DEFAULT_SESSION_LIMITS: Required<SessionLimits> = Object.freeze({
   maxSessionsPerIdentity: 16,
   maxSessions: 1024,
   idleMs: 10 * 60_000,
+  stateless: false,
 });
 
 /** How many idle times a session with an open event stream is kept without requests. */
@@ -86,7 +113,23 @@ export function mcpSessions(
   core: GatewayCore,
   limits: Partial<SessionLimits> & { bindings?: SessionBindings } = {},
 ): McpSessions {
-  const { maxSessionsPerIdentity, maxSessions, idleMs } = { ...DEFAULT_SESSION_LIMITS, ...limits };
+  const { maxSessionsPerIdentity, maxSessions, idleMs, stateless } = {
+    ...DEFAULT_SESSION_LIMITS,
+    ...limits,
+  };
+  // Stateless requests: a server per request, for the identity it was
+  // authenticated as (the SDK hands our AuthInfo back to the factory).
+  const perRequest = createMcpHandler((ctx: McpRequestContext) => {
+    const identity = requestIdentity({ authInfo: ctx.authInfo });
+    if (identity === undefined) {
+      throw new Error("A stateless MCP request arrived without an identity");
+    }
+    return createMcpServer(core, identity, { identityPerRequest: true });
+  }, {
+    legacy: "reject",
+    onerror: (error) =>
+      log.debug("Stateless MCP request refused: {error}", { error: error.message }),
+  });
   const sessions = new Map<string, Session>();
   // Sessions per subject, counting those still initializing: two initialize
   // requests racing must not both take the last slot.
@@ -182,6 +225,68 @@ export function mcpSessions(
     }
   }
 
+  // 2025-era requests served without a session (`stateless`), by caller and
+  // JSON-RPC id: a `notifications/cancelled` arrives as a request of its own
+  // and reaches the call through here (on this process only).
+  const running = new Map<string, () => void>();
+  const runningKey = (subject: string, id: unknown) => `${subject}\0${JSON.stringify(id)}`;
+
+  async function sessionless(
+    identity: Identity,
+    request: Request,
+    body: unknown,
+  ): Promise<Response> {
+    if (request.method !== "POST") {
+      return rpcError(
+        405,
+        -32000,
+        "Method not allowed: this gateway serves 2025-era clients without sessions (--stateless), so there is no session to GET or DELETE",
+      );
+    }
+    const message = body as { method?: unknown; id?: unknown; params?: { requestId?: unknown } };
+    if (message.method === "notifications/cancelled") {
+      running.get(runningKey(identity.subject, message.params?.requestId))?.();
+      return new Response(null, { status: 202 });
+    }
+    const server = createMcpServer(core, identity, { identityPerRequest: true });
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+    });
+    await server.connect(transport);
+    const key = typeof message.method === "string" && message.id !== undefined
+      ? runningKey(identity.subject, message.id)
+      : undefined;
+    let ended = false;
+    // Closing the transport aborts the call's signal, as a cancel does in a session.
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      if (key !== undefined && running.get(key) === end) running.delete(key);
+      transport.close().catch(() => {});
+      server.close().catch(() => {});
+    };
+    if (key !== undefined && !running.has(key)) running.set(key, end);
+    let response: Response;
+    try {
+      response = await transport.handleRequest(request, {
+        parsedBody: body,
+        authInfo: authInfoFor(identity),
+      });
+    } catch (error) {
+      end();
+      throw error;
+    }
+    if (response.body === null) {
+      end();
+      return response;
+    }
+    // Streamed (SSE): the call is in flight until its stream ends or is dropped.
+    const tracked = response.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({ flush: end, cancel: end }),
+    );
+    return new Response(tracked, { status: response.status, headers: response.headers });
+  }
+
   const handler: McpSessions["handler"] = async function mcpEndpoint(c) {
     const identity = c.get("identity");
     const request = c.req.raw;
@@ -197,6 +302,13 @@ export function mcpSessions(
       const checked = checkRpcMessage(body);
       if ("error" in checked) return Response.json(checked.error, { status: 400 });
     }
+    if (!(await isLegacyRequest(request, body))) {
+      return await perRequest.fetch(request, {
+        authInfo: authInfoFor(identity),
+        parsedBody: body,
+      });
+    }
+    if (stateless) return await sessionless(identity, request, body);
     if (id === undefined) {
       if (request.method === "POST" && isInitialize(body)) {
         return await open(identity, request, body);
@@ -244,6 +356,7 @@ export function mcpSessions(
     sweep,
     async close() {
       clearInterval(timer);
+      await perRequest.close().catch(() => {});
       for (const id of [...sessions.keys()]) closeSession(id);
       await Promise.resolve();
     },

@@ -42,15 +42,35 @@ export interface CallRequest {
   readonly signal?: AbortSignal;
   /** Called after each target finishes. */
   readonly onProgress?: (done: number, total: number, message: string) => void;
-  /** Asks the requester to confirm (MCP elicitation), where the client supports it. */
-  readonly confirm?: (message: string) => Promise<boolean>;
+  /**
+   * How a rule's `confirm` question is settled inside the call: `ask` when
+   * the client can be asked (the call then ends with {@linkcode CallOutcome.confirm}
+   * and nothing runs), `answer` when the requester answered for a pending
+   * approval this gateway asked about. Without it, such a call needs an
+   * approval out of band, as any other.
+   */
+  readonly confirmation?: Confirmation;
 }
+
+/** See {@linkcode CallRequest.confirmation}. */
+export type Confirmation =
+  | { readonly kind: "ask" }
+  | { readonly kind: "answer"; readonly approvalId: string; readonly accepted: boolean };
 
 /** A finished call: the structured result, its text rendering, and whether it failed. */
 export interface CallOutcome {
   readonly result: ToolResult;
   readonly text: string;
   readonly isError: boolean;
+  /**
+   * Set when the call stopped to ask the requester (`confirmation: ask`):
+   * the pending approval, the question, and when it expires. Nothing ran.
+   */
+  readonly confirm?: {
+    readonly approvalId: string;
+    readonly message: string;
+    readonly expires: Date;
+  };
 }
 
 /** A call that could not start at all (no targets, bad selection, rate limit). */
@@ -145,6 +165,9 @@ function summarize(results: readonly TargetResult[]): string {
 
 type AskDecision = Extract<Decision, { kind: "approval_required" }>;
 
+/** The block code of a call stopped to ask its requester to confirm. */
+const CONFIRM = "approval_confirm";
+
 /** Why the runnable targets of a call do not run (approval missing, refused or declined). */
 type Block = { code: string; message: string; approval?: ApprovalInfo };
 
@@ -203,6 +226,26 @@ async function settleApproval(
     await recordApproval(approvals, redeemed.audit);
     return { approvalId: redeemed.grant.approval_id };
   }
+  const confirmation = request.confirmation;
+  if (confirmation?.kind === "answer") {
+    const now = deps.now?.() ?? new Date();
+    const id = confirmation.approvalId;
+    if (!confirmation.accepted) {
+      const denied = await approvals.store.deny(id, identity.subject, {
+        reason: "declined by the requester",
+        now,
+      });
+      if (denied.audit) await recordApproval(approvals, denied.audit);
+      return { code: "approval_declined", message: `You declined to confirm ${on}; nothing ran` };
+    }
+    const granted = await approvals.store.approve(id, identity.subject, { now });
+    if (granted.audit) await recordApproval(approvals, granted.audit);
+    // Not pending any more (approved, used or expired): consuming says which.
+    if (!granted.ok && granted.code !== "not_pending") {
+      return { code: `approval_${granted.code}`, message: granted.reason };
+    }
+    return await consume(id);
+  }
   const presented = request.args.approval_id as string | undefined;
   if (presented !== undefined) return await consume(presented);
   const approval = await requestApproval(approvals, {
@@ -215,23 +258,12 @@ async function settleApproval(
     terms,
     now: context.now,
   });
-  if (approval.confirm && request.confirm) {
-    const confirmed = await request.confirm(
-      `Policy ${phrase} asks you to confirm: run ${on}? Approval ${approval.id}.`,
-    );
-    const now = deps.now?.() ?? new Date();
-    if (!confirmed) {
-      const denied = await approvals.store.deny(approval.id, identity.subject, {
-        reason: "declined by the requester",
-        now,
-      });
-      if (denied.audit) await recordApproval(approvals, denied.audit);
-      return { code: "approval_declined", message: `You declined to confirm ${on}; nothing ran` };
-    }
-    const granted = await approvals.store.approve(approval.id, identity.subject, { now });
-    if (granted.audit) await recordApproval(approvals, granted.audit);
-    if (!granted.ok) return { code: `approval_${granted.code}`, message: granted.reason };
-    return await consume(approval.id);
+  if (approval.confirm && confirmation?.kind === "ask") {
+    return {
+      code: CONFIRM,
+      message: `Policy ${phrase} asks you to confirm: run ${on}? Approval ${approval.id}.`,
+      approval: approvalInfo(approval),
+    };
   }
   return {
     code: "approval_required",
@@ -323,6 +355,27 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
     );
   }
   const block = settled && "code" in settled ? settled : undefined;
+  if (block?.code === CONFIRM && block.approval) {
+    // Asked, not refused: the answer comes with the next request (maybe on
+    // another gateway process), which settles the approval and runs the call.
+    const result: ToolResult = {
+      tool: op.name,
+      dry_run: false,
+      summary: block.message,
+      approval: block.approval,
+      results: [],
+    };
+    return {
+      result,
+      text: deps.scrub(block.message),
+      isError: true,
+      confirm: {
+        approvalId: block.approval.id,
+        message: deps.scrub(block.message),
+        expires: new Date(block.approval.expires),
+      },
+    };
+  }
   const approvalId = settled && "approvalId" in settled ? settled.approvalId : undefined;
 
   const fanout = targets.length > 1 ? crypto.randomUUID() : undefined;

@@ -56,6 +56,12 @@ export interface GuardRefusal {
 
 type Message = Record<string, unknown>;
 
+/** Whether a request carries the MCP 2026-07-28 envelope (its protocol version in `_meta`). */
+function isModern(params: Message | undefined): boolean {
+  const meta = params?._meta as Message | undefined;
+  return typeof meta?.["io.modelcontextprotocol/protocolVersion"] === "string";
+}
+
 function quoteName(name: string): string {
   return JSON.stringify(name.length > 100 ? `${name.slice(0, 100)}…` : name);
 }
@@ -275,6 +281,8 @@ export function guardTransport(inner: Transport, options: GuardOptions): Transpo
             jsonrpc: "2.0",
             id,
             result: {
+              // MCP 2026-07-28 results name their type; earlier revisions have none.
+              ...(isModern(params) ? { resultType: "complete" } : {}),
               content: [{ type: "text", text: `invalid_arguments: ${invalid}` }],
               isError: true,
             },

@@ -6,12 +6,12 @@
  *
  * The checks are written out by hand rather than as a zod schema because each
  * failure needs its own sentence and code (-32700 parse error, -32600 invalid
- * request, -32602 invalid params); the SDK's `JSONRPCMessageSchema` still runs
+ * request, -32602 invalid params); the SDK's `parseJSONRPCMessage` still runs
  * last as a backstop.
  *
  * @module
  */
-import { type JSONRPCMessage, JSONRPCMessageSchema } from "./sdk.ts";
+import { type JSONRPCMessage, parseJSONRPCMessage } from "./sdk.ts";
 
 /**
  * Largest message accepted on either transport, in bytes (the HTTP body
@@ -186,8 +186,10 @@ export function checkRpcMessage(
       );
     }
   }
-  const parsed = JSONRPCMessageSchema.safeParse(value);
-  if (!parsed.success) {
+  let parsed: JSONRPCMessage;
+  try {
+    parsed = parseJSONRPCMessage(value);
+  } catch {
     return invalid(
       id,
       RPC_ERROR.invalidRequest,
@@ -195,7 +197,7 @@ export function checkRpcMessage(
       isResponse ? !looksLikeResponse : hasId,
     );
   }
-  return { message: parsed.data as JSONRPCMessage };
+  return { message: parsed };
 }
 
 function invalid(id: RpcId | null, code: number, message: string, respond = true) {

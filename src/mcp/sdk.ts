@@ -1,37 +1,31 @@
 /**
- * The MCP SDK's server-side modules with their real types. The SDK's `.js`
- * subpaths resolve to `any` under Deno; `@ts-types` points each at its
- * declaration file so `deno check` sees the real API. Import the SDK's server
- * pieces from here only. (The client stdio transport stays out of server code:
- * it reads the environment at load.)
+ * The MCP SDK (v2: `@modelcontextprotocol/server`) as the gateway uses it.
+ * Import the SDK's server pieces from here only, so one module shows what
+ * the gateway depends on. (The client packages stay out of server code; the
+ * stdio entry is in `sdk_stdio.ts`, loaded only by stdio serving.)
  *
  * @module
  */
-// @ts-types="@modelcontextprotocol/sdk/server/mcp"
-export { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-// @ts-types="@modelcontextprotocol/sdk/server/stdio"
-export { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-// @ts-types="@modelcontextprotocol/sdk/server/webStandardStreamableHttp"
-export { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-// @ts-types="@modelcontextprotocol/sdk/types"
-export { ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
-// @ts-types="@modelcontextprotocol/sdk/types"
+export {
+  acceptedContent,
+  CLIENT_CAPABILITIES_META_KEY,
+  createMcpHandler,
+  inputRequired,
+  isLegacyRequest,
+  McpServer,
+  parseJSONRPCMessage,
+  WebStandardStreamableHTTPServerTransport,
+} from "@modelcontextprotocol/server";
 export type {
+  AuthInfo,
   CallToolResult,
-  ServerNotification,
-  ServerRequest,
+  ClientCapabilities,
+  InputRequiredResult,
+  JSONRPCMessage,
+  McpRequestContext,
+  MessageExtraInfo,
+  ServerContext,
   Tool,
-} from "@modelcontextprotocol/sdk/types.js";
-// @ts-types="@modelcontextprotocol/sdk/shared/protocol"
-export type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
-// @ts-types="@modelcontextprotocol/sdk/server/auth/types"
-export type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
-// @ts-types="@modelcontextprotocol/sdk/types"
-export { JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
-// @ts-types="@modelcontextprotocol/sdk/types"
-export type { JSONRPCMessage, MessageExtraInfo } from "@modelcontextprotocol/sdk/types.js";
-// @ts-types="@modelcontextprotocol/sdk/shared/transport"
-export type {
   Transport,
   TransportSendOptions,
-} from "@modelcontextprotocol/sdk/shared/transport.js";
+} from "@modelcontextprotocol/server";

@@ -8,13 +8,25 @@
 import { getLogger } from "@logtape/logtape";
 import { couldUse, type Identity } from "../gate/mod.ts";
 import type { Operation } from "../ops/operation.ts";
-import { type CallDeps, CallError, callTool } from "./call_tool.ts";
+import { z } from "zod";
+import { type CallDeps, CallError, callTool, type Confirmation } from "./call_tool.ts";
 import type { CallMetrics } from "./metrics.ts";
 import type { RefusalRecorder } from "./refusals.ts";
 import type { InFlight } from "./in_flight.ts";
 import { type ArgumentSchema, type GuardOptions, guardTransport } from "./request_guard.ts";
 import { requestIdentity } from "./request_identity.ts";
-import { type CallToolResult, McpServer, type Transport } from "./sdk.ts";
+import type { ConfirmState, RequestStateSigner } from "./request_state.ts";
+import {
+  acceptedContent,
+  type CallToolResult,
+  CLIENT_CAPABILITIES_META_KEY,
+  type ClientCapabilities,
+  inputRequired,
+  type InputRequiredResult,
+  McpServer,
+  type ServerContext,
+  type Transport,
+} from "./sdk.ts";
 import { serveCachedToolList, toolConfig } from "./tool_definitions.ts";
 import { VERSION } from "../version.ts";
 
@@ -35,6 +47,11 @@ export interface GatewayCore {
   readonly refusals?: RefusalRecorder;
   /** Requests in flight on every session, for a graceful shutdown. */
   readonly inFlight?: InFlight;
+  /**
+   * Signs the state of confirmation rounds (input-required results); without
+   * it a confirm rule is never asked inside the call, only approved out of band.
+   */
+  readonly requestStates?: RequestStateSigner;
 }
 
 /**
@@ -101,35 +118,84 @@ export interface McpServerOptions {
   identityPerRequest?: boolean;
 }
 
+/** The one question a confirm rule asks: a form with a single yes/no field. */
+const CONFIRM_FORM = {
+  type: "object" as const,
+  properties: {
+    confirm: {
+      type: "boolean" as const,
+      title: "Run it",
+      description: "Confirm to run this call now",
+    },
+  },
+  required: ["confirm"],
+};
+const confirmAnswer = z.object({ confirm: z.boolean() });
+/** The key of the confirmation in `inputRequests` / `inputResponses`. */
+const CONFIRM_KEY = "confirm";
+
 /**
- * Asks the client's user to confirm a call (MCP elicitation). Anything but an
- * explicit "yes" is a no.
+ * Whether the client of this request declared elicitation: the 2026-07-28
+ * envelope's capabilities, else what the 2025-era session's `initialize`
+ * said (none under 2025 stateless serving: it cannot be asked).
  */
-async function confirmByElicitation(
-  server: McpServer,
-  message: string,
-  signal: AbortSignal,
-): Promise<boolean> {
-  try {
-    const answer = await server.server.elicitInput({
-      message,
-      requestedSchema: {
-        type: "object",
-        properties: {
-          confirm: {
-            type: "boolean",
-            title: "Run it",
-            description: "Confirm to run this call now",
-          },
-        },
-        required: ["confirm"],
-      },
-    }, { signal });
-    return answer.action === "accept" && answer.content?.confirm === true;
-  } catch (error) {
-    log.warn("Elicitation failed; treating it as not confirmed: {error}", { error: String(error) });
-    return false;
+function clientCanElicit(server: McpServer, ctx: ServerContext): boolean {
+  // Typed `Partial<{}>` by SDK 2.4.0; the envelope is a plain `_meta` object.
+  const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
+  const declared = envelope?.[CLIENT_CAPABILITIES_META_KEY] as ClientCapabilities | undefined;
+  return (declared ?? server.server.getClientCapabilities())?.elicitation !== undefined;
+}
+
+/**
+ * What the request says about a confirmation: the answer to a question this
+ * gateway asked (its state already verified by the `requestState` hook),
+ * `ask` when the client can be asked, or nothing.
+ */
+function confirmationOf(
+  ctx: ServerContext,
+  options: { tool: string; canAsk: boolean },
+): Confirmation | { refused: string } | undefined {
+  const state = ctx.mcpReq.requestState<ConfirmState | string>();
+  // A string is a state no hook verified (no signer): never trusted.
+  if (state !== undefined && typeof state === "object") {
+    if (state.tool !== options.tool) {
+      return {
+        refused:
+          `approval_call_mismatch: The request state was issued for ${state.tool}, not ${options.tool}; nothing ran`,
+      };
+    }
+    const responses = ctx.mcpReq.inputResponses as Record<string, unknown> | undefined;
+    if (responses?.[CONFIRM_KEY] === undefined) {
+      return {
+        refused:
+          `approval_unanswered: The request echoed approval ${state.approvalId}'s state without an answer to "${CONFIRM_KEY}"; nothing ran`,
+      };
+    }
+    const answer = acceptedContent(responses, CONFIRM_KEY, confirmAnswer);
+    return { kind: "answer", approvalId: state.approvalId, accepted: answer?.confirm === true };
   }
+  return options.canAsk ? { kind: "ask" } : undefined;
+}
+
+/**
+ * A confirm rule's approval asked of a 2025-era client served without a
+ * session (`--stateless`): no question can reach it inside the call, so the
+ * text says what would make that possible.
+ */
+async function withStatelessNote(
+  text: string,
+  approvalId: string,
+  server: McpServer,
+  ctx: ServerContext,
+  core: GatewayCore,
+): Promise<string> {
+  // A 2025 session always knows the client's capabilities after `initialize`.
+  const sessionless = ctx.mcpReq.envelope === undefined &&
+    server.server.getClientCapabilities() == null;
+  if (!sessionless) return text;
+  const approval = await core.deps.approvals?.store.get(approvalId).catch(() => undefined);
+  if (!approval?.confirm) return text;
+  return `${text}\nConfirming inside the call needs a 2025-era session (this gateway serves 2025-era clients with --stateless) or a 2026-07-28 client; until then approve it as said above.`;
 }
 
 function errorResult(text: string): CallToolResult {
@@ -171,8 +237,26 @@ export function createMcpServer(
     const caller = callerOf(extra);
     return caller === undefined ? [] : visibleOperations(core, caller);
   };
+  const signer = core.requestStates;
   const server = new GuardedMcpServer(SERVER_INFO, {
     capabilities: { logging: {} },
+    // Runs before the handler on every round that echoes a state (2026
+    // requests and the SDK's elicitation shim alike): a state another
+    // gateway key set minted, expired, or minted for another subject is
+    // refused with -32602 and never reaches the tool.
+    ...(signer
+      ? {
+        requestState: {
+          verify: (state: string, ctx: ServerContext) =>
+            signer.verify(state, {
+              subject: (callerOf(ctx.http ?? {}) ?? { subject: "" }).subject,
+              method: ctx.mcpReq.method,
+            }),
+        },
+      }
+      : {}),
+    // One question per call; a person answers it (the SDK's 10 minute default).
+    inputRequired: { maxRounds: 2 },
     instructions:
       "TailOpsMCP runs typed infrastructure operations on registered targets. Every tool takes `target` (one id) or `targets` (a selector) and `dry_run`. Denials explain which policy, scope or capability refused the call.",
   }, {
@@ -191,69 +275,104 @@ export function createMcpServer(
   });
   for (const operation of operations) {
     const config = toolConfig(operation);
-    server.registerTool(operation.name, config, async (args, extra): Promise<CallToolResult> => {
-      const caller = callerOf(extra);
-      if (caller === undefined) {
-        return errorResult("forbidden: This request's identity does not own this session");
-      }
-      const token = extra._meta?.progressToken;
-      const canElicit = server.server.getClientCapabilities()?.elicitation !== undefined;
-      // A shutdown's grace period ending cuts the call like a client's cancel.
-      const signal = core.inFlight
-        ? AbortSignal.any([extra.signal, core.inFlight.signal])
-        : extra.signal;
-      try {
-        const outcome = await callTool(core.deps, {
-          identity: caller,
-          operation,
-          args: args as Record<string, unknown>,
-          signal,
-          onProgress: token === undefined ? undefined : (progress, total, message) => {
-            extra.sendNotification({
-              method: "notifications/progress",
-              params: { progressToken: token, progress, total, message },
-            }).catch(() => {});
-          },
-          confirm: canElicit
-            ? (message) => confirmByElicitation(server, message, signal)
-            : undefined,
-        });
-        core.metrics?.record(outcome.result);
-        return {
-          content: [{ type: "text", text: outcome.text }],
-          structuredContent: outcome.result as unknown as Record<string, unknown>,
-          isError: outcome.isError,
-        };
-      } catch (error) {
-        if (error instanceof CallError) {
-          core.metrics?.recordError(operation.name, error.code);
-          await core.refusals?.record({
-            event: "refused",
-            reason: error.code,
-            identity: identity.subject,
-            tool: operation.name,
-            message: error.message,
-            args: core.deps.redact(args),
+    server.registerTool(
+      operation.name,
+      config,
+      async (args, ctx): Promise<CallToolResult | InputRequiredResult> => {
+        const caller = callerOf(ctx.http ?? {});
+        if (caller === undefined) {
+          return errorResult("forbidden: This request's identity does not own this session");
+        }
+        const token = ctx.mcpReq._meta?.progressToken;
+        const signer = core.requestStates;
+        const confirmation = signer && core.deps.approvals
+          ? confirmationOf(ctx, { tool: operation.name, canAsk: clientCanElicit(server, ctx) })
+          : undefined;
+        if (confirmation && "refused" in confirmation) return errorResult(confirmation.refused);
+        // A shutdown's grace period ending cuts the call like a client's cancel.
+        const signal = core.inFlight
+          ? AbortSignal.any([ctx.mcpReq.signal, core.inFlight.signal])
+          : ctx.mcpReq.signal;
+        // Progress goes out in order and before the result (a client drops
+        // progress that arrives after it).
+        let progressSent: Promise<void> = Promise.resolve();
+        try {
+          const outcome = await callTool(core.deps, {
+            identity: caller,
+            operation,
+            args: args as Record<string, unknown>,
+            signal,
+            onProgress: token === undefined ? undefined : (progress, total, message) => {
+              progressSent = progressSent.then(() =>
+                ctx.mcpReq.notify({
+                  method: "notifications/progress",
+                  params: { progressToken: token, progress, total, message },
+                })
+              ).catch(() => {});
+            },
+            confirmation,
           });
-          return errorResult(`${error.code}: ${error.message}`);
-        }
-        core.metrics?.recordError(
-          operation.name,
-          error instanceof Error && error.name === "AuditError" ? "audit_unavailable" : "internal",
-        );
-        if (error instanceof Error && error.name === "AuditError") {
-          log.error("Audit log unavailable; refusing call: {error}", { error: error.message });
-          return errorResult(
-            "audit_unavailable: The audit log cannot be written, so the gateway refuses to run calls",
+          if (outcome.confirm && signer) {
+            // Asked as an input-required result: a 2026-07-28 client answers
+            // and calls again with the signed state; on 2025-era
+            // connections the SDK elicits and calls this handler again.
+            return inputRequired({
+              inputRequests: {
+                [CONFIRM_KEY]: inputRequired.elicit({
+                  message: outcome.confirm.message,
+                  requestedSchema: CONFIRM_FORM,
+                }),
+              },
+              requestState: await signer.mint({
+                subject: caller.subject,
+                tool: operation.name,
+                approvalId: outcome.confirm.approvalId,
+              }, outcome.confirm.expires),
+            });
+          }
+          await progressSent;
+          core.metrics?.record(outcome.result);
+          const text = outcome.result.approval && signer
+            ? await withStatelessNote(outcome.text, outcome.result.approval.id, server, ctx, core)
+            : outcome.text;
+          return {
+            content: [{ type: "text", text }],
+            structuredContent: outcome.result as unknown as Record<string, unknown>,
+            isError: outcome.isError,
+          };
+        } catch (error) {
+          if (error instanceof CallError) {
+            core.metrics?.recordError(operation.name, error.code);
+            await core.refusals?.record({
+              event: "refused",
+              reason: error.code,
+              identity: identity.subject,
+              tool: operation.name,
+              message: error.message,
+              args: core.deps.redact(args),
+            });
+            return errorResult(`${error.code}: ${error.message}`);
+          }
+          core.metrics?.recordError(
+            operation.name,
+            error instanceof Error && error.name === "AuditError"
+              ? "audit_unavailable"
+              : "internal",
           );
+          if (error instanceof Error && error.name === "AuditError") {
+            log.error("Audit log unavailable; refusing call: {error}", { error: error.message });
+            return errorResult(
+              "audit_unavailable: The audit log cannot be written, so the gateway refuses to run calls",
+            );
+          }
+          log.error("Call to {tool} failed: {error}", {
+            tool: operation.name,
+            error: error instanceof Error ? error.stack ?? error.message : String(error),
+          });
+          return errorResult("internal: The gateway failed while handling this call; see its log");
         }
-        log.error("Call to {tool} failed: {error}", {
-          tool: operation.name,
-          error: error instanceof Error ? error.stack ?? error.message : String(error),
-        });
-        return errorResult("internal: The gateway failed while handling this call; see its log");
-      }
-    });
+      },
+    );
   }
   serveCachedToolList(server, operations, visibleTo);
   // No list_changed notifications: the list changes only with the caller's

@@ -64,6 +64,8 @@ export class StdioTransport implements Transport {
   #refused = 0;
   #started = false;
   #closed = false;
+  #ended!: () => void;
+  readonly #whenClosed = new Promise<void>((resolve) => (this.#ended = resolve));
 
   /**
    * @param input Where messages come from (`Deno.stdin.readable`).
@@ -122,6 +124,15 @@ export class StdioTransport implements Transport {
     await this.#lastWrite;
     this.#parts = [];
     this.onclose?.();
+    this.#ended();
+  }
+
+  /**
+   * Settles once the transport has closed (input ended or {@linkcode close}
+   * called), whoever holds `onclose` (the SDK's stdio entry takes it).
+   */
+  get closed(): Promise<void> {
+    return this.#whenClosed;
   }
 
   async #read(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {

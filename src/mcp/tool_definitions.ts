@@ -18,7 +18,7 @@ import {
   toolInputSchema,
 } from "./envelope.ts";
 import { compactSchema } from "./_compact_schema.ts";
-import { type AuthInfo, ListToolsRequestSchema, type McpServer, type Tool } from "./sdk.ts";
+import type { AuthInfo, McpServer, Tool } from "./sdk.ts";
 
 /** What `McpServer.registerTool` takes for an operation, besides the callback. */
 export interface ToolConfig {
@@ -86,13 +86,11 @@ function deepFreeze<T>(value: T): T {
 
 /**
  * The `tools/list` entry of an operation, converted once: the JSON the
- * SDK's McpServer (1.32) builds from {@linkcode toolConfig} on every list —
- * zod 4's `toJSONSchema` with target draft-7, `io: "input"` for the input
- * schema and `io: "output"` for the output schema — with both schemas made
- * smaller by {@linkcode compactSchema}, and without the
- * `execution.taskSupport: "forbidden"` that `registerTool` adds (MCP reads
- * an absent `execution` as exactly that). A test compares
- * the two, and another keeps the list within its byte budget.
+ * SDK's McpServer (2.4) builds from {@linkcode toolConfig} on every list —
+ * zod 4's `toJSONSchema` with target draft 2020-12, `io: "input"` for the
+ * input schema and `io: "output"` for the output schema — with both schemas
+ * made smaller by {@linkcode compactSchema} (v2 emits no `execution`). A
+ * test compares the two, and another keeps the list within its byte budget.
  *
  * @param operation The operation.
  * @returns The frozen tool definition.
@@ -106,13 +104,13 @@ export function toolDefinition(operation: Operation): Tool {
       title: config.title,
       description: config.description,
       inputSchema: compactSchema(
-        z.toJSONSchema(config.inputSchema, { target: "draft-7", io: "input" }),
+        z.toJSONSchema(config.inputSchema, { target: "draft-2020-12", io: "input" }),
         { io: "input", unlisted: UNLISTED },
       ) as Tool["inputSchema"],
       annotations: config.annotations,
       _meta: config._meta,
       outputSchema: compactSchema(
-        z.toJSONSchema(config.outputSchema, { target: "draft-7", io: "output" }),
+        z.toJSONSchema(config.outputSchema, { target: "draft-2020-12", io: "output" }),
         { io: "output" },
       ) as Tool["outputSchema"],
     });
@@ -140,11 +138,11 @@ export function serveCachedToolList(
   if (operations.length === 0) return;
   if (visibleTo === undefined) {
     const tools = operations.map(toolDefinition);
-    server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
+    server.server.setRequestHandler("tools/list", () => ({ tools }));
     return;
   }
-  server.server.setRequestHandler(ListToolsRequestSchema, (_request, extra) => ({
-    tools: visibleTo(extra).map(toolDefinition),
+  server.server.setRequestHandler("tools/list", (_request, ctx) => ({
+    tools: visibleTo({ authInfo: ctx.http?.authInfo }).map(toolDefinition),
   }));
 }
 

@@ -67,6 +67,23 @@ export async function startFakeGateway(
       }
       subject = outcome.identity.subject;
     }
+    // The 2026-07-28 answers the self-test checks for (no sessions).
+    if (req.headers.get("mcp-protocol-version") === "2026-07-28") {
+      const error = (code: number, status = 200) =>
+        Response.json({ jsonrpc: "2.0", id: body.id, error: { code, message: "refused" } }, {
+          status,
+        });
+      if (body.method === "server/discover") {
+        return Response.json({
+          jsonrpc: "2.0",
+          id: body.id,
+          result: { supportedVersions: ["2026-07-28"], capabilities: {} },
+        });
+      }
+      if (req.headers.get("mcp-name") !== body.params?.name) return error(-32020, 400);
+      if (body.params?.requestState !== undefined) return error(-32602);
+      return Response.json({ jsonrpc: "2.0", id: body.id, result: { content: [] } });
+    }
     if (body.method === "initialize") {
       const id = crypto.randomUUID();
       sessions.set(id, subject);

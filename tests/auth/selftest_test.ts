@@ -41,6 +41,9 @@ Deno.test("runSelftest() passes every check against a protected gateway", async 
       ["bad_host_403", "pass"],
       ["bad_origin_403", "pass"],
       ["session_hijack", "pass"],
+      ["discover_2026", "pass"],
+      ["header_mismatch_2026", "pass"],
+      ["request_state_not_credential", "pass"],
     ]);
     assert.match(text, /^PASS prm_document/);
     assert.match(text, /All checks passed/);
@@ -66,6 +69,7 @@ Deno.test("runSelftest() fails the right checks against a gateway without auth",
       "bad_host_403",
       "bad_origin_403",
       "session_hijack",
+      "request_state_not_credential",
     ]);
     assert.match(formatSelftestReport(report), /FAIL alg_none +Expected 401/);
   } finally {
@@ -86,6 +90,9 @@ Deno.test("runSelftest() skips token checks when it has no key", async () => {
       "alg_none",
       "missing_scope_403",
       "session_hijack",
+      "discover_2026",
+      "header_mismatch_2026",
+      "request_state_not_credential",
     ]);
   } finally {
     await gateway.close();

@@ -185,6 +185,9 @@ Deno.test({
       ["PASS", "bad_host_403"],
       ["PASS", "bad_origin_403"],
       ["PASS", "session_hijack"],
+      ["PASS", "discover_2026"],
+      ["PASS", "header_mismatch_2026"],
+      ["PASS", "request_state_not_credential"],
     ], run.out);
     assert.match(run.out, new RegExp(`All checks passed for ${gateway.url}\n$`));
 
@@ -231,11 +234,12 @@ Deno.test({
       "alg_none",
       "missing_scope_403",
       "session_hijack",
+      "request_state_not_credential",
     ], run.out);
     // Host and Origin are checked with or without authentication.
     assert.match(run.out, /^PASS bad_host_403/m);
     assert.match(run.out, /^PASS bad_origin_403/m);
-    assert.match(run.out, /\n7 check\(s\) failed\n$/);
+    assert.match(run.out, /\n8 check\(s\) failed\n$/);
   },
 });
 

@@ -22,9 +22,13 @@ import {
   runCli,
   StreamableHTTPClientTransport,
 } from "./_gateway.ts";
-import type { CliRun } from "./_gateway.ts";
-// @ts-types="@modelcontextprotocol/sdk/types"
-import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import {
+  answerElicitation,
+  type CliRun,
+  type ElicitAnswer,
+  type Era,
+  eraOptions,
+} from "./_gateway.ts";
 
 /** The registry every test uses: the gateway host with three capabilities. */
 export const TARGETS_YAML = [
@@ -98,30 +102,32 @@ export interface AuthGateway extends AsyncDisposable {
       elicit?: ElicitAnswer;
       /** Connect through this unix socket (the Tailscale channel) instead of TCP. */
       socket?: string;
+      /** The era the client speaks (default 2025). */
+      era?: Era;
     },
   ): Promise<InstanceType<typeof Client>>;
 }
 
-/** How a test client answers elicitation requests; `undefined` declares no capability. */
-export type ElicitAnswer = "accept" | "decline";
+export type { ElicitAnswer } from "./_gateway.ts";
 
 /**
  * Creates the temp dir, targets file and policy file, and picks a port.
  * Call `start()` to run the gateway.
  *
  * @param policy Policy YAML.
- * @param options `env`: extra environment for the gateway and its CLI runs (e.g. `TAILOPS_STATE_URL`).
+ * @param options `env`: extra environment for the gateway and its CLI runs (e.g.
+ * `TAILOPS_STATE_URL`); `targets`: targets YAML (default {@linkcode TARGETS_YAML}).
  * @returns The fixture; `await using` disposes of it.
  */
 export async function authGateway(
   policy: string,
-  options: { env?: Record<string, string> } = {},
+  options: { env?: Record<string, string>; targets?: string } = {},
 ): Promise<AuthGateway> {
   const workDir = await Deno.makeTempDir({ prefix: "tailops-auth-it-" });
   const stateDir = `${workDir}/state`;
   const targetsFile = `${workDir}/targets.yaml`;
   const policyFile = `${workDir}/policy.yaml`;
-  await Deno.writeTextFile(targetsFile, TARGETS_YAML);
+  await Deno.writeTextFile(targetsFile, options.targets ?? TARGETS_YAML);
   await Deno.writeTextFile(policyFile, policy);
   const port = freePort();
   const url = new URL(`http://127.0.0.1:${port}/mcp`);
@@ -184,7 +190,10 @@ export async function authGateway(
     async connect(options = {}) {
       const client = new Client(
         { name: "tailops-auth-test", version: "0.0.0" },
-        options.elicit ? { capabilities: { elicitation: {} } } : {},
+        {
+          ...eraOptions(options.era),
+          ...(options.elicit ? { capabilities: { elicitation: {} } } : {}),
+        },
       );
       if (options.elicit) answerElicitation(client, options.elicit);
       const headers: Record<string, string> = { ...options.headers };
@@ -208,16 +217,6 @@ export async function authGateway(
     },
   };
   return fixture;
-}
-
-function answerElicitation(client: InstanceType<typeof Client>, answer: ElicitAnswer): void {
-  client.setRequestHandler(
-    ElicitRequestSchema,
-    () =>
-      answer === "accept"
-        ? { action: "accept" as const, content: { confirm: true } }
-        : { action: "decline" as const },
-  );
 }
 
 /**

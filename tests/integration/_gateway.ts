@@ -8,19 +8,64 @@
  *
  * @module
  */
-// @ts-types="@modelcontextprotocol/sdk/client/index"
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-// @ts-types="@modelcontextprotocol/sdk/client/stdio"
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { StdioClientTransport as SdkStdioClientTransport } from "@modelcontextprotocol/client/stdio";
 
 import { launchArgs } from "../../src/cli/launch.ts";
 import { CliError } from "../../src/cli/errors.ts";
 
-export { Client, StdioClientTransport, StreamableHTTPClientTransport };
-// @ts-types="@modelcontextprotocol/sdk/types"
-export type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
+export { Client, StreamableHTTPClientTransport };
+export type { CallToolResult, Tool } from "@modelcontextprotocol/client";
+
+/**
+ * The SDK's stdio client transport, probing the protocol era on the process
+ * it spawned. (The SDK's own class runs a 2026-07-28 probe in a second,
+ * short-lived copy of the server; a subclass is probed in place, so each
+ * test starts one gateway.)
+ */
+export class StdioClientTransport extends SdkStdioClientTransport {}
+
+/**
+ * The MCP protocol era a test client speaks: `2025` opens a session with
+ * `initialize` (2025-11-25), `2026` sends stateless 2026-07-28 requests.
+ */
+export type Era = "2025" | "2026";
+
+/** How a test client answers elicitation requests; `undefined` declares no capability. */
+export type ElicitAnswer = "accept" | "decline";
+
+/**
+ * Makes a client answer every elicitation request (2025 era) and, through
+ * the same handler, the questions of 2026-07-28 input-required results.
+ * Declare `capabilities: { elicitation: {} }` on the client too.
+ *
+ * @param client The client.
+ * @param answer Accept (with `confirm: true`) or decline.
+ */
+export function answerElicitation(client: InstanceType<typeof Client>, answer: ElicitAnswer): void {
+  client.setRequestHandler(
+    "elicitation/create",
+    () =>
+      answer === "accept"
+        ? { action: "accept" as const, content: { confirm: true } }
+        : { action: "decline" as const },
+  );
+}
+
+/** Every era, for tests that run once per era. */
+export const ERAS: readonly Era[] = ["2025", "2026"];
+
+/**
+ * The client options that make the v2 client speak an era.
+ *
+ * @param era The era (default 2025).
+ * @returns Options for `new Client(info, options)`.
+ */
+export function eraOptions(
+  era: Era = "2025",
+): { versionNegotiation: { mode: "legacy" | { pin: "2026-07-28" } } } {
+  return { versionNegotiation: { mode: era === "2026" ? { pin: "2026-07-28" } : "legacy" } };
+}
 
 /** The repository root: every command runs from here, as `deno task` does. */
 export const REPO_DIR: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -169,6 +214,10 @@ export interface StartOptions {
   prefix?: string[];
   /** An existing state directory to run on (a restart); it is not removed on dispose. */
   stateDir?: string;
+  /** The era the stdio client speaks (default 2025; HTTP clients choose in `connectHttp`). */
+  era?: Era;
+  /** How the stdio client answers elicitation (default: it declares none). */
+  elicit?: ElicitAnswer;
 }
 
 /** A running gateway over HTTP. */
@@ -438,7 +487,11 @@ export async function startStdioGateway(options: StartOptions = {}): Promise<Std
   transport.stderr?.on("data", (chunk: Uint8Array | string) => {
     stderr += typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk);
   });
-  const client = new Client({ name: "tailops-stdio-test", version: "0.0.0" });
+  const client = new Client({ name: "tailops-stdio-test", version: "0.0.0" }, {
+    ...eraOptions(options.era),
+    ...(options.elicit ? { capabilities: { elicitation: {} } } : {}),
+  });
+  if (options.elicit) answerElicitation(client, options.elicit);
   let pid: number | null = null;
   let stopped: Promise<void> | undefined;
   const stop = () =>
@@ -483,13 +536,19 @@ export async function startStdioGateway(options: StartOptions = {}): Promise<Std
  *
  * @param gateway The gateway.
  * @param token Bearer token (default: the gateway's admin token).
+ * @param options The era the client speaks (default 2025) and how it answers elicitation.
  * @returns The connected client.
  */
 export async function connectHttp(
   gateway: RunningGateway,
   token: string | undefined = gateway.token,
+  options: { era?: Era; elicit?: ElicitAnswer } = {},
 ): Promise<InstanceType<typeof Client>> {
-  const client = new Client({ name: "tailops-http-test", version: "0.0.0" });
+  const client = new Client({ name: "tailops-http-test", version: "0.0.0" }, {
+    ...eraOptions(options.era),
+    ...(options.elicit ? { capabilities: { elicitation: {} } } : {}),
+  });
+  if (options.elicit) answerElicitation(client, options.elicit);
   const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
   await client.connect(
     new StreamableHTTPClientTransport(gateway.url, { requestInit: { headers } }),

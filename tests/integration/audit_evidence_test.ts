@@ -287,7 +287,7 @@ Deno.test("refusals before the gate and failed authentications are audited, and 
     const refusedCall = (name: string, args: Record<string, unknown>) =>
       client.callTool({ name, arguments: args }).then(
         (result) => assert.fail(`expected -32602, got ${JSON.stringify(result)}`),
-        (error: Error) => error.message,
+        (error: Error & { code?: number }) => `${error.code} ${error.message}`,
       );
     assert.match(
       await refusedCall("service_restart", { target: "local", unit: "x.service" }),

@@ -234,8 +234,10 @@ Deno.test("proxmox operations work through the gateway against the contract serv
           name: "pve_snapshot_create",
           arguments: { target: "pve", tags: ["db"], snapname: "progress1" },
         },
-        undefined,
-        { onprogress: (p) => progress.push(p) },
+        {
+          onprogress: (p: { progress: number; total?: number; message?: string }) =>
+            progress.push(p),
+        },
       );
       bed.cluster.taskReads = 2;
       texts.push(JSON.stringify(result));

@@ -113,7 +113,6 @@ async function call(
 ): Promise<Called> {
   const raw = await fleet.client.callTool(
     { name, arguments: args },
-    undefined,
     onprogress ? { onprogress } : undefined,
   ) as CallToolResult;
   const text = raw.content.map((c) => (c.type === "text" ? c.text : "")).join("\n");

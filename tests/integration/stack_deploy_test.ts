@@ -124,7 +124,6 @@ Deno.test({
             name: "stack_deploy",
             arguments: { targets: "tag:web", stack: "monitoring", serial: 1, max_failures: 1 },
           },
-          undefined,
           { onprogress: (p: { message?: string }) => progress.push(p.message ?? "") },
         );
         assert.deepEqual(progress, [

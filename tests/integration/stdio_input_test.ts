@@ -75,7 +75,8 @@ Deno.test("oversized stdio messages are refused with their id and the session ke
           name: "system_status",
           arguments: { target: "local", pad: "x".repeat(50 * 1024 * 1024) },
         }),
-        /-32600.*Message too large/,
+        (error: Error & { code?: number }) =>
+          error.code === -32600 && /Message too large/.test(error.message),
       );
       await stillServes(gw.client);
     },

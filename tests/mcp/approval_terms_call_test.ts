@@ -87,14 +87,13 @@ const serviceControl = CATALOG.find((o) => o.name === "service_control")!;
 
 Deno.test("callTool() does not let a confirm target lend self-confirmation to a separation-of-duties target", async () => {
   await using t = await setup();
-  let asked = 0;
   const outcome = await callTool(t.deps, {
     identity: ALICE,
     operation: serviceControl,
     args: RESTART,
-    confirm: () => Promise.resolve(++asked > 0),
+    confirmation: { kind: "ask" },
   });
-  assert.equal(asked, 0, "the requester is never asked to confirm");
+  assert.equal(outcome.confirm, undefined, "the requester is never asked to confirm");
   assert.deepEqual(t.ran, [], "nothing ran");
   assert.deepEqual(outcome.result.results.map((r) => r.status), [
     "approval_required",
@@ -120,8 +119,9 @@ Deno.test("callTool() in either target order applies the strictest terms", async
     identity: ALICE,
     operation: serviceControl,
     args: { ...RESTART, targets: ["prod", "lab"] },
-    confirm: () => Promise.resolve(true),
+    confirmation: { kind: "ask" },
   });
+  assert.equal(outcome.confirm, undefined);
   const stored = (await t.approvals.store.get(outcome.result.approval!.id))!;
   assert.equal(stored.separation_of_duties, true);
   assert.deepEqual(t.ran, []);
@@ -129,14 +129,25 @@ Deno.test("callTool() in either target order applies the strictest terms", async
 
 Deno.test("callTool() still lets the requester confirm when every target's rule allows it", async () => {
   await using t = await setup();
-  let asked = "";
-  const outcome = await callTool(t.deps, {
+  const request = {
     identity: ALICE,
     operation: serviceControl,
     args: { ...RESTART, targets: ["lab"] },
-    confirm: (message) => Promise.resolve(!!(asked = message)),
+  };
+  const asked = await callTool(t.deps, { ...request, confirmation: { kind: "ask" } });
+  assert.match(asked.confirm?.message ?? "", /Policy rule "lab-confirm" asks you to confirm/);
+  assert.deepEqual(t.ran, [], "nothing runs while the question is open");
+  const approvalId = asked.confirm!.approvalId;
+  const outcome = await callTool(t.deps, {
+    ...request,
+    confirmation: { kind: "answer", approvalId, accepted: true },
   });
-  assert.match(asked, /Policy rule "lab-confirm" asks you to confirm/);
   assert.deepEqual(t.ran, ["lab"]);
   assert.equal(outcome.result.approval, undefined);
+  const again = await callTool(t.deps, {
+    ...request,
+    confirmation: { kind: "answer", approvalId, accepted: true },
+  });
+  assert.equal(again.result.results[0].error?.code, "approval_already_used", "single use");
+  assert.deepEqual(t.ran, ["lab"]);
 });
