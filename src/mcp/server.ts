@@ -28,9 +28,21 @@ import {
   type Transport,
 } from "./sdk.ts";
 import { serveCachedToolList, toolConfig } from "./tool_definitions.ts";
+import { ENVELOPE_GUIDE } from "./envelope.ts";
 import { VERSION } from "../version.ts";
 
 const log = getLogger(["tailops", "mcp"]);
+
+/**
+ * How to start, for the model: find the targets, prefer a dry run, and what
+ * an approval means. The envelope is explained here (and once more in
+ * `list_targets`) rather than in every tool's schema.
+ */
+export const SERVER_INSTRUCTIONS: string =
+  "TailOpsMCP runs typed infrastructure operations on registered targets under the operator's policy; there is no shell. " +
+  "Start with list_targets: it names the targets you may use and what you may do on each. " +
+  `${ENVELOPE_GUIDE} ` +
+  "A denial says which policy rule, scope or capability refused the call; do not retry it with other targets to get around it.";
 
 /** Server name and version announced to clients. */
 export const SERVER_INFO = { name: "tailops", version: VERSION } as const;
@@ -257,8 +269,7 @@ export function createMcpServer(
       : {}),
     // One question per call; a person answers it (the SDK's 10 minute default).
     inputRequired: { maxRounds: 2 },
-    instructions:
-      "TailOpsMCP runs typed infrastructure operations on registered targets. Every tool takes `target` (one id) or `targets` (a selector) and `dry_run`. Denials explain which policy, scope or capability refused the call.",
+    instructions: SERVER_INSTRUCTIONS,
   }, {
     // Hidden and unknown tools read the same, per request over HTTP.
     tools: perRequest ? (extra) => toolsOf(visibleTo(extra ?? {}), schemas) : schemas,

@@ -101,6 +101,16 @@ export async function checkObserveGateway(t: Deno.TestContext, ctx: CheckContext
   const { client } = ctx;
 
   await t.step(
+    "the server's instructions say how to start: list_targets, dry run, approvals",
+    () => {
+      const instructions = client.getInstructions() ?? "";
+      for (const words of ["list_targets", "dry_run", "approval_id", "no shell"]) {
+        assert.ok(instructions.includes(words), `${words} missing from: ${instructions}`);
+      }
+    },
+  );
+
+  await t.step(
     "tools/list shows exactly the observe tools, annotated read-only with capability and tier",
     async () => {
       const { tools } = await client.listTools();
