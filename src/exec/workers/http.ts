@@ -13,36 +13,34 @@
  */
 /// <reference lib="deno.worker" />
 import type { HttpPlan } from "../plan.ts";
-import {
-  type ResultText,
-  textBuffers,
-  type WorkerRequest,
-  type WorkerResponse,
-} from "../protocol.ts";
+import { type ResultText, textBuffers, type WorkerResponse } from "../protocol.ts";
 import { ConnPool } from "./_conn_pool.ts";
+import { serveWorkerMessages } from "./_worker_messages.ts";
 import { compileConfig, type CompiledTarget } from "./_http_config.ts";
 import { runHttpPlan } from "./_http_request.ts";
 import { HttpFailure, redact } from "./_http_result.ts";
 
 let targets: Map<string, CompiledTarget> | undefined;
-const running = new Map<number, AbortController>();
 const pool = new ConnPool<Deno.Conn>();
 
 function post(message: WorkerResponse): void {
   self.postMessage(message);
 }
 
-async function run(id: number, targetId: string, plan: HttpPlan): Promise<void> {
+async function run(
+  id: number,
+  targetId: string,
+  plan: HttpPlan,
+  signal: AbortSignal,
+): Promise<void> {
   const target = targets?.get(targetId);
   if (!target) {
     const message = `Target ${JSON.stringify(targetId)} is not an http target this executor knows`;
     return post({ type: "result", id, ok: false, error: { code: "internal", message } });
   }
-  const controller = new AbortController();
-  running.set(id, controller);
   try {
     const texts: ResultText[] = [];
-    const result = await runHttpPlan(target, plan, controller.signal, pool, texts);
+    const result = await runHttpPlan(target, plan, signal, pool, texts);
     const message: WorkerResponse = { type: "result", id, ok: true, result, texts };
     self.postMessage(message, textBuffers(texts));
   } catch (error) {
@@ -57,32 +55,14 @@ async function run(id: number, targetId: string, plan: HttpPlan): Promise<void> 
       message: "HTTP request to {target} failed: {code}",
       properties: { target: targetId, code: failure.code },
     });
-  } finally {
-    running.delete(id);
   }
 }
 
-self.onmessage = (event: MessageEvent<WorkerRequest>) => {
-  const message = event.data;
-  if (message.type === "configure") {
+serveWorkerMessages<HttpPlan>({
+  kind: "http",
+  configure(config) {
     pool.closeAll();
-    try {
-      targets = compileConfig(message.config);
-      post({ type: "ready" });
-    } catch (error) {
-      post({ type: "config_error", message: (error as Error).message });
-    }
-  } else if (message.type === "run") {
-    if (message.plan.kind !== "http") {
-      const error = {
-        code: "internal" as const,
-        message: `Expected an http plan, found ${message.plan.kind}`,
-      };
-      post({ type: "result", id: message.id, ok: false, error });
-      return;
-    }
-    void run(message.id, message.target, message.plan);
-  } else if (message.type === "cancel") {
-    running.get(message.id)?.abort();
-  }
-};
+    targets = compileConfig(config);
+  },
+  run,
+});

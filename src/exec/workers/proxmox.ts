@@ -12,14 +12,14 @@
  */
 /// <reference lib="deno.worker" />
 import type { ProxmoxPlan } from "../plan.ts";
-import type { WorkerRequest, WorkerResponse } from "../protocol.ts";
+import type { WorkerResponse } from "../protocol.ts";
 import { ConnPool } from "./_conn_pool.ts";
+import { serveWorkerMessages } from "./_worker_messages.ts";
 import { compileConfig } from "./_http_config.ts";
 import { HttpFailure, redact } from "./_http_result.ts";
 import { type ProxmoxWorkerConfig, type PveTarget, runProxmoxPlan } from "./_pve_run.ts";
 
 let targets: Map<string, PveTarget> | undefined;
-const running = new Map<number, AbortController>();
 const pool = new ConnPool<Deno.Conn>();
 
 function post(message: WorkerResponse): void {
@@ -38,7 +38,12 @@ function configure(config: unknown): Map<string, PveTarget> {
   }));
 }
 
-async function run(id: number, targetId: string, plan: ProxmoxPlan): Promise<void> {
+async function run(
+  id: number,
+  targetId: string,
+  plan: ProxmoxPlan,
+  signal: AbortSignal,
+): Promise<void> {
   const target = targets?.get(targetId);
   if (!target) {
     const message = `Target ${
@@ -46,11 +51,9 @@ async function run(id: number, targetId: string, plan: ProxmoxPlan): Promise<voi
     } is not a proxmox target this executor knows`;
     return post({ type: "result", id, ok: false, error: { code: "internal", message } });
   }
-  const controller = new AbortController();
-  running.set(id, controller);
   try {
     const result = await runProxmoxPlan(target, plan, {
-      signal: controller.signal,
+      signal,
       pool,
       onProgress: (message) =>
         post({ type: "progress", id, message: redact(message, target.secrets, false) }),
@@ -62,32 +65,14 @@ async function run(id: number, targetId: string, plan: ProxmoxPlan): Promise<voi
       : new HttpFailure("internal", "The proxmox executor failed unexpectedly");
     const message = redact(failure.message, target.secrets, false);
     post({ type: "result", id, ok: false, error: { code: failure.code, message } });
-  } finally {
-    running.delete(id);
   }
 }
 
-self.onmessage = (event: MessageEvent<WorkerRequest>) => {
-  const message = event.data;
-  if (message.type === "configure") {
+serveWorkerMessages<ProxmoxPlan>({
+  kind: "proxmox",
+  configure(config) {
     pool.closeAll();
-    try {
-      targets = configure(message.config);
-      post({ type: "ready" });
-    } catch (error) {
-      post({ type: "config_error", message: (error as Error).message });
-    }
-  } else if (message.type === "run") {
-    if (message.plan.kind !== "proxmox") {
-      const error = {
-        code: "internal" as const,
-        message: `Expected a proxmox plan, found ${message.plan.kind}`,
-      };
-      post({ type: "result", id: message.id, ok: false, error });
-      return;
-    }
-    void run(message.id, message.target, message.plan);
-  } else if (message.type === "cancel") {
-    running.get(message.id)?.abort();
-  }
-};
+    targets = configure(config);
+  },
+  run,
+});
