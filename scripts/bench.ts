@@ -9,7 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { runDocker } from "./bench/docker.ts";
-import { runGateway } from "./bench/gateway.ts";
+import { runGateway, toolListMetrics } from "./bench/gateway.ts";
 import { runHttp } from "./bench/http.ts";
 import { runScale } from "./bench/scale.ts";
 import { runSsh } from "./bench/ssh.ts";
@@ -97,7 +97,10 @@ async function main(args: string[]): Promise<number> {
       "runs but does not refuse (the default, 3000/min with a burst of 600, refuses a " +
       "benchmark's call rate).",
   );
-  const metrics: Metric[] = [];
+  // Every conversation pays for the tool list: print it whichever suites run.
+  const toolList = toolListMetrics();
+  console.log(`\n${toolList.line}`);
+  const metrics: Metric[] = [...toolList.metrics];
   for (const name of only) {
     const started = performance.now();
     console.log(`\n## ${name}\n`);

@@ -14,6 +14,9 @@ const SCHEMA_MAPS = new Set(["properties", "definitions", "$defs", "patternPrope
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
+/** Longest input `pattern` listed; longer ones are checked but not spelled out. */
+const MAX_LISTED_PATTERN = 48;
+
 function isObject(value: unknown): value is Node {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
@@ -40,14 +43,18 @@ function walk(schema: unknown, visit: (node: Node) => Node): unknown {
  *   `additionalProperties: false`: the gateway still accepts them and still
  *   refuses any other key, because it validates with the zod schema.
  * - `propertyNames: {type: "string"}` goes: JSON object keys are strings.
+ * - In an input schema, a `pattern` longer than 48 characters goes (zod's
+ *   date-time regex, image references, host names): the gateway still
+ *   checks it and its error says what was expected. The envelope's
+ *   `target`, `targets` and `dry_run` are listed by type only. The ±2^53
+ *   bounds zod writes for every integer go, in input and output alike.
  * - In an output schema, `additionalProperties` `false` or `{}` goes (a
  *   result with an extra field is still valid, and a client reads only what
  *   it knows); `required` goes (it restates property names, about a tenth
  *   of the list; a client that checks results only checks less); so does
  *   `type` beside `properties` (object) or `items` (array), except at the
- *   root, which MCP requires to say `type: "object"`; and so do the
- *   ±2^53 bounds zod writes for every integer. Input schemas keep their
- *   limits: the gateway refuses what they refuse.
+ *   root, which MCP requires to say `type: "object"`. Input schemas keep
+ *   their other limits: the gateway refuses what they refuse.
  *
  * @param schema A JSON Schema from `z.toJSONSchema`.
  * @param options `io: "output"` for an output schema; `unlisted` top-level keys to leave out.
@@ -70,6 +77,16 @@ export function compactSchema<T>(
     if (isObject(names) && Object.keys(names).length === 1 && names.type === "string") {
       delete node.propertyNames;
     }
+    if (options.io === "input") {
+      // A long pattern (a date-time, an image reference, a host name) tells
+      // the model little that the field's name and `format` do not; the zod
+      // schema still checks it and its error says what was expected.
+      if (typeof node.pattern === "string" && node.pattern.length > MAX_LISTED_PATTERN) {
+        delete node.pattern;
+      }
+    }
+    if (node.type === "integer" && node.maximum === MAX_SAFE) delete node.maximum;
+    if (node.type === "integer" && node.minimum === -MAX_SAFE) delete node.minimum;
     if (options.io === "output") {
       const extra = node.additionalProperties;
       if (extra === false || (isObject(extra) && Object.keys(extra).length === 0)) {
@@ -82,19 +99,18 @@ export function compactSchema<T>(
       // `properties` and `items` say what the value is; the type restates it.
       if (node.type === "object" && isObject(node.properties)) delete node.type;
       if (node.type === "array" && node.items !== undefined) delete node.type;
-      if (node.type === "integer" && node.minimum === -MAX_SAFE && node.maximum === MAX_SAFE) {
-        delete node.minimum;
-        delete node.maximum;
-      }
     }
     return node;
   }) as Node;
   const kept = options.io === "output" ? prune(compacted, OUTPUT_DEPTH) as Node : compacted;
   const inputs = kept.properties;
   if (options.io === "input" && isObject(inputs) && isObject(inputs.targets)) {
-    // A selector string or a list of them; the lengths are still checked on
-    // the way in, but are not spelled out in every tool.
+    // The envelope's keys, in every tool: a selector string or a list of
+    // them, one id, a flag. Their limits and default are still checked on the
+    // way in and stated once in the server's instructions.
+    inputs.target = { type: "string" };
     inputs.targets = { type: ["string", "array"], items: { type: "string" } };
+    inputs.dry_run = { type: "boolean" };
   }
   // MCP requires a tool schema's root to say `type: "object"`.
   return { type: "object", ...kept } as T;

@@ -98,8 +98,8 @@ export type ApprovalInfo = z.infer<typeof approvalSchema>;
 
 /**
  * The structured result of a tool: one entry per target, in registry order.
- * The schema names each target's `target`, `status` and `data` (what
- * differs between tools) and leaves the rest open (`summary`, `approval`,
+ * The schema names each target's `data` (what differs between tools) and
+ * leaves the rest open (`target`, `status`, `summary`, `approval`,
  * `aggregate`, `error`, `duration_ms`, `plan`...): {@linkcode ToolResult} is
  * the full shape and {@linkcode ENVELOPE_GUIDE} says it in words. Listing
  * every field in every tool cost about 1.5 KB of `tools/list` per tool.
@@ -108,11 +108,7 @@ export type ApprovalInfo = z.infer<typeof approvalSchema>;
  * @returns The tool's output schema.
  */
 export function resultSchema<O extends z.ZodType>(data: O) {
-  return z.looseObject({
-    results: z.array(
-      z.looseObject({ target: z.string(), status: z.string(), data: data.optional() }),
-    ),
-  });
+  return z.looseObject({ results: z.array(z.looseObject({ data: data.optional() })) });
 }
 
 /** One target's entry in a tool result. */

@@ -10,13 +10,7 @@
  */
 import { z } from "zod";
 import type { Operation } from "../ops/operation.ts";
-import {
-  ENVELOPE_GUIDE,
-  ENVELOPE_KEYS,
-  LISTED_ENVELOPE_KEYS,
-  resultSchema,
-  toolInputSchema,
-} from "./envelope.ts";
+import { ENVELOPE_KEYS, LISTED_ENVELOPE_KEYS, resultSchema, toolInputSchema } from "./envelope.ts";
 import { compactSchema } from "./_compact_schema.ts";
 import type { AuthInfo, McpServer, Tool } from "./sdk.ts";
 
@@ -53,10 +47,8 @@ export function toolConfig(operation: Operation): ToolConfig {
   if (config === undefined) {
     config = Object.freeze({
       title: operation.title,
-      // The envelope is explained once, on the tool a model calls first.
-      description: operation.visibleWith
-        ? `${operation.description}\n\n${ENVELOPE_GUIDE}`
-        : operation.description,
+      // The envelope is explained once, in the server's instructions.
+      description: operation.description,
       inputSchema: toolInputSchema(operation),
       outputSchema: resultSchema(operation.output),
       annotations: Object.freeze({
@@ -65,10 +57,10 @@ export function toolConfig(operation: Operation): ToolConfig {
         idempotentHint: !operation.mutates,
         openWorldHint: false,
       }),
+      // The capability alone: its tier follows from the vocabulary, and the
+      // target types from list_targets (each key costs bytes in every tool).
       _meta: Object.freeze({
         "tailops/capability": operation.capability,
-        "tailops/tier": operation.tier,
-        "tailops/target_types": operation.targetTypes,
       }),
     });
     configs.set(operation, config);

@@ -15,11 +15,18 @@ import type {
   PveItem,
   PveRequest,
 } from "../exec/plan.ts";
-import { OperationError, targetLimits } from "./operation.ts";
+import {
+  defineOperation,
+  type Operation,
+  OperationError,
+  type OperationSpec,
+  targetLimits,
+} from "./operation.ts";
+import type { Capability } from "../config/capabilities.ts";
 import type { ParamReach } from "../gate/policy.ts";
 
 /** A guest id: Proxmox VE allows 100 to 999999999. */
-export const vmidSchema = z.int().min(100).max(999_999_999).describe("Guest id (VMID)");
+export const vmidSchema = z.int().min(100).max(999_999_999);
 
 /** A node name. */
 export const nodeSchema = z.string().regex(PVE_NODE_PATTERN, {
@@ -44,13 +51,29 @@ export const snapnameSchema = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{1,39}$/, 
   error: 'Invalid snapname: "current" names the running state',
 });
 
-/** Guest selection: one `vmid`, or every guest carrying one of `tags`; `node` narrows. */
+/** Up to 16 guest tags: guests carrying at least one of them. */
+export const tagsSchema = z.array(tagSchema).min(1).max(16);
+
+/**
+ * Guest selection: one `vmid`, or every guest carrying one of `tags`; `node`
+ * narrows. Each tool's description says so, so the fields carry no words of
+ * their own (they would be repeated in eight tools).
+ */
 export const guestSelection = {
   vmid: vmidSchema.optional(),
-  tags: z.array(tagSchema).min(1).max(16).optional().describe(
-    "Every guest carrying at least one of these tags (instead of vmid)",
-  ),
-  node: nodeSchema.optional().describe("Only a guest on this node"),
+  tags: tagsSchema.optional(),
+  node: nodeSchema.optional(),
+};
+
+/** Whether to wait for each task the call starts. */
+const waitSchema = z.boolean().default(true);
+
+/** How a guest is named in every output: id, name, node, kind. */
+export const guestRefShape = {
+  vmid: z.int(),
+  name: z.string(),
+  node: z.string(),
+  type: z.enum(["qemu", "lxc"]),
 };
 
 /**
@@ -125,7 +148,7 @@ export function proxmoxTarget(target: Target, operation: string): ProxmoxTarget 
 export function pvePlan(
   target: Target,
   operation: string,
-  parts: { requests: PveRequest[]; guests?: PveGuestFilter; storage?: string },
+  parts: PveSend,
 ): ProxmoxPlan {
   proxmoxTarget(target, operation);
   return { kind: "proxmox", ...parts, ...targetLimits(target) };
@@ -172,10 +195,7 @@ export const taskSchema = z.object({
 
 /** One guest's outcome in a control, snapshot or backup call. */
 export const guestOutcomeSchema = z.object({
-  vmid: z.int(),
-  name: z.string(),
-  node: z.string(),
-  type: z.enum(["qemu", "lxc"]),
+  ...guestRefShape,
   request: z.string().describe("The exact API request sent"),
   outcome: z.enum(["done", "running", "failed"]),
   error: z.string().nullable(),
@@ -274,3 +294,122 @@ export function num(value: unknown): number | null {
 export function str(value: unknown): string | null {
   return typeof value === "string" ? value : null;
 }
+
+/**
+ * The numbers an API object holds under `keys`, each `null` when absent.
+ *
+ * @param data An object from the API.
+ * @param keys The keys to read.
+ * @returns `{ key: number | null }` for each key.
+ */
+export function numbers<K extends string>(
+  data: Record<string, unknown>,
+  keys: readonly K[],
+): Record<K, number | null> {
+  return Object.fromEntries(keys.map((key) => [key, num(data[key])])) as Record<K, number | null>;
+}
+
+/**
+ * Schemas of numbers the API may leave out, one per key (the output side of
+ * {@linkcode numbers}).
+ *
+ * @param keys The keys.
+ * @returns `{ key: number | null }` schemas.
+ */
+export function nullableNumbers<K extends string>(
+  keys: readonly K[],
+): Record<K, z.ZodNullable<z.ZodNumber>> {
+  return Object.fromEntries(keys.map((key) => [key, z.number().nullable()])) as Record<
+    K,
+    z.ZodNullable<z.ZodNumber>
+  >;
+}
+
+/** The requests, guest filter and storage of a proxmox plan (its limits come from the target). */
+export type PveSend = Omit<ProxmoxPlan, "kind" | "timeoutMs" | "outputCapBytes">;
+
+/** A Proxmox VE operation: an operation spec whose plan is what `send` says. */
+export type PveSpec<I extends z.ZodObject, O extends z.ZodType> =
+  & Omit<OperationSpec<I, O>, "targetTypes" | "programs" | "plan">
+  & {
+    /** The API requests a call sends. Pure. */
+    readonly send: (args: z.infer<I>) => PveSend;
+  };
+
+/**
+ * Declares a Proxmox VE operation: runs on proxmox targets, through the API
+ * only (no programs), its plan the target's limits around what `send` says.
+ *
+ * @param spec The declaration.
+ * @returns The frozen operation.
+ */
+export function definePveOperation<I extends z.ZodObject, O extends z.ZodType>(
+  spec: PveSpec<I, O>,
+): Operation<I, O> {
+  const { send, ...rest } = spec;
+  return defineOperation({
+    ...rest,
+    targetTypes: ["proxmox"],
+    programs: [],
+    plan: (args, target) => pvePlan(target, spec.name, send(args)),
+  });
+}
+
+/** A guest-changing call: one request per selected guest, an outcome per guest. */
+export interface GuestActionSpec<S extends z.ZodRawShape> {
+  readonly name: string;
+  readonly title: string;
+  readonly description: string;
+  readonly capability: Capability;
+  readonly destructive: boolean;
+  /** One `vmid` (required) instead of a selection by `vmid` or `tags`. */
+  readonly single?: boolean;
+  /** Parameters besides the selection and `wait`. */
+  readonly params: S;
+  /** What leaving out an optional parameter of `params` means. */
+  readonly paramReach?: Readonly<Record<string, ParamReach>>;
+  /** The request sent for each guest (`each` and `wait` are added). Pure. */
+  readonly request: (args: z.infer<z.ZodObject<S>>) => Omit<PveRequest, "each" | "wait">;
+}
+
+/**
+ * Declares a guest-changing operation (power control, snapshots, backups):
+ * the selection, `wait`, the per-guest request, and outcomes per guest.
+ *
+ * @param spec The declaration.
+ * @returns The frozen operation.
+ */
+export function defineGuestAction<S extends z.ZodRawShape>(
+  spec: GuestActionSpec<S>,
+): Operation<z.ZodObject, typeof guestOutcomesOutput> {
+  const selection = spec.single ? { vmid: vmidSchema, node: guestSelection.node } : guestSelection;
+  const shape = { ...selection, ...spec.params, wait: waitSchema };
+  const input = spec.single
+    ? z.strictObject(shape)
+    : z.strictObject(shape).superRefine((args, ctx) => oneSelection(args as SelectionArgs, ctx));
+  type Args = SelectionArgs & { wait: boolean } & z.infer<z.ZodObject<S>>;
+  return definePveOperation({
+    name: spec.name,
+    title: spec.title,
+    description: spec.description,
+    input: input as unknown as z.ZodObject,
+    output: guestOutcomesOutput,
+    paramReach: spec.single
+      ? { node: SELECTION_REACH.node, ...spec.paramReach }
+      : { ...SELECTION_REACH, ...spec.paramReach },
+    capability: spec.capability,
+    mutates: true,
+    destructive: spec.destructive,
+    send: (raw) => {
+      const args = raw as Args;
+      return {
+        guests: guestFilter(args),
+        requests: [{ ...spec.request(args), each: "guest", wait: args.wait }],
+      };
+    },
+    parse: (result, args) => outcomesOutput(result, args as SelectionArgs),
+    render: renderOutcomes,
+  });
+}
+
+type SelectionArgs = { vmid?: number; tags?: string[]; node?: string };

@@ -150,11 +150,7 @@ export const composeUp = defineOperation({
   name: "compose_up",
   title: "Compose up",
   description:
-    "Runs `docker compose up --detach` (or `docker-compose up --detach` where the host " +
-    "has docker-compose) for the compose project in project_dir (an absolute path under the " +
-    "target's file roots): creates " +
-    "or recreates what changed. file: the compose file name when not the default. services: " +
-    "only these services.",
+    "Runs `docker compose up --detach` (or docker-compose) for the project in project_dir (absolute, under the file roots): creates or recreates what changed. `file`: a compose file other than the default; `services`: only these.",
   input: composeInput,
   output: composeOutput,
   paramReach: COMPOSE_REACH,
@@ -172,9 +168,8 @@ export const composeUp = defineOperation({
 export const composePull = defineOperation({
   name: "compose_pull",
   title: "Compose pull",
-  description: "Runs `docker compose pull --quiet` for the compose project in project_dir (an " +
-    "absolute path under the target's file roots): fetches newer images without restarting " +
-    "anything. file and services as for compose_up.",
+  description:
+    "Runs `docker compose pull --quiet` for the project in project_dir (under the file roots): fetches newer images, restarts nothing. `file`, `services` as for compose_up.",
   input: composeInput,
   output: composeOutput,
   paramReach: COMPOSE_REACH,

@@ -36,10 +36,8 @@ const containerSummary = z.object({
 export const containerList = defineOperation({
   name: "container_list",
   title: "List containers",
-  description: "Lists containers on a Docker engine: short id, name, image, state (running, " +
-    "exited, paused, ...), status text, creation time and labels (secret-looking values " +
-    "redacted). Running containers only " +
-    'unless all is true. labels filters by "key" or "key=value" (every filter must match).',
+  description:
+    'Containers on a Docker engine: short id, name, image, state, status text, created, labels (secret-looking values redacted). Running ones unless `all`. `labels` filters by "key" or "key=value" (all must match).',
   input: z.strictObject({
     all: z.boolean().default(false),
     labels: z.array(labelFilterSchema).max(16).default([]),
@@ -157,10 +155,8 @@ const inspectOutput = z.object({
 export const containerInspect = defineOperation({
   name: "container_inspect",
   title: "Inspect a container",
-  description: "Returns one container's state (status, exit code, health, restart count, " +
-    "start and finish times), configuration (env, command, entrypoint and labels with " +
-    "secret-looking values shown as [REDACTED], user, working dir, tty), restart policy, " +
-    "mounts and networks.",
+  description:
+    "One container's state (status, exit code, health, restarts, start/finish times), config (env, cmd, entrypoint, labels with secret-looking values [REDACTED], user, working dir, tty), restart policy, mounts and networks.",
   input: z.strictObject({ container: containerRefSchema }),
   output: inspectOutput,
   capability: "container:read",
@@ -229,10 +225,8 @@ export const logsSinceSchema = z.union([
 export const containerLogs = defineOperation({
   name: "container_logs",
   title: "Container logs",
-  description: "Returns the last lines of a container's output, stdout and stderr separately " +
-    "(a TTY container has stdout only). tail: lines per stream, 1 to 10000 (default 100). " +
-    "since: an ISO date-time (UTC, e.g. 2024-05-01T12:00:00Z) or Unix seconds. Output beyond " +
-    "the target's output cap is cut and marked truncated.",
+  description:
+    "The last `tail` lines (default 100) of a container's stdout and stderr, separately (a TTY container has stdout only), optionally `since` an ISO time (UTC) or Unix seconds. Output over the target's cap is cut and marked truncated.",
   input: z.strictObject({
     container: containerRefSchema,
     tail: z.int().min(1).max(10_000).default(100),

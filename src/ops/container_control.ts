@@ -30,12 +30,8 @@ const ALREADY: Partial<Record<typeof CONTAINER_ACTIONS[number], string>> = {
 export const containerControl = defineOperation({
   name: "container_control",
   title: "Start, stop, restart, pause or unpause a container",
-  description: "Changes one container's run state. action: start, stop, restart, pause or " +
-    "unpause. timeout_s (stop and restart): seconds to wait after SIGTERM before SIGKILL " +
-    "(default: the container's own setting). Starting a running or stopping a stopped " +
-    'container changes nothing and reports changed: false. Fails with "not_found" when the ' +
-    'container does not exist (nothing is sent), "conflict" when the engine refuses (e.g. ' +
-    "pausing a stopped container).",
+  description:
+    "Starts, stops, restarts, pauses or unpauses one container. timeout_s (stop, restart): seconds after SIGTERM before SIGKILL. Already in that state: changed: false. Errors: not_found (nothing sent), conflict (the engine refused).",
   input: z.strictObject({
     container: containerRefSchema,
     action: z.enum(CONTAINER_ACTIONS),

@@ -93,10 +93,8 @@ export function summariseStats(s: Stats): z.infer<typeof statsOutput> {
 export const containerStats = defineOperation({
   name: "container_stats",
   title: "Container resource usage",
-  description: "Returns one snapshot of a container's resource use: CPU % (100 = one core), " +
-    "memory used without page cache, memory limit and %, network bytes received and sent, " +
-    "block bytes read and written, process count. Takes about two seconds (the engine " +
-    "samples twice). A stopped container reports zeros.",
+  description:
+    "One snapshot of a container's resource use: CPU % (100 = one core), memory without page cache, limit and %, network and block bytes, process count. Takes about 2 s; a stopped container reports zeros.",
   input: z.strictObject({ container: containerRefSchema }),
   output: statsOutput,
   capability: "container:read",

@@ -26,7 +26,7 @@ export const diskUsage = defineOperation({
   name: "disk_usage",
   title: "Disk usage",
   description:
-    "The largest directories under `path` (inside the target's file roots), `depth` levels down (1-3, default 1), on one filesystem, as bytes; the top `limit` (default 20) and the total. Symlinks are not followed. Stops at the target's time limit.",
+    "The largest directories under `path` (in the file roots), `depth` levels down (1-3), one filesystem, in bytes: the top `limit` and the total. Symlinks not followed; stops at the target's time limit.",
   input: z.strictObject({
     path: hostPathSchema,
     depth: z.int().min(1).max(3).default(1),

@@ -109,8 +109,8 @@ const dfSchema = z.object({
 export const engineDiskUsage = defineOperation({
   name: "engine_disk_usage",
   title: "Docker disk usage",
-  description: "Returns count, size and reclaimable bytes for images, containers (writable " +
-    "layers), volumes and build cache, like `docker system df`.",
+  description: "Count, size and reclaimable bytes of images, containers (writable layers), " +
+    "volumes and build cache, like `docker system df`.",
   input: z.strictObject({}),
   output: z.object({ images: sized, containers: sized, volumes: sized, build_cache: sized }),
   capability: "container:read",

@@ -51,10 +51,8 @@ function pullFailure(image: string, message: string): OperationError {
 export const imagePull = defineOperation({
   name: "image_pull",
   title: "Pull an image",
-  description: "Pulls one image onto the engine from its registry. image: a reference such as " +
-    '"nginx:1.27" or "ghcr.io/org/app:v1" (no tag means "latest"). Fails with ' +
-    '"registry_unreachable" when the engine cannot reach the registry, "pull_failed" when the ' +
-    "registry refuses (unknown image, no access).",
+  description:
+    'Pulls one image, e.g. "nginx:1.27" or "ghcr.io/org/app:v1" (no tag: latest). Errors: registry_unreachable, pull_failed (unknown image, no access).',
   input: z.strictObject({ image: imageRefSchema }),
   output: z.object({ image: z.string(), status: z.string() }),
   capability: "container:admin",
@@ -102,9 +100,8 @@ const pruneSchema = z.object({
 export const systemPrune = defineOperation({
   name: "system_prune",
   title: "Prune containers, images or networks",
-  description: "Removes, on one engine, every stopped container (scope containers), every " +
-    "dangling image, or with all_images every image no container uses (scope images), or " +
-    "every network no container uses (scope networks). Volumes are never pruned.",
+  description:
+    "Removes on one engine every stopped container (scope containers), dangling image (images; with all_images every unused image) or unused network (networks). Never volumes.",
   input: z.strictObject({
     scope: z.enum(PRUNE_SCOPES),
     all_images: z.boolean().default(false),

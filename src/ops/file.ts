@@ -67,11 +67,7 @@ export const readFile = defineOperation({
   name: "read_file",
   title: "Read a file",
   description:
-    "Returns up to `max_bytes` (1 to 1048576, default 65536) of a file under the target's " +
-    "allowed roots, starting at byte `offset` (default 0), as UTF-8 text or base64 when the " +
-    "bytes are not text, with the file's total size, its real path (symlinks resolved) and " +
-    'whether the content was cut. `path` must be absolute without "." or ".." segments; ' +
-    "paths outside the roots are refused.",
+    "Reads up to `max_bytes` (default 65536) of a file under the target's roots from byte `offset`, as UTF-8 or base64 when not text, with its size, real path and whether it was cut. `path` is absolute, without . or .. segments.",
   input: z.strictObject({
     path: hostPathSchema,
     max_bytes: z.int().min(1).max(MIB).default(64 * 1024),
@@ -132,10 +128,7 @@ export const listDirectory = defineOperation({
   name: "list_directory",
   title: "List a directory",
   description:
-    "Returns up to `limit` entries (1-1000, default 200) of a directory under the target's " +
-    "allowed roots: name, type (file, directory, symlink, other), size in bytes, modification " +
-    "time (ISO 8601) and octal mode, plus whether the list was cut. `path` must be absolute " +
-    'without "." or ".." segments; paths outside the roots are refused.',
+    "Lists up to `limit` entries (default 200) of a directory under the target's roots: name, type (file, directory, symlink, other), size, mtime, octal mode, and whether the list was cut. `path` is absolute, without . or .. segments.",
   input: z.strictObject({
     path: hostPathSchema,
     limit: z.int().min(1).max(1000).default(200),

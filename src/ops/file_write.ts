@@ -30,26 +30,20 @@ const modeSchema = z.string().regex(/^0?[0-6]{3}$/, {
 });
 
 const input = z.strictObject({
-  path: hostPathSchema.describe("Absolute path under the target's write roots"),
-  content: z.string().max(Math.ceil(MAX_WRITE_BYTES / 3) * 4).describe(
-    `The new content (at most ${MAX_WRITE_BYTES} bytes)`,
-  ),
+  path: hostPathSchema,
+  content: z.string().max(Math.ceil(MAX_WRITE_BYTES / 3) * 4),
   encoding: z.enum(["utf-8", "base64"]).default("utf-8"),
   mode: modeSchema.default("0644"),
-  backup: z.boolean().default(true).describe(
-    "Keep the previous version as .NAME.tailops-prev beside the file",
-  ),
+  backup: z.boolean().default(true),
   owner: z.string().regex(OWNER, {
     error: "Invalid owner: expected a user name or a numeric id",
-  }).optional().describe("Owner to set (numeric on local targets; needs the right to chown)"),
+  }).optional().describe("Numeric on local targets"),
   group: z.string().regex(OWNER, {
     error: "Invalid group: expected a group name or a numeric id",
-  }).optional().describe("Group to set (numeric on local targets)"),
+  }).optional().describe("Numeric on local targets"),
   expected_sha256: z.string().refine((v) => v === "absent" || SHA256.test(v), {
     error: 'Invalid expected_sha256: expected a lowercase hex SHA-256 or "absent"',
-  }).optional().describe(
-    'Write only when the current content has this SHA-256 ("absent": only when there is no file)',
-  ),
+  }).optional().describe('"absent": only when there is no file'),
 });
 
 type Args = z.infer<typeof input>;
@@ -177,14 +171,8 @@ const output = z.object({
 export const fileWrite = defineOperation({
   name: "file_write",
   title: "Write a file",
-  description: "Writes `content` (UTF-8 text, or base64 with encoding: base64; at most 1 MiB) " +
-    "to `path` under the target's write roots, atomically (temporary file, fsync, rename), " +
-    "never following a symbolic link, with permission bits `mode` (default 0644; no execute " +
-    "bits), and owner/group when given and permitted. The directory must exist. A file " +
-    "already holding this content is left alone " +
-    "(changed: false). backup (default true) keeps the previous version as .NAME.tailops-prev. " +
-    "expected_sha256 writes only when the current content has that digest. Dry run returns a " +
-    "unified diff against the current file and both digests.",
+  description:
+    "Writes `content` (UTF-8, or base64 with encoding: base64; at most 1 MiB) to `path` under the write roots, atomically, never following a symlink, with `mode` (default 0644, no execute bits) and owner/group if permitted. Same content: changed: false. `backup` keeps the old version as .NAME.tailops-prev; `expected_sha256` writes only over that digest. Dry run: a unified diff.",
   input,
   output,
   capability: "file:write",
@@ -270,10 +258,8 @@ function restorePlan(args: RestoreArgs, target: Target): SequencePlan {
 export const fileRestore = defineOperation({
   name: "file_restore",
   title: "Restore a file's previous version",
-  description: "Puts back the previous version that file_write kept (.NAME.tailops-prev) for " +
-    "`path` under the target's write roots, with file_write's guarantees (atomic, no symlink " +
-    "followed). The version it replaces becomes the new backup, so a restore can be undone by " +
-    "another. Dry run shows the diff from the current file to the backup.",
+  description:
+    "Puts back the version file_write kept (.NAME.tailops-prev) for `path` under the write roots, atomically, no symlink followed; the replaced version becomes the new backup (a restore can be undone). Dry run: the diff.",
   input: restoreInput,
   output,
   capability: "file:write",

@@ -63,7 +63,7 @@ export const firewallStatus = defineOperation({
   name: "firewall_status",
   title: "Firewall status",
   description:
-    "Reads the packet filter: ufw status where ufw is installed, else the nftables ruleset, else iptables rules. Returns the tool, default policies, rule count and rules (first 300). Needs root: uses sudo where the target's sudo list names it.",
+    "Reads the packet filter: ufw status, else the nftables ruleset, else iptables. Returns the tool, default policies, rule count and rules (first 300). Needs root: sudo if the target's sudo list names it.",
   input: z.strictObject({}),
   output: firewallStatusOutput,
   capability: "network:read",

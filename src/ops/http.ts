@@ -44,9 +44,8 @@ const requestInput = z.strictObject({
   method: z.enum(HTTP_METHODS).default("GET").describe("HTTP method; GET and HEAD only read"),
   path: pathSchema.describe('Path under the target\'s base URL, e.g. "/api/v1/items"'),
   query: querySchema.optional().describe("Query parameters"),
-  headers: headersSchema.optional().describe(
-    `Request headers (lowercase): ${headerKeys.join(", ")}`,
-  ),
+  // The allowed names are the schema's enum; the description need not repeat them.
+  headers: headersSchema.optional().describe("Request headers (lowercase)"),
   body: z.json().optional().describe("JSON request body (not for GET or HEAD)"),
 }).superRefine((args, ctx) => {
   if (args.body === undefined) return;

@@ -114,7 +114,7 @@ export const logSearch = defineOperation({
   name: "log_search",
   title: "Search logs",
   description:
-    'Searches the systemd journal, or with `path` a log file under the roots (from byte `offset`), for `pattern` (literal; `regex: true` for an RE2-style regex without nested quantifiers; all-lowercase ignores case), by `unit`, `priority` (and worse), `since`/`until` ("2h", "1d", "2024-05-01T12:00:00Z"). Returns the match count (5000 scanned at most) and the last `lines` matches. Uses sudo where the target\'s sudo list names it.',
+    'Searches the journal, or with `path` a log file under the roots (from byte `offset`), for `pattern` (literal; `regex: true` for RE2 without nested quantifiers; all-lowercase ignores case), by `unit`, `priority`, `since`/`until` ("2h", ISO time). Returns the match count (5000 scanned at most) and the last `lines` matches. Sudo if the target\'s sudo list names it.',
   input: z.strictObject({
     pattern: patternSchema,
     regex: z.boolean().default(false),

@@ -121,12 +121,7 @@ export const journalLogs = defineOperation({
   name: "journal_logs",
   title: "Journal logs",
   description:
-    "Returns the last `lines` entries (1-5000, default 100; policies may cap it lower) of the " +
-    "systemd journal, oldest first, each with ISO time, host, identifier (unit or program), pid " +
-    'and message. Optional: `unit` (one systemd unit), `since` (relative like "15m", "2h", ' +
-    '"1d" or an ISO date/time like "2024-05-01T12:00:00Z"), `priority` (that level and more ' +
-    'severe, e.g. "err"). Without root (sudo where the target\'s sudo list names ' +
-    "journal_logs) or the systemd-journal group only the caller's own entries are visible.",
+    'The last `lines` systemd journal entries (default 100), oldest first: time, host, identifier, pid, message. Optional `unit`, `since` ("15m", "2h", "1d" or ISO time), `priority` (that level and worse). Without root (sudo if the target\'s sudo list names it) or the systemd-journal group only the caller\'s own entries show.',
   input: z.strictObject({
     unit: unitNameSchema.optional(),
     lines: z.int().min(1).max(5000).default(100),

@@ -74,10 +74,7 @@ export const listeningSockets = defineOperation({
   name: "listening_sockets",
   title: "Listening sockets",
   description:
-    "Returns the TCP sockets in LISTEN state and bound UDP sockets on a host, sorted by port, " +
-    'each with protocol, local address ("0.0.0.0", "::" or "*" mean all addresses) and ' +
-    "port, and the owning process names and pids when the gateway may see them (root, or " +
-    "the same user). Needs ss from iproute2. Takes no arguments.",
+    "TCP sockets listening and UDP sockets bound, by port: protocol, local address (0.0.0.0, :: or * mean all) and port, and owning processes and pids where visible. Needs ss (iproute2).",
   input: z.strictObject({}),
   output: listeningSocketsOutput,
   capability: "network:read",

@@ -117,10 +117,7 @@ export const packageUpdates = defineOperation({
   name: "package_updates",
   title: "Pending package updates",
   description:
-    "Returns the package manager found (apt, dnf or apk, tried in that order) and the packages " +
-    "with updates pending: name, installed version (null for dnf) and available version. " +
-    "apt and apk answer from their cached package lists, which this does not refresh; dnf " +
-    "may refresh its metadata. Takes no arguments.",
+    "The package manager (apt, dnf or apk) and the packages with updates pending: name, installed version (null for dnf), available version. apt and apk read their cached lists (package_refresh updates them).",
   input: z.strictObject({}),
   output: packageUpdatesOutput,
   capability: "system:read",

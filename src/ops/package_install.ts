@@ -15,7 +15,7 @@ export const packageInstall = defineOperation({
   name: "package_install",
   title: "Install packages",
   description:
-    "Installs the named `packages` (1-50) with apt-get, dnf or apk, non-interactively, keeping existing config files. Refresh the index first (package_refresh). Returns the manager and the last 20 lines of its output.",
+    "Installs the named `packages` with apt-get, dnf or apk, non-interactively, keeping config files (run package_refresh first). Returns the manager and the last 20 output lines.",
   input: z.strictObject({ packages: z.array(packageNameSchema).min(1).max(50) }),
   output: z.object({
     manager: z.enum(MANAGERS),

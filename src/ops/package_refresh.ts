@@ -21,7 +21,7 @@ export const packageRefresh = defineOperation({
   name: "package_refresh",
   title: "Refresh package index",
   description:
-    "Updates the package index with apt-get update, dnf makecache or apk update, whichever the host has, so package_updates and package_upgrade see current versions. Installs nothing. Returns the manager and the last 10 lines of its output.",
+    "Updates the package index (apt-get update, dnf makecache or apk update) so package_updates and package_upgrade see current versions. Installs nothing. Returns the manager and the last 10 output lines.",
   input: z.strictObject({}),
   output: packageRefreshOutput,
   capability: "system:admin",

@@ -100,11 +100,7 @@ export const packageUpgrade = defineOperation({
   name: "package_upgrade",
   title: "Upgrade packages",
   description:
-    "Upgrades the named installed `packages` (1-100 names; packages not installed are not " +
-    "added), or every package with `all: true` (exactly one of the two), using apt-get, dnf " +
-    "or apk, whichever the host has, non-interactively and keeping existing config files. " +
-    "apt and apk use their cached package lists (no refresh). Returns the manager, its " +
-    "summary line and the last 20 lines of its output. May restart services.",
+    "Upgrades the installed `packages` named (1-100; nothing new is added), or everything with `all: true`, with apt-get, dnf or apk, non-interactively, keeping config files, from the cached package lists (run package_refresh first). Returns the manager, its summary and the last 20 output lines. May restart services.",
   input: z.strictObject({
     packages: z.array(packageNameSchema).min(1).max(100).optional(),
     all: z.literal(true).optional(),

@@ -72,11 +72,7 @@ export const topProcesses = defineOperation({
   name: "top_processes",
   title: "Top processes",
   description:
-    'Returns the processes using the most CPU (sort: "cpu", percent of one core averaged over ' +
-    'the process lifetime, as ps reports it) or memory (sort: "memory", resident set size), ' +
-    "at most `limit` of them (1-100, default 10), with pid, parent pid, user, CPU %, memory %, " +
-    "RSS bytes, elapsed seconds, process name and command line (cut at 512 characters). " +
-    "Needs procps ps (busybox ps lacks the columns).",
+    "The top `limit` processes (default 10) by `sort`: cpu (percent of one core over the process lifetime, as ps reports it) or memory (RSS). Each: pid, ppid, user, CPU %, memory %, RSS bytes, elapsed seconds, name, command line (512 characters). Needs procps ps.",
   input: z.strictObject({
     sort: z.enum(["cpu", "memory"]).default("cpu"),
     limit: z.int().min(1).max(100).default(10),

@@ -10,24 +10,19 @@
 import { z } from "zod";
 import type { ProxmoxResult, PveItem } from "../exec/plan.ts";
 import {
+  defineGuestAction,
+  definePveOperation,
   guestFilter,
-  guestOutcomesOutput,
-  guestSelection,
+  guestRefShape,
   itemsOf,
   nodeSchema,
   num,
-  oneSelection,
-  outcomesOutput,
-  pvePlan,
   pveResult,
-  renderOutcomes,
-  SELECTION_REACH,
   storageSchema,
   str,
-  tagSchema,
+  tagsSchema,
   vmidSchema,
 } from "./_pve_common.ts";
-import { defineOperation } from "./operation.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -84,7 +79,7 @@ function gib(bytes: number | null): string {
 }
 
 /** Backups on every storage that holds them (or one storage), newest first. */
-export const PVE_BACKUP_LIST = defineOperation({
+export const PVE_BACKUP_LIST = definePveOperation({
   name: "pve_backup_list",
   title: "Proxmox backups",
   description: "List backups (vzdump archives and Proxmox Backup Server snapshots) per storage " +
@@ -102,24 +97,20 @@ export const PVE_BACKUP_LIST = defineOperation({
     vmid: { absent: "backups of every guest" },
   },
   capability: "backup:read",
-  targetTypes: ["proxmox"],
   mutates: false,
   destructive: false,
-  programs: [],
-  plan(args, target) {
-    return pvePlan(target, "pve_backup_list", {
-      ...(args.storage ? { storage: args.storage } : {}),
-      requests: [{
-        method: "GET",
-        path: "/nodes/{node}/storage/{storage}/content",
-        query: {
-          content: "backup",
-          ...(args.vmid !== undefined ? { vmid: String(args.vmid) } : {}),
-        },
-        each: "backup_storage",
-      }],
-    });
-  },
+  send: (args) => ({
+    ...(args.storage ? { storage: args.storage } : {}),
+    requests: [{
+      method: "GET",
+      path: "/nodes/{node}/storage/{storage}/content",
+      query: {
+        content: "backup",
+        ...(args.vmid !== undefined ? { vmid: String(args.vmid) } : {}),
+      },
+      each: "backup_storage",
+    }],
+  }),
   parse(result) {
     const items = itemsOf(pveResult(result), 0, false);
     return { backups: backupsOf(items, Date.now()), storage_errors: storageErrors(items) };
@@ -136,49 +127,29 @@ export const PVE_BACKUP_LIST = defineOperation({
 });
 
 /** Starts a vzdump backup of guests to a named storage. */
-export const PVE_BACKUP_CREATE = defineOperation({
+export const PVE_BACKUP_CREATE = defineGuestAction({
   name: "pve_backup_create",
   title: "Proxmox backup",
-  description: "Back up a guest (or every guest carrying one of tags) to a named storage with " +
-    "vzdump, in snapshot, suspend or stop mode; waits for each task unless wait is false.",
-  input: z.strictObject({
-    ...guestSelection,
-    storage: storageSchema,
-    mode: z.enum(["snapshot", "suspend", "stop"]).default("snapshot").describe(
-      "snapshot: no downtime; suspend: brief pause; stop: guest stopped during the backup",
-    ),
-    compress: z.enum(["zstd", "lzo", "gzip", "0"]).default("zstd"),
-    wait: z.boolean().default(true),
-  }).superRefine(oneSelection),
-  output: guestOutcomesOutput,
-  paramReach: SELECTION_REACH,
+  description: "Back up a guest (`vmid`, or every guest carrying one of `tags`) to a named " +
+    "storage with vzdump; mode snapshot (no downtime), suspend (brief pause) or stop (guest " +
+    "stopped meanwhile); waits for each task unless wait is false.",
   capability: "backup:control",
-  targetTypes: ["proxmox"],
-  mutates: true,
   // `stop` mode stops the guest for the backup's duration.
   destructive: true,
-  programs: [],
-  plan(args, target) {
-    return pvePlan(target, "pve_backup_create", {
-      guests: guestFilter(args),
-      requests: [{
-        method: "POST",
-        path: "/nodes/{node}/vzdump",
-        params: { vmid: "{vmid}", storage: args.storage, mode: args.mode, compress: args.compress },
-        each: "guest",
-        wait: args.wait,
-      }],
-    });
+  params: {
+    storage: storageSchema,
+    mode: z.enum(["snapshot", "suspend", "stop"]).default("snapshot"),
+    compress: z.enum(["zstd", "lzo", "gzip", "0"]).default("zstd"),
   },
-  parse: outcomesOutput,
-  render: renderOutcomes,
+  request: (args) => ({
+    method: "POST",
+    path: "/nodes/{node}/vzdump",
+    params: { vmid: "{vmid}", storage: args.storage, mode: args.mode, compress: args.compress },
+  }),
 });
 
 const coverageSchema = z.object({
-  vmid: z.int(),
-  name: z.string(),
-  node: z.string(),
-  type: z.enum(["qemu", "lxc"]),
+  ...guestRefShape,
   covered: z.boolean(),
   newest_backup: z.string().nullable().describe("volid of the newest backup"),
   newest_created: z.string().nullable(),
@@ -214,16 +185,14 @@ function coverage(result: ProxmoxResult, maxAgeDays: number, now: number) {
 }
 
 /** Which guests have no backup newer than N days (the coverage question). */
-export const PVE_BACKUP_VERIFY_STATUS = defineOperation({
+export const PVE_BACKUP_VERIFY_STATUS = definePveOperation({
   name: "pve_backup_verify_status",
   title: "Proxmox backup coverage",
   description: "Which guests have no backup newer than max_age_days on any storage (backup " +
     "coverage), with each guest's newest backup, its age and its verification state.",
   input: z.strictObject({
     max_age_days: z.number().min(0.1).max(3650).default(7),
-    tags: z.array(tagSchema).min(1).max(16).optional().describe(
-      "Only guests carrying one of these",
-    ),
+    tags: tagsSchema.optional(),
     node: nodeSchema.optional(),
   }),
   output: z.object({
@@ -237,21 +206,17 @@ export const PVE_BACKUP_VERIFY_STATUS = defineOperation({
     node: { absent: "every node" },
   },
   capability: "backup:read",
-  targetTypes: ["proxmox"],
   mutates: false,
   destructive: false,
-  programs: [],
-  plan(args, target) {
-    return pvePlan(target, "pve_backup_verify_status", {
-      guests: guestFilter(args),
-      requests: [{
-        method: "GET",
-        path: "/nodes/{node}/storage/{storage}/content",
-        query: { content: "backup" },
-        each: "backup_storage",
-      }],
-    });
-  },
+  send: (args) => ({
+    guests: guestFilter(args),
+    requests: [{
+      method: "GET",
+      path: "/nodes/{node}/storage/{storage}/content",
+      query: { content: "backup" },
+      each: "backup_storage",
+    }],
+  }),
   parse(result, args) {
     return coverage(pveResult(result), args.max_age_days, Date.now());
   },

@@ -6,8 +6,8 @@
  */
 import { z } from "zod";
 import { UPID_PATTERN } from "../exec/plan.ts";
-import { itemsOf, num, pvePlan, pveResult, str, taskSchema } from "./_pve_common.ts";
-import { defineOperation, OperationError } from "./operation.ts";
+import { definePveOperation, itemsOf, num, pveResult, str, taskSchema } from "./_pve_common.ts";
+import { OperationError } from "./operation.ts";
 
 const nodeStatusSchema = z.object({
   node: z.string(),
@@ -35,7 +35,7 @@ const storageSchema = z.object({
 });
 
 /** Cluster quorum, versions, and each node's CPU, memory, storage and versions. */
-export const PVE_CLUSTER_STATUS = defineOperation({
+export const PVE_CLUSTER_STATUS = definePveOperation({
   name: "pve_cluster_status",
   title: "Proxmox cluster status",
   description: "Proxmox VE cluster status: name and quorum, API version, and per node CPU, " +
@@ -48,20 +48,16 @@ export const PVE_CLUSTER_STATUS = defineOperation({
     storages: z.array(storageSchema),
   }),
   capability: "guest:read",
-  targetTypes: ["proxmox"],
   mutates: false,
   destructive: false,
-  programs: [],
-  plan(_args, target) {
-    return pvePlan(target, "pve_cluster_status", {
-      requests: [
-        { method: "GET", path: "/cluster/status" },
-        { method: "GET", path: "/version" },
-        { method: "GET", path: "/nodes/{node}/status", each: "node" },
-        { method: "GET", path: "/cluster/resources", query: { type: "storage" } },
-      ],
-    });
-  },
+  send: () => ({
+    requests: [
+      { method: "GET", path: "/cluster/status" },
+      { method: "GET", path: "/version" },
+      { method: "GET", path: "/nodes/{node}/status", each: "node" },
+      { method: "GET", path: "/cluster/resources", query: { type: "storage" } },
+    ],
+  }),
   parse(result) {
     const r = pveResult(result);
     const entries = (itemsOf(r, 0)[0].data ?? []) as Record<string, unknown>[];
@@ -135,7 +131,7 @@ const upidSchema = z.string().max(400).regex(UPID_PATTERN, {
 });
 
 /** A task's status and log, optionally waiting for it to end. */
-export const PVE_TASK_STATUS = defineOperation({
+export const PVE_TASK_STATUS = definePveOperation({
   name: "pve_task_status",
   title: "Proxmox task status",
   description: "Status and log of a Proxmox VE task by its UPID (as returned by control, " +
@@ -155,14 +151,11 @@ export const PVE_TASK_STATUS = defineOperation({
     log: z.array(z.string()),
   }),
   capability: "guest:read",
-  targetTypes: ["proxmox"],
   mutates: false,
   destructive: false,
-  programs: [],
-  plan(args, target) {
-    const node = UPID_PATTERN.exec(args.upid)![1];
-    const base = `/nodes/${node}/tasks/${args.upid}`;
-    return pvePlan(target, "pve_task_status", {
+  send(args) {
+    const base = `/nodes/${UPID_PATTERN.exec(args.upid)![1]}/tasks/${args.upid}`;
+    return {
       requests: [
         { method: "GET", path: `${base}/status`, wait: args.wait },
         ...(args.log_lines > 0
@@ -173,7 +166,7 @@ export const PVE_TASK_STATUS = defineOperation({
           }]
           : []),
       ],
-    });
+    };
   },
   parse(result, args) {
     const r = pveResult(result);

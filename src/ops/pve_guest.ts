@@ -6,48 +6,43 @@
  */
 import { z } from "zod";
 import {
+  defineGuestAction,
+  definePveOperation,
   guestFilter,
-  guestOutcomesOutput,
+  guestRefShape,
   guestSelection,
   itemsOf,
   nodeSchema,
-  num,
+  nullableNumbers,
+  numbers,
   oneSelection,
-  outcomesOutput,
-  pvePlan,
   pveResult,
-  renderOutcomes,
   SELECTION_REACH,
   str,
-  tagSchema,
+  tagsSchema,
+  vmidSchema,
 } from "./_pve_common.ts";
-import { defineOperation } from "./operation.ts";
 
+/** Resource figures both the list and the status report, as the API names them. */
+const USAGE = ["cpu", "mem", "maxmem", "disk", "maxdisk", "uptime"] as const;
+
+// cpu: fraction of maxcpu (list) or cpus (status); mem, disk: bytes; uptime: seconds.
 const guestSchema = z.object({
-  vmid: z.int(),
-  name: z.string(),
-  node: z.string(),
-  type: z.enum(["qemu", "lxc"]),
+  ...guestRefShape,
   status: z.string(),
   tags: z.array(z.string()),
   template: z.boolean(),
-  cpu: z.number().nullable().describe("CPU use, fraction of maxcpu"),
-  maxcpu: z.number().nullable(),
-  mem: z.number().nullable().describe("bytes"),
-  maxmem: z.number().nullable(),
-  disk: z.number().nullable(),
-  maxdisk: z.number().nullable(),
-  uptime: z.number().nullable().describe("seconds"),
+  ...nullableNumbers([...USAGE, "maxcpu"]),
 });
 
 /** Lists VMs and containers across the cluster (the target's nodes only). */
-export const PVE_GUEST_LIST = defineOperation({
+export const PVE_GUEST_LIST = definePveOperation({
   name: "pve_guest_list",
   title: "Proxmox guests",
   description: "List the VMs and containers of a Proxmox VE cluster with status, node, tags and " +
     "resources; optionally only those carrying a tag, on a node, or of one type.",
   input: z.strictObject({
-    tags: z.array(tagSchema).min(1).max(16).optional().describe("Guests carrying one of these"),
+    tags: tagsSchema.optional(),
     node: nodeSchema.optional(),
     type: z.enum(["qemu", "lxc"]).optional(),
   }),
@@ -58,16 +53,12 @@ export const PVE_GUEST_LIST = defineOperation({
     type: { absent: "VMs and containers" },
   },
   capability: "guest:read",
-  targetTypes: ["proxmox"],
   mutates: false,
   destructive: false,
-  programs: [],
-  plan(args, target) {
-    return pvePlan(target, "pve_guest_list", {
-      guests: { ...guestFilter(args), ...(args.type ? { type: args.type } : {}) },
-      requests: [{ method: "GET", path: "/cluster/resources", query: { type: "vm" } }],
-    });
-  },
+  send: (args) => ({
+    guests: { ...guestFilter(args), ...(args.type ? { type: args.type } : {}) },
+    requests: [{ method: "GET", path: "/cluster/resources", query: { type: "vm" } }],
+  }),
   parse(result) {
     const r = pveResult(result);
     const rows = itemsOf(r, 0)[0]?.data;
@@ -81,13 +72,7 @@ export const PVE_GUEST_LIST = defineOperation({
           ...g,
           tags: [...g.tags],
           template: row.template === 1,
-          cpu: num(row.cpu),
-          maxcpu: num(row.maxcpu),
-          mem: num(row.mem),
-          maxmem: num(row.maxmem),
-          disk: num(row.disk),
-          maxdisk: num(row.maxdisk),
-          uptime: num(row.uptime),
+          ...numbers(row, [...USAGE, "maxcpu"]),
         };
       }),
     };
@@ -103,25 +88,16 @@ export const PVE_GUEST_LIST = defineOperation({
 });
 
 const statusSchema = z.object({
-  vmid: z.int(),
-  name: z.string(),
-  node: z.string(),
-  type: z.enum(["qemu", "lxc"]),
+  ...guestRefShape,
   status: z.string(),
   qmpstatus: z.string().nullable(),
   lock: z.string().nullable(),
   ha: z.string().nullable().describe("HA state, when managed"),
-  cpu: z.number().nullable(),
-  cpus: z.number().nullable(),
-  mem: z.number().nullable(),
-  maxmem: z.number().nullable(),
-  disk: z.number().nullable(),
-  maxdisk: z.number().nullable(),
-  uptime: z.number().nullable(),
+  ...nullableNumbers([...USAGE, "cpus"]),
 });
 
 /** The current status of one guest or of every guest carrying a tag. */
-export const PVE_GUEST_STATUS = defineOperation({
+export const PVE_GUEST_STATUS = definePveOperation({
   name: "pve_guest_status",
   title: "Proxmox guest status",
   description: "Current status of a guest (or of every guest carrying one of tags): run state, " +
@@ -130,20 +106,16 @@ export const PVE_GUEST_STATUS = defineOperation({
   output: z.object({ guests: z.array(statusSchema) }),
   paramReach: SELECTION_REACH,
   capability: "guest:read",
-  targetTypes: ["proxmox"],
   mutates: false,
   destructive: false,
-  programs: [],
-  plan(args, target) {
-    return pvePlan(target, "pve_guest_status", {
-      guests: guestFilter(args),
-      requests: [{
-        method: "GET",
-        path: "/nodes/{node}/{type}/{vmid}/status/current",
-        each: "guest",
-      }],
-    });
-  },
+  send: (args) => ({
+    guests: guestFilter(args),
+    requests: [{
+      method: "GET",
+      path: "/nodes/{node}/{type}/{vmid}/status/current",
+      each: "guest",
+    }],
+  }),
   parse(result) {
     return {
       guests: itemsOf(pveResult(result), 0).map((item) => {
@@ -159,13 +131,7 @@ export const PVE_GUEST_STATUS = defineOperation({
           qmpstatus: str(d.qmpstatus),
           lock: str(d.lock),
           ha: ha?.managed ? str(ha.state) : null,
-          cpu: num(d.cpu),
-          cpus: num(d.cpus),
-          mem: num(d.mem),
-          maxmem: num(d.maxmem),
-          disk: num(d.disk),
-          maxdisk: num(d.maxdisk),
-          uptime: num(d.uptime),
+          ...numbers(d, [...USAGE, "cpus"]),
         };
       }),
     };
@@ -183,49 +149,31 @@ export const PVE_GUEST_STATUS = defineOperation({
 export const GUEST_ACTIONS = ["start", "shutdown", "stop", "reboot", "suspend", "resume"] as const;
 
 /** Starts, shuts down, stops, reboots, suspends or resumes guests and waits for each task. */
-export const PVE_GUEST_CONTROL = defineOperation({
+export const PVE_GUEST_CONTROL = defineGuestAction({
   name: "pve_guest_control",
   title: "Proxmox guest power control",
   description:
-    "Start, shut down (clean), stop (hard), reboot, suspend or resume a guest, or every " +
-    "guest carrying one of tags; waits for each task unless wait is false. Results per guest.",
-  input: z.strictObject({
-    ...guestSelection,
-    action: z.enum(GUEST_ACTIONS),
-    wait: z.boolean().default(true).describe("Wait for each task to end"),
-  }).superRefine(oneSelection),
-  output: guestOutcomesOutput,
-  paramReach: SELECTION_REACH,
+    "Start, shut down (clean), stop (hard), reboot, suspend or resume a guest (`vmid`), or every " +
+    "guest carrying one of `tags`; waits for each task unless wait is false. Results per guest.",
   capability: "guest:control",
-  targetTypes: ["proxmox"],
-  mutates: true,
   destructive: true,
-  programs: [],
-  plan(args, target) {
-    return pvePlan(target, "pve_guest_control", {
-      guests: guestFilter(args),
-      requests: [{
-        method: "POST",
-        path: `/nodes/{node}/{type}/{vmid}/status/${args.action}`,
-        each: "guest",
-        wait: args.wait,
-      }],
-    });
-  },
-  parse: outcomesOutput,
-  render: renderOutcomes,
+  params: { action: z.enum(GUEST_ACTIONS) },
+  request: (args) => ({
+    method: "POST",
+    path: `/nodes/{node}/{type}/{vmid}/status/${args.action}`,
+  }),
 });
 
 /** Config keys whose values are secrets (cloud-init password and the like). */
 const SECRET_KEY = /pass|secret|token|^cipassword$/i;
 
 /** A guest's configuration with secret values replaced. */
-export const PVE_GUEST_CONFIG = defineOperation({
+export const PVE_GUEST_CONFIG = definePveOperation({
   name: "pve_guest_config",
   title: "Proxmox guest configuration",
   description: "Read a guest's configuration (disks, network, CPU, memory, options); values of " +
     "password-like keys are replaced with [REDACTED].",
-  input: z.strictObject({ vmid: guestSelection.vmid.unwrap(), node: guestSelection.node }),
+  input: z.strictObject({ vmid: vmidSchema, node: guestSelection.node }),
   output: z.object({
     vmid: z.int(),
     node: z.string(),
@@ -235,16 +183,12 @@ export const PVE_GUEST_CONFIG = defineOperation({
   }),
   paramReach: { node: SELECTION_REACH.node },
   capability: "guest:read",
-  targetTypes: ["proxmox"],
   mutates: false,
   destructive: false,
-  programs: [],
-  plan(args, target) {
-    return pvePlan(target, "pve_guest_config", {
-      guests: guestFilter(args),
-      requests: [{ method: "GET", path: "/nodes/{node}/{type}/{vmid}/config", each: "guest" }],
-    });
-  },
+  send: (args) => ({
+    guests: guestFilter(args),
+    requests: [{ method: "GET", path: "/nodes/{node}/{type}/{vmid}/config", each: "guest" }],
+  }),
   parse(result) {
     const item = itemsOf(pveResult(result), 0)[0];
     const config: Record<string, string | number> = {};

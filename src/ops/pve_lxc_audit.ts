@@ -8,8 +8,14 @@
  */
 import { z } from "zod";
 import type { PveItem } from "../exec/plan.ts";
-import { guestFilter, itemsOf, nodeSchema, pvePlan, pveResult, tagSchema } from "./_pve_common.ts";
-import { defineOperation } from "./operation.ts";
+import {
+  definePveOperation,
+  guestFilter,
+  itemsOf,
+  nodeSchema,
+  pveResult,
+  tagsSchema,
+} from "./_pve_common.ts";
 
 const interfaceSchema = z.object({
   key: z.string().describe('"net0", "net1", …'),
@@ -163,14 +169,14 @@ function findings(containers: readonly Container[]): Finding[] {
 }
 
 /** Audits every container's network configuration and privilege. */
-export const PVE_LXC_NETWORK_AUDIT = defineOperation({
+export const PVE_LXC_NETWORK_AUDIT = definePveOperation({
   name: "pve_lxc_network_audit",
   title: "Proxmox LXC network audit",
   description: "Audit every LXC container's network configuration (bridges, VLANs, firewall " +
     "flags, IP configuration), privilege and nesting, with findings: privileged with nesting, " +
     "privileged, firewall off, address conflicts.",
   input: z.strictObject({
-    tags: z.array(tagSchema).min(1).max(16).optional().describe("Only containers carrying one"),
+    tags: tagsSchema.optional(),
     node: nodeSchema.optional(),
   }),
   output: z.object({
@@ -182,19 +188,15 @@ export const PVE_LXC_NETWORK_AUDIT = defineOperation({
     node: { absent: "every node" },
   },
   capability: "guest:read",
-  targetTypes: ["proxmox"],
   mutates: false,
   destructive: false,
-  programs: [],
-  plan(args, target) {
-    return pvePlan(target, "pve_lxc_network_audit", {
-      guests: guestFilter(args, "lxc"),
-      requests: [
-        { method: "GET", path: "/nodes/{node}/lxc/{vmid}/config", each: "guest" },
-        { method: "GET", path: "/nodes/{node}/lxc/{vmid}/firewall/options", each: "guest" },
-      ],
-    });
-  },
+  send: (args) => ({
+    guests: guestFilter(args, "lxc"),
+    requests: [
+      { method: "GET", path: "/nodes/{node}/lxc/{vmid}/config", each: "guest" },
+      { method: "GET", path: "/nodes/{node}/lxc/{vmid}/firewall/options", each: "guest" },
+    ],
+  }),
   parse(result) {
     const r = pveResult(result);
     const options = itemsOf(r, 1, false);

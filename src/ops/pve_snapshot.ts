@@ -6,21 +6,18 @@
  */
 import { z } from "zod";
 import {
+  defineGuestAction,
+  definePveOperation,
   guestFilter,
-  guestOutcomesOutput,
   guestSelection,
   itemsOf,
   num,
   oneSelection,
-  outcomesOutput,
-  pvePlan,
   pveResult,
-  renderOutcomes,
   SELECTION_REACH,
   snapnameSchema,
   str,
 } from "./_pve_common.ts";
-import { defineOperation } from "./operation.ts";
 
 const snapshotSchema = z.object({
   name: z.string(),
@@ -31,7 +28,7 @@ const snapshotSchema = z.object({
 });
 
 /** Snapshots of a guest, or of every guest carrying a tag. */
-export const PVE_SNAPSHOT_LIST = defineOperation({
+export const PVE_SNAPSHOT_LIST = definePveOperation({
   name: "pve_snapshot_list",
   title: "Proxmox snapshots",
   description: "List the snapshots of a guest (or of every guest carrying one of tags) with " +
@@ -47,16 +44,12 @@ export const PVE_SNAPSHOT_LIST = defineOperation({
   }),
   paramReach: SELECTION_REACH,
   capability: "guest:read",
-  targetTypes: ["proxmox"],
   mutates: false,
   destructive: false,
-  programs: [],
-  plan(args, target) {
-    return pvePlan(target, "pve_snapshot_list", {
-      guests: guestFilter(args),
-      requests: [{ method: "GET", path: "/nodes/{node}/{type}/{vmid}/snapshot", each: "guest" }],
-    });
-  },
+  send: (args) => ({
+    guests: guestFilter(args),
+    requests: [{ method: "GET", path: "/nodes/{node}/{type}/{vmid}/snapshot", each: "guest" }],
+  }),
   parse(result) {
     return {
       guests: itemsOf(pveResult(result), 0).map((item) => ({
@@ -91,112 +84,58 @@ export const PVE_SNAPSHOT_LIST = defineOperation({
 });
 
 /** Takes a snapshot of a guest, or of every guest carrying a tag. */
-export const PVE_SNAPSHOT_CREATE = defineOperation({
+export const PVE_SNAPSHOT_CREATE = defineGuestAction({
   name: "pve_snapshot_create",
   title: "Proxmox snapshot",
-  description: "Take a snapshot of a guest, or of every guest carrying one of tags (e.g. before " +
-    "an upgrade); waits for each task unless wait is false. Results per guest.",
-  input: z.strictObject({
-    ...guestSelection,
+  description: "Take a snapshot of a guest (`vmid`), or of every guest carrying one of `tags` " +
+    "(e.g. before an upgrade); waits for each task unless wait is false. Results per guest.",
+  capability: "guest:control",
+  destructive: false,
+  params: {
     snapname: snapnameSchema,
     // deno-lint-ignore no-control-regex -- refusing control characters is the point
     description: z.string().max(500).regex(/^[^\0-\x1f\x7f]*$/, {
       error: "Invalid description: expected one line of printable text",
     }).optional(),
-    wait: z.boolean().default(true),
-  }).superRefine(oneSelection),
-  output: guestOutcomesOutput,
-  paramReach: {
-    ...SELECTION_REACH,
-    description: { absent: "no description", absentIsNarrowest: true },
   },
-  capability: "guest:control",
-  targetTypes: ["proxmox"],
-  mutates: true,
-  destructive: false,
-  programs: [],
-  plan(args, target) {
-    return pvePlan(target, "pve_snapshot_create", {
-      guests: guestFilter(args),
-      requests: [{
-        method: "POST",
-        path: "/nodes/{node}/{type}/{vmid}/snapshot",
-        params: {
-          snapname: args.snapname,
-          ...(args.description ? { description: args.description } : {}),
-        },
-        each: "guest",
-        wait: args.wait,
-      }],
-    });
-  },
-  parse: outcomesOutput,
-  render: renderOutcomes,
+  paramReach: { description: { absent: "no description", absentIsNarrowest: true } },
+  request: (args) => ({
+    method: "POST",
+    path: "/nodes/{node}/{type}/{vmid}/snapshot",
+    params: {
+      snapname: args.snapname,
+      ...(args.description ? { description: args.description } : {}),
+    },
+  }),
 });
 
 /** Rolls one guest back to a snapshot: the guest's current state is lost. */
-export const PVE_SNAPSHOT_ROLLBACK = defineOperation({
+export const PVE_SNAPSHOT_ROLLBACK = defineGuestAction({
   name: "pve_snapshot_rollback",
   title: "Proxmox snapshot rollback",
   description: "Roll one guest back to a snapshot. Everything since the snapshot is lost; the " +
     "guest stops if it was running. Waits for the task unless wait is false.",
-  input: z.strictObject({
-    vmid: guestSelection.vmid.unwrap(),
-    node: guestSelection.node,
-    snapname: snapnameSchema,
-    wait: z.boolean().default(true),
-  }),
-  output: guestOutcomesOutput,
-  paramReach: { node: SELECTION_REACH.node },
   capability: "guest:admin",
-  targetTypes: ["proxmox"],
-  mutates: true,
   destructive: true,
-  programs: [],
-  plan(args, target) {
-    return pvePlan(target, "pve_snapshot_rollback", {
-      guests: guestFilter(args),
-      requests: [{
-        method: "POST",
-        path: `/nodes/{node}/{type}/{vmid}/snapshot/${args.snapname}/rollback`,
-        each: "guest",
-        wait: args.wait,
-      }],
-    });
-  },
-  parse: outcomesOutput,
-  render: renderOutcomes,
+  single: true,
+  params: { snapname: snapnameSchema },
+  request: (args) => ({
+    method: "POST",
+    path: `/nodes/{node}/{type}/{vmid}/snapshot/${args.snapname}/rollback`,
+  }),
 });
 
 /** Deletes a snapshot of a guest, or of every guest carrying a tag. */
-export const PVE_SNAPSHOT_DELETE = defineOperation({
+export const PVE_SNAPSHOT_DELETE = defineGuestAction({
   name: "pve_snapshot_delete",
   title: "Proxmox snapshot delete",
-  description: "Delete a snapshot of a guest, or of every guest carrying one of tags; waits for " +
-    "each task unless wait is false. Results per guest.",
-  input: z.strictObject({
-    ...guestSelection,
-    snapname: snapnameSchema,
-    wait: z.boolean().default(true),
-  }).superRefine(oneSelection),
-  output: guestOutcomesOutput,
-  paramReach: SELECTION_REACH,
+  description: "Delete a snapshot of a guest (`vmid`), or of every guest carrying one of " +
+    "`tags`; waits for each task unless wait is false. Results per guest.",
   capability: "guest:admin",
-  targetTypes: ["proxmox"],
-  mutates: true,
   destructive: true,
-  programs: [],
-  plan(args, target) {
-    return pvePlan(target, "pve_snapshot_delete", {
-      guests: guestFilter(args),
-      requests: [{
-        method: "DELETE",
-        path: `/nodes/{node}/{type}/{vmid}/snapshot/${args.snapname}`,
-        each: "guest",
-        wait: args.wait,
-      }],
-    });
-  },
-  parse: outcomesOutput,
-  render: renderOutcomes,
+  params: { snapname: snapnameSchema },
+  request: (args) => ({
+    method: "DELETE",
+    path: `/nodes/{node}/{type}/{vmid}/snapshot/${args.snapname}`,
+  }),
 });

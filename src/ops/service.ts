@@ -108,10 +108,7 @@ export const serviceStatus = defineOperation({
   name: "service_status",
   title: "Service status",
   description:
-    "Returns one systemd unit's load state, active state and sub-state, description, enabled " +
-    "state, main pid, when it entered its state, and memory use in bytes when accounted. " +
-    'A unit that does not exist is reported with load_state "not-found", not as an error. ' +
-    'The unit name may omit ".service". Fails with code "unsupported" on hosts without systemd.',
+    'One systemd unit\'s load, active and sub state, description, enabled state, main pid, since when, and memory bytes. A missing unit has load_state "not-found". The name may omit ".service". unsupported without systemd.',
   input: z.strictObject({ unit: unitNameSchema }),
   output: serviceStateOutput,
   capability: "system:read",
@@ -166,10 +163,7 @@ export const serviceControl = defineOperation({
   name: "service_control",
   title: "Control a service",
   description:
-    "Starts, stops, restarts or reloads one systemd unit, waits for systemd to finish the job, " +
-    "then returns the unit's state afterwards (as service_status does). Stopping interrupts the " +
-    "service. Fails with a plain reason when the unit does not exist, the action is not " +
-    "supported, or permission is missing.",
+    "Starts, stops, restarts or reloads one systemd unit, waits for the job, and returns the unit's state after (as service_status). Stopping interrupts the service.",
   input: z.strictObject({
     unit: unitNameSchema,
     action: z.enum(["start", "stop", "restart", "reload"]),

@@ -103,10 +103,8 @@ const containerState = z.object({
 export const stackStatus = defineOperation({
   name: "stack_status",
   title: "Compose stack status",
-  description: "Returns one compose project's services, each with its containers' state, " +
-    "status text and health (healthy, unhealthy, starting, or null without a health check), " +
-    'and whether every container runs and none is unhealthy. Fails with "not_found" when no ' +
-    "container carries the project's label.",
+  description:
+    "One compose project's services, with each container's state, status and health (null without a health check), and whether all run and none is unhealthy. not_found when no container has the project's label.",
   input: z.strictObject({ project: projectNameSchema }),
   output: z.object({
     project: z.string(),
@@ -178,10 +176,8 @@ const eachSchema = z.array(z.object({
 export const stackControl = defineOperation({
   name: "stack_control",
   title: "Start, stop or restart a compose stack",
-  description: "Starts, stops or restarts every container of one compose project through the " +
-    "Engine API (no compose file needed; containers are not recreated). timeout_s (stop and " +
-    'restart): seconds before SIGKILL. Reports each container. Fails with "not_found" when ' +
-    "no container carries the project's label.",
+  description:
+    "Starts, stops or restarts every container of one compose project through the Engine API (no compose file; nothing recreated). timeout_s: seconds before SIGKILL. not_found when no container has the project's label.",
   input: z.strictObject({
     project: projectNameSchema,
     action: z.enum(STACK_ACTIONS),

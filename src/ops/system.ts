@@ -118,9 +118,7 @@ export const systemStatus = defineOperation({
   name: "system_status",
   title: "System status",
   description:
-    "Returns a host's hostname, kernel release, uptime in seconds, 1/5/15-minute load averages, " +
-    "memory and swap in bytes, and disk usage per real mounted filesystem (pseudo filesystems " +
-    "such as tmpfs and per-container overlays are left out). Linux hosts only. Takes no arguments.",
+    "Hostname, kernel, uptime seconds, 1/5/15-minute load, memory and swap bytes, and disk use per real filesystem (no tmpfs or overlays). Linux only.",
   input: z.strictObject({}),
   output: systemStatusOutput,
   capability: "system:read",

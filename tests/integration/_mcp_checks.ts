@@ -123,7 +123,6 @@ export async function checkObserveGateway(t: Deno.TestContext, ctx: CheckContext
         assert.equal(tool.annotations?.destructiveHint, false, tool.name);
         const meta = tool._meta as Record<string, unknown>;
         assert.match(String(meta["tailops/capability"]), /^(system|file|network):read$/, tool.name);
-        assert.equal(meta["tailops/tier"], "observe", tool.name);
         assert.ok(tool.outputSchema, `${tool.name} has an output schema`);
         const properties = (tool.inputSchema.properties ?? {}) as Record<string, unknown>;
         assert.ok("target" in properties && "dry_run" in properties, tool.name);

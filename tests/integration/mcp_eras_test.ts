@@ -171,7 +171,7 @@ async function matrix(
     assert.ok(names.includes("service_control") && names.includes("http_request"), `${names}`);
     const control = tools.find((tool) => tool.name === "service_control")!;
     assert.equal(control.annotations?.destructiveHint, true);
-    assert.equal(control._meta?.["tailops/tier"], "control");
+    assert.equal(control._meta?.["tailops/capability"], "system:control");
     assert.equal(control.outputSchema?.type, "object");
     assert.equal(control.inputSchema.type, "object");
   });
