@@ -70,6 +70,20 @@ Deno.test({
         assert.doesNotMatch(cmds[0].stdout, /sshd/);
       });
 
+      await t.step("a plan without input ends the command's stdin at once", async () => {
+        // cat and `read` wait for input: they end only because the channel's stdin is closed.
+        // (Without that, each would run into the plan's 10 s timeout.)
+        const [alone] = await one(execPlan([["cat"]]));
+        assert.deepEqual([alone.exitCode, alone.stdout], [0, ""]);
+        const cmds = await one(
+          execPlan([["sh", "-c", "read line; echo read=$?"], ["cat"], ["echo", "after"]]),
+        );
+        assert.deepEqual(cmds.map((c) => [c.exitCode, c.stdout]), [[0, "read=1\n"], [0, ""], [
+          0,
+          "after\n",
+        ]]);
+      });
+
       await t.step("first_available runs the first installed program in one exec", async () => {
         const cmds = await one(
           execPlan([["tailops-no-such-program", "x"], ["printf", "%s", "second"], [

@@ -95,7 +95,7 @@ function execOpen(client: Client, command: string): Promise<ExecChannel> {
  *
  * @param pool The target's pool.
  * @param command The remote command line (built from constants and `quoteArgv` only).
- * @param options `capBytes` per stream; `signal` stops it, its reason (an {@linkcode SshError}) is thrown; `stdin` is sent to the command, then end of input.
+ * @param options `capBytes` per stream; `signal` stops it, its reason (an {@linkcode SshError}) is thrown; `stdin` is sent to the command, then end of input (without it, the command's input ends at once).
  * @returns The exit status and captured output.
  * @throws {SshError} `unreachable` when the connection is lost mid-command, or the signal's reason.
  */
@@ -153,8 +153,11 @@ export async function runCommand(
     channel.on("data", (chunk: Uint8Array) => stdout.push(chunk));
     channel.stderr.on("data", (chunk: Uint8Array) => stderr.push(chunk));
     channel.once("close", () => finish());
-    // Data for the remote command (a file write's content), then end of input.
+    // Data for the remote command (a file write's content), then end of
+    // input; with no data, end of input at once: a program that reads its
+    // input (openssl s_client, cat) must not wait on a stdin nobody writes.
     if (options.stdin) channel.end(options.stdin);
+    else channel.end();
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });
   });
