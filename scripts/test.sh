@@ -17,7 +17,7 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-# Network diagnostics (tcp_check, ping) run these on targets.
+# Network diagnostics (tcp_check, ping; tls_check runs openssl, above) run these on targets.
 command -v nc >/dev/null 2>&1 || missing+=(netcat-openbsd)
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 # Shared state tests run a real PostgreSQL (as an unprivileged user) and HAProxy.

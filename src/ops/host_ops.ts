@@ -18,6 +18,7 @@ import { firewallStatus } from "./firewall_status.ts";
 import { systemReboot } from "./system_reboot.ts";
 import { listeningSockets } from "./network.ts";
 import { dnsLookup, ping, tcpCheck } from "./diagnostics.ts";
+import { tlsCheck } from "./tls_check.ts";
 import { packageUpdates } from "./package.ts";
 import { packageUpgrade } from "./package_upgrade.ts";
 import { packageRefresh } from "./package_refresh.ts";
@@ -44,6 +45,7 @@ export const HOST_OPERATIONS: readonly Operation[] = Object.freeze([
   tcpCheck,
   dnsLookup,
   ping,
+  tlsCheck,
   serviceControl,
   packageRefresh,
   packageInstall,
