@@ -193,6 +193,47 @@ export interface ProxmoxPlan extends PlanLimits {
   readonly storage?: string;
 }
 
+/** Signals `process_signal` may send. */
+export const SIGNALS = ["TERM", "KILL", "HUP", "INT", "USR1"] as const;
+
+/** Most processes one signal plan may reach by name; more and it sends nothing. */
+export const MAX_SIGNALLED = 64;
+
+/**
+ * Send a signal to one process or to every process of one name on a host
+ * (local or over SSH). The worker lists the matches and refuses, at the
+ * moment it sends, pid 1 and the processes that run the call itself: on the
+ * gateway host the gateway, its ancestors, its session and its children; over
+ * SSH the remote shell, its ancestors (the SSH session) and its session.
+ */
+export interface SignalPlan extends PlanLimits {
+  readonly kind: "signal";
+  readonly signal: typeof SIGNALS[number];
+  /** One process id (at least 2); or */
+  readonly pid?: number;
+  /** every process whose name (`/proc/PID/comm`) is exactly this. */
+  readonly name?: string;
+  /** `false`: list what matches and send nothing (dry run). */
+  readonly send: boolean;
+  /** Run `kill` under `sudo -n` (SSH targets whose sudo policy names the operation). */
+  readonly sudo: boolean;
+}
+
+/**
+ * The argv that signals one process: the local worker runs `kill -s SIG --
+ * PID`; over SSH the script runs the shell's `kill -s SIG PID` (or `sudo -n
+ * -- kill -s SIG PID`, the program).
+ *
+ * @param plan The signal plan.
+ * @param ssh Whether it runs over SSH.
+ * @param pid The pid, or a placeholder.
+ * @returns The argv.
+ */
+export function signalArgv(plan: SignalPlan, ssh: boolean, pid: string): string[] {
+  if (!ssh) return ["kill", "-s", plan.signal, "--", pid];
+  return [...(plan.sudo ? ["sudo", "-n", "--"] : []), "kill", "-s", plan.signal, pid];
+}
+
 /** Plans that one worker runs. */
 export type StepPlan =
   | ExecPlan
@@ -201,7 +242,8 @@ export type StepPlan =
   | FsWritePlan
   | DockerPlan
   | HttpPlan
-  | ProxmoxPlan;
+  | ProxmoxPlan
+  | SignalPlan;
 
 /**
  * Several plans on one target, in order, run by the executor host (workers
@@ -264,6 +306,52 @@ export interface DirEntry {
   readonly mtime: string | null;
   /** Permission bits in octal, e.g. `"0644"`, when known. */
   readonly mode: string | null;
+}
+
+/** Why a matching process is never signalled. */
+export type SignalRefusal = "init" | "gateway" | "ancestor" | "session" | "descendant";
+
+/** One process a signal plan matched. */
+export interface SignalledProcess {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly user: string;
+  readonly name: string;
+  /** Why it is left alone, or `null`. */
+  readonly refused: SignalRefusal | null;
+  /** The exact argv that signals it (or would, in a dry run); absent when refused. */
+  readonly argv?: readonly string[];
+  /** `matched` when nothing was sent (dry run or refused), else what `kill` did. */
+  readonly outcome: "matched" | "signalled" | "gone" | "failed";
+  /** What `kill` said when it failed. */
+  readonly error?: string;
+}
+
+/** What a signal plan found and did. */
+export interface SignalResult {
+  readonly kind: "signal";
+  readonly processes: readonly SignalledProcess[];
+  /** More than {@linkcode MAX_SIGNALLED} processes matched: none was signalled. */
+  readonly tooMany: boolean;
+}
+
+/**
+ * A process after `kill` ran on it (both host workers read `kill` the same way).
+ *
+ * @param process The process as matched.
+ * @param exitCode `kill`'s exit code.
+ * @param message What `kill` said.
+ * @returns The process with its outcome: `gone` when it had exited meanwhile.
+ */
+export function killOutcome(
+  process: SignalledProcess,
+  exitCode: number,
+  message: string,
+): SignalledProcess {
+  if (exitCode === 0) return { ...process, outcome: "signalled" };
+  if (/no such process/i.test(message)) return { ...process, outcome: "gone" };
+  const error = message.trim().slice(0, 200) || `kill exited with ${exitCode}`;
+  return { ...process, outcome: "failed", error };
 }
 
 /** A directory listing. */
@@ -390,7 +478,8 @@ export type PlanResult =
   | FsWriteResult
   | DockerResult
   | HttpResult
-  | ProxmoxResult;
+  | ProxmoxResult
+  | SignalResult;
 
 /** Why an executor could not produce a result. Codes are stable. */
 export type ExecFailureCode =

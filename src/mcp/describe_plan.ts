@@ -5,7 +5,7 @@
  * @module
  */
 import type { Target } from "../config/targets_schema.ts";
-import { type Plan, sudoFor } from "../exec/plan.ts";
+import { type Plan, signalArgv, sudoFor } from "../exec/plan.ts";
 import { quoteArgv } from "../exec/quote.ts";
 import { describeProxmoxPlan } from "./_describe_proxmox.ts";
 import { commandLine, firstAvailableScript } from "../exec/ssh_command_line.ts";
@@ -108,5 +108,20 @@ export function describePlan(plan: Plan, target: Target): Record<string, unknown
     }
     case "proxmox":
       return describeProxmoxPlan(plan, target);
+    case "signal":
+      return {
+        kind: "signal",
+        signal: plan.signal,
+        ...(plan.pid !== undefined ? { pid: plan.pid } : { name: plan.name }),
+        where: target.type === "ssh"
+          ? `${target.connection.user}@${target.connection.host}:${target.connection.port}`
+          : "the gateway host (no shell)",
+        sends: plan.send,
+        argv_per_process: signalArgv(plan, target.type === "ssh", "PID"),
+        refuses: target.type === "ssh"
+          ? "pid 1, the remote shell that runs the call, its ancestors (the SSH session) and its session"
+          : "pid 1, the gateway, its ancestors, its session and its children",
+        ...limits,
+      };
   }
 }

@@ -25,6 +25,7 @@ import { packageRefresh } from "./package_refresh.ts";
 import { serviceControl, serviceStatus } from "./service.ts";
 import { systemStatus } from "./system.ts";
 import { topProcesses } from "./processes.ts";
+import { processSignal } from "./process_signal.ts";
 
 /** Host operations, observe tier first, then control and admin. */
 export const HOST_OPERATIONS: readonly Operation[] = Object.freeze([
@@ -47,6 +48,7 @@ export const HOST_OPERATIONS: readonly Operation[] = Object.freeze([
   ping,
   tlsCheck,
   serviceControl,
+  processSignal,
   packageRefresh,
   packageInstall,
   packageUpgrade,

@@ -16,6 +16,7 @@ import {
   type FsWritePlan,
   isUnderRoots,
   type PlanResult,
+  type SignalPlan,
 } from "../plan.ts";
 import {
   type ResultText,
@@ -27,6 +28,7 @@ import {
 import { decodeText, readCapped } from "./_capped.ts";
 import { FsFailure, listDirectoryRaceFree, readFileRaceFree } from "./_local_fs.ts";
 import { writeFileRaceFree } from "./_local_fs_write.ts";
+import { signalLocally } from "./_local_signal.ts";
 
 /** Grace between SIGTERM and SIGKILL when a program overruns its timeout. */
 const KILL_GRACE_MS = 2_000;
@@ -51,8 +53,12 @@ interface Texts {
 }
 
 /** The text, or `""` with its bytes noted for transfer when it is long. */
-function textOrTransfer(bytes: Uint8Array, texts: Texts, field: "stdout" | "stderr"): string {
-  if (bytes.length < TRANSFER_TEXT_MIN) return decodeText(bytes);
+function textOrTransfer(
+  bytes: Uint8Array,
+  texts: Texts | undefined,
+  field: "stdout" | "stderr",
+): string {
+  if (!texts || bytes.length < TRANSFER_TEXT_MIN) return decodeText(bytes);
   texts.list.push({ path: ["commands", texts.index, field], bytes });
   return "";
 }
@@ -60,7 +66,8 @@ function textOrTransfer(bytes: Uint8Array, texts: Texts, field: "stdout" | "stde
 async function runCommand(
   argv: readonly string[],
   plan: ExecPlan,
-  context: { deadline: number; signal: AbortSignal; texts: Texts },
+  // Without `texts`, output stays a string (the worker reads it itself).
+  context: { deadline: number; signal: AbortSignal; texts?: Texts },
 ): Promise<CommandResult> {
   const { deadline, signal } = context;
   const path = config!.programs[argv[0]];
@@ -154,6 +161,34 @@ async function runExec(
   return { kind: "exec", commands };
 }
 
+async function runSignal(plan: SignalPlan, signal: AbortSignal): Promise<PlanResult> {
+  const deadline = Date.now() + plan.timeoutMs;
+  // The process list stays in the worker (only matches leave it): a cap of its own.
+  const limits = {
+    ...plan,
+    kind: "exec",
+    commands: [],
+    mode: "all",
+    outputCapBytes: 4 << 20,
+  } as const;
+  const outcome = await signalLocally(
+    plan,
+    (argv) => runCommand(argv, limits, { deadline, signal }),
+  );
+  if ("psFailed" in outcome) {
+    const ps = outcome.psFailed;
+    throw new Failure({
+      code: "bad_response",
+      message: `ps could not list the processes: ${
+        ps.truncated
+          ? "its output was cut"
+          : ps.stderr.trim().split("\n")[0] || `exit ${ps.exitCode}`
+      }`,
+    });
+  }
+  return outcome;
+}
+
 function checkPlanRoots(plan: FsReadPlan | FsListPlan | FsWritePlan): void {
   if (!isUnderRoots(plan.path, plan.roots)) {
     throw new Failure({ code: "forbidden", message: `${plan.path} is outside the allowed roots` });
@@ -211,6 +246,8 @@ async function run(id: number, request: Extract<WorkerRequest, { type: "run" }>)
     } else if (plan.kind === "fs_write") {
       checkPlanRoots(plan);
       result = await writeFileRaceFree(plan, config!);
+    } else if (plan.kind === "signal") {
+      result = await runSignal(plan, controller.signal);
     } else {throw new Failure({
         code: "internal",
         message: `The local executor cannot run ${plan.kind} plans`,

@@ -22,6 +22,7 @@ import { checkSshConfig, type SshTargetConfig } from "./_ssh_config.ts";
 import { addressOf, connect, prepare } from "./_ssh_connect.ts";
 import { SshError } from "./_ssh_errors.ts";
 import { runCommand } from "./_ssh_exec.ts";
+import { parseSignalRun, signalScript } from "./_ssh_signal.ts";
 import { fsListScript, fsReadScript, parseFsList, parseFsRead } from "./_ssh_fs.ts";
 import { fsWriteScript, parseFsWrite } from "./_ssh_fs_write.ts";
 import { ConnectionPool } from "./_ssh_pool.ts";
@@ -176,10 +177,15 @@ async function execute(
       const script = fsWriteScript(plan, content.length, nonce);
       return parseFsWrite(plan, content.length, await runCommand(poolFor(target), script, options));
     }
+    case "signal": {
+      const options = { capBytes: 256 * 1024, signal, address };
+      const raw = await runCommand(poolFor(target), signalScript(plan), options);
+      return parseSignalRun(raw, plan, target.id);
+    }
     default:
       throw new SshError(
         "internal",
-        `Cannot run a ${plan.kind} plan: expected exec, fs_read, fs_list or fs_write`,
+        `Cannot run a ${plan.kind} plan: expected exec, fs_read, fs_list, fs_write or signal`,
       );
   }
 }
