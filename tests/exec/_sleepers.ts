@@ -50,30 +50,39 @@ export async function startSleepers(
     }).spawn();
     children.set(child.pid, child);
   }
-  // setsid --wait forks: the sleeper is its child. Find each by parent.
-  const byParent = new Map<number, number>();
+  // setsid execs the sleeper (it is not a group leader), or runuser forks it: the sleeper is
+  // the spawned process itself or its child.
+  const comm = (pid: number | string) => {
+    try {
+      return Deno.readTextFileSync(`/proc/${pid}/comm`).trim();
+    } catch {
+      return "";
+    }
+  };
+  const parentOf = new Map<number, number>();
   const deadline = Date.now() + 20_000;
-  while (byParent.size < count) {
+  while (parentOf.size < count) {
+    parentOf.clear();
+    for (const spawned of children.keys()) {
+      if (comm(spawned) === name) parentOf.set(spawned, spawned);
+    }
     for (const entry of Deno.readDirSync("/proc")) {
-      if (!/^\d+$/.test(entry.name)) continue;
+      if (!/^\d+$/.test(entry.name) || comm(entry.name) !== name) continue;
       try {
-        const comm = Deno.readTextFileSync(`/proc/${entry.name}/comm`).trim();
-        if (comm !== name) continue;
         const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
         const ppid = Number(stat.slice(stat.lastIndexOf(") ") + 2).split(" ")[1]);
-        byParent.set(ppid, Number(entry.name));
+        if (children.has(ppid)) parentOf.set(Number(entry.name), ppid);
       } catch {
-        // Gone or not ours.
+        // Gone.
       }
     }
-    if (byParent.size >= count) break;
+    if (parentOf.size >= count) break;
     if (Date.now() > deadline) {
-      throw new Error(`Only ${byParent.size} of ${count} sleepers started`);
+      throw new Error(`Only ${parentOf.size} of ${count} sleepers started`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  const pids = [...byParent.values()];
-  const parentOf = new Map([...byParent].map(([parent, pid]) => [pid, parent]));
+  const pids = [...parentOf.keys()];
   const running = (pid: number) => {
     try {
       return Deno.readTextFileSync(`/proc/${pid}/comm`).trim() === name;
