@@ -11,7 +11,8 @@
  * @module
  */
 import { z } from "zod";
-import { MAX_SIGNALLED, type SignalResult, SIGNALS } from "../exec/plan.ts";
+import type { Target } from "../config/targets_schema.ts";
+import { MAX_SIGNALLED, type SignalPlan, type SignalResult, SIGNALS } from "../exec/plan.ts";
 import { defineOperation, OperationError, targetLimits, usesSudo } from "./operation.ts";
 
 /** The kernel's largest pid (PID_MAX_LIMIT, 2^22). */
@@ -65,6 +66,17 @@ function signalResult(result: unknown): SignalResult {
   return result as SignalResult;
 }
 
+function signalPlan(args: Args, target: Target, send: boolean): SignalPlan {
+  return {
+    kind: "signal",
+    signal: args.signal,
+    ...(args.pid !== undefined ? { pid: args.pid } : { name: args.name }),
+    send,
+    sudo: usesSudo(target, "process_signal"),
+    ...targetLimits(target),
+  };
+}
+
 function tooMany(args: Args): OperationError {
   return new OperationError(
     "too_many",
@@ -91,22 +103,9 @@ export const processSignal = defineOperation({
   mutates: true,
   destructive: true,
   programs: ["ps", "kill"],
-  plan: (args, target) => ({
-    kind: "signal",
-    signal: args.signal,
-    ...(args.pid !== undefined ? { pid: args.pid } : { name: args.name }),
-    send: true,
-    sudo: usesSudo(target, "process_signal"),
-    ...targetLimits(target),
-  }),
-  checkPlan: (args, target) => ({
-    kind: "signal",
-    signal: args.signal,
-    ...(args.pid !== undefined ? { pid: args.pid } : { name: args.name }),
-    send: false,
-    sudo: usesSudo(target, "process_signal"),
-    ...targetLimits(target),
-  }),
+  plan: (args, target) => signalPlan(args, target, true),
+  // Dry run lists what matches, as the worker sees it at that moment.
+  checkPlan: (args, target) => signalPlan(args, target, false),
   describeCheck: (outcome, args) => {
     if (!outcome.ok) return { error: outcome.error };
     const result = signalResult(outcome.result);
