@@ -135,7 +135,14 @@ function prune(schema: unknown, depth: number): unknown {
         Object.entries(value).map(([name, child]) => [name, prune(child, depth - 1)]),
       );
     } else if (key === "items" || key === "anyOf" || key === "oneOf" || key === "allOf") {
-      copy[key] = prune(value, depth - 1);
+      const pruned = prune(value, depth - 1);
+      // `anyOf: [{}, {}]` (a nullable object cut off) says no more than `{}`.
+      if (
+        Array.isArray(pruned) && pruned.every((s) => isObject(s) && Object.keys(s).length === 0)
+      ) {
+        continue;
+      }
+      copy[key] = pruned;
     } else copy[key] = value;
   }
   return copy;

@@ -172,7 +172,7 @@ export const fileWrite = defineOperation({
   name: "file_write",
   title: "Write a file",
   description:
-    "Writes `content` (UTF-8, or base64 with encoding: base64; at most 1 MiB) to `path` under the write roots, atomically, never following a symlink, with `mode` (default 0644, no execute bits) and owner/group if permitted. Same content: changed: false. `backup` keeps the old version as .NAME.tailops-prev; `expected_sha256` writes only over that digest. Dry run: a unified diff.",
+    "Writes `content` (UTF-8, or base64 with encoding: base64; ≤1 MiB) to `path` under the write roots, atomically, never through a symlink, with `mode` (default 0644, no execute bits) and owner/group if permitted. Same content: changed: false. `backup` keeps .NAME.tailops-prev; `expected_sha256` writes only over that digest. Dry run: a diff.",
   input,
   output,
   capability: "file:write",

@@ -114,7 +114,7 @@ export const logSearch = defineOperation({
   name: "log_search",
   title: "Search logs",
   description:
-    'Searches the journal, or with `path` a log file under the roots (from byte `offset`), for `pattern` (literal; `regex: true` for RE2 without nested quantifiers; all-lowercase ignores case), by `unit`, `priority`, `since`/`until` ("2h", ISO time). Returns the match count (5000 scanned at most) and the last `lines` matches. Sudo if the target\'s sudo list names it.',
+    "Searches the journal, or with `path` a log file under the roots (from `offset`), for `pattern` (literal; `regex: true` for RE2 without nested quantifiers; lowercase ignores case), by `unit`, `priority`, `since`/`until`. Returns the match count (5000 scanned at most) and the last `lines` matches. Sudo if the target's sudo list names it.",
   input: z.strictObject({
     pattern: patternSchema,
     regex: z.boolean().default(false),

@@ -121,7 +121,7 @@ export const journalLogs = defineOperation({
   name: "journal_logs",
   title: "Journal logs",
   description:
-    'The last `lines` systemd journal entries (default 100), oldest first: time, host, identifier, pid, message. Optional `unit`, `since` ("15m", "2h", "1d" or ISO time), `priority` (that level and worse). Without root (sudo if the target\'s sudo list names it) or the systemd-journal group only the caller\'s own entries show.',
+    'The last `lines` journal entries (default 100), oldest first: time, host, identifier, pid, message; optional `unit`, `since` ("15m", "2h", ISO time), `priority` (and worse). Without root (sudo if the target\'s sudo list names it) or the systemd-journal group only the caller\'s own entries show.',
   input: z.strictObject({
     unit: unitNameSchema.optional(),
     lines: z.int().min(1).max(5000).default(100),

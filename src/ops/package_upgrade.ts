@@ -100,7 +100,7 @@ export const packageUpgrade = defineOperation({
   name: "package_upgrade",
   title: "Upgrade packages",
   description:
-    "Upgrades the installed `packages` named (1-100; nothing new is added), or everything with `all: true`, with apt-get, dnf or apk, non-interactively, keeping config files, from the cached package lists (run package_refresh first). Returns the manager, its summary and the last 20 output lines. May restart services.",
+    "Upgrades the installed `packages` named (nothing new is added), or everything with `all: true`, with apt-get, dnf or apk, non-interactively, keeping config files, from cached lists (package_refresh first). Returns the manager, its summary and the last 20 output lines. May restart services.",
   input: z.strictObject({
     packages: z.array(packageNameSchema).min(1).max(100).optional(),
     all: z.literal(true).optional(),

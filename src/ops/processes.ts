@@ -72,7 +72,7 @@ export const topProcesses = defineOperation({
   name: "top_processes",
   title: "Top processes",
   description:
-    "The top `limit` processes (default 10) by `sort`: cpu (percent of one core over the process lifetime, as ps reports it) or memory (RSS). Each: pid, ppid, user, CPU %, memory %, RSS bytes, elapsed seconds, name, command line (512 characters). Needs procps ps.",
+    "The top `limit` processes by `sort`: cpu (percent of one core over the process lifetime) or memory (RSS). Each: pid, ppid, user, CPU %, memory %, RSS bytes, elapsed seconds, name, command line. Needs procps ps.",
   input: z.strictObject({
     sort: z.enum(["cpu", "memory"]).default("cpu"),
     limit: z.int().min(1).max(100).default(10),

@@ -96,7 +96,7 @@ export const securityEvents = defineOperation({
   name: "security_events",
   title: "Security events",
   description:
-    "SSH logins accepted/failed (user, source), sudo use and account changes from `source` journal (default), auth_log (/var/log/auth.log or secure) or file (`path` under the roots). Returns counts, top failed sources, users and the last 200 events; across targets also top sources and users seen on several hosts. Sudo if the target's sudo list names it.",
+    "SSH logins accepted/failed (user, source), sudo use and account changes from `source` journal (default), auth_log or file (`path` under the roots). Returns counts, top failed sources, users, the last 200 events; across targets also top sources and users seen on several hosts. Sudo if the target's sudo list names it.",
   input: z.strictObject({
     source: z.enum(["journal", "auth_log", "file"]).default("journal"),
     path: hostPathSchema.optional(),

@@ -46,7 +46,7 @@ export const tlsCheck = defineOperation({
   name: "tls_check",
   title: "TLS certificate check",
   description:
-    "From the target, opens a TLS connection to `host`:`port` (default 443; SNI `sni`, else host when a name) with openssl s_client. Returns the leaf certificate (subject, issuer, SANs, validity, days left), chain length and the target's verify result, or why it could not connect.",
+    "From the target, a TLS handshake with `host`:`port` (SNI `sni`, else host if a name) via openssl s_client. Returns the leaf certificate (subject, issuer, SANs, validity, days left), chain length and the target's verify result, or why it could not connect.",
   input: z.strictObject({
     host: destinationSchema,
     port: z.int().min(1).max(65535).default(443),
