@@ -23,7 +23,9 @@ Deno.test("HOST_OPERATIONS is frozen, named uniquely and runs on local and ssh o
     "tcp_check",
     "dns_lookup",
     "ping",
+    "tls_check",
     "service_control",
+    "process_signal",
     "package_refresh",
     "package_install",
     "package_upgrade",
@@ -61,6 +63,8 @@ Deno.test("every exec plan runs only the operation's declared programs, without 
     tcp_check: { host: "db-1.internal", port: 5432 },
     dns_lookup: { host: "db-1.internal" },
     ping: { host: "10.0.0.5" },
+    tls_check: { host: "db-1.internal", port: 5432 },
+    process_signal: { name: "nginx" },
     list_directory: { path: "/srv" },
   };
   for (const target of [localTarget(["/srv"]), sshTarget("all", ["/srv"])]) {
