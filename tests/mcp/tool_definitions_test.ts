@@ -84,3 +84,48 @@ Deno.test("toolDefinition() converts each operation once and freezes the result"
     (first.inputSchema as { type: string }).type = "string";
   }, TypeError);
 });
+
+Deno.test("a long pattern is left out of the listed schema but still refuses bad input", () => {
+  const byName = (name: string) => CATALOG.find((op) => op.name === name)!;
+  const logs = byName("container_logs");
+  const since = (toolDefinition(logs).inputSchema.properties as Record<string, { anyOf: object[] }>)
+    .since;
+  assert.equal(JSON.stringify(since).includes("pattern"), false, JSON.stringify(since));
+  assert.equal(JSON.stringify(since).includes('"format":"date-time"'), true);
+  const call = { container: "web", since: "2024-02-30T00:00:00Z" };
+  assert.equal(logs.input.safeParse(call).success, false);
+  const task = byName("pve_task_status");
+  const upid = (toolDefinition(task).inputSchema.properties as Record<string, object>).upid;
+  assert.deepEqual(upid, { type: "string", maxLength: 400 });
+  assert.equal(task.input.safeParse({ upid: "UPID:-x:;reboot" }).success, false);
+});
+
+Deno.test("an output value cut off below the listed depth is {} however zod wrote it", () => {
+  const out = compactSchema({
+    type: "object",
+    properties: {
+      results: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: {
+            data: {
+              type: "object",
+              properties: {
+                a: {
+                  anyOf: [{ type: "object", properties: { x: { type: "string" } } }, {
+                    type: "null",
+                  }],
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  }, { io: "output" });
+  const data = (out as {
+    properties: { results: { items: { properties: { data: { properties: { a: object } } } } } };
+  }).properties.results.items.properties.data.properties;
+  assert.deepEqual(data.a, {});
+});
