@@ -75,21 +75,20 @@ function ruleWords(
   const rule = sources.file.rules[index];
   const compiled = sources.compiled.rules[index];
   if (rule === undefined || compiled === undefined || compiled.id !== rule.id) return undefined;
-  const ops = new Set<string>();
-  const targets = new Set<string>();
+  // Operations grouped by the set of the caller's targets the rule covers them on.
+  const groups = new Map<string, string[]>();
   for (const operation of sources.operations) {
     if (!compiled.matchesOperation(operation)) continue;
-    for (const target of sources.targets) {
-      if (!compiled.matchesTarget(target)) continue;
-      if (!admitsBeforePolicy({ identity, operation, target })) continue;
-      ops.add(operation.name);
-      targets.add(target.id);
-    }
+    const on = sources.targets.filter((target) =>
+      compiled.matchesTarget(target) && admitsBeforePolicy({ identity, operation, target })
+    ).map((t) => t.id);
+    if (on.length === 0) continue;
+    const key = names(on);
+    groups.set(key, [...groups.get(key) ?? [], operation.name]);
   }
-  if (ops.size === 0) return undefined;
-  const lines = [
-    `- Rule "${rule.id}": ${effectWords(rule)} ${names([...ops])} on ${names([...targets])}.`,
-  ];
+  if (groups.size === 0) return undefined;
+  const covered = [...groups].map(([on, ops]) => `${names(ops)} on ${on}`).join("; ");
+  const lines = [`- Rule "${rule.id}": ${effectWords(rule)} ${covered}.`];
   const limits = Object.entries(rule.params);
   if (limits.length > 0) {
     lines.push(`  Limits: ${limits.map(([name, c]) => limitWords(name, c)).join("; ")}.`);
