@@ -166,7 +166,8 @@ const ENTRIES: readonly ResourceEntry[] = [
           targets,
           ...(cut
             ? {
-              truncated: `${infos.length} targets; the first ${TARGETS_LIMIT} are listed: call list_targets with a selector for the rest`,
+              truncated:
+                `${infos.length} targets; the first ${TARGETS_LIMIT} are listed: call list_targets with a selector for the rest`,
             }
             : {}),
         }),

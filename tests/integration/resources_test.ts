@@ -10,13 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { AuditLog } from "../../src/audit/writer.ts";
-import {
-  type AuditLine,
-  Client,
-  ERAS,
-  readAudit,
-  startStdioGateway,
-} from "./_gateway.ts";
+import { type AuditLine, Client, ERAS, readAudit, startStdioGateway } from "./_gateway.ts";
 import { authGateway } from "./_auth_gateway.ts";
 import { call } from "./_mcp_checks.ts";
 import { cluster, POSTGRES_MISSING, SHARED_POLICY } from "./_shared_state.ts";
@@ -202,23 +196,26 @@ for (const era of ERAS) {
       assert.deepEqual(resourceTemplates.map((r) => r.uriTemplate), ["tailops://targets/{id}"]);
     });
 
-    await t.step("tailops://targets shows the caller's targets and tools, like list_targets", async () => {
-      const seen = await readJson(viewer, "tailops://targets");
-      const targets = seen.targets as { id: string; uri: string; tools: string[] }[];
-      assert.deepEqual(targets.map((x) => x.id), ["local", "web-1"]);
-      assert.equal(targets[1].uri, "tailops://targets/web-1");
-      assert.ok(targets[0].tools.includes("system_status"));
-      assert.ok(!targets[0].tools.includes("journal_logs"), "denied by no-journal");
-      const listed = await call(viewer, "list_targets", {});
-      assert.deepEqual(
-        listed.results.map((r) => ({ id: r.target, ...r.data })),
-        targets.map(({ uri: _uri, ...rest }) => rest),
-      );
-      const all = await readJson(ops, "tailops://targets");
-      const opsTargets = all.targets as { id: string; approval: string[] }[];
-      assert.deepEqual(opsTargets.map((x) => x.id), ["local", "web-1", "db-1"]);
-      assert.ok(opsTargets[0].approval.includes("service_control"));
-    });
+    await t.step(
+      "tailops://targets shows the caller's targets and tools, like list_targets",
+      async () => {
+        const seen = await readJson(viewer, "tailops://targets");
+        const targets = seen.targets as { id: string; uri: string; tools: string[] }[];
+        assert.deepEqual(targets.map((x) => x.id), ["local", "web-1"]);
+        assert.equal(targets[1].uri, "tailops://targets/web-1");
+        assert.ok(targets[0].tools.includes("system_status"));
+        assert.ok(!targets[0].tools.includes("journal_logs"), "denied by no-journal");
+        const listed = await call(viewer, "list_targets", {});
+        assert.deepEqual(
+          listed.results.map((r) => ({ id: r.target, ...r.data })),
+          targets.map(({ uri: _uri, ...rest }) => rest),
+        );
+        const all = await readJson(ops, "tailops://targets");
+        const opsTargets = all.targets as { id: string; approval: string[] }[];
+        assert.deepEqual(opsTargets.map((x) => x.id), ["local", "web-1", "db-1"]);
+        assert.ok(opsTargets[0].approval.includes("service_control"));
+      },
+    );
 
     await t.step("tailops://targets/{id} reads one visible target", async () => {
       const one = await readJson(viewer, "tailops://targets/web-1");
@@ -228,16 +225,19 @@ for (const era of ERAS) {
       assert.equal((await readJson(ops, "tailops://targets/db-1")).id, "db-1");
     });
 
-    await t.step("hidden, unknown and unreadable URIs all answer not found, in every spelling", async () => {
-      for (const uri of ATTACKS) await assertNotFound(viewer, uri);
-      for (const uri of ["tailops://audit/recent", "tailops://approvals/pending"]) {
-        await assertNotFound(localAuditor, uri);
-        await assertNotFound(ops, uri);
-      }
-      const long = await readError(viewer, `tailops://targets/${"a".repeat(5000)}`);
-      assert.equal(long.code, -32602);
-      assert.match(long.message, /^[^\n]*expected at most 2048 characters, found 5018[^\n]*$/);
-    });
+    await t.step(
+      "hidden, unknown and unreadable URIs all answer not found, in every spelling",
+      async () => {
+        for (const uri of ATTACKS) await assertNotFound(viewer, uri);
+        for (const uri of ["tailops://audit/recent", "tailops://approvals/pending"]) {
+          await assertNotFound(localAuditor, uri);
+          await assertNotFound(ops, uri);
+        }
+        const long = await readError(viewer, `tailops://targets/${"a".repeat(5000)}`);
+        assert.equal(long.code, -32602);
+        assert.match(long.message, /^[^\n]*expected at most 2048 characters, found 5018[^\n]*$/);
+      },
+    );
 
     await t.step("completion of {id} offers only ids the caller may use", async () => {
       assert.deepEqual(await complete(viewer, ""), ["local", "web-1"]);
@@ -252,7 +252,10 @@ for (const era of ERAS) {
     await t.step("tailops://policy says the caller's rules in words", async () => {
       const text = await readText(viewer, "tailops://policy");
       assert.match(text, /^Policy for token:vic\./);
-      assert.match(text, /Rule "observe": Allows system_status, .* on local; http_request, http_health on web-1\./);
+      assert.match(
+        text,
+        /Rule "observe": Allows system_status, .* on local; http_request, http_health on web-1\./,
+      );
       assert.match(text, /Rule "no-journal": Denies journal_logs on local\./);
       // The viewer cannot control services anywhere: that rule does not concern them.
       assert.doesNotMatch(text, /restart-nginx|db-1|olga|token:aud|token:appr|approver|viewer/);
@@ -280,7 +283,11 @@ for (const era of ERAS) {
 
     await t.step("an auditor reads the recent records, and every read is audited", async () => {
       const seen = await readJson(auditor, "tailops://audit/recent");
-      const records = seen.records as { event: string; identity?: string; detail?: { uri?: string } }[];
+      const records = seen.records as {
+        event: string;
+        identity?: string;
+        detail?: { uri?: string };
+      }[];
       assert.ok(records.length > 0 && records.length <= 50);
       assert.ok(records.some((r) => r.event === "approval_requested"), JSON.stringify(records));
       const audit: AuditLine[] = await gw.audit();
@@ -292,26 +299,29 @@ for (const era of ERAS) {
       assert.ok(byUri("tailops://targets/web-1").some((r) => r.target === "web-1"));
     });
 
-    await t.step("reads beyond the observe budget are refused in one line, and counted", async () => {
-      let refused: RpcError | undefined;
-      for (let i = 0; i < 300 && refused === undefined; i++) {
-        try {
-          await viewer.readResource({ uri: i % 2 ? "tailops://targets" : "tailops://nope" });
-        } catch (error) {
-          if ((error as RpcError).code !== -32602) refused = error as RpcError;
+    await t.step(
+      "reads beyond the observe budget are refused in one line, and counted",
+      async () => {
+        let refused: RpcError | undefined;
+        for (let i = 0; i < 300 && refused === undefined; i++) {
+          try {
+            await viewer.readResource({ uri: i % 2 ? "tailops://targets" : "tailops://nope" });
+          } catch (error) {
+            if ((error as RpcError).code !== -32602) refused = error as RpcError;
+          }
         }
-      }
-      assert.ok(refused, "300 reads were never rate limited");
-      assert.equal(refused.code, -32000);
-      assert.match(refused.message, /^[^\n]*rate_limited: [^\n]*$/);
-      // Another identity's budget is its own.
-      assert.equal((await readJson(ops, "tailops://targets/db-1")).id, "db-1");
-      const audit: AuditLine[] = await gw.audit();
-      assert.ok(
-        audit.some((r) => r.event === "refused" && r.reason === "unknown_resource"),
-        "probing unknown URIs is audited",
-      );
-    });
+        assert.ok(refused, "300 reads were never rate limited");
+        assert.equal(refused.code, -32000);
+        assert.match(refused.message, /^[^\n]*rate_limited: [^\n]*$/);
+        // Another identity's budget is its own.
+        assert.equal((await readJson(ops, "tailops://targets/db-1")).id, "db-1");
+        const audit: AuditLine[] = await gw.audit();
+        assert.ok(
+          audit.some((r) => r.event === "refused" && r.reason === "unknown_resource"),
+          "probing unknown URIs is audited",
+        );
+      },
+    );
   });
 
   Deno.test(`over stdio a ${era}-era client lists, reads and completes resources`, async () => {
