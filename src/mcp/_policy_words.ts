@@ -8,14 +8,17 @@
  *
  * @module
  */
-import type { Target } from "../config/targets_schema.ts";
 import type { ParamConstraint, PolicyFile, Rule } from "../config/policy_schema.ts";
 import type { Lockout, Window } from "../config/window_schema.ts";
 import { TIERS } from "../config/capabilities.ts";
-import { admitsBeforePolicy, type CompiledPolicy, type Identity } from "../gate/mod.ts";
-import { DEFAULT_WINDOW_TIERS } from "../gate/policy.ts";
+import {
+  admitsBeforePolicy,
+  type CompiledPolicy,
+  type GateTarget,
+  type Identity,
+} from "../gate/mod.ts";
+import { DEFAULT_WINDOW_TIERS, type OperationFacts } from "../gate/policy.ts";
 import { DEFAULT_RATE_LIMITS } from "../gate/rate_limit.ts";
-import type { Operation } from "../ops/operation.ts";
 
 /** Names listed per rule before "and N more". */
 const MAX_NAMES = 40;
@@ -27,9 +30,9 @@ export interface PolicySources {
   /** The same policy compiled (its rules in the same order). */
   readonly compiled: CompiledPolicy;
   /** The registry's targets. */
-  readonly targets: readonly Target[];
+  readonly targets: readonly GateTarget[];
   /** The operations a caller can be told about (not `list_targets`). */
-  readonly operations: readonly Operation[];
+  readonly operations: readonly OperationFacts[];
 }
 
 function names(list: readonly string[]): string {

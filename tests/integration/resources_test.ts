@@ -181,6 +181,7 @@ for (const era of ERAS) {
       const caps = viewer.getServerCapabilities();
       assert.ok(caps?.resources, JSON.stringify(caps));
       assert.notEqual(caps?.resources?.subscribe, true);
+      assert.notEqual(caps?.resources?.listChanged, true);
       assert.ok(caps?.completions, JSON.stringify(caps));
     });
 
