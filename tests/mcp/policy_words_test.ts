@@ -80,7 +80,7 @@ Deno.test("describePolicy() words approvals, windows, lockouts, limits and rate 
   );
   assert.match(
     text,
-    /Rule "no-secret": Denies read_file on secret\.\n  Limits: `path` under \/etc\/secret \(may be left out\)\./,
+    /Rule "no-secret": Denies read_file on secret\.\n {2}Limits: `path` under \/etc\/secret \(may be left out\)\./,
   );
   assert.match(text, /control 5\/min \(burst 5\)/);
   assert.doesNotMatch(text, /carol|dave/, "rule descriptions are free text: left out");
