@@ -17,7 +17,7 @@ import { z } from "zod";
 import type { PolicyFile } from "../config/policy_schema.ts";
 import type { Target } from "../config/targets_schema.ts";
 import { NAME_PATTERN } from "../config/targets_schema.ts";
-import type { Identity } from "../gate/mod.ts";
+import { holdsOn, type Identity } from "../gate/mod.ts";
 import type { Operation } from "../ops/operation.ts";
 import type { TargetInfo } from "../ops/discovery.ts";
 import { recentAuditRecords } from "../audit/recent.ts";
@@ -198,15 +198,22 @@ const ENTRIES: readonly ResourceEntry[] = [
     name: "approvals-pending",
     title: "Pending approvals",
     description:
-      `Approval requests waiting for a decision (the oldest ${APPROVALS_LIMIT}); for identities holding approvals:grant.`,
+      `Approval requests waiting for a decision (the oldest ${APPROVALS_LIMIT}) on targets where you hold approvals:grant.`,
     mimeType: "application/json",
     readable: (core, identity) =>
-      core.deps.approvals !== undefined && holdsEverywhere(identity, "approvals:grant"),
-    read: async (core) => {
+      core.deps.approvals !== undefined && identity.scopes.has("approvals:grant"),
+    read: async (core, identity) => {
       const approvals = core.deps.approvals!;
       const now = (core.deps.now?.() ?? new Date()).getTime();
+      // A role limited to some targets sees the requests about those targets only.
+      const approvable = (id: string) => {
+        const target = core.deps.registry.get(id);
+        return target === undefined
+          ? holdsEverywhere(identity, "approvals:grant")
+          : holdsOn(identity, "approvals:grant", target);
+      };
       const pending = (await approvals.store.list({ state: "pending" }))
-        .filter((a) => Date.parse(a.expires) > now);
+        .filter((a) => Date.parse(a.expires) > now && a.targets.every(approvable));
       const shown = pending.slice(0, APPROVALS_LIMIT).map((a) => ({
         ...approvalInfo(a),
         tool: a.tool,

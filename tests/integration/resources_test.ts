@@ -61,12 +61,14 @@ const POLICY = [
   "    auditor: { scopes: [system:read, audit:read] }",
   "    local-auditor: { scopes: [system:read, audit:read], targets: [local] }",
   "    approver: { scopes: [system:read, approvals:grant] }",
+  "    web-approver: { scopes: [system:read, approvals:grant], targets: [web-1] }",
   "  bindings:",
   "    - { token: vic, roles: [viewer] }",
   "    - { token: olga, roles: [ops] }",
   "    - { token: aud, roles: [auditor] }",
   "    - { token: lau, roles: [local-auditor] }",
   "    - { token: appr, roles: [approver] }",
+  "    - { token: wapp, roles: [web-approver] }",
   "    - { local: '*', roles: [ops, auditor, approver] }",
 ].join("\n");
 
@@ -165,10 +167,15 @@ const ATTACKS: readonly string[] = [
 for (const era of ERAS) {
   Deno.test(`over HTTP a ${era}-era client lists and reads only the resources its identity may read`, async (t) => {
     await using gw = await authGateway(POLICY, { targets: TARGETS });
-    const [vic, olga, aud, lau, appr] = await Promise.all(
-      ["vic:viewer", "olga:ops", "aud:auditor", "lau:local-auditor", "appr:approver"].map((s) =>
-        gw.mint(...(s.split(":") as [string, string]))
-      ),
+    const [vic, olga, aud, lau, appr, wapp] = await Promise.all(
+      [
+        "vic:viewer",
+        "olga:ops",
+        "aud:auditor",
+        "lau:local-auditor",
+        "appr:approver",
+        "wapp:web-approver",
+      ].map((s) => gw.mint(...(s.split(":") as [string, string]))),
     );
     await gw.start();
     const viewer = await gw.connect({ token: vic.token, era });
@@ -280,6 +287,10 @@ for (const era of ERAS) {
       assert.equal(approvals[0].tool, "service_control");
       assert.equal(approvals[0].requester, "token:olga");
       assert.equal(approvals[0].state, "pending");
+      // An approver for web-1 only is not shown the request about local.
+      const webApprover = await gw.connect({ token: wapp.token, era });
+      assert.ok((await uris(webApprover)).includes("tailops://approvals/pending"));
+      assert.deepEqual((await readJson(webApprover, "tailops://approvals/pending")).approvals, []);
     });
 
     await t.step("an auditor reads the recent records, and every read is audited", async () => {
