@@ -18,6 +18,7 @@ import { NAME_PATTERN } from "../config/targets_schema.ts";
 import type { Identity } from "../gate/mod.ts";
 import { CallError, limitRate } from "./call_tool.ts";
 import type { RequestExtra } from "./tool_definitions.ts";
+import { requestExtra } from "./request_context.ts";
 import {
   infosFor,
   RESOURCE_ENTRIES,
@@ -130,13 +131,13 @@ export function completeTargetIds(
  *
  * @param server The server being built.
  * @param core Registry, policy, audit, approvals and the resource sources.
- * @param options The caller of each request, and the server's own identity
- *   (the SDK's completion callbacks are not given the request: see the README).
+ * @param options The caller of each request (completion callbacks find
+ *   theirs through the guard's request context, `request_context.ts`).
  */
 export function serveResources(
   server: McpServer,
   core: ResourceCore,
-  options: { callerOf: CallerOf; identity: Identity },
+  options: { callerOf: CallerOf },
 ): void {
   const { callerOf } = options;
   server.server.registerCapabilities({ resources: { listChanged: false } });
@@ -147,7 +148,11 @@ export function serveResources(
     new ResourceTemplate(TARGET_URI_TEMPLATE, {
       list: undefined,
       complete: {
-        id: (value) => completeTargetIds(core, { identity: options.identity, prefix: value }),
+        // The SDK gives a completion callback no request: the guard's context does.
+        id: (value) => {
+          const identity = callerOf(requestExtra() ?? {});
+          return identity === undefined ? [] : completeTargetIds(core, { identity, prefix: value });
+        },
       },
     }),
     { title: "One target you may use", mimeType: "application/json" },

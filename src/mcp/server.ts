@@ -392,6 +392,6 @@ export function createMcpServer(
   // No list_changed notifications: the list changes only with the caller's
   // credential (seen at their next request) or a restart.
   server.server.registerCapabilities({ tools: { listChanged: false } });
-  serveResources(server, core, { callerOf, identity });
+  serveResources(server, core, { callerOf });
   return server;
 }

@@ -10,7 +10,15 @@
  */
 import assert from "node:assert/strict";
 import { AuditLog } from "../../src/audit/writer.ts";
-import { type AuditLine, Client, ERAS, readAudit, startStdioGateway } from "./_gateway.ts";
+import {
+  type AuditLine,
+  Client,
+  eraOptions,
+  ERAS,
+  readAudit,
+  startStdioGateway,
+  StreamableHTTPClientTransport,
+} from "./_gateway.ts";
 import { authGateway } from "./_auth_gateway.ts";
 import { call } from "./_mcp_checks.ts";
 import { cluster, POSTGRES_MISSING, SHARED_POLICY } from "./_shared_state.ts";
@@ -256,6 +264,31 @@ for (const era of ERAS) {
       assert.deepEqual(await complete(viewer, "x".repeat(500)), []);
       assert.deepEqual(await complete(ops, "d"), ["db-1"]);
     });
+
+    await t.step(
+      "completion follows the token of each request, not the session's first",
+      async () => {
+        const [strong, weak] = await Promise.all([gw.mint("sam", "ops"), gw.mint("sam", "viewer")]);
+        let token = strong.token;
+        const client = new Client({ name: "switching", version: "0" }, eraOptions(era));
+        await client.connect(
+          new StreamableHTTPClientTransport(gw.url, {
+            fetch: (input, init) => {
+              const headers = new Headers(init?.headers);
+              headers.set("authorization", `Bearer ${token}`);
+              return fetch(input, { ...init, headers });
+            },
+          }),
+        );
+        assert.deepEqual(await complete(client, "d"), ["db-1"]);
+        token = weak.token;
+        assert.deepEqual(await complete(client, "d"), []);
+        assert.deepEqual(await complete(client, ""), ["local", "web-1"]);
+        await assertNotFound(client, "tailops://targets/db-1");
+        assert.ok(!JSON.stringify(await readJson(client, "tailops://targets")).includes("db-1"));
+        await client.close();
+      },
+    );
 
     await t.step("tailops://policy says the caller's rules in words", async () => {
       const text = await readText(viewer, "tailops://policy");
