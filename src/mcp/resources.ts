@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { getLogger } from "@logtape/logtape";
 import { z } from "zod";
 import { NAME_PATTERN } from "../config/targets_schema.ts";
 import type { Identity } from "../gate/mod.ts";
@@ -38,6 +39,8 @@ import {
   ResourceTemplate,
   type ServerContext,
 } from "./sdk.ts";
+
+const log = getLogger(["tailops", "mcp"]);
 
 /** Values one completion answers at most (MCP's own cap). */
 const COMPLETION_LIMIT = 100;
@@ -99,6 +102,9 @@ function readError(error: unknown): ProtocolError {
       `shared_state_unavailable: ${error.message}`,
     );
   }
+  log.error("Reading a resource failed: {error}", {
+    error: error instanceof Error ? error.stack ?? error.message : String(error),
+  });
   return new ProtocolError(
     ProtocolErrorCode.InternalError,
     "internal: The gateway failed while reading this resource; see its log",
