@@ -34,6 +34,7 @@ export const AUDIT_EVENTS = [
   "refused",
   "auth_failed",
   "listed",
+  "resource_read",
 ] as const;
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, "Expected 64 lowercase hex digits");

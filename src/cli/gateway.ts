@@ -5,7 +5,7 @@
  * @module
  */
 import type { AuditLog } from "../audit/writer.ts";
-import { openAuditChain } from "../audit/chains.ts";
+import { listAuditChains, openAuditChain } from "../audit/chains.ts";
 import { redact, SecretScanner } from "../audit/redact.ts";
 import {
   findSecrets,
@@ -246,6 +246,7 @@ async function assemble(
     refusals,
     inFlight,
     requestStates: requestStateSigner(key, approvals.grantKeys!),
+    resources: { policy, auditChains: () => listAuditChains(options.stateDir) },
     deps: {
       registry,
       policy: compiled,

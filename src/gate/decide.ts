@@ -108,6 +108,18 @@ function preconditions(request: Omit<GateRequest, "args">): Decision | undefined
   return undefined;
 }
 
+/**
+ * Whether the operation, the target and the caller's scopes let an
+ * operation run on a target before any policy rule is read (rungs 1 to 4):
+ * what a description of the caller's effective policy is limited to.
+ *
+ * @param request Identity, operation and target.
+ * @returns `true` when only the policy's rules remain to decide.
+ */
+export function admitsBeforePolicy(request: Omit<GateRequest, "args">): boolean {
+  return preconditions(request) === undefined;
+}
+
 /** The rules covering an operation on a target, in file order (through the index when there is one). */
 function matchingRules(
   policy: CompiledPolicy,

@@ -101,8 +101,16 @@ async function sharedState<T>(step: () => T | Promise<T>): Promise<T> {
   }
 }
 
-/** Takes one call from the caller's tier budget, or refuses the call with `rate_limited`. */
-async function limitRate(
+/**
+ * Takes one call from the caller's tier budget, or refuses the call with
+ * `rate_limited` (MCP resource reads take theirs from the observe tier here too).
+ *
+ * @param deps The rate limiter, if any.
+ * @param call The caller's subject, the tier and the current instant.
+ * @throws {CallError} `rate_limited`, when the budget is spent.
+ * @throws {CallError} `shared_state_unavailable`, when the shared state database cannot be reached.
+ */
+export async function limitRate(
   deps: CallDeps,
   call: { subject: string; tier: Operation["tier"]; now: Date },
 ): Promise<void> {

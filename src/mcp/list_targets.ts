@@ -36,7 +36,7 @@ export type ListAnswer =
  * @returns The target's entry (`tools` empty when nothing is allowed there).
  */
 function describe(
-  deps: CallDeps,
+  deps: Pick<CallDeps, "registry" | "policy">,
   context: { identity: Identity; about: readonly Operation[]; target: Target },
 ): TargetInfo {
   const { identity, about, target } = context;
@@ -53,6 +53,26 @@ function describe(
       .filter((operation) => alwaysNeedsApproval({ identity, operation, target }, deps.policy))
       .map((op) => op.name),
   };
+}
+
+/**
+ * The targets a caller may use, each with what they may do there: the one
+ * place `list_targets` and the `tailops://targets` resources read it from.
+ *
+ * @param deps Registry and policy.
+ * @param context The caller and the operations reported on.
+ * @returns Each target where some tool is usable, in registry order, with its entry.
+ */
+export function visibleTargetInfos(
+  deps: Pick<CallDeps, "registry" | "policy">,
+  context: { identity: Identity; about: readonly Operation[] },
+): Map<Target, TargetInfo> {
+  const infos = new Map<Target, TargetInfo>();
+  for (const target of deps.registry.targets) {
+    const info = describe(deps, { ...context, target });
+    if (info.tools.length > 0) infos.set(target, info);
+  }
+  return infos;
 }
 
 function refuse(code: string, message: string): ListAnswer {
@@ -74,11 +94,7 @@ export async function answerListTargets(
 ): Promise<ListAnswer> {
   const { identity, operation: op, args } = request;
   const about = (op.visibleWith ?? []) as readonly Operation[];
-  const infos = new Map<Target, TargetInfo>();
-  for (const target of deps.registry.targets) {
-    const info = describe(deps, { identity, about, target });
-    if (info.tools.length > 0) infos.set(target, info);
-  }
+  const infos = visibleTargetInfos(deps, { identity, about });
   const visible = [...infos.keys()];
   const one = args.target as string | undefined;
   const terms = args.targets as readonly string[] | undefined;

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { withRequestExtra } from "./request_context.ts";
 import { MAX_OUTPUT_DEPTH, valueTooDeep } from "../exec/output_depth.ts";
 import type { InFlight } from "./in_flight.ts";
 import {
@@ -301,7 +302,8 @@ export function guardTransport(inner: Transport, options: GuardOptions): Transpo
       }
       if (options.inFlight) pending.set(id, options.inFlight.begin());
     }
-    guarded.onmessage?.(message, extra);
+    // Code the SDK calls without the request (completion callbacks) can still tell whose it is.
+    withRequestExtra(extra, () => guarded.onmessage?.(message, extra));
   };
   return guarded;
 }

@@ -14,6 +14,10 @@ export {
   isLegacyRequest,
   McpServer,
   parseJSONRPCMessage,
+  ProtocolError,
+  ProtocolErrorCode,
+  ResourceNotFoundError,
+  ResourceTemplate,
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 export type {
@@ -24,6 +28,8 @@ export type {
   JSONRPCMessage,
   McpRequestContext,
   MessageExtraInfo,
+  ReadResourceResult,
+  Resource,
   ServerContext,
   Tool,
   Transport,

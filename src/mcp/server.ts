@@ -29,6 +29,7 @@ import {
 } from "./sdk.ts";
 import { serveCachedToolList, toolConfig } from "./tool_definitions.ts";
 import { ENVELOPE_GUIDE } from "./envelope.ts";
+import { type ResourceSources, serveResources } from "./resources.ts";
 import { VERSION } from "../version.ts";
 
 const log = getLogger(["tailops", "mcp"]);
@@ -64,6 +65,8 @@ export interface GatewayCore {
    * it a confirm rule is never asked inside the call, only approved out of band.
    */
   readonly requestStates?: RequestStateSigner;
+  /** The policy file and audit chains the MCP resources read; without it only targets are served. */
+  readonly resources?: ResourceSources;
 }
 
 /**
@@ -389,5 +392,6 @@ export function createMcpServer(
   // No list_changed notifications: the list changes only with the caller's
   // credential (seen at their next request) or a restart.
   server.server.registerCapabilities({ tools: { listChanged: false } });
+  serveResources(server, core, { callerOf });
   return server;
 }
