@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { type advertisedScopes, resourceMetadataUrl } from "./metadata.ts";
+import { resourceMetadataUrl } from "./metadata.ts";
 import type { AuthOutcome } from "./types.ts";
 
 type Refusal = Extract<AuthOutcome, { ok: false }>;
@@ -23,7 +23,7 @@ export interface ChallengeTarget {
   readonly resource: string;
   /** Whether `/.well-known/oauth-protected-resource` is served (an authorization server is configured). */
   readonly metadata: boolean;
-  /** The scopes clients are told to request ({@linkcode advertisedScopes}). */
+  /** The scopes clients are told to request (`advertisedScopes()` in metadata.ts). */
   readonly scopes: readonly string[];
 }
 
