@@ -4,13 +4,14 @@
  * token, and `mcp-remote` (Claude Desktop's bridge from stdio to a remote
  * gateway) driven by the SDK's stdio client the way Claude Desktop spawns it.
  *
- *   deno run -A scripts/clients_check.ts [--verbose]
+ *   deno run -A scripts/clients_check.ts [--verbose] [--cached-only]
  *
  * Both tools come from npm at pinned versions and run under Deno's npm
  * support (the Inspector needs Node 22+; this also works where only Deno is
- * installed). The first run downloads them, so this is a script, not part of
- * the loopback-only test suite. Prints one line per check and exits 1 if any
- * failed. The tools run without this repository's deno.json and lock, which
+ * installed). The first run downloads them (scripts/test.sh does it before
+ * the suite); with `--cached-only` nothing is downloaded, which is how the
+ * loopback-only suite runs it (tests/integration/clients_check_test.ts).
+ * Prints one line per check and exits 1 if any failed. The tools run without this repository's deno.json and lock, which
  * pin only the gateway's own dependencies.
  *
  * @module
@@ -25,6 +26,8 @@ import { viewerMintArgs } from "../tests/deploy/_viewer.ts";
 
 /** `--verbose`: show mcp-remote's own log (it logs every message). */
 const VERBOSE = Deno.args.includes("--verbose");
+/** `--cached-only`: run the tools from Deno's cache only, never download. */
+const OFFLINE = Deno.args.includes("--cached-only") ? ["--cached-only"] : [];
 const INSPECTOR = "npm:@modelcontextprotocol/inspector@2.12.0";
 const MCP_REMOTE = "npm:mcp-remote@0.15.1";
 
@@ -38,7 +41,7 @@ const DENO_DIR = Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/den
 
 async function npmTool(pkg: string, args: string[], home: string): Promise<string> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "--no-config", "--no-lock", pkg, ...args],
+    args: ["run", "-A", "--quiet", "--no-config", "--no-lock", ...OFFLINE, pkg, ...args],
     env: { ...Deno.env.toObject(), HOME: home, DENO_DIR, NO_COLOR: "1" },
     stdin: "null",
   }).output();
@@ -114,6 +117,7 @@ async function main(): Promise<number> {
                 "--quiet",
                 "--no-config",
                 "--no-lock",
+                ...OFFLINE,
                 MCP_REMOTE,
                 url,
                 "--header",

@@ -52,6 +52,11 @@ if ! command -v deno >/dev/null 2>&1; then
 fi
 deno --version | head -1 >&2
 
+# The client tools tests/integration/clients_check_test.ts runs from the cache
+# (the test itself never downloads; it skips when they are missing).
+deno cache --quiet --no-config --no-lock npm:@modelcontextprotocol/inspector@2.12.0 \
+  npm:mcp-remote@0.15.1 >/dev/null 2>&1 || log "could not fetch the client tools: clients_check_test will skip"
+
 # The install test's Debian root filesystem: built once (downloads from
 # Debian's mirror), cached as a tarball; the test itself stays offline and
 # skips with a message when it is missing.
