@@ -62,6 +62,7 @@ deno cache --quiet --no-config --no-lock npm:@modelcontextprotocol/inspector@2.1
 # skips with a message when it is missing.
 if [ "$(id -u)" -eq 0 ]; then
   bash scripts/testbed/debian_rootfs.sh || log "no Debian root filesystem: the install test will skip"
+  bash scripts/testbed/debian_rootfs.sh --polkit || log "no Debian root filesystem with polkit: the polkit test will skip"
 fi
 
 out=$(mktemp)
