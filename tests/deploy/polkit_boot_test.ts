@@ -88,7 +88,9 @@ Deno.test({
       () => container.exited() ? `systemd-nspawn exited:\n${container.console()}` : undefined,
     );
     const url = `http://127.0.0.1:${port}/mcp`;
+    // As README's Deployment section says: sudo tailops token mint (it drops to tailops).
     const mint = await container.inside([
+      "/usr/bin/sudo",
       "/usr/local/bin/tailops",
       "token",
       "mint",
