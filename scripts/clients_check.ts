@@ -23,6 +23,7 @@ import {
   StdioClientTransport,
 } from "../tests/integration/_gateway.ts";
 import { viewerMintArgs } from "../tests/deploy/_viewer.ts";
+import { startTsidp, TSIDP_USER } from "../tests/auth/_tsidp.ts";
 
 /** `--verbose`: show mcp-remote's own log (it logs every message). */
 const VERBOSE = Deno.args.includes("--verbose");
@@ -143,6 +144,11 @@ async function main(): Promise<number> {
       },
     ];
 
+    checks.push({
+      name: `mcp-remote (${MCP_REMOTE}) without a token, signing in through a tsidp-shaped issuer`,
+      run: () => mcpRemoteOAuth(home),
+    });
+
     let failed = 0;
     for (const check of checks) {
       try {
@@ -155,6 +161,84 @@ async function main(): Promise<number> {
     return failed === 0 ? 0 : 1;
   } finally {
     await Deno.remove(home, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * mcp-remote given only the URL, as an OAuth-only client: a gateway whose
+ * authorization server is the tsidp-shaped test issuer, and a "browser" that
+ * follows the authorization redirect back to mcp-remote's callback (the
+ * issuer signs in its one tailnet user, as tsidp does from WhoIs).
+ */
+async function mcpRemoteOAuth(home: string): Promise<string> {
+  await using tsidp = await startTsidp({ allowDcr: true, resources: [] });
+  const introspector = tsidp.addClient();
+  const secretFile = `${home}/tsidp.secret`;
+  await Deno.writeTextFile(secretFile, introspector.secret, { mode: 0o600 });
+  await using gateway = await startGateway({
+    policy: [
+      "version: 1",
+      "rules:",
+      "  - { id: observe, effect: allow, tiers: [observe], targets: ['*'] }",
+      "identities:",
+      "  roles:",
+      "    viewer: { scopes: [system:read] }",
+      "  bindings:",
+      `    - { oidc_email: ${TSIDP_USER.login}, issuer: "${tsidp.issuer}", roles: [viewer] }`,
+      "auth:",
+      "  oidc:",
+      `    - issuer: "${tsidp.issuer}"`,
+      "      algorithms: [RS256]",
+      "      scopes: [openid, email]",
+      "      claims: { email: username }",
+      "      introspection:",
+      "        token_format: tsidp",
+      `        client_id: ${introspector.id}`,
+      `        client_secret: "file:${secretFile}"`,
+    ].join("\n"),
+  });
+  tsidp.grant.resources.push(gateway.url.href);
+  // The browser: xdg-open (open's own or the system's) runs $BROWSER with the URL.
+  const bin = `${home}/bin`;
+  await Deno.mkdir(bin, { recursive: true });
+  const browser = `${bin}/xdg-open`;
+  await Deno.writeTextFile(browser, '#!/bin/sh\nexec curl -fsSL -o /dev/null "$1"\n', {
+    mode: 0o755,
+  });
+  const client = new Client({ name: "clients-check-oauth", version: "0.0.0" });
+  await client.connect(
+    new StdioClientTransport({
+      command: Deno.execPath(),
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        "--no-config",
+        "--no-lock",
+        ...OFFLINE,
+        MCP_REMOTE,
+        gateway.url.href,
+      ],
+      env: {
+        ...Deno.env.toObject(),
+        HOME: home,
+        DENO_DIR,
+        NO_COLOR: "1",
+        BROWSER: browser,
+        PATH: `${bin}:${Deno.env.get("PATH")}`,
+      },
+      stderr: VERBOSE ? "inherit" : "ignore",
+    }),
+  );
+  try {
+    const result = await client.callTool({ name: "system_status", arguments: { target: "local" } });
+    const status = (result.structuredContent as { results?: { status: string }[] })
+      ?.results?.[0]?.status;
+    if (status !== "ok") throw new Error(`status ${status}`);
+    if ((tsidp.hits.get("/register") ?? 0) === 0) throw new Error("it did not register");
+    return "registered, signed in, system_status: ok";
+  } finally {
+    await client.close();
   }
 }
 

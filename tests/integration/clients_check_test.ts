@@ -31,7 +31,8 @@ const skip = skipReason();
 if (skip) console.warn(`clients_check_test: skipped: ${skip}`);
 
 Deno.test({
-  name: "the Inspector CLI and mcp-remote reach a real gateway with a viewer token",
+  name:
+    "the Inspector CLI and mcp-remote reach a real gateway with a viewer token, and mcp-remote without one signs in through a tsidp-shaped issuer",
   ignore: skip !== undefined,
   async fn() {
     const out = await new Deno.Command(Deno.execPath(), {
@@ -42,6 +43,6 @@ Deno.test({
     const text = new TextDecoder().decode(out.stdout);
     const lines = text.trim().split("\n");
     assert.equal(out.code, 0, `${text}\n${new TextDecoder().decode(out.stderr)}`);
-    assert.equal(lines.filter((l) => l.startsWith("ok ")).length, 3, text);
+    assert.equal(lines.filter((l) => l.startsWith("ok ")).length, 4, text);
   },
 });
