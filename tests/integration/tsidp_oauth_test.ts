@@ -68,6 +68,59 @@ class MemoryOAuthProvider implements OAuthClientProvider {
   }
 }
 
+/** The gateway's policy: tsidp as the issuer, `email` bound to the viewer role. */
+function tsidpPolicy(
+  issuer: string,
+  options: { id: string; secretFile: string; email: string },
+): string {
+  return [
+    "version: 1",
+    "rules:",
+    "  - id: observe",
+    "    tiers: [observe]",
+    "identities:",
+    ROLES_YAML,
+    "  bindings:",
+    `    - { oidc_email: ${options.email}, issuer: "${issuer}", roles: [viewer] }`,
+    "auth:",
+    "  oidc:",
+    `    - issuer: "${issuer}"`,
+    "      algorithms: [RS256]",
+    "      scopes: [openid, email]",
+    "      claims: { email: username }",
+    "      introspection:",
+    "        token_format: tsidp",
+    `        client_id: ${options.id}`,
+    `        client_secret: "file:${options.secretFile}"`,
+  ].join("\n");
+}
+
+/**
+ * The SDK's own OAuth flow: discovery, registration, authorization (the test
+ * follows tsidp's redirect as the browser would), token.
+ *
+ * @returns A transport holding the tokens.
+ */
+async function signIn(url: URL, provider: MemoryOAuthProvider) {
+  const first = new Client({ name: "oauth-only", version: "0" });
+  await assert.rejects(
+    first.connect(new StreamableHTTPClientTransport(url, { authProvider: provider })),
+    UnauthorizedError,
+  );
+  const authorizationUrl = provider.authorizationUrl;
+  assert.ok(authorizationUrl, "the client was sent to the authorization endpoint");
+  assert.equal(authorizationUrl.searchParams.get("resource"), url.href);
+  assert.equal(authorizationUrl.searchParams.get("scope"), "openid email");
+  const redirect = await fetch(authorizationUrl, { redirect: "manual" });
+  await redirect.body?.cancel();
+  const back = new URL(redirect.headers.get("location") ?? "");
+  const code = back.searchParams.get("code");
+  assert.ok(code, `tsidp redirected with a code, found ${back.href}`);
+  const transport = new StreamableHTTPClientTransport(url, { authProvider: provider });
+  await transport.finishAuth(code);
+  return transport;
+}
+
 /** A raw `initialize` POST; returns status, challenge and body. */
 async function initialize(url: URL, token?: string) {
   const response = await fetch(url, {
@@ -95,32 +148,13 @@ async function initialize(url: URL, token?: string) {
 Deno.test("An OAuth-only client connects through a tsidp-shaped issuer and only tsidp-shaped tokens are introspected", async () => {
   await using tsidp = await startTsidp({ allowDcr: true, resources: [] });
   const introspector = tsidp.addClient();
-  const policy = (secretFile: string) =>
-    [
-      "version: 1",
-      "rules:",
-      "  - id: observe",
-      "    tiers: [observe]",
-      "identities:",
-      ROLES_YAML,
-      "  bindings:",
-      `    - { oidc_email: ${TSIDP_USER.login}, issuer: "${tsidp.issuer}", roles: [viewer] }`,
-      "auth:",
-      "  oidc:",
-      `    - issuer: "${tsidp.issuer}"`,
-      "      algorithms: [RS256]",
-      "      scopes: [openid, email]",
-      "      claims: { email: username }",
-      "      introspection:",
-      "        token_format: tsidp",
-      `        client_id: ${introspector.id}`,
-      `        client_secret: "file:${secretFile}"`,
-    ].join("\n");
   const secretDir = await Deno.makeTempDir({ prefix: "tailops-tsidp-" });
   try {
     const secretFile = `${secretDir}/secret`;
     await Deno.writeTextFile(secretFile, introspector.secret, { mode: 0o600 });
-    await using gw = await authGateway(policy(secretFile));
+    await using gw = await authGateway(
+      tsidpPolicy(tsidp.issuer, { ...introspector, secretFile, email: TSIDP_USER.login }),
+    );
     tsidp.grant.resources.push(gw.url.href);
     await gw.start();
 
@@ -134,24 +168,8 @@ Deno.test("An OAuth-only client connects through a tsidp-shaped issuer and only 
     assert.deepEqual(prm.authorization_servers, [tsidp.issuer]);
     assert.deepEqual(prm.scopes_supported, ["openid", "email"]);
 
-    // The SDK's own OAuth flow: discovery, registration, authorization, token.
     const provider = new MemoryOAuthProvider();
-    const first = new Client({ name: "oauth-only", version: "0" });
-    await assert.rejects(
-      first.connect(new StreamableHTTPClientTransport(gw.url, { authProvider: provider })),
-      UnauthorizedError,
-    );
-    const authorizationUrl = provider.authorizationUrl;
-    assert.ok(authorizationUrl, "the client was sent to the authorization endpoint");
-    assert.equal(authorizationUrl.searchParams.get("resource"), gw.url.href);
-    assert.equal(authorizationUrl.searchParams.get("scope"), "openid email");
-    const redirect = await fetch(authorizationUrl, { redirect: "manual" });
-    await redirect.body?.cancel();
-    const back = new URL(redirect.headers.get("location") ?? "");
-    const code = back.searchParams.get("code");
-    assert.ok(code, `tsidp redirected with a code, found ${back.href}`);
-    const transport = new StreamableHTTPClientTransport(gw.url, { authProvider: provider });
-    await transport.finishAuth(code);
+    const transport = await signIn(gw.url, provider);
     const accessToken = provider.tokens()?.access_token ?? "";
     assert.match(accessToken, /^[0-9a-f]{32}$/, "tsidp's access token is 32 hex characters");
 
@@ -199,6 +217,34 @@ Deno.test("An OAuth-only client connects through a tsidp-shaped issuer and only 
     assert.equal(sent(), before, "no token of another shape reached the introspection endpoint");
     assert.equal((await initialize(gw.url, admin)).status, 200);
     assert.equal(sent(), before, "the admin token is checked locally");
+  } finally {
+    await Deno.remove(secretDir, { recursive: true });
+  }
+});
+
+Deno.test("A tailnet user the policy does not bind signs in at tsidp but gets one clear 403 from the gateway", async () => {
+  await using tsidp = await startTsidp({ allowDcr: true, resources: [] });
+  const introspector = tsidp.addClient();
+  const secretDir = await Deno.makeTempDir({ prefix: "tailops-tsidp-" });
+  try {
+    const secretFile = `${secretDir}/secret`;
+    await Deno.writeTextFile(secretFile, introspector.secret, { mode: 0o600 });
+    await using gw = await authGateway(
+      tsidpPolicy(tsidp.issuer, { ...introspector, secretFile, email: "bob@example.com" }),
+    );
+    tsidp.grant.resources.push(gw.url.href);
+    await gw.start();
+    const provider = new MemoryOAuthProvider();
+    const transport = await signIn(gw.url, provider);
+    const response = await initialize(gw.url, provider.tokens()?.access_token);
+    assert.equal(response.status, 403);
+    assert.match(response.challenge ?? "", /error="insufficient_scope"/);
+    assert.match(response.body, new RegExp(`oidc:${tsidp.issuer}#${TSIDP_USER.uid}`));
+    const client = new Client({ name: "oauth-only", version: "0" });
+    const authorizations = tsidp.hits.get("/authorize");
+    // The SDK reports only "Unauthorized"; the 403 body above is what names the identity.
+    await assert.rejects(client.connect(transport));
+    assert.equal(tsidp.hits.get("/authorize"), authorizations, "no sign-in loop");
   } finally {
     await Deno.remove(secretDir, { recursive: true });
   }
