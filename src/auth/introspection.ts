@@ -46,8 +46,9 @@ type Answer = OidcPrincipal | string;
 
 /**
  * Whether an opaque token has an issuer's format: its prefix and length
- * bounds, or its known shape (`token_format`), and nothing of a JWT (a `.` or a leading `eyJ`), whatever the
- * prefix, so a broken gateway token is never sent.
+ * bounds, or its known shape (`token_format`), and nothing of a JWT (a `.`
+ * or a leading `eyJ`), whatever the prefix, so a broken gateway token is
+ * never sent.
  *
  * @param token A bearer token that is not JWT-shaped.
  * @param issuer The issuer's configuration (with `introspection`).

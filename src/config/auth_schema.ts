@@ -158,7 +158,8 @@ export const oidcIssuerSchema = z.strictObject({
           JSON.stringify(issue.input)
         }: expected 1 to 128 printable characters without space, quote or backslash`,
     }),
-  ).max(32).optional(),
+  ).min(1, { error: "Invalid scopes: expected at least one, or leave scopes out" }).max(32)
+    .optional(),
 });
 
 /** The `auth` section. Every credential type is off unless its key says otherwise. */

@@ -109,4 +109,9 @@ Deno.test("advertised scopes are each issuer's scopes, or the gateway's scope na
       bad,
     );
   }
+  assert.equal(
+    authConfigSchema.safeParse({ oidc: [{ issuer: "https://i.example", scopes: [] }] }).success,
+    false,
+    "an empty list would advertise no scope at all",
+  );
 });
