@@ -4,13 +4,14 @@
  * token, and `mcp-remote` (Claude Desktop's bridge from stdio to a remote
  * gateway) driven by the SDK's stdio client the way Claude Desktop spawns it.
  *
- *   deno run -A scripts/clients_check.ts [--verbose]
+ *   deno run -A scripts/clients_check.ts [--verbose] [--cached-only]
  *
  * Both tools come from npm at pinned versions and run under Deno's npm
  * support (the Inspector needs Node 22+; this also works where only Deno is
- * installed). The first run downloads them, so this is a script, not part of
- * the loopback-only test suite. Prints one line per check and exits 1 if any
- * failed. The tools run without this repository's deno.json and lock, which
+ * installed). The first run downloads them (scripts/test.sh does it before
+ * the suite); with `--cached-only` nothing is downloaded, which is how the
+ * loopback-only suite runs it (tests/integration/clients_check_test.ts).
+ * Prints one line per check and exits 1 if any failed. The tools run without this repository's deno.json and lock, which
  * pin only the gateway's own dependencies.
  *
  * @module
@@ -22,9 +23,12 @@ import {
   StdioClientTransport,
 } from "../tests/integration/_gateway.ts";
 import { viewerMintArgs } from "../tests/deploy/_viewer.ts";
+import { startTsidp, TSIDP_USER } from "../tests/auth/_tsidp.ts";
 
 /** `--verbose`: show mcp-remote's own log (it logs every message). */
 const VERBOSE = Deno.args.includes("--verbose");
+/** `--cached-only`: run the tools from Deno's cache only, never download. */
+const OFFLINE = Deno.args.includes("--cached-only") ? ["--cached-only"] : [];
 const INSPECTOR = "npm:@modelcontextprotocol/inspector@2.12.0";
 const MCP_REMOTE = "npm:mcp-remote@0.15.1";
 
@@ -38,7 +42,7 @@ const DENO_DIR = Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/den
 
 async function npmTool(pkg: string, args: string[], home: string): Promise<string> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "--no-config", "--no-lock", pkg, ...args],
+    args: ["run", "-A", "--quiet", "--no-config", "--no-lock", ...OFFLINE, pkg, ...args],
     env: { ...Deno.env.toObject(), HOME: home, DENO_DIR, NO_COLOR: "1" },
     stdin: "null",
   }).output();
@@ -114,6 +118,7 @@ async function main(): Promise<number> {
                 "--quiet",
                 "--no-config",
                 "--no-lock",
+                ...OFFLINE,
                 MCP_REMOTE,
                 url,
                 "--header",
@@ -139,6 +144,11 @@ async function main(): Promise<number> {
       },
     ];
 
+    checks.push({
+      name: `mcp-remote (${MCP_REMOTE}) without a token, signing in through a tsidp-shaped issuer`,
+      run: () => mcpRemoteOAuth(home),
+    });
+
     let failed = 0;
     for (const check of checks) {
       try {
@@ -151,6 +161,84 @@ async function main(): Promise<number> {
     return failed === 0 ? 0 : 1;
   } finally {
     await Deno.remove(home, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * mcp-remote given only the URL, as an OAuth-only client: a gateway whose
+ * authorization server is the tsidp-shaped test issuer, and a "browser" that
+ * follows the authorization redirect back to mcp-remote's callback (the
+ * issuer signs in its one tailnet user, as tsidp does from WhoIs).
+ */
+async function mcpRemoteOAuth(home: string): Promise<string> {
+  await using tsidp = await startTsidp({ allowDcr: true, resources: [] });
+  const introspector = tsidp.addClient();
+  const secretFile = `${home}/tsidp.secret`;
+  await Deno.writeTextFile(secretFile, introspector.secret, { mode: 0o600 });
+  await using gateway = await startGateway({
+    policy: [
+      "version: 1",
+      "rules:",
+      "  - { id: observe, effect: allow, tiers: [observe], targets: ['*'] }",
+      "identities:",
+      "  roles:",
+      "    viewer: { scopes: [system:read] }",
+      "  bindings:",
+      `    - { oidc_email: ${TSIDP_USER.login}, issuer: "${tsidp.issuer}", roles: [viewer] }`,
+      "auth:",
+      "  oidc:",
+      `    - issuer: "${tsidp.issuer}"`,
+      "      algorithms: [RS256]",
+      "      scopes: [openid, email]",
+      "      claims: { email: username }",
+      "      introspection:",
+      "        token_format: tsidp",
+      `        client_id: ${introspector.id}`,
+      `        client_secret: "file:${secretFile}"`,
+    ].join("\n"),
+  });
+  tsidp.grant.resources.push(gateway.url.href);
+  // The browser: xdg-open (open's own or the system's) runs $BROWSER with the URL.
+  const bin = `${home}/bin`;
+  await Deno.mkdir(bin, { recursive: true });
+  const browser = `${bin}/xdg-open`;
+  await Deno.writeTextFile(browser, '#!/bin/sh\nexec curl -fsSL -o /dev/null "$1"\n', {
+    mode: 0o755,
+  });
+  const client = new Client({ name: "clients-check-oauth", version: "0.0.0" });
+  await client.connect(
+    new StdioClientTransport({
+      command: Deno.execPath(),
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        "--no-config",
+        "--no-lock",
+        ...OFFLINE,
+        MCP_REMOTE,
+        gateway.url.href,
+      ],
+      env: {
+        ...Deno.env.toObject(),
+        HOME: home,
+        DENO_DIR,
+        NO_COLOR: "1",
+        BROWSER: browser,
+        PATH: `${bin}:${Deno.env.get("PATH")}`,
+      },
+      stderr: VERBOSE ? "inherit" : "ignore",
+    }),
+  );
+  try {
+    const result = await client.callTool({ name: "system_status", arguments: { target: "local" } });
+    const status = (result.structuredContent as { results?: { status: string }[] })
+      ?.results?.[0]?.status;
+    if (status !== "ok") throw new Error(`status ${status}`);
+    if ((tsidp.hits.get("/register") ?? 0) === 0) throw new Error("it did not register");
+    return "registered, signed in, system_status: ok";
+  } finally {
+    await client.close();
   }
 }
 

@@ -30,6 +30,7 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 [ -x /usr/bin/systemd-nspawn ] || missing+=(systemd-container) # boots the installed unit
+[ -x /usr/bin/docker-compose ] || missing+=(docker-compose) # runs deploy/docker/compose.yaml
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing Debian packages: ${missing[*]} (run as root, or install them first)"
@@ -51,11 +52,17 @@ if ! command -v deno >/dev/null 2>&1; then
 fi
 deno --version | head -1 >&2
 
+# The client tools tests/integration/clients_check_test.ts runs from the cache
+# (the test itself never downloads; it skips when they are missing).
+deno cache --quiet --no-config --no-lock npm:@modelcontextprotocol/inspector@2.12.0 \
+  npm:mcp-remote@0.15.1 >/dev/null 2>&1 || log "could not fetch the client tools: clients_check_test will skip"
+
 # The install test's Debian root filesystem: built once (downloads from
 # Debian's mirror), cached as a tarball; the test itself stays offline and
 # skips with a message when it is missing.
 if [ "$(id -u)" -eq 0 ]; then
   bash scripts/testbed/debian_rootfs.sh || log "no Debian root filesystem: the install test will skip"
+  bash scripts/testbed/debian_rootfs.sh --polkit || log "no Debian root filesystem with polkit: the polkit test will skip"
 fi
 
 out=$(mktemp)

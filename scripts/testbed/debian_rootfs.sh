@@ -8,6 +8,11 @@
 # hand, as root:
 #
 #   bash scripts/testbed/debian_rootfs.sh            # -> $TAILOPS_TEST_ROOTFS
+#   bash scripts/testbed/debian_rootfs.sh --polkit   # -> $TAILOPS_TEST_POLKIT_ROOTFS
+#
+# --polkit adds D-Bus, logind's PAM module, polkitd and sudo (Debian 12's
+# packages) for tests/deploy/polkit_boot_test.ts, which boots it to check
+# deploy/polkit/50-tailops.rules and deploy/sudoers.example for real.
 #
 # The rootfs is Debian's minbase variant plus what a stock Debian LXC template
 # also has and the gateway's local target uses: systemd (systemctl, journalctl),
@@ -15,7 +20,14 @@
 # brings Deno in.
 set -euo pipefail
 
-out=${1:-${TAILOPS_TEST_ROOTFS:-/var/cache/tailops-test/debian-bookworm-minbase.tar}}
+include=systemd,procps,iproute2
+if [ "${1:-}" = --polkit ]; then
+  shift
+  include=$include,dbus,libpam-systemd,polkitd,sudo
+  out=${1:-${TAILOPS_TEST_POLKIT_ROOTFS:-/var/cache/tailops-test/debian-bookworm-polkit.tar}}
+else
+  out=${1:-${TAILOPS_TEST_ROOTFS:-/var/cache/tailops-test/debian-bookworm-minbase.tar}}
+fi
 suite=${TAILOPS_TEST_SUITE:-bookworm}
 mirror=${TAILOPS_TEST_MIRROR:-http://deb.debian.org/debian}
 
@@ -39,7 +51,7 @@ work=$(mktemp -d "$(dirname "$out")/.rootfs.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 log "debootstrap --variant=minbase $suite from $mirror (a few minutes)"
-debootstrap --variant=minbase --include=systemd,procps,iproute2 \
+debootstrap --variant=minbase --include="$include" \
   "$suite" "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
   tail -20 "$work/debootstrap.log" >&2
   log "debootstrap failed"

@@ -19,7 +19,7 @@ import { insufficientScope, unauthorized } from "./challenge.ts";
 import { metadataLoader, type ServerMetadata } from "./discovery.ts";
 import { createGatewayTokenVerifier } from "./gateway_tokens.ts";
 import { createIntrospector } from "./introspection.ts";
-import { resolveResource } from "./metadata.ts";
+import { advertisedScopes, resolveResource } from "./metadata.ts";
 import { createOidcVerifier } from "./oidc.ts";
 import { readTailscaleHeaders } from "./tailscale.ts";
 import type { TokenStore } from "./token_ledger.ts";
@@ -124,7 +124,7 @@ export async function createAuthenticator(
   }
 
   // Metadata is served only when it can name an authorization server.
-  const target = { resource, metadata: auth.oidc.length > 0 };
+  const target = { resource, metadata: auth.oidc.length > 0, scopes: advertisedScopes(auth) };
   return Object.freeze({
     resource,
     async authenticate(request: Request, info: ConnectionInfo): Promise<AuthOutcome> {

@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { SCOPE_NAMES } from "../config/capabilities.ts";
 import { resourceMetadataUrl } from "./metadata.ts";
 import type { AuthOutcome } from "./types.ts";
 
@@ -24,6 +23,8 @@ export interface ChallengeTarget {
   readonly resource: string;
   /** Whether `/.well-known/oauth-protected-resource` is served (an authorization server is configured). */
   readonly metadata: boolean;
+  /** The scopes clients are told to request (`advertisedScopes()` in metadata.ts). */
+  readonly scopes: readonly string[];
 }
 
 /** How to get a token, for the 401 body. */
@@ -38,7 +39,7 @@ function challenge(target: ChallengeTarget, error?: string, description?: string
     ...(target.metadata
       ? [`resource_metadata=${quote(resourceMetadataUrl(target.resource))}`]
       : []),
-    `scope=${quote(SCOPE_NAMES.join(" "))}`,
+    `scope=${quote(target.scopes.join(" "))}`,
   ];
   return `Bearer ${params.join(", ")}`;
 }

@@ -1,7 +1,8 @@
 /**
  * Opaque access tokens, checked by RFC 7662 introspection at the issuers that
  * configure it. A token is sent only to the issuers whose format it matches
- * (`token_prefix`, `token_length`): a bearer is a secret, and anything else —
+ * (`token_prefix` and `token_length`, or a known `token_format` such as
+ * tsidp's 32 hex characters): a bearer is a secret, and anything else —
  * a mistyped admin token, a cut-off gateway JWT, another issuer's token —
  * never leaves the gateway. Answers are cached by the token's SHA-256, never
  * longer than the token lives nor than the issuer's `cache_seconds` (at most
@@ -10,7 +11,7 @@
  * @module
  */
 import { z } from "zod";
-import type { OidcIssuerConfig } from "../config/auth_schema.ts";
+import { type OidcIssuerConfig, TOKEN_FORMATS } from "../config/auth_schema.ts";
 import { toHex } from "./_encoding.ts";
 import { sha256 } from "./bootstrap_token.ts";
 import { fetchJson, type ServerMetadata } from "./discovery.ts";
@@ -44,9 +45,10 @@ export interface IntrospectorOptions {
 type Answer = OidcPrincipal | string;
 
 /**
- * Whether an opaque token has an issuer's format: its prefix, its length
- * bounds, and nothing of a JWT (a `.` or a leading `eyJ`), whatever the
- * prefix, so a broken gateway token is never sent.
+ * Whether an opaque token has an issuer's format: its prefix and length
+ * bounds, or its known shape (`token_format`), and nothing of a JWT (a `.`
+ * or a leading `eyJ`), whatever the prefix, so a broken gateway token is
+ * never sent.
  *
  * @param token A bearer token that is not JWT-shaped.
  * @param issuer The issuer's configuration (with `introspection`).
@@ -56,7 +58,9 @@ export function matchesIssuerFormat(token: string, issuer: OidcIssuerConfig): bo
   const config = issuer.introspection;
   if (config === undefined) return false;
   if (token.includes(".") || token.startsWith("eyJ")) return false;
-  if (!token.startsWith(config.token_prefix) || token.length <= config.token_prefix.length) {
+  if (config.token_format !== undefined) return TOKEN_FORMATS[config.token_format].test(token);
+  const prefix = config.token_prefix;
+  if (prefix === undefined || !token.startsWith(prefix) || token.length <= prefix.length) {
     return false;
   }
   const length = config.token_length;

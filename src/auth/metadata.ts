@@ -65,6 +65,22 @@ export function resourceMetadataUrl(resource: string): string {
   return `${url.origin}${PRM_PATH}${path}`;
 }
 
+/**
+ * The OAuth scopes clients are told to request: the union of each issuer's
+ * `scopes`, or the gateway's scope names for an issuer without them (and when
+ * there is no issuer). Scopes are only what a client asks its authorization
+ * server for; roles come from `identities.bindings`.
+ *
+ * @param config The `auth` section.
+ * @returns The scope names, in first-seen order.
+ */
+export function advertisedScopes(config: AuthConfig): string[] {
+  if (config.oidc.length === 0) return [...SCOPE_NAMES];
+  return [
+    ...new Set(config.oidc.flatMap((issuer): readonly string[] => issuer.scopes ?? SCOPE_NAMES)),
+  ];
+}
+
 /** The RFC 9728 document. */
 export interface ProtectedResourceMetadata {
   resource: string;
@@ -97,7 +113,7 @@ export function protectedResourceMetadata(
     document: {
       resource,
       authorization_servers: config.oidc.map((issuer) => issuer.issuer),
-      scopes_supported: [...SCOPE_NAMES],
+      scopes_supported: advertisedScopes(config),
       bearer_methods_supported: ["header"],
       resource_name: "TailOpsMCP gateway",
     },

@@ -76,6 +76,24 @@ export const tokenPrefixSchema = z.string({
   error: 'Invalid token_prefix: expected an opaque-token prefix, found the start of a JWT ("eyJ")',
 });
 
+/**
+ * Token shapes the gateway knows for issuers without a token prefix. Only
+ * tokens of exactly that shape are sent to such an issuer.
+ *
+ * - `tsidp`: Tailscale's tsidp, whose access tokens are 32 lowercase hex
+ *   characters (128 random bits) and nothing else. No gateway token (a JWT)
+ *   or bootstrap admin token (43 base64url characters) has that shape.
+ */
+export const TOKEN_FORMATS = { tsidp: /^[0-9a-f]{32}$/ } as const;
+
+/** The name of a known token shape. */
+export const tokenFormatSchema = z.enum(Object.keys(TOKEN_FORMATS) as ["tsidp"], {
+  error: (issue) =>
+    `Invalid token_format ${JSON.stringify(issue.input)}: expected one of ${
+      Object.keys(TOKEN_FORMATS).join(", ")
+    }`,
+});
+
 const claimName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_:./-]{0,127}$/);
 
 /** One trusted OAuth 2.1 / OIDC authorization server. */
@@ -102,7 +120,12 @@ export const oidcIssuerSchema = z.strictObject({
     /** Endpoint; discovered from the issuer's metadata when omitted. */
     endpoint: httpUrl("introspection endpoint").optional(),
     /** What every opaque token of this issuer starts with (e.g. `ory_at_`). */
-    token_prefix: tokenPrefixSchema,
+    token_prefix: tokenPrefixSchema.optional(),
+    /**
+     * A fixed token shape the gateway knows, for issuers whose tokens have no
+     * prefix (see {@linkcode TOKEN_FORMATS}); instead of `token_prefix`.
+     */
+    token_format: tokenFormatSchema.optional(),
     /** Length bounds of this issuer's opaque tokens, prefix included. */
     token_length: z.strictObject({
       min: z.number().int().min(8).max(8192),
@@ -114,7 +137,29 @@ export const oidcIssuerSchema = z.strictObject({
     client_secret: secretRefSchema,
     /** Longest time an answer is reused, in seconds. */
     cache_seconds: z.number().int().min(0).max(300).default(120),
+  }).refine((i) => (i.token_prefix === undefined) !== (i.token_format === undefined), {
+    error:
+      "Invalid introspection: expected token_prefix (the prefix every opaque token of this issuer starts with) or token_format (tsidp), exactly one, so only such tokens are sent to it",
+  }).refine((i) => i.token_format === undefined || i.token_length === undefined, {
+    error:
+      "Invalid introspection: token_length applies to token_prefix; token_format fixes the length",
   }).optional(),
+  /**
+   * The OAuth scopes clients should request from this issuer (advertised in
+   * the challenge and the resource metadata). Default: the gateway's scope
+   * names. An issuer that refuses unknown scopes needs its own list here —
+   * tsidp accepts only `openid`, `email` and `profile`. The gateway never
+   * reads scopes from tokens: roles come from `identities.bindings`.
+   */
+  scopes: z.array(
+    z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/, {
+      error: (issue) =>
+        `Invalid scope ${
+          JSON.stringify(issue.input)
+        }: expected 1 to 128 printable characters without space, quote or backslash`,
+    }),
+  ).min(1, { error: "Invalid scopes: expected at least one, or leave scopes out" }).max(32)
+    .optional(),
 });
 
 /** The `auth` section. Every credential type is off unless its key says otherwise. */

@@ -82,7 +82,10 @@ export function throwCommonFailure(cmd: CommandResult, hint: string): void {
  * @returns One line, at most 200 characters.
  */
 export function firstErrorLine(cmd: CommandResult): string {
-  const line = cmd.stderr.split("\n").map((l) => l.trim()).find((l) => l !== "") ??
+  const lines = cmd.stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  // A Python program's traceback (docker-compose v1, for one) says what went
+  // wrong on its last line, not its first.
+  const line = (lines[0] === "Traceback (most recent call last):" ? lines.at(-1) : lines[0]) ??
     `exit code ${cmd.exitCode}`;
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }

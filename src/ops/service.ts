@@ -149,7 +149,7 @@ function throwControlFailure(cmd: CommandResult, unit: string): never {
   if (/Access denied|authentication required|Permission denied|password is required/i.test(err)) {
     throw new OperationError(
       "forbidden",
-      `Not allowed to control "${unit}": the gateway's user needs root or a sudo rule for systemctl`,
+      `Not allowed to control "${unit}": the host refused; allow it in a polkit rule on the gateway's own host (deploy/polkit/50-tailops.rules) or a sudo rule on an SSH target (deploy/sudoers.example)`,
     );
   }
   if (/not applicable|does not support|cannot be reloaded/i.test(err)) {

@@ -249,3 +249,46 @@ Deno.test("introspection config: token_prefix is required and cannot be a JWT's 
     assert.equal(matchesIssuerFormat("ory_at_x.y", issuer), false);
   }
 });
+
+Deno.test("introspection config: token_format tsidp matches exactly 32 lowercase hex characters and replaces token_prefix", () => {
+  const fields = { client_id: "x", client_secret: "${S}" };
+  const parse = (introspection: Record<string, unknown>) =>
+    authConfigSchema.safeParse({
+      oidc: [{ issuer: "https://idp.tail1234.ts.net", introspection }],
+    });
+  const ok = parse({ ...fields, token_format: "tsidp" });
+  assert.equal(ok.success, true);
+  if (ok.success) {
+    const issuer = ok.data.oidc[0];
+    const token = "0123456789abcdef0123456789abcdef";
+    assert.equal(matchesIssuerFormat(token, issuer), true);
+    for (
+      const other of [
+        token.slice(1),
+        `${token}0`,
+        token.toUpperCase(),
+        `${token.slice(0, 31)}g`,
+        ` ${token.slice(1)}`,
+        `${token.slice(0, 16)}.${token.slice(17)}`,
+        "eyJ" + token.slice(3),
+        // The bootstrap admin token's shape: 43 base64url characters.
+        "A".repeat(43),
+      ]
+    ) {
+      assert.equal(matchesIssuerFormat(other, issuer), false, other);
+    }
+  }
+  const both = parse({ ...fields, token_format: "tsidp", token_prefix: "idp_at_" });
+  assert.equal(both.success, false);
+  assert.match(JSON.stringify(both.error?.issues), /exactly one/);
+  assert.equal(
+    parse({ ...fields, token_format: "tsidp", token_length: { min: 8, max: 9 } }).success,
+    false,
+  );
+  const unknown = parse({ ...fields, token_format: "any" });
+  assert.equal(unknown.success, false);
+  assert.match(
+    JSON.stringify(unknown.error?.issues),
+    /Invalid token_format \\"any\\": expected one of tsidp/,
+  );
+});

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  advertisedScopes,
   canonicalResource,
   protectedResourceMetadata,
   resourceMetadataUrl,
@@ -85,5 +86,32 @@ auth:
     () =>
       parsePolicy("auth:\n  oidc:\n    - issuer: https://i\n      algorithms: [none]\n", "p.yaml"),
     /Invalid algorithm "none"/,
+  );
+});
+
+Deno.test("advertised scopes are each issuer's scopes, or the gateway's scope names for an issuer without them", () => {
+  const parse = (oidc: unknown[]) =>
+    authConfigSchema.parse({ resource: "https://gw.example/mcp", oidc });
+  assert.deepEqual(advertisedScopes(parse([])), [...SCOPE_NAMES]);
+  const tsidp = { issuer: "https://idp.tail1234.ts.net", scopes: ["openid", "email"] };
+  assert.deepEqual(advertisedScopes(parse([tsidp])), ["openid", "email"]);
+  assert.deepEqual(protectedResourceMetadata(parse([tsidp]))?.document.scopes_supported, [
+    "openid",
+    "email",
+  ]);
+  const mixed = advertisedScopes(parse([tsidp, { issuer: "https://other.example" }]));
+  assert.deepEqual(mixed, ["openid", "email", ...SCOPE_NAMES]);
+  for (const bad of ["has space", 'quo"te', "", "back\\slash"]) {
+    assert.equal(
+      authConfigSchema.safeParse({ oidc: [{ issuer: "https://i.example", scopes: [bad] }] })
+        .success,
+      false,
+      bad,
+    );
+  }
+  assert.equal(
+    authConfigSchema.safeParse({ oidc: [{ issuer: "https://i.example", scopes: [] }] }).success,
+    false,
+    "an empty list would advertise no scope at all",
   );
 });

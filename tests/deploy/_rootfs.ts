@@ -58,13 +58,23 @@ export async function installBundle(root: Rootfs, args: readonly string[] = []):
   return run;
 }
 
-/** Why the install tests cannot run here, or `undefined` when they can. */
-export function rootfsSkipReason(): string | undefined {
+/** The root filesystem with D-Bus, polkitd and sudo (`debian_rootfs.sh --polkit`). */
+export const POLKIT_ROOTFS_TAR: string = Deno.env.get("TAILOPS_TEST_POLKIT_ROOTFS") ??
+  "/var/cache/tailops-test/debian-bookworm-polkit.tar";
+
+/**
+ * Why the install tests cannot run here, or `undefined` when they can.
+ *
+ * @param tar The root filesystem tarball the test needs.
+ * @returns The reason, or `undefined`.
+ */
+export function rootfsSkipReason(tar: string = ROOTFS_TAR): string | undefined {
   if (Deno.uid() !== 0) return "needs root (chroot, namespaces, useradd in the root filesystem)";
   try {
-    Deno.statSync(ROOTFS_TAR);
+    Deno.statSync(tar);
   } catch {
-    return `no Debian root filesystem at ${ROOTFS_TAR}: run bash scripts/testbed/debian_rootfs.sh ` +
+    const flag = tar === POLKIT_ROOTFS_TAR ? " --polkit" : "";
+    return `no Debian root filesystem at ${tar}: run bash scripts/testbed/debian_rootfs.sh${flag} ` +
       "(needs debootstrap and Debian's mirror; scripts/test.sh does it)";
   }
   for (const tool of ["/usr/bin/unshare", "/usr/sbin/chroot"]) {
@@ -128,15 +138,16 @@ function inside(dir: string, argv: readonly string[], namespaces: string[]): str
 }
 
 /**
- * Unpacks {@linkcode ROOTFS_TAR} into a new temp directory.
+ * Unpacks a root filesystem tarball into a new temp directory.
  *
+ * @param tar The tarball; default {@linkcode ROOTFS_TAR}.
  * @returns The root filesystem.
  */
-export async function unpackRootfs(): Promise<Rootfs> {
+export async function unpackRootfs(tar: string = ROOTFS_TAR): Promise<Rootfs> {
   const tmp = await Deno.makeTempDir({ prefix: "tailops-rootfs-" });
   const dir = `${tmp}/root`;
   await Deno.mkdir(dir);
-  const untar = await new Deno.Command("tar", { args: ["-C", dir, "-xf", ROOTFS_TAR] }).output();
+  const untar = await new Deno.Command("tar", { args: ["-C", dir, "-xf", tar] }).output();
   if (!untar.success) throw new Error(`tar failed: ${new TextDecoder().decode(untar.stderr)}`);
   return {
     dir,

@@ -11,37 +11,14 @@ import { freePort } from "../integration/_auth_gateway.ts";
 import { installBundle, rootfsSkipReason, unpackRootfs } from "./_rootfs.ts";
 import { assertViewerWorks, viewerMintArgs, waitHealthy } from "./_viewer.ts";
 import { Client, StreamableHTTPClientTransport } from "../integration/_gateway.ts";
-
-const NSPAWN = "/usr/bin/systemd-nspawn";
+import { boot, nspawnSkipReason } from "./_nspawn.ts";
 
 function skipReason(): string | undefined {
-  const rootfs = rootfsSkipReason();
-  if (rootfs) return rootfs;
-  try {
-    Deno.statSync(NSPAWN);
-  } catch {
-    return "no systemd-nspawn (apt-get install systemd-container)";
-  }
-  return undefined;
+  return rootfsSkipReason() ?? nspawnSkipReason();
 }
 
 const skip = skipReason();
 if (skip) console.warn(`systemd_boot_test: skipped: ${skip}`);
-
-/** Runs argv in every namespace of the container's init. */
-async function inside(init: number, argv: string[]) {
-  const out = await new Deno.Command("nsenter", {
-    args: ["-t", String(init), "-a", "--", ...argv],
-    stdin: "null",
-  }).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
-}
-
-async function childrenOf(pid: number): Promise<number[]> {
-  const text = await Deno.readTextFile(`/proc/${pid}/task/${pid}/children`).catch(() => "");
-  return text.trim().split(/\s+/).filter(Boolean).map(Number);
-}
 
 Deno.test({
   name:
@@ -54,29 +31,15 @@ Deno.test({
     const port = freePort();
     await installBundle(root, ["--listen", `127.0.0.1:${port}`]);
 
-    const nspawn = new Deno.Command(NSPAWN, {
-      // No machined or D-Bus on the host: do not register, keep our own cgroup.
-      args: ["--register=no", "--keep-unit", "--quiet", "-D", root.dir, "--boot"],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let output = "";
-    const decoder = new TextDecoder();
-    const drain = (stream: ReadableStream<Uint8Array>) =>
-      stream.pipeTo(new WritableStream({ write: (c) => void (output += decoder.decode(c)) }));
-    const drained = Promise.all([drain(nspawn.stdout), drain(nspawn.stderr)]);
-    let exited = false;
-    nspawn.status.then(() => exited = true);
+    const container = boot(root.dir);
     try {
       await waitHealthy(
         `http://127.0.0.1:${port}/healthz`,
-        () => exited ? `systemd-nspawn exited:\n${output}` : undefined,
+        () => container.exited() ? `systemd-nspawn exited:\n${container.console()}` : undefined,
       );
-      const init = (await childrenOf(nspawn.pid))[0];
-      assert.ok(init, "no container init");
+      const inside = (argv: string[]) => container.inside(argv);
 
-      const show = await inside(init, [
+      const show = await inside([
         "/usr/bin/systemctl",
         "show",
         "tailops.service",
@@ -96,7 +59,7 @@ Deno.test({
       }
 
       const url = `http://127.0.0.1:${port}/mcp`;
-      const mint = await inside(init, ["/usr/local/bin/tailops", ...viewerMintArgs(url)]);
+      const mint = await inside(["/usr/local/bin/tailops", ...viewerMintArgs(url)]);
       assert.equal(mint.code, 0, mint.stderr);
       const token = mint.stdout.trim().split("\n").at(-1)!;
       await assertViewerWorks(url, token);
@@ -130,24 +93,9 @@ Deno.test({
       }
     } finally {
       // systemd-nspawn turns SIGTERM into a clean shutdown of the container.
-      try {
-        nspawn.kill("SIGTERM");
-      } catch {
-        // Already gone.
-      }
-      const timer = setTimeout(() => {
-        try {
-          nspawn.kill("SIGKILL");
-        } catch {
-          // Already gone.
-        }
-      }, 60_000);
-      await nspawn.status;
-      clearTimeout(timer);
-      await drained.catch(() => {});
+      await container.shutdown();
     }
-    // The console is coloured: drop the escape sequences before reading it.
-    const plain = output.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g"), "");
+    const plain = container.console();
     assert.match(plain, /Stopp(ed|ing) tailops\.service/, plain);
   },
 });

@@ -105,6 +105,12 @@ Deno.test("the HTTP gateway guards /mcp with Host/Origin checks, a body limit an
         assert.equal(response.status, 404);
         assert.doesNotMatch(await response.text(), /authorization_servers/);
       }
+      // Nor does the gateway pose as an authorization server itself.
+      for (const path of ["oauth-authorization-server", "openid-configuration"]) {
+        const response = await fetch(`http://127.0.0.1:${port}/.well-known/${path}`);
+        assert.equal(response.status, 404);
+        await response.body?.cancel();
+      }
     },
   );
 
