@@ -314,7 +314,10 @@ export async function runSsh(options: BenchOptions): Promise<SuiteReport> {
         "-kP",
       ],
     ];
-    const statusScript = sequenceScript(statusArgv, false, "0123456789abcdef0123456789abcdef");
+    const statusScript = sequenceScript(
+      { commands: statusArgv, sudo: false },
+      "0123456789abcdef0123456789abcdef",
+    );
 
     // 1. Sequential, interleaved.
     const calls = {

@@ -16,7 +16,12 @@ import {
   type WorkerRequest,
   type WorkerResponse,
 } from "../protocol.ts";
-import { commandLine, firstAvailableScript, sequenceScript } from "../ssh_command_line.ts";
+import {
+  commandLine,
+  firstAvailableScript,
+  runsAsOneScript,
+  sequenceScript,
+} from "../ssh_command_line.ts";
 import { readFirstAvailable, splitSequence, toCommandResult } from "./_ssh_commands.ts";
 import { checkSshConfig, type SshTargetConfig } from "./_ssh_config.ts";
 import { addressOf, connect, prepare } from "./_ssh_connect.ts";
@@ -125,10 +130,10 @@ async function runExec(
     }
     return { kind: "exec", commands: [toCommandResult(plan.commands[index], ran, context(0))] };
   }
-  if (plan.commands.length > 1) {
+  if (runsAsOneScript(plan)) {
     // One channel for all of them (system_status: 3 execs became 1), never run twice.
     const boundary = crypto.randomUUID().replaceAll("-", "");
-    const script = sequenceScript(plan.commands, plan.sudo, boundary);
+    const script = sequenceScript(plan, boundary);
     const capBytes = (plan.outputCapBytes + 128) * plan.commands.length;
     const raw = await runCommand(pool, script, { ...options, capBytes });
     const runs = splitSequence(raw, plan.commands.length, {
@@ -137,7 +142,9 @@ async function runExec(
     });
     return {
       kind: "exec",
-      commands: runs.map((ran, i) => toCommandResult(plan.commands[i], ran, context(i))),
+      commands: runs.map((ran, i) =>
+        toCommandResult(plan.commands[i], ran, { ...context(i), sudo: sudoFor(plan, i) })
+      ),
     };
   }
   const commands = [];
