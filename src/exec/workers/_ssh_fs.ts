@@ -12,7 +12,10 @@
  * a symlink swapped in or block on a FIFO swapped in:
  *
  * - GNU coreutils: `dd iflag=nofollow,nonblock` opens the name relative to the
- *   pinned directory.
+ *   pinned directory. It is tried first, without a probe: a `dd` that rejects
+ *   those flags (busybox) or is missing copies nothing, and the next branch
+ *   decides. Nothing is remembered between calls, so a host whose tools
+ *   change is read by what it has at that moment.
  * - Otherwise (busybox): a child shell under `timeout -s KILL` opens the name,
  *   and `/proc/$$/fd/3` must name the checked path and be a regular file
  *   before a byte is read; an open that a FIFO swapped in makes wait is killed
@@ -132,7 +135,9 @@ export function fsReadScript(plan: FsReadPlan): string {
     // dd opened the name and failed (a symlink or FIFO swapped in), or failed while copying.
     `case $r in *"failed to open"*|*"records in"*) exit ${CHANGED};; esac`,
     `command -v timeout >/dev/null 2>&1 || exit ${NO_SAFE_READ}`,
-    `timeout -s KILL ${seconds} sh -c ${quoteArg(child)} sh "$f" "$w/$f"; exit $?`,
+    // `3>&-`: busybox timeout's watcher closes only fds 0-2; holding our copy of stdout, it
+    // would keep the channel open until it next wakes (once a second).
+    `timeout -s KILL ${seconds} sh -c ${quoteArg(child)} sh "$f" "$w/$f" 3>&-; exit $?`,
   ].join("\n");
 }
 
