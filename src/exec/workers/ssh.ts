@@ -24,7 +24,7 @@ import {
 } from "../ssh_command_line.ts";
 import { readFirstAvailable, splitSequence, toCommandResult } from "./_ssh_commands.ts";
 import { checkSshConfig, type SshTargetConfig } from "./_ssh_config.ts";
-import { addressOf, connect, prepare } from "./_ssh_connect.ts";
+import { addressOf, connect, forgetParsed, prepare } from "./_ssh_connect.ts";
 import { SshError } from "./_ssh_errors.ts";
 import { runCommand } from "./_ssh_exec.ts";
 import { fsListScript, fsReadScript, parseFsList, parseFsRead } from "./_ssh_fs.ts";
@@ -258,6 +258,7 @@ scope.onmessage = (event) => {
       const config = checkSshConfig(message.config);
       for (const pool of pools.values()) pool.close();
       pools.clear();
+      forgetParsed();
       targets = new Map(config.targets.map((t) => [t.id, t]));
       scope.postMessage({ type: "ready" });
     } catch (error) {
