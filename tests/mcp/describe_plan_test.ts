@@ -8,6 +8,7 @@ import {
   SHOWN_BOUNDARY,
 } from "../../src/exec/ssh_command_line.ts";
 import { describePlan } from "../../src/mcp/describe_plan.ts";
+import { execPlan } from "../exec/_ssh_fixture.ts";
 
 // Only the fields dry run reads.
 const SSH = {
@@ -16,17 +17,8 @@ const SSH = {
   connection: { user: "ops", host: "127.0.0.1", port: 22 },
 } as unknown as Target;
 
-function plan(commands: string[][], extra: Partial<ExecPlan> = {}): ExecPlan {
-  return {
-    kind: "exec",
-    commands,
-    mode: "all",
-    sudo: false,
-    timeoutMs: 10_000,
-    outputCapBytes: 1024,
-    ...extra,
-  };
-}
+const plan = (commands: string[][], extra: Partial<ExecPlan> = {}) =>
+  execPlan(commands, { outputCapBytes: 1024, ...extra });
 
 type Shown = { remote_command_lines: string[]; commands_in_script?: string[]; runs_as?: string };
 
