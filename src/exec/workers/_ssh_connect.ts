@@ -88,8 +88,9 @@ export function addressOf(target: Pick<SshTargetConfig, "host" | "port">): strin
  * @throws {SshError} `untrusted` when known_hosts was unreadable, `auth_failed` when the key cannot be used.
  */
 export function prepare(target: SshTargetConfig): Prepared {
-  if (target.knownHostsError !== undefined && target.hostKey === undefined) {
-    throw new SshError("untrusted", target.knownHostsError);
+  const knownHosts = target.knownHostsFile;
+  if (knownHosts?.error !== undefined && target.hostKey === undefined) {
+    throw new SshError("untrusted", knownHosts.error);
   }
   let privateKey: ParsedKey | undefined;
   if (target.privateKey !== undefined) {
@@ -113,7 +114,7 @@ export function prepare(target: SshTargetConfig): Prepared {
   }
   const policy = hostKeyPolicy({
     pin: target.hostKey,
-    knownHosts: target.knownHosts,
+    knownHosts: knownHosts?.text,
     host: target.host,
     port: target.port,
     parse: knownHostsOnce,
