@@ -239,12 +239,7 @@ export interface FleetEntry {
   target: string;
   status: string;
   data?: Record<string, unknown>;
-  plan?: {
-    argv?: string[][];
-    remote_command_lines?: string[];
-    commands_in_script?: string[];
-    runs_as?: string;
-  };
+  plan?: { argv?: string[][]; remote_command_lines?: string[] };
   error?: { code: string; message: string };
 }
 
