@@ -53,6 +53,7 @@ interface ToolResultShape {
  * @param name Tool name.
  * @param args Arguments.
  * @param expected The target status every result must have (`planned` for dry runs).
+ * @param timeoutMs How long the SDK waits for the answer (its default: 60 s).
  * @returns The structured content.
  * @throws {Error} When the result is an error or a target's status is not `expected`.
  */
@@ -61,8 +62,12 @@ export async function callOk(
   name: string,
   args: Record<string, unknown>,
   expected = "ok",
+  timeoutMs?: number,
 ): Promise<unknown> {
-  const result = await client.callTool({ name, arguments: args }) as ToolResultShape;
+  const result = await client.callTool(
+    { name, arguments: args },
+    timeoutMs === undefined ? undefined : { timeout: timeoutMs },
+  ) as ToolResultShape;
   const failed = result.structuredContent?.results?.find((r) => r.status !== expected);
   if (failed) {
     throw new Error(

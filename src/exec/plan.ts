@@ -40,7 +40,7 @@ export interface ExecPlan extends PlanLimits {
  * @param index The command's index.
  * @returns Its sudo flag.
  */
-export function sudoFor(plan: ExecPlan, index: number): boolean {
+export function sudoFor(plan: Pick<ExecPlan, "sudo" | "sudoEach">, index: number): boolean {
   return plan.sudoEach?.[index] ?? plan.sudo;
 }
 

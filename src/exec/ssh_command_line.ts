@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type ExecPlan, sudoFor } from "./plan.ts";
 import { quoteArg, quoteArgv } from "./quote.ts";
 
 /** Prefix of commands that run under sudo: never prompts, options end at `--`. */
@@ -46,6 +47,22 @@ export function firstAvailableScript(
 }
 
 /**
+ * Whether the SSH worker runs an exec plan's commands as one
+ * {@linkcode sequenceScript} (one channel) instead of one exec each: plans
+ * of several commands that run them all. A plan that stops at the first
+ * failure keeps one exec per command, so nothing after a failure starts.
+ *
+ * @param plan The exec plan.
+ * @returns Whether one script runs all its commands.
+ */
+export function runsAsOneScript(plan: ExecPlan): boolean {
+  return plan.mode === "all" && plan.commands.length > 1 && plan.stopOnFailure !== true;
+}
+
+/** What dry run shows in place of the boundary a {@linkcode sequenceScript} gets per call. */
+export const SHOWN_BOUNDARY = "<BOUNDARY>";
+
+/**
  * One remote script that runs several commands in order, each in a subshell
  * (so it may `exec`), and after each writes a marker line on stdout
  * (`BOUNDARY INDEX EXIT`) and on stderr (`BOUNDARY INDEX`), each after a
@@ -55,22 +72,23 @@ export function firstAvailableScript(
  * markers than commands, so output that guesses the boundary cannot pass
  * itself off as another command's.
  *
- * @param commands The argvs, in order.
- * @param sudo Run each under sudo.
- * @param boundary A random token of lowercase hex digits, new for each call.
+ * @param plan The exec plan: its commands, in order, each under sudo as {@linkcode sudoFor} says.
+ * @param boundary A random token of lowercase hex digits, new for each call,
+ *   or {@linkcode SHOWN_BOUNDARY} for dry run.
  * @returns The script.
  * @throws {TypeError} When the boundary is not lowercase hex.
  */
 export function sequenceScript(
-  commands: readonly (readonly string[])[],
-  sudo: boolean,
+  plan: Pick<ExecPlan, "commands" | "sudo" | "sudoEach">,
   boundary: string,
 ): string {
-  if (!/^[0-9a-f]{16,64}$/.test(boundary)) {
+  if (boundary !== SHOWN_BOUNDARY && !/^[0-9a-f]{16,64}$/.test(boundary)) {
     throw new TypeError(`Invalid boundary: expected 16 to 64 hex digits, found ${boundary.length}`);
   }
-  return commands.map((argv, index) =>
-    `(${commandLine(argv, sudo)}); printf '\\n%s %s %s\\n' ${boundary} ${index} $?; ` +
+  return plan.commands.map((argv, index) =>
+    `(${
+      commandLine(argv, sudoFor(plan, index))
+    }); printf '\\n%s %s %s\\n' ${boundary} ${index} $?; ` +
     `printf '\\n%s %s\\n' ${boundary} ${index} >&2`
   ).join("; ");
 }

@@ -7,7 +7,7 @@
  * @module
  */
 import type { SshTarget } from "../config/targets_schema.ts";
-import type { SshTargetConfig, SshWorkerConfig } from "./workers/_ssh_config.ts";
+import type { KnownHostsFile, SshTargetConfig, SshWorkerConfig } from "./workers/_ssh_config.ts";
 import { NO_PERMISSIONS, type WorkerKind } from "./worker_kind.ts";
 import { describeReadError } from "../config/read_error.ts";
 
@@ -24,14 +24,12 @@ export function netAddress(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-function readKnownHosts(path: string): { knownHosts?: string; knownHostsError?: string } {
+function readKnownHosts(path: string): KnownHostsFile {
   try {
-    return { knownHosts: Deno.readTextFileSync(path) };
+    return { text: Deno.readTextFileSync(path) };
   } catch (error) {
     return {
-      knownHostsError: `Cannot read known_hosts file ${JSON.stringify(path)}: ${
-        describeReadError(error)
-      }`,
+      error: `Cannot read known_hosts file ${JSON.stringify(path)}: ${describeReadError(error)}`,
     };
   }
 }
@@ -48,7 +46,7 @@ function readKnownHosts(path: string): { knownHosts?: string; knownHostsError?: 
  */
 export function sshTargetConfig(
   target: SshTarget,
-  knownHostsFiles: Map<string, ReturnType<typeof readKnownHosts>> = new Map(),
+  knownHostsFiles: Map<string, KnownHostsFile> = new Map(),
 ): SshTargetConfig {
   const c = target.connection;
   const knownHosts = (path: string) => {
@@ -66,7 +64,9 @@ export function sshTargetConfig(
     password: c.password?.reveal(),
     agent: c.agent,
     hostKey: c.host_key,
-    ...(c.known_hosts !== undefined && c.host_key === undefined ? knownHosts(c.known_hosts) : {}),
+    ...(c.known_hosts !== undefined && c.host_key === undefined
+      ? { knownHostsFile: knownHosts(c.known_hosts) }
+      : {}),
     via: c.via,
     keepaliveMs: c.keepalive_ms,
     idleCloseMs: c.idle_close_ms,
@@ -105,7 +105,7 @@ export const SSH_KIND: WorkerKind<SshTarget> = {
   },
   config(targets): SshWorkerConfig {
     // Each known_hosts file is read once, however many targets name it.
-    const knownHostsFiles = new Map<string, ReturnType<typeof readKnownHosts>>();
+    const knownHostsFiles = new Map<string, KnownHostsFile>();
     return { targets: targets.map((t) => sshTargetConfig(t, knownHostsFiles)) };
   },
 };

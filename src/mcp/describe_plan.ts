@@ -8,7 +8,13 @@ import type { Target } from "../config/targets_schema.ts";
 import { type Plan, signalArgv, sudoFor } from "../exec/plan.ts";
 import { quoteArgv } from "../exec/quote.ts";
 import { describeProxmoxPlan } from "./_describe_proxmox.ts";
-import { commandLine, firstAvailableScript } from "../exec/ssh_command_line.ts";
+import {
+  commandLine,
+  firstAvailableScript,
+  runsAsOneScript,
+  sequenceScript,
+  SHOWN_BOUNDARY,
+} from "../exec/ssh_command_line.ts";
 
 /**
  * Describes a plan for dry run. Contains no secrets: credentials are added
@@ -32,6 +38,20 @@ export function describePlan(plan: Plan, target: Target): Record<string, unknown
         };
       }
       const where = `${target.connection.user}@${target.connection.host}:${target.connection.port}`;
+      if (runsAsOneScript(plan)) {
+        // What runs is one exec of the sequence script; its boundary is drawn per call.
+        return {
+          ...common,
+          where,
+          runs_as:
+            `one exec of remote_command_lines[0], all commands in order; ${SHOWN_BOUNDARY} ` +
+            "stands for a random 128-bit hex token drawn for each call",
+          remote_command_lines: [sequenceScript(plan, SHOWN_BOUNDARY)],
+          commands_in_script: plan.commands.map((argv, index) =>
+            commandLine(argv, sudoFor(plan, index))
+          ),
+        };
+      }
       return {
         ...common,
         where,

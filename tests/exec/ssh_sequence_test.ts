@@ -25,7 +25,7 @@ const decoded = (runs: RawRun[]) =>
 /** Runs a sequence script in a local sh, as the remote login shell would. */
 async function runLocally(commands: string[][]): Promise<RawRun> {
   const out = await new Deno.Command("sh", {
-    args: ["-c", sequenceScript(commands, false, B)],
+    args: ["-c", sequenceScript({ commands, sudo: false }, B)],
     stdout: "piped",
     stderr: "piped",
     clearEnv: true,
@@ -92,5 +92,8 @@ Deno.test("each command of a sequence keeps its own output cap", () => {
 });
 
 Deno.test("sequenceScript() refuses a boundary that is not hex", () => {
-  assert.throws(() => sequenceScript([["id"]], false, "x'; rm -rf / #"), TypeError);
+  assert.throws(
+    () => sequenceScript({ commands: [["id"]], sudo: false }, "x'; rm -rf / #"),
+    TypeError,
+  );
 });

@@ -335,7 +335,21 @@ Deno.test({
             dry_run: true,
           });
           assert.equal(result.results[0].status, "planned", JSON.stringify(result.results[0]));
-          return result.results[0].plan!.remote_command_lines;
+          // Both commands run as one exec: dry run shows that script, and each command in it.
+          const plan = result.results[0].plan as {
+            remote_command_lines: string[];
+            commands_in_script: string[];
+            runs_as: string;
+          };
+          const lines = plan.commands_in_script;
+          assert.deepEqual(plan.remote_command_lines, [
+            `(${lines[0]}); printf '\\n%s %s %s\\n' <BOUNDARY> 0 $?; ` +
+            `printf '\\n%s %s\\n' <BOUNDARY> 0 >&2; ` +
+            `(${lines[1]}); printf '\\n%s %s %s\\n' <BOUNDARY> 1 $?; ` +
+            `printf '\\n%s %s\\n' <BOUNDARY> 1 >&2`,
+          ]);
+          assert.match(plan.runs_as, /one exec/);
+          return lines;
         };
         assert.deepEqual(await control("ops-sudo"), [
           `exec sudo -n -- ${restart}`,

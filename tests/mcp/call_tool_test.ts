@@ -175,8 +175,14 @@ Deno.test("callTool() on dry run returns the plan and runs nothing", async () =>
     args: { targets: ["tag:web"], dry_run: true },
   });
   assert.deepEqual(out.result.results.map((r) => r.status), ["planned", "planned"]);
-  const plan = out.result.results[0].plan as { remote_command_lines: string[] };
-  assert.equal(plan.remote_command_lines[0], "exec 'uname' '-nr'");
+  const plan = out.result.results[0].plan as {
+    remote_command_lines: string[];
+    commands_in_script: string[];
+  };
+  // system_status's three commands run as one remote script: that is the line shown.
+  assert.equal(plan.remote_command_lines.length, 1);
+  assert.equal(plan.commands_in_script[0], "exec 'uname' '-nr'");
+  assert.ok(plan.remote_command_lines[0].startsWith("(exec 'uname' '-nr'); printf"));
   assert.equal(executor.calls.length, 0);
   assert.deepEqual(records.map((r) => r.event), ["decided", "decided"]);
 });

@@ -21,10 +21,12 @@ export interface SshTargetConfig {
   readonly agent?: string;
   /** Pinned host key fingerprint, `SHA256:...`. */
   readonly hostKey?: string;
-  /** Content of the configured known_hosts file. */
-  readonly knownHosts?: string;
-  /** Why the configured known_hosts file could not be read (a sentence), if it could not. */
-  readonly knownHostsError?: string;
+  /**
+   * The configured known_hosts file: one object for all targets naming the same
+   * file, so the `configure` message carries its text once (structured clone
+   * keeps an object's identity within a message, but copies a string per use).
+   */
+  readonly knownHostsFile?: KnownHostsFile;
   /** Id of the ssh target to jump through. */
   readonly via?: string;
   readonly keepaliveMs: number;
@@ -33,6 +35,14 @@ export interface SshTargetConfig {
   readonly connectTimeoutMs: number;
   /** Operations that run under `sudo -n`: `"all"`, or a list (the planner decides; informational here). */
   readonly sudo: "none" | "all" | readonly string[];
+}
+
+/** A known_hosts file as the host read it. */
+export interface KnownHostsFile {
+  /** Its content. */
+  readonly text?: string;
+  /** Why it could not be read (a sentence), if it could not. */
+  readonly error?: string;
 }
 
 /** The SSH worker's configuration. */
@@ -81,10 +91,9 @@ export function checkSshConfig(value: unknown): SshWorkerConfig {
 }
 
 /**
- * Keeps one copy of each distinct known_hosts text and private key. The
- * message carries a copy per target (structured clone does not share
- * strings), and the worker holds its targets for its whole life: with 100
- * targets sharing a 45 KB known_hosts file that is 4.5 MB.
+ * Keeps one copy of each distinct private key text (a message copies a
+ * string per target; known_hosts files arrive shared, see
+ * {@linkcode SshTargetConfig.knownHostsFile}).
  */
 function shareStrings(targets: readonly SshTargetConfig[]): SshTargetConfig[] {
   const seen = new Map<string, string>();
@@ -96,7 +105,6 @@ function shareStrings(targets: readonly SshTargetConfig[]): SshTargetConfig[] {
   };
   return targets.map((t) => ({
     ...t,
-    ...(t.knownHosts !== undefined ? { knownHosts: share(t.knownHosts) } : {}),
     ...(t.privateKey !== undefined ? { privateKey: share(t.privateKey) } : {}),
   }));
 }

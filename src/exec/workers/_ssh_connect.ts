@@ -20,7 +20,13 @@ type AuthMethod = PublicKeyAuthMethod | PasswordAuthMethod | AgentAuthMethod;
 import { Semaphore } from "../semaphore.ts";
 import type { SshTargetConfig } from "./_ssh_config.ts";
 import { mapConnectError, SshError } from "./_ssh_errors.ts";
-import { type HostKeyPolicy, hostKeyPolicy, type HostKeyVerdict } from "./_ssh_host_keys.ts";
+import {
+  type HostKeyPolicy,
+  hostKeyPolicy,
+  type HostKeyVerdict,
+  type KnownHostLine,
+  parseKnownHosts,
+} from "./_ssh_host_keys.ts";
 import { usableKey } from "./_ssh_keys.ts";
 
 /** What {@linkcode prepare} works out once per target. */
@@ -37,6 +43,36 @@ const ATTEMPTS = 6;
 
 const gates = new Map<string, Semaphore>();
 
+/**
+ * Private keys and known_hosts files parsed once per distinct content: a
+ * fleet usually shares one key and one known_hosts file, and parsing them
+ * again for each of hundreds of targets cost CPU on a cold fan-out and kept a
+ * parsed key per target. Keyed by the content itself, so nothing stale is
+ * ever used; emptied when the worker is configured again.
+ */
+const parsedKeys = new Map<string, ParsedKey>();
+const parsedKnownHosts = new Map<string, readonly KnownHostLine[]>();
+
+/** Drops the parsed keys and known_hosts files (the worker got a new configuration). */
+export function forgetParsed(): void {
+  parsedKeys.clear();
+  parsedKnownHosts.clear();
+}
+
+function knownHostsOnce(text: string): readonly KnownHostLine[] {
+  let lines = parsedKnownHosts.get(text);
+  if (!lines) parsedKnownHosts.set(text, lines = parseKnownHosts(text));
+  return lines;
+}
+
+function keyOnce(text: string, passphrase: string | undefined): ParsedKey {
+  // NUL cannot occur in a PEM or OpenSSH key text: the pair is unambiguous.
+  const id = `${text}\0${passphrase ?? ""}\0${passphrase === undefined ? 0 : 1}`;
+  let key = parsedKeys.get(id);
+  if (!key) parsedKeys.set(id, key = usableKey(text, passphrase));
+  return key;
+}
+
 /** `host:port` as written in messages and Deno's net permission. */
 export function addressOf(target: Pick<SshTargetConfig, "host" | "port">): string {
   return target.host.includes(":")
@@ -52,13 +88,14 @@ export function addressOf(target: Pick<SshTargetConfig, "host" | "port">): strin
  * @throws {SshError} `untrusted` when known_hosts was unreadable, `auth_failed` when the key cannot be used.
  */
 export function prepare(target: SshTargetConfig): Prepared {
-  if (target.knownHostsError !== undefined && target.hostKey === undefined) {
-    throw new SshError("untrusted", target.knownHostsError);
+  const knownHosts = target.knownHostsFile;
+  if (knownHosts?.error !== undefined && target.hostKey === undefined) {
+    throw new SshError("untrusted", knownHosts.error);
   }
   let privateKey: ParsedKey | undefined;
   if (target.privateKey !== undefined) {
     try {
-      privateKey = usableKey(target.privateKey, target.passphrase);
+      privateKey = keyOnce(target.privateKey, target.passphrase);
     } catch (error) {
       const detail = (error as Error).message;
       const encrypted = /passphrase|encrypted|decrypt/i.test(detail);
@@ -77,9 +114,10 @@ export function prepare(target: SshTargetConfig): Prepared {
   }
   const policy = hostKeyPolicy({
     pin: target.hostKey,
-    knownHosts: target.knownHosts,
+    knownHosts: knownHosts?.text,
     host: target.host,
     port: target.port,
+    parse: knownHostsOnce,
   });
   return { policy, privateKey };
 }

@@ -12,7 +12,10 @@
  * a symlink swapped in or block on a FIFO swapped in:
  *
  * - GNU coreutils: `dd iflag=nofollow,nonblock` opens the name relative to the
- *   pinned directory.
+ *   pinned directory. It is tried first, without a probe: a `dd` that rejects
+ *   those flags (busybox) or is missing copies nothing, and the next branch
+ *   decides. Nothing is remembered between calls, so a host whose tools
+ *   change is read by what it has at that moment.
  * - Otherwise (busybox): a child shell under `timeout -s KILL` opens the name,
  *   and `/proc/$$/fd/3` must name the checked path and be a regular file
  *   before a byte is read; an open that a FIFO swapped in makes wait is killed
@@ -64,8 +67,18 @@ export function underFunction(roots: readonly string[]): string {
 }
 
 /**
- * The remote script for a file read: prints `REALPATH\0ROOT\0SIZE\0` then up to
- * `outputCapBytes` bytes from `offset`.
+ * The remote script for a file read: prints `REALPATH\0ROOT\0`, then up to
+ * `outputCapBytes` bytes from `offset`, then `\0SIZE\0`.
+ *
+ * On GNU hosts the common read forks one process: `dd` is tried at once
+ * (no probe), and the size comes from what dd says it copied when that
+ * settles it (fewer bytes than asked for, so the file ended there); `stat`
+ * runs only when the read was cut at the cap or read nothing past an
+ * offset. Whatever dd reports is only used to skip `stat`, never to decide
+ * what may be read. A `dd` that rejects `nofollow` (busybox, toybox) or is
+ * missing has copied nothing, and the busybox branch, safe on any host with
+ * `timeout` and `/proc`, decides; a GNU open failure (a symlink or other
+ * name swapped in) is refused as before.
  *
  * @param plan The plan (validated integers; path and roots quoted).
  * @returns The script.
@@ -82,9 +95,14 @@ export function fsReadScript(plan: FsReadPlan): string {
     `command exec 3<"./$1" 2>/dev/null || exit ${CHANGED}`,
     `[ "$(readlink /proc/$$/fd/3)" = "$2" ] && [ -f /proc/$$/fd/3 ] || exit ${CHANGED}`,
     `s=$(stat -L -c %s /proc/$$/fd/3) || exit ${CHANGED}`,
-    `printf '%s\\0%s\\0%s\\0' "$2" "$3" "$s"`,
-    offset > 0 ? `tail -c +${offset + 1} <&3 | head -c ${cap}` : `head -c ${cap} <&3`,
+    `${
+      offset > 0 ? `tail -c +${offset + 1} <&3 | head -c ${cap}` : `head -c ${cap} <&3`
+    } || exit ${CHANGED}`,
+    `printf '\\0%s\\0' "$s"`,
   ].join("\n");
+  // dd copied fewer bytes than asked for: the file ends at offset + n (n = 0 says so only
+  // from offset 0, since dd skips past the end of a file without complaint).
+  const settled = `[ "$n" -lt ${cap} ] && { [ "$n" -gt 0 ] || [ ${offset} -eq 0 ]; }`;
   return [
     underFunction(plan.roots),
     `p=${quoteArg(plan.path)}; n=0`,
@@ -106,14 +124,20 @@ export function fsReadScript(plan: FsReadPlan): string {
     `  [ -r "./$f" ] || { printf '%s\\0' "$w/$f"; exit ${UNREADABLE}; }`,
     "  break",
     "done",
-    "if dd if=/dev/null iflag=nofollow,nonblock count=0 status=none 2>/dev/null; then",
-    `  s=$(stat -c %s -- "./$f") || exit ${CHANGED}`,
-    `  printf '%s\\0%s\\0%s\\0' "$w/$f" "$m" "$s"`,
-    `  dd if="./$f" iflag=nofollow,nonblock,skip_bytes,count_bytes skip=${offset} count=${cap} ` +
-    `bs=65536 status=none 2>/dev/null || exit ${CHANGED}`,
-    `elif timeout -s KILL 5 true 2>/dev/null; then`,
-    `  timeout -s KILL ${seconds} sh -c ${quoteArg(child)} sh "$f" "$w/$f" "$m"; exit $?`,
-    `else exit ${NO_SAFE_READ}; fi`,
+    `printf '%s\\0%s\\0' "$w/$f" "$m"; exec 3>&1`,
+    // GNU dd: the content to fd 3 (stdout), its report (LC_ALL=C: English) into r.
+    `if r=$(LC_ALL=C dd if="./$f" iflag=nofollow,nonblock,skip_bytes,count_bytes skip=${offset} ` +
+    `count=${cap} bs=65536 2>&1 >&3); then`,
+    `  n=\${r##*"records out"}; n=\${n#?}; n=\${n%%" "*}; case $n in ''|*[!0-9]*) n=${cap};; esac`,
+    `  if ${settled}; then s=$((${offset} + n)); else s=$(stat -c %s -- "./$f") || exit ${CHANGED}; fi`,
+    `  printf '\\0%s\\0' "$s"; exit 0`,
+    "fi",
+    // dd opened the name and failed (a symlink or FIFO swapped in), or failed while copying.
+    `case $r in *"failed to open"*|*"records in"*) exit ${CHANGED};; esac`,
+    `command -v timeout >/dev/null 2>&1 || exit ${NO_SAFE_READ}`,
+    // `3>&-`: busybox timeout's watcher closes only fds 0-2; holding our copy of stdout, it
+    // would keep the channel open until it next wakes (once a second).
+    `timeout -s KILL ${seconds} sh -c ${quoteArg(child)} sh "$f" "$w/$f" 3>&-; exit $?`,
   ].join("\n");
 }
 
@@ -233,17 +257,24 @@ function checkRoots(real: string, root: string, plan: FsReadPlan | FsListPlan, w
 export function parseFsRead(plan: FsReadPlan, run: RawRun): FsReadResult {
   const error = failure(run, plan, "read");
   if (error) throw error;
-  const head = fields(run.stdout, 3);
-  if (!head) {
-    throw new SshError(
+  const malformed = () =>
+    new SshError(
       "bad_response",
       `Cannot read ${JSON.stringify(plan.path)}: the output was malformed`,
     );
-  }
-  const [path, root, sizeText] = head.parts;
+  const head = fields(run.stdout, 2);
+  if (!head) throw malformed();
+  const [path, root] = head.parts;
   checkRoots(path, root, plan, "read");
+  // The content ends with `\0SIZE\0`: the size's digits hold no NUL, so the last two NULs
+  // bound it whatever bytes the content holds.
+  const rest = head.rest;
+  const last = rest.length - 1;
+  const start = last > 0 && rest[last] === 0 ? rest.lastIndexOf(0, last - 1) : -1;
+  const sizeText = start < 0 ? "" : new TextDecoder().decode(rest.subarray(start + 1, last));
+  if (!/^\d{1,19}$/.test(sizeText)) throw malformed();
   const size = Number(sizeText);
-  const body = head.rest;
+  const body = rest.subarray(0, start);
   const truncated = size - plan.offset > body.length;
   return { kind: "fs_read", path, size, truncated, ...encode(body, truncated) };
 }

@@ -11,7 +11,7 @@ import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { compileGlob } from "../../config/glob.ts";
 
 /** One usable known_hosts line. */
-interface KnownHostLine {
+export interface KnownHostLine {
   readonly revoked: boolean;
   readonly matches: (name: string) => boolean;
   readonly keyType: string;
@@ -136,11 +136,19 @@ const ALGORITHMS_BY_KEY_TYPE: Readonly<Record<string, readonly string[]>> = {
 /**
  * Builds the host key check for one target.
  *
- * @param trust A pinned fingerprint, or known_hosts content with the host and port to look up.
+ * @param trust A pinned fingerprint, or known_hosts content with the host and port to look up;
+ *   `parse` reads the content (default {@linkcode parseKnownHosts}; the worker passes one that
+ *   parses each distinct file once).
  * @returns The policy: host key algorithms to offer and the verifier.
  */
 export function hostKeyPolicy(
-  trust: { pin?: string; knownHosts?: string; host: string; port: number },
+  trust: {
+    pin?: string;
+    knownHosts?: string;
+    host: string;
+    port: number;
+    parse?: (text: string) => readonly KnownHostLine[];
+  },
 ): HostKeyPolicy {
   const see = (key: Uint8Array) => ({ fingerprint: fingerprintOf(key), keyType: keyTypeOf(key) });
   if (trust.pin !== undefined) {
@@ -155,7 +163,7 @@ export function hostKeyPolicy(
     };
   }
   const names = [knownHostsName(trust.host, trust.port)];
-  const lines = parseKnownHosts(trust.knownHosts ?? "").filter((l) =>
+  const lines = (trust.parse ?? parseKnownHosts)(trust.knownHosts ?? "").filter((l) =>
     names.some((n) => l.matches(n))
   );
   const listed = lines.filter((l) => !l.revoked);

@@ -16,10 +16,15 @@ import {
   type WorkerRequest,
   type WorkerResponse,
 } from "../protocol.ts";
-import { commandLine, firstAvailableScript, sequenceScript } from "../ssh_command_line.ts";
+import {
+  commandLine,
+  firstAvailableScript,
+  runsAsOneScript,
+  sequenceScript,
+} from "../ssh_command_line.ts";
 import { readFirstAvailable, splitSequence, toCommandResult } from "./_ssh_commands.ts";
 import { checkSshConfig, type SshTargetConfig } from "./_ssh_config.ts";
-import { addressOf, connect, prepare } from "./_ssh_connect.ts";
+import { addressOf, connect, forgetParsed, prepare } from "./_ssh_connect.ts";
 import { SshError } from "./_ssh_errors.ts";
 import { runCommand } from "./_ssh_exec.ts";
 import { parseSignalRun, signalScript } from "./_ssh_signal.ts";
@@ -126,10 +131,10 @@ async function runExec(
     }
     return { kind: "exec", commands: [toCommandResult(plan.commands[index], ran, context(0))] };
   }
-  if (plan.commands.length > 1) {
+  if (runsAsOneScript(plan)) {
     // One channel for all of them (system_status: 3 execs became 1), never run twice.
     const boundary = crypto.randomUUID().replaceAll("-", "");
-    const script = sequenceScript(plan.commands, plan.sudo, boundary);
+    const script = sequenceScript(plan, boundary);
     const capBytes = (plan.outputCapBytes + 128) * plan.commands.length;
     const raw = await runCommand(pool, script, { ...options, capBytes });
     const runs = splitSequence(raw, plan.commands.length, {
@@ -138,7 +143,9 @@ async function runExec(
     });
     return {
       kind: "exec",
-      commands: runs.map((ran, i) => toCommandResult(plan.commands[i], ran, context(i))),
+      commands: runs.map((ran, i) =>
+        toCommandResult(plan.commands[i], ran, { ...context(i), sudo: sudoFor(plan, i) })
+      ),
     };
   }
   const commands = [];
@@ -257,6 +264,7 @@ scope.onmessage = (event) => {
       const config = checkSshConfig(message.config);
       for (const pool of pools.values()) pool.close();
       pools.clear();
+      forgetParsed();
       targets = new Map(config.targets.map((t) => [t.id, t]));
       scope.postMessage({ type: "ready" });
     } catch (error) {
