@@ -14,6 +14,8 @@ export {
   isLegacyRequest,
   McpServer,
   parseJSONRPCMessage,
+  ProtocolError,
+  ProtocolErrorCode,
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 export type {

@@ -30,6 +30,7 @@ import {
 import { serveCachedToolList, toolConfig } from "./tool_definitions.ts";
 import { ENVELOPE_GUIDE } from "./envelope.ts";
 import { VERSION } from "../version.ts";
+import { servePrompts } from "./prompts.ts";
 
 const log = getLogger(["tailops", "mcp"]);
 
@@ -386,6 +387,8 @@ export function createMcpServer(
     );
   }
   serveCachedToolList(server, operations, visibleTo);
+  // Last: its completion handler passes resource refs on to the SDK's.
+  servePrompts(server, core, (ctx) => callerOf(ctx.http ?? {}));
   // No list_changed notifications: the list changes only with the caller's
   // credential (seen at their next request) or a restart.
   server.server.registerCapabilities({ tools: { listChanged: false } });
