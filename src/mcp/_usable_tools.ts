@@ -6,7 +6,6 @@
  */
 import type { Target } from "../config/targets_schema.ts";
 import { couldUse, type Identity } from "../gate/mod.ts";
-import type { Operation } from "../ops/operation.ts";
 import type { GatewayCore } from "./server.ts";
 
 /**
