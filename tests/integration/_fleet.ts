@@ -49,6 +49,8 @@ export interface FleetOptions {
   readonly connectTimeoutMs?: number;
   /** Extra environment for the gateway (e.g. `TAILOPS_OPERATIONS`). */
   readonly env?: Record<string, string | null>;
+  /** More entries under `targets:`, as YAML lines (targets of other types). */
+  readonly extraTargets?: readonly string[];
 }
 
 /** A running fleet: sshd instances, the gateway and a connected client. */
@@ -173,6 +175,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       "version: 1",
       "targets:",
       ...targets.flatMap((t) => targetYaml(t, testbed!, context)),
+      ...(options.extraTargets ?? []),
       "",
     ].join("\n");
     gateway = await startGateway({ targets: yaml, policy: options.policy, env: options.env });
