@@ -11,7 +11,13 @@
  */
 import assert from "node:assert/strict";
 import { type Fleet, OBSERVE_EVERYTHING, startFleet } from "./_fleet.ts";
-import { type Client, connectHttp, type Era, startStdioGateway } from "./_gateway.ts";
+import {
+  type Client,
+  connectHttp,
+  type Era,
+  startGateway,
+  startStdioGateway,
+} from "./_gateway.ts";
 
 type McpClient = InstanceType<typeof Client>;
 
@@ -252,4 +258,35 @@ Deno.test("stdio sessions get the same log messages and honour setLevel", async 
   await slowReport(stdio.client);
   await settle(stdio.client);
   assert.deepEqual(messages, []);
+});
+
+Deno.test("a 2026-07-28 client over stdio opts in per request, and a --stateless 2025 client gets none", async (t) => {
+  await using ops = await opsDir();
+  await using running = await fleet(ops.files);
+  const targets = await Deno.readTextFile(`${running.gateway.workDir}/targets.yaml`);
+  const env = { TAILOPS_OPERATIONS: ops.files, TAILOPS_IT_TOKEN: TOKEN };
+  await t.step("stdio, 2026-07-28", async () => {
+    await using stdio = await startStdioGateway({ targets, policy: POLICY, env, era: "2026" });
+    const messages = listen(stdio.client);
+    await slowReport(stdio.client);
+    await settle(stdio.client);
+    assert.deepEqual(messages, []);
+    await checkStreamed(messages, stdio.client, { "io.modelcontextprotocol/logLevel": "debug" });
+  });
+  await t.step("HTTP, 2025 era, --stateless: no session to set a level on, so no messages", async () => {
+    await using gateway = await startGateway({
+      targets,
+      policy: POLICY,
+      env: { ...env, TAILOPS_STATELESS: "true" },
+    });
+    const client = await connectHttp(gateway);
+    try {
+      const messages = listen(client);
+      await slowReport(client);
+      await settle(client);
+      assert.deepEqual(messages, []);
+    } finally {
+      await client.close();
+    }
+  });
 });
