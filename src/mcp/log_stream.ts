@@ -103,7 +103,11 @@ export class OutputLog {
     const key = `${chunk.stream} ${target}`;
     let splitter = this.#splitters.get(key);
     if (!splitter) {
-      splitter = { decoder: new TextDecoder("utf-8", { fatal: false }), partial: "", cutting: false };
+      splitter = {
+        decoder: new TextDecoder("utf-8", { fatal: false }),
+        partial: "",
+        cutting: false,
+      };
       this.#splitters.set(key, splitter);
     }
     const text = splitter.decoder.decode(chunk.bytes, { stream: true });

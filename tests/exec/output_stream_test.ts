@@ -69,19 +69,22 @@ Deno.test("a local run that asks for its output gets it in chunks before the res
       assert.equal(joined(chunks, "stdout"), command.stdout);
       assert.ok(joined(chunks, "stdout").length <= 1024);
     });
-    await t.step("a fast writer past the pending bound is counted as skipped, not held", async () => {
-      const chunks: OutputChunk[] = [];
-      const outcome = await host.run(
-        target,
-        exec([["head", "-c", String(4 * 1024 * 1024), "/dev/zero"]], 16 * 1024 * 1024),
-        { onOutput: (chunk) => chunks.push(chunk) },
-      );
-      assert.ok(outcome.ok);
-      const sent = chunks.reduce((sum, c) => sum + c.bytes.length, 0);
-      const skipped = chunks.reduce((sum, c) => sum + (c.skipped ?? 0), 0);
-      assert.equal(sent + skipped, 4 * 1024 * 1024);
-      assert.ok(chunks.every((c) => c.bytes.length <= OUTPUT_PENDING_MAX));
-    });
+    await t.step(
+      "a fast writer past the pending bound is counted as skipped, not held",
+      async () => {
+        const chunks: OutputChunk[] = [];
+        const outcome = await host.run(
+          target,
+          exec([["head", "-c", String(4 * 1024 * 1024), "/dev/zero"]], 16 * 1024 * 1024),
+          { onOutput: (chunk) => chunks.push(chunk) },
+        );
+        assert.ok(outcome.ok);
+        const sent = chunks.reduce((sum, c) => sum + c.bytes.length, 0);
+        const skipped = chunks.reduce((sum, c) => sum + (c.skipped ?? 0), 0);
+        assert.equal(sent + skipped, 4 * 1024 * 1024);
+        assert.ok(chunks.every((c) => c.bytes.length <= OUTPUT_PENDING_MAX));
+      },
+    );
   } finally {
     host.close();
   }

@@ -11,13 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { type Fleet, OBSERVE_EVERYTHING, startFleet } from "./_fleet.ts";
-import {
-  type Client,
-  connectHttp,
-  type Era,
-  startGateway,
-  startStdioGateway,
-} from "./_gateway.ts";
+import { type Client, connectHttp, type Era, startGateway, startStdioGateway } from "./_gateway.ts";
 
 type McpClient = InstanceType<typeof Client>;
 
@@ -126,7 +120,11 @@ async function slowReport(client: McpClient, meta?: Record<string, unknown>) {
 }
 
 /** The checks every transport shares, for a client that receives `info`. */
-async function checkStreamed(messages: LogMessage[], client: McpClient, meta?: Record<string, unknown>) {
+async function checkStreamed(
+  messages: LogMessage[],
+  client: McpClient,
+  meta?: Record<string, unknown>,
+) {
   const result = await slowReport(client, meta);
   await until(
     () => ["web-1", "web-2"].every((t) => outputOf(messages, t).endsWith("done")),
@@ -191,21 +189,27 @@ Deno.test("a long-running command's output reaches 2025 HTTP sessions as log mes
   await using running = await fleet(ops.files);
   const messages = listen(running.client);
 
-  await t.step("while it runs, per target, in order, with the credential masked in every form", async () => {
-    await checkStreamed(messages, running.client);
-  });
+  await t.step(
+    "while it runs, per target, in order, with the credential masked in every form",
+    async () => {
+      await checkStreamed(messages, running.client);
+    },
+  );
 
-  await t.step("a built-in long-running operation streams too, without the gateway's own marker", async () => {
-    messages.length = 0;
-    const result = await running.client.callTool({
-      name: "package_refresh",
-      arguments: { target: "web-1" },
-    });
-    // Not root on the test host: apt-get refuses, and says why on stderr.
-    await until(() => /lock/.test(outputOf(messages, "web-1", "stderr")), "apt-get's complaint");
-    assert.ok(!JSON.stringify(messages).includes("tailops:0"), JSON.stringify(messages));
-    assert.ok(result.content);
-  });
+  await t.step(
+    "a built-in long-running operation streams too, without the gateway's own marker",
+    async () => {
+      messages.length = 0;
+      const result = await running.client.callTool({
+        name: "package_refresh",
+        arguments: { target: "web-1" },
+      });
+      // Not root on the test host: apt-get refuses, and says why on stderr.
+      await until(() => /lock/.test(outputOf(messages, "web-1", "stderr")), "apt-get's complaint");
+      assert.ok(!JSON.stringify(messages).includes("tailops:0"), JSON.stringify(messages));
+      assert.ok(result.content);
+    },
+  );
 
   await t.step("a short tool that does not stream sends nothing", async () => {
     messages.length = 0;
@@ -273,20 +277,23 @@ Deno.test("a 2026-07-28 client over stdio opts in per request, and a --stateless
     assert.deepEqual(messages, []);
     await checkStreamed(messages, stdio.client, { "io.modelcontextprotocol/logLevel": "debug" });
   });
-  await t.step("HTTP, 2025 era, --stateless: no session to set a level on, so no messages", async () => {
-    await using gateway = await startGateway({
-      targets,
-      policy: POLICY,
-      env: { ...env, TAILOPS_STATELESS: "true" },
-    });
-    const client = await connectHttp(gateway);
-    try {
-      const messages = listen(client);
-      await slowReport(client);
-      await settle(client);
-      assert.deepEqual(messages, []);
-    } finally {
-      await client.close();
-    }
-  });
+  await t.step(
+    "HTTP, 2025 era, --stateless: no session to set a level on, so no messages",
+    async () => {
+      await using gateway = await startGateway({
+        targets,
+        policy: POLICY,
+        env: { ...env, TAILOPS_STATELESS: "true" },
+      });
+      const client = await connectHttp(gateway);
+      try {
+        const messages = listen(client);
+        await slowReport(client);
+        await settle(client);
+        assert.deepEqual(messages, []);
+      } finally {
+        await client.close();
+      }
+    },
+  );
 });

@@ -139,7 +139,9 @@ Deno.test("OutputLog stays within its bounds under a flood of output", async () 
 Deno.test("OutputLog stops with one notice once a call has sent its total", async () => {
   const { log, sent } = outputLog(10_000);
   const line = "z".repeat(1000) + "\n";
-  for (let i = 0; i < 40; i++) log.push("web-1", { stream: "stdout", bytes: bytes(line.repeat(4)) });
+  for (let i = 0; i < 40; i++) {
+    log.push("web-1", { stream: "stdout", bytes: bytes(line.repeat(4)) });
+  }
   await log.close();
   assert.ok(sent.filter((s) => s.data.text).length <= 4, `${sent.length} messages`);
   const notes = sent.filter((s) => s.data.note !== undefined);
