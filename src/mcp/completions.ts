@@ -49,7 +49,6 @@ export function completePromptArgument(
     prompt: PromptDef;
     argument: string;
     value: string;
-    context?: Record<string, string>;
   },
 ): Completion {
   const { identity, prompt, value } = request;

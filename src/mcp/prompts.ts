@@ -175,8 +175,8 @@ export function guideFor(
 /**
  * Installs `prompts/list`, `prompts/get` and `completion/complete` on a
  * server, per request's caller. Call after everything else is registered:
- * `completion/complete` for resource templates is passed on to the SDK's own
- * handling.
+ * `completion/complete` requests for resource templates go on to the handler
+ * installed before, if any.
  *
  * @param server The server (not connected yet).
  * @param core Registry, policy and catalog.
@@ -225,19 +225,21 @@ export function servePrompts(server: McpServer, core: GatewayCore, callerOf: Cal
       }],
     };
   });
-  // The SDK's resource-template completion, for refs that are not prompts.
-  const sdk = server as unknown as {
-    handleResourceCompletion?: (request: unknown, ref: unknown) => Promise<unknown>;
-  };
+  // Resource-template refs go to whatever answered completions before (the
+  // SDK's handler once a template with completions is registered; it refuses
+  // to install itself over this one, hence "call last"). The SDK keeps its
+  // handlers in a private map; its version is pinned.
+  const handlers = (server.server as unknown as {
+    _requestHandlers?: Map<string, (request: unknown, ctx: ServerContext) => Promise<unknown>>;
+  })._requestHandlers;
+  const previous = handlers?.get("completion/complete");
   server.server.setRequestHandler("completion/complete", async (request, ctx) => {
-    const { ref, argument, context } = request.params;
+    const { ref, argument } = request.params;
     if (ref.type !== "ref/prompt") {
-      if (!sdk.handleResourceCompletion) {
+      if (!previous) {
         throw new ProtocolError(ProtocolErrorCode.InvalidParams, "Unknown completion reference");
       }
-      return await sdk.handleResourceCompletion(request, ref) as {
-        completion: { values: string[] };
-      };
+      return await previous(request, ctx) as { completion: { values: string[] } };
     }
     const { caller, prompt } = promptFor(ctx, ref.name);
     return {
@@ -246,7 +248,6 @@ export function servePrompts(server: McpServer, core: GatewayCore, callerOf: Cal
         prompt,
         argument: argument.name,
         value: argument.value,
-        context: context?.arguments,
       }),
     };
   });
