@@ -6,7 +6,18 @@
  */
 import type { Target } from "../config/targets_schema.ts";
 import { couldUse, type Identity } from "../gate/mod.ts";
-import type { GatewayCore } from "./server.ts";
+import type { Operation } from "../ops/operation.ts";
+import type { CallDeps } from "./call_deps.ts";
+
+/**
+ * What prompts and completions read of the gateway: its registry, policy
+ * and catalog (a `GatewayCore` is one; named apart so that these modules
+ * need not import the server that wires them).
+ */
+export interface PromptCore {
+  readonly deps: Pick<CallDeps, "registry" | "policy">;
+  readonly catalog: readonly Operation[];
+}
 
 /**
  * The names of the operations a caller may use on at least one of `targets`.
@@ -17,7 +28,7 @@ import type { GatewayCore } from "./server.ts";
  * @returns Operation names.
  */
 export function usableTools(
-  core: GatewayCore,
+  core: PromptCore,
   identity: Identity,
   targets: readonly Target[] = core.deps.registry.targets,
 ): Set<string> {
@@ -35,7 +46,7 @@ export function usableTools(
  * @param usable The names of the operations the caller may use.
  * @returns Stack names.
  */
-export function stackNames(core: GatewayCore, usable: ReadonlySet<string>): readonly string[] {
+export function stackNames(core: PromptCore, usable: ReadonlySet<string>): readonly string[] {
   const deploy = core.catalog.find((op) => op.name === "stack_deploy" && usable.has(op.name));
   const field = deploy?.input.shape.stack as { options?: readonly string[] } | undefined;
   return field?.options ?? [];

@@ -9,8 +9,7 @@
  */
 import { couldUse, type Identity } from "../gate/mod.ts";
 import type { PromptDef } from "./prompt_catalog.ts";
-import { stackNames, usableTools } from "./_usable_tools.ts";
-import type { GatewayCore } from "./server.ts";
+import { type PromptCore, stackNames, usableTools } from "./_usable_tools.ts";
 
 /** Most values in one answer (the MCP limit). */
 export const MAX_COMPLETIONS = 100;
@@ -43,7 +42,7 @@ function bounded(values: readonly string[]): Completion {
  * @returns At most {@linkcode MAX_COMPLETIONS} values, with the total count.
  */
 export function completePromptArgument(
-  core: GatewayCore,
+  core: PromptCore,
   request: {
     identity: Identity;
     prompt: PromptDef;

@@ -22,9 +22,8 @@ import {
   type PromptValues,
 } from "./prompt_catalog.ts";
 import { completePromptArgument } from "./completions.ts";
-import { stackNames, usableTools } from "./_usable_tools.ts";
+import { type PromptCore, stackNames, usableTools } from "./_usable_tools.ts";
 import { type McpServer, ProtocolError, ProtocolErrorCode, type ServerContext } from "./sdk.ts";
-import type { GatewayCore } from "./server.ts";
 
 /** Who makes a request (`undefined`: refuse it), from the handler's context. */
 export type CallerOf = (ctx: ServerContext) => Identity | undefined;
@@ -36,7 +35,7 @@ export type CallerOf = (ctx: ServerContext) => Identity | undefined;
  * @param identity The caller.
  * @returns The prompts, in list order.
  */
-export function visiblePrompts(core: GatewayCore, identity: Identity): PromptDef[] {
+export function visiblePrompts(core: PromptCore, identity: Identity): PromptDef[] {
   const usable = usableTools(core, identity);
   return PROMPTS.filter((prompt) => prompt.needs.every((tool) => usable.has(tool)));
 }
@@ -140,7 +139,7 @@ export function promptValues(
  * @returns The prompt's text.
  */
 export function guideFor(
-  core: GatewayCore,
+  core: PromptCore,
   context: { identity: Identity; prompt: PromptDef; values: PromptValues },
 ): string {
   const { identity, prompt, values } = context;
@@ -182,7 +181,7 @@ export function guideFor(
  * @param core Registry, policy and catalog.
  * @param callerOf Who makes a request, or `undefined` to refuse it.
  */
-export function servePrompts(server: McpServer, core: GatewayCore, callerOf: CallerOf): void {
+export function servePrompts(server: McpServer, core: PromptCore, callerOf: CallerOf): void {
   server.server.registerCapabilities({ prompts: { listChanged: false }, completions: {} });
   const promptFor = (ctx: ServerContext, name: unknown) => {
     const caller = callerOf(ctx);

@@ -13,7 +13,7 @@ import { parsePolicy, parseTargets } from "../../src/config/load.ts";
 import { fullIdentity, type Identity } from "../../src/gate/identity.ts";
 import { compilePolicy } from "../../src/gate/policy.ts";
 import { servePrompts } from "../../src/mcp/prompts.ts";
-import type { GatewayCore } from "../../src/mcp/server.ts";
+import type { PromptCore } from "../../src/mcp/_usable_tools.ts";
 import { CATALOG } from "../../src/ops/catalog.ts";
 
 const TARGETS = `
@@ -35,7 +35,7 @@ rules:
     targets: ["*", "!secret-box"]
 `;
 
-async function core(): Promise<GatewayCore> {
+async function core(): Promise<PromptCore> {
   const registry = await parseTargets(TARGETS, "targets.yaml");
   const policy = compilePolicy(parsePolicy(POLICY, "policy.yaml"), CATALOG);
   const deps = {
