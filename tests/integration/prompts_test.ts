@@ -241,3 +241,12 @@ Deno.test("prompts over stdio follow the local user's role", async () => {
   await checkViewer(stdio.client);
   await checkBadArguments(stdio.client);
 });
+
+Deno.test("prompts follow the caller of each request under --stateless (2025 era, no session)", async () => {
+  await using gw = await authGateway(POLICY, { targets: TARGETS });
+  const viewer = await gw.mint("vera", "viewer");
+  await gw.start(["--stateless"]);
+  const client = await gw.connect({ token: viewer.token });
+  await checkViewer(client);
+  await checkBadArguments(client);
+});
