@@ -53,6 +53,8 @@ interface Line {
 
 /** One target's stream being cut into lines. */
 interface Splitter {
+  readonly target: string;
+  readonly stream: OutputChunk["stream"];
   readonly decoder: TextDecoder;
   partial: string;
   /** The current line was cut at LINE_MAX: drop until its end. */
@@ -104,6 +106,8 @@ export class OutputLog {
     let splitter = this.#splitters.get(key);
     if (!splitter) {
       splitter = {
+        target,
+        stream: chunk.stream,
         decoder: new TextDecoder("utf-8", { fatal: false }),
         partial: "",
         cutting: false,
@@ -115,13 +119,13 @@ export class OutputLog {
     const parts = (splitter.partial + text).split(/\r\n|\r(?!$)|\n/);
     splitter.partial = "";
     const last = parts.pop()!;
-    for (const part of parts) this.#line(target, chunk.stream, splitter, part, true);
-    this.#line(target, chunk.stream, splitter, last, false);
+    for (const part of parts) this.#line(splitter, part, "complete");
+    this.#line(splitter, last, "open");
     if (chunk.skipped) {
       // The worker dropped bytes here: whatever line was open ends, cut.
       const open = splitter.partial;
       splitter.partial = "";
-      this.#line(target, chunk.stream, splitter, open, true, true);
+      this.#line(splitter, open, "gap");
       this.#enqueue({ target, stream: chunk.stream, text: `[${chunk.skipped} bytes not shown]` });
     }
     this.#pump();
@@ -135,11 +139,9 @@ export class OutputLog {
    */
   async close(): Promise<void> {
     if (this.#closed) return await this.#chain;
-    for (const [key, splitter] of this.#splitters) {
-      const [stream, ...rest] = key.split(" ");
+    for (const splitter of this.#splitters.values()) {
       const open = (splitter.partial + splitter.decoder.decode()).replace(/\r$/, "");
-      if (open === "") continue;
-      this.#line(rest.join(" "), stream as Line["stream"], splitter, open, true);
+      if (open !== "") this.#line(splitter, open, "complete");
     }
     this.#closed = true;
     clearTimeout(this.#timer);
@@ -149,14 +151,13 @@ export class OutputLog {
     await this.#chain;
   }
 
-  #line(
-    target: string,
-    stream: Line["stream"],
-    splitter: Splitter,
-    text: string,
-    complete: boolean,
-    gap = false,
-  ): void {
+  /**
+   * One line of a stream: `complete` (its end was seen), `open` (the end is
+   * yet to come: kept unless too long) or `gap` (ended by skipped output).
+   */
+  #line(splitter: Splitter, text: string, how: "complete" | "open" | "gap"): void {
+    const complete = how !== "open";
+    const gap = how === "gap";
     if (splitter.cutting) {
       if (complete) splitter.cutting = false;
       return;
@@ -178,7 +179,7 @@ export class OutputLog {
     } else if (gap) {
       text = `${this.#scrub(text)} […]`;
     }
-    this.#enqueue({ target, stream, text });
+    this.#enqueue({ target: splitter.target, stream: splitter.stream, text });
   }
 
   #enqueue(line: Line): void {

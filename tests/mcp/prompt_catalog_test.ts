@@ -1,3 +1,10 @@
+/**
+ * The prompt texts against the catalogue: every tool a prompt names exists,
+ * each step names only the tools it declares, and leaving a step out keeps
+ * the numbering.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { CATALOG } from "../../src/ops/catalog.ts";
 import { PROMPTS, promptText } from "../../src/mcp/prompt_catalog.ts";
