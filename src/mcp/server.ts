@@ -395,7 +395,7 @@ export function createMcpServer(
     );
   }
   serveCachedToolList(server, operations, visibleTo);
-  // Last: its completion handler passes resource refs on to the SDK's.
+  // Last: its completion handler passes resource refs to the one installed before it.
   servePrompts(server, core, (ctx) => callerOf(ctx.http ?? {}));
   // No list_changed notifications: the list changes only with the caller's
   // credential (seen at their next request) or a restart.
