@@ -204,6 +204,8 @@ export const operationFileSchema = z.strictObject({
   check: stepSchema.optional(),
   /** How the last step's stdout is returned besides the raw text. */
   parse: z.enum(["text", "lines", "json", "key_value"]).default("text"),
+  /** Send the steps' output to the client as log messages while they run (long-running steps). */
+  stream_output: z.boolean().default(false),
 }).superRefine((file, ctx) => {
   for (const type of file.target_types) {
     if (!TARGET_TYPE_CAPABILITIES[type].includes(file.capability)) {

@@ -17,7 +17,12 @@ import type {
   SequencePlan,
   SequenceResult,
 } from "./plan.ts";
-import { placeTexts, type WorkerRequest, type WorkerResponse } from "./protocol.ts";
+import {
+  type OutputChunk,
+  placeTexts,
+  type WorkerRequest,
+  type WorkerResponse,
+} from "./protocol.ts";
 import { Semaphore } from "./semaphore.ts";
 import type { WorkerContext, WorkerKind } from "./worker_kind.ts";
 
@@ -38,9 +43,20 @@ export interface ExecutorHostOptions {
   watchdogGraceMs?: number;
 }
 
+/** Options of {@linkcode ExecutorHost.run}. */
+export interface RunOptions {
+  /** Cancels the wait or the run. */
+  readonly signal?: AbortSignal;
+  /** Hears the worker's steps (e.g. a Proxmox task still running). */
+  readonly onProgress?: (message: string) => void;
+  /** Hears an exec plan's output while it runs; the worker sends it only when this is set. */
+  readonly onOutput?: (chunk: OutputChunk) => void;
+}
+
 interface Pending {
   resolve: (outcome: ExecOutcome) => void;
   onProgress?: (message: string) => void;
+  onOutput?: (chunk: OutputChunk) => void;
   started: number;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -82,14 +98,10 @@ export class ExecutorHost {
    *
    * @param target The target (from the registry).
    * @param plan The plan.
-   * @param options `signal` cancels the wait or the run; `onProgress` hears the worker's steps.
+   * @param options Cancellation, and who hears the worker's steps and output.
    * @returns The result or a failure; never throws for executor problems.
    */
-  async run(
-    target: Target,
-    plan: Plan,
-    options: { signal?: AbortSignal; onProgress?: (message: string) => void } = {},
-  ): Promise<ExecOutcome> {
+  async run(target: Target, plan: Plan, options: RunOptions = {}): Promise<ExecOutcome> {
     const started = performance.now();
     if (plan.kind === "sequence") return await this.#sequence(target, plan, started, options);
     let release: () => void;
@@ -143,7 +155,7 @@ export class ExecutorHost {
     target: Target,
     plan: SequencePlan,
     started: number,
-    options: { signal?: AbortSignal },
+    options: RunOptions,
   ): Promise<ExecOutcome> {
     const steps: SequenceResult["steps"][number][] = [];
     let changed = false;
@@ -194,7 +206,7 @@ export class ExecutorHost {
     target: Target,
     plan: Plan,
     started: number,
-    options: { signal?: AbortSignal; onProgress?: (message: string) => void },
+    options: RunOptions,
   ): Promise<ExecOutcome> {
     const signal = options.signal;
     if (this.#closed) return fail("cancelled", "The gateway is shutting down", started);
@@ -236,12 +248,14 @@ export class ExecutorHost {
         started,
         timer,
         onProgress: options.onProgress,
+        onOutput: options.onOutput,
         resolve: (outcome) => {
           signal?.removeEventListener("abort", onAbort);
           resolve(outcome);
         },
       });
-      this.#post(slot, { type: "run", id, target: target.id, plan });
+      const stream = options.onOutput !== undefined;
+      this.#post(slot, { type: "run", id, target: target.id, plan, ...(stream ? { stream } : {}) });
     });
   }
 
@@ -286,6 +300,9 @@ export class ExecutorHost {
         refused(new Error(why));
       } else if (message.type === "progress") {
         pending.get(message.id)?.onProgress?.(message.message);
+      } else if (message.type === "output") {
+        const { stream, bytes, skipped } = message;
+        pending.get(message.id)?.onOutput?.({ stream, bytes, ...(skipped ? { skipped } : {}) });
       } else if (message.type === "log") {
         log[message.level](message.message, { worker: type, ...message.properties });
       } else if (message.type === "result") {

@@ -8,6 +8,7 @@
 import type { Target } from "../config/targets_schema.ts";
 import { ByteBudget } from "./byte_budget.ts";
 import { MAX_OUTPUT_DEPTH, type Plan, type PlanResult } from "./plan.ts";
+import { OUTPUT_PENDING_MAX } from "./protocol.ts";
 
 /**
  * Output memory all calls in the gateway may reserve at once. With the
@@ -28,6 +29,13 @@ export const OUTPUT_BUDGET_WAIT_MS = 10_000;
 export function outputBudget(bytes: number = OUTPUT_BUDGET_BYTES): ByteBudget {
   return new ByteBudget(bytes);
 }
+
+/**
+ * What streaming a run's output adds while it runs: the bytes its worker
+ * holds between two messages, on both streams, and their copy on the way to
+ * the client (text takes up to two bytes a character).
+ */
+export const STREAM_RESERVE_BYTES: number = 2 * 2 * OUTPUT_PENDING_MAX;
 
 /**
  * The most output bytes a plan can bring back: its cap per stream and

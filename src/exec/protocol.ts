@@ -60,12 +60,48 @@ export function placeTexts(result: PlanResult, texts: readonly ResultText[] = []
   return result;
 }
 
+/**
+ * How often a worker sends the output a command wrote since its last
+ * `output` message (see {@linkcode OutputChunk}).
+ */
+export const OUTPUT_FLUSH_MS = 200;
+
+/**
+ * Bytes a worker holds per stream between two `output` messages; what a
+ * command writes beyond that before the next one is dropped from the
+ * stream (not from the result) and counted in `skipped`.
+ */
+export const OUTPUT_PENDING_MAX = 16 * 1024;
+
+/**
+ * A piece of a command's stdout or stderr sent while it runs, when the run
+ * asked for it (`stream: true`). Only bytes the result keeps are sent (the
+ * output cap applies), so a stream never carries more than the result.
+ * Long-running operations forward these to the client as log messages.
+ */
+export interface OutputChunk {
+  readonly stream: "stdout" | "stderr";
+  /** The bytes, in order; a UTF-8 character may be split across chunks. */
+  readonly bytes: Uint8Array;
+  /** Bytes written after these and dropped before the next chunk (the worker kept up no faster). */
+  readonly skipped?: number;
+}
+
 /** Host → worker. */
 export type WorkerRequest =
   /** Sent once after start: per-target connection settings with secrets revealed. */
   | { readonly type: "configure"; readonly config: unknown }
-  /** Run a plan on a target. */
-  | { readonly type: "run"; readonly id: number; readonly target: string; readonly plan: Plan }
+  /**
+   * Run a plan on a target. With `stream`, exec plans send `output`
+   * messages while they run (workers of other plan kinds ignore it).
+   */
+  | {
+    readonly type: "run";
+    readonly id: number;
+    readonly target: string;
+    readonly plan: Plan;
+    readonly stream?: boolean;
+  }
   /** Stop a running plan (client cancelled). */
   | { readonly type: "cancel"; readonly id: number };
 
@@ -91,6 +127,8 @@ export type WorkerResponse =
   }
   /** A step of a long run (e.g. a Proxmox task still running), for progress notifications. */
   | { readonly type: "progress"; readonly id: number; readonly message: string }
+  /** Output of a run that asked for it, sent before its result (see {@linkcode OutputChunk}). */
+  | ({ readonly type: "output"; readonly id: number } & OutputChunk)
   /** A log line for the host's logger (workers have no other output). */
   | {
     readonly type: "log";

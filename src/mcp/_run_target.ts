@@ -14,7 +14,13 @@ import {
 import type { Target } from "../config/targets_schema.ts";
 import { BudgetBusyError, type Reservation } from "../exec/byte_budget.ts";
 import type { ExecOutcome } from "../exec/host.ts";
-import { measureResult, OUTPUT_BUDGET_WAIT_MS, planOutputBound } from "../exec/output_budget.ts";
+import {
+  measureResult,
+  OUTPUT_BUDGET_WAIT_MS,
+  planOutputBound,
+  STREAM_RESERVE_BYTES,
+} from "../exec/output_budget.ts";
+import type { OutputChunk } from "../exec/protocol.ts";
 import { type Plan, tooDeepMessage } from "../exec/plan.ts";
 import { type Operation, OperationError } from "../ops/operation.ts";
 import type { CallDeps } from "./call_deps.ts";
@@ -59,6 +65,8 @@ export interface TargetRun {
   readonly signal?: AbortSignal;
   /** Hears the executor's steps while the plan runs (e.g. a task still running). */
   readonly onProgress?: (message: string) => void;
+  /** Hears the command's output while it runs, for operations that stream it. */
+  readonly onOutput?: (chunk: OutputChunk) => void;
 }
 
 /**
@@ -205,7 +213,8 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
       plan: described,
     };
   }
-  const reserved = await reserveOutput(deps, run, plan);
+  const onOutput = op.streamsOutput ? run.onOutput : undefined;
+  const reserved = await reserveOutput(deps, run, plan, onOutput !== undefined);
   let entry: TargetResult;
   if ("refused" in reserved) {
     entry = { target: target.id, rule, duration_ms: elapsed(), ...reserved.refused };
@@ -213,6 +222,7 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     const outcome = await deps.executor.run(target, plan, {
       signal: run.signal,
       onProgress: run.onProgress,
+      ...(onOutput ? { onOutput } : {}),
     });
     const measured = outcome.ok ? measureResult(outcome.result) : undefined;
     // Held until the call's result is handed over: shrunk to what came back.
@@ -247,6 +257,7 @@ async function reserveOutput(
   deps: CallDeps,
   run: TargetRun,
   plan: Plan,
+  streams: boolean,
 ): Promise<
   { reservation?: Reservation } | {
     refused: Pick<TargetResult, "status" | "error">;
@@ -254,7 +265,8 @@ async function reserveOutput(
 > {
   if (!deps.outputBudget) return {};
   try {
-    const reservation = await deps.outputBudget.reserve(planOutputBound(plan, run.target), {
+    const bound = planOutputBound(plan, run.target) + (streams ? STREAM_RESERVE_BYTES : 0);
+    const reservation = await deps.outputBudget.reserve(bound, {
       waitMs: OUTPUT_BUDGET_WAIT_MS,
       signal: run.signal,
     });

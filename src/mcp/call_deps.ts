@@ -10,7 +10,7 @@ import type { AuditEntry } from "../audit/record.ts";
 import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
 import type { ByteBudget } from "../exec/byte_budget.ts";
-import type { ExecOutcome } from "../exec/host.ts";
+import type { ExecOutcome, RunOptions } from "../exec/host.ts";
 import type { Plan } from "../exec/plan.ts";
 import type { CompiledPolicy } from "../gate/mod.ts";
 import type { CallRateLimiter } from "../gate/rate_limit.ts";
@@ -32,11 +32,7 @@ export interface CallDeps {
   readonly registry: Registry;
   readonly policy: CompiledPolicy;
   readonly executor: {
-    run(
-      target: Target,
-      plan: Plan,
-      options?: { signal?: AbortSignal; onProgress?: (message: string) => void },
-    ): Promise<ExecOutcome>;
+    run(target: Target, plan: Plan, options?: RunOptions): Promise<ExecOutcome>;
   };
   readonly audit: AuditAppender;
   /** Redacts arguments for the audit log. */

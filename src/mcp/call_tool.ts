@@ -8,6 +8,7 @@
 import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
 import type { Reservation } from "../exec/byte_budget.ts";
+import type { OutputChunk } from "../exec/protocol.ts";
 import { couldUse, decide, type Decision, type Identity, tierOf } from "../gate/mod.ts";
 import { strictestTerms } from "../gate/approval_terms.ts";
 import { rateLimitReason } from "../gate/rate_limit.ts";
@@ -42,6 +43,11 @@ export interface CallRequest {
   readonly signal?: AbortSignal;
   /** Called after each target finishes. */
   readonly onProgress?: (done: number, total: number, message: string) => void;
+  /**
+   * Hears, per target, the output of an operation that streams it
+   * (`streamsOutput`) while the command runs; unscrubbed bytes.
+   */
+  readonly onOutput?: (target: string, chunk: OutputChunk) => void;
   /**
    * How a rule's `confirm` question is settled inside the call: `ask` when
    * the client can be asked (the call then ends with {@linkcode CallOutcome.confirm}
@@ -479,6 +485,7 @@ export async function callTool(deps: CallDeps, request: CallRequest): Promise<Ca
       approvalId,
       signal,
       onProgress: request.onProgress && ((message) => step(`${target.id}: ${message}`)),
+      onOutput: request.onOutput && ((chunk) => request.onOutput!(target.id, chunk)),
       hold: (reservation) => held.push(reservation),
     });
   };

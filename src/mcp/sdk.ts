@@ -12,6 +12,7 @@ export {
   createMcpHandler,
   inputRequired,
   isLegacyRequest,
+  LOG_LEVEL_META_KEY,
   McpServer,
   parseJSONRPCMessage,
   ProtocolError,

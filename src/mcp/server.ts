@@ -31,6 +31,8 @@ import { serveCachedToolList, toolConfig } from "./tool_definitions.ts";
 import { ENVELOPE_GUIDE } from "./envelope.ts";
 import { type ResourceSources, serveResources } from "./resources.ts";
 import { VERSION } from "../version.ts";
+import { servePrompts } from "./prompts.ts";
+import { outputLogFor } from "./log_stream.ts";
 
 const log = getLogger(["tailops", "mcp"]);
 
@@ -310,6 +312,10 @@ export function createMcpServer(
         // Progress goes out in order and before the result (a client drops
         // progress that arrives after it).
         let progressSent: Promise<void> = Promise.resolve();
+        // Long-running output as log messages, when the client asked for them.
+        const output = operation.streamsOutput
+          ? outputLogFor(server, ctx, { tool: operation.name, scrub: core.deps.scrub })
+          : undefined;
         try {
           const outcome = await callTool(core.deps, {
             identity: caller,
@@ -325,7 +331,9 @@ export function createMcpServer(
               ).catch(() => {});
             },
             confirmation,
+            onOutput: output && ((target, chunk) => output.push(target, chunk)),
           });
+          await output?.close();
           if (outcome.confirm && signer) {
             // Asked as an input-required result: a 2026-07-28 client answers
             // and calls again with the signed state; on 2025-era
@@ -355,6 +363,7 @@ export function createMcpServer(
             isError: outcome.isError,
           };
         } catch (error) {
+          await output?.close();
           if (error instanceof CallError) {
             core.metrics?.recordError(operation.name, error.code);
             await core.refusals?.record({
@@ -389,6 +398,8 @@ export function createMcpServer(
     );
   }
   serveCachedToolList(server, operations, visibleTo);
+  // Last: its completion handler passes resource refs to the one installed before it.
+  servePrompts(server, core, (ctx) => callerOf(ctx.http ?? {}));
   // No list_changed notifications: the list changes only with the caller's
   // credential (seen at their next request) or a restart.
   server.server.registerCapabilities({ tools: { listChanged: false } });

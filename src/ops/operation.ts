@@ -95,6 +95,11 @@ export interface OperationSpec<
   /** A short text rendering of the output for clients that show text only. */
   readonly render: (output: z.infer<O>) => string;
   /**
+   * Long-running (package upgrades, compose): the command's output is sent
+   * to the client as log messages while it runs, besides the result.
+   */
+  readonly streamsOutput?: boolean;
+  /**
    * What the outputs of a multi-target call say together (top sources of
    * failed logins across hosts, say): set as the result's `aggregate`, and
    * its `text` is added to the text rendering. Pure.

@@ -207,6 +207,7 @@ export function operatorOperation(loaded: LoadedOperation): Operation {
     targetTypes: spec.target_types,
     mutates: spec.mutates,
     destructive: spec.destructive,
+    streamsOutput: spec.stream_output,
     paramReach,
     programs: [...new Set(allSteps.map((s) => s.program))],
     plan: (args, target) => planOf(spec, spec.steps, args as Args, target),

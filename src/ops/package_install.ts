@@ -25,6 +25,7 @@ export const packageInstall = defineOperation({
   capability: "system:admin",
   targetTypes: ["local", "ssh"],
   mutates: true,
+  streamsOutput: true,
   destructive: false,
   programs: ["apt-get", "dnf", "apk"],
   plan: (args, target) => ({

@@ -27,6 +27,7 @@ export const packageRefresh = defineOperation({
   capability: "system:admin",
   targetTypes: ["local", "ssh"],
   mutates: true,
+  streamsOutput: true,
   destructive: false,
   programs: ["apt-get", "dnf", "apk"],
   plan: (_args, target) => ({

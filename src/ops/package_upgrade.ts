@@ -115,6 +115,7 @@ export const packageUpgrade = defineOperation({
   capability: "system:admin",
   targetTypes: ["local", "ssh"],
   mutates: true,
+  streamsOutput: true,
   destructive: true,
   programs: ["apt-get", "dnf", "apk"],
   plan: (args, target) => ({

@@ -83,6 +83,7 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
     capability: "file:write",
     targetTypes: ["local", "ssh"],
     mutates: true,
+    streamsOutput: true,
     destructive: true,
     paramReach: {
       project_dir: { absent: "the first write root / the stack's name" },

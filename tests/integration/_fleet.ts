@@ -49,7 +49,7 @@ export interface FleetOptions {
   readonly connectTimeoutMs?: number;
   /** Extra environment for the gateway (e.g. `TAILOPS_OPERATIONS`). */
   readonly env?: Record<string, string | null>;
-  /** Further targets as YAML lines (a `local` target, say), after the ssh ones. */
+  /** More entries under `targets:`, as YAML lines (targets of other types). */
   readonly extraTargets?: readonly string[];
 }
 

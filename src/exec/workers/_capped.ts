@@ -20,9 +20,14 @@ export interface Capped {
  *
  * @param stream The stream.
  * @param cap Bytes to keep.
+ * @param onKept Hears each piece kept, as it arrives (a run's output stream).
  * @returns The kept bytes and the total count.
  */
-export async function readCapped(stream: ReadableStream<Uint8Array>, cap: number): Promise<Capped> {
+export async function readCapped(
+  stream: ReadableStream<Uint8Array>,
+  cap: number,
+  onKept?: (bytes: Uint8Array) => void,
+): Promise<Capped> {
   const chunks: Uint8Array[] = [];
   let kept = 0;
   let total = 0;
@@ -32,6 +37,7 @@ export async function readCapped(stream: ReadableStream<Uint8Array>, cap: number
       const part = chunk.byteLength <= cap - kept ? chunk : chunk.subarray(0, cap - kept);
       chunks.push(part);
       kept += part.byteLength;
+      onKept?.(part);
     }
   }
   const bytes = new Uint8Array(kept);

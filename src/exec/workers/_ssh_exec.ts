@@ -35,14 +35,16 @@ class Capture {
     this.#cap = cap;
   }
 
-  push(chunk: Uint8Array): void {
+  /** Takes a chunk; returns the part kept (empty once the cap is reached). */
+  push(chunk: Uint8Array): Uint8Array {
     this.total += chunk.length;
     const room = this.#cap - this.kept;
-    if (room <= 0) return;
+    if (room <= 0) return new Uint8Array(0);
     // Copy: ssh2 chunks may be views into larger buffers we must not retain.
     const part = chunk.slice(0, Math.min(room, chunk.length));
     this.#chunks.push(new Uint8Array(part));
     this.kept += part.length;
+    return part;
   }
 
   bytes(): Uint8Array {
@@ -95,14 +97,20 @@ function execOpen(client: Client, command: string): Promise<ExecChannel> {
  *
  * @param pool The target's pool.
  * @param command The remote command line (built from constants and `quoteArgv` only).
- * @param options `capBytes` per stream; `signal` stops it, its reason (an {@linkcode SshError}) is thrown; `stdin` is sent to the command, then end of input (without it, the command's input ends at once).
+ * @param options `capBytes` per stream; `signal` stops it, its reason (an {@linkcode SshError}) is thrown; `stdin` is sent to the command, then end of input (without it, the command's input ends at once); `onOutput` hears each kept piece of either stream as it arrives.
  * @returns The exit status and captured output.
  * @throws {SshError} `unreachable` when the connection is lost mid-command, or the signal's reason.
  */
 export async function runCommand(
   pool: ConnectionPool,
   command: string,
-  options: { capBytes: number; signal: AbortSignal; address: string; stdin?: Uint8Array },
+  options: {
+    capBytes: number;
+    signal: AbortSignal;
+    address: string;
+    stdin?: Uint8Array;
+    onOutput?: (stream: "stdout" | "stderr", bytes: Uint8Array) => void;
+  },
 ): Promise<RawRun> {
   const { signal } = options;
   let client: Client | undefined;
@@ -150,8 +158,15 @@ export async function runCommand(
       // Do not wait for a server that stopped answering.
       finish(signal.reason);
     };
-    channel.on("data", (chunk: Uint8Array) => stdout.push(chunk));
-    channel.stderr.on("data", (chunk: Uint8Array) => stderr.push(chunk));
+    const onOutput = options.onOutput;
+    channel.on("data", (chunk: Uint8Array) => {
+      const kept = stdout.push(chunk);
+      if (onOutput && kept.length > 0) onOutput("stdout", kept);
+    });
+    channel.stderr.on("data", (chunk: Uint8Array) => {
+      const kept = stderr.push(chunk);
+      if (onOutput && kept.length > 0) onOutput("stderr", kept);
+    });
     channel.once("close", () => finish());
     // Data for the remote command (a file write's content), then end of
     // input; with no data, end of input at once: a program that reads its

@@ -29,6 +29,7 @@ import { decodeText, readCapped } from "./_capped.ts";
 import { FsFailure, listDirectoryRaceFree, readFileRaceFree } from "./_local_fs.ts";
 import { writeFileRaceFree } from "./_local_fs_write.ts";
 import { signalLocally } from "./_local_signal.ts";
+import { OutputTap } from "./_output_tap.ts";
 
 /** Grace between SIGTERM and SIGKILL when a program overruns its timeout. */
 const KILL_GRACE_MS = 2_000;
@@ -67,7 +68,7 @@ async function runCommand(
   argv: readonly string[],
   plan: ExecPlan,
   // Without `texts`, output stays a string (the worker reads it itself).
-  context: { deadline: number; signal: AbortSignal; texts?: Texts },
+  context: { deadline: number; signal: AbortSignal; texts?: Texts; output?: OutputTap },
 ): Promise<CommandResult> {
   const { deadline, signal } = context;
   const path = config!.programs[argv[0]];
@@ -108,8 +109,8 @@ async function runCommand(
   signal.addEventListener("abort", onAbort, { once: true });
   try {
     const [stdout, stderr, status] = await Promise.all([
-      readCapped(child.stdout, plan.outputCapBytes),
-      readCapped(child.stderr, plan.outputCapBytes),
+      readCapped(child.stdout, plan.outputCapBytes, tapOf(context.output, "stdout")),
+      readCapped(child.stderr, plan.outputCapBytes, tapOf(context.output, "stderr")),
       child.status,
     ]);
     if (timedOut) {
@@ -134,13 +135,21 @@ async function runCommand(
   }
 }
 
+function tapOf(
+  output: OutputTap | undefined,
+  stream: "stdout" | "stderr",
+): ((bytes: Uint8Array) => void) | undefined {
+  return output && ((bytes) => output.push(stream, bytes));
+}
+
 async function runExec(
   plan: ExecPlan,
   signal: AbortSignal,
-  texts: ResultText[],
+  run: { texts: ResultText[]; output?: OutputTap },
 ): Promise<PlanResult> {
+  const { texts, output } = run;
   const deadline = Date.now() + plan.timeoutMs;
-  const context = (index: number) => ({ deadline, signal, texts: { list: texts, index } });
+  const context = (index: number) => ({ deadline, signal, texts: { list: texts, index }, output });
   if (plan.mode === "first_available") {
     const argv = plan.commands.find((cmd) => config!.programs[cmd[0]]);
     if (!argv) {
@@ -232,11 +241,15 @@ function toFailure(error: unknown): ExecFailure {
 async function run(id: number, request: Extract<WorkerRequest, { type: "run" }>): Promise<void> {
   const controller = new AbortController();
   running.set(id, controller);
+  // Output messages go out before the result, whatever it is.
+  const output = request.stream
+    ? new OutputTap(id, (message, transfer) => self.postMessage(message, transfer))
+    : undefined;
   try {
     const plan = request.plan;
     let result: PlanResult;
     const texts: ResultText[] = [];
-    if (plan.kind === "exec") result = await runExec(plan, controller.signal, texts);
+    if (plan.kind === "exec") result = await runExec(plan, controller.signal, { texts, output });
     else if (plan.kind === "fs_read") {
       checkPlanRoots(plan);
       result = await readFileRaceFree(plan, config!);
@@ -253,8 +266,10 @@ async function run(id: number, request: Extract<WorkerRequest, { type: "run" }>)
         message: `The local executor cannot run ${plan.kind} plans`,
       });}
     const message: WorkerResponse = { type: "result", id, ok: true, result, texts };
+    output?.close();
     self.postMessage(message, textBuffers(texts));
   } catch (error) {
+    output?.close();
     send({ type: "result", id, ok: false, error: toFailure(error) });
   } finally {
     running.delete(id);

@@ -31,6 +31,7 @@ import { parseSignalRun, signalScript } from "./_ssh_signal.ts";
 import { fsListScript, fsReadScript, parseFsList, parseFsRead } from "./_ssh_fs.ts";
 import { fsWriteScript, parseFsWrite } from "./_ssh_fs_write.ts";
 import { ConnectionPool } from "./_ssh_pool.ts";
+import { OutputTap } from "./_output_tap.ts";
 
 /** Room for the real path and size a file read prints before the content. */
 const READ_HEADER_BYTES = 8192;
@@ -106,14 +107,23 @@ async function tunnelThrough(via: SshTargetConfig, target: SshTargetConfig): Pro
   }
 }
 
+/** Runs whose output goes to the host as it comes (see `OutputTap`). */
+interface Run {
+  readonly signal: AbortSignal;
+  readonly texts: ResultText[];
+  readonly output?: OutputTap;
+}
+
 async function runExec(
   target: SshTargetConfig,
   plan: ExecPlan,
-  run: { signal: AbortSignal; texts: ResultText[] },
+  run: Run,
 ): Promise<PlanResult> {
   const { signal } = run;
   const pool = poolFor(target);
-  const options = { capBytes: plan.outputCapBytes, signal, address: addressOf(target) };
+  const onOutput = run.output &&
+    ((stream: "stdout" | "stderr", bytes: Uint8Array) => run.output!.push(stream, bytes));
+  const options = { capBytes: plan.outputCapBytes, signal, address: addressOf(target), onOutput };
   const context = (index: number) => ({
     target: target.id,
     sudo: plan.sudo,
@@ -136,7 +146,8 @@ async function runExec(
     const boundary = crypto.randomUUID().replaceAll("-", "");
     const script = sequenceScript(plan, boundary);
     const capBytes = (plan.outputCapBytes + 128) * plan.commands.length;
-    const raw = await runCommand(pool, script, { ...options, capBytes });
+    // Not streamed: the output interleaves the boundary markers.
+    const raw = await runCommand(pool, script, { ...options, capBytes, onOutput: undefined });
     const runs = splitSequence(raw, plan.commands.length, {
       boundary,
       capBytes: plan.outputCapBytes,
@@ -162,7 +173,7 @@ async function runExec(
 async function execute(
   target: SshTargetConfig,
   plan: Plan,
-  run: { signal: AbortSignal; texts: ResultText[] },
+  run: Run,
 ): Promise<PlanResult> {
   const { signal } = run;
   const address = addressOf(target);
@@ -221,7 +232,7 @@ function toSshError(error: unknown, target: SshTargetConfig): SshError {
   return new SshError("internal", `The SSH call to ${at} failed unexpectedly`, { detail: message });
 }
 
-async function run(id: number, targetId: string, plan: Plan): Promise<void> {
+async function run(id: number, targetId: string, plan: Plan, stream = false): Promise<void> {
   const target = targets.get(targetId);
   if (!target) {
     const message = `Cannot run on target ${
@@ -237,11 +248,22 @@ async function run(id: number, targetId: string, plan: Plan): Promise<void> {
       new SshError("timeout", `The call took longer than ${plan.timeoutMs} ms and was stopped`),
     );
   }, plan.timeoutMs);
+  // The marker of a first_available script is ours, not the command's output.
+  const firstAvailable = plan.kind === "exec" && plan.mode === "first_available";
+  const output = stream
+    ? new OutputTap(
+      id,
+      (message, transfer) => scope.postMessage(message, transfer),
+      firstAvailable ? { hideFirstStderrLine: /^tailops:\d+$/ } : {},
+    )
+    : undefined;
   try {
     const texts: ResultText[] = [];
-    const result = await execute(target, plan, { signal: controller.signal, texts });
+    const result = await execute(target, plan, { signal: controller.signal, texts, output });
+    output?.close();
     scope.postMessage({ type: "result", id, ok: true, result, texts }, textBuffers(texts));
   } catch (raw) {
+    output?.close();
     const error = toSshError(raw, target);
     if (error.detail) {
       log("warning", "SSH call failed: {detail}", {
@@ -271,7 +293,7 @@ scope.onmessage = (event) => {
       scope.postMessage({ type: "config_error", message: (error as Error).message });
     }
   } else if (message.type === "run") {
-    void run(message.id, message.target, message.plan);
+    void run(message.id, message.target, message.plan, message.stream === true);
   } else if (message.type === "cancel") {
     running.get(message.id)?.abort(new SshError("cancelled", "The call was cancelled"));
   }
