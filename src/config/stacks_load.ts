@@ -54,9 +54,9 @@ export interface Stack {
 
 /**
  * Whether `pull` fetches this service's image: it names an image, builds none,
- * and its `pull_policy` is unset or `always`. `never`, `missing` and `build`
- * leave the image on the host to `up` (an image built or loaded there is never
- * pulled).
+ * and its `pull_policy` is unset or `always`. `never`, `missing` (v1:
+ * `if_not_present`) and `build` leave the image on the host to `up` (an image
+ * built or loaded there is never pulled).
  *
  * @param service The service.
  * @returns `true` when deploying pulls it.

@@ -49,6 +49,8 @@ export interface FleetOptions {
   readonly connectTimeoutMs?: number;
   /** Extra environment for the gateway (e.g. `TAILOPS_OPERATIONS`). */
   readonly env?: Record<string, string | null>;
+  /** Per sshd instance: environment its sessions get (sshd `SetEnv`). */
+  readonly sessionEnv?: readonly (Readonly<Record<string, string>> | undefined)[];
 }
 
 /** A running fleet: sshd instances, the gateway and a connected client. */
@@ -160,6 +162,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       authorizedKeys: [key.publicKey],
       count: options.instances,
       distinctAddresses: true,
+      setEnv: options.sessionEnv,
     });
     const knownHostsFile = `${dir}/known_hosts`;
     await writeKnownHosts(testbed, knownHostsFile);
