@@ -20,7 +20,7 @@ import {
   TEST_USER,
 } from "./_sshd_util.ts";
 
-export { generateClientKey, TEST_HOME, TEST_USER } from "./_sshd_util.ts";
+export { ensureTestUser, generateClientKey, TEST_HOME, TEST_USER } from "./_sshd_util.ts";
 export type { ClientKey, HostKey } from "./_sshd_util.ts";
 
 /** Options for {@linkcode SshdTestbed.start}. */

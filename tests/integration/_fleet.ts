@@ -49,6 +49,8 @@ export interface FleetOptions {
   readonly connectTimeoutMs?: number;
   /** Extra environment for the gateway (e.g. `TAILOPS_OPERATIONS`). */
   readonly env?: Record<string, string | null>;
+  /** More targets file lines, appended under `targets:` (e.g. docker engines). */
+  readonly extraTargets?: readonly string[];
   /** Per sshd instance: environment its sessions get (sshd `SetEnv`). */
   readonly sessionEnv?: readonly (Readonly<Record<string, string>> | undefined)[];
 }
@@ -176,6 +178,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       "version: 1",
       "targets:",
       ...targets.flatMap((t) => targetYaml(t, testbed!, context)),
+      ...options.extraTargets ?? [],
       "",
     ].join("\n");
     gateway = await startGateway({ targets: yaml, policy: options.policy, env: options.env });

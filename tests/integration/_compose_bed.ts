@@ -1,0 +1,100 @@
+/**
+ * Compose test hosts: real dockerd engines (one per SSH host) whose socket
+ * the SSH test user may use, each with a local `busybox:1.36` image built
+ * from Debian's busybox-static (no registry is reachable), and the session
+ * environment that points each sshd instance's sessions at its engine
+ * (`DOCKER_HOST`), as a host's own environment would. The gateway is given
+ * nothing beyond the targets' declarations.
+ *
+ * @module
+ */
+import { fileURLToPath as fromFileUrl } from "node:url";
+import { buildTestImage, DockerdTestbed } from "../../scripts/testbed/dockerd.ts";
+import { ensureTestUser, TEST_USER } from "../../scripts/testbed/sshd.ts";
+
+/** The repository's example stacks (`stacks/`), served as `TAILOPS_STACKS`. */
+export const SHIPPED_STACKS: string = fromFileUrl(new URL("../../stacks", import.meta.url));
+
+/** busybox applets the example monitoring stack runs, beyond the test image's. */
+const MONITORING_PROGRAMS = ["httpd", "wget", "mkdir", "mv", "printf", "touch", "test", "read"];
+
+/** Whether `docker-compose` (Debian's compose v1) is installed here. */
+export async function hasComposeV1(): Promise<boolean> {
+  try {
+    await Deno.stat("/usr/bin/docker-compose");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts `count` engines in parallel, each with `busybox:1.36` built locally
+ * and its socket usable by the SSH test user's group.
+ *
+ * Needs root, dockerd, busybox-static.
+ *
+ * @param count Engines to start.
+ * @returns The engines; close each when done.
+ * @throws {Error} When one does not start (those started are closed first).
+ */
+export async function startEngines(count: number): Promise<DockerdTestbed[]> {
+  await ensureTestUser();
+  const started = await Promise.allSettled(
+    Array.from({ length: count }, async () => {
+      const engine = await DockerdTestbed.start({ image: false, group: TEST_USER });
+      try {
+        engine.image = await buildTestImage(engine.socket, {
+          dir: engine.dir,
+          tag: "busybox:1.36",
+          programs: MONITORING_PROGRAMS,
+        });
+        return engine;
+      } catch (error) {
+        await engine.close();
+        throw error;
+      }
+    }),
+  );
+  const engines = started.flatMap((s) => s.status === "fulfilled" ? [s.value] : []);
+  const failed = started.find((s) => s.status === "rejected");
+  if (failed) {
+    await Promise.all(engines.map((e) => e.close()));
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return engines;
+}
+
+/**
+ * The session environment pointing an SSH host at its engine.
+ *
+ * @param engine The engine.
+ * @param extra More variables (a `PATH`, a `DOCKER_CONFIG`).
+ * @returns `DOCKER_HOST` and the extras.
+ */
+export function engineEnv(
+  engine: DockerdTestbed,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return { DOCKER_HOST: `unix://${engine.socket}`, ...extra };
+}
+
+/**
+ * Each container of a compose project on an engine: id and start time (to
+ * tell whether a deploy restarted it).
+ *
+ * @param engine The engine.
+ * @param project The project.
+ * @returns `ID STARTED_AT` lines, sorted.
+ */
+export async function containerStarts(engine: DockerdTestbed, project: string): Promise<string[]> {
+  const ids = (await engine.docker(
+    "ps",
+    "-aq",
+    "--filter",
+    `label=com.docker.compose.project=${project}`,
+  )).split("\n").filter(Boolean);
+  if (ids.length === 0) return [];
+  return (await engine.docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", ...ids))
+    .split("\n").sort();
+}
