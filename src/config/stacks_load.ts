@@ -105,7 +105,7 @@ function readCompose(text: string): { services: StackService[]; warnings: string
   }
   const services = (doc as { services?: unknown } | null)?.services;
   if (!services || typeof services !== "object" || Array.isArray(services)) {
-    return "expected a \"services\" mapping";
+    return 'expected a "services" mapping';
   }
   const out: StackService[] = [];
   const warnings: string[] = [];

@@ -150,7 +150,8 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
         plan: listContainers("stack_deploy", stack.name, target),
         until: { services: chosen, everyMs: POLL_MS, withinMs: args.wait_s * 1000, onlyIfChanged },
       };
-      const steps = [...writes, ...pull, up, wait];
+      // A stack without services has no containers to wait for.
+      const steps = [...writes, ...pull, up, ...(chosen.length > 0 ? [wait] : [])];
       return {
         kind: "sequence",
         ...limits,
@@ -211,10 +212,12 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
       const pulledRun = pulled.length > 0 ? composeStep("pull the stack's images") : null;
       const compose = composeStep("bring the stack up");
       const listing = result.steps[next];
-      if (!listing || !("ok" in listing)) {
+      if (chosen.length > 0 && (!listing || !("ok" in listing))) {
         throw new OperationError("bad_output", "The container listing did not run");
       }
-      const services = serviceStates(containersOf(listing), chosen);
+      const services = listing && "ok" in listing
+        ? serviceStates(containersOf(listing), chosen)
+        : [];
       const waiting = notReady(services, chosen);
       if (waiting.length > 0) {
         throw new OperationError(

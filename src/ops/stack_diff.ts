@@ -116,7 +116,11 @@ export function stackDiff(stacks: readonly Stack[]): Operation {
         ...out.files.filter((f) => f.state !== "same").map((f) => `  ${f.name}: ${f.state}`),
         ...out.services.filter((s) => !s.defined || !s.ready).map((s) =>
           `  ${s.service}: ${
-            !s.defined ? "not in the stack" : s.containers.length === 0 ? "not running" : "not ready"
+            !s.defined
+              ? "not in the stack"
+              : s.containers.length === 0
+              ? "not running"
+              : "not ready"
           }`
         ),
       ].join("\n"),

@@ -66,6 +66,25 @@ export async function startEngines(count: number): Promise<DockerdTestbed[]> {
 }
 
 /**
+ * A directory of links to every program in /usr/bin but the named ones: a
+ * `PATH` for a host that lacks them (docker-compose, docker).
+ *
+ * @param dir A new directory to create.
+ * @param without The programs to leave out.
+ * @returns The directory.
+ */
+export async function binWithout(dir: string, without: readonly string[]): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
+  await Deno.chmod(dir, 0o755);
+  for await (const entry of Deno.readDir("/usr/bin")) {
+    if (!without.includes(entry.name)) {
+      await Deno.symlink(`/usr/bin/${entry.name}`, `${dir}/${entry.name}`);
+    }
+  }
+  return dir;
+}
+
+/**
  * The session environment pointing an SSH host at its engine.
  *
  * @param engine The engine.

@@ -16,6 +16,7 @@ import { tempDirWith } from "./_gateway.ts";
 import { type Fleet, startFleet } from "./_fleet.ts";
 import { ALLOW_ALL_POLICY, call } from "./_mcp_checks.ts";
 import {
+  binWithout,
   containerStarts,
   engineEnv,
   hasComposeV1,
@@ -85,13 +86,7 @@ Deno.test({
       );
     }
     // A PATH with every program of /usr/bin but docker-compose (the docker CLI stays, no plugin).
-    const bin = `${work}/bin-without-compose`;
-    await Deno.mkdir(bin);
-    for await (const entry of Deno.readDir("/usr/bin")) {
-      if (entry.name !== "docker-compose") {
-        await Deno.symlink(`/usr/bin/${entry.name}`, `${bin}/${entry.name}`);
-      }
-    }
+    const bin = await binWithout(`${work}/bin-without-compose`, ["docker-compose"]);
     // The planted plugin, found through DOCKER_CONFIG/cli-plugins.
     const config = `${work}/docker-config`;
     await Deno.mkdir(`${config}/cli-plugins`, { recursive: true });
