@@ -69,6 +69,16 @@ export function isPulled(service: StackService): boolean {
 const HOST_MODES = ["network_mode", "pid", "ipc", "userns_mode", "uts"] as const;
 const SOCKETS = ["/var/run/docker.sock", "/run/docker.sock"];
 
+/** An absolute path with `.`, `..` and repeated slashes resolved (`/srv/../` is `/`). */
+function normalize(path: string): string {
+  const parts: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "..") parts.pop();
+    else if (part !== "" && part !== ".") parts.push(part);
+  }
+  return `/${parts.join("/")}`;
+}
+
 /** What of a service's settings reaches the host, one sentence each. */
 function hostReach(name: string, service: Record<string, unknown>): string[] {
   const out: string[] = [];
@@ -87,7 +97,7 @@ function hostReach(name: string, service: Record<string, unknown>): string[] {
       ? volume.split(":")[0]
       : (volume as { source?: unknown })?.source;
     if (typeof source !== "string" || !source.startsWith("/")) continue;
-    const clean = source.replace(/\/+$/, "") || "/";
+    const clean = normalize(source);
     if (clean === "/") say("mounts the host's root directory /");
     else if (SOCKETS.includes(clean)) say(`mounts the Docker socket ${clean} (root on the host)`);
     else say(`mounts the host path ${clean}`);
