@@ -147,8 +147,15 @@ export async function loadStacks(dir: string): Promise<readonly Stack[]> {
   const problem = (message: string) => problems.push({ path: "", message });
   let names: string[];
   try {
-    names = (await Array.fromAsync(Deno.readDir(dir))).filter((e) => e.isDirectory)
-      .map((e) => e.name).sort();
+    const entries = await Array.fromAsync(Deno.readDir(dir));
+    names = entries.filter((e) => e.isDirectory).map((e) => e.name).sort();
+    // A stack is a directory of its own: a symlink could point anywhere on the gateway.
+    for (const link of entries.filter((e) => e.isSymlink)) {
+      problem(
+        `Stack ${JSON.stringify(`${dir.replace(/\/$/, "")}/${link.name}`)}: ` +
+          "expected a directory, found a symlink",
+      );
+    }
   } catch (error) {
     throw new ConfigError([{
       path: "",
