@@ -11,6 +11,7 @@
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { buildTestImage, DockerdTestbed } from "../../scripts/testbed/dockerd.ts";
 import { ensureTestUser, TEST_USER } from "../../scripts/testbed/sshd.ts";
+import type { Client } from "./_gateway.ts";
 
 /** The repository's example stacks (`stacks/`), served as `TAILOPS_STACKS`. */
 export const SHIPPED_STACKS: string = fromFileUrl(new URL("../../stacks", import.meta.url));
@@ -116,4 +117,50 @@ export async function containerStarts(engine: DockerdTestbed, project: string): 
   if (ids.length === 0) return [];
   return (await engine.docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", ...ids))
     .split("\n").sort();
+}
+
+/**
+ * Creates one directory per id under `base` that the SSH test user may write (write roots).
+ *
+ * @param base An existing directory.
+ * @param ids The directory names.
+ */
+export async function writableDirs(base: string, ids: readonly string[]): Promise<void> {
+  for (const id of ids) {
+    await Deno.mkdir(`${base}/${id}`, { mode: 0o777 });
+    await Deno.chmod(`${base}/${id}`, 0o777);
+  }
+}
+
+/** A fan-out's structured result, as the stack tests read it. */
+export interface Rollout {
+  results: {
+    target: string;
+    status: string;
+    batch?: number;
+    data?: Record<string, unknown>;
+    error?: { code: string; message: string };
+  }[];
+  batches: { batch: number; targets: string[]; ok: number; failed: number; skipped: number }[];
+}
+
+/**
+ * Calls a tool and collects its progress messages (a rollout's `batch i/n: target: status`).
+ *
+ * @param client The SDK client.
+ * @param name Tool name.
+ * @param args Arguments.
+ * @returns The structured result and the messages, in arrival order.
+ */
+export async function callWithProgress(
+  client: InstanceType<typeof Client>,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<{ result: Rollout; progress: string[] }> {
+  const progress: string[] = [];
+  const raw = await client.callTool({ name, arguments: args }, {
+    onprogress: (p: { message?: string }) => progress.push(p.message ?? ""),
+    timeout: 600_000,
+  });
+  return { result: raw.structuredContent as unknown as Rollout, progress };
 }

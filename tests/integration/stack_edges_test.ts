@@ -1,7 +1,7 @@
 /**
  * Compose stacks at their edges, through the real gateway and real sshd
- * hosts sharing one real dockerd: a rollout whose first batch hits a host
- * without compose, the v2 plugin chosen over docker-compose (a planted
+ * hosts sharing one real dockerd: a rollout by percentage whose first batch
+ * holds a host without compose, the v2 plugin chosen over docker-compose (a planted
  * plugin executable that records its argv and hands over to docker-compose:
  * the v2 plugin is not packaged for Debian 12), a stack that never gets
  * healthy, a stack directory that is a symlink, stack names that try to
@@ -17,11 +17,13 @@ import { type Fleet, startFleet } from "./_fleet.ts";
 import { ALLOW_ALL_POLICY, call } from "./_mcp_checks.ts";
 import {
   binWithout,
+  callWithProgress,
   containerStarts,
   engineEnv,
   hasComposeV1,
   SHIPPED_STACKS,
   startEngines,
+  writableDirs,
 } from "./_compose_bed.ts";
 
 const STUCK = `services:
@@ -65,7 +67,7 @@ function pluginScript(log: string): string {
 }
 
 Deno.test({
-  name: "compose stacks at the edges: no compose in batch 1, the v2 plugin, never healthy, " +
+  name: "compose stacks at the edges: no compose in batch 1 beside the v2 plugin, never healthy, " +
     "a symlinked stack dir, escaping names, host-reaching settings",
   ignore: !(await hasComposeV1()),
   sanitizeOps: false,
@@ -122,69 +124,49 @@ Deno.test({
         policy: ALLOW_ALL_POLICY,
         env: { TAILOPS_STACKS: stacks },
       });
-      for (const id of [...ids, "outside"]) {
-        await Deno.mkdir(`${fleet.filesDir}/${id}`, { mode: 0o777 });
-        await Deno.chmod(`${fleet.filesDir}/${id}`, 0o777);
-      }
+      await writableDirs(fleet.filesDir, [...ids, "outside"]);
       const client = fleet.client;
       const dirOf = (id: string, stack = "monitoring") => `${fleet!.filesDir}/${id}/${stack}`;
+      /** What the plugin is given (after "compose") for the monitoring stack on a host. */
+      const pluginArgv = (id: string) =>
+        `compose --ansi never --project-name monitoring --project-directory ${dirOf(id)}`;
 
       await t.step(
-        "a host without compose fails batch 1 with one sentence and the rest are skipped",
+        "a rollout by percentage: in batch 1 a host without compose fails with one sentence " +
+          "and the docker compose plugin is chosen over docker-compose; batch 2 is skipped",
         async () => {
-          const progress: string[] = [];
-          const raw = await client.callTool(
-            {
-              name: "stack_deploy",
-              arguments: { targets: "tag:web", stack: "monitoring", serial: 1, max_failures: 1 },
-            },
-            { onprogress: (p: { message?: string }) => progress.push(p.message ?? "") },
-          );
-          const result = raw.structuredContent as {
-            results: {
-              target: string;
-              status: string;
-              error?: { code: string; message: string };
-            }[];
-            batches: { batch: number; targets: string[]; failed: number; skipped: number }[];
-          };
+          const { result, progress } = await callWithProgress(client, "stack_deploy", {
+            targets: "tag:web",
+            stack: "monitoring",
+            serial: "50%",
+            max_failures: 1,
+            wait_s: 180,
+          });
           assert.deepEqual(result.results.map((r) => [r.target, r.status]), [
             ["bare", "failed"],
-            ["plugin", "skipped"],
+            ["plugin", "ok"],
             ["v1", "skipped"],
-          ]);
+          ], JSON.stringify(result.results));
           assert.deepEqual(result.results[0].error, {
             code: "program_missing",
             message: NO_COMPOSE,
           });
-          assert.deepEqual(result.batches.map((b) => [b.batch, b.targets, b.failed, b.skipped]), [
-            [1, ["bare"], 1, 0],
-            [2, ["plugin"], 0, 1],
-            [3, ["v1"], 0, 1],
+          assert.deepEqual(
+            result.batches.map((b) => [b.batch, b.targets, b.ok, b.failed, b.skipped]),
+            [
+              [1, ["bare", "plugin"], 1, 1, 0],
+              [2, ["v1"], 0, 0, 1],
+            ],
+          );
+          assert.deepEqual(progress.toSorted(), [
+            "batch 1/2: bare: failed",
+            "batch 1/2: plugin: ok",
+            "batch 2/2: v1: skipped",
           ]);
-          assert.deepEqual(progress, [
-            "batch 1/3: bare: failed",
-            "batch 2/3: plugin: skipped",
-            "batch 3/3: v1: skipped",
-          ]);
-          // The files reached the host before compose was looked for; nothing else ran.
+          // The files reached the host without compose before compose was looked for.
           await Deno.stat(`${dirOf("bare")}/compose.yaml`);
-          await assert.rejects(Deno.stat(dirOf("plugin")), Deno.errors.NotFound);
-          assert.deepEqual(await containerStarts(engine, "monitoring"), []);
-        },
-      );
-
-      await t.step(
-        "where the docker compose plugin answers, it is chosen over docker-compose, with this argv",
-        async () => {
-          const called = await call(client, "stack_deploy", {
-            target: "plugin",
-            stack: "monitoring",
-            wait_s: 180,
-          });
-          const entry = called.results[0];
-          assert.equal(entry.status, "ok", JSON.stringify(entry));
-          const data = entry.data as {
+          await assert.rejects(Deno.stat(dirOf("v1")), Deno.errors.NotFound);
+          const data = result.results[1].data as {
             compose: { compose: string };
             services: { ready: boolean }[];
           };
@@ -192,26 +174,18 @@ Deno.test({
           assert.ok(data.services.every((s) => s.ready));
           const lines = (await Deno.readTextFile(pluginLog)).split("\n");
           assert.ok(lines.includes("compose version"), lines.join("\n"));
-          assert.ok(
-            lines.includes(
-              `compose --ansi never --project-name monitoring --project-directory ${
-                dirOf("plugin")
-              } up --detach --remove-orphans`,
-            ),
-            lines.join("\n"),
-          );
-          const down = await call(client, "stack_down", { target: "plugin", stack: "monitoring" });
-          assert.equal(down.results[0].status, "ok", down.text);
-          assert.ok(
-            (await Deno.readTextFile(pluginLog)).includes(
-              `compose --ansi never --project-name monitoring --project-directory ${
-                dirOf("plugin")
-              } down --remove-orphans`,
-            ),
-          );
-          assert.deepEqual(await containerStarts(engine, "monitoring"), []);
+          assert.ok(lines.includes(`${pluginArgv("plugin")} up --detach --remove-orphans`));
+          assert.equal((await containerStarts(engine, "monitoring")).length, 2);
         },
       );
+
+      await t.step("stack_down runs through the plugin and the containers go", async () => {
+        const down = await call(client, "stack_down", { target: "plugin", stack: "monitoring" });
+        assert.equal(down.results[0].status, "ok", down.text);
+        const lines = (await Deno.readTextFile(pluginLog)).split("\n");
+        assert.ok(lines.includes(`${pluginArgv("plugin")} down --remove-orphans`));
+        assert.deepEqual(await containerStarts(engine, "monitoring"), []);
+      });
 
       await t.step(
         "a stack that never gets healthy fails at wait_s naming the service",

@@ -14,11 +14,13 @@ import type { DockerdTestbed } from "../../scripts/testbed/dockerd.ts";
 import { type Fleet, startFleet } from "./_fleet.ts";
 import { ALLOW_ALL_POLICY, call } from "./_mcp_checks.ts";
 import {
+  callWithProgress,
   containerStarts,
   engineEnv,
   hasComposeV1,
   SHIPPED_STACKS,
   startEngines,
+  writableDirs,
 } from "./_compose_bed.ts";
 
 const WEB = ["web-1", "web-2", "web-3"];
@@ -62,10 +64,7 @@ Deno.test({
         policy: ALLOW_ALL_POLICY,
         env: { TAILOPS_STACKS: SHIPPED_STACKS },
       });
-      for (const id of WEB) {
-        await Deno.mkdir(`${fleet.filesDir}/${id}`, { mode: 0o777 });
-        await Deno.chmod(`${fleet.filesDir}/${id}`, 0o777);
-      }
+      await writableDirs(fleet.filesDir, WEB);
       const client = fleet.client;
       const dirOf = (id: string) => `${fleet!.filesDir}/${id}/monitoring`;
 
@@ -113,33 +112,21 @@ Deno.test({
             );
             // No pull step: both services use an image already on the host.
             const up = plan.steps[3];
-            assert.deepEqual(up.argv, [
-              [
-                "docker",
-                "compose",
-                "--ansi",
-                "never",
-                "--project-name",
-                "monitoring",
-                "--project-directory",
-                dirOf(WEB[i]),
-                "up",
-                "--detach",
-                "--remove-orphans",
-              ],
-              [
-                "docker-compose",
-                "--ansi",
-                "never",
-                "--project-name",
-                "monitoring",
-                "--project-directory",
-                dirOf(WEB[i]),
-                "up",
-                "--detach",
-                "--remove-orphans",
-              ],
-            ]);
+            const rest = [
+              "--ansi",
+              "never",
+              "--project-name",
+              "monitoring",
+              "--project-directory",
+              dirOf(WEB[i]),
+              "up",
+              "--detach",
+              "--remove-orphans",
+            ];
+            assert.deepEqual(up.argv, [["docker", "compose", ...rest], [
+              "docker-compose",
+              ...rest,
+            ]]);
             assert.deepEqual(up.chosen_when_these_succeed, [
               ["docker", "compose", "version"],
               null,
@@ -168,32 +155,12 @@ Deno.test({
       await t.step(
         "the rollout goes in batches, brings every service up healthy and reports each",
         async () => {
-          const progress: string[] = [];
-          const raw = await client.callTool(
-            {
-              name: "stack_deploy",
-              arguments: { targets: "tag:web", stack: "monitoring", serial: 2, wait_s: 180 },
-            },
-            {
-              onprogress: (p: { message?: string }) => progress.push(p.message ?? ""),
-              timeout: 600_000,
-            },
-          );
-          const result = raw.structuredContent as {
-            results: {
-              target: string;
-              status: string;
-              batch: number;
-              data?: {
-                changed: boolean;
-                pulled: string[];
-                compose: { compose: string } | null;
-                services: Service[];
-              };
-              error?: unknown;
-            }[];
-            batches: { batch: number; targets: string[]; ok: number; failed: number }[];
-          };
+          const { result, progress } = await callWithProgress(client, "stack_deploy", {
+            targets: "tag:web",
+            stack: "monitoring",
+            serial: 2,
+            wait_s: 180,
+          });
           assert.deepEqual(
             result.results.map((r) => [r.target, r.status]),
             WEB.map((id) => [id, "ok"]),
@@ -210,7 +177,12 @@ Deno.test({
             );
           }
           for (const entry of result.results) {
-            const data = entry.data!;
+            const data = entry.data as {
+              changed: boolean;
+              pulled: string[];
+              compose: { compose: string } | null;
+              services: Service[];
+            };
             assert.equal(data.changed, true);
             assert.deepEqual(data.pulled, []);
             assert.equal(data.compose?.compose, "docker-compose");
