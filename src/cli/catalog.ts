@@ -15,6 +15,9 @@ import { stackDiff } from "../ops/stack_diff.ts";
 import { stackDown } from "../ops/stack_down.ts";
 import { loadStacks } from "../config/stacks_load.ts";
 
+/** The tools curated stacks add to the catalog. */
+export const STACK_TOOLS: readonly string[] = ["stack_deploy", "stack_diff", "stack_down"];
+
 /**
  * The built-in catalog plus the operator's operation files, when a directory
  * is given (or named by `TAILOPS_OPERATIONS`, which also reaches `serve`).
