@@ -19,12 +19,15 @@ export const SHIPPED_STACKS: string = fromFileUrl(new URL("../../stacks", import
 /** busybox applets the example monitoring stack runs, beyond the test image's. */
 const MONITORING_PROGRAMS = ["httpd", "wget", "mkdir", "mv", "printf", "touch", "test", "read"];
 
-/** Whether `docker-compose` (Debian's compose v1) is installed here. */
+/** Whether `docker-compose` (Debian's compose v1) is installed here; says so when not. */
 export async function hasComposeV1(): Promise<boolean> {
   try {
     await Deno.stat("/usr/bin/docker-compose");
     return true;
   } catch {
+    console.warn(
+      "docker-compose is not installed (apt-get install docker-compose): compose stack tests skip",
+    );
     return false;
   }
 }
