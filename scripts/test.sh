@@ -4,7 +4,8 @@
 #
 # The suite starts real OpenSSH sshd and dockerd instances on loopback and
 # unix sockets inside temp dirs, so it needs openssh-server, docker.io and
-# busybox-static (for a local test image), postgresql and haproxy (shared
+# busybox-static (for a local test image), docker-compose (compose stacks),
+# postgresql and haproxy (shared
 # state across gateways), and root (sshd and dockerd run as
 # root; a dedicated test user logs in over SSH).
 set -uo pipefail
@@ -30,7 +31,9 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 [ -x /usr/bin/systemd-nspawn ] || missing+=(systemd-container) # boots the installed unit
-[ -x /usr/bin/docker-compose ] || missing+=(docker-compose) # runs deploy/docker/compose.yaml
+# Compose stacks run Debian's compose v1 against the testbed's dockerd (the v2
+# plugin is not packaged for Debian 12; its path is tested with a stand-in).
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing Debian packages: ${missing[*]} (run as root, or install them first)"

@@ -149,20 +149,23 @@ const IMAGE_PROGRAMS = ["sh", "echo", "sleep", "head", "cat", "yes", "seq", "tru
  * registry is reachable here).
  *
  * @param socket The engine's unix socket.
- * @param options `tag` (default `tailops-test:latest`) and a scratch `dir`.
+ * @param options `tag` (default `tailops-test:latest`), a scratch `dir`, and more busybox
+ *   `programs` to link into `/bin`.
  * @returns The tag.
  * @throws {Error} When busybox-static is missing or the import fails.
  */
 export async function buildTestImage(
   socket: string,
-  options: { dir: string; tag?: string },
+  options: { dir: string; tag?: string; programs?: readonly string[] },
 ): Promise<string> {
   const tag = options.tag ?? "tailops-test:latest";
   const root = `${options.dir}/rootfs`;
   await Deno.mkdir(`${root}/bin`, { recursive: true });
   await Deno.copyFile("/bin/busybox", `${root}/bin/busybox`);
   await Deno.chmod(`${root}/bin/busybox`, 0o755);
-  for (const name of IMAGE_PROGRAMS) await Deno.symlink("busybox", `${root}/bin/${name}`);
+  for (const name of new Set([...IMAGE_PROGRAMS, ...options.programs ?? []])) {
+    await Deno.symlink("busybox", `${root}/bin/${name}`);
+  }
   const tarball = `${options.dir}/rootfs.tar`;
   await run("tar", ["-C", root, "-cf", tarball, "."]);
   await run(DOCKER_CLI, [

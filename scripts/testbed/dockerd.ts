@@ -29,6 +29,11 @@ export interface DockerdOptions {
   tls?: boolean;
   /** Build the busybox test image (default true). */
   image?: boolean;
+  /**
+   * Give this group the socket (`--group`) and let others traverse the temp dir, so a
+   * non-root user of the group (the SSH test user) can use the engine.
+   */
+  group?: string;
 }
 
 /** A running dockerd in its own temp dir. */
@@ -45,7 +50,15 @@ export class DockerdTestbed {
   image: string | null = null;
   #process: Deno.ChildProcess | null = null;
 
-  private constructor(dir: string, tcp: string | null, certificates: TestCertificates | null) {
+  readonly #group: string | null;
+
+  private constructor(
+    dir: string,
+    tcp: string | null,
+    certificates: TestCertificates | null,
+    group: string | null,
+  ) {
+    this.#group = group;
     this.dir = dir;
     this.socket = `${dir}/docker.sock`;
     this.tcp = tcp;
@@ -68,6 +81,7 @@ export class DockerdTestbed {
         dir,
         options.tls ? `tcp://127.0.0.1:${freePort()}` : null,
         certificates,
+        options.group ?? null,
       );
       await testbed.startDaemon();
       if (options.image !== false) testbed.image = await buildTestImage(testbed.socket, { dir });
@@ -102,7 +116,9 @@ export class DockerdTestbed {
       "--ip6tables=false",
       "--shutdown-timeout=1",
       "--log-level=warn",
+      ...(this.#group ? [`--group=${this.#group}`] : []),
     ];
+    if (this.#group) await Deno.chmod(this.dir, 0o711);
     if (this.tcp && this.certificates) {
       const f = this.certificates.files;
       args.push(

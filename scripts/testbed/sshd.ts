@@ -20,7 +20,7 @@ import {
   TEST_USER,
 } from "./_sshd_util.ts";
 
-export { generateClientKey, TEST_HOME, TEST_USER } from "./_sshd_util.ts";
+export { ensureTestUser, generateClientKey, TEST_HOME, TEST_USER } from "./_sshd_util.ts";
 export type { ClientKey, HostKey } from "./_sshd_util.ts";
 
 /** Options for {@linkcode SshdTestbed.start}. */
@@ -37,6 +37,11 @@ export interface SshdOptions {
   maxStartups?: string;
   /** Enable password login with this password for the test user. */
   password?: string;
+  /**
+   * Per instance (by index): environment sshd sets in the test user's sessions
+   * (`SetEnv`), e.g. `DOCKER_HOST` for that host's engine or a `PATH` without compose.
+   */
+  setEnv?: readonly (Readonly<Record<string, string>> | undefined)[];
 }
 
 /** One running sshd. */
@@ -91,7 +96,7 @@ export class SshdTestbed {
         const host = options.distinctAddresses ? `127.0.0.${2 + i}` : "127.0.0.1";
         const port = await freePort(host);
         const configPath = `${dir}/sshd_${i}.conf`;
-        await Deno.writeTextFile(configPath, sshdConfig(dir, host, port, options));
+        await Deno.writeTextFile(configPath, sshdConfig(dir, host, port, options, i));
         instances.push({
           host,
           port,
@@ -204,8 +209,21 @@ export class SshdTestbed {
   }
 }
 
-function sshdConfig(dir: string, host: string, port: number, options: SshdOptions): string {
+function sshdConfig(
+  dir: string,
+  host: string,
+  port: number,
+  options: SshdOptions,
+  index: number,
+): string {
+  const env = Object.entries(options.setEnv?.[index] ?? {});
+  for (const [name, value] of env) {
+    if (!/^[A-Z_][A-Z0-9_]*$/.test(name) || /[\s"\\]/.test(value)) {
+      throw new TypeError(`Invalid SetEnv ${name}: expected NAME=VALUE without blanks or quotes`);
+    }
+  }
   return [
+    ...(env.length > 0 ? [`SetEnv ${env.map(([n, v]) => `${n}=${v}`).join(" ")}`] : []),
     `ListenAddress ${host}:${port}`,
     `HostKey ${dir}/ssh_host_ed25519_key`,
     `HostKey ${dir}/ssh_host_ecdsa_key`,

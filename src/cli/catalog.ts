@@ -11,7 +11,12 @@ import { withDiscovery } from "../ops/discovery.ts";
 import type { Operation } from "../ops/operation.ts";
 import { withOperatorOperations } from "../ops/operator.ts";
 import { stackDeploy } from "../ops/stack_deploy.ts";
+import { stackDiff } from "../ops/stack_diff.ts";
+import { stackDown } from "../ops/stack_down.ts";
 import { loadStacks } from "../config/stacks_load.ts";
+
+/** The tools curated stacks add to the catalog. */
+export const STACK_TOOLS: readonly string[] = ["stack_deploy", "stack_diff", "stack_down"];
 
 /**
  * The built-in catalog plus the operator's operation files, when a directory
@@ -20,7 +25,8 @@ import { loadStacks } from "../config/stacks_load.ts";
  * Needs `read` on the directory, `env` for `TAILOPS_OPERATIONS`.
  *
  * @param dir The directory; `undefined` for `TAILOPS_OPERATIONS`, `null` for none.
- * @param stacksDir Curated compose stacks (adds `stack_deploy`); `undefined` for
+ * @param stacksDir Curated compose stacks (adds `stack_deploy`, `stack_diff`,
+ *   `stack_down`); `undefined` for
  *   `TAILOPS_STACKS`, `null` for none.
  * @returns The frozen catalog.
  * @throws {ConfigError} With `file:line:column` for every problem of every file.
@@ -39,7 +45,9 @@ export async function loadCatalog(
   const stacks = stacksFrom === undefined ? [] : await loadStacks(stacksFrom);
   if (stacks.length === 0 && from === undefined) return CATALOG;
   // Operator names are checked against every built-in, list_targets included.
-  const builtins = stacks.length > 0 ? Object.freeze([...CATALOG, stackDeploy(stacks)]) : CATALOG;
+  const builtins = stacks.length > 0
+    ? Object.freeze([...CATALOG, stackDeploy(stacks), stackDiff(stacks), stackDown(stacks)])
+    : CATALOG;
   const all = from === undefined
     ? builtins
     : withOperatorOperations(builtins, await loadOperations(from), ENVELOPE_KEYS);

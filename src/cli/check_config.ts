@@ -10,7 +10,7 @@ import type { Target } from "../config/targets_schema.ts";
 import { compilePolicy } from "../gate/policy.ts";
 import { CATALOG, checkRegistryAgainstCatalog } from "../ops/catalog.ts";
 import { CliError } from "./errors.ts";
-import { loadCatalog } from "./catalog.ts";
+import { loadCatalog, STACK_TOOLS } from "./catalog.ts";
 import { CHECK_CONFIG_HELP } from "./help.ts";
 import { parseFlags, stringOption } from "./options.ts";
 
@@ -115,8 +115,10 @@ export async function runCheckConfig(args: string[]): Promise<number> {
         `  ${rule.id}: ${rule.effect} ${rule.operations.join(",")} on ${rule.targets.join(",")}`,
       );
     }
-    const operators = catalog.slice(CATALOG.length).filter((op) => op.name !== "stack_deploy");
-    if (catalog.some((op) => op.name === "stack_deploy")) console.log("stack_deploy: enabled");
+    const operators = catalog.slice(CATALOG.length).filter((op) => !STACK_TOOLS.includes(op.name));
+    if (catalog.some((op) => op.name === "stack_deploy")) {
+      console.log(`stacks: ${STACK_TOOLS.join(", ")} enabled`);
+    }
     if (operators.length > 0) {
       console.log(`operations: ${operators.length} operator-defined`);
       for (const op of operators) {

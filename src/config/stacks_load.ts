@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { parse } from "yaml";
 import { ConfigError, type ConfigProblem } from "./errors.ts";
 import { describeReadError } from "./read_error.ts";
 
@@ -26,11 +27,109 @@ export const COMPOSE_FILE_NAMES = [
   "docker-compose.yml",
 ];
 
+/** One service of a stack's compose file, as far as deploying needs it. */
+export interface StackService {
+  readonly name: string;
+  /** Its `image`, or `null` when it only has `build`. */
+  readonly image: string | null;
+  /** Whether it has a `build` section (its image is built on the host, never pulled). */
+  readonly build: boolean;
+  /** Its `pull_policy`, or `null`. */
+  readonly pullPolicy: string | null;
+}
+
 /** One curated stack. */
 export interface Stack {
   readonly name: string;
   /** Its files, by name order: name and UTF-8 content. */
   readonly files: readonly { readonly name: string; readonly content: string }[];
+  /** The compose file's services, by name order. */
+  readonly services: readonly StackService[];
+  /**
+   * Settings of the compose file that give containers the host (privileged, host network,
+   * `/` or the Docker socket mounted...): shown, not refused; the operator wrote them.
+   */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Whether `pull` fetches this service's image: it names an image, builds none,
+ * and its `pull_policy` is unset or `always`. `never`, `missing` (v1:
+ * `if_not_present`) and `build` leave the image on the host to `up` (an image
+ * built or loaded there is never pulled).
+ *
+ * @param service The service.
+ * @returns `true` when deploying pulls it.
+ */
+export function isPulled(service: StackService): boolean {
+  return service.image !== null && !service.build &&
+    (service.pullPolicy === null || service.pullPolicy === "always");
+}
+
+const HOST_MODES = ["network_mode", "pid", "ipc", "userns_mode", "uts"] as const;
+const SOCKETS = ["/var/run/docker.sock", "/run/docker.sock"];
+
+/** An absolute path with `.`, `..` and repeated slashes resolved (`/srv/../` is `/`). */
+function normalize(path: string): string {
+  const parts: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "..") parts.pop();
+    else if (part !== "" && part !== ".") parts.push(part);
+  }
+  return `/${parts.join("/")}`;
+}
+
+/** What of a service's settings reaches the host, one sentence each. */
+function hostReach(name: string, service: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const say = (what: string) => out.push(`service ${JSON.stringify(name)}: ${what}`);
+  if (service.privileged === true) say("privileged: true (full access to the host)");
+  for (const key of HOST_MODES) {
+    if (service[key] === "host") say(`${key}: host (shares the host's namespace)`);
+  }
+  for (const key of ["cap_add", "devices", "security_opt"] as const) {
+    const list = service[key];
+    if (Array.isArray(list) && list.length > 0) say(`${key}: ${list.map(String).join(", ")}`);
+  }
+  const volumes = Array.isArray(service.volumes) ? service.volumes : [];
+  for (const volume of volumes) {
+    const source = typeof volume === "string"
+      ? volume.split(":")[0]
+      : (volume as { source?: unknown })?.source;
+    if (typeof source !== "string" || !source.startsWith("/")) continue;
+    const clean = normalize(source);
+    if (clean === "/") say("mounts the host's root directory /");
+    else if (SOCKETS.includes(clean)) say(`mounts the Docker socket ${clean} (root on the host)`);
+    else say(`mounts the host path ${clean}`);
+  }
+  return out;
+}
+
+/** The services and warnings of a compose file's text, or why it cannot be read. */
+function readCompose(text: string): { services: StackService[]; warnings: string[] } | string {
+  let doc: unknown;
+  try {
+    doc = parse(text, { maxAliasCount: 100 });
+  } catch (error) {
+    return `expected YAML (${(error as Error).message.split("\n")[0]})`;
+  }
+  const services = (doc as { services?: unknown } | null)?.services;
+  if (!services || typeof services !== "object" || Array.isArray(services)) {
+    return 'expected a "services" mapping';
+  }
+  const out: StackService[] = [];
+  const warnings: string[] = [];
+  for (const [name, raw] of Object.entries(services as Record<string, unknown>)) {
+    const service = (raw && typeof raw === "object" ? raw : {}) as Record<string, unknown>;
+    out.push({
+      name,
+      image: typeof service.image === "string" ? service.image : null,
+      build: service.build !== undefined,
+      pullPolicy: typeof service.pull_policy === "string" ? service.pull_policy : null,
+    });
+    warnings.push(...hostReach(name, service));
+  }
+  return { services: out.sort((a, b) => a.name < b.name ? -1 : 1), warnings };
 }
 
 /**
@@ -48,8 +147,15 @@ export async function loadStacks(dir: string): Promise<readonly Stack[]> {
   const problem = (message: string) => problems.push({ path: "", message });
   let names: string[];
   try {
-    names = (await Array.fromAsync(Deno.readDir(dir))).filter((e) => e.isDirectory)
-      .map((e) => e.name).sort();
+    const entries = await Array.fromAsync(Deno.readDir(dir));
+    names = entries.filter((e) => e.isDirectory).map((e) => e.name).sort();
+    // A stack is a directory of its own: a symlink could point anywhere on the gateway.
+    for (const link of entries.filter((e) => e.isSymlink)) {
+      problem(
+        `Stack ${JSON.stringify(`${dir.replace(/\/$/, "")}/${link.name}`)}: ` +
+          "expected a directory, found a symlink",
+      );
+    }
   } catch (error) {
     throw new ConfigError([{
       path: "",
@@ -94,15 +200,27 @@ export async function loadStacks(dir: string): Promise<readonly Stack[]> {
     if (files.length > MAX_STACK_FILES) {
       problem(`Stack ${JSON.stringify(where)}: expected at most ${MAX_STACK_FILES} files`);
     }
-    if (!files.some((f) => COMPOSE_FILE_NAMES.includes(f.name))) {
+    const composeName = COMPOSE_FILE_NAMES.find((n) => files.some((f) => f.name === n));
+    if (!composeName) {
       problem(
         `Stack ${JSON.stringify(where)}: expected a compose file (${
           COMPOSE_FILE_NAMES.join(", ")
         })`,
       );
+      continue;
+    }
+    const compose = readCompose(files.find((f) => f.name === composeName)!.content);
+    if (typeof compose === "string") {
+      problem(`Stack file ${JSON.stringify(`${where}/${composeName}`)}: ${compose}`);
+      continue;
     }
     files.sort((a, b) => a.name < b.name ? -1 : 1);
-    stacks.push(Object.freeze({ name, files: Object.freeze(files) }));
+    stacks.push(Object.freeze({
+      name,
+      files: Object.freeze(files),
+      services: Object.freeze(compose.services),
+      warnings: Object.freeze(compose.warnings),
+    }));
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(stacks);

@@ -9,7 +9,9 @@ import type { Registry } from "../config/registry.ts";
 import type { Target } from "../config/targets_schema.ts";
 import type { TargetType } from "../config/capabilities.ts";
 import { createHash } from "node:crypto";
+import { composeSettled, parseComposePs } from "./compose_ps.ts";
 import type {
+  ComposeSettle,
   ExecFailure,
   FsWritePlan,
   Plan,
@@ -167,9 +169,12 @@ export class ExecutorHost {
       const stepPlan = step.contentFrom === undefined
         ? step.plan
         : contentFromRead(step.plan, steps[step.contentFrom]);
-      const outcome = "code" in stepPlan
+      let outcome = "code" in stepPlan
         ? { ok: false as const, error: stepPlan, durationMs: 0 }
         : await this.run(target, stepPlan, options);
+      if (step.until && !(step.until.onlyIfChanged && !changed) && !("code" in stepPlan)) {
+        outcome = await this.#repeatUntilSettled(target, stepPlan, step.until, outcome, options);
+      }
       if (outcome.ok) {
         if (outcome.result.kind === "fs_write" && outcome.result.changed) changed = true;
         steps.push({ ok: true, result: outcome.result });
@@ -183,6 +188,37 @@ export class ExecutorHost {
       result: { kind: "sequence", steps },
       durationMs: Math.round(performance.now() - started),
     };
+  }
+
+  /**
+   * Runs a compose listing again until its services settle, the time is up,
+   * it fails, or the call is cancelled; returns the last outcome.
+   */
+  async #repeatUntilSettled(
+    target: Target,
+    plan: SequencePlan["steps"][number]["plan"],
+    until: ComposeSettle,
+    first: ExecOutcome,
+    options: { signal?: AbortSignal },
+  ): Promise<ExecOutcome> {
+    const deadline = performance.now() + until.withinMs;
+    let outcome = first;
+    while (outcome.ok && settledIn(outcome.result, until.services) === "waiting") {
+      const wait = Math.min(until.everyMs, deadline - performance.now());
+      if (wait <= 0 || options.signal?.aborted || this.#closed) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, wait);
+        function done() {
+          clearTimeout(timer);
+          options.signal?.removeEventListener("abort", done);
+          resolve();
+        }
+        options.signal?.addEventListener("abort", done, { once: true });
+      });
+      if (options.signal?.aborted) break;
+      outcome = await this.run(target, plan, options);
+    }
+    return outcome;
   }
 
   /** Stops every worker. Calls in flight fail with `cancelled`. */
@@ -388,6 +424,21 @@ function contentFromRead(
     content: btoa(binary),
     sha256: createHash("sha256").update(bytes).digest("hex"),
   };
+}
+
+/** Whether a compose listing's containers have settled; a failed listing ends the wait. */
+function settledIn(
+  result: PlanResult,
+  services: readonly string[],
+): "settled" | "waiting" | "failed" {
+  if (result.kind !== "exec" || result.commands.length !== 1) return "failed";
+  const [listing] = result.commands;
+  if (listing.exitCode !== 0 || listing.truncated) return "failed";
+  try {
+    return composeSettled(parseComposePs(listing.stdout), services) ? "settled" : "waiting";
+  } catch {
+    return "failed";
+  }
 }
 
 function fail(code: ExecFailure["code"], message: string, started: number): ExecOutcome {

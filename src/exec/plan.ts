@@ -31,6 +31,14 @@ export interface ExecPlan extends PlanLimits {
   readonly sudoEach?: readonly boolean[];
   /** In `all` mode, run no further command after one exits non-zero or is killed. */
   readonly stopOnFailure?: boolean;
+  /**
+   * `first_available` mode: per command, an argv that must exit 0 for that command to be
+   * chosen (the docker CLI exists without its compose plugin: `docker compose version`
+   * tells). `null` or absent: chosen when its program exists.
+   */
+  readonly probes?: readonly (readonly string[] | null)[];
+  /** `first_available` mode: the sentence a host with none of the commands gets. */
+  readonly noneMessage?: string;
 }
 
 /**
@@ -260,9 +268,26 @@ export interface SequencePlan extends PlanLimits {
      * with this index read (whole, not cut), e.g. a backup put back.
      */
     readonly contentFrom?: number;
+    /**
+     * For an exec step listing compose containers (see compose_ps.ts): run it again every
+     * `everyMs` until every one of `services` has settled (running, healthy where it has a
+     * health check) or `withinMs` passed; the last run is the step's result. With
+     * `onlyIfChanged`, it runs once when no earlier step changed a file.
+     */
+    readonly until?: ComposeSettle;
   }[];
   /** Run every step even after one failed (dry run's read-only checks); else stop. */
   readonly continueOnFailure?: boolean;
+}
+
+/** When a compose listing step is repeated: see `SequencePlan` steps' `until`. */
+export interface ComposeSettle {
+  /** The services that must each have a settled container. */
+  readonly services: readonly string[];
+  readonly everyMs: number;
+  readonly withinMs: number;
+  /** Repeat only when an earlier step changed a file; else run once. */
+  readonly onlyIfChanged?: boolean;
 }
 
 /** Any plan. */

@@ -29,17 +29,28 @@ export function commandLine(argv: readonly string[], sudo: boolean): string {
  * `first_available` stays one round trip. It writes `tailops:INDEX` as the
  * first stderr line before `exec`, so the caller knows which one ran.
  *
+ * A command with a probe is chosen when the probe exits 0 (run with the same
+ * sudo, output discarded); one without, when its program exists.
+ *
  * @param commands The candidate argvs, in order of preference.
  * @param sudo Run the chosen one under sudo.
+ * @param probes Per command, an argv that must succeed, or `null`.
  * @returns The script.
  */
 export function firstAvailableScript(
   commands: readonly (readonly string[])[],
   sudo: boolean,
+  probes: readonly (readonly string[] | null)[] = [],
 ): string {
   const names = [...new Set(commands.map((argv) => argv[0]))];
+  const test = (argv: readonly string[], index: number) => {
+    const probe = probes[index];
+    return probe
+      ? `${sudo ? SUDO_PREFIX : ""}${quoteArgv(probe)}`
+      : `command -v ${quoteArg(argv[0])}`;
+  };
   const branches = commands.map((argv, index) =>
-    `${index === 0 ? "if" : "elif"} command -v ${quoteArg(argv[0])} >/dev/null 2>&1; then ` +
+    `${index === 0 ? "if" : "elif"} ${test(argv, index)} >/dev/null 2>&1; then ` +
     `echo 'tailops:${index}' >&2; ${commandLine(argv, sudo)}; `
   );
   const none = quoteArg(`tailops: none of ${names.join(", ")} is installed`);

@@ -28,7 +28,13 @@ export function describePlan(plan: Plan, target: Target): Record<string, unknown
   const limits = { timeout_ms: plan.timeoutMs, output_cap_bytes: plan.outputCapBytes };
   switch (plan.kind) {
     case "exec": {
-      const common = { kind: "exec", mode: plan.mode, argv: plan.commands, ...limits };
+      const common = {
+        kind: "exec",
+        mode: plan.mode,
+        argv: plan.commands,
+        ...(plan.probes ? { chosen_when_these_succeed: plan.probes } : {}),
+        ...limits,
+      };
       if (target.type !== "ssh") {
         // Local programs run directly from argv: no shell is involved.
         return {
@@ -56,7 +62,7 @@ export function describePlan(plan: Plan, target: Target): Record<string, unknown
         ...common,
         where,
         remote_command_lines: plan.mode === "first_available"
-          ? [firstAvailableScript(plan.commands, plan.sudo)]
+          ? [firstAvailableScript(plan.commands, plan.sudo, plan.probes)]
           : plan.commands.map((argv, index) => commandLine(argv, sudoFor(plan, index))),
       };
     }
@@ -74,6 +80,16 @@ export function describePlan(plan: Plan, target: Target): Record<string, unknown
         steps: plan.steps.map((step) => ({
           ...describePlan(step.plan, target),
           ...(step.onlyIfChanged ? { only_if_a_file_changed: true } : {}),
+          ...(step.until
+            ? {
+              repeated_until_settled: {
+                services: step.until.services,
+                every_ms: step.until.everyMs,
+                within_ms: step.until.withinMs,
+                ...(step.until.onlyIfChanged ? { only_if_a_file_changed: true } : {}),
+              },
+            }
+            : {}),
         })),
       };
     case "fs_write":

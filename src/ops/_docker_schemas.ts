@@ -57,10 +57,8 @@ export const containerSummarySchema = z.object({
   Labels: z.record(z.string(), z.string()).nullable().default({}),
 });
 
-/** The compose label naming a container's project. */
-export const PROJECT_LABEL = "com.docker.compose.project";
-/** The compose label naming a container's service. */
-export const SERVICE_LABEL = "com.docker.compose.service";
+/** The compose labels naming a container's project and service. */
+export { PROJECT_LABEL, SERVICE_LABEL } from "../exec/compose_ps.ts";
 
 /**
  * A Docker plan with the target's limits.

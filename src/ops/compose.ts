@@ -4,11 +4,10 @@
  * with `--project-directory` under the target's `files.roots`; stacks on
  * Docker targets are controlled through the API instead (`stack_control`).
  *
- * Which CLI: a `docker-compose` program when the host has one (Debian's
- * compose v1, or v2's standalone binary; both take the same flags here),
- * else the `docker compose` plugin (v2). The `docker` CLI without the plugin
- * answers `unknown flag: --ansi`; that, like "is not a docker command", is
- * reported as one sentence saying neither is installed.
+ * Which CLI: the `docker compose` plugin (v2) when `docker compose version`
+ * succeeds on the host, else a `docker-compose` program (Debian's compose v1,
+ * or v2's standalone binary; both take the same flags here). A host with
+ * neither gets one sentence saying so.
  *
  * @module
  */
@@ -50,10 +49,17 @@ const COMPOSE_REACH = {
   services: { absent: "every service of the project" },
 } as const;
 
-/** The compose CLIs, in the order a host's is chosen: argv prefix and name. */
+/**
+ * The compose CLIs, in the order a host's is chosen: argv prefix, name, and
+ * the probe that must succeed for it to be chosen (`null`: the program exists).
+ */
 export const COMPOSE_CLIS = [
-  { prefix: ["docker-compose"], name: "docker-compose" },
-  { prefix: ["docker", "compose"], name: "docker compose" },
+  {
+    prefix: ["docker", "compose"],
+    name: "docker compose",
+    probe: ["docker", "compose", "version"],
+  },
+  { prefix: ["docker-compose"], name: "docker-compose", probe: null },
 ] as const;
 
 /** What a host without any compose CLI is told. */
@@ -63,13 +69,14 @@ export const NO_COMPOSE =
 /**
  * The compose argv for a validated call.
  *
- * @param args Project directory, optional file name, services.
+ * @param args Project directory, optional file name, services, optional project name.
  * @param verb The compose subcommand and its flags, e.g. `["up", "--detach"]`.
  * @param prefix The CLI: `["docker", "compose"]` (default) or `["docker-compose"]`.
- * @returns `docker compose --ansi never --project-directory DIR [--file DIR/F] VERB... -- SERVICES...`.
+ * @returns `docker compose --ansi never [--project-name P] --project-directory DIR
+ *   [--file DIR/F] VERB... [-- SERVICES...]`.
  */
 export function composeArgv(
-  args: ComposeArgs,
+  args: ComposeArgs & { project?: string },
   verb: readonly string[],
   prefix: readonly string[] = ["docker", "compose"],
 ): string[] {
@@ -77,24 +84,44 @@ export function composeArgv(
     ...prefix,
     "--ansi",
     "never",
+    ...(args.project ? ["--project-name", args.project] : []),
     "--project-directory",
     args.project_dir,
     ...(args.file ? ["--file", `${args.project_dir}/${args.file}`] : []),
     ...verb,
-    "--",
-    ...args.services,
+    // v1's `down` refuses a bare "--"; services never start with "-" anyway.
+    ...(args.services.length > 0 ? ["--", ...args.services] : []),
   ];
+}
+
+/**
+ * An exec plan running one compose command with whichever CLI the host has
+ * (see {@linkcode COMPOSE_CLIS}).
+ *
+ * @param name The operation, for the target's sudo policy.
+ * @param args Project directory, file, services, project name.
+ * @param options `verb`, and the `target` whose limits and sudo apply.
+ * @returns The plan.
+ */
+export function composeExec(
+  name: string,
+  args: ComposeArgs & { project?: string },
+  options: { verb: readonly string[]; target: Target },
+): ExecPlan {
+  return {
+    kind: "exec",
+    ...targetLimits(options.target),
+    commands: COMPOSE_CLIS.map((cli) => composeArgv(args, options.verb, cli.prefix)),
+    probes: COMPOSE_CLIS.map((cli) => cli.probe),
+    noneMessage: NO_COMPOSE,
+    mode: "first_available",
+    sudo: usesSudo(options.target, name),
+  };
 }
 
 function composePlan(name: string, args: ComposeArgs, target: Target, verb: string[]): ExecPlan {
   rootsFor(args.project_dir, target);
-  return {
-    kind: "exec",
-    ...targetLimits(target),
-    commands: COMPOSE_CLIS.map((cli) => composeArgv(args, verb, cli.prefix)),
-    mode: "first_available",
-    sudo: usesSudo(target, name),
-  };
+  return composeExec(name, args, { verb, target });
 }
 
 const composeOutput = z.object({

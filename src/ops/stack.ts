@@ -16,6 +16,7 @@ import {
   projectNameSchema,
   SERVICE_LABEL,
 } from "./_docker_schemas.ts";
+import { healthOf } from "../exec/compose_ps.ts";
 
 type Item = z.infer<typeof containerSummarySchema>;
 
@@ -24,16 +25,8 @@ function items(result: Parameters<typeof dockerAnswer>[0], doing: string): Item[
   return parseBody(z.array(containerSummarySchema), answer.body, "container list");
 }
 
-/**
- * A container's health from its status text (`Up 5 minutes (healthy)`).
- *
- * @param status The engine's status text.
- * @returns `healthy`, `unhealthy`, `starting`, or `null` without a health check.
- */
-export function healthOf(status: string): string | null {
-  const match = /\((healthy|unhealthy|health: starting)\)/.exec(status);
-  return match ? match[1].replace("health: ", "") : null;
-}
+/** A container's health from its status text; one home in the compose listing module. */
+export { healthOf };
 
 /** Compose projects on the engine. */
 export const stackList = defineOperation({

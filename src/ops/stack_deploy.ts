@@ -1,30 +1,37 @@
 /**
  * `stack_deploy`: copies a stack the operator curates on the gateway
  * (`TAILOPS_STACKS/NAME/`) to a host's project directory with file_write's
- * machinery (atomic, no symlinks followed, backups), then runs compose
- * `up --detach` there — only when a file changed, unless `force`. Dry run
- * shows every file's diff and the compose command per target. Rollouts over
- * several targets use the envelope's `serial` and `max_failures`.
+ * machinery (atomic, no symlinks followed, backups), then — only when a file
+ * changed, unless `force` — pulls the services whose images come from a
+ * registry and runs compose `up --detach` there, and finally waits until
+ * every service runs (healthy where it has a health check) or `wait_s`
+ * passed, reporting each service's state. Dry run shows every file's diff
+ * and every command per target. Rollouts over several targets use the
+ * envelope's `serial` and `max_failures`.
  *
  * @module
  */
 import { z } from "zod";
-import type { Stack } from "../config/stacks_load.ts";
-import type { Target } from "../config/targets_schema.ts";
-import type { ExecFailure, FsWritePlan, PlanResult, SequencePlan } from "../exec/plan.ts";
-import { COMPOSE_CLIS, composeArgv, parseCompose, serviceNameSchema } from "./compose.ts";
-import { rootsFor } from "./file.ts";
+import { isPulled, type Stack } from "../config/stacks_load.ts";
+import type { FsWritePlan, SequencePlan } from "../exec/plan.ts";
+import { composeExec, parseCompose, serviceNameSchema } from "./compose.ts";
 import { fileWrite } from "./file_write.ts";
-import { hostPathSchema } from "./_host_schemas.ts";
+import { defineOperation, type Operation, OperationError, targetLimits } from "./operation.ts";
 import {
-  defineOperation,
-  type Operation,
-  OperationError,
-  targetLimits,
-  usesSudo,
-} from "./operation.ts";
-
-type Outcome = { ok: true; result: PlanResult } | { ok: false; error: ExecFailure };
+  containersOf,
+  describeStackFiles,
+  fileArgs,
+  listContainers,
+  notReady,
+  type Outcome,
+  PROJECT_DIR_REACH,
+  readStackFiles,
+  serviceState,
+  serviceStates,
+  stackArgs,
+  stackDir,
+  stackNamed,
+} from "./_stack_host.ts";
 
 const fileOutput = z.object({
   name: z.string(),
@@ -36,13 +43,27 @@ const fileOutput = z.object({
   backup: z.string().nullable(),
 });
 
+const composeRun = z.object({ compose: z.string(), output: z.string(), truncated: z.boolean() });
+
 const output = z.object({
   stack: z.string(),
   project_dir: z.string(),
+  /** Whether a file changed (compose then pulled and ran `up`). */
   changed: z.boolean(),
   files: z.array(fileOutput),
-  compose: z.object({ compose: z.string(), output: z.string(), truncated: z.boolean() }).nullable(),
+  /** Services whose images were pulled (empty when pull did not run). */
+  pulled: z.array(z.string()),
+  /** `up`'s run, or `null` when it did not run (nothing changed). */
+  compose: composeRun.nullable(),
+  services: z.array(serviceState),
+  /** Settings of the compose file that reach the host (see stacks_load.ts). */
+  warnings: z.array(z.string()),
 });
+
+/** Seconds `stack_deploy` waits for services by default. */
+export const DEFAULT_WAIT_S = 60;
+/** How often the services are looked at while waiting. */
+const POLL_MS = 1_000;
 
 /**
  * The `stack_deploy` operation for the curated stacks.
@@ -51,33 +72,48 @@ const output = z.object({
  * @returns The operation.
  */
 export function stackDeploy(stacks: readonly Stack[]): Operation {
-  const names = stacks.map((s) => s.name) as [string, ...string[]];
+  const names = stacks.map((s) => s.name);
   const input = z.strictObject({
-    stack: z.enum(names, { error: `Invalid stack: expected one of ${names.join(", ")}` }),
-    project_dir: hostPathSchema.optional().describe(
-      "Where the stack's files go; default: the target's first write root / the stack's name",
-    ),
+    ...stackArgs(stacks),
     services: z.array(serviceNameSchema).max(64).default([]),
-    force: z.boolean().default(false).describe("Run compose up even when no file changed"),
+    force: z.boolean().default(false).describe(
+      "Pull and run compose up even when no file changed",
+    ),
+    wait_s: z.int().min(0).max(600).default(DEFAULT_WAIT_S).describe(
+      "Seconds to wait for every service to run (and be healthy where it has a health check)",
+    ),
   });
   type Args = z.infer<typeof input>;
-  const stackOf = (args: Args) => stacks.find((s) => s.name === args.stack)!;
-  const dirOf = (args: Args, target: Target) => {
-    if (args.project_dir) return args.project_dir;
-    const roots = target.type === "local" || target.type === "ssh" ? target.files.write_roots : [];
-    if (roots.length === 0) rootsFor("/", target, "write_roots");
-    return `${roots[0] === "/" ? "" : roots[0]}/${args.stack}`;
+  /** The services this call deploys, and of them those whose images are pulled. */
+  const servicesOf = (args: Args) => {
+    const stack = stackNamed(stacks, args.stack);
+    const all = stack.services.map((s) => s.name);
+    const chosen = args.services.length > 0 ? args.services : all;
+    for (const name of chosen) {
+      if (!all.includes(name)) {
+        throw new OperationError(
+          "invalid_arguments",
+          `Invalid service ${JSON.stringify(name)}: stack "${stack.name}" defines ${
+            all.join(", ")
+          }`,
+        );
+      }
+    }
+    const pulled = stack.services.filter((s) => chosen.includes(s.name) && isPulled(s))
+      .map((s) => s.name);
+    return { chosen, pulled };
   };
-  const writeArgs = (args: Args, target: Target, file: Stack["files"][number]) =>
-    fileWrite.input.parse({ path: `${dirOf(args, target)}/${file.name}`, content: file.content });
   return defineOperation({
     name: "stack_deploy",
     title: "Deploy a compose stack",
-    description: `Copies a compose stack curated on the gateway (${names.join(", ")}) to ` +
-      "project_dir on the host (default: first write root / stack name), each file written " +
-      "atomically with a backup, then runs `docker compose up --detach` (or docker-compose) " +
-      "there when a file changed (force: always). services: only these. Dry run shows each " +
-      "file's diff and the compose command. Over several targets, serial rolls out in batches.",
+    description: `Deploys a compose stack curated on the gateway (${names.join(", ")}): ` +
+      "copies its files to project_dir on the host (default: first write root / stack name), " +
+      "each written atomically with a backup; when a file changed (force: always) pulls the " +
+      "images that come from a registry (pull_policy unset or always, no build) and runs " +
+      "compose up --detach (the docker compose plugin, or docker-compose); then waits up to " +
+      "wait_s for every service to run and be healthy, and reports each service's state. " +
+      "Nothing changed: nothing is restarted. Dry run shows each file's diff and every " +
+      "command. services: only these. Over several targets, serial rolls out in batches.",
     input,
     output,
     capability: "file:write",
@@ -85,71 +121,71 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
     mutates: true,
     streamsOutput: true,
     destructive: true,
-    paramReach: {
-      project_dir: { absent: "the first write root / the stack's name" },
-      services: { absent: "every service of the stack" },
-    },
-    programs: ["readlink", ...COMPOSE_CLIS.map((cli) => cli.prefix[0])],
+    paramReach: { ...PROJECT_DIR_REACH, services: { absent: "every service of the stack" } },
+    programs: ["readlink", "docker", "docker-compose"],
     plan: (args, target): SequencePlan => {
-      const dir = dirOf(args, target);
+      const dir = stackDir(args, target);
+      const stack = stackNamed(stacks, args.stack);
+      const { chosen, pulled } = servicesOf(args);
       const limits = targetLimits(target);
-      const writes = stackOf(args).files.map((file) => ({
-        plan: {
-          ...fileWrite.plan(writeArgs(args, target, file), target),
-          makeDir: true,
-        } as FsWritePlan,
+      const writes = stack.files.map((file) => ({
+        plan: { ...fileWrite.plan(fileArgs(dir, file), target), makeDir: true } as FsWritePlan,
       }));
-      const compose = {
-        kind: "exec" as const,
-        ...limits,
-        commands: COMPOSE_CLIS.map((cli) =>
-          composeArgv({ project_dir: dir, services: args.services }, ["up", "--detach"], cli.prefix)
-        ),
-        mode: "first_available" as const,
-        sudo: usesSudo(target, "stack_deploy"),
+      const compose = { project_dir: dir, project: stack.name };
+      const onlyIfChanged = !args.force;
+      const pull = pulled.length === 0 ? [] : [{
+        plan: composeExec("stack_deploy", { ...compose, services: pulled }, {
+          verb: ["pull", "--quiet"],
+          target,
+        }),
+        onlyIfChanged,
+      }];
+      const up = {
+        plan: composeExec("stack_deploy", { ...compose, services: args.services }, {
+          verb: ["up", "--detach", "--remove-orphans"],
+          target,
+        }),
+        onlyIfChanged,
       };
+      const wait = {
+        plan: listContainers("stack_deploy", stack.name, target),
+        until: { services: chosen, everyMs: POLL_MS, withinMs: args.wait_s * 1000, onlyIfChanged },
+      };
+      // A stack without services has no containers to wait for.
+      const steps = [...writes, ...pull, up, ...(chosen.length > 0 ? [wait] : [])];
       return {
         kind: "sequence",
         ...limits,
-        timeoutMs: limits.timeoutMs * (writes.length + 1),
-        steps: [...writes, { plan: compose, onlyIfChanged: !args.force }],
+        timeoutMs: limits.timeoutMs * steps.length + args.wait_s * 1000,
+        steps,
       };
     },
     checkPlan: (args, target): SequencePlan => ({
       kind: "sequence",
       ...targetLimits(target),
       continueOnFailure: true,
-      steps: stackOf(args).files.map((file) => ({
-        plan: fileWrite.checkPlan!(
-          writeArgs(args, target, file),
-          target,
-        ) as SequencePlan["steps"][number]["plan"],
-      })),
+      steps: readStackFiles(stackNamed(stacks, args.stack), stackDir(args, target), target),
     }),
     describeCheck: (outcome: Outcome, args) => {
       if (!outcome.ok || outcome.result.kind !== "sequence") {
         return { error: outcome.ok ? { code: "bad_output", message: "No result" } : outcome.error };
       }
-      const steps = outcome.result.steps;
-      const files = stackOf(args).files.map((file, i) => {
-        const step = steps[i];
-        const one: Outcome = step && "ok" in step && step.ok ? { ok: true, result: step.result } : {
-          ok: false,
-          error: step && "error" in step ? step.error : { code: "not_found", message: "" },
-        };
-        // The diff's "+++" side is labelled with the file's name in the stack.
-        const shown = fileWrite.input.parse({ path: `/${file.name}`, content: file.content });
-        const described: Record<string, unknown> = fileWrite.describeCheck!(one, shown);
-        return { name: file.name, ...described } as Record<string, unknown>;
-      });
+      const stack = stackNamed(stacks, args.stack);
+      const files = describeStackFiles(stack, outcome.result.steps);
       const changed = files.some((f) => f.would_change !== false);
-      return { files, would_run_compose: changed || args.force };
+      return {
+        files,
+        would_run_compose: changed || args.force,
+        would_pull: changed || args.force ? servicesOf(args).pulled : [],
+        warnings: stack.warnings,
+      };
     },
     parse: (result, args) => {
       if (result.kind !== "sequence") {
         throw new OperationError("bad_output", `Expected a sequence result, found ${result.kind}`);
       }
-      const stack = stackOf(args);
+      const stack = stackNamed(stacks, args.stack);
+      const { chosen, pulled } = servicesOf(args);
       const files: z.infer<typeof fileOutput>[] = [];
       for (const [i, file] of stack.files.entries()) {
         const step = result.steps[i];
@@ -162,30 +198,66 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
             `Cannot write ${file.name} (after ${files.length} file(s)): ${step.error.message}`,
           );
         }
-        const written = fileWrite.parse(step.result, {} as never);
-        files.push({ name: file.name, ...written });
+        files.push({ name: file.name, ...fileWrite.parse(step.result, {} as never) });
       }
-      const last = result.steps[stack.files.length];
-      let compose: z.infer<typeof output>["compose"] = null;
-      if (last && "ok" in last) {
-        if (!last.ok) throw new OperationError(last.error.code, last.error.message);
-        const dir = files[0]?.path.replace(/\/[^/]*$/, "") ?? "";
-        const done = parseCompose(last.result, { project_dir: dir }, "bring the stack up");
-        compose = { compose: done.compose, output: done.output, truncated: done.truncated };
+      const dir = files[0]?.path.replace(/\/[^/]*$/, "") ?? "";
+      const changed = files.some((f) => f.changed);
+      let next = stack.files.length;
+      const composeStep = (doing: string) => {
+        const step = result.steps[next++];
+        if (!step || !("ok" in step)) return null;
+        if (!step.ok) throw new OperationError(step.error.code, step.error.message);
+        const done = parseCompose(step.result, { project_dir: dir }, doing);
+        return { compose: done.compose, output: done.output, truncated: done.truncated };
+      };
+      const pulledRun = pulled.length > 0 ? composeStep("pull the stack's images") : null;
+      const compose = composeStep("bring the stack up");
+      const listing = result.steps[next];
+      if (chosen.length > 0 && (!listing || !("ok" in listing))) {
+        throw new OperationError("bad_output", "The container listing did not run");
+      }
+      const services = listing && "ok" in listing
+        ? serviceStates(containersOf(listing), chosen)
+        : [];
+      const waiting = notReady(services, chosen);
+      if (waiting.length > 0) {
+        throw new OperationError(
+          "not_ready",
+          compose === null
+            ? `Nothing changed, so compose did not run, and not every service is up (${
+              waiting.join("; ")
+            }); deploy with force: true to bring it up`
+            : `Not every service was running and healthy within ${args.wait_s} s: ${
+              waiting.join("; ")
+            }`,
+        );
       }
       return {
         stack: stack.name,
-        project_dir: files[0]?.path.replace(/\/[^/]*$/, "") ?? "",
-        changed: files.some((f) => f.changed),
+        project_dir: dir,
+        changed,
         files,
+        pulled: pulledRun ? pulled : [],
         compose,
+        services,
+        warnings: [...stack.warnings],
       };
     },
     render: (out) =>
-      `${out.stack} in ${out.project_dir}: ${
-        out.changed
-          ? `${out.files.filter((f) => f.changed).length} file(s) changed`
-          : "nothing changed"
-      }${out.compose ? `; ${out.compose.compose} up ran` : ""}`,
+      [
+        `${out.stack} in ${out.project_dir}: ${
+          out.changed
+            ? `${out.files.filter((f) => f.changed).length} file(s) changed`
+            : "nothing changed"
+        }${out.pulled.length > 0 ? `; pulled ${out.pulled.join(", ")}` : ""}${
+          out.compose ? `; ${out.compose.compose} up ran` : ""
+        }`,
+        ...out.services.map((s) =>
+          `  ${s.service}: ${s.ready ? "ready" : "not ready"} (${
+            s.containers.map((c) => `${c.name} ${c.state}${c.health ? ` ${c.health}` : ""}`)
+              .join(", ")
+          })`
+        ),
+      ].join("\n"),
   });
 }

@@ -184,6 +184,29 @@ Deno.test("the real local worker under ExecutorHost enforces programs, roots, ti
       expectFailure(none, "program_missing");
     });
 
+    await t.step(
+      "first_available chooses a command by its probe's exit, and says noneMessage for none",
+      async () => {
+        const pick = async (probes: (string[] | null)[]) => {
+          const plan = { ...exec([["uname", "-s"], ["uname", "-m"]]), probes };
+          const result = expectOk(
+            await host.run(target, { ...plan, mode: "first_available" }),
+          ) as ExecResult;
+          return result.commands.map((c) => c.argv);
+        };
+        assert.deepEqual(await pick([["cat", "/nonexistent/tailops"], null]), [["uname", "-m"]]);
+        assert.deepEqual(await pick([["uname"], null]), [["uname", "-s"]]);
+        // A probe whose program the worker may not run does not choose its command.
+        assert.deepEqual(await pick([["id"], null]), [["uname", "-m"]]);
+        const none = await host.run(target, {
+          ...exec([["dnf"], ["apk"]]),
+          mode: "first_available",
+          noneMessage: "Neither dnf nor apk is here",
+        });
+        assert.equal(expectFailure(none, "program_missing"), "Neither dnf nor apk is here");
+      },
+    );
+
     await t.step("fs_read outside the roots is forbidden, by the worker and by Deno", async () => {
       const inside = expectOk(
         await host.run(target, {

@@ -49,8 +49,10 @@ export interface FleetOptions {
   readonly connectTimeoutMs?: number;
   /** Extra environment for the gateway (e.g. `TAILOPS_OPERATIONS`). */
   readonly env?: Record<string, string | null>;
-  /** More entries under `targets:`, as YAML lines (targets of other types). */
+  /** More targets file lines, appended under `targets:` (e.g. docker engines). */
   readonly extraTargets?: readonly string[];
+  /** Per sshd instance: environment its sessions get (sshd `SetEnv`). */
+  readonly sessionEnv?: readonly (Readonly<Record<string, string>> | undefined)[];
 }
 
 /** A running fleet: sshd instances, the gateway and a connected client. */
@@ -162,6 +164,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       authorizedKeys: [key.publicKey],
       count: options.instances,
       distinctAddresses: true,
+      setEnv: options.sessionEnv,
     });
     const knownHostsFile = `${dir}/known_hosts`;
     await writeKnownHosts(testbed, knownHostsFile);
@@ -175,7 +178,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       "version: 1",
       "targets:",
       ...targets.flatMap((t) => targetYaml(t, testbed!, context)),
-      ...(options.extraTargets ?? []),
+      ...options.extraTargets ?? [],
       "",
     ].join("\n");
     gateway = await startGateway({ targets: yaml, policy: options.policy, env: options.env });

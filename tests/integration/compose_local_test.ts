@@ -1,8 +1,9 @@
 /**
  * compose_up on the local target through the real gateway: the plan names
- * docker-compose then the docker compose plugin, and a host with neither
- * (Debian's docker.io without docker-compose, as on this machine) gets one
- * clear sentence instead of docker's `unknown flag: --ansi`.
+ * the docker compose plugin (chosen when `docker compose version` succeeds)
+ * then docker-compose, and a host with neither gets one clear sentence
+ * instead of docker's `unknown flag: --ansi` (exercised only where neither
+ * is installed; the SSH edge test covers it on every machine).
  *
  * @module
  */
@@ -86,17 +87,25 @@ targets:
       });
       const client = await connectHttp(gateway);
       try {
-        await t.step("dry run shows docker-compose, then docker compose, as argv", async () => {
+        await t.step("dry run shows docker compose, then docker-compose, as argv", async () => {
           const { results } = await call(client, "compose_up", {
             target: "local",
             project_dir: root,
             dry_run: true,
           });
-          const plan = results[0].plan as { mode: string; argv: string[][] };
+          const plan = results[0].plan as {
+            mode: string;
+            argv: string[][];
+            chosen_when_these_succeed: (string[] | null)[];
+          };
           assert.equal(plan.mode, "first_available");
           assert.deepEqual(plan.argv.map((argv) => argv.slice(0, 2)), [
-            ["docker-compose", "--ansi"],
             ["docker", "compose"],
+            ["docker-compose", "--ansi"],
+          ]);
+          assert.deepEqual(plan.chosen_when_these_succeed, [
+            ["docker", "compose", "version"],
+            null,
           ]);
         });
         await t.step("without either CLI the target fails with one sentence", async () => {

@@ -1,13 +1,10 @@
 /**
- * "Deploy the monitoring stack to every web server", through the real
- * gateway and the SDK client, over real sshd: dry run (diffs and commands,
- * batches), then a rollout in batches that stops at the first failure
- * (compose fails with one clear sentence after the files are written: there
- * is no compose CLI, or Debian's docker-compose v1, which scripts/test.sh
- * installs for the compose file's test, cannot reach an engine as the SSH
- * user), then a repeat that reports nothing changed and runs nothing.
- *
- * Not exercised here: compose actually bringing containers up.
+ * stack_deploy's file side over real sshd, on hosts whose PATH has neither
+ * compose nor docker: dry run (diffs, the pull of a registry image, commands,
+ * batches), a rollout in batches that stops at the first failure (compose
+ * is missing: one clear sentence after the files are written), a repeat
+ * that writes nothing and runs no compose, and host drift put back with a
+ * backup. Compose bringing containers up for real: stack_story_test.ts.
  *
  * @module
  */
@@ -16,6 +13,7 @@ import { tempDirWith } from "./_gateway.ts";
 import { ALLOW_ALL_POLICY, call } from "./_mcp_checks.ts";
 import { type Fleet, startFleet } from "./_fleet.ts";
 import { NO_COMPOSE } from "../../src/ops/compose.ts";
+import { binWithout } from "./_compose_bed.ts";
 
 const COMPOSE = "services:\n  node-exporter:\n    image: prom/node-exporter:v1.8.2\n";
 const CONFIG = "scrape_interval: 15s\n";
@@ -61,6 +59,7 @@ Deno.test({
     await Deno.writeTextFile(`${stacks}/monitoring/prometheus.yml`, CONFIG);
     let fleet: Fleet | undefined;
     const web = ["web-1", "web-2", "web-3"];
+    const bin = await binWithout(`${stacks}-bin`, ["docker-compose", "docker"]);
     try {
       fleet = await startFleet({
         instances: 1,
@@ -74,6 +73,7 @@ Deno.test({
           })),
         policy: ALLOW_ALL_POLICY,
         env: { TAILOPS_STACKS: stacks },
+        sessionEnv: web.map(() => ({ PATH: bin })),
       });
       for (const id of web) {
         await Deno.mkdir(`${fleet.filesDir}/${id}`);
@@ -112,17 +112,37 @@ Deno.test({
             check: {
               files: { name: string; diff: string; would_change: boolean }[];
               would_run_compose: boolean;
+              would_pull: string[];
             };
           };
-          assert.deepEqual(plan.steps.map((s) => s.kind), ["write_file", "write_file", "exec"]);
+          assert.deepEqual(plan.steps.map((s) => s.kind), [
+            "write_file",
+            "write_file",
+            "exec",
+            "exec",
+            "exec",
+          ]);
           assert.equal(plan.steps[0].path, `${dirOf("web-1")}/compose.yaml`);
+          // The image comes from a registry (no pull_policy, no build): pulled, only that one.
           assert.equal(plan.steps[2].only_if_a_file_changed, true);
-          assert.deepEqual(plan.steps[2].argv![0].slice(0, 5), [
-            "docker-compose",
+          assert.deepEqual(plan.steps[2].argv![0], [
+            "docker",
+            "compose",
             "--ansi",
             "never",
+            "--project-name",
+            "monitoring",
             "--project-directory",
             dirOf("web-1"),
+            "pull",
+            "--quiet",
+            "--",
+            "node-exporter",
+          ]);
+          assert.deepEqual(plan.steps[3].argv![1].slice(-3), [
+            "up",
+            "--detach",
+            "--remove-orphans",
           ]);
           assert.equal(plan.check.files[0].name, "compose.yaml");
           assert.match(
@@ -130,6 +150,7 @@ Deno.test({
             /^--- \/dev\/null\n\+\+\+ \/compose\.yaml\n@@ -0,0 \+1,3 @@\n\+services:/,
           );
           assert.equal(plan.check.would_run_compose, true);
+          assert.deepEqual(plan.check.would_pull, ["node-exporter"]);
           const batches = (called as unknown as { results: unknown[] }).results.map((r) =>
             (r as { batch: number }).batch
           );
@@ -170,17 +191,23 @@ Deno.test({
       });
 
       await t.step(
-        "deploying again where nothing changed writes nothing and runs nothing",
+        "deploying again where nothing changed writes nothing, runs no compose, and says " +
+          "the containers cannot be listed without docker",
         async () => {
+          const before = await Deno.stat(`${dirOf("web-1")}/compose.yaml`);
           const called = await call(client, "stack_deploy", {
             target: "web-1",
             stack: "monitoring",
           });
           const entry = called.results[0];
-          assert.equal(entry.status, "ok", JSON.stringify(entry));
-          assert.equal(entry.data?.changed, false);
-          assert.equal(entry.data?.compose, null);
-          assert.match(called.text, /nothing changed/);
+          assert.equal(entry.error?.code, "program_missing", JSON.stringify(entry));
+          assert.match(entry.error?.message ?? "", /^Cannot list the stack's containers: .*docker/);
+          const after = await Deno.stat(`${dirOf("web-1")}/compose.yaml`);
+          assert.equal(after.ino, before.ino);
+          await assert.rejects(
+            Deno.stat(`${dirOf("web-1")}/.compose.yaml.tailops-prev`),
+            Deno.errors.NotFound,
+          );
         },
       );
 
@@ -215,6 +242,7 @@ Deno.test({
     } finally {
       await fleet?.close();
       await Deno.remove(stacks, { recursive: true });
+      await Deno.remove(bin, { recursive: true });
     }
   },
 });

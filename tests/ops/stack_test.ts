@@ -37,7 +37,7 @@ Deno.test("stack_control plans one request per project container", () => {
   assert.ok(!stackControl.input.safeParse({ project: "Shop!", action: "stop" }).success);
 });
 
-Deno.test("compose_up plans docker-compose, else docker compose, argv under the target's roots", () => {
+Deno.test("compose_up plans docker compose (when its probe succeeds), else docker-compose, argv under the target's roots", () => {
   const target = localTarget(["/srv"]);
   const args = composeUp.input.parse({ project_dir: "/srv/shop", services: ["web"] });
   const plan = composeUp.plan(args, target);
@@ -54,14 +54,15 @@ Deno.test("compose_up plans docker-compose, else docker compose, argv under the 
     "web",
   ];
   assert.deepEqual(plan.kind === "exec" && plan.commands, [
-    ["docker-compose", ...rest],
     ["docker", "compose", ...rest],
+    ["docker-compose", ...rest],
   ]);
+  assert.deepEqual(plan.kind === "exec" && plan.probes, [["docker", "compose", "version"], null]);
   const pull = composePull.plan(
     composePull.input.parse({ project_dir: "/srv/shop", file: "prod.yaml" }),
     sshTarget("none", ["/srv"]),
   );
-  assert.deepEqual(pull.kind === "exec" && pull.commands[1], [
+  assert.deepEqual(pull.kind === "exec" && pull.commands[0], [
     "docker",
     "compose",
     "--ansi",
@@ -72,7 +73,6 @@ Deno.test("compose_up plans docker-compose, else docker compose, argv under the 
     "/srv/shop/prod.yaml",
     "pull",
     "--quiet",
-    "--",
   ]);
   assert.throws(
     () => composeUp.plan(composeUp.input.parse({ project_dir: "/etc" }), target),

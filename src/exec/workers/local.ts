@@ -151,12 +151,20 @@ async function runExec(
   const deadline = Date.now() + plan.timeoutMs;
   const context = (index: number) => ({ deadline, signal, texts: { list: texts, index }, output });
   if (plan.mode === "first_available") {
-    const argv = plan.commands.find((cmd) => config!.programs[cmd[0]]);
+    let argv: readonly string[] | undefined;
+    for (const [index, cmd] of plan.commands.entries()) {
+      const probe = plan.probes?.[index];
+      if (!config!.programs[(probe ?? cmd)[0]]) continue;
+      // A probe (the compose plugin under `docker compose version`) must succeed.
+      if (probe && (await runCommand(probe, plan, context(0))).exitCode !== 0) continue;
+      argv = cmd;
+      break;
+    }
     if (!argv) {
       const names = plan.commands.map((cmd) => cmd[0]);
       throw new Failure({
         code: "program_missing",
-        message: `None of ${names.join(", ")} is installed on this host`,
+        message: plan.noneMessage ?? `None of ${names.join(", ")} is installed on this host`,
       });
     }
     return { kind: "exec", commands: [await runCommand(argv, plan, context(0))] };

@@ -130,13 +130,18 @@ async function runExec(
     texts: { list: run.texts, index },
   });
   if (plan.mode === "first_available") {
-    const raw = await runCommand(pool, firstAvailableScript(plan.commands, plan.sudo), options);
+    const raw = await runCommand(
+      pool,
+      firstAvailableScript(plan.commands, plan.sudo, plan.probes),
+      options,
+    );
     const { index, run: ran } = readFirstAvailable(raw);
     if (index === null) {
       const names = [...new Set(plan.commands.map((argv) => argv[0]))].join(", ");
       throw new SshError(
         "program_missing",
-        `Cannot run on ${JSON.stringify(target.id)}: none of ${names} is installed`,
+        plan.noneMessage ??
+          `Cannot run on ${JSON.stringify(target.id)}: none of ${names} is installed`,
       );
     }
     return { kind: "exec", commands: [toCommandResult(plan.commands[index], ran, context(0))] };

@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { isPulled, loadStacks } from "../../src/config/stacks_load.ts";
+import { ConfigError } from "../../src/config/errors.ts";
+
+const SHIPPED = fileURLToPath(new URL("../../stacks", import.meta.url));
+
+async function stacksWith(files: Record<string, string>): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "tailops-stacks-" });
+  for (const [path, content] of Object.entries(files)) {
+    await Deno.mkdir(`${dir}/${path.replace(/\/[^/]*$/, "")}`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/${path}`, content);
+  }
+  return dir;
+}
+
+async function problemsOf(dir: string): Promise<string[]> {
+  try {
+    await loadStacks(dir);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.problems.map((p) => p.message);
+  }
+  return [];
+}
+
+Deno.test("the shipped monitoring stack loads: its services, nothing pulled, no warnings", async () => {
+  const [monitoring] = await loadStacks(SHIPPED);
+  assert.equal(monitoring.name, "monitoring");
+  assert.deepEqual(monitoring.files.map((f) => f.name), [
+    "compose.yaml",
+    "exporter.sh",
+    "probe.env",
+  ]);
+  assert.deepEqual(monitoring.services.map((s) => [s.name, s.image, isPulled(s)]), [
+    ["exporter", "busybox:1.36", false],
+    ["probe", "busybox:1.36", false],
+  ]);
+  assert.deepEqual(monitoring.warnings, []);
+});
+
+Deno.test("isPulled() pulls only images from a registry: no build, pull_policy unset or always", () => {
+  const s = (image: string | null, build: boolean, pullPolicy: string | null) => ({
+    name: "x",
+    image,
+    build,
+    pullPolicy,
+  });
+  assert.equal(isPulled(s("prom/node-exporter:v1", false, null)), true);
+  assert.equal(isPulled(s("prom/node-exporter:v1", false, "always")), true);
+  for (const policy of ["never", "missing", "if_not_present", "build"]) {
+    assert.equal(isPulled(s("local:1", false, policy)), false, policy);
+  }
+  assert.equal(isPulled(s("app:dev", true, null)), false);
+  assert.equal(isPulled(s(null, true, null)), false);
+});
+
+Deno.test("stack and file names that could leave the directory or hide are refused at load", async () => {
+  const dir = await stacksWith({
+    "a..b/compose.yaml": "services: {}\n",
+    "Upper/compose.yaml": "services: {}\n",
+    "ok/compose.yaml": "services: {}\n",
+    "ok/.env": "X=1\n",
+    "ok/-rf": "x\n",
+  });
+  await Deno.mkdir(`${dir}/\u00e9t\u00e9`);
+  await Deno.symlink(`${dir}/ok`, `${dir}/linked`);
+  await Deno.symlink("/etc/passwd", `${dir}/ok/passwd`);
+  try {
+    const problems = await problemsOf(dir);
+    const about = (name: string) => problems.filter((p) => p.includes(name));
+    assert.equal(about('/a..b"').length, 1, problems.join("\n"));
+    assert.equal(about('/Upper"').length, 1);
+    assert.equal(about('/\u00e9t\u00e9"').length, 1);
+    assert.equal(about('/ok/.env"').length, 1);
+    assert.equal(about('/ok/-rf"').length, 1);
+    assert.match(about('/ok/passwd"')[0], /expected a regular file/);
+    assert.match(about('/linked"')[0], /expected a directory, found a symlink/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a compose file that is not YAML or has no services is refused; host reach is listed", async () => {
+  const dir = await stacksWith({
+    "broken/compose.yaml": "services: [\n",
+    "empty/compose.yaml": "version: '3'\n",
+    "risky/compose.yml": [
+      "services:",
+      "  a:",
+      "    image: x",
+      "    privileged: true",
+      "    pid: host",
+      "    cap_add: [SYS_ADMIN]",
+      "    volumes:",
+      "      - type: bind",
+      "        source: //",
+      "        target: /host",
+      "      - /srv/data:/data",
+      "      - /srv/../.:/also-root",
+      "      - ./conf:/conf",
+      "",
+    ].join("\n"),
+  });
+  try {
+    const problems = await problemsOf(dir);
+    assert.equal(problems.length, 2, problems.join("\n"));
+    assert.match(problems[0], /broken\/compose\.yaml": expected YAML/);
+    assert.match(problems[1], /empty\/compose\.yaml": expected a "services" mapping/);
+    await Deno.remove(`${dir}/broken`, { recursive: true });
+    await Deno.remove(`${dir}/empty`, { recursive: true });
+    const [risky] = await loadStacks(dir);
+    assert.deepEqual(risky.warnings, [
+      'service "a": privileged: true (full access to the host)',
+      'service "a": pid: host (shares the host\'s namespace)',
+      'service "a": cap_add: SYS_ADMIN',
+      'service "a": mounts the host\'s root directory /',
+      'service "a": mounts the host path /srv/data',
+      'service "a": mounts the host\'s root directory /',
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
