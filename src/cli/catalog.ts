@@ -40,9 +40,11 @@ export async function loadCatalog(
   if (stacks.length === 0 && from === undefined) return CATALOG;
   // Operator names are checked against every built-in, list_targets included.
   const builtins = stacks.length > 0 ? Object.freeze([...CATALOG, stackDeploy(stacks)]) : CATALOG;
-  const all = from === undefined
-    ? builtins
-    : withOperatorOperations(builtins, await loadOperations(from), ENVELOPE_KEYS);
+  const all = from === undefined ? builtins : withOperatorOperations(
+    builtins,
+    await loadOperations(from, { builtins: builtins.map((op) => op.name) }),
+    ENVELOPE_KEYS,
+  );
   // list_targets is rebuilt to report on every tool, the operators' and stack_deploy too.
   const discovery = CATALOG[0].name;
   return withDiscovery(all.filter((op) => op.name !== discovery));

@@ -78,12 +78,12 @@ function absolute(path: string): string {
 export async function launchArgs(serveArgs: string[]): Promise<string[]> {
   const options = parseServeOptions(serveArgs);
   // Read before the first await, like the serve flags' own fallbacks.
-  const operator = ["TAILOPS_OPERATIONS", "TAILOPS_STACKS"].map((name) =>
-    Deno.env.get(name) || null
-  );
+  const stacksDir = Deno.env.get("TAILOPS_STACKS") || null;
   if (options === "help") {
     throw new CliError("launch serve --help: run `tailops serve --help` for the serve flags");
   }
+  // --operations wins over TAILOPS_OPERATIONS (parseServeOptions read both).
+  const operator = [options.operationsDir ?? null, stacksDir];
   let targets, policy, catalog;
   try {
     targets = await loadTargets(options.targetsFile, { resolveSecrets: false });
