@@ -16,6 +16,14 @@ import { rootsFor } from "./file.ts";
 import { defineOperation, OperationError, targetLimits } from "./operation.ts";
 import { unifiedDiff } from "./_unified_diff.ts";
 
+/**
+ * Programs a write on the gateway host runs (see `_local_fs_write.ts`):
+ * `readlink` says where an opened directory or file really is; `mktemp`,
+ * `ln`, `mv` and `rm` create, link, rename and remove names through the
+ * pinned directory's `/proc/PID/fd` link.
+ */
+export const WRITE_HELPERS: readonly string[] = ["readlink", "mktemp", "ln", "mv", "rm"];
+
 /** Largest file content accepted, in bytes. */
 export const MAX_WRITE_BYTES = 1024 * 1024;
 
@@ -196,8 +204,7 @@ export const fileWrite = defineOperation({
   targetTypes: ["local", "ssh"],
   mutates: true,
   destructive: true,
-  // Local targets: readlink tells the worker where an opened directory or file really is.
-  programs: ["readlink"],
+  programs: [...WRITE_HELPERS],
   plan: writePlan,
   checkPlan: readCurrent,
   describeCheck: describeCurrent,
@@ -280,7 +287,7 @@ export const fileRestore = defineOperation({
   targetTypes: ["local", "ssh"],
   mutates: true,
   destructive: true,
-  programs: ["readlink"],
+  programs: [...WRITE_HELPERS],
   plan: restorePlan,
   checkPlan: (args, target): SequencePlan => ({
     kind: "sequence",

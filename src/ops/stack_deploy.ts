@@ -14,7 +14,7 @@ import type { Target } from "../config/targets_schema.ts";
 import type { ExecFailure, FsWritePlan, PlanResult, SequencePlan } from "../exec/plan.ts";
 import { COMPOSE_CLIS, composeArgv, parseCompose, serviceNameSchema } from "./compose.ts";
 import { rootsFor } from "./file.ts";
-import { fileWrite } from "./file_write.ts";
+import { fileWrite, WRITE_HELPERS } from "./file_write.ts";
 import { hostPathSchema } from "./_host_schemas.ts";
 import {
   defineOperation,
@@ -88,7 +88,7 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
       project_dir: { absent: "the first write root / the stack's name" },
       services: { absent: "every service of the stack" },
     },
-    programs: ["readlink", ...COMPOSE_CLIS.map((cli) => cli.prefix[0])],
+    programs: [...WRITE_HELPERS, ...COMPOSE_CLIS.map((cli) => cli.prefix[0])],
     plan: (args, target): SequencePlan => {
       const dir = dirOf(args, target);
       const limits = targetLimits(target);

@@ -14,6 +14,7 @@ import { LOCAL_KIND } from "../../src/exec/local_kind.ts";
 import type { FsWritePlan, Plan } from "../../src/exec/plan.ts";
 import type { WorkerKind } from "../../src/exec/worker_kind.ts";
 import { sshFixture } from "./_ssh_fixture.ts";
+import { WRITE_HELPERS } from "../../src/ops/file_write.ts";
 import { startRacer } from "./_racer.ts";
 
 /** Writes per run at most, and the time they may take at most (bounded either way). */
@@ -104,6 +105,11 @@ async function race(
   }
   const final = await Deno.readTextFile(`${root}/d/marker.txt`).catch(() => "");
   assert.match(final, /^inside(-\d+)?\n$/);
+  // Failed writes removed their temporary files where they made them: none is left inside.
+  const inside = Object.keys(await snapshot(root)).filter((path) =>
+    /\.tailops-/.test(path) && !path.endsWith(".tailops-prev")
+  );
+  assert.deepEqual(inside, [], `${where}: temporary files left inside`);
   return { names: added.map((path) => path.slice(outside.length + 1)) };
 }
 
@@ -119,13 +125,13 @@ Deno.test({
     );
     const host = new ExecutorHost(registry, {
       kinds: [LOCAL_KIND as WorkerKind],
-      context: { programs: ["readlink"] },
+      context: { programs: [...WRITE_HELPERS] },
     });
     try {
       const { names } = await race((plan) => host.run(registry.get("local")!, plan), base, "local");
-      // Without openat() the local worker names files by path: a racer that swaps the
-      // directory can make it leave its own empty temporary file or backup link outside.
-      for (const name of names) assert.match(name, /^d\/\.marker\.txt\.tailops-/, name);
+      // Temporary file, backup link and rename go through the pinned directory's
+      // /proc/PID/fd link: nothing at all appears outside, not even an empty file.
+      assert.deepEqual(names, []);
     } finally {
       host.close();
       await Deno.remove(base, { recursive: true });
