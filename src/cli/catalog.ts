@@ -12,6 +12,8 @@ import type { Operation } from "../ops/operation.ts";
 import { withOperatorOperations } from "../ops/operator.ts";
 import { stackDeploy } from "../ops/stack_deploy.ts";
 import { loadStacks } from "../config/stacks_load.ts";
+import type { Template } from "../config/templates_load.ts";
+import { fileWriteWith } from "../ops/file_write.ts";
 
 /**
  * The built-in catalog plus the operator's operation files, when a directory
@@ -22,12 +24,15 @@ import { loadStacks } from "../config/stacks_load.ts";
  * @param dir The directory; `undefined` for `TAILOPS_OPERATIONS`, `null` for none.
  * @param stacksDir Curated compose stacks (adds `stack_deploy`); `undefined` for
  *   `TAILOPS_STACKS`, `null` for none.
+ * @param options `templates`: file_write templates (loaded by `loadTemplates`); file_write
+ *   then fills them too.
  * @returns The frozen catalog.
  * @throws {ConfigError} With `file:line:column` for every problem of every file.
  */
 export async function loadCatalog(
   dir?: string | null,
   stacksDir?: string | null,
+  options: { templates?: readonly Template[] } = {},
 ): Promise<readonly Operation[]> {
   const from = dir === undefined
     ? (Deno.env.get("TAILOPS_OPERATIONS") || undefined)
@@ -37,9 +42,14 @@ export async function loadCatalog(
     : stacksDir ?? undefined;
   // Curated stacks add stack_deploy, which is built from them.
   const stacks = stacksFrom === undefined ? [] : await loadStacks(stacksFrom);
-  if (stacks.length === 0 && from === undefined) return CATALOG;
+  const templates = options.templates ?? [];
+  if (stacks.length === 0 && from === undefined && templates.length === 0) return CATALOG;
+  // With templates, file_write takes `template` + `variables` as well as content.
+  const base = templates.length === 0
+    ? CATALOG
+    : CATALOG.map((op) => op.name === "file_write" ? fileWriteWith(templates) : op);
   // Operator names are checked against every built-in, list_targets included.
-  const builtins = stacks.length > 0 ? Object.freeze([...CATALOG, stackDeploy(stacks)]) : CATALOG;
+  const builtins = stacks.length > 0 ? Object.freeze([...base, stackDeploy(stacks)]) : base;
   const all = from === undefined ? builtins : withOperatorOperations(
     builtins,
     await loadOperations(from, { builtins: builtins.map((op) => op.name) }),

@@ -62,7 +62,14 @@ function stringSchema(name: string, param: Extract<ParamSpec, { type: "string" }
   });
 }
 
-function paramZod(name: string, param: ParamSpec): z.ZodType {
+/**
+ * The zod schema of one typed parameter (operation files, file_write templates).
+ *
+ * @param name The parameter's name, for messages.
+ * @param param Its declaration.
+ * @returns The schema (optional or defaulted as declared).
+ */
+export function paramZod(name: string, param: ParamSpec): z.ZodType {
   let schema: z.ZodType;
   switch (param.type) {
     case "string":
