@@ -13,7 +13,7 @@ import type { Target } from "../config/targets_schema.ts";
 import type { FsReadPlan, FsWritePlan, PlanResult, SequencePlan } from "../exec/plan.ts";
 import { hostPathSchema } from "./_host_schemas.ts";
 import { rootsFor } from "./file.ts";
-import { defineOperation, OperationError, targetLimits } from "./operation.ts";
+import { defineOperation, OperationError, targetLimits, usesSudo } from "./operation.ts";
 import { unifiedDiff } from "./_unified_diff.ts";
 import type { Template } from "../config/templates_load.ts";
 import { maskSecrets, renderTemplate, variablesSchema } from "./_file_template.ts";
@@ -128,7 +128,20 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-function writePlan(args: Args, target: Target, templates = NO_TEMPLATES): FsWritePlan {
+/**
+ * Whether an operation's file scripts run under sudo on this target: only on
+ * SSH targets whose `sudo` names the operation.
+ */
+function sudoFor(target: Target, operation: string): { sudo?: true } {
+  return target.type === "ssh" && usesSudo(target, operation) ? { sudo: true } : {};
+}
+
+function writePlan(
+  args: Args,
+  target: Target,
+  templates = NO_TEMPLATES,
+  operation = "file_write",
+): FsWritePlan {
   const roots = rootsFor(args.path, target, "write_roots");
   const { bytes } = contentOf(args, templates);
   if (bytes.length > MAX_WRITE_BYTES) {
@@ -156,16 +169,18 @@ function writePlan(args: Args, target: Target, templates = NO_TEMPLATES): FsWrit
     mode: parseInt(args.mode, 8),
     backup: args.backup,
     ...(args.expected_sha256 === undefined ? {} : { expectedSha256: args.expected_sha256 }),
+    ...sudoFor(target, operation),
     ...targetLimits(target),
   };
 }
 
-function readCurrent(args: Args, target: Target): FsReadPlan {
+function readCurrent(args: Args, target: Target, operation = "file_write"): FsReadPlan {
   return {
     kind: "fs_read",
     path: args.path,
     roots: rootsFor(args.path, target, "write_roots"),
     offset: 0,
+    ...sudoFor(target, operation),
     ...targetLimits(target),
     outputCapBytes: MAX_WRITE_BYTES + 1,
   };
@@ -377,12 +392,16 @@ const restoreInput = z.strictObject({
 
 type RestoreArgs = z.infer<typeof restoreInput>;
 
+const RESTORE = "file_restore";
+
 function restorePlan(args: RestoreArgs, target: Target): SequencePlan {
-  const read = { ...readCurrent({ path: backupPath(args.path) } as Args, target) };
+  const read = { ...readCurrent({ path: backupPath(args.path) } as Args, target, RESTORE) };
   // Content and digest are filled in by the executor host from the read (contentFrom).
   const write = writePlan(
     { path: args.path, content: "", encoding: "utf-8", mode: args.mode, backup: true },
     target,
+    NO_TEMPLATES,
+    RESTORE,
   );
   return {
     kind: "sequence",
@@ -412,8 +431,8 @@ export const fileRestore = defineOperation({
     ...targetLimits(target),
     continueOnFailure: true,
     steps: [
-      { plan: readCurrent({ path: args.path } as Args, target) },
-      { plan: readCurrent({ path: backupPath(args.path) } as Args, target) },
+      { plan: readCurrent({ path: args.path } as Args, target, RESTORE) },
+      { plan: readCurrent({ path: backupPath(args.path) } as Args, target, RESTORE) },
     ],
   }),
   describeCheck: (outcome) => {

@@ -96,6 +96,8 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
         plan: {
           ...fileWrite.plan(writeArgs(args, target, file), target),
           makeDir: true,
+          // Under sudo where the target's sudo names stack_deploy (not file_write).
+          sudo: usesSudo(target, "stack_deploy"),
         } as FsWritePlan,
       }));
       const compose = {
@@ -119,10 +121,10 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
       ...targetLimits(target),
       continueOnFailure: true,
       steps: stackOf(args).files.map((file) => ({
-        plan: fileWrite.checkPlan!(
-          writeArgs(args, target, file),
-          target,
-        ) as SequencePlan["steps"][number]["plan"],
+        plan: {
+          ...fileWrite.checkPlan!(writeArgs(args, target, file), target),
+          sudo: usesSudo(target, "stack_deploy"),
+        } as SequencePlan["steps"][number]["plan"],
       })),
     }),
     describeCheck: (outcome: Outcome, args) => {

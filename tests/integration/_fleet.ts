@@ -49,6 +49,8 @@ export interface FleetOptions {
   readonly connectTimeoutMs?: number;
   /** Extra environment for the gateway (e.g. `TAILOPS_OPERATIONS`). */
   readonly env?: Record<string, string | null>;
+  /** sudoers lines the sshd instances see (their own mount namespace; see `SshdOptions`). */
+  readonly sudoers?: string;
 }
 
 /** A running fleet: sshd instances, the gateway and a connected client. */
@@ -160,6 +162,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       authorizedKeys: [key.publicKey],
       count: options.instances,
       distinctAddresses: true,
+      sudoers: options.sudoers,
     });
     const knownHostsFile = `${dir}/known_hosts`;
     await writeKnownHosts(testbed, knownHostsFile);
