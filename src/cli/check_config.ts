@@ -128,8 +128,8 @@ export async function runCheckConfig(args: string[]): Promise<number> {
       console.log(`operations: ${operators.length} operator-defined`);
       for (const op of operators) {
         console.log(
-          `  ${op.name}: ${op.capability} on ${op.targetTypes.join(",")}; runs ${
-            op.programs.join(", ")
+          `  ${op.name}: ${op.capability} on ${op.targetTypes.join(",")}; ${
+            op.programs.length > 0 ? `runs ${op.programs.join(", ")}` : "engine requests"
           }`,
         );
       }

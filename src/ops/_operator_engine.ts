@@ -140,7 +140,6 @@ export const engineOutput = z.object({
  * changed the container (204 against 304), inspect answers redacted as
  * `container_inspect` redacts them.
  *
- * @param spec The operation file.
  * @param steps The steps that ran.
  * @param result The sequence result.
  * @param args Validated arguments.
@@ -148,7 +147,6 @@ export const engineOutput = z.object({
  * @throws {OperationError} The first step's failure, naming the step.
  */
 export function parseEngineSteps(
-  spec: OperationFile,
   steps: readonly EngineStepSpec[],
   result: PlanResult,
   args: Args,

@@ -239,7 +239,7 @@ function engineOperation(loaded: LoadedOperation): Operation {
         describeCheck: (outcome, args) => {
           if (!outcome.ok) return { error: outcome.error };
           try {
-            return { ...parseEngineSteps(spec, [check], outcome.result, args as Args) };
+            return { ...parseEngineSteps([check], outcome.result, args as Args) };
           } catch (error) {
             const e = error as OperationError;
             return { error: { code: e.code ?? "bad_output", message: e.message } };
@@ -247,7 +247,7 @@ function engineOperation(loaded: LoadedOperation): Operation {
         },
       }
       : {}),
-    parse: (result, args) => parseEngineSteps(spec, steps, result, args as Args),
+    parse: (result, args) => parseEngineSteps(steps, result, args as Args),
     render: (out) => renderEngineSteps(spec, out),
   });
 }

@@ -40,7 +40,12 @@ Deno.test("a valid operation file parses with its defaults filled in", () => {
   assert.equal(spec.name, "disk_of");
   assert.equal(spec.destructive, false);
   assert.equal(spec.parse, "text");
-  assert.deepEqual((spec.steps[0] as StepSpec).args, ["-h", "--max-depth={{depth}}", "--", "{{path}}"]);
+  assert.deepEqual((spec.steps[0] as StepSpec).args, [
+    "-h",
+    "--max-depth={{depth}}",
+    "--",
+    "{{path}}",
+  ]);
 });
 
 Deno.test("a placeholder naming no parameter is reported at its file:line:column", () => {
