@@ -11,10 +11,11 @@ import { createHash } from "node:crypto";
 import { parseTargets } from "../../src/config/load.ts";
 import { type ExecOutcome, ExecutorHost } from "../../src/exec/host.ts";
 import { LOCAL_KIND } from "../../src/exec/local_kind.ts";
-import type { FsWritePlan, Plan } from "../../src/exec/plan.ts";
+import type { FsWritePlan } from "../../src/exec/plan.ts";
 import type { WorkerKind } from "../../src/exec/worker_kind.ts";
 import { sshFixture } from "./_ssh_fixture.ts";
 import { WRITE_HELPERS } from "../../src/ops/file_write.ts";
+import { TEST_USER } from "../../scripts/testbed/sshd.ts";
 import { startRacer } from "./_racer.ts";
 
 /** Writes per run at most, and the time they may take at most (bounded either way). */
@@ -66,7 +67,7 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
 }
 
 async function race(
-  run: (plan: Plan) => Promise<ExecOutcome>,
+  run: (plan: FsWritePlan) => Promise<ExecOutcome>,
   base: string,
   where: string,
 ): Promise<{ names: string[] }> {
@@ -156,6 +157,33 @@ Deno.test({
       const { names } = await race((plan) => fx.run("gnu", plan), base, "ssh");
       // The script works in the pinned directory: nothing at all appears outside.
       assert.deepEqual(names, []);
+    } finally {
+      await fx.close();
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "over SSH under sudo the write script writes nothing outside its write roots while a racer swaps in symlinks",
+  ignore: !(await Deno.stat("/usr/bin/sudo").then(() => true, () => false)),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const base = await Deno.makeTempDir({ prefix: "tailops-wrace-sudo-" });
+    // The sshd sees its own sudoers.d (a private mount namespace), never the machine's.
+    const fx = await sshFixture({
+      sshd: { sudoers: `${TEST_USER} ALL=(root) NOPASSWD: /bin/sh` },
+      targets: () => [{
+        id: "gnu",
+        extra: ["    files:", `      write_roots: [${base}/root]`],
+      }],
+    });
+    try {
+      const { names } = await race((plan) => fx.run("gnu", { ...plan, sudo: true }), base, "sudo");
+      assert.deepEqual(names, []);
+      assert.equal((await Deno.stat(`${base}/root/d/marker.txt`)).uid, 0, "written as root");
     } finally {
       await fx.close();
       await Deno.remove(base, { recursive: true });

@@ -106,6 +106,38 @@ Deno.test("the launcher grants run for exactly the programs the operation files 
   }
 });
 
+Deno.test("the launcher grants the templates directory and their secret references", async () => {
+  const dir = await tempDirWith({ "targets.yaml": TARGETS, "token.txt": "file-secret-0001\n" });
+  const templates = await tempDirWith({
+    "t.yaml": `version: 1
+name: t
+description: d
+variables:
+  a: { type: secret, from: "\${TPL_ENV_SECRET}" }
+  b: { type: secret, from: "file:${dir}/token.txt" }
+body: "{{a}} {{b}}"
+`,
+  });
+  try {
+    const args = await launchArgs([
+      "--targets",
+      `${dir}/targets.yaml`,
+      "--state-dir",
+      `${dir}/s`,
+      "--templates",
+      templates,
+    ]);
+    const list = (flag: string) =>
+      (args.find((arg) => arg.startsWith(`${flag}=`)) ?? "").slice(flag.length + 1).split(",");
+    assert.ok(list("--allow-read").includes(templates), list("--allow-read").join(","));
+    assert.ok(list("--allow-read").includes(`${dir}/token.txt`));
+    assert.ok(list("--allow-env").includes("TPL_ENV_SECRET"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(templates, { recursive: true });
+  }
+});
+
 Deno.test("check-config --operations reports every problem of every file at FILE:LINE:COLUMN", async () => {
   const ops = await tempDirWith({
     "a.yaml": operation("twice", "uname").replace("mutates: false", "mutates: maybe"),
