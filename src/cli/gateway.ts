@@ -40,6 +40,7 @@ import { checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
 import type { Operation } from "../ops/operation.ts";
 import { checkLocalRunGrant } from "../ops/operator.ts";
 import { loadCatalog } from "./catalog.ts";
+import { setLogScrubber } from "./logging.ts";
 import { loadTemplates, templateSecrets } from "../config/templates_load.ts";
 import type { Secret } from "../config/secret.ts";
 import type { FsyncMode } from "../audit/writer.ts";
@@ -170,6 +171,8 @@ async function assemble(
     ...loaded.templateSecrets,
   ].map((secret) => secret.reveal());
   const scanner = new SecretScanner(secrets);
+  // Log lines too: no code path logs a secret, and none that is added later can.
+  setLogScrubber((text) => scanner.scan(text));
   const auditKey = await loadOrCreateAuditKey(options.stateDir);
   const auditConfig = policy.audit;
   const shipper = checkpointShipper(auditConfig?.ship);
