@@ -21,10 +21,11 @@ import { maskSecrets, renderTemplate, variablesSchema } from "./_file_template.t
 /**
  * Programs a write on the gateway host runs (see `_local_fs_write.ts`):
  * `readlink` says where an opened directory or file really is; `mktemp`,
- * `ln`, `mv` and `rm` create, link, rename and remove names through the
- * pinned directory's `/proc/PID/fd` link.
+ * `ln`, `mv`, `rm` and `mkdir` (stack_deploy's missing project directory)
+ * create, link, rename and remove names through the pinned directory's
+ * `/proc/PID/fd` link.
  */
-export const WRITE_HELPERS: readonly string[] = ["readlink", "mktemp", "ln", "mv", "rm"];
+export const WRITE_HELPERS: readonly string[] = ["readlink", "mktemp", "ln", "mv", "rm", "mkdir"];
 
 /** Largest file content accepted, in bytes. */
 export const MAX_WRITE_BYTES = 1024 * 1024;

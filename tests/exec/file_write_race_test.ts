@@ -190,3 +190,44 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "the local worker makes a missing directory only inside the write roots: a parent that leads outside gets nothing",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const base = await Deno.makeTempDir({ prefix: "tailops-wmkdir-" });
+    const registry = await parseTargets(
+      `version: 1\ntargets:\n  - id: local\n    type: local\n    capabilities: [file:write]\n    files: { write_roots: [${base}/root] }\n`,
+      "mkdir.yaml",
+    );
+    const host = new ExecutorHost(registry, {
+      kinds: [LOCAL_KIND as WorkerKind],
+      context: { programs: [...WRITE_HELPERS] },
+    });
+    try {
+      await Deno.mkdir(`${base}/root`);
+      await Deno.mkdir(`${base}/outside`);
+      await Deno.symlink(`${base}/outside`, `${base}/root/link`);
+      const plan = (path: string): FsWritePlan => ({
+        ...writePlan(`${base}/root`, 1),
+        path,
+        makeDir: true,
+      });
+      const made = await host.run(registry.get("local")!, plan(`${base}/root/new/f.txt`));
+      assert.ok(made.ok, JSON.stringify(made));
+      assert.equal(await Deno.readTextFile(`${base}/root/new/f.txt`), "inside-1\n");
+      const refused = await host.run(
+        registry.get("local")!,
+        plan(`${base}/root/link/new/f.txt`),
+      );
+      assert.equal(refused.ok, false);
+      if (!refused.ok) assert.equal(refused.error.code, "forbidden", refused.error.message);
+      assert.deepEqual([...Deno.readDirSync(`${base}/outside`)], []);
+    } finally {
+      host.close();
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+});

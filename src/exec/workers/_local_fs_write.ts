@@ -122,9 +122,9 @@ export async function writeFileRaceFree(
   const name = plan.path.slice(cut + 1);
   const dirPath = plan.path.slice(0, cut) || "/";
   let dirFd: number;
+  // A directory made here is checked like any other once opened, below.
+  if (plan.makeDir && !fs.existsSync(dirPath)) await makeDirPinned(plan, dirPath, config);
   try {
-    // A directory made here is checked like any other once opened, below.
-    if (plan.makeDir && !fs.existsSync(dirPath)) fs.mkdirSync(dirPath, { mode: 0o755 });
     dirFd = fs.openSync(dirPath, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_NOCTTY);
   } catch (error) {
     if ((error as { code?: string }).code === "ENOENT") {
@@ -144,6 +144,44 @@ export async function writeFileRaceFree(
     return await writeInPinnedDir(plan, config, { dirFd, dir, name });
   } finally {
     fs.closeSync(dirFd);
+  }
+}
+
+/**
+ * Makes the file's missing directory (its last component only) inside its
+ * parent, opened and checked like a write's directory: `mkdir` runs on
+ * `/proc/PID/fd/PARENTFD/NAME`, so a parent swapped for a symlink after the
+ * check gets nothing, and a parent outside the write roots is refused first.
+ */
+async function makeDirPinned(
+  plan: FsWritePlan,
+  dirPath: string,
+  config: LocalFsConfig,
+): Promise<void> {
+  const shown = JSON.stringify(plan.path);
+  const cut = dirPath.lastIndexOf("/");
+  const name = dirPath.slice(cut + 1);
+  let parentFd: number;
+  try {
+    parentFd = fs.openSync(dirPath.slice(0, cut) || "/", O_RDONLY | O_DIRECTORY | O_NONBLOCK);
+  } catch {
+    refuse("not_found", `Cannot write ${shown}: its parent directory does not exist`);
+  }
+  try {
+    const parent = await realPathOf(parentFd, config, plan.timeoutMs);
+    if (!isUnderRoots(parent, realRootsOf(plan.roots, config))) {
+      refuse("forbidden", `Cannot write ${shown}: its real path lies outside the write roots`);
+    }
+    // -p: a directory made meanwhile by someone else is fine (it is checked when opened).
+    await helper(
+      config.programs.mkdir ?? null,
+      "mkdir",
+      ["-p", "-m", "0755", "--", `/proc/${Deno.pid}/fd/${parentFd}/${name}`],
+      plan.timeoutMs,
+      `Cannot make the directory of ${shown}`,
+    );
+  } finally {
+    fs.closeSync(parentFd);
   }
 }
 
