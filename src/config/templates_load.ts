@@ -137,6 +137,8 @@ async function readSource(dir: string, source: string): Promise<string> {
   const info = await Deno.lstat(path);
   if (info.isSymlink) throw new Error("it is a symbolic link (refused, not followed)");
   if (!info.isFile) throw new Error("expected a regular file");
+  // A second name could be a hard link made to a file elsewhere: a body has one name.
+  if ((info.nlink ?? 1) > 1) throw new Error("it has other hard links (refused)");
   const [realDir, real] = await Promise.all([Deno.realPath(dir), Deno.realPath(path)]);
   if (real !== `${realDir === "/" ? "" : realDir}/${source}`) {
     throw new Error("it lies outside the templates directory");

@@ -284,6 +284,11 @@ Deno.test("check-config refuses templates that reach outside their directory or 
       'version: 1\nname: literal\ndescription: d\nvariables:\n  s: { type: secret, from: "hunter2hunter2" }\nbody: "{{s}}"\n',
   });
   await Deno.symlink(`${outside}/passwd`, `${dir}/link.tmpl`);
+  await Deno.writeTextFile(
+    `${dir}/hard.yaml`,
+    "version: 1\nname: hard\ndescription: d\nsource: hard.tmpl\n",
+  );
+  await Deno.link(`${outside}/passwd`, `${dir}/hard.tmpl`);
   try {
     const run = await runCli(["check-config", "--templates", dir], {
       env: { SHORT_SECRET: "abc" },
@@ -296,6 +301,9 @@ Deno.test("check-config refuses templates that reach outside their directory or 
         new RegExp(`${dir}/abs\\.yaml:4:9: Invalid source`),
         new RegExp(
           `${dir}/link\\.yaml:4:9: Cannot use source "link\\.tmpl": it is a symbolic link`,
+        ),
+        new RegExp(
+          `${dir}/hard\\.yaml:4:9: Cannot use source "hard\\.tmpl": it has other hard links`,
         ),
         new RegExp(`${dir}/include\\.yaml:4:7: Invalid template syntax "\\{\\{> /etc/passwd`),
         new RegExp(`${dir}/expr\\.yaml:4:7: Invalid template syntax`),
