@@ -34,6 +34,8 @@ command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 # Compose stacks run Debian's compose v1 against the testbed's dockerd (the v2
 # plugin is not packaged for Debian 12; its path is tested with a stand-in).
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+# SSH writes under sudo: the test sshd sees its own sudoers.d (a private mount namespace).
+command -v sudo >/dev/null 2>&1 || missing+=(sudo)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing Debian packages: ${missing[*]} (run as root, or install them first)"

@@ -42,6 +42,13 @@ export interface SshdOptions {
    * (`SetEnv`), e.g. `DOCKER_HOST` for that host's engine or a `PATH` without compose.
    */
   setEnv?: readonly (Readonly<Record<string, string>> | undefined)[];
+  /**
+   * sudoers lines these instances (and the sessions they start) see: each
+   * sshd runs in its own mount namespace where a temp dir holding them is
+   * bound over `/etc/sudoers.d`, so the machine's sudo configuration is never
+   * touched. Needs `unshare` and `mount` (util-linux).
+   */
+  sudoers?: string;
 }
 
 /** One running sshd. */
@@ -65,6 +72,8 @@ export class SshdTestbed {
   readonly hostKeys: readonly HostKey[];
   /** The login user. */
   readonly user: string = TEST_USER;
+  /** The sudoers.d the instances see, when {@linkcode SshdOptions.sudoers} was given. */
+  #sudoers: string | undefined;
 
   private constructor(dir: string, instances: SshdInstance[], hostKeys: HostKey[]) {
     this.dir = dir;
@@ -92,6 +101,13 @@ export class SshdTestbed {
       await Deno.writeTextFile(`${dir}/authorized_keys`, options.authorizedKeys.join("\n") + "\n", {
         mode: 0o644,
       });
+      if (options.sudoers !== undefined) {
+        await Deno.mkdir(`${dir}/sudoers.d`, { mode: 0o755 });
+        await Deno.writeTextFile(`${dir}/sudoers.d/tailops-test`, options.sudoers + "\n", {
+          mode: 0o440,
+        });
+        testbed.#sudoers = `${dir}/sudoers.d`;
+      }
       for (let i = 0; i < (options.count ?? 1); i++) {
         const host = options.distinctAddresses ? `127.0.0.${2 + i}` : "127.0.0.1";
         const port = await freePort(host);
@@ -124,8 +140,23 @@ export class SshdTestbed {
     const instance = this.instances[index];
     if (instance.process) await this.kill(index);
     const seen = (await Deno.readTextFile(instance.logPath).catch(() => "")).length;
-    const process = new Deno.Command("/usr/sbin/sshd", {
-      args: ["-D", "-E", instance.logPath, "-f", instance.configPath],
+    const sshd = ["/usr/sbin/sshd", "-D", "-E", instance.logPath, "-f", instance.configPath];
+    // unshare execs (no --fork): the recorded PID is sshd's own.
+    const [program, ...args] = this.#sudoers === undefined ? sshd : [
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "--",
+      "/bin/sh",
+      "-c",
+      'mount --bind "$1" /etc/sudoers.d && shift && exec "$@"',
+      "sh",
+      this.#sudoers,
+      ...sshd,
+    ];
+    const process = new Deno.Command(program, {
+      args,
       stdin: "null",
       stdout: "null",
       stderr: "null",

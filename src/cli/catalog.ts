@@ -14,6 +14,8 @@ import { stackDeploy } from "../ops/stack_deploy.ts";
 import { stackDiff } from "../ops/stack_diff.ts";
 import { stackDown } from "../ops/stack_down.ts";
 import { loadStacks } from "../config/stacks_load.ts";
+import type { Template } from "../config/templates_load.ts";
+import { fileWriteWith } from "../ops/file_write.ts";
 
 /** The tools curated stacks add to the catalog. */
 export const STACK_TOOLS: readonly string[] = ["stack_deploy", "stack_diff", "stack_down"];
@@ -28,12 +30,15 @@ export const STACK_TOOLS: readonly string[] = ["stack_deploy", "stack_diff", "st
  * @param stacksDir Curated compose stacks (adds `stack_deploy`, `stack_diff`,
  *   `stack_down`); `undefined` for
  *   `TAILOPS_STACKS`, `null` for none.
+ * @param options `templates`: file_write templates (loaded by `loadTemplates`); file_write
+ *   then fills them too.
  * @returns The frozen catalog.
  * @throws {ConfigError} With `file:line:column` for every problem of every file.
  */
 export async function loadCatalog(
   dir?: string | null,
   stacksDir?: string | null,
+  options: { templates?: readonly Template[] } = {},
 ): Promise<readonly Operation[]> {
   const from = dir === undefined
     ? (Deno.env.get("TAILOPS_OPERATIONS") || undefined)
@@ -43,14 +48,21 @@ export async function loadCatalog(
     : stacksDir ?? undefined;
   // Curated stacks add stack_deploy, which is built from them.
   const stacks = stacksFrom === undefined ? [] : await loadStacks(stacksFrom);
-  if (stacks.length === 0 && from === undefined) return CATALOG;
+  const templates = options.templates ?? [];
+  if (stacks.length === 0 && from === undefined && templates.length === 0) return CATALOG;
+  // With templates, file_write takes `template` + `variables` as well as content.
+  const base = templates.length === 0
+    ? CATALOG
+    : CATALOG.map((op) => op.name === "file_write" ? fileWriteWith(templates) : op);
   // Operator names are checked against every built-in, list_targets included.
   const builtins = stacks.length > 0
-    ? Object.freeze([...CATALOG, stackDeploy(stacks), stackDiff(stacks), stackDown(stacks)])
-    : CATALOG;
-  const all = from === undefined
-    ? builtins
-    : withOperatorOperations(builtins, await loadOperations(from), ENVELOPE_KEYS);
+    ? Object.freeze([...base, stackDeploy(stacks), stackDiff(stacks), stackDown(stacks)])
+    : base;
+  const all = from === undefined ? builtins : withOperatorOperations(
+    builtins,
+    await loadOperations(from, { builtins: builtins.map((op) => op.name) }),
+    ENVELOPE_KEYS,
+  );
   // list_targets is rebuilt to report on every tool, the operators' and stack_deploy too.
   const discovery = CATALOG[0].name;
   return withDiscovery(all.filter((op) => op.name !== discovery));

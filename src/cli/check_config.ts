@@ -11,6 +11,7 @@ import { compilePolicy } from "../gate/policy.ts";
 import { CATALOG, checkRegistryAgainstCatalog } from "../ops/catalog.ts";
 import { CliError } from "./errors.ts";
 import { loadCatalog, STACK_TOOLS } from "./catalog.ts";
+import { loadTemplates } from "../config/templates_load.ts";
 import { CHECK_CONFIG_HELP } from "./help.ts";
 import { parseFlags, stringOption } from "./options.ts";
 
@@ -72,6 +73,7 @@ export async function runCheckConfig(args: string[]): Promise<number> {
     policy: { type: "string" },
     operations: { type: "string" },
     stacks: { type: "string" },
+    templates: { type: "string" },
     "no-resolve": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
@@ -93,9 +95,14 @@ export async function runCheckConfig(args: string[]): Promise<number> {
     const { policy, file, locate } = await loadPolicy(policyFile, {
       resolveSecrets: parsed.values["no-resolve"] !== true,
     });
+    const templatesDir = stringOption(parsed, "templates", "TAILOPS_TEMPLATES");
+    const templates = templatesDir
+      ? await loadTemplates(templatesDir, { resolveSecrets: parsed.values["no-resolve"] !== true })
+      : [];
     const catalog = await loadCatalog(
       stringOption(parsed, "operations", "TAILOPS_OPERATIONS"),
       stringOption(parsed, "stacks", "TAILOPS_STACKS"),
+      { templates },
     );
     compilePolicy(policy, catalog, { file, locate });
     checkRegistryAgainstCatalog(registry, catalog);
@@ -123,10 +130,19 @@ export async function runCheckConfig(args: string[]): Promise<number> {
       console.log(`operations: ${operators.length} operator-defined`);
       for (const op of operators) {
         console.log(
-          `  ${op.name}: ${op.capability} on ${op.targetTypes.join(",")}; runs ${
-            op.programs.join(", ")
+          `  ${op.name}: ${op.capability} on ${op.targetTypes.join(",")}; ${
+            op.programs.length > 0 ? `runs ${op.programs.join(", ")}` : "engine requests"
           }`,
         );
+      }
+    }
+    if (templates.length > 0) {
+      console.log(`templates: ${templates.length}`);
+      for (const t of templates) {
+        const vars = Object.entries(t.variables).map(([name, v]) =>
+          v.type === "secret" ? `${name}: ${v.from}` : `${name}: ${v.type}`
+        );
+        console.log(`  ${t.name}: ${vars.join(", ") || "no variables"}`);
       }
     }
     console.log("OK");

@@ -40,6 +40,9 @@ import { checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
 import type { Operation } from "../ops/operation.ts";
 import { checkLocalRunGrant } from "../ops/operator.ts";
 import { loadCatalog } from "./catalog.ts";
+import { setLogScrubber } from "./logging.ts";
+import { loadTemplates, templateSecrets } from "../config/templates_load.ts";
+import type { Secret } from "../config/secret.ts";
 import type { FsyncMode } from "../audit/writer.ts";
 import { removeInstance } from "./instances.ts";
 import { openStateBackend, type StateBackend } from "../state/mod.ts";
@@ -60,6 +63,8 @@ export interface GatewayOptions {
   operationsDir?: string;
   /** Shared state database (`--state-url`); the state directory alone when absent. */
   stateUrl?: string;
+  /** file_write templates (`--templates`); none when absent. */
+  templatesDir?: string;
 }
 
 /** An open gateway. */
@@ -119,7 +124,9 @@ export const WORKER_KINDS: readonly WorkerKind[] = [
 export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const registry = await loadTargets(options.targetsFile);
   const { policy, file, locate } = await loadPolicy(options.policyFile);
-  const catalog = await loadCatalog(options.operationsDir);
+  // Templates' secrets are resolved now, like the registry's, and redacted like them.
+  const templates = options.templatesDir ? await loadTemplates(options.templatesDir) : [];
+  const catalog = await loadCatalog(options.operationsDir, undefined, { templates });
   const compiled = compilePolicy(policy, catalog, { file, locate });
   checkRegistryAgainstCatalog(registry, catalog);
   // Before the audit log: a gateway that cannot reach its shared state does not start.
@@ -129,7 +136,15 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     mode: policy.shared_state,
   });
   try {
-    return await assemble(options, { registry, policy, file, compiled, state, catalog });
+    return await assemble(options, {
+      registry,
+      policy,
+      file,
+      compiled,
+      state,
+      catalog,
+      templateSecrets: templates.flatMap((t) => templateSecrets(t).map(([, secret]) => secret)),
+    });
   } catch (error) {
     await state.close();
     throw error;
@@ -146,11 +161,18 @@ async function assemble(
     state: StateBackend;
     /** Built-ins, curated stacks and operator operations. */
     catalog: readonly Operation[];
+    /** Secrets file_write templates fill in. */
+    templateSecrets: readonly Secret[];
   },
 ): Promise<Gateway> {
   const { registry, policy, file, compiled, state, catalog } = loaded;
-  const secrets = findSecrets(registry.targets).map(({ secret }) => secret.reveal());
+  const secrets = [
+    ...findSecrets(registry.targets).map(({ secret }) => secret),
+    ...loaded.templateSecrets,
+  ].map((secret) => secret.reveal());
   const scanner = new SecretScanner(secrets);
+  // Log lines too: no code path logs a secret, and none that is added later can.
+  setLogScrubber((text) => scanner.scan(text));
   const auditKey = await loadOrCreateAuditKey(options.stateDir);
   const auditConfig = policy.audit;
   const shipper = checkpointShipper(auditConfig?.ship);

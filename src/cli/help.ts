@@ -40,6 +40,8 @@ Options:
   --targets FILE           Target registry (YAML)                [TAILOPS_TARGETS]
   --policy FILE            Policy (YAML)                         [TAILOPS_POLICY]
   --state-dir DIR          Audit log, keys, tokens, approvals    [TAILOPS_STATE_DIR]
+  --operations DIR         Operator-defined operation files      [TAILOPS_OPERATIONS]
+  --templates DIR          file_write templates                  [TAILOPS_TEMPLATES]
   --state-url URL          Shared state for several gateways: postgres://USER@HOST/DB,
                            or "\${ENV}"/"file:/path" holding one with its password
                            (default: the state dir alone)         [TAILOPS_STATE_URL]
@@ -73,8 +75,9 @@ HTTP limits (flag, else TAILOPS_ + the flag in capitals with _, else default):
 
 SIGHUP is ignored (configuration is not reloaded; restart to apply changes).
 
-Operator-defined operations: set TAILOPS_OPERATIONS to a directory of
-operation files (see operations/ and the README). Compose stacks to deploy:
+Operator-defined operations: --operations (or TAILOPS_OPERATIONS) names a
+directory of operation files (see operations/ and the README); --templates
+names the templates file_write may fill. Compose stacks to deploy:
 set TAILOPS_STACKS to a directory with one subdirectory per stack.`;
 
 /** Help for `check-config`. */
@@ -88,6 +91,7 @@ Options:
   --policy FILE     Policy                                      [TAILOPS_POLICY]
   --operations DIR  Operator-defined operation files        [TAILOPS_OPERATIONS]
   --stacks DIR      Curated compose stacks (stack_deploy)   [TAILOPS_STACKS]
+  --templates DIR   file_write templates                     [TAILOPS_TEMPLATES]
   --no-resolve      Do not read secret references (check syntax only)
   -h, --help        Show this help`;
 

@@ -23,6 +23,7 @@ import { PROXMOX_KIND } from "../exec/proxmox_kind.ts";
 import type { WorkerKind } from "../exec/worker_kind.ts";
 import { localPrograms } from "../ops/catalog.ts";
 import { loadCatalog } from "./catalog.ts";
+import { loadTemplates, templateSecrets } from "../config/templates_load.ts";
 import { CliError } from "./errors.ts";
 import { gatewayPermissions, permissionFlags } from "./launch_permissions.ts";
 import { readStateUrl } from "../state/state_url.ts";
@@ -78,18 +79,21 @@ function absolute(path: string): string {
 export async function launchArgs(serveArgs: string[]): Promise<string[]> {
   const options = parseServeOptions(serveArgs);
   // Read before the first await, like the serve flags' own fallbacks.
-  const operator = ["TAILOPS_OPERATIONS", "TAILOPS_STACKS"].map((name) =>
-    Deno.env.get(name) || null
-  );
+  const stacksDir = Deno.env.get("TAILOPS_STACKS") || null;
   if (options === "help") {
     throw new CliError("launch serve --help: run `tailops serve --help` for the serve flags");
   }
-  let targets, policy, catalog;
+  // --operations wins over TAILOPS_OPERATIONS (parseServeOptions read both).
+  const operator = [options.operationsDir ?? null, stacksDir];
+  let targets, policy, catalog, templates;
   try {
     targets = await loadTargets(options.targetsFile, { resolveSecrets: false });
     policy = await loadPolicy(options.policyFile, { resolveSecrets: false });
+    templates = options.templatesDir
+      ? await loadTemplates(options.templatesDir, { resolveSecrets: false })
+      : [];
     // Operator-defined operations and curated stacks name programs and files too.
-    catalog = await loadCatalog(operator[0], operator[1]);
+    catalog = await loadCatalog(operator[0], operator[1], { templates });
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(error.message, 1);
     throw error;
@@ -97,7 +101,7 @@ export async function launchArgs(serveArgs: string[]): Promise<string[]> {
   const configFiles = [
     options.targetsFile ? absolute(options.targetsFile) : undefined,
     options.policyFile ? absolute(options.policyFile) : DEFAULT_POLICY_URL.pathname,
-    ...operator.map((dir) => dir ? absolute(dir) : undefined),
+    ...[...operator, options.templatesDir].map((dir) => dir ? absolute(dir) : undefined),
   ].filter((f): f is string => f !== undefined);
   const localCapabilities = new Set(
     targets.targets.filter((t) => t.type === "local").flatMap((t) => t.capabilities),
@@ -105,6 +109,7 @@ export async function launchArgs(serveArgs: string[]): Promise<string[]> {
   const stateDatabase = await stateDatabaseGrants(options.stateUrl);
   const set = gatewayPermissions({
     stateDatabase,
+    secrets: templates.flatMap((t) => templateSecrets(t).map(([, secret]) => secret)),
     stateDir: absolute(options.stateDir),
     configFiles,
     targets: targets.targets,

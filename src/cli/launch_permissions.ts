@@ -14,7 +14,7 @@
  * @module
  */
 import { syslogBindAddress } from "../audit/syslog.ts";
-import { findSecrets } from "../config/secret.ts";
+import { findSecrets, type Secret } from "../config/secret.ts";
 import type { PolicyFile } from "../config/policy_schema.ts";
 import type { Target } from "../config/targets_schema.ts";
 import type { WorkerContext, WorkerKind } from "../exec/worker_kind.ts";
@@ -61,6 +61,8 @@ export interface PermissionInput {
    * socket (granted like `sockets`), and the file a `file:` reference is read from.
    */
   stateDatabase?: { address?: string; socket?: string; secretFile?: string };
+  /** More secret references read at start (file_write templates' secrets). */
+  secrets?: readonly Secret[];
 }
 
 /**
@@ -170,7 +172,8 @@ export function gatewayPermissions(input: PermissionInput): PermissionLists {
   const sys = new Set<string>(GATEWAY_SYS);
 
   // Secret references: `${NAME}` is read from the environment, `file:` from disk.
-  for (const { secret } of findSecrets([input.targets, input.policy])) {
+  const found = findSecrets([input.targets, input.policy]).map(({ secret }) => secret);
+  for (const secret of [...found, ...(input.secrets ?? [])]) {
     if (secret.source.startsWith("env:")) env.add(secret.source.slice(4));
     else read.add(secret.source.slice(5));
   }

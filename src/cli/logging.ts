@@ -16,6 +16,29 @@ export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
 
 let flushing: Promise<void> | undefined;
 
+/** What every log line passes through before it is written (known secrets masked). */
+let scrub: (text: string) => string = (text) => text;
+
+/**
+ * Masks known secret values in every log line from now on: the gateway sets
+ * its secret scanner once it knows the secrets (the registry's, templates').
+ *
+ * @param scrubber Text in, text with secrets masked out.
+ */
+export function setLogScrubber(scrubber: (text: string) => string): void {
+  scrub = scrubber;
+}
+
+/**
+ * The JSON-lines formatter with each line passed through the scrubber.
+ *
+ * @param record A log record.
+ * @returns The line, secrets masked.
+ */
+export function scrubbedJsonLine(record: Parameters<typeof jsonLinesFormatter>[0]): string {
+  return scrub(jsonLinesFormatter(record));
+}
+
 /**
  * Sends every `tailops` log record to stderr as one JSON object per line.
  *
@@ -25,7 +48,7 @@ export async function setupLogging(level: LogLevel): Promise<void> {
   flushing = undefined;
   await configure({
     reset: true,
-    sinks: { stderr: getStreamSink(Deno.stderr.writable, { formatter: jsonLinesFormatter }) },
+    sinks: { stderr: getStreamSink(Deno.stderr.writable, { formatter: scrubbedJsonLine }) },
     loggers: [
       { category: ["tailops"], lowestLevel: level, sinks: ["stderr"] },
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },

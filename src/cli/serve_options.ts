@@ -20,6 +20,8 @@ const FLAGS = {
   policy: { type: "string" },
   "state-dir": { type: "string" },
   "state-url": { type: "string" },
+  operations: { type: "string" },
+  templates: { type: "string" },
   "public-url": { type: "string" },
   "allowed-host": { type: "string", multiple: true },
   "allowed-origin": { type: "string", multiple: true },
@@ -50,6 +52,10 @@ export interface ServeOptions {
   shutdownGraceMs: number;
   /** HTTP connection and session limits (defaults when absent). */
   http?: HttpLimits;
+  /** Operator-defined operation files (`--operations`, else `TAILOPS_OPERATIONS`). */
+  operationsDir?: string;
+  /** file_write templates (`--templates`, else `TAILOPS_TEMPLATES`). */
+  templatesDir?: string;
 }
 
 /**
@@ -123,5 +129,7 @@ export function parseServeOptions(args: string[]): ServeOptions | "help" {
     logLevel: logLevel as LogLevel,
     shutdownGraceMs: Number(grace) * 1000,
     http: parseHttpLimits(parsed),
+    operationsDir: stringOption(parsed, "operations", "TAILOPS_OPERATIONS"),
+    templatesDir: stringOption(parsed, "templates", "TAILOPS_TEMPLATES"),
   };
 }

@@ -41,10 +41,14 @@ export function parseOperationFile(text: string, file: string): LoadedOperation 
  * Needs `read` on the directory.
  *
  * @param dir The directory.
+ * @param options `builtins`: names a file may not take (reported with the other problems).
  * @returns The operations, in file name order.
  * @throws {ConfigError} Listing every problem of every file.
  */
-export async function loadOperations(dir: string): Promise<LoadedOperation[]> {
+export async function loadOperations(
+  dir: string,
+  options: { builtins?: readonly string[] } = {},
+): Promise<LoadedOperation[]> {
   const names: string[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
@@ -81,7 +85,13 @@ export async function loadOperations(dir: string): Promise<LoadedOperation[]> {
   const seen = new Map<string, string>();
   for (const op of loaded) {
     const first = seen.get(op.spec.name);
-    if (first !== undefined) {
+    if (options.builtins?.includes(op.spec.name)) {
+      problems.push({
+        path: "name",
+        position: op.locate(["name"]),
+        message: `Operation ${JSON.stringify(op.spec.name)} collides with a built-in operation`,
+      });
+    } else if (first !== undefined) {
       problems.push({
         path: "name",
         position: op.locate(["name"]),

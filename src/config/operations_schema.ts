@@ -175,6 +175,81 @@ export const stepSchema = z.strictObject({
 /** A step declaration. */
 export type StepSpec = z.infer<typeof stepSchema>;
 
+/**
+ * The Docker Engine requests an operation file may name, and nothing else:
+ * container lifecycle changes and inspect. `exec` is not offered: it would
+ * run parameter text as a program inside the container.
+ */
+export const ENGINE_REQUESTS = [
+  "container_start",
+  "container_stop",
+  "container_restart",
+  "container_kill",
+  "container_pause",
+  "container_unpause",
+  "container_inspect",
+] as const;
+
+/** An engine request's name. */
+export type EngineRequest = typeof ENGINE_REQUESTS[number];
+
+/** Signals `container_kill` may send. */
+export const ENGINE_SIGNALS = [
+  "SIGTERM",
+  "SIGKILL",
+  "SIGHUP",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGWINCH",
+] as const;
+
+/**
+ * One request to a Docker target's engine: an allowlisted endpoint, the
+ * container filled from parameters (as data: validated as a container
+ * reference, then percent-encoded into one path segment).
+ */
+export const engineStepSchema = z.strictObject({
+  engine: z.enum(ENGINE_REQUESTS, {
+    error: `Invalid engine request: expected one of ${
+      ENGINE_REQUESTS.join(", ")
+    } (exec is not offered: it would run parameter text as a program)`,
+  }),
+  container: elementSchema,
+  /** container_stop, container_restart: seconds before SIGKILL, or "{{integer_param}}". */
+  timeout_s: z.union([z.int().min(0).max(600), z.string().max(70)]).optional(),
+  /** container_kill: a signal name, or "{{param}}" whose value must be one. */
+  signal: z.string().max(70).optional(),
+});
+
+/** An engine step declaration. */
+export type EngineStepSpec = z.infer<typeof engineStepSchema>;
+
+/**
+ * An exec step (`program`) or an engine step (`engine`), told apart by which
+ * key it has, so each kind's problems are reported in its own terms.
+ */
+const anyStepSchema = z.unknown().transform((item, ctx) => {
+  const schema = item !== null && typeof item === "object" && "engine" in item
+    ? engineStepSchema
+    : stepSchema;
+  const parsed = schema.safeParse(item);
+  if (parsed.success) return parsed.data as StepSpec | EngineStepSpec;
+  for (const issue of parsed.error.issues) ctx.addIssue({ ...issue } as never);
+  return z.NEVER;
+});
+
+/**
+ * Whether a step is an engine request.
+ *
+ * @param step A step.
+ * @returns `true` for an engine step.
+ */
+export function isEngineStep(step: StepSpec | EngineStepSpec): step is EngineStepSpec {
+  return "engine" in step;
+}
+
 /** The whole file. */
 export const operationFileSchema = z.strictObject({
   version: z.literal(1, { error: "Invalid version: expected 1" }),
@@ -183,8 +258,8 @@ export const operationFileSchema = z.strictObject({
   }),
   title: z.string().min(1).max(100),
   description: z.string().min(1).max(2000),
-  target_types: z.array(z.enum(["local", "ssh"], {
-    error: 'Invalid target type: expected "local" or "ssh"',
+  target_types: z.array(z.enum(["local", "ssh", "docker"], {
+    error: 'Invalid target type: expected "local", "ssh" or "docker" (engine requests)',
   })).min(1),
   capability: capabilitySchema,
   mutates: z.boolean(),
@@ -199,9 +274,9 @@ export const operationFileSchema = z.strictObject({
     }),
     paramSchema,
   ).default({}),
-  steps: z.array(stepSchema).min(1).max(16),
+  steps: z.array(anyStepSchema).min(1).max(16),
   /** A step that predicts what the operation would change; dry run runs it and shows its output. */
-  check: stepSchema.optional(),
+  check: anyStepSchema.optional(),
   /** How the last step's stdout is returned besides the raw text. */
   parse: z.enum(["text", "lines", "json", "key_value"]).default("text"),
   /** Send the steps' output to the client as log messages while they run (long-running steps). */
@@ -227,7 +302,27 @@ export const operationFileSchema = z.strictObject({
     ...file.steps.map((step, i) => ({ step, path: ["steps", i] })),
     ...(file.check ? [{ step: file.check, path: ["check"] }] : []),
   ];
-  for (const { step, path } of steps) checkStep(step, file.parameters, path, ctx);
+  const docker = file.target_types.includes("docker");
+  if (docker && file.target_types.length > 1) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["target_types"],
+      message: "Invalid target_types: docker operations (engine requests) run on docker targets " +
+        "only; declare host commands in another file",
+    });
+  }
+  for (const { step, path } of steps) {
+    if (isEngineStep(step) !== docker) {
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message: docker
+          ? 'Invalid step: docker operations take engine requests ("engine"), not programs'
+          : 'Invalid step: engine requests ("engine") need target_types: [docker]',
+      });
+    } else if (isEngineStep(step)) checkEngineStep(step, file, path, ctx);
+    else checkStep(step, file.parameters, path, ctx);
+  }
 });
 
 /** A validated operation file. */
@@ -283,4 +378,62 @@ function checkStep(
     }
     for (const text of item.argv) checkElement(text, params, item.when, report);
   });
+}
+
+function checkEngineStep(
+  step: EngineStepSpec,
+  file: { parameters: Record<string, ParamSpec>; mutates: boolean; capability: string },
+  path: (string | number)[],
+  ctx: z.RefinementCtx,
+): void {
+  const at = (key: string, message: string) =>
+    ctx.addIssue({ code: "custom", path: [...path, key], message });
+  const isCheck = path[0] === "check";
+  checkElement(step.container, file.parameters, undefined, (m) => at("container", m));
+  if (step.engine !== "container_inspect") {
+    if (isCheck) {
+      at("engine", "Invalid check: expected container_inspect (a check changes nothing)");
+    } else if (!file.mutates) {
+      at(
+        "engine",
+        `Invalid engine request ${step.engine}: it changes a container, so the ` +
+          "operation must declare mutates: true",
+      );
+    } else if (file.capability !== "container:control" && file.capability !== "container:admin") {
+      at(
+        "engine",
+        `Invalid engine request ${step.engine}: it needs capability ` +
+          `container:control or container:admin, found ${file.capability}`,
+      );
+    }
+  }
+  if (step.timeout_s !== undefined) {
+    if (step.engine !== "container_stop" && step.engine !== "container_restart") {
+      at("timeout_s", "Invalid timeout_s: only container_stop and container_restart take one");
+    } else if (typeof step.timeout_s === "string") {
+      const name = /^\{\{([a-z][a-z0-9_]{0,62})\}\}$/.exec(step.timeout_s)?.[1];
+      const param = name === undefined ? undefined : file.parameters[name];
+      if (param?.type !== "integer" || (param.optional && !hasDefault(param))) {
+        at(
+          "timeout_s",
+          'Invalid timeout_s: expected whole seconds or "{{param}}" naming a ' +
+            "required integer parameter",
+        );
+      }
+    }
+  }
+  if (step.signal !== undefined) {
+    if (step.engine !== "container_kill") {
+      at("signal", "Invalid signal: only container_kill takes one");
+    } else if (!step.signal.includes("{{")) {
+      if (!(ENGINE_SIGNALS as readonly string[]).includes(step.signal)) {
+        at(
+          "signal",
+          `Invalid signal ${JSON.stringify(step.signal)}: expected one of ${
+            ENGINE_SIGNALS.join(", ")
+          }`,
+        );
+      }
+    } else checkElement(step.signal, file.parameters, undefined, (m) => at("signal", m));
+  }
 }

@@ -61,6 +61,8 @@ export interface FsReadPlan extends PlanLimits {
   readonly roots: readonly string[];
   /** Byte offset to start reading at. */
   readonly offset: number;
+  /** SSH targets: run the read script under `sudo -n` (file_write's dry run where sudo is allowed). */
+  readonly sudo?: boolean;
 }
 
 /** List one directory under allowed roots. */
@@ -97,6 +99,11 @@ export interface FsWritePlan extends PlanLimits {
   readonly owner?: string;
   /** Group to set: a group name or numeric id (numeric only on the gateway host). */
   readonly group?: string;
+  /**
+   * SSH targets: run the write script under `sudo -n -- /bin/sh -c SCRIPT`
+   * (the target's `sudo` names the operation). Ignored on the gateway host.
+   */
+  readonly sudo?: boolean;
 }
 
 /** One request to a Docker Engine API. */

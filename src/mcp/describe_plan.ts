@@ -102,6 +102,7 @@ export function describePlan(plan: Plan, target: Target): Record<string, unknown
         mode: `0${plan.mode.toString(8)}`,
         backup: plan.backup,
         ...(plan.expectedSha256 ? { expected_sha256: plan.expectedSha256 } : {}),
+        ...(plan.sudo ? { sudo: "sudo -n -- /bin/sh -c SCRIPT" } : {}),
         roots: plan.roots,
         ...limits,
       };

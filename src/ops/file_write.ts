@@ -13,8 +13,19 @@ import type { Target } from "../config/targets_schema.ts";
 import type { FsReadPlan, FsWritePlan, PlanResult, SequencePlan } from "../exec/plan.ts";
 import { hostPathSchema } from "./_host_schemas.ts";
 import { rootsFor } from "./file.ts";
-import { defineOperation, OperationError, targetLimits } from "./operation.ts";
+import { defineOperation, OperationError, targetLimits, usesSudo } from "./operation.ts";
 import { unifiedDiff } from "./_unified_diff.ts";
+import type { Template } from "../config/templates_load.ts";
+import { maskSecrets, renderTemplate, variablesSchema } from "./_file_template.ts";
+
+/**
+ * Programs a write on the gateway host runs (see `_local_fs_write.ts`):
+ * `readlink` says where an opened directory or file really is; `mktemp`,
+ * `ln`, `mv`, `rm` and `mkdir` (stack_deploy's missing project directory)
+ * create, link, rename and remove names through the pinned directory's
+ * `/proc/PID/fd` link.
+ */
+export const WRITE_HELPERS: readonly string[] = ["readlink", "mktemp", "ln", "mv", "rm", "mkdir"];
 
 /** Largest file content accepted, in bytes. */
 export const MAX_WRITE_BYTES = 1024 * 1024;
@@ -46,17 +57,52 @@ const input = z.strictObject({
   }).optional().describe('"absent": only when there is no file'),
 });
 
-type Args = z.infer<typeof input>;
+/** file_write's arguments; with templates, `template` + `variables` instead of `content`. */
+type Args = Omit<z.infer<typeof input>, "content"> & {
+  content?: string;
+  template?: string;
+  variables?: Record<string, unknown>;
+};
 
-function contentBytes(args: Args): Uint8Array {
-  if (args.encoding === "utf-8") return new TextEncoder().encode(args.content);
+/** The bytes to write, their text when it is text, and the secrets that text may hold. */
+interface Content {
+  readonly bytes: Uint8Array;
+  readonly text?: string;
+  readonly secrets: readonly string[];
+}
+
+/** Templates by name (empty: file_write takes inline content only). */
+type Templates = ReadonlyMap<string, Template>;
+
+const NO_TEMPLATES: Templates = new Map();
+
+function contentOf(args: Args, templates: Templates): Content {
+  if (args.template !== undefined) {
+    const template = templates.get(args.template);
+    if (!template) {
+      throw new OperationError(
+        "invalid_arguments",
+        `Unknown template ${JSON.stringify(args.template)}`,
+      );
+    }
+    const values = variablesSchema(template).safeParse(args.variables ?? {});
+    if (!values.success) {
+      throw new OperationError("invalid_arguments", values.error.issues[0].message);
+    }
+    const { text, secrets } = renderTemplate(template, values.data);
+    return { bytes: new TextEncoder().encode(text), text, secrets };
+  }
+  const content = args.content ?? "";
+  if (args.encoding === "utf-8") {
+    return { bytes: new TextEncoder().encode(content), text: content, secrets: [] };
+  }
   let binary: string;
   try {
-    binary = atob(args.content);
+    binary = atob(content);
   } catch {
     throw new OperationError("invalid_content", "Invalid content: expected base64");
   }
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  return { bytes: Uint8Array.from(binary, (c) => c.charCodeAt(0)), secrets: [] };
 }
 
 function toBase64(bytes: Uint8Array): string {
@@ -77,9 +123,22 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-function writePlan(args: Args, target: Target): FsWritePlan {
+/**
+ * Whether an operation's file scripts run under sudo on this target: only on
+ * SSH targets whose `sudo` names the operation.
+ */
+function sudoFor(target: Target, operation: string): { sudo?: true } {
+  return target.type === "ssh" && usesSudo(target, operation) ? { sudo: true } : {};
+}
+
+function writePlan(
+  args: Args,
+  target: Target,
+  templates = NO_TEMPLATES,
+  operation = "file_write",
+): FsWritePlan {
   const roots = rootsFor(args.path, target, "write_roots");
-  const bytes = contentBytes(args);
+  const { bytes } = contentOf(args, templates);
   if (bytes.length > MAX_WRITE_BYTES) {
     throw new OperationError(
       "too_large",
@@ -105,32 +164,40 @@ function writePlan(args: Args, target: Target): FsWritePlan {
     mode: parseInt(args.mode, 8),
     backup: args.backup,
     ...(args.expected_sha256 === undefined ? {} : { expectedSha256: args.expected_sha256 }),
+    ...sudoFor(target, operation),
     ...targetLimits(target),
   };
 }
 
-function readCurrent(args: Args, target: Target): FsReadPlan {
+function readCurrent(args: Args, target: Target, operation = "file_write"): FsReadPlan {
   return {
     kind: "fs_read",
     path: args.path,
     roots: rootsFor(args.path, target, "write_roots"),
     offset: 0,
+    ...sudoFor(target, operation),
     ...targetLimits(target),
     outputCapBytes: MAX_WRITE_BYTES + 1,
   };
 }
 
-/** What dry run shows beside the plan: the current file, the digests and a diff. */
+/**
+ * What dry run shows beside the plan: the current file, the digests and a
+ * diff. A template's secrets are masked on both sides of the diff (the
+ * current file may hold them too).
+ */
 function describeCurrent(
   outcome: { ok: true; result: PlanResult } | {
     ok: false;
     error: { code: string; message: string };
   },
   args: Args,
+  templates = NO_TEMPLATES,
 ): Record<string, unknown> {
-  const bytes = contentBytes(args);
+  const { bytes, text: raw, secrets } = contentOf(args, templates);
   const next = { sha256: sha256Hex(bytes), size: bytes.length };
-  const text = args.encoding === "utf-8" ? args.content : undefined;
+  const text = raw === undefined ? undefined : maskSecrets(raw, secrets);
+  const masked = secrets.length > 0 ? { secrets_masked: true } : {};
   if (!outcome.ok) {
     if (outcome.error.code !== "not_found") return { error: outcome.error, new: next };
     return {
@@ -138,6 +205,7 @@ function describeCurrent(
       new: next,
       would_change: true,
       diff: text === undefined ? null : unifiedDiff("", text, { from: "/dev/null", to: args.path }),
+      ...masked,
     };
   }
   const result = outcome.result;
@@ -147,13 +215,14 @@ function describeCurrent(
     : Uint8Array.from(atob(result.content), (c) => c.charCodeAt(0));
   const sha = result.truncated ? null : sha256Hex(current);
   const diff = text !== undefined && result.encoding === "utf-8" && !result.truncated
-    ? unifiedDiff(result.content, text, { from: result.path, to: args.path })
+    ? unifiedDiff(maskSecrets(result.content, secrets), text, { from: result.path, to: args.path })
     : null;
   return {
     current: { path: result.path, size: result.size, sha256: sha },
     new: next,
     would_change: sha !== next.sha256,
     diff,
+    ...masked,
     ...(diff === null ? { note: "No text diff (binary, or too large): compare the digests" } : {}),
   };
 }
@@ -167,60 +236,131 @@ const output = z.object({
   backup: z.string().nullable(),
 });
 
-/** Write one file under the target's write roots. */
-export const fileWrite = defineOperation({
-  name: "file_write",
-  title: "Write a file",
-  description:
-    "Writes `content` (UTF-8, or base64 with encoding: base64; ≤1 MiB) to `path` under the write roots, atomically, never through a symlink, with `mode` (default 0644, no execute bits) and owner/group if permitted. Same content: changed: false. `backup` keeps .NAME.tailops-prev; `expected_sha256` writes only over that digest. Dry run: a diff.",
-  input,
-  output,
-  capability: "file:write",
-  paramReach: {
-    expected_sha256: { absent: "whatever the current content is" },
-    owner: { absent: "the writing user", absentIsNarrowest: true },
-    group: { absent: "the writing user's group", absentIsNarrowest: true },
-  },
-  targetTypes: ["local", "ssh"],
-  mutates: true,
-  destructive: true,
-  // Local targets: readlink tells the worker where an opened directory or file really is.
-  programs: ["readlink"],
-  plan: writePlan,
-  checkPlan: readCurrent,
-  describeCheck: describeCurrent,
-  auditArgs: (args) => {
-    let bytes: Uint8Array;
-    try {
-      bytes = contentBytes(args);
-    } catch {
-      bytes = new TextEncoder().encode(args.content);
+const DESCRIPTION =
+  "Writes `content` (UTF-8, or base64 with encoding: base64; ≤1 MiB) to `path` under the write roots, atomically, never through a symlink, with `mode` (default 0644, no execute bits) and owner/group if permitted. Same content: changed: false. `backup` keeps .NAME.tailops-prev; `expected_sha256` writes only over that digest. Dry run: a diff.";
+
+function fileWriteOperation<I extends z.ZodObject>(
+  schema: I,
+  templates: Templates,
+  description: string,
+) {
+  return defineOperation({
+    name: "file_write",
+    title: "Write a file",
+    description,
+    input: schema,
+    output,
+    capability: "file:write",
+    paramReach: {
+      expected_sha256: { absent: "whatever the current content is" },
+      owner: { absent: "the writing user", absentIsNarrowest: true },
+      group: { absent: "the writing user's group", absentIsNarrowest: true },
+    },
+    targetTypes: ["local", "ssh"],
+    mutates: true,
+    destructive: true,
+    programs: [...WRITE_HELPERS],
+    plan: (args, target) => writePlan(args as Args, target, templates),
+    checkPlan: (args, target) => readCurrent(args as Args, target),
+    describeCheck: (outcome, args) => describeCurrent(outcome, args as Args, templates),
+    // Content by digest and size only; a template's variables are the caller's (secrets
+    // are never among them), its filled text by digest and size like content.
+    auditArgs: (args) => {
+      const a = args as Args;
+      let bytes: Uint8Array;
+      try {
+        bytes = contentOf(a, templates).bytes;
+      } catch {
+        bytes = new TextEncoder().encode(a.content ?? "");
+      }
+      const digest = { sha256: sha256Hex(bytes), bytes: bytes.length };
+      return a.template === undefined ? { ...a, content: digest } : { ...a, rendered: digest };
+    },
+    parse: (result) => {
+      if (result.kind !== "fs_write") {
+        throw new OperationError(
+          "bad_output",
+          `Expected a write result, found a ${result.kind} result`,
+        );
+      }
+      return {
+        path: result.path,
+        bytes: result.bytes,
+        sha256: result.sha256,
+        previous_sha256: result.previousSha256,
+        changed: result.changed,
+        backup: result.backup,
+      };
+    },
+    render: (out) =>
+      out.changed
+        ? `${out.path}: written (${out.bytes} bytes, sha256 ${out.sha256.slice(0, 12)}…)${
+          out.backup ? `; previous kept as ${out.backup}` : ""
+        }`
+        : `${out.path}: unchanged (already sha256 ${out.sha256.slice(0, 12)}…)`,
+  });
+}
+
+/** Write one file under the target's write roots, from inline content. */
+export const fileWrite = fileWriteOperation(input, NO_TEMPLATES, DESCRIPTION);
+
+function describeVariables(template: Template): string {
+  const vars = Object.entries(template.variables).flatMap(([name, v]) =>
+    v.type === "secret" ? [] : [`${name}: ${v.type}${v.optional || "default" in v ? "?" : ""}`]
+  );
+  return `${template.name}(${vars.join(", ")}): ${template.description}`;
+}
+
+/**
+ * file_write that also fills the operator's templates: `template` and
+ * `variables` instead of `content`, the variables checked by their declared
+ * types before the gate. Secret variables are never the caller's: they come
+ * from the template's secret references and are masked in the dry-run diff.
+ *
+ * @param templates The loaded templates (at least one).
+ * @returns The operation, named file_write.
+ */
+export function fileWriteWith(templates: readonly Template[]) {
+  const byName: Templates = new Map(templates.map((t) => [t.name, t]));
+  const names = [...byName.keys()] as [string, ...string[]];
+  const schema = input.extend({
+    content: input.shape.content.optional(),
+    template: z.enum(names).optional().describe(
+      `A template to fill instead of content: ${templates.map(describeVariables).join("; ")}`,
+    ),
+    variables: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional()
+      .describe("The template's variables (secret ones are filled by the gateway)"),
+  }).superRefine((args, ctx) => {
+    if ((args.content === undefined) === (args.template === undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["content"],
+        message: 'Invalid arguments: expected exactly one of "content" or "template"',
+      });
+      return;
     }
-    return { ...args, content: { sha256: sha256Hex(bytes), bytes: bytes.length } };
-  },
-  parse: (result) => {
-    if (result.kind !== "fs_write") {
-      throw new OperationError(
-        "bad_output",
-        `Expected a write result, found a ${result.kind} result`,
-      );
+    if (args.template === undefined) {
+      if (args.variables !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["variables"],
+          message: 'Invalid variables: they go with "template"',
+        });
+      }
+      return;
     }
-    return {
-      path: result.path,
-      bytes: result.bytes,
-      sha256: result.sha256,
-      previous_sha256: result.previousSha256,
-      changed: result.changed,
-      backup: result.backup,
-    };
-  },
-  render: (out) =>
-    out.changed
-      ? `${out.path}: written (${out.bytes} bytes, sha256 ${out.sha256.slice(0, 12)}…)${
-        out.backup ? `; previous kept as ${out.backup}` : ""
-      }`
-      : `${out.path}: unchanged (already sha256 ${out.sha256.slice(0, 12)}…)`,
-});
+    const checked = variablesSchema(byName.get(args.template)!).safeParse(args.variables ?? {});
+    for (const issue of checked.success ? [] : checked.error.issues) {
+      ctx.addIssue({ code: "custom", path: ["variables", ...issue.path], message: issue.message });
+    }
+  });
+  return fileWriteOperation(
+    schema,
+    byName,
+    `${DESCRIPTION} Or give \`template\` and \`variables\` instead of content to fill one of ` +
+      "the operator's templates (the filled text is written like content).",
+  );
+}
 
 /**
  * The backup file_write keeps beside a file.
@@ -240,12 +380,16 @@ const restoreInput = z.strictObject({
 
 type RestoreArgs = z.infer<typeof restoreInput>;
 
+const RESTORE = "file_restore";
+
 function restorePlan(args: RestoreArgs, target: Target): SequencePlan {
-  const read = { ...readCurrent({ path: backupPath(args.path) } as Args, target) };
+  const read = { ...readCurrent({ path: backupPath(args.path) } as Args, target, RESTORE) };
   // Content and digest are filled in by the executor host from the read (contentFrom).
   const write = writePlan(
     { path: args.path, content: "", encoding: "utf-8", mode: args.mode, backup: true },
     target,
+    NO_TEMPLATES,
+    RESTORE,
   );
   return {
     kind: "sequence",
@@ -266,15 +410,15 @@ export const fileRestore = defineOperation({
   targetTypes: ["local", "ssh"],
   mutates: true,
   destructive: true,
-  programs: ["readlink"],
+  programs: [...WRITE_HELPERS],
   plan: restorePlan,
   checkPlan: (args, target): SequencePlan => ({
     kind: "sequence",
     ...targetLimits(target),
     continueOnFailure: true,
     steps: [
-      { plan: readCurrent({ path: args.path } as Args, target) },
-      { plan: readCurrent({ path: backupPath(args.path) } as Args, target) },
+      { plan: readCurrent({ path: args.path } as Args, target, RESTORE) },
+      { plan: readCurrent({ path: backupPath(args.path) } as Args, target, RESTORE) },
     ],
   }),
   describeCheck: (outcome) => {

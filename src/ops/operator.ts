@@ -16,6 +16,7 @@ import type { LoadedOperation } from "../config/operations_load.ts";
 import {
   type ArgvItem,
   hasDefault,
+  isEngineStep,
   type OperationFile,
   type ParamSpec,
   PLACEHOLDER,
@@ -25,6 +26,12 @@ import { compilePattern } from "../config/pattern.ts";
 import type { Target } from "../config/targets_schema.ts";
 import type { ExecPlan } from "../exec/plan.ts";
 import { containerRefSchema } from "./_docker_schemas.ts";
+import {
+  engineOutput,
+  engineSequence,
+  parseEngineSteps,
+  renderEngineSteps,
+} from "./_operator_engine.ts";
 import { execCommands, firstErrorLine, throwCommonFailure } from "./_host_result.ts";
 import { hostPathSchema, packageNameSchema, unitNameSchema } from "./_host_schemas.ts";
 import { rootsFor } from "./file.ts";
@@ -62,7 +69,14 @@ function stringSchema(name: string, param: Extract<ParamSpec, { type: "string" }
   });
 }
 
-function paramZod(name: string, param: ParamSpec): z.ZodType {
+/**
+ * The zod schema of one typed parameter (operation files, file_write templates).
+ *
+ * @param name The parameter's name, for messages.
+ * @param param Its declaration.
+ * @returns The schema (optional or defaulted as declared).
+ */
+export function paramZod(name: string, param: ParamSpec): z.ZodType {
   let schema: z.ZodType;
   switch (param.type) {
     case "string":
@@ -177,6 +191,67 @@ function parseLast(stdout: string, mode: OperationFile["parse"], program: string
   }
 }
 
+function inputOf(spec: OperationFile) {
+  return z.strictObject(
+    Object.fromEntries(
+      Object.entries(spec.parameters).map(([name, param]) => [name, paramZod(name, param)]),
+    ),
+  );
+}
+
+function paramReachOf(spec: OperationFile) {
+  return Object.fromEntries(
+    Object.entries(spec.parameters)
+      .filter(([, p]) => p.optional && !hasDefault(p))
+      .map(([name, p]) => [name, { absent: p.description || `${name} left out` }]),
+  );
+}
+
+function commonOf(loaded: LoadedOperation) {
+  const spec = loaded.spec;
+  return {
+    name: spec.name,
+    title: spec.title,
+    description: `${spec.description} (operator-defined in ${loaded.file.split("/").at(-1)})`,
+    input: inputOf(spec),
+    capability: spec.capability,
+    targetTypes: spec.target_types,
+    mutates: spec.mutates,
+    destructive: spec.destructive,
+    paramReach: paramReachOf(spec),
+  };
+}
+
+/** An operation whose steps are engine requests on docker targets. */
+function engineOperation(loaded: LoadedOperation): Operation {
+  const spec = loaded.spec;
+  const steps = spec.steps.filter(isEngineStep);
+  const check = spec.check && isEngineStep(spec.check) ? spec.check : undefined;
+  return defineOperation({
+    ...commonOf(loaded),
+    output: engineOutput,
+    programs: [],
+    plan: (args, target) => engineSequence(steps, args as Args, target),
+    ...(check
+      ? {
+        checkPlan: (args, target) => engineSequence([check], args as Args, target),
+        // The inspect answer, redacted by container_inspect's own parser.
+        describeCheck: (outcome, args) => {
+          if (!outcome.ok) return { error: outcome.error };
+          try {
+            return { ...parseEngineSteps([check], outcome.result, args as Args) };
+          } catch (error) {
+            const e = error as OperationError;
+            return { error: { code: e.code ?? "bad_output", message: e.message } };
+          }
+        },
+      }
+      : {}),
+    parse: (result, args) => parseEngineSteps(steps, result, args as Args),
+    render: (out) => renderEngineSteps(spec, out),
+  });
+}
+
 /**
  * Turns one validated operation file into an operation.
  *
@@ -185,32 +260,16 @@ function parseLast(stdout: string, mode: OperationFile["parse"], program: string
  */
 export function operatorOperation(loaded: LoadedOperation): Operation {
   const spec = loaded.spec;
-  const input = z.strictObject(
-    Object.fromEntries(
-      Object.entries(spec.parameters).map(([name, param]) => [name, paramZod(name, param)]),
-    ),
-  );
-  const allSteps = [...spec.steps, ...(spec.check ? [spec.check] : [])];
-  const paramReach = Object.fromEntries(
-    Object.entries(spec.parameters)
-      .filter(([, p]) => p.optional && !hasDefault(p))
-      .map(([name, p]) => [name, { absent: p.description || `${name} left out` }]),
-  );
-  const check = spec.check;
+  if (spec.target_types.includes("docker")) return engineOperation(loaded);
+  const steps = spec.steps.filter((step): step is StepSpec => !isEngineStep(step));
+  const allSteps = [...steps, ...(spec.check && !isEngineStep(spec.check) ? [spec.check] : [])];
+  const check = spec.check && !isEngineStep(spec.check) ? spec.check : undefined;
   return defineOperation({
-    name: spec.name,
-    title: spec.title,
-    description: `${spec.description} (operator-defined in ${loaded.file.split("/").at(-1)})`,
-    input,
+    ...commonOf(loaded),
     output: operatorOutput,
-    capability: spec.capability,
-    targetTypes: spec.target_types,
-    mutates: spec.mutates,
-    destructive: spec.destructive,
     streamsOutput: spec.stream_output,
-    paramReach,
     programs: [...new Set(allSteps.map((s) => s.program))],
-    plan: (args, target) => planOf(spec, spec.steps, args as Args, target),
+    plan: (args, target) => planOf(spec, steps, args as Args, target),
     ...(check ? { checkPlan: (args, target) => planOf(spec, [check], args as Args, target) } : {}),
     parse: (result): OperatorOutput => {
       const commands = execCommands(result);

@@ -15,8 +15,14 @@ import { z } from "zod";
 import { isPulled, type Stack } from "../config/stacks_load.ts";
 import type { FsWritePlan, SequencePlan } from "../exec/plan.ts";
 import { composeExec, parseCompose, serviceNameSchema } from "./compose.ts";
-import { fileWrite } from "./file_write.ts";
-import { defineOperation, type Operation, OperationError, targetLimits } from "./operation.ts";
+import { fileWrite, WRITE_HELPERS } from "./file_write.ts";
+import {
+  defineOperation,
+  type Operation,
+  OperationError,
+  targetLimits,
+  usesSudo,
+} from "./operation.ts";
 import {
   containersOf,
   describeStackFiles,
@@ -122,14 +128,19 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
     streamsOutput: true,
     destructive: true,
     paramReach: { ...PROJECT_DIR_REACH, services: { absent: "every service of the stack" } },
-    programs: ["readlink", "docker", "docker-compose"],
+    programs: [...WRITE_HELPERS, "docker", "docker-compose"],
     plan: (args, target): SequencePlan => {
       const dir = stackDir(args, target);
       const stack = stackNamed(stacks, args.stack);
       const { chosen, pulled } = servicesOf(args);
       const limits = targetLimits(target);
       const writes = stack.files.map((file) => ({
-        plan: { ...fileWrite.plan(fileArgs(dir, file), target), makeDir: true } as FsWritePlan,
+        plan: {
+          ...fileWrite.plan(fileArgs(dir, file), target),
+          makeDir: true,
+          // Under sudo where the target's sudo names stack_deploy (not file_write).
+          sudo: usesSudo(target, "stack_deploy"),
+        } as FsWritePlan,
       }));
       const compose = { project_dir: dir, project: stack.name };
       const onlyIfChanged = !args.force;
@@ -164,7 +175,9 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
       kind: "sequence",
       ...targetLimits(target),
       continueOnFailure: true,
-      steps: readStackFiles(stackNamed(stacks, args.stack), stackDir(args, target), target),
+      steps: readStackFiles(stackNamed(stacks, args.stack), stackDir(args, target), target).map(
+        (step) => ({ plan: { ...step.plan, sudo: usesSudo(target, "stack_deploy") } }),
+      ),
     }),
     describeCheck: (outcome: Outcome, args) => {
       if (!outcome.ok || outcome.result.kind !== "sequence") {

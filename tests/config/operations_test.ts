@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../../src/config/errors.ts";
 import { loadOperations, parseOperationFile } from "../../src/config/operations_load.ts";
+import type { StepSpec } from "../../src/config/operations_schema.ts";
 import { CATALOG } from "../../src/ops/catalog.ts";
 import { withOperatorOperations } from "../../src/ops/operator.ts";
 import { loadCatalog } from "../../src/cli/catalog.ts";
@@ -39,7 +40,12 @@ Deno.test("a valid operation file parses with its defaults filled in", () => {
   assert.equal(spec.name, "disk_of");
   assert.equal(spec.destructive, false);
   assert.equal(spec.parse, "text");
-  assert.deepEqual(spec.steps[0].args, ["-h", "--max-depth={{depth}}", "--", "{{path}}"]);
+  assert.deepEqual((spec.steps[0] as StepSpec).args, [
+    "-h",
+    "--max-depth={{depth}}",
+    "--",
+    "{{path}}",
+  ]);
 });
 
 Deno.test("a placeholder naming no parameter is reported at its file:line:column", () => {

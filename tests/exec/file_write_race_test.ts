@@ -11,9 +11,11 @@ import { createHash } from "node:crypto";
 import { parseTargets } from "../../src/config/load.ts";
 import { type ExecOutcome, ExecutorHost } from "../../src/exec/host.ts";
 import { LOCAL_KIND } from "../../src/exec/local_kind.ts";
-import type { FsWritePlan, Plan } from "../../src/exec/plan.ts";
+import type { FsWritePlan } from "../../src/exec/plan.ts";
 import type { WorkerKind } from "../../src/exec/worker_kind.ts";
 import { sshFixture } from "./_ssh_fixture.ts";
+import { WRITE_HELPERS } from "../../src/ops/file_write.ts";
+import { TEST_USER } from "../../scripts/testbed/sshd.ts";
 import { startRacer } from "./_racer.ts";
 
 /** Writes per run at most, and the time they may take at most (bounded either way). */
@@ -65,7 +67,7 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
 }
 
 async function race(
-  run: (plan: Plan) => Promise<ExecOutcome>,
+  run: (plan: FsWritePlan) => Promise<ExecOutcome>,
   base: string,
   where: string,
 ): Promise<{ names: string[] }> {
@@ -104,6 +106,11 @@ async function race(
   }
   const final = await Deno.readTextFile(`${root}/d/marker.txt`).catch(() => "");
   assert.match(final, /^inside(-\d+)?\n$/);
+  // Failed writes removed their temporary files where they made them: none is left inside.
+  const inside = Object.keys(await snapshot(root)).filter((path) =>
+    /\.tailops-/.test(path) && !path.endsWith(".tailops-prev")
+  );
+  assert.deepEqual(inside, [], `${where}: temporary files left inside`);
   return { names: added.map((path) => path.slice(outside.length + 1)) };
 }
 
@@ -119,13 +126,13 @@ Deno.test({
     );
     const host = new ExecutorHost(registry, {
       kinds: [LOCAL_KIND as WorkerKind],
-      context: { programs: ["readlink"] },
+      context: { programs: [...WRITE_HELPERS] },
     });
     try {
       const { names } = await race((plan) => host.run(registry.get("local")!, plan), base, "local");
-      // Without openat() the local worker names files by path: a racer that swaps the
-      // directory can make it leave its own empty temporary file or backup link outside.
-      for (const name of names) assert.match(name, /^d\/\.marker\.txt\.tailops-/, name);
+      // Temporary file, backup link and rename go through the pinned directory's
+      // /proc/PID/fd link: nothing at all appears outside, not even an empty file.
+      assert.deepEqual(names, []);
     } finally {
       host.close();
       await Deno.remove(base, { recursive: true });
@@ -152,6 +159,74 @@ Deno.test({
       assert.deepEqual(names, []);
     } finally {
       await fx.close();
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "over SSH under sudo the write script writes nothing outside its write roots while a racer swaps in symlinks",
+  ignore: !(await Deno.stat("/usr/bin/sudo").then(() => true, () => false)),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const base = await Deno.makeTempDir({ prefix: "tailops-wrace-sudo-" });
+    // The sshd sees its own sudoers.d (a private mount namespace), never the machine's.
+    const fx = await sshFixture({
+      sshd: { sudoers: `${TEST_USER} ALL=(root) NOPASSWD: /bin/sh` },
+      targets: () => [{
+        id: "gnu",
+        extra: ["    files:", `      write_roots: [${base}/root]`],
+      }],
+    });
+    try {
+      const { names } = await race((plan) => fx.run("gnu", { ...plan, sudo: true }), base, "sudo");
+      assert.deepEqual(names, []);
+      assert.equal((await Deno.stat(`${base}/root/d/marker.txt`)).uid, 0, "written as root");
+    } finally {
+      await fx.close();
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "the local worker makes a missing directory only inside the write roots: a parent that leads outside gets nothing",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const base = await Deno.makeTempDir({ prefix: "tailops-wmkdir-" });
+    const registry = await parseTargets(
+      `version: 1\ntargets:\n  - id: local\n    type: local\n    capabilities: [file:write]\n    files: { write_roots: [${base}/root] }\n`,
+      "mkdir.yaml",
+    );
+    const host = new ExecutorHost(registry, {
+      kinds: [LOCAL_KIND as WorkerKind],
+      context: { programs: [...WRITE_HELPERS] },
+    });
+    try {
+      await Deno.mkdir(`${base}/root`);
+      await Deno.mkdir(`${base}/outside`);
+      await Deno.symlink(`${base}/outside`, `${base}/root/link`);
+      const plan = (path: string): FsWritePlan => ({
+        ...writePlan(`${base}/root`, 1),
+        path,
+        makeDir: true,
+      });
+      const made = await host.run(registry.get("local")!, plan(`${base}/root/new/f.txt`));
+      assert.ok(made.ok, JSON.stringify(made));
+      assert.equal(await Deno.readTextFile(`${base}/root/new/f.txt`), "inside-1\n");
+      const refused = await host.run(
+        registry.get("local")!,
+        plan(`${base}/root/link/new/f.txt`),
+      );
+      assert.equal(refused.ok, false);
+      if (!refused.ok) assert.equal(refused.error.code, "forbidden", refused.error.message);
+      assert.deepEqual([...Deno.readDirSync(`${base}/outside`)], []);
+    } finally {
+      host.close();
       await Deno.remove(base, { recursive: true });
     }
   },

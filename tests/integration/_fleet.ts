@@ -53,6 +53,8 @@ export interface FleetOptions {
   readonly extraTargets?: readonly string[];
   /** Per sshd instance: environment its sessions get (sshd `SetEnv`). */
   readonly sessionEnv?: readonly (Readonly<Record<string, string>> | undefined)[];
+  /** sudoers lines the sshd instances see (their own mount namespace; see `SshdOptions`). */
+  readonly sudoers?: string;
 }
 
 /** A running fleet: sshd instances, the gateway and a connected client. */
@@ -165,6 +167,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       count: options.instances,
       distinctAddresses: true,
       setEnv: options.sessionEnv,
+      sudoers: options.sudoers,
     });
     const knownHostsFile = `${dir}/known_hosts`;
     await writeKnownHosts(testbed, knownHostsFile);

@@ -111,11 +111,24 @@ function kindOfStats(stats: fs.Stats): string {
   });
 }
 
-async function helper(
+/**
+ * Runs one of the file code's helper programs (no shell, empty environment,
+ * output capped) and refuses when it fails.
+ *
+ * @param program Its absolute path (`null`: not installed).
+ * @param name How to name it in messages.
+ * @param args Its arguments.
+ * @param timeoutMs Bound on it.
+ * @param failure What a failure means, for the message.
+ * @returns Its stdout.
+ * @throws {FsFailure} `program_missing`, or `forbidden` when it fails.
+ */
+export async function helper(
   program: string | null,
   name: string,
   args: string[],
   timeoutMs: number,
+  failure = "Cannot verify the opened path",
 ): Promise<{ bytes: Uint8Array; truncated: boolean }> {
   if (!program) {
     refuse("program_missing", `${name} is not installed on this host; file access needs it`);
@@ -134,7 +147,7 @@ async function helper(
     child.status,
   ]);
   if (!status.success) {
-    refuse("forbidden", `Cannot verify the opened path: ${name} failed (exit ${status.code})`);
+    refuse("forbidden", `${failure}: ${name} failed (exit ${status.code})`);
   }
   return { bytes: out.bytes, truncated: out.truncated };
 }

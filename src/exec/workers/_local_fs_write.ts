@@ -14,14 +14,18 @@
  *    `/proc/PID/fd` that what was opened is the name itself. (Inside a
  *    worker with narrowed `read`/`write` grants, Deno opens paths without
  *    honouring `O_NOFOLLOW`, measured on 2.9.6: the flag alone proves nothing.)
- * 3. Create a temporary file beside it, under a random name, with
- *    `O_CREAT | O_EXCL` (a name planted in advance fails the create), check
- *    through `/proc/PID/fd` that it was created in that directory under that
- *    name, set the mode bits by `fchmod` on the descriptor, write, `fsync`.
- * 4. Keep the old file as a hard link `.NAME.tailops-prev` (`link()` never
- *    follows a symlink), then `rename()` the temporary file over the name:
- *    rename replaces a symlink swapped in at the name rather than following
- *    it, and fails if the temporary file is no longer where we made it.
+ * 3. Keep the directory open. `mktemp` creates a temporary file, `O_EXCL`
+ *    and mode 0600, through `/proc/PID/fd/DIRFD` (the magic link is the
+ *    opened directory itself, wherever its path now leads). It is opened by
+ *    name without `O_CREAT` (a swapped path can find nothing, never create
+ *    anything), checked through `/proc/PID/fd`, given its mode bits by
+ *    `fchmod`, written and synced.
+ * 4. `ln -P -f` keeps the old file as `.NAME.tailops-prev` and `mv -T`
+ *    renames the temporary file over the name, both through the pinned
+ *    directory's link: rename replaces a symlink swapped in at the name
+ *    rather than following it. On any failure `rm` removes the temporary
+ *    file the same way, so nothing of ours is left in a directory swapped
+ *    in after the check.
  * 5. Open the name again and check it is our inode, at that path.
  *
  * Someone who can write inside the directory can still replace the file
@@ -34,11 +38,10 @@ import fs from "node:fs";
 import { createHash } from "node:crypto";
 import type { LocalFsConfig } from "../local_kind.ts";
 import type { FsWritePlan, FsWriteResult } from "../plan.ts";
-import { FsFailure, isProtectedPlace, realPathOf, realRootsOf } from "./_local_fs.ts";
+import { FsFailure, helper, isProtectedPlace, realPathOf, realRootsOf } from "./_local_fs.ts";
 import { isUnderRoots } from "../plan.ts";
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } =
-  fs.constants;
+const { O_RDONLY, O_WRONLY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = fs.constants;
 
 /** Largest current file read for the comparison (bigger ones are simply replaced). */
 const MAX_COMPARE_BYTES = 64 * 1024 * 1024;
@@ -119,9 +122,9 @@ export async function writeFileRaceFree(
   const name = plan.path.slice(cut + 1);
   const dirPath = plan.path.slice(0, cut) || "/";
   let dirFd: number;
+  // A directory made here is checked like any other once opened, below.
+  if (plan.makeDir && !fs.existsSync(dirPath)) await makeDirPinned(plan, dirPath, config);
   try {
-    // A directory made here is checked like any other once opened, below.
-    if (plan.makeDir && !fs.existsSync(dirPath)) fs.mkdirSync(dirPath, { mode: 0o755 });
     dirFd = fs.openSync(dirPath, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_NOCTTY);
   } catch (error) {
     if ((error as { code?: string }).code === "ENOENT") {
@@ -129,9 +132,8 @@ export async function writeFileRaceFree(
     }
     throw error;
   }
-  let dir: string;
   try {
-    dir = await realPathOf(dirFd, config, plan.timeoutMs);
+    const dir = await realPathOf(dirFd, config, plan.timeoutMs);
     const stats = fs.fstatSync(dirFd);
     if (!isUnderRoots(dir, realRootsOf(plan.roots, config))) {
       refuse("forbidden", `Cannot write ${shown}: its real path lies outside the write roots`);
@@ -139,10 +141,75 @@ export async function writeFileRaceFree(
     if (isProtectedPlace(dir, `${stats.dev}:${stats.ino}`, config)) {
       refuse("forbidden", `Cannot write ${shown}: it holds the gateway's own secrets`);
     }
+    return await writeInPinnedDir(plan, config, { dirFd, dir, name });
   } finally {
     fs.closeSync(dirFd);
   }
-  const target = `${dir === "/" ? "" : dir}/${name}`;
+}
+
+/**
+ * Makes the file's missing directory (its last component only) inside its
+ * parent, opened and checked like a write's directory: `mkdir` runs on
+ * `/proc/PID/fd/PARENTFD/NAME`, so a parent swapped for a symlink after the
+ * check gets nothing, and a parent outside the write roots is refused first.
+ */
+async function makeDirPinned(
+  plan: FsWritePlan,
+  dirPath: string,
+  config: LocalFsConfig,
+): Promise<void> {
+  const shown = JSON.stringify(plan.path);
+  const cut = dirPath.lastIndexOf("/");
+  const name = dirPath.slice(cut + 1);
+  let parentFd: number;
+  try {
+    parentFd = fs.openSync(dirPath.slice(0, cut) || "/", O_RDONLY | O_DIRECTORY | O_NONBLOCK);
+  } catch {
+    refuse("not_found", `Cannot write ${shown}: its parent directory does not exist`);
+  }
+  try {
+    const parent = await realPathOf(parentFd, config, plan.timeoutMs);
+    if (!isUnderRoots(parent, realRootsOf(plan.roots, config))) {
+      refuse("forbidden", `Cannot write ${shown}: its real path lies outside the write roots`);
+    }
+    // -p: a directory made meanwhile by someone else is fine (it is checked when opened).
+    await helper(
+      config.programs.mkdir ?? null,
+      "mkdir",
+      ["-p", "-m", "0755", "--", `/proc/${Deno.pid}/fd/${parentFd}/${name}`],
+      plan.timeoutMs,
+      `Cannot make the directory of ${shown}`,
+    );
+  } finally {
+    fs.closeSync(parentFd);
+  }
+}
+
+/**
+ * Steps 2 to 5, with the checked directory held open on `dirFd`. Every name
+ * this creates, links, renames or removes is reached by a helper through
+ * `/proc/PID/fd/DIRFD/NAME` (the magic link is the opened directory itself,
+ * wherever its path now leads), so a directory swapped for a symlink after
+ * the check can get nothing of ours, not even an empty temporary file.
+ */
+async function writeInPinnedDir(
+  plan: FsWritePlan,
+  config: LocalFsConfig,
+  place: { dirFd: number; dir: string; name: string },
+): Promise<FsWriteResult> {
+  const { dir, name } = place;
+  const shown = JSON.stringify(plan.path);
+  const inDir = (file: string) => `${dir === "/" ? "" : dir}/${file}`;
+  const pinned = (file: string) => `/proc/${Deno.pid}/fd/${place.dirFd}/${file}`;
+  const run = (program: string, args: string[]) =>
+    helper(
+      config.programs[program] ?? null,
+      program,
+      args,
+      plan.timeoutMs,
+      `Cannot write ${shown}`,
+    );
+  const target = inDir(name);
   if (isProtectedPlace(target, "", config)) {
     refuse("forbidden", `Cannot write ${shown}: it holds the gateway's own secrets`);
   }
@@ -172,11 +239,27 @@ export async function writeFileRaceFree(
   if (sha256Of(content) !== plan.sha256) {
     refuse("bad_response", `Cannot write ${shown}: the content does not match its digest`);
   }
-  const temp = `${dir === "/" ? "" : dir}/.${name}.tailops-${crypto.randomUUID()}`;
-  const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY, 0o600);
+  // mktemp creates it (O_EXCL, mode 0600) in the pinned directory; we only open what is there.
+  const made = await run("mktemp", [
+    "-p",
+    `/proc/${Deno.pid}/fd/${place.dirFd}`,
+    `.${name}.tailops-XXXXXXXXXX`,
+  ]);
+  const tempName = new TextDecoder().decode(made.bytes).trim().split("/").at(-1) ?? "";
+  if (!tempName.startsWith(`.${name}.tailops-`)) {
+    refuse("bad_response", `Cannot write ${shown}: mktemp printed an unexpected name`);
+  }
+  const temp = inDir(tempName);
   let renamed = false;
+  let fd: number | undefined;
   try {
-    if (await realPathOf(fd, config, plan.timeoutMs) !== temp) {
+    try {
+      // No O_CREAT: opening through a swapped path can find nothing, never make something.
+      fd = fs.openSync(temp, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    } catch {
+      refuse("forbidden", `Cannot write ${shown}: its directory changed while it was written`);
+    }
+    if (await realPathOf(fd, config, plan.timeoutMs) !== temp || !fs.fstatSync(fd).isFile()) {
       refuse("forbidden", `Cannot write ${shown}: its directory changed while it was written`);
     }
     let written = 0;
@@ -192,15 +275,12 @@ export async function writeFileRaceFree(
     const tempIno = fs.fstatSync(fd).ino;
     let backup: string | null = null;
     if (plan.backup && current) {
-      backup = `${dir === "/" ? "" : dir}/.${name}.tailops-prev`;
-      try {
-        fs.unlinkSync(backup);
-      } catch (error) {
-        if ((error as { code?: string }).code !== "ENOENT") throw error;
-      }
-      fs.linkSync(target, backup);
+      // ln -P never follows a symlink; -f replaces the old backup in the pinned directory.
+      await run("ln", ["-P", "-f", "--", pinned(name), pinned(`.${name}.tailops-prev`)]);
+      backup = inDir(`.${name}.tailops-prev`);
     }
-    fs.renameSync(temp, target);
+    // rename(2) between two names of the pinned directory: replaces a symlink at the name.
+    await run("mv", ["-f", "-T", "--", pinned(tempName), pinned(name)]);
     renamed = true;
     const check = await currentDigest(target, shown, config, plan.timeoutMs);
     if (check?.ino !== tempIno) {
@@ -216,13 +296,10 @@ export async function writeFileRaceFree(
       backup,
     };
   } finally {
-    fs.closeSync(fd);
+    if (fd !== undefined) fs.closeSync(fd);
     if (!renamed) {
-      try {
-        fs.unlinkSync(temp);
-      } catch {
-        // Gone already, or never ours.
-      }
+      // Removed where it was made, whatever the directory's path leads to now.
+      await run("rm", ["-f", "--", pinned(tempName)]).catch(() => {});
     }
   }
 }

@@ -24,6 +24,7 @@
  */
 import type { FsWritePlan, FsWriteResult } from "../plan.ts";
 import { quoteArg } from "../quote.ts";
+import { commandLine } from "../ssh_command_line.ts";
 import { SshError } from "./_ssh_errors.ts";
 import type { RawRun } from "./_ssh_exec.ts";
 import { isUnder, underFunction } from "./_ssh_fs.ts";
@@ -184,4 +185,43 @@ export function parseFsWrite(plan: FsWritePlan, bytes: number, run: RawRun): FsW
     changed: state === "changed",
     backup: backup || null,
   };
+}
+
+/**
+ * The command line that runs a file script (read or write): the script
+ * itself, or, where the target's sudo policy names the operation, the script
+ * as one argv element of `sudo -n -- /bin/sh -c SCRIPT` (quoted by the one
+ * quoting function; stdin, the content, passes through sudo). The script is
+ * the same race-free one either way: it pins the directory with `cd -P`,
+ * creates with `set -C`, never follows a symlink, keeps the backup.
+ *
+ * @param script The script.
+ * @param sudo Run it under sudo.
+ * @returns The command line.
+ */
+export function fileScriptLine(script: string, sudo: boolean | undefined): string {
+  return sudo ? commandLine(["/bin/sh", "-c", script], true) : script;
+}
+
+/**
+ * Throws when sudo itself refused to run a file script (missing, or asking
+ * for a password): the script's own exit codes mean nothing then.
+ *
+ * @param run What the command produced.
+ * @param path The file, for the message.
+ * @throws {SshError} `program_missing` or `forbidden`.
+ */
+export function checkSudoRun(run: RawRun, path: string): void {
+  const stderr = new TextDecoder().decode(run.stderr);
+  const shown = JSON.stringify(path);
+  if (run.exitCode === 127 && /\bsudo: (command )?not found/.test(stderr)) {
+    throw new SshError("program_missing", `Cannot reach ${shown} with sudo: sudo is not installed`);
+  }
+  if (run.exitCode === 1 && /^sudo: /m.test(stderr)) {
+    throw new SshError(
+      "forbidden",
+      `Cannot reach ${shown} with sudo: expected passwordless sudo (NOPASSWD) for /bin/sh, ` +
+        "found a refusal or a password prompt",
+    );
+  }
 }

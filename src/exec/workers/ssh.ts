@@ -29,7 +29,7 @@ import { SshError } from "./_ssh_errors.ts";
 import { runCommand } from "./_ssh_exec.ts";
 import { parseSignalRun, signalScript } from "./_ssh_signal.ts";
 import { fsListScript, fsReadScript, parseFsList, parseFsRead } from "./_ssh_fs.ts";
-import { fsWriteScript, parseFsWrite } from "./_ssh_fs_write.ts";
+import { checkSudoRun, fileScriptLine, fsWriteScript, parseFsWrite } from "./_ssh_fs_write.ts";
 import { ConnectionPool } from "./_ssh_pool.ts";
 import { OutputTap } from "./_output_tap.ts";
 
@@ -187,7 +187,10 @@ async function execute(
       return await runExec(target, plan, run);
     case "fs_read": {
       const options = { capBytes: plan.outputCapBytes + READ_HEADER_BYTES, signal, address };
-      return parseFsRead(plan, await runCommand(poolFor(target), fsReadScript(plan), options));
+      const line = fileScriptLine(fsReadScript(plan), plan.sudo);
+      const raw = await runCommand(poolFor(target), line, options);
+      if (plan.sudo) checkSudoRun(raw, plan.path);
+      return parseFsRead(plan, raw);
     }
     case "fs_list": {
       const options = { capBytes: plan.outputCapBytes, signal, address };
@@ -197,8 +200,10 @@ async function execute(
       const content = Uint8Array.from(atob(plan.content), (c) => c.charCodeAt(0));
       const nonce = crypto.randomUUID().replaceAll("-", "");
       const options = { capBytes: 64 * 1024, signal, address, stdin: content };
-      const script = fsWriteScript(plan, content.length, nonce);
-      return parseFsWrite(plan, content.length, await runCommand(poolFor(target), script, options));
+      const line = fileScriptLine(fsWriteScript(plan, content.length, nonce), plan.sudo);
+      const raw = await runCommand(poolFor(target), line, options);
+      if (plan.sudo) checkSudoRun(raw, plan.path);
+      return parseFsWrite(plan, content.length, raw);
     }
     case "signal": {
       const options = { capBytes: 256 * 1024, signal, address };
