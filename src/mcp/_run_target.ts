@@ -62,6 +62,19 @@ export interface TargetRun {
 }
 
 /**
+ * Whether a call of this operation starts only once its `decided` record is
+ * synced: every operation that mutates or is destructive, dry runs included
+ * (a dry run may run the operation's check step). Observe operations start
+ * once the record is written; the group commit syncs it.
+ *
+ * @param op The operation.
+ * @returns True when the record must be durable before the run.
+ */
+export function mustSyncBeforeRun(op: Pick<Operation, "mutates" | "destructive">): boolean {
+  return op.mutates || op.destructive;
+}
+
+/**
  * Plans the call for a target.
  *
  * @param operation The operation.
@@ -185,6 +198,9 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     };
   }
   const { plan, planDigest } = planned;
+  // The durability rule (DESIGN invariant 5): a call that changes nothing may
+  // start once its `decided` record is written, and rides the group commit; a
+  // call that may change something starts only once the record is synced.
   await deps.audit.append({
     ...base,
     event: "decided",
@@ -193,7 +209,7 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     rule,
     plan_digest: planDigest,
     detail: { dry_run: run.dryRun, ...approval },
-  });
+  }, { durable: mustSyncBeforeRun(op) });
   if (run.dryRun) {
     const described = describePlan(plan, target);
     if (op.checkPlan) described.check = await runCheck(deps, run, planDigest);
@@ -221,8 +237,8 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     entry = resultEntry(op, outcome, { run, elapsed, tooDeep: measured?.tooDeep === true });
   }
   const output = outputDigest(entry);
-  // Written before the result is returned, synced by its batch without the
-  // client waiting for it (the `decided` record above was synced before the run).
+  // Written before the result is returned, synced by the group commit without
+  // the client waiting for it.
   // The call ran: if the log fails now, the client is told so, not "refused".
   return await recordFinished(deps, entry, {
     ...base,
