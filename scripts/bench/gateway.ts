@@ -247,6 +247,19 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
     };
     await timeCalls(30, 1, callLite);
     const [bareSeq2, liteSeq] = await timeInterleaved(sequential, [callBare, callLite], 60_000);
+    // The gateway's own path without an executor or a process: list_targets (auth, gate,
+    // one audit record) against the bare server's echo.
+    const callBareEcho = async () => {
+      await callOk(bareClient.client, "echo", { text: "bench" });
+    };
+    const callListTargets = async () => {
+      await callOk(gwClient.client, "list_targets", {});
+    };
+    const [bareEcho, gwList] = await timeInterleaved(
+      sequential,
+      [callBareEcho, callListTargets],
+      60_000,
+    );
     const bareConc = await timeCalls(concurrent, 16, callBare, 60_000);
     const gwConc = await timeCalls(concurrent, 16, callGateway, 60_000);
     // One client address, 64 in flight, under the default transport limits (issue 14).
@@ -254,7 +267,7 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
     const bareConc64 = await timeCalls(flood, 64, callBare, 120_000);
     const gwConc64 = await timeCalls(flood, 64, callGateway, 120_000);
     // Issue 14: RSS after 10,000 calls (the full run tops the calls above up to 10,000).
-    let made = 30 + 20 + gwSeq.count + gwWrite.count + gwConc.count + gwConc64.count;
+    let made = 30 + 20 + gwSeq.count + gwList.count + gwWrite.count + gwConc.count + gwConc64.count;
     if (!options.quick && made < 10_000) {
       made += (await timeCalls(10_000 - made, 16, callGateway, 180_000)).count;
     }
@@ -336,6 +349,12 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
         lat(bareSeq2, "p50"),
         lat(liteSeq, "p50"),
         ratio(liteSeq.p50 / bareSeq2.p50),
+      ),
+      row(
+        `observe call without executor p50: echo / list_targets (${gwList.count} calls)`,
+        lat(bareEcho, "p50"),
+        lat(gwList, "p50"),
+        ratio(gwList.p50 / bareEcho.p50),
       ),
       row(
         `mutating call p50: write_file / file_write (${gwWrite.count} calls, interleaved)`,
@@ -455,6 +474,11 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
           SUITE,
           "decided record of an observe call / of a mutating call",
           `${ms(s.appendObserve)} / ${ms(s.appendMutating)}`,
+        ),
+        info(
+          SUITE,
+          "per-call p50 without an executor (list_targets / bare echo)",
+          ratio(gwList.p50 / bareEcho.p50),
         ),
         info(SUITE, "gateway sequential p50", ms(gwSeq.p50)),
         info(SUITE, "gateway 16-way calls/s", rate(gwConc.callsPerSecond)),
