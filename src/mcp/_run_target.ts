@@ -63,15 +63,19 @@ export interface TargetRun {
 
 /**
  * Whether a call of this operation starts only once its `decided` record is
- * synced: every operation that mutates or is destructive, dry runs included
- * (a dry run may run the operation's check step). Observe operations start
+ * synced: every operation that mutates, is destructive or is above the
+ * observe tier (an operator-declared operation's `mutates` is trusted only
+ * together with its capability's tier), dry runs included (a dry run may run
+ * the operation's check step). Observe operations that change nothing start
  * once the record is written; the group commit syncs it.
  *
  * @param op The operation.
  * @returns True when the record must be durable before the run.
  */
-export function mustSyncBeforeRun(op: Pick<Operation, "mutates" | "destructive">): boolean {
-  return op.mutates || op.destructive;
+export function mustSyncBeforeRun(
+  op: Pick<Operation, "mutates" | "destructive" | "tier">,
+): boolean {
+  return op.mutates || op.destructive || op.tier !== "observe";
 }
 
 /**

@@ -5,6 +5,7 @@ import type { Plan } from "../../src/exec/plan.ts";
 import { fullIdentity } from "../../src/gate/identity.ts";
 import { compilePolicy } from "../../src/gate/policy.ts";
 import { type CallDeps, callTool } from "../../src/mcp/call_tool.ts";
+import { mustSyncBeforeRun } from "../../src/mcp/_run_target.ts";
 import { renderText } from "../../src/mcp/render_text.ts";
 import { CATALOG } from "../../src/ops/catalog.ts";
 import { AuditLog, type AuditSink } from "../../src/audit/writer.ts";
@@ -184,4 +185,15 @@ Deno.test("a mutating call does not start before its decided record is synced", 
   assert.deepEqual(ran, ["web-1"]);
   assert.equal(outcome.result.results[0].target, "web-1");
   await audit.close();
+});
+
+Deno.test("mustSyncBeforeRun() holds every operation that may change something, and only observe reads run early", () => {
+  for (const op of CATALOG) {
+    const early = !mustSyncBeforeRun(op);
+    assert.equal(early, !op.mutates && !op.destructive && op.tier === "observe", op.name);
+  }
+  assert.ok(CATALOG.some((op) => !mustSyncBeforeRun(op)), "some reads run early");
+  // An operator operation declared `mutates: false` with a control capability still waits.
+  assert.equal(mustSyncBeforeRun({ mutates: false, destructive: false, tier: "control" }), true);
+  assert.equal(mustSyncBeforeRun({ mutates: false, destructive: false, tier: "observe" }), false);
 });
