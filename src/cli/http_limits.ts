@@ -5,7 +5,7 @@
  * @module
  */
 import type { BucketSettings } from "../gate/rate_limit.ts";
-import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from "../http/listener.ts";
+import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from "../http/listener_limits.ts";
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "../http/mcp_sessions.ts";
 import { CliError } from "./errors.ts";
 import { type Parsed, stringOption } from "./options.ts";
