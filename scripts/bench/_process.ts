@@ -127,17 +127,32 @@ export interface ServedGateway extends Served {
  * (default 3000/min, burst 600): the limiter still runs on every call, but a
  * benchmark's thousands of calls a minute are not refused.
  *
+ * With `writes`, one more rule allows `file_write` on the target `bench`
+ * (the mutating call of the gateway suite), with its tier's (admin) limit
+ * raised likewise.
+ *
  * @param path Where to write it.
+ * @param options `writes` adds the file_write rule.
  * @returns The path.
  */
-export async function writeBenchPolicy(path: string): Promise<string> {
-  const shipped = await Deno.readTextFile(`${REPO_ROOT}/policy/default.yaml`);
+export async function writeBenchPolicy(
+  path: string,
+  options: { writes?: boolean } = {},
+): Promise<string> {
+  let policy = await Deno.readTextFile(`${REPO_ROOT}/policy/default.yaml`);
+  if (options.writes) {
+    if (!/^rules:\n/m.test(policy)) throw new Error("policy/default.yaml has no top-level rules:");
+    policy = policy.replace(
+      /^rules:\n/m,
+      "rules:\n  - id: bench-file-write\n    operations: [file_write]\n    targets: [bench]\n",
+    );
+  }
   await Deno.writeTextFile(
     path,
-    `${shipped.trimEnd()}
+    `${policy.trimEnd()}
 rate_limits:
   observe: { per_minute: 1000000, burst: 100000 }
-`,
+${options.writes ? "  admin: { per_minute: 1000000, burst: 100000 }\n" : ""}`,
   );
   return path;
 }

@@ -1,9 +1,10 @@
 /**
  * The baseline MCP server: the SDK's `McpServer` with
  * `WebStandardStreamableHTTPServerTransport` served by `Deno.serve`, stateful
- * sessions like the gateway's, no auth, no gate, no audit. Two tools:
+ * sessions like the gateway's, no auth, no gate, no audit. Three tools:
  * `list_directory` does the gateway's `list_directory` work in-process
- * (real path, read the directory, lstat each entry) and `echo` returns a small
+ * (real path, read the directory, lstat each entry), `write_file` writes a
+ * file atomically (temp, fsync, rename) and `echo` returns a small
  * structured result.
  *
  * Run: `deno run -A scripts/bench/bare_server.ts`; logs
@@ -47,6 +48,21 @@ async function listDirectory(path: string, limit: number) {
   return { path: real, entries, truncated: false };
 }
 
+/** The bare server's file write: temp file, fsync, rename (the gateway's file_write does the same). */
+function writeAtomically(path: string, content: string): number {
+  const data = new TextEncoder().encode(content);
+  const temp = `${path}.tmp-${crypto.randomUUID()}`;
+  const file = Deno.openSync(temp, { write: true, createNew: true, mode: 0o644 });
+  try {
+    for (let at = 0; at < data.length;) at += file.writeSync(data.subarray(at));
+    file.syncDataSync();
+  } finally {
+    file.close();
+  }
+  Deno.renameSync(temp, path);
+  return data.length;
+}
+
 function createServer(): McpServer {
   const server = new McpServer({ name: "bare", version: "0.0.0" });
   server.registerTool("list_directory", {
@@ -62,6 +78,17 @@ function createServer(): McpServer {
     return {
       content: [{ type: "text", text: `${out.path}: ${out.entries.length} entries` }],
       structuredContent: out,
+    };
+  });
+  server.registerTool("write_file", {
+    description: "Writes a file atomically (temp file, fsync, rename), as file_write does",
+    inputSchema: { path: z.string(), content: z.string().max(100_000) },
+    outputSchema: { path: z.string(), bytes: z.number() },
+  }, ({ path, content }) => {
+    const bytes = writeAtomically(path, content);
+    return {
+      content: [{ type: "text", text: `${path}: ${bytes} bytes` }],
+      structuredContent: { path, bytes },
     };
   });
   server.registerTool("echo", {

@@ -78,6 +78,17 @@ export async function setAsideTornBytes(
   }
 }
 
+/** Writes every byte with `writeSync` (small records: no hop to the blocking pool). */
+export function writeAllSync(sink: AuditSink, bytes: Uint8Array): void {
+  for (let offset = 0; offset < bytes.length;) {
+    const written = sink.writeSync!(bytes.subarray(offset));
+    if (written <= 0) {
+      throw new Error(`expected to write ${bytes.length - offset} bytes, wrote none`);
+    }
+    offset += written;
+  }
+}
+
 export async function writeAll(sink: AuditSink, bytes: Uint8Array): Promise<void> {
   for (let offset = 0; offset < bytes.length;) {
     const written = await sink.write(bytes.subarray(offset));

@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { canonicalJson, sha256Hex } from "./canonical_json.ts";
+import { canonicalJson, sha256HexSync } from "./canonical_json.ts";
 
 /** The `prev` of the first record in a log. */
 export const GENESIS_HASH: string = "0".repeat(64);
@@ -136,8 +136,19 @@ const FIELD_ORDER = Object.keys(auditRecordSchema.shape) as (keyof AuditRecord)[
  * @throws {TypeError} (as a rejection) When a field holds a value JSON cannot.
  */
 export async function hashRecord(record: Omit<AuditRecord, "hash"> | AuditRecord): Promise<string> {
+  return await Promise.resolve(hashRecordSync(record));
+}
+
+/**
+ * {@linkcode hashRecord}, synchronously (the writer hashes in its write path).
+ *
+ * @param record The record; a `hash` field, if present, is ignored.
+ * @returns 64 lowercase hex digits.
+ * @throws {TypeError} When a field holds a value JSON cannot.
+ */
+export function hashRecordSync(record: Omit<AuditRecord, "hash"> | AuditRecord): string {
   const { hash: _hash, ...body } = record as AuditRecord;
-  return await sha256Hex(canonicalJson(body));
+  return sha256HexSync(canonicalJson(body));
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   type SetAside,
   setAsideTornBytes,
   writeAll,
+  writeAllSync,
   writeAnchor,
 } from "./_side_files.ts";
 import {
@@ -26,6 +27,7 @@ import {
   type AuditRecord,
   formatRecord,
   hashRecord,
+  hashRecordSync,
 } from "./record.ts";
 import { redact, SecretScanner } from "./redact.ts";
 import { AuditError, AuditLockedError } from "./audit_error.ts";
@@ -42,6 +44,8 @@ interface Pending {
   time: string;
   /** Resolve after the batch's sync (else after its write). */
   durable: boolean;
+  /** Append order: held records are written back in it. */
+  order: number;
   resolve(record: AuditRecord): void;
   reject(error: unknown): void;
 }
@@ -55,6 +59,16 @@ interface Failure {
   /** Appends refused while failed (calls that did not run, records not kept). */
   refused: number;
 }
+
+/** The head of the chain: last record's `seq` and `hash`, records since the last checkpoint. */
+interface Head {
+  seq: number;
+  hash: string;
+  uncovered: number;
+}
+
+/** Default for {@linkcode AuditLogOptions.lazySyncMs}. */
+export const DEFAULT_LAZY_SYNC_MS = 5;
 
 const encoder = new TextEncoder();
 const log = getLogger(["tailops", "audit"]);
@@ -92,11 +106,21 @@ export class AuditLog {
   #scanner: SecretScanner;
   #seq: number;
   #hash: string;
-  /** File size after the last write that succeeded: where a failed write is cut off. */
+  /** File size after the last sync that succeeded: where a failed write or sync is cut off. */
   #goodSize: number;
+  /** File size after the last write (synced or not). */
+  #writtenSize: number;
+  /** The chain head as written (ahead of `#seq`/`#hash`, which are synced). */
+  #head: Head;
   #identity: { dev: number; ino: number | null };
   #queue: Pending[] = [];
+  #order = 0;
   #pumping: Promise<void> | undefined;
+  /** Records written and not yet synced, in chain order. */
+  #unsynced: [Pending, AuditRecord][] = [];
+  #syncing: Promise<void> | undefined;
+  #lazyTimer: ReturnType<typeof setTimeout> | undefined;
+  #lazySyncMs: number;
   #failure: Failure | undefined;
   #held: AuditEntryAt[] = [];
   #heldDropped = 0;
@@ -124,6 +148,9 @@ export class AuditLog {
     this.#seq = state.tail.seq;
     this.#hash = state.tail.hash;
     this.#goodSize = state.size;
+    this.#writtenSize = state.size;
+    this.#head = { seq: state.tail.seq, hash: state.tail.hash, uncovered: 0 };
+    this.#lazySyncMs = options.lazySyncMs ?? DEFAULT_LAZY_SYNC_MS;
     this.#identity = { dev: state.stat.dev, ino: state.stat.ino };
     this.#fsync = options.fsync ?? "batch";
     this.#clock = options.clock ?? (() => new Date());
@@ -275,6 +302,7 @@ export class AuditLog {
         entry: this.#prepare(entry),
         time: this.#clock().toISOString(),
         durable: options.durable !== false || this.#fsync === "always",
+        order: this.#order++,
       };
     } catch (error) {
       return Promise.reject(error);
@@ -316,8 +344,15 @@ export class AuditLog {
       await this.#enqueueCheckpoint(true).catch(ignore);
     }
     this.#closed = true;
-    // A recovery in flight may start one more pump for the records it held: wait for all.
-    while (this.#pumping) await this.#pumping;
+    // A recovery in flight may start one more pump for the records it held, a
+    // pump may start a sync, and written records may wait for a lazy sync: wait for all.
+    for (;;) {
+      if (this.#pumping) await this.#pumping;
+      else if (this.#unsynced.length > 0 && !this.#failure) await this.#requestSync();
+      else if (this.#syncing) await this.#syncing;
+      else break;
+    }
+    clearTimeout(this.#lazyTimer);
     try {
       this.#sink.close();
     } catch {
@@ -336,6 +371,7 @@ export class AuditLog {
       }),
       time: this.#clock().toISOString(),
       durable: true,
+      order: this.#order++,
       resolve,
       reject,
     });
@@ -361,14 +397,17 @@ export class AuditLog {
     return redacted as AuditEntry;
   }
 
-  /** Keeps a record to write after recovery; false when the hold is full. */
-  #hold(item: { entry: AuditEntry | EntryBuilder; time: string }): boolean {
+  /** Keeps a record to write after recovery, in append order; false when the hold is full. */
+  #hold(item: { entry: AuditEntry | EntryBuilder; time: string; order: number }): boolean {
     if (typeof item.entry === "function") return false;
     if (!this.#failure?.recoverable || this.#held.length >= this.#maxHeld) {
       this.#heldDropped++;
       return false;
     }
-    this.#held.push({ entry: item.entry, time: item.time });
+    // A written record whose sync failed is held after a later one whose write failed.
+    let at = this.#held.length;
+    while (at > 0 && this.#held[at - 1].order > item.order) at--;
+    this.#held.splice(at, 0, { entry: item.entry, time: item.time, order: item.order });
     return true;
   }
 
@@ -390,10 +429,28 @@ export class AuditLog {
     this.#failure = { error, recoverable, since: this.#clock().toISOString(), refused: 0 };
     this.#checkpointQueued = false;
     log.error("Audit log stopped; calls are refused: {error}", { error: error.message });
+    clearTimeout(this.#lazyTimer);
+    this.#lazyTimer = undefined;
+    // Written but not synced: cut off at recovery. A sync in flight settles its own first.
+    if (!this.#syncing) this.#dropUnsynced(this.#unsynced.splice(0), error);
     for (const item of this.#queue.splice(0)) {
       this.#failure.refused++;
       const held = !item.durable && this.#hold(item);
       item.reject(this.#refusal(held, error));
+    }
+  }
+
+  /**
+   * Written records the log will cut off (their sync failed or never ran):
+   * a durable one was never confirmed, so its append is refused; one that
+   * already resolved is held and written again after recovery.
+   */
+  #dropUnsynced(items: [Pending, AuditRecord][], error: AuditError): void {
+    for (const [item] of items) {
+      if (item.durable) {
+        this.#failure!.refused++;
+        item.reject(this.#refusal(false, error));
+      } else this.#hold(item);
     }
   }
 
@@ -429,7 +486,7 @@ export class AuditLog {
 
   /** The monitor tick: file identity, recovery, timed checkpoints. */
   #watch(): void {
-    if (this.#closed || this.#pumping) return;
+    if (this.#closed || this.#pumping || this.#syncing) return;
     if (this.#failure) {
       if (this.#failure.recoverable) this.#pumping = this.#recover();
       return;
@@ -450,6 +507,8 @@ export class AuditLog {
       if (!this.#checkFile()) return;
       const size = (await this.#file.stat()).size;
       if (size !== this.#goodSize) await this.#file.truncate(this.#goodSize);
+      this.#writtenSize = this.#goodSize;
+      this.#head = { seq: this.#seq, hash: this.#hash, uncovered: this.#uncovered };
       const body = {
         seq: this.#seq + 1,
         time: this.#clock().toISOString(),
@@ -472,6 +531,8 @@ export class AuditLog {
       if (this.#fsync !== "never") await this.#sink.syncData();
       this.#commit(record);
       this.#goodSize += bytes.length;
+      this.#writtenSize = this.#goodSize;
+      this.#head = { seq: record.seq, hash: record.hash, uncovered: this.#uncovered };
       log.warn("Audit log writable again after {refused} refused records; {held} held follow", {
         refused: failure.refused,
         held: this.#held.length,
@@ -515,7 +576,13 @@ export class AuditLog {
     }
   }
 
-  /** Writes batches until the queue is empty; one runs at a time. */
+  /**
+   * Writes batches until the queue is empty; one runs at a time. A batch is
+   * written at once (with one synchronous write when the sink has one: an
+   * async write costs a hop to the blocking pool), then handed to
+   * {@linkcode AuditLog.#syncLoop}: the next batch may be written while the
+   * last one is being synced.
+   */
   async #pump(): Promise<void> {
     // Yield once, so appends made in the same tick share the first batch and
     // `#pumping` is set before this function can clear it.
@@ -526,22 +593,26 @@ export class AuditLog {
       if (batch.some((item) => typeof item.entry === "function")) this.#checkpointQueued = false;
       const records: [Pending, AuditRecord][] = [];
       const lines: string[] = [];
-      let seq = this.#seq, prev = this.#hash, uncovered = this.#uncovered;
-      const add = async (item: Pending) => {
-        const entry = typeof item.entry === "function"
-          ? await item.entry({ seq, hash: prev })
-          : item.entry;
+      let { seq, hash: prev, uncovered } = this.#head;
+      const addBuilt = (item: Pending, entry: AuditEntry) => {
         const body = { seq: seq + 1, time: item.time, ...entry, prev };
-        const record = { ...body, hash: await hashRecord(body) };
+        const record = { ...body, hash: hashRecordSync(body) };
         lines.push(formatRecord(record), "\n");
         records.push([item, record]);
         seq = record.seq;
         prev = record.hash;
         uncovered = record.event === "checkpoint" ? 0 : uncovered + 1;
       };
+      // Only checkpoints are built asynchronously (they sign the head).
+      const add = async (item: Pending) =>
+        addBuilt(
+          item,
+          typeof item.entry === "function" ? await item.entry({ seq, hash: prev }) : item.entry,
+        );
       for (const item of batch) {
         try {
-          await add(item);
+          if (typeof item.entry === "function") await add(item);
+          else addBuilt(item, item.entry);
         } catch (error) {
           item.reject(error);
         }
@@ -560,6 +631,7 @@ export class AuditLog {
           }),
           time: this.#clock().toISOString(),
           durable: true,
+          order: this.#order++,
           resolve: ignore,
           reject: ignore,
         }).catch((error) =>
@@ -567,41 +639,103 @@ export class AuditLog {
         );
       }
       if (records.length === 0) continue;
-      let written = false;
       const bytes = encoder.encode(lines.join(""));
       try {
-        await writeAll(this.#sink, bytes);
-        written = true;
-        // Records nothing waits on resolve now; their sync below still runs.
-        for (const [item, record] of records) if (!item.durable) item.resolve(record);
-        if (this.#fsync !== "never") await this.#sink.syncData();
+        if (this.#sink.writeSync) writeAllSync(this.#sink, bytes);
+        else await writeAll(this.#sink, bytes);
       } catch (cause) {
         const error = new AuditError(`Cannot write audit log "${this.path}": ${describe(cause)}`, {
           cause,
         });
         this.#fail(error, true);
-        // The failed write is cut off at recovery: keep what resolved, hold what nothing waits on.
+        // Cut off at recovery: nothing here resolved; hold what nothing waits on.
         for (const [item] of records) {
-          if (item.durable || !written) {
-            this.#failure!.refused++;
-            const held = !item.durable && this.#hold(item);
-            item.reject(this.#refusal(held, error));
-          } else this.#hold(item);
+          this.#failure!.refused++;
+          const held = !item.durable && this.#hold(item);
+          item.reject(this.#refusal(held, error));
         }
         break;
       }
-      this.#goodSize += bytes.length;
-      for (const [, record] of records) this.#commit(record);
-      for (const [item, record] of records) if (item.durable) item.resolve(record);
+      this.#head = { seq, hash: prev, uncovered };
+      this.#writtenSize += bytes.length;
+      if (this.#fsync === "never") {
+        this.#goodSize = this.#writtenSize;
+        for (const [, record] of records) this.#commit(record);
+        for (const [item, record] of records) item.resolve(record);
+        continue;
+      }
+      // Records nothing waits on resolve now; their sync still runs.
+      for (const [item, record] of records) if (!item.durable) item.resolve(record);
+      this.#unsynced.push(...records);
+      if (records.some(([item]) => item.durable)) {
+        const synced = this.#requestSync();
+        if (this.#fsync === "always") await synced;
+      } else this.#scheduleLazySync();
     }
     this.#pumping = undefined;
   }
+
+  /** Starts syncing now (a durable record waits), or joins the sync loop running. */
+  #requestSync(): Promise<void> {
+    clearTimeout(this.#lazyTimer);
+    this.#lazyTimer = undefined;
+    return this.#syncing ??= this.#syncLoop();
+  }
+
+  /**
+   * Written records that nothing waits on ride the next sync a durable
+   * record starts, or are synced after `lazySyncMs`, whichever comes first:
+   * a call that must wait for its own sync never waits for one started only
+   * for such records.
+   */
+  #scheduleLazySync(): void {
+    if (this.#syncing || this.#lazyTimer !== undefined) return;
+    this.#lazyTimer = setTimeout(() => {
+      this.#lazyTimer = undefined;
+      if (!this.#failure) this.#syncing ??= this.#syncLoop();
+    }, this.#lazySyncMs);
+  }
+
+  /**
+   * Syncs written records until none waits, one `fdatasync` at a time: each
+   * covers every record written before it started (group commit). Then the
+   * records are committed (the chain head moves, listeners hear them) and
+   * durable appends resolve.
+   */
+  async #syncLoop(): Promise<void> {
+    // Yield once, so `#syncing` is set before this function can clear it.
+    await Promise.resolve();
+    while (this.#unsynced.length > 0 && !this.#failure) {
+      const batch = this.#unsynced.splice(0);
+      const size = this.#writtenSize;
+      try {
+        await this.#sink.syncData();
+      } catch (cause) {
+        const error = new AuditError(`Cannot write audit log "${this.path}": ${describe(cause)}`, {
+          cause,
+        });
+        this.#fail(error, true);
+        this.#dropUnsynced(batch, error);
+        break;
+      }
+      this.#goodSize = size;
+      for (const [, record] of batch) this.#commit(record);
+      for (const [item, record] of batch) if (item.durable) item.resolve(record);
+      // Only records nothing waits on are left: they ride a later sync.
+      if (!this.#unsynced.some(([item]) => item.durable)) break;
+    }
+    // The log failed while this loop ran (a write, or the file vanished): what follows is cut off.
+    if (this.#failure) this.#dropUnsynced(this.#unsynced.splice(0), this.#failure.error);
+    this.#syncing = undefined;
+    if (this.#unsynced.length > 0) this.#scheduleLazySync();
+  }
 }
 
-/** A held record: its entry and the time it was appended. */
+/** A held record: its entry, the time it was appended and its append order. */
 interface AuditEntryAt {
   entry: AuditEntry;
   time: string;
+  order: number;
 }
 
 function toScanner(secrets: readonly string[] | SecretScanner | undefined): SecretScanner {

@@ -6,6 +6,7 @@
  */
 import type { AuditLog } from "../audit/writer.ts";
 import { listAuditChains, openAuditChain } from "../audit/chains.ts";
+import { powerCutSinkFromEnv } from "../audit/power_cut_sink.ts";
 import { redact, SecretScanner } from "../audit/redact.ts";
 import {
   findSecrets,
@@ -185,6 +186,8 @@ async function assemble(
     // A crash or a full disk can leave half a line: keep it aside and go on
     // (the `tail_repaired` record says where), rather than refuse to start.
     onCorruptTail: "set_aside",
+    // Tests only: a SIGKILL then leaves what a power cut would (see the module).
+    wrapFile: powerCutSinkFromEnv(),
     checkpoint: {
       signer: {
         kid: auditKey.kid,

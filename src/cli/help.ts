@@ -68,6 +68,13 @@ HTTP limits (flag, else TAILOPS_ + the flag in capitals with _, else default):
   --session-idle-timeout DURATION
                                  Close a session without requests this long
                                  (default: 10m; 6x with an open event stream)
+  --http-rate-unauthenticated RATE[:BURST]
+                                 Requests per minute per client address that end
+                                 unauthenticated (default: 12000:2000)
+  --http-rate-identity RATE[:BURST]
+                                 Authenticated requests per minute per identity
+                                 (default: 60000:10000); both override the
+                                 policy's rate_limits.http
   --stateless                    Serve 2025-era clients without sessions, each
                                  request on its own (for load balancers; no
                                  elicitation). 2026-07-28 clients are always

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from "../http/listener.ts";
+import type { BucketSettings } from "../gate/rate_limit.ts";
+import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from "../http/listener_limits.ts";
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "../http/mcp_sessions.ts";
 import { CliError } from "./errors.ts";
 import { type Parsed, stringOption } from "./options.ts";
@@ -19,6 +20,8 @@ export const HTTP_LIMIT_FLAGS = {
   "fd-reserve": { type: "string" },
   "max-sessions-per-identity": { type: "string" },
   "session-idle-timeout": { type: "string" },
+  "http-rate-unauthenticated": { type: "string" },
+  "http-rate-identity": { type: "string" },
   stateless: { type: "boolean" },
 } as const;
 
@@ -28,6 +31,42 @@ export interface HttpLimits {
   readonly listener: ListenerLimits;
   /** MCP session caps and idle reaping. */
   readonly sessions: SessionLimits;
+  /**
+   * Transport rate limits given as flags; each one given replaces the
+   * policy's `rate_limits.http` entry (and the default).
+   */
+  readonly rates?: HttpRateFlags;
+}
+
+/** `--http-rate-unauthenticated` and `--http-rate-identity`, when given. */
+export interface HttpRateFlags {
+  /** Requests that end unauthenticated, per client address. */
+  readonly unauthenticated?: BucketSettings;
+  /** Authenticated requests, per identity. */
+  readonly identity?: BucketSettings;
+}
+
+/**
+ * Parses a transport rate such as `12000` (per minute; the burst is a sixth
+ * of it, at least 1) or `12000:2000` (per minute, burst).
+ *
+ * @param flag The flag's name, for the error.
+ * @param text The value.
+ * @returns The bucket.
+ * @throws {CliError} When it is not one or two whole numbers in range.
+ */
+export function parseRate(flag: string, text: string): BucketSettings {
+  const m = /^([0-9]{1,9})(?::([0-9]{1,9}))?$/.exec(text.trim());
+  const perMinute = m ? Number(m[1]) : NaN;
+  const burst = m?.[2] === undefined ? Math.max(1, Math.floor(perMinute / 6)) : Number(m[2]);
+  if (!m || perMinute < 1 || perMinute > 100_000_000 || burst < 1 || burst > 100_000_000) {
+    throw new CliError(
+      `Invalid --${flag} ${
+        JSON.stringify(text)
+      }: expected requests per minute, optionally with a burst, such as 12000 or 12000:2000 (each 1 to 100000000)`,
+    );
+  }
+  return { perMinute, burst };
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
@@ -141,7 +180,17 @@ export function parseHttpLimits(parsed: Parsed): HttpLimits {
     }),
     stateless: statelessOption(parsed),
   };
-  return { listener, sessions };
+  const rate = (flag: string, env: string) => {
+    const text = stringOption(parsed, flag, env);
+    return text === undefined ? undefined : parseRate(flag, text);
+  };
+  const unauthenticated = rate("http-rate-unauthenticated", "TAILOPS_HTTP_RATE_UNAUTHENTICATED");
+  const identity = rate("http-rate-identity", "TAILOPS_HTTP_RATE_IDENTITY");
+  return {
+    listener,
+    sessions,
+    ...(unauthenticated || identity ? { rates: { unauthenticated, identity } } : {}),
+  };
 }
 
 /** `--stateless`, or `TAILOPS_STATELESS=true|false` when the flag is absent. */

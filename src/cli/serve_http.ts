@@ -164,7 +164,7 @@ async function serveOn(
     sessions,
     auth,
     metadata,
-    ...transportLimiters(gateway.policy.rate_limits),
+    ...transportLimiters(gateway.policy.rate_limits, options.http?.rates),
     ready: readiness([
       {
         name: "audit",

@@ -34,13 +34,18 @@ export interface TransportLimiters {
 }
 
 /**
- * Builds the transport limiters from the policy's `rate_limits.http`, over
- * {@linkcode DEFAULT_TRANSPORT_LIMIT} and {@linkcode DEFAULT_IDENTITY_TRANSPORT_LIMIT}.
+ * Builds the transport limiters: each from its flag when given, else the
+ * policy's `rate_limits.http`, else {@linkcode DEFAULT_TRANSPORT_LIMIT} and
+ * {@linkcode DEFAULT_IDENTITY_TRANSPORT_LIMIT}.
  *
  * @param limits The policy's `rate_limits`, if any.
+ * @param flags The `serve` flags' buckets, which override the policy.
  * @returns Both limiters, for `createApp`.
  */
-export function transportLimiters(limits: RateLimits | undefined): TransportLimiters {
+export function transportLimiters(
+  limits: RateLimits | undefined,
+  flags: { unauthenticated?: BucketSettings; identity?: BucketSettings } = {},
+): TransportLimiters {
   const pick = (
     written: { per_minute: number; burst?: number } | undefined,
     fallback: BucketSettings,
@@ -51,10 +56,12 @@ export function transportLimiters(limits: RateLimits | undefined): TransportLimi
     };
   return {
     limiter: createTransportLimiter(
-      pick(limits?.http?.unauthenticated_per_address, DEFAULT_TRANSPORT_LIMIT),
+      flags.unauthenticated ??
+        pick(limits?.http?.unauthenticated_per_address, DEFAULT_TRANSPORT_LIMIT),
     ),
     identityLimiter: createTransportLimiter(
-      pick(limits?.http?.authenticated_per_identity, DEFAULT_IDENTITY_TRANSPORT_LIMIT),
+      flags.identity ??
+        pick(limits?.http?.authenticated_per_identity, DEFAULT_IDENTITY_TRANSPORT_LIMIT),
     ),
   };
 }

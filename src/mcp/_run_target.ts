@@ -70,6 +70,23 @@ export interface TargetRun {
 }
 
 /**
+ * Whether a call of this operation starts only once its `decided` record is
+ * synced: every operation that mutates, is destructive or is above the
+ * observe tier (an operator-declared operation's `mutates` is trusted only
+ * together with its capability's tier), dry runs included (a dry run may run
+ * the operation's check step). Observe operations that change nothing start
+ * once the record is written; the group commit syncs it.
+ *
+ * @param op The operation.
+ * @returns True when the record must be durable before the run.
+ */
+export function mustSyncBeforeRun(
+  op: Pick<Operation, "mutates" | "destructive" | "tier">,
+): boolean {
+  return op.mutates || op.destructive || op.tier !== "observe";
+}
+
+/**
  * Plans the call for a target.
  *
  * @param operation The operation.
@@ -193,6 +210,9 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     };
   }
   const { plan, planDigest } = planned;
+  // The durability rule (DESIGN invariant 5): a call that changes nothing may
+  // start once its `decided` record is written, and rides the group commit; a
+  // call that may change something starts only once the record is synced.
   await deps.audit.append({
     ...base,
     event: "decided",
@@ -201,7 +221,7 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     rule,
     plan_digest: planDigest,
     detail: { dry_run: run.dryRun, ...approval },
-  });
+  }, { durable: mustSyncBeforeRun(op) });
   if (run.dryRun) {
     const described = describePlan(plan, target);
     if (op.checkPlan) described.check = await runCheck(deps, run, planDigest);
@@ -231,8 +251,8 @@ export async function runTarget(deps: CallDeps, run: TargetRun): Promise<TargetR
     entry = resultEntry(op, outcome, { run, elapsed, tooDeep: measured?.tooDeep === true });
   }
   const output = outputDigest(entry);
-  // Written before the result is returned, synced by its batch without the
-  // client waiting for it (the `decided` record above was synced before the run).
+  // Written before the result is returned, synced by the group commit without
+  // the client waiting for it.
   // The call ran: if the log fails now, the client is told so, not "refused".
   return await recordFinished(deps, entry, {
     ...base,

@@ -5,7 +5,7 @@
  * @module
  */
 import { embeddedState, gatewayIdOf, type SharedStateMode, type StateBackend } from "./backend.ts";
-import { openPostgresState, PgClient } from "./postgres.ts";
+import type { PgClient } from "./postgres.ts";
 import { readStateUrl } from "./state_url.ts";
 import { StateOpenError } from "./state_error.ts";
 
@@ -48,6 +48,8 @@ export async function openStateBackend(options: OpenStateOptions): Promise<State
   try {
     const target = await readStateUrl(options.stateUrl);
     await Deno.mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+    // Loaded only when configured: the PostgreSQL driver adds ~40-80 ms to every start.
+    const { openPostgresState } = await import("./postgres.ts");
     return await openPostgresState(target, {
       gatewayId: await gatewayIdOf(options.stateDir),
       mode: options.mode,
@@ -67,6 +69,7 @@ export async function openStateBackend(options: OpenStateOptions): Promise<State
  */
 export async function connectState(stateUrl: string): Promise<PgClient> {
   try {
+    const { PgClient } = await import("./postgres.ts");
     return await PgClient.connect(await readStateUrl(stateUrl));
   } catch (error) {
     throw new StateOpenError((error as Error).message, { cause: error });

@@ -59,3 +59,34 @@ Deno.test("effectiveMaxConnections() keeps the reserve free below the descriptor
   assert.equal(effectiveMaxConnections(limits, 1024), 768);
   assert.equal(effectiveMaxConnections(limits, 100), 1);
 });
+
+Deno.test("parseHttpLimits() reads the transport rate flags: per minute, with or without a burst", () => {
+  assert.equal(parse([]).rates, undefined, "no flag: the policy (or the default) decides");
+  const limits = parse(["--http-rate-unauthenticated", "600", "--http-rate-identity", "120:40"]);
+  assert.deepEqual(limits.rates?.unauthenticated, { perMinute: 600, burst: 100 });
+  assert.deepEqual(limits.rates?.identity, { perMinute: 120, burst: 40 });
+  assert.deepEqual(parse(["--http-rate-identity", "5"]).rates, {
+    unauthenticated: undefined,
+    identity: { perMinute: 5, burst: 1 },
+  });
+});
+
+Deno.test("parseHttpLimits() refuses a malformed rate in one line naming the flag and the form", () => {
+  for (
+    const value of ["0", "fast", "100:0", "100:", ":5", "1.5", "100:5:5", "9999999999"]
+  ) {
+    assert.throws(
+      () => parse(["--http-rate-identity", value]),
+      (error: Error) => {
+        assert.ok(error instanceof CliError);
+        assert.equal(
+          error.message,
+          `Invalid --http-rate-identity ${
+            JSON.stringify(value)
+          }: expected requests per minute, optionally with a burst, such as 12000 or 12000:2000 (each 1 to 100000000)`,
+        );
+        return true;
+      },
+    );
+  }
+});

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { parsePolicy } from "../../src/config/load.ts";
-import { connectHttp, startGateway } from "./_gateway.ts";
+import { connectHttp, runCli, startGateway } from "./_gateway.ts";
 
 const RULES = `
 rules:
@@ -31,6 +31,23 @@ async function flood(
     for (const status of batch) statuses.set(status, (statuses.get(status) ?? 0) + 1);
   }
   return statuses;
+}
+
+/** Sends `count` authenticated pings, 10 at a time, and counts the answers by status. */
+function pingFlood(
+  gateway: { url: URL; token: string | undefined },
+  count: number,
+): Promise<Map<number, number>> {
+  return flood(count, 10, () =>
+    fetch(gateway.url, {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${gateway.token}`,
+        "Content-Type": "application/json",
+        Accept: "application/json, text/event-stream",
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
+    }));
 }
 
 Deno.test("a bad-token flood from one address is limited, but callers already signed in there keep working", async () => {
@@ -73,18 +90,28 @@ Deno.test("authenticated requests are limited per identity when the policy says 
     authenticated_per_identity: { per_minute: 60, burst: 30 }
 `,
   });
-  const statuses = await flood(60, 10, () =>
-    fetch(gateway.url, {
-      method: "POST",
-      headers: {
-        Authorization: `Bearer ${gateway.token}`,
-        "Content-Type": "application/json",
-        Accept: "application/json, text/event-stream",
-      },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
-    }));
+  const statuses = await pingFlood(gateway, 60);
   assert.ok((statuses.get(429) ?? 0) >= 20, `statuses ${JSON.stringify([...statuses])}`);
   assert.ok((statuses.get(429) ?? 0) <= 30, `statuses ${JSON.stringify([...statuses])}`);
+});
+
+Deno.test("--http-rate-identity overrides the policy's http limit; a bad value stops the start in one line", async () => {
+  await using gateway = await startGateway({
+    policy: `${RULES}rate_limits:
+  http:
+    authenticated_per_identity: { per_minute: 1000000, burst: 1000000 }
+`,
+    flags: ["--http-rate-identity", "60:10"],
+  });
+  const statuses = await pingFlood(gateway, 40);
+  assert.ok((statuses.get(429) ?? 0) >= 20, `statuses ${JSON.stringify([...statuses])}`);
+  const bad = await runCli(["serve", "--transport", "http", "--http-rate-identity", "lots"]);
+  assert.notEqual(bad.code, 0);
+  assert.equal(bad.ownStderr.length, 1, bad.stderr);
+  assert.match(
+    bad.ownStderr[0],
+    /Invalid --http-rate-identity "lots": expected requests per minute/,
+  );
 });
 
 Deno.test("under the default limits an unauthenticated flood from one address is still refused", async () => {

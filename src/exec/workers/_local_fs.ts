@@ -17,8 +17,11 @@
  *    which Deno's sandbox does not stop — where the opened object really is.
  *    It must lie under a root's real path.
  * 4. Read through the descriptor (`pread`), or list through it with
- *    `find -H /proc/PID/fd/N` (the magic link is the opened directory itself;
- *    find walks it with `openat` and never follows a symlink).
+ *    `find /proc/PID/fd/N/.` (the kernel resolves the magic link to the opened
+ *    directory itself; find walks it with `openat` and never follows a
+ *    symlink). For a listing, the same `find` prints the link's target
+ *    first (step 3 without a second process); the listing is dropped unread
+ *    when that target is refused.
  *
  * The helpers `readlink` and `find` (GNU, for `-printf`) are the programs
  * read_file and list_directory declare in the catalog, resolved at start like
@@ -296,24 +299,43 @@ export async function listDirectoryRaceFree(
 ): Promise<FsListResult> {
   const { fd, opened } = openExpecting(plan.path, "directory");
   try {
-    const real = await realPathOf(fd, config, plan.timeoutMs);
-    checkPlace(real, `${opened.dev}:${opened.ino}`, plan, config, "list");
+    // One `find` both reads where the opened directory really is (the magic
+    // link itself, not followed: `%l`, printed first) and lists it (through
+    // `N/.`, which the kernel resolves to the opened directory): one process
+    // instead of `readlink` then `find`, on the same descriptor.
+    const link = `/proc/${Deno.pid}/fd/${fd}`;
     const { bytes, truncated } = await helper(
       config.programs.find ?? null,
       "GNU find",
       [
-        "-H",
-        `/proc/${Deno.pid}/fd/${fd}`,
-        "-mindepth",
-        "1",
+        "-P",
+        link,
+        `${link}/.`,
         "-maxdepth",
         "1",
+        "(",
+        "-path",
+        link,
+        "-printf",
+        "%l\\0",
+        ")",
+        "-o",
+        "(",
+        "-path",
+        `${link}/.`,
+        ")",
+        "-o",
         "-printf",
         FIND_ENTRY_FORMAT,
       ],
       plan.timeoutMs,
     );
     const records = new TextDecoder().decode(bytes).split("\0");
+    const real = records.shift() ?? "";
+    if (!real.startsWith("/")) {
+      refuse("forbidden", "Cannot verify the opened path: find did not print where it lies");
+    }
+    checkPlace(real, `${opened.dev}:${opened.ino}`, plan, config, "list");
     records.pop(); // after the last NUL: empty, or a record cut by the cap
     const entries = parseEntryRecords(records);
     return {
