@@ -101,7 +101,10 @@ targets:
           if (r.event === "decided" && r.tool === "file_write" && path) decided.add(path);
         }
       }
-      const files = [...Deno.readDirSync(root)].filter((e) => e.isFile).map((e) => e.name);
+      // A kill mid-write can leave file_write's temporary file (.NAME.tailops-XXXX)
+      // behind: that is a write to NAME too and needs NAME's decided record.
+      const files = [...Deno.readDirSync(root)].filter((e) => e.isFile)
+        .map((e) => /^\.(.+)\.tailops-[A-Za-z0-9]+$/.exec(e.name)?.[1] ?? e.name);
       written = files.length;
       assert.ok(written > 0, "some calls ran before the kills");
       const missing = files.filter((name) => !decided.has(`${root}/${name}`));
