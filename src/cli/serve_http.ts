@@ -190,7 +190,7 @@ async function serveOn(
         },
       },
     ]),
-    routes: { "/approvals": approvalsApi(gateway.approvals) },
+    routes: { "/approvals": approvalsApi(gateway.approvals, { registry: gateway.registry }) },
     onRateLimited: (peer) =>
       void gateway.core.refusals?.record({
         event: "refused",

@@ -53,6 +53,40 @@ export function holdsOn(identity: Identity, scope: Scope, target: Selectable): b
 }
 
 /**
+ * Holding a scope on every target: no grant of it is limited to some
+ * targets (for what spans all targets, such as the audit log).
+ *
+ * @param identity The caller.
+ * @param scope The scope.
+ * @returns Whether the identity holds `scope` everywhere.
+ */
+export function holdsEverywhere(identity: Identity, scope: Scope): boolean {
+  if (!identity.scopes.has(scope)) return false;
+  return identity.grants === undefined ||
+    identity.grants.some((g) => g.scopes.has(scope) && g.targets === undefined);
+}
+
+/**
+ * Whether a caller may see and decide an approval: it holds
+ * `approvals:grant` on every target the approval is about; a target no
+ * longer registered (`undefined`) needs the scope on every target.
+ *
+ * @param identity The caller.
+ * @param targets The approval's targets, looked up in the registry.
+ * @returns Whether the approval is the caller's to see and decide.
+ */
+export function mayDecideApproval(
+  identity: Identity,
+  targets: readonly (Selectable | undefined)[],
+): boolean {
+  return targets.every((target) =>
+    target === undefined
+      ? holdsEverywhere(identity, "approvals:grant")
+      : holdsOn(identity, "approvals:grant", target)
+  );
+}
+
+/**
  * An identity holding every scope: the local stdio user, and the bootstrap
  * admin token. Policy rules and target capabilities still apply in full.
  *

@@ -7,6 +7,8 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { approvalIdSchema } from "../gate/approvals.ts";
+import { mayDecideApproval } from "../gate/identity.ts";
+import type { Registry } from "../config/registry.ts";
 import { type ApprovalDeps, approvalInfo, recordApproval } from "../mcp/approval_flow.ts";
 import type { GatewayEnv } from "./authenticate.ts";
 import { StateUnavailableError } from "../state/state_error.ts";
@@ -16,16 +18,27 @@ const denyBody = z.strictObject({ reason: z.string().max(1000).optional() });
 /**
  * Routes under `/approvals`. Mount behind authentication.
  *
+ * A caller sees and decides only the approvals about targets where it holds
+ * `approvals:grant` (a role may limit the scope to some targets); any other
+ * approval answers exactly like one that does not exist.
+ *
  * @param approvals The gateway's approvals.
- * @param options The clock (tests inject one).
+ * @param options `registry` to look the approvals' targets up in; the clock (tests inject one).
  * @returns A Hono sub-app.
  */
 export function approvalsApi(
   approvals: ApprovalDeps,
-  options: { now?: () => Date } = {},
+  options: { registry: Registry; now?: () => Date },
 ): Hono<GatewayEnv> {
   const now = options.now ?? (() => new Date());
+  const { registry } = options;
   const app = new Hono<GatewayEnv>();
+  const decidable = (identity: GatewayEnv["Variables"]["identity"], targets: readonly string[]) =>
+    mayDecideApproval(identity, targets.map((id) => registry.get(id)));
+  const notFound = (id: string) => ({
+    error: "not_found",
+    error_description: `No approval ${JSON.stringify(id)} exists`,
+  });
   // Without the shared database no approval can be read or decided: say so, fail closed.
   app.onError((error, c) => {
     if (!(error instanceof StateUnavailableError)) throw error;
@@ -46,7 +59,8 @@ export function approvalsApi(
   });
   app.get("/", async (c) => {
     const state = c.req.query("state");
-    const all = await approvals.store.list(state ? { state: state as never } : {});
+    const all = (await approvals.store.list(state ? { state: state as never } : {}))
+      .filter((a) => decidable(c.var.identity, a.targets));
     return c.json({ approvals: all.map((a) => ({ ...approvalInfo(a), summary: a.summary })) });
   });
   app.get("/:id", async (c) => {
@@ -54,12 +68,7 @@ export function approvalsApi(
     const approval = approvalIdSchema.safeParse(id).success
       ? await approvals.store.get(id)
       : undefined;
-    if (!approval) {
-      return c.json({
-        error: "not_found",
-        error_description: `No approval ${JSON.stringify(id)} exists`,
-      }, 404);
-    }
+    if (!approval || !decidable(c.var.identity, approval.targets)) return c.json(notFound(id), 404);
     return c.json({
       ...approvalInfo(approval),
       summary: approval.summary,
@@ -82,6 +91,11 @@ export function approvalsApi(
       }
       reason = parsed.data.reason;
     }
+    // Someone else's approval (targets where the caller holds no approvals:grant) is not found.
+    const existing = approvalIdSchema.safeParse(id).success
+      ? await approvals.store.get(id)
+      : undefined;
+    if (existing && !decidable(c.var.identity, existing.targets)) return c.json(notFound(id), 404);
     const approver = c.var.identity.subject;
     const outcome = verb === "approve"
       ? await approvals.store.approve(id, approver, { now: now() })

@@ -6,7 +6,7 @@
  */
 import type { PolicyFile } from "../config/policy_schema.ts";
 import type { Target } from "../config/targets_schema.ts";
-import { holdsOn, type Identity } from "../gate/mod.ts";
+import { holdsEverywhere, type Identity, mayDecideApproval } from "../gate/mod.ts";
 import type { Operation } from "../ops/operation.ts";
 import type { TargetInfo } from "../ops/discovery.ts";
 import { recentAuditRecords } from "../audit/recent.ts";
@@ -120,16 +120,6 @@ export function targetEntry(
   return { id: target.id, uri: targetUri(target.id), ...info };
 }
 
-/**
- * Holding a gateway-wide scope: on every target, not only on a role's
- * targets (the audit log and the approval queue span all targets).
- */
-function holdsEverywhere(identity: Identity, scope: "audit:read" | "approvals:grant"): boolean {
-  if (!identity.scopes.has(scope)) return false;
-  return identity.grants === undefined ||
-    identity.grants.some((g) => g.scopes.has(scope) && g.targets === undefined);
-}
-
 /** Shows one audit record within {@linkcode AUDIT_RECORD_MAX_BYTES}. */
 function shownRecord(chain: number, record: Record<string, unknown>): Record<string, unknown> {
   const { prev: _prev, hash: _hash, ...rest } = record;
@@ -202,14 +192,10 @@ export const RESOURCE_ENTRIES: readonly ResourceEntry[] = [
       const approvals = core.deps.approvals!;
       const now = (core.deps.now?.() ?? new Date()).getTime();
       // A role limited to some targets sees the requests about those targets only.
-      const approvable = (id: string) => {
-        const target = core.deps.registry.get(id);
-        return target === undefined
-          ? holdsEverywhere(identity, "approvals:grant")
-          : holdsOn(identity, "approvals:grant", target);
-      };
-      const pending = (await approvals.store.list({ state: "pending" }))
-        .filter((a) => Date.parse(a.expires) > now && a.targets.every(approvable));
+      const pending = (await approvals.store.list({ state: "pending" })).filter((a) =>
+        Date.parse(a.expires) > now &&
+        mayDecideApproval(identity, a.targets.map((id) => core.deps.registry.get(id)))
+      );
       const shown = pending.slice(0, APPROVALS_LIMIT).map((a) => ({
         ...approvalInfo(a),
         tool: a.tool,

@@ -422,3 +422,73 @@ Deno.test("a second control call within the rate limit's burst is a rate_limited
   );
   await assertAuditIntact(gw);
 });
+
+Deno.test("an approver whose approvals:grant covers other targets sees and decides nothing about this one over HTTP", async (t) => {
+  // carol holds approvals:grant only on a target that does not exist here.
+  const limited = policy(APPROVE_RULE).replace(
+    "  bindings:",
+    [
+      "    far-approver: { scopes: [system:read, approvals:grant], targets: [tag:far] }",
+      "  bindings:",
+      "    - { token: carol, roles: [far-approver] }",
+    ].join("\n"),
+  );
+  await using gw = await authGateway(limited);
+  const alice = await gw.mint("alice", "operator");
+  const bob = await gw.mint("bob", "approver");
+  const carol = await gw.mint("carol", "far-approver");
+  await gw.start();
+  const client = await gw.connect({ token: alice.token });
+  const id = (await control(client)).approval!.id;
+  const as = (token: string, path: string, init: RequestInit = {}) =>
+    fetch(new URL(path, gw.url), {
+      ...init,
+      headers: { Authorization: `Bearer ${token}`, ...init.headers },
+    });
+
+  await t.step("its list leaves the approval out; the full approver's shows it", async () => {
+    const mine = await (await as(carol.token, "/approvals")).json();
+    assert.deepEqual(mine.approvals, []);
+    const all = await (await as(bob.token, "/approvals?state=pending")).json();
+    assert.deepEqual(all.approvals.map((a: { id: string }) => a.id), [id]);
+  });
+
+  await t.step("reading, approving or denying it answers exactly like an unknown id", async () => {
+    const unknown = "00000000-0000-4000-8000-000000000000";
+    for (
+      const [path, method] of [
+        [`/approvals/${id}`, "GET"],
+        [`/approvals/${id}/approve`, "POST"],
+        [`/approvals/${id}/deny`, "POST"],
+      ] as const
+    ) {
+      const response = await as(carol.token, path, { method });
+      const body = await response.json();
+      const twin = await as(carol.token, path.replace(id, unknown), { method });
+      const twinBody = await twin.json();
+      assert.equal(response.status, 404, `${method} ${path}`);
+      assert.equal(twin.status, 404);
+      assert.equal(body.error, twinBody.error);
+      assert.equal(body.error_description, twinBody.error_description.replace(unknown, id));
+    }
+    // Other spellings of the id do not reach it either.
+    for (const spelled of [id.toUpperCase(), encodeURIComponent(id), `${id}%2F`, ` ${id}`]) {
+      const response = await as(carol.token, `/approvals/${spelled}/approve`, { method: "POST" });
+      assert.ok([400, 404].includes(response.status), `${spelled}: ${response.status}`);
+      await response.body?.cancel();
+    }
+  });
+
+  await t.step(
+    "the approval is still pending, nothing ran, and bob can still approve it",
+    async () => {
+      const audit = await gw.audit();
+      assert.deepEqual(events(audit, id), ["approval_requested"]);
+      const response = await approveOverHttp(gw, id, bob.token);
+      assert.equal(response.status, 200, await response.text());
+      const ran = await control(client, { ...RESTART, approval_id: id });
+      await assertRanOnce(gw, ran, id);
+    },
+  );
+  await client.close();
+});
