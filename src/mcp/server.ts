@@ -398,11 +398,13 @@ export function createMcpServer(
     );
   }
   serveCachedToolList(server, operations, visibleTo);
-  // Last: its completion handler passes resource refs to the one installed before it.
-  servePrompts(server, core, (ctx) => callerOf(ctx.http ?? {}));
   // No list_changed notifications: the list changes only with the caller's
   // credential (seen at their next request) or a restart.
   server.server.registerCapabilities({ tools: { listChanged: false } });
+  // Before prompts: the resource template's completions install the SDK's
+  // completion/complete handler, which refuses to replace the prompts' one.
   serveResources(server, core, { callerOf });
+  // Last: its completion handler passes resource refs to the one installed before it.
+  servePrompts(server, core, (ctx) => callerOf(ctx.http ?? {}));
   return server;
 }
