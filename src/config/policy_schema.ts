@@ -12,6 +12,7 @@ import { auditConfigSchema } from "./audit_schema.ts";
 import { absolutePathSchema } from "./targets_schema.ts";
 import { selectorSchema } from "./selector.ts";
 import { patternProblem } from "./pattern.ts";
+import { parseCidr } from "./ip_range.ts";
 import { authConfigSchema } from "./auth_schema.ts";
 import { identitiesSchema } from "./identities_schema.ts";
 import { lockoutSchema, windowSchema } from "./window_schema.ts";
@@ -44,6 +45,19 @@ export const paramConstraintSchema = z.strictObject({
   }).optional(),
   /** The path value must be one of these directories or lie under one. */
   roots: z.array(absolutePathSchema).min(1).optional(),
+  /**
+   * The value must be an IP address literal inside one of these ranges
+   * (`10.0.0.0/8`, `fd00::/8`, or one address). A host name cannot be
+   * checked against ranges, so it is refused.
+   */
+  cidrs: z.array(
+    z.string().max(64).refine((text) => parseCidr(text) !== undefined, {
+      error: (issue) =>
+        `Invalid CIDR range: expected an address or range such as "10.0.0.0/8" or "fd00::/8", found ${
+          JSON.stringify(issue.input)
+        }`,
+    }),
+  ).min(1).max(256).optional(),
   /** The number value must be at least this. */
   min: z.number().optional(),
   /** The number value must be at most this. */
@@ -54,8 +68,9 @@ export const paramConstraintSchema = z.strictObject({
    * (every unit, every package).
    */
   optional: z.boolean().optional(),
-}).refine((c) => [c.enum, c.pattern, c.roots, c.min, c.max].some((v) => v !== undefined), {
-  error: "Invalid parameter constraint: expected at least one of enum, pattern, roots, min, max",
+}).refine((c) => [c.enum, c.pattern, c.roots, c.cidrs, c.min, c.max].some((v) => v !== undefined), {
+  error:
+    "Invalid parameter constraint: expected at least one of enum, pattern, roots, cidrs, min, max",
 });
 
 /** What a matching rule does. `approve` means the call needs a human's approval first. */

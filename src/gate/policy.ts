@@ -11,6 +11,7 @@ import type { ParamConstraint, PolicyFile, RateLimits, Rule } from "../config/po
 import { compileSelector, type TargetMatcher } from "../config/selector.ts";
 import { compileGlob } from "../config/glob.ts";
 import { compilePattern } from "../config/pattern.ts";
+import { inRange, type IpRange, parseCidr, parseIp } from "../config/ip_range.ts";
 import { type Capability, type TargetType, type Tier, tierOf } from "../config/capabilities.ts";
 import type { Schedule } from "./windows.ts";
 import { indexRules, type RuleIndex } from "./rule_index.ts";
@@ -118,8 +119,17 @@ export interface CompiledPolicy {
 const isSet = (value: unknown) =>
   value !== undefined && value !== false && !(Array.isArray(value) && value.length === 0);
 
-/** A limit with its pattern compiled. */
-type CompiledConstraint = ParamConstraint & { readonly matches?: (value: string) => boolean };
+/** A limit with its pattern and ranges compiled. */
+type CompiledConstraint = ParamConstraint & {
+  readonly matches?: (value: string) => boolean;
+  readonly ranges?: readonly IpRange[];
+};
+
+// Only the canonical spellings parseIp accepts count (no "127.1", no octal or hex parts).
+function inRanges(ranges: readonly IpRange[], value: unknown): boolean {
+  const ip = typeof value === "string" ? parseIp(value) : undefined;
+  return ip !== undefined && ranges.some((range) => inRange(range, ip));
+}
 
 function valueProblem(name: string, c: CompiledConstraint, value: unknown): string | undefined {
   const shown = JSON.stringify(value);
@@ -133,6 +143,9 @@ function valueProblem(name: string, c: CompiledConstraint, value: unknown): stri
   }
   if (c.roots && (typeof value !== "string" || !isUnderRoots(value, c.roots))) {
     return `parameter "${name}" must be under ${c.roots.join(" or ")}, found ${shown}`;
+  }
+  if (c.ranges && !inRanges(c.ranges, value)) {
+    return `parameter "${name}" must be an IP address in ${c.cidrs!.join(", ")}, found ${shown}`;
   }
   if (c.min !== undefined && (typeof value !== "number" || value < c.min)) {
     return `parameter "${name}" must be at least ${c.min}, found ${shown}`;
@@ -151,6 +164,7 @@ function compileConstraint(
   const c: CompiledConstraint = {
     ...constraint,
     matches: constraint.pattern === undefined ? undefined : compilePattern(constraint.pattern),
+    ranges: constraint.cidrs?.map((text) => parseCidr(text)!),
   };
   return (args, op) => {
     // The limit speaks about operations that have the parameter; the rule may cover others.

@@ -45,6 +45,7 @@ function limitWords(name: string, c: ParamConstraint): string {
   if (c.enum) parts.push(`one of ${c.enum.map((v) => JSON.stringify(v)).join(", ")}`);
   if (c.pattern !== undefined) parts.push(`matching /${c.pattern}/`);
   if (c.roots) parts.push(`under ${c.roots.join(" or ")}`);
+  if (c.cidrs) parts.push(`an IP address in ${c.cidrs.join(", ")}`);
   if (c.min !== undefined) parts.push(`at least ${c.min}`);
   if (c.max !== undefined) parts.push(`at most ${c.max}`);
   const required = c.optional ? " (may be left out)" : " (must be given)";
