@@ -398,11 +398,12 @@ export function createMcpServer(
     );
   }
   serveCachedToolList(server, operations, visibleTo);
-  // Last: its completion handler passes resource refs to the one installed before it.
-  servePrompts(server, core, (ctx) => callerOf(ctx.http ?? {}));
   // No list_changed notifications: the list changes only with the caller's
   // credential (seen at their next request) or a restart.
   server.server.registerCapabilities({ tools: { listChanged: false } });
+  // Before the prompts: the resource template installs the SDK's completion handler.
   serveResources(server, core, { callerOf });
+  // Last: its completion handler passes resource refs to the one installed before it.
+  servePrompts(server, core, (ctx) => callerOf(ctx.http ?? {}));
   return server;
 }
