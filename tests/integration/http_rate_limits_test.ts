@@ -117,16 +117,25 @@ Deno.test("--http-rate-identity overrides the policy's http limit; a bad value s
 Deno.test("under the default limits an unauthenticated flood from one address is still refused", async () => {
   await using gateway = await startGateway({ policy: RULES });
   // The default allows a burst of 2000 unauthenticated requests per address and refills 200/s:
-  // send 50 at a time until some are refused, at most 8000.
+  // send 50 at a time until some are refused (at most 20,000 or 60 s). A machine too loaded to
+  // outrun the refill sees no 429: that is reported, not failed.
   const statuses = new Map<number, number>();
+  const started = performance.now();
   let sent = 0;
-  while (sent < 8000 && !statuses.has(429)) {
+  while (sent < 20_000 && performance.now() - started < 60_000 && !statuses.has(429)) {
     const batch = await flood(500, 50, () => fetch(gateway.url, { method: "POST", body: "{}" }));
     for (const [status, n] of batch) statuses.set(status, (statuses.get(status) ?? 0) + n);
     sent += 500;
   }
-  assert.ok((statuses.get(429) ?? 0) > 0, `statuses ${JSON.stringify([...statuses])}`);
+  const seconds = (performance.now() - started) / 1000;
   assert.equal((statuses.get(429) ?? 0) + (statuses.get(401) ?? 0), sent);
+  if (!statuses.has(429)) {
+    // Only acceptable when the flood never outran burst + refill.
+    assert.ok(sent <= 2000 + 200 * seconds, `${sent} in ${seconds.toFixed(1)} s and no 429`);
+    console.warn(
+      `inconclusive: ${sent} requests in ${seconds.toFixed(1)} s never outran the refill`,
+    );
+  }
 });
 
 Deno.test("a policy with a malformed http limit is refused at load with its position", () => {
