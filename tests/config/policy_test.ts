@@ -137,13 +137,13 @@ Deno.test("a pattern longer than 512 characters is refused, saying the cap", () 
 
 Deno.test("an optional limit still needs a limit beside it", () => {
   assert.deepEqual(problemsOf(rule("    params:\n      unit: { optional: true }\n")), [
-    "4:13 Invalid parameter constraint: expected at least one of enum, pattern, roots, min, max",
+    "4:13 Invalid parameter constraint: expected at least one of enum, pattern, roots, cidrs, min, max",
   ]);
 });
 
 Deno.test("an empty parameter constraint is refused", () => {
   assert.deepEqual(problemsOf(rule("    params:\n      unit: {}\n")), [
-    "4:13 Invalid parameter constraint: expected at least one of enum, pattern, roots, min, max",
+    "4:13 Invalid parameter constraint: expected at least one of enum, pattern, roots, cidrs, min, max",
   ]);
 });
 
@@ -153,7 +153,7 @@ Deno.test("an unknown constraint kind and a relative root are refused", () => {
   ));
   assert.deepEqual(problems, [
     // zod also runs the "at least one" check on the object with the stray key.
-    "4:13 Invalid parameter constraint: expected at least one of enum, pattern, roots, min, max",
+    "4:13 Invalid parameter constraint: expected at least one of enum, pattern, roots, cidrs, min, max",
     '4:15 Unknown key "regex": not part of the schema here',
     '5:23 Invalid path: expected an absolute path without ".", ".." or empty segments',
   ]);
