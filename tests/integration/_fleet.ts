@@ -243,6 +243,38 @@ export const OBSERVE_EVERYTHING: readonly string[] = [
   '    targets: ["*"]',
 ];
 
+/**
+ * A fleet for diagnostics: one sshd target `web-01` and the gateway host
+ * `gw`, both tagged `diag` with `network:diag`; observe calls allowed, control
+ * calls limited only far above what a test sends, then `rules` (YAML lines
+ * under `rules:`).
+ *
+ * @param rules The test's own rules.
+ * @returns Options for {@linkcode startFleet}.
+ */
+export function diagFleet(rules: readonly string[]): FleetOptions {
+  return {
+    instances: 1,
+    targets: () => [
+      { id: "web-01", instance: 0, tags: ["diag"], capabilities: ["network:diag"] },
+    ],
+    extraTargets: [
+      "  - id: gw",
+      "    type: local",
+      "    capabilities: [network:diag]",
+      "    tags: [diag]",
+    ],
+    policy: [
+      OBSERVE_EVERYTHING[0],
+      "rate_limits:",
+      "  control: { per_minute: 6000 }",
+      ...OBSERVE_EVERYTHING.slice(1),
+      ...rules,
+      "",
+    ].join("\n"),
+  };
+}
+
 /** One target's entry of a tool result, as the fleet tests read it. */
 export interface FleetEntry {
   target: string;

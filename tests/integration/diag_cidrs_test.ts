@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { readAudit } from "./_gateway.ts";
-import { callFleet, OBSERVE_EVERYTHING, startFleet } from "./_fleet.ts";
+import { callFleet, diagFleet, startFleet } from "./_fleet.ts";
 
 Deno.test({
   name: "tcp_check reaches only addresses inside the policy's ranges, however they are spelled",
@@ -19,31 +19,14 @@ Deno.test({
       for await (const conn of listener) conn.close();
     })().catch(() => {});
     try {
-      await using fleet = await startFleet({
-        instances: 1,
-        targets: () => [
-          { id: "web-01", instance: 0, tags: ["diag"], capabilities: ["network:diag"] },
-        ],
-        extraTargets: [
-          "  - id: gw",
-          "    type: local",
-          "    capabilities: [network:diag]",
-          "    tags: [diag]",
-        ],
-        policy: [
-          OBSERVE_EVERYTHING[0],
-          "rate_limits:",
-          "  control: { per_minute: 6000 }",
-          ...OBSERVE_EVERYTHING.slice(1),
-          "  - id: diag-to-loopback-ranges",
-          "    effect: allow",
-          "    operations: [tcp_check]",
-          '    targets: ["tag:diag"]',
-          "    params:",
-          '      host: { cidrs: [127.0.0.0/8, "::1"] }',
-          "",
-        ].join("\n"),
-      });
+      await using fleet = await startFleet(diagFleet([
+        "  - id: diag-to-loopback-ranges",
+        "    effect: allow",
+        "    operations: [tcp_check]",
+        '    targets: ["tag:diag"]',
+        "    params:",
+        '      host: { cidrs: [127.0.0.0/8, "::1"] }',
+      ]));
       for (const target of ["web-01", "gw"]) {
         await t.step(`${target}: an address inside the range is checked for real`, async () => {
           const open = await callFleet(fleet, "tcp_check", { target, host: "127.0.0.1", port });

@@ -5,7 +5,7 @@
  * destinations limited by policy like `tcp_check`.
  */
 import assert from "node:assert/strict";
-import { callFleet, OBSERVE_EVERYTHING, startFleet } from "./_fleet.ts";
+import { callFleet, diagFleet, startFleet } from "./_fleet.ts";
 import { OPENSSL_MISSING, TlsTestbed } from "../../scripts/testbed/tls.ts";
 import type { tlsCheck } from "../../src/ops/tls_check.ts";
 
@@ -22,32 +22,15 @@ Deno.test({
     const tls = await TlsTestbed.start();
     try {
       const ports = [tls.ports.valid, tls.ports.expired, tls.ports.future, tls.ports.chain];
-      await using fleet = await startFleet({
-        instances: 1,
-        targets: () => [
-          { id: "web-01", instance: 0, tags: ["diag"], capabilities: ["network:diag"] },
-        ],
-        extraTargets: [
-          "  - id: gw",
-          "    type: local",
-          "    capabilities: [network:diag]",
-          "    tags: [diag]",
-        ],
-        policy: [
-          OBSERVE_EVERYTHING[0],
-          "rate_limits:",
-          "  control: { per_minute: 6000 }",
-          ...OBSERVE_EVERYTHING.slice(1),
-          "  - id: tls-to-the-test-servers",
-          "    effect: allow",
-          "    operations: [tls_check]",
-          '    targets: ["tag:diag"]',
-          "    params:",
-          "      host: { enum: [127.0.0.1] }",
-          `      port: { enum: [${ports.join(", ")}] }`,
-          "",
-        ].join("\n"),
-      });
+      await using fleet = await startFleet(diagFleet([
+        "  - id: tls-to-the-test-servers",
+        "    effect: allow",
+        "    operations: [tls_check]",
+        '    targets: ["tag:diag"]',
+        "    params:",
+        "      host: { enum: [127.0.0.1] }",
+        `      port: { enum: [${ports.join(", ")}] }`,
+      ]));
 
       for (const target of ["web-01", "gw"]) {
         await t.step(`${target}: a valid certificate, its SANs and days left`, async () => {
