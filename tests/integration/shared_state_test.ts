@@ -239,7 +239,10 @@ Deno.test({
     }
     assert.equal((await initialize(c.gateways[1].port, alice.token)).status, 200);
     const again = await call(adminClient, "system_status", { target: "local" });
-    assert.equal(again.isError, false, again.text);
+    // On failure, say what the gateway logged (it failed once under load in CI, never alone).
+    const errors = () =>
+      (admin.process?.stderr() ?? "").split("\n").filter((l) => l.includes('"ERROR"')).join("\n");
+    assert.equal(again.isError, false, `${again.text}\n${errors()}`);
   },
 });
 
