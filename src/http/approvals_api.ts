@@ -35,6 +35,9 @@ export function approvalsApi(
   const app = new Hono<GatewayEnv>();
   const decidable = (identity: GatewayEnv["Variables"]["identity"], targets: readonly string[]) =>
     mayDecideApproval(identity, targets.map((id) => registry.get(id)));
+  // A malformed id is looked up as nothing (the same 404 as an unknown one).
+  const find = async (id: string) =>
+    approvalIdSchema.safeParse(id).success ? await approvals.store.get(id) : undefined;
   const notFound = (id: string) => ({
     error: "not_found",
     error_description: `No approval ${JSON.stringify(id)} exists`,
@@ -65,9 +68,7 @@ export function approvalsApi(
   });
   app.get("/:id", async (c) => {
     const id = c.req.param("id");
-    const approval = approvalIdSchema.safeParse(id).success
-      ? await approvals.store.get(id)
-      : undefined;
+    const approval = await find(id);
     if (!approval || !decidable(c.var.identity, approval.targets)) return c.json(notFound(id), 404);
     return c.json({
       ...approvalInfo(approval),
@@ -92,9 +93,7 @@ export function approvalsApi(
       reason = parsed.data.reason;
     }
     // Someone else's approval (targets where the caller holds no approvals:grant) is not found.
-    const existing = approvalIdSchema.safeParse(id).success
-      ? await approvals.store.get(id)
-      : undefined;
+    const existing = await find(id);
     if (existing && !decidable(c.var.identity, existing.targets)) return c.json(notFound(id), 404);
     const approver = c.var.identity.subject;
     const outcome = verb === "approve"
