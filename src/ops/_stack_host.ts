@@ -87,16 +87,22 @@ export function fileArgs(dir: string, file: Stack["files"][number]) {
  * Reads every file of a stack as it is on the host (file_write's dry-run read).
  *
  * @param stack The stack.
- * @param dir Its directory on the host.
  * @param target The target.
+ * @param options `dir`: the stack's directory on the host; `sudoAs`: the operation whose entry in
+ *   the target's `sudo` decides sudo for the reads (default: file_write's).
  * @returns One step per file, in the stack's order.
  */
-export function readStackFiles(stack: Stack, dir: string, target: Target): SequencePlan["steps"] {
-  return stack.files.map((file) => ({
-    plan: fileWrite.checkPlan!(fileArgs(dir, file), target) as SequencePlan["steps"][number][
-      "plan"
-    ],
-  }));
+export function readStackFiles(
+  stack: Stack,
+  target: Target,
+  options: { dir: string; sudoAs?: string },
+): SequencePlan["steps"] {
+  type StepPlan = SequencePlan["steps"][number]["plan"];
+  return stack.files.map((file) => {
+    const plan = fileWrite.checkPlan!(fileArgs(options.dir, file), target) as StepPlan;
+    const sudoAs = options.sudoAs;
+    return { plan: sudoAs === undefined ? plan : { ...plan, sudo: usesSudo(target, sudoAs) } };
+  });
 }
 
 /**

@@ -175,9 +175,10 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
       kind: "sequence",
       ...targetLimits(target),
       continueOnFailure: true,
-      steps: readStackFiles(stackNamed(stacks, args.stack), stackDir(args, target), target).map(
-        (step) => ({ plan: { ...step.plan, sudo: usesSudo(target, "stack_deploy") } }),
-      ),
+      steps: readStackFiles(stackNamed(stacks, args.stack), target, {
+        dir: stackDir(args, target),
+        sudoAs: "stack_deploy",
+      }),
     }),
     describeCheck: (outcome: Outcome, args) => {
       if (!outcome.ok || outcome.result.kind !== "sequence") {

@@ -67,7 +67,7 @@ export function stackDiff(stacks: readonly Stack[]): Operation {
         ...targetLimits(target),
         continueOnFailure: true,
         steps: [
-          ...readStackFiles(stack, stackDir(args, target), target),
+          ...readStackFiles(stack, target, { dir: stackDir(args, target) }),
           { plan: listContainers("stack_diff", stack.name, target) },
         ],
       };
