@@ -32,6 +32,38 @@ const OFFLINE = Deno.args.includes("--cached-only") ? ["--cached-only"] : [];
 const INSPECTOR = "npm:@modelcontextprotocol/inspector@2.12.0";
 const MCP_REMOTE = "npm:mcp-remote@0.15.1";
 
+/**
+ * A client connected through mcp-remote as Claude Desktop starts it.
+ *
+ * @param args mcp-remote's arguments (the URL, then flags such as `--header`).
+ * @param env Its environment on top of ours (HOME at least).
+ * @returns The connected client.
+ */
+async function viaMcpRemote(args: string[], env: Record<string, string>): Promise<Client> {
+  const client = new Client({ name: "clients-check", version: "0.0.0" });
+  await client.connect(
+    new StdioClientTransport({
+      command: Deno.execPath(),
+      args: ["run", "-A", "--quiet", "--no-config", "--no-lock", ...OFFLINE, MCP_REMOTE, ...args],
+      env: { ...Deno.env.toObject(), DENO_DIR, NO_COLOR: "1", ...env },
+      stderr: VERBOSE ? "inherit" : "ignore",
+    }),
+  );
+  return client;
+}
+
+/**
+ * Calls system_status on the local target and fails unless it is ok.
+ *
+ * @param client The client.
+ */
+async function expectSystemStatus(client: Client): Promise<void> {
+  const result = await client.callTool({ name: "system_status", arguments: { target: "local" } });
+  const status = (result.structuredContent as { results?: { status: string }[] })
+    ?.results?.[0]?.status;
+  if (status !== "ok") throw new Error(`status ${status}`);
+}
+
 interface Check {
   name: string;
   run(): Promise<string>;
@@ -108,34 +140,11 @@ async function main(): Promise<number> {
       {
         name: `mcp-remote (${MCP_REMOTE}) as Claude Desktop starts it, with --header`,
         async run() {
-          const client = new Client({ name: "clients-check", version: "0.0.0" });
-          await client.connect(
-            new StdioClientTransport({
-              command: Deno.execPath(),
-              args: [
-                "run",
-                "-A",
-                "--quiet",
-                "--no-config",
-                "--no-lock",
-                ...OFFLINE,
-                MCP_REMOTE,
-                url,
-                "--header",
-                `Authorization:Bearer ${token}`,
-              ],
-              env: { ...Deno.env.toObject(), HOME: home, DENO_DIR, NO_COLOR: "1" },
-              stderr: VERBOSE ? "inherit" : "ignore",
-            }),
-          );
+          const client = await viaMcpRemote([url, "--header", `Authorization:Bearer ${token}`], {
+            HOME: home,
+          });
           try {
-            const result = await client.callTool({
-              name: "system_status",
-              arguments: { target: "local" },
-            });
-            const status = (result.structuredContent as { results?: { status: string }[] })
-              ?.results?.[0]?.status;
-            if (status !== "ok") throw new Error(`status ${status}`);
+            await expectSystemStatus(client);
             return "system_status through the bridge: ok";
           } finally {
             await client.close();
@@ -205,36 +214,13 @@ async function mcpRemoteOAuth(home: string): Promise<string> {
   await Deno.writeTextFile(browser, '#!/bin/sh\nexec curl -fsSL -o /dev/null "$1"\n', {
     mode: 0o755,
   });
-  const client = new Client({ name: "clients-check-oauth", version: "0.0.0" });
-  await client.connect(
-    new StdioClientTransport({
-      command: Deno.execPath(),
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        "--no-config",
-        "--no-lock",
-        ...OFFLINE,
-        MCP_REMOTE,
-        gateway.url.href,
-      ],
-      env: {
-        ...Deno.env.toObject(),
-        HOME: home,
-        DENO_DIR,
-        NO_COLOR: "1",
-        BROWSER: browser,
-        PATH: `${bin}:${Deno.env.get("PATH")}`,
-      },
-      stderr: VERBOSE ? "inherit" : "ignore",
-    }),
-  );
+  const client = await viaMcpRemote([gateway.url.href], {
+    HOME: home,
+    BROWSER: browser,
+    PATH: `${bin}:${Deno.env.get("PATH")}`,
+  });
   try {
-    const result = await client.callTool({ name: "system_status", arguments: { target: "local" } });
-    const status = (result.structuredContent as { results?: { status: string }[] })
-      ?.results?.[0]?.status;
-    if (status !== "ok") throw new Error(`status ${status}`);
+    await expectSystemStatus(client);
     if ((tsidp.hits.get("/register") ?? 0) === 0) throw new Error("it did not register");
     return "registered, signed in, system_status: ok";
   } finally {
