@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { parse } from "yaml";
+import type * as Yaml from "yaml";
 import { ConfigError, type ConfigProblem } from "./errors.ts";
 import { describeReadError } from "./read_error.ts";
 
@@ -106,7 +106,10 @@ function hostReach(name: string, service: Record<string, unknown>): string[] {
 }
 
 /** The services and warnings of a compose file's text, or why it cannot be read. */
-function readCompose(text: string): { services: StackService[]; warnings: string[] } | string {
+function readCompose(
+  text: string,
+  parse: typeof Yaml.parse,
+): { services: StackService[]; warnings: string[] } | string {
   let doc: unknown;
   try {
     doc = parse(text, { maxAliasCount: 100 });
@@ -142,6 +145,8 @@ function readCompose(text: string): { services: StackService[]; warnings: string
  * @throws {ConfigError} Naming every unusable stack or file.
  */
 export async function loadStacks(dir: string): Promise<readonly Stack[]> {
+  // Compose files use anchors and tags: the full parser, loaded only when stacks are configured.
+  const { parse } = await import("yaml");
   const problems: ConfigProblem[] = [];
   const stacks: Stack[] = [];
   const problem = (message: string) => problems.push({ path: "", message });
@@ -209,7 +214,7 @@ export async function loadStacks(dir: string): Promise<readonly Stack[]> {
       );
       continue;
     }
-    const compose = readCompose(files.find((f) => f.name === composeName)!.content);
+    const compose = readCompose(files.find((f) => f.name === composeName)!.content, parse);
     if (typeof compose === "string") {
       problem(`Stack file ${JSON.stringify(`${where}/${composeName}`)}: ${compose}`);
       continue;

@@ -18,7 +18,7 @@ import { ConfigError, type ConfigProblem } from "./errors.ts";
 import { paramSchema } from "./operations_schema.ts";
 import { describeReadError } from "./read_error.ts";
 import { type Secret, secretRefSchema } from "./secret.ts";
-import { parseConfig } from "./yaml_source.ts";
+import { loadPositionParser, parseConfig } from "./yaml_source.ts";
 
 /** Templates read at most from one directory. */
 export const MAX_TEMPLATE_FILES = 256;
@@ -168,6 +168,9 @@ export async function loadTemplates(
   dir: string,
   options: { resolveSecrets?: boolean } = {},
 ): Promise<Template[]> {
+  // Only with an operator directory: its problems are gathered across files
+  // and placed by line, so the parser that knows positions is loaded up front.
+  await loadPositionParser();
   const base = dir.replace(/(.)\/$/, "$1");
   const names: string[] = [];
   try {

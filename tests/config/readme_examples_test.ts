@@ -9,6 +9,10 @@ import { parseOperationFile } from "../../src/config/operations_load.ts";
 import { loadTemplates } from "../../src/config/templates_load.ts";
 import { CATALOG } from "../../src/ops/catalog.ts";
 import { withOperatorOperations } from "../../src/ops/operator.ts";
+import { loadPositionParser } from "../../src/config/yaml_source.ts";
+
+// The synchronous parsing below needs `yaml` loaded (the gateway loads it on demand).
+await loadPositionParser();
 
 const README = new URL("../../README.md", import.meta.url);
 

@@ -1,7 +1,10 @@
 import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
 import { ConfigError } from "../../src/config/errors.ts";
 import { parse } from "yaml";
-import { parseYaml, readFast } from "../../src/config/yaml_source.ts";
+import { loadPositionParser, parseYaml, readFast } from "../../src/config/yaml_source.ts";
+
+// The synchronous parsing below needs `yaml` loaded (the gateway loads it on demand).
+await loadPositionParser();
 
 const REPO = new URL("../../", import.meta.url);
 
