@@ -17,8 +17,11 @@ import { ConfigError, type ConfigProblem, type SourcePosition } from "./errors.t
  * refuses.
  */
 let yaml: typeof Yaml | undefined;
-/** A position was asked for before `yaml` was loaded (see {@linkcode withPositions}). */
-let positionWanted = false;
+/**
+ * Positions asked for before `yaml` was loaded (see {@linkcode withPositions}).
+ * A count, not a flag: steps running at once can only cause a needless rerun.
+ */
+let positionsWanted = 0;
 
 /**
  * Loads the parser that knows source positions. {@linkcode withPositions}
@@ -53,11 +56,11 @@ export class PositionParserNeeded extends Error {
  */
 export async function withPositions<T>(step: () => T | Promise<T>): Promise<T> {
   if (yaml !== undefined) return await step();
-  positionWanted = false;
+  const wanted = positionsWanted;
   try {
     return await step();
   } catch (error) {
-    if (!(error instanceof PositionParserNeeded) && !positionWanted) throw error;
+    if (!(error instanceof PositionParserNeeded) && positionsWanted === wanted) throw error;
     await loadPositionParser();
     return await step();
   }
@@ -125,7 +128,7 @@ export function parseYaml(text: string, file: string): YamlSource {
     positionOf: (path, key) => {
       if (yaml === undefined) {
         // No position now; withPositions runs the step again with `yaml`.
-        positionWanted = true;
+        positionsWanted++;
         return undefined;
       }
       return (full ??= parseWithPositions(text, file)).positionOf(path, key);
