@@ -198,6 +198,27 @@ export function memoryKib(pid: number, field: "VmHWM" | "VmRSS"): number | null 
 }
 
 /**
+ * CPU time a process has used so far, all its threads (user + system), from
+ * `/proc/PID/stat`. Unlike elapsed time it hardly moves with the load of
+ * other processes on a shared machine; its resolution is the kernel's clock
+ * tick (10 ms here).
+ *
+ * @param pid The process.
+ * @returns Milliseconds, or null when the process is gone.
+ */
+export function cpuMs(pid: number): number | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // Fields after the command name (which may hold spaces) start at "state";
+    // utime and stime are fields 14 and 15, in clock ticks (USER_HZ = 100).
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * A metric compared with an upper bound.
  *
  * @param suite Suite name.
