@@ -36,7 +36,14 @@ async function serveStdio(options: ServeOptions, gateway: Gateway): Promise<void
   // the end of stdin (a client that quits) closes it.
   const transport = new StdioTransport(Deno.stdin.readable, Deno.stdout.writable);
   // The client closed stdin: answer what it already asked (within the grace period).
-  transport.onInputEnd = () => gateway.drain(options.shutdownGraceMs);
+  // First the requests it sent, which the server may not have begun yet (it is
+  // built when the first one arrives), then whatever they started.
+  transport.onInputEnd = async () => {
+    const started = performance.now();
+    await transport.answered(options.shutdownGraceMs);
+    const left = options.shutdownGraceMs - (performance.now() - started);
+    return await gateway.drain(Math.max(0, left));
+  };
   // The SDK picks the era from the first message (`initialize`: a 2025
   // session; `server/discover` or a 2026-07-28 envelope: stateless requests)
   // and builds the server for it (once more for a discarded discover probe).

@@ -61,6 +61,10 @@ export class StdioTransport implements Transport {
   /** Set while skipping the rest of an oversized line. */
   #skipping: IdScanner | null = null;
   #lastWrite: Promise<void> = Promise.resolve();
+  /** Requests read and handed on, by id, until a response with that id is sent. */
+  readonly #unanswered = new Map<string | number, number>();
+  /** Called when the last unanswered request is answered. */
+  #onAnswered: (() => void)[] = [];
   #refused = 0;
   #started = false;
   #closed = false;
@@ -104,6 +108,9 @@ export class StdioTransport implements Transport {
    */
   send(message: JSONRPCMessage | RpcErrorResponse): Promise<void> {
     const line = this.#encoder.encode(JSON.stringify(message) + "\n");
+    // A response (no method) answers the request with its id.
+    const id = "method" in message ? undefined : (message as { id?: unknown }).id;
+    if (typeof id === "string" || typeof id === "number") this.#settle(id);
     const write = this.#lastWrite.then(() => this.#writer.write(line));
     this.#lastWrite = write.catch((error) => {
       this.onerror?.(error instanceof Error ? error : new Error(String(error)));
@@ -125,6 +132,39 @@ export class StdioTransport implements Transport {
     this.#parts = [];
     this.onclose?.();
     this.#ended();
+  }
+
+  /**
+   * Waits until every request read so far has had its response sent, or
+   * `ms` has passed. The input can end before the server has even begun the
+   * requests it was handed (it is still being built for the first one), so
+   * this, not the server's own count, says whether anything is unanswered.
+   *
+   * @param ms Longest wait.
+   * @returns True when nothing read is unanswered.
+   */
+  async answered(ms: number): Promise<boolean> {
+    if (this.#unanswered.size === 0) return true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const all = new Promise<boolean>((resolve) => this.#onAnswered.push(() => resolve(true)));
+    const late = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
+    try {
+      return await Promise.race([all, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #settle(id: string | number): void {
+    const count = this.#unanswered.get(id);
+    if (count === undefined) return;
+    if (count > 1) this.#unanswered.set(id, count - 1);
+    else this.#unanswered.delete(id);
+    if (this.#unanswered.size === 0) {
+      for (const resolve of this.#onAnswered.splice(0)) {
+        resolve();
+      }
+    }
   }
 
   /**
@@ -211,7 +251,11 @@ export class StdioTransport implements Transport {
     if (text.endsWith("\r")) text = text.slice(0, -1);
     const parsed = parseRpcMessage(text);
     if ("message" in parsed) {
-      this.onmessage?.(parsed.message);
+      const message = parsed.message;
+      if ("method" in message && "id" in message) {
+        this.#unanswered.set(message.id, (this.#unanswered.get(message.id) ?? 0) + 1);
+      }
+      this.onmessage?.(message);
       return;
     }
     if (parsed.respond) this.#refuse(parsed.error);

@@ -84,3 +84,58 @@ Deno.test("the stdio gateway exits when its client closes stdin", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("requests piped in before stdin closes are all answered before the gateway exits", async () => {
+  const dir = await tempDirWith();
+  const requests = [
+    {
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-06-18",
+        capabilities: {},
+        clientInfo: { name: "pipe", version: "1" },
+      },
+    },
+    { jsonrpc: "2.0", method: "notifications/initialized" },
+    { jsonrpc: "2.0", id: 2, method: "tools/list" },
+    {
+      jsonrpc: "2.0",
+      id: 3,
+      method: "tools/call",
+      params: { name: "list_targets", arguments: {} },
+    },
+  ];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...GATEWAY_RUN, "serve", "--transport", "stdio", "--state-dir", `${dir}/state`],
+    cwd: REPO_DIR,
+    clearEnv: true,
+    env: childEnv({ USER: "tailops-test" }),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  try {
+    // Everything at once and then end of input, as `printf ... | tailops serve` does: the
+    // input ends while the gateway is still starting.
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(requests.map((r) => JSON.stringify(r)).join("\n")));
+    await writer.close();
+    const out = await new Response(child.stdout).text();
+    const status = await child.status;
+    const answers = out.split("\n").filter(Boolean).map((line) => JSON.parse(line));
+    assert.deepEqual(answers.map((a) => a.id), [1, 2, 3], out.slice(0, 2000));
+    assert.ok(answers.every((a) => "result" in a), out.slice(0, 2000));
+    assert.ok(answers[1].result.tools.length > 0);
+    assert.equal(status.code, 0);
+  } finally {
+    try {
+      Deno.kill(child.pid, "SIGKILL");
+    } catch {
+      // Already exited.
+    }
+    await child.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
