@@ -254,6 +254,10 @@ export class StdioTransport implements Transport {
       const message = parsed.message;
       if ("method" in message && "id" in message) {
         this.#unanswered.set(message.id, (this.#unanswered.get(message.id) ?? 0) + 1);
+      } else if ("method" in message && message.method === "notifications/cancelled") {
+        // A cancelled request gets no response.
+        const id = (message.params as { requestId?: unknown } | undefined)?.requestId;
+        if (typeof id === "string" || typeof id === "number") this.#settle(id);
       }
       this.onmessage?.(message);
       return;

@@ -22,12 +22,15 @@ async function reading(lines: object[]) {
   return { transport, seen };
 }
 
-Deno.test("answered() waits for a response to every request read, duplicates counted", async () => {
+Deno.test("answered() waits for a response to every request read and not cancelled, duplicates counted", async () => {
   const { transport } = await reading([
     { jsonrpc: "2.0", id: 1, method: "ping" },
     { jsonrpc: "2.0", method: "notifications/initialized" },
     { jsonrpc: "2.0", id: "a", method: "tools/list" },
     { jsonrpc: "2.0", id: "a", method: "tools/list" },
+    { jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "x" } },
+    // A cancelled request gets no response: nothing waits for one.
+    { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 7 } },
   ]);
   try {
     assert.equal(await transport.answered(20), false);
