@@ -38,6 +38,12 @@ import {
   stackDir,
   stackNamed,
 } from "./_stack_host.ts";
+import {
+  deployedFiles,
+  refineStackVariables,
+  stackSecrets,
+  stackVariablesArg,
+} from "./_stack_template.ts";
 
 const fileOutput = z.object({
   name: z.string(),
@@ -81,6 +87,7 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
   const names = stacks.map((s) => s.name);
   const input = z.strictObject({
     ...stackArgs(stacks),
+    variables: stackVariablesArg(stacks),
     services: z.array(serviceNameSchema).max(64).default([]),
     force: z.boolean().default(false).describe(
       "Pull and run compose up even when no file changed",
@@ -88,7 +95,7 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
     wait_s: z.int().min(0).max(600).default(DEFAULT_WAIT_S).describe(
       "Seconds to wait for every service to run (and be healthy where it has a health check)",
     ),
-  });
+  }).superRefine(refineStackVariables(stacks));
   type Args = z.infer<typeof input>;
   /** The services this call deploys, and of them those whose images are pulled. */
   const servicesOf = (args: Args) => {
@@ -119,7 +126,9 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
       "compose up --detach (the docker compose plugin, or docker-compose); then waits up to " +
       "wait_s for every service to run and be healthy, and reports each service's state. " +
       "Nothing changed: nothing is restarted. Dry run shows each file's diff and every " +
-      "command. services: only these. Over several targets, serial rolls out in batches.",
+      "command. services: only these. variables: values for the stack's env templates " +
+      "(a changed value changes that file, so compose up runs). Over several targets, serial " +
+      "rolls out in batches.",
     input,
     output,
     capability: "file:write",
@@ -129,12 +138,13 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
     destructive: true,
     paramReach: { ...PROJECT_DIR_REACH, services: { absent: "every service of the stack" } },
     programs: [...WRITE_HELPERS, "docker", "docker-compose"],
+    secrets: stackSecrets(stacks),
     plan: (args, target): SequencePlan => {
       const dir = stackDir(args, target);
       const stack = stackNamed(stacks, args.stack);
       const { chosen, pulled } = servicesOf(args);
       const limits = targetLimits(target);
-      const writes = stack.files.map((file) => ({
+      const writes = deployedFiles(stack, args.variables).map((file) => ({
         plan: {
           ...fileWrite.plan(fileArgs(dir, file), target),
           makeDir: true,
@@ -175,7 +185,7 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
       kind: "sequence",
       ...targetLimits(target),
       continueOnFailure: true,
-      steps: readStackFiles(stackNamed(stacks, args.stack), target, {
+      steps: readStackFiles(deployedFiles(stackNamed(stacks, args.stack), args.variables), target, {
         dir: stackDir(args, target),
         sudoAs: "stack_deploy",
       }),
@@ -185,7 +195,10 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
         return { error: outcome.ok ? { code: "bad_output", message: "No result" } : outcome.error };
       }
       const stack = stackNamed(stacks, args.stack);
-      const files = describeStackFiles(stack, outcome.result.steps);
+      const files = describeStackFiles(
+        deployedFiles(stack, args.variables),
+        outcome.result.steps,
+      );
       const changed = files.some((f) => f.would_change !== false);
       return {
         files,
