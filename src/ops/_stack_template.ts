@@ -42,6 +42,13 @@ function variablesOf(stack: Stack): Map<string, StackVariable> {
   return out;
 }
 
+/** The names of a stack's secret variables. */
+function secretNames(stack: Stack): string[] {
+  return stack.files.flatMap((file) =>
+    "template" in file ? templateSecrets(file.template).map(([name]) => name) : []
+  );
+}
+
 function quote(names: readonly string[]): string {
   return names.map((n) => JSON.stringify(n)).join(", ");
 }
@@ -61,6 +68,13 @@ export function checkStackVariables(
   const declared = variablesOf(stack);
   for (const name of Object.keys(given)) {
     if (declared.has(name)) continue;
+    if (secretNames(stack).includes(name)) {
+      return {
+        problem: `Invalid variable ${JSON.stringify(name)} for stack ${
+          JSON.stringify(stack.name)
+        }: it is a secret, filled by the gateway from its reference, never given by a call`,
+      };
+    }
     return {
       problem: `Unknown variable ${JSON.stringify(name)} for stack ${JSON.stringify(stack.name)}: ${
         declared.size === 0

@@ -15,7 +15,7 @@ import { z } from "zod";
 import { isPulled, type Stack } from "../config/stacks_load.ts";
 import type { FsWritePlan, SequencePlan } from "../exec/plan.ts";
 import { composeExec, parseCompose, serviceNameSchema } from "./compose.ts";
-import { fileWrite, WRITE_HELPERS } from "./file_write.ts";
+import { fileWrite, sha256Hex, WRITE_HELPERS } from "./file_write.ts";
 import {
   defineOperation,
   type Operation,
@@ -39,6 +39,7 @@ import {
   stackNamed,
 } from "./_stack_host.ts";
 import {
+  type DeployedFile,
   deployedFiles,
   refineStackVariables,
   stackSecrets,
@@ -139,6 +140,25 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
     paramReach: { ...PROJECT_DIR_REACH, services: { absent: "every service of the stack" } },
     programs: [...WRITE_HELPERS, "docker", "docker-compose"],
     secrets: stackSecrets(stacks),
+    // The caller's variables as given (secrets are never among them); each filled
+    // template by digest and size, like file_write's.
+    auditArgs: (args) => {
+      // Refusals audit the arguments as given: the stack may be unknown, variables absent.
+      const stack = stacks.find((s) => s.name === args.stack);
+      const templated = new Set(stack?.files.filter((f) => "template" in f).map((f) => f.name));
+      if (!stack || templated.size === 0) return args;
+      let files: DeployedFile[] = [];
+      try {
+        files = deployedFiles(stack, args.variables ?? {});
+      } catch {
+        // Variables that do not fill the templates were refused: nothing was rendered.
+      }
+      const rendered = files.filter((f) => templated.has(f.name)).map((f) => {
+        const bytes = new TextEncoder().encode(f.content);
+        return { name: f.name, sha256: sha256Hex(bytes), bytes: bytes.length };
+      });
+      return { ...args, rendered };
+    },
     plan: (args, target): SequencePlan => {
       const dir = stackDir(args, target);
       const stack = stackNamed(stacks, args.stack);
