@@ -14,6 +14,7 @@
  */
 import assert from "node:assert/strict";
 import type { DockerdTestbed } from "../../scripts/testbed/dockerd.ts";
+import { launchArgs } from "../../src/cli/launch.ts";
 import { runCli, tempDirWith } from "./_gateway.ts";
 import { type Fleet, startFleet } from "./_fleet.ts";
 import { ALLOW_ALL_POLICY } from "./_mcp_checks.ts";
@@ -384,6 +385,34 @@ Deno.test("check-config reports env template problems in stacks at FILE:LINE:COL
     );
     assert.ok(!run.stderr.includes("    at "), "no stack trace");
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the launcher grants a stack env template's secret references, env and file", async () => {
+  const dir = await tempDirWith({
+    "targets.yaml":
+      "version: 1\ntargets:\n  - id: local\n    type: local\n    capabilities: [system:read]\n",
+    "token.txt": "file-secret-0001\n",
+  });
+  await Deno.mkdir(`${dir}/stacks/shop`, { recursive: true });
+  await Deno.writeTextFile(`${dir}/stacks/shop/compose.yaml`, COMPOSE);
+  await Deno.writeTextFile(
+    `${dir}/stacks/shop/app.env.tailops-template.yaml`,
+    TEMPLATE.replace("API_TOKEN={{api_token}}", "API_TOKEN={{api_token}}\n  FILE={{from_file}}")
+      .replace("body:", `  from_file: { type: secret, from: "file:${dir}/token.txt" }\nbody:`),
+  );
+  Deno.env.set("TAILOPS_STACKS", `${dir}/stacks`);
+  try {
+    // Secrets are not read by the launcher (SHOP_API_TOKEN is unset here), only granted.
+    const args = await launchArgs(["--targets", `${dir}/targets.yaml`, "--state-dir", `${dir}/s`]);
+    const list = (flag: string) =>
+      (args.find((arg) => arg.startsWith(`${flag}=`)) ?? "").slice(flag.length + 1).split(",");
+    assert.ok(list("--allow-env").includes("SHOP_API_TOKEN"), list("--allow-env").join(","));
+    assert.ok(list("--allow-read").includes(`${dir}/token.txt`), list("--allow-read").join(","));
+    assert.ok(list("--allow-read").includes(`${dir}/stacks`));
+  } finally {
+    Deno.env.delete("TAILOPS_STACKS");
     await Deno.remove(dir, { recursive: true });
   }
 });
