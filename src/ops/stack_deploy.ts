@@ -140,10 +140,10 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
     paramReach: { ...PROJECT_DIR_REACH, services: { absent: "every service of the stack" } },
     programs: [...WRITE_HELPERS, "docker", "docker-compose"],
     secrets: stackSecrets(stacks),
-    // The caller's variables as given (secrets are never among them); each filled
-    // template by digest and size, like file_write's.
+    // The caller's variables as given (secrets are never among them); each filled template
+    // by digest and size, like file_write's. Refusals audit the arguments as given too: the
+    // stack may be unknown there, the variables absent.
     auditArgs: (args) => {
-      // Refusals audit the arguments as given: the stack may be unknown, variables absent.
       const stack = stacks.find((s) => s.name === args.stack);
       const templated = new Set(stack?.files.filter((f) => "template" in f).map((f) => f.name));
       if (!stack || templated.size === 0) return args;
