@@ -27,9 +27,11 @@ let positionsWanted = 0;
  * Loads the parser that knows source positions. {@linkcode withPositions}
  * calls it when a step needs it; code that parses synchronously without it
  * (tests) awaits it first.
+ *
+ * @returns The `yaml` package (compose files are read with it directly).
  */
-export async function loadPositionParser(): Promise<void> {
-  yaml ??= await import("yaml");
+export async function loadPositionParser(): Promise<typeof Yaml> {
+  return yaml ??= await import("yaml");
 }
 
 /** Thrown by a parse that needs `yaml` before it is loaded; {@linkcode withPositions} handles it. */
