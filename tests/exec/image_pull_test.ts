@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import {
+  decidePulls,
+  imagesToInspect,
+  type PullCandidate,
+  pullPlanFrom,
+} from "../../src/exec/image_pull.ts";
+import type { CommandResult, ExecPlan } from "../../src/exec/plan.ts";
+
+const service = (
+  name: string,
+  image: string | null,
+  more: Partial<PullCandidate> = {},
+): PullCandidate => ({ name, image, build: false, pullPolicy: null, ...more });
+
+/** What `docker image inspect` answers for an image: present with these digests, or absent. */
+function inspected(image: string, digests: string[] | "absent"): CommandResult {
+  const absent = digests === "absent";
+  return {
+    argv: ["docker", "image", "inspect", "--", image],
+    exitCode: absent ? 1 : 0,
+    signal: null,
+    stdout: absent ? "\n" : `${JSON.stringify({ id: "sha256:1", repo_digests: digests })}\n`,
+    stderr: absent ? `Error: No such image: ${image}\n` : "",
+    truncated: false,
+    bytes: 0,
+  };
+}
+
+const ok = (...commands: CommandResult[]) =>
+  ({ ok: true, result: { kind: "exec", commands } }) as const;
+
+Deno.test("decidePulls() pulls what the engine lacks or got from a registry, never a local-only image", () => {
+  const candidates = [
+    service("registry", "prom/node-exporter:v1"),
+    service("always", "prom/node-exporter:v1", { pullPolicy: "always" }),
+    service("local", "shop-api:dev"),
+    service("local-always", "shop-api:dev", { pullPolicy: "always" }),
+    service("absent", "redis:7"),
+    service("absent-missing", "redis:7", { pullPolicy: "missing" }),
+    service("present-missing", "prom/node-exporter:v1", { pullPolicy: "if_not_present" }),
+    service("daily", "prom/node-exporter:v1", { pullPolicy: "daily" }),
+    service("pinned", "prom/node-exporter@sha256:" + "a".repeat(64)),
+    service("never", "redis:7", { pullPolicy: "never" }),
+    service("built", "shop-web:dev", { build: true }),
+    service("build-policy", "shop-web:dev", { pullPolicy: "build" }),
+    service("only-build", null, { build: true }),
+    service("variable", "shop-api:${TAG:-dev}"),
+  ];
+  const images = imagesToInspect(candidates);
+  // Each image once, in the services' order; statically decided services are not asked about.
+  assert.deepEqual(images, [
+    "prom/node-exporter:v1",
+    "shop-api:dev",
+    "redis:7",
+    "prom/node-exporter@sha256:" + "a".repeat(64),
+  ]);
+  const decisions = decidePulls(
+    candidates,
+    ok(
+      inspected(images[0], ["prom/node-exporter@sha256:" + "b".repeat(64)]),
+      inspected(images[1], []),
+      inspected(images[2], "absent"),
+      inspected(images[3], ["prom/node-exporter@sha256:" + "a".repeat(64)]),
+    ),
+  );
+  assert.ok(Array.isArray(decisions));
+  assert.deepEqual(decisions.map((d) => [d.service, d.engine, d.pull]), [
+    ["registry", "from_registry", true],
+    ["always", "from_registry", true],
+    ["local", "local_only", false],
+    ["local-always", "local_only", false],
+    ["absent", "absent", true],
+    ["absent-missing", "absent", true],
+    ["present-missing", "from_registry", false],
+    ["daily", "from_registry", false],
+    ["pinned", "from_registry", false],
+    ["never", null, false],
+    ["built", null, false],
+    ["build-policy", null, false],
+    ["only-build", null, false],
+    ["variable", null, false],
+  ]);
+  assert.match(decisions[2].reason, /only on this engine .*never pulled/);
+  assert.match(decisions[13].reason, /compose variables/);
+});
+
+Deno.test("pullPlanFrom() appends the services to pull after --, or skips the step when none is", () => {
+  const plan: ExecPlan = {
+    kind: "exec",
+    commands: [["docker", "compose", "pull", "--quiet"], ["docker-compose", "pull", "--quiet"]],
+    mode: "first_available",
+    sudo: false,
+    timeoutMs: 1000,
+    outputCapBytes: 1000,
+  };
+  const candidates = [service("a", "x:1"), service("b", "y:1"), service("c", "x:1")];
+  const filled = pullPlanFrom(
+    plan,
+    candidates,
+    ok(inspected("x:1", "absent"), inspected("y:1", [])),
+  );
+  assert.deepEqual((filled as ExecPlan).commands, [
+    ["docker", "compose", "pull", "--quiet", "--", "a", "c"],
+    ["docker-compose", "pull", "--quiet", "--", "a", "c"],
+  ]);
+  assert.equal(
+    pullPlanFrom(plan, candidates, ok(inspected("x:1", []), inspected("y:1", []))),
+    null,
+  );
+});
+
+Deno.test("an engine that cannot be asked fails the pull, except a host without the docker CLI", () => {
+  const candidates = [service("a", "x:1")];
+  const down: CommandResult = {
+    ...inspected("x:1", "absent"),
+    stderr: "Cannot connect to the Docker daemon at unix:///run/docker.sock\n",
+  };
+  const failed = decidePulls(candidates, ok(down));
+  assert.deepEqual(failed, {
+    code: "bad_response",
+    message:
+      'Cannot tell whether to pull "x:1": Cannot connect to the Docker daemon at unix:///run/docker.sock',
+  });
+  // A reference the engine calls invalid is not taken for an absent image.
+  const invalid = {
+    ...down,
+    stderr: "Error response from daemon: no such image: x:1: invalid reference format\n",
+  };
+  assert.equal("code" in (decidePulls(candidates, ok(invalid)) as object), true);
+  const noDocker = decidePulls(candidates, {
+    ok: false,
+    error: { code: "program_missing", message: "docker is not installed on this host" },
+  });
+  assert.ok(Array.isArray(noDocker));
+  assert.deepEqual(noDocker.map((d) => [d.service, d.pull]), [["a", false]]);
+  assert.match(noDocker[0].reason, /docker CLI is not on this host/);
+  const timeout = { code: "timeout" as const, message: "The work ran past its timeout" };
+  assert.deepEqual(decidePulls(candidates, { ok: false, error: timeout }), timeout);
+  // Nothing to ask: no inspection needed.
+  assert.deepEqual(decidePulls([service("n", "x:1", { pullPolicy: "never" })], undefined), [
+    { service: "n", image: "x:1", engine: null, pull: false, reason: "pull_policy never" },
+  ]);
+});
