@@ -116,9 +116,7 @@ function readCompose(text: string): { services: StackService[]; warnings: string
     const policy = service.pull_policy;
     if (policy !== undefined && (typeof policy !== "string" || !PULL_POLICY.test(policy))) {
       return `service ${JSON.stringify(name)}: expected pull_policy always, never, missing, ` +
-        `if_not_present, build, daily, weekly or every_DURATION, found ${
-          JSON.stringify(policy)
-        }`;
+        `if_not_present, build, daily, weekly or every_DURATION, found ${JSON.stringify(policy)}`;
     }
     out.push({
       name,

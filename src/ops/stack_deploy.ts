@@ -16,7 +16,13 @@ import type { Stack } from "../config/stacks_load.ts";
 import type { Target } from "../config/targets_schema.ts";
 import { decidePulls, imageInspectArgv, imagesToInspect } from "../exec/image_pull.ts";
 import type { ExecPlan, FsWritePlan, SequencePlan } from "../exec/plan.ts";
-import { COMPOSE_CLIS, composeArgv, composeExec, parseCompose, serviceNameSchema } from "./compose.ts";
+import {
+  COMPOSE_CLIS,
+  composeArgv,
+  composeExec,
+  parseCompose,
+  serviceNameSchema,
+} from "./compose.ts";
 import { fileWrite, WRITE_HELPERS } from "./file_write.ts";
 import {
   defineOperation,
