@@ -67,6 +67,26 @@ async function story(
   );
 
   await t.step(
+    `${target}: the same content with another mode is written again, so the mode is what was asked`,
+    async () => {
+      const ino = (await Deno.stat(file)).ino;
+      const tighter = await one(client, {
+        target,
+        path: file,
+        content: "a=1\nb=2\n",
+        mode: "0600",
+      });
+      assert.equal(tighter.data?.changed, true, JSON.stringify(tighter));
+      assert.equal((await Deno.stat(file)).mode! & 0o777, 0o600);
+      assert.notEqual((await Deno.stat(file)).ino, ino, "replaced by rename, not changed in place");
+      const backup = await Deno.stat(`${dir}/.app.conf.tailops-prev`);
+      assert.equal(backup.mode! & 0o777, 0o640);
+      const again = await one(client, { target, path: file, content: "a=1\nb=2\n", mode: "0600" });
+      assert.equal(again.data?.changed, false, JSON.stringify(again));
+    },
+  );
+
+  await t.step(
     `${target}: a change shows its diff, keeps a backup and checks the digest`,
     async () => {
       const dry = await one(client, { target, path: file, content: "a=1\nb=3\n", dry_run: true });
@@ -103,6 +123,9 @@ async function story(
       const ok = await one(client, { target, path: `${dir}/owned`, content: "o\n", owner: self });
       assert.equal(ok.status, "ok", JSON.stringify(ok));
       if (target === "local") assert.equal((await Deno.stat(`${dir}/owned`)).uid, 65534);
+      // The owner is already the one asked for (by name over SSH, by id locally): unchanged.
+      const same = await one(client, { target, path: `${dir}/owned`, content: "o\n", owner: self });
+      assert.equal(same.data?.changed, false, JSON.stringify(same));
       const refused = await one(client, {
         target,
         path: `${dir}/owned2`,

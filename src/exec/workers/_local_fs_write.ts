@@ -61,13 +61,23 @@ function decodeBase64(text: string): Uint8Array {
   return bytes;
 }
 
+/** The current file's digest and metadata, read without following a symlink. */
+interface Current {
+  readonly sha256: string;
+  readonly ino: number;
+  /** Permission bits. */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
 /** The current file's digest, read without following a symlink; `null` when absent. */
 async function currentDigest(
   path: string,
   shown: string,
   config: LocalFsConfig,
   timeoutMs: number,
-): Promise<{ sha256: string; ino: number } | null> {
+): Promise<Current | null> {
   let seen: fs.Stats;
   try {
     seen = fs.lstatSync(path);
@@ -90,7 +100,8 @@ async function currentDigest(
         `Cannot write ${shown}: it changed while it was being opened (refused, not followed)`,
       );
     }
-    if (stats.size > MAX_COMPARE_BYTES) return { sha256: "", ino: stats.ino };
+    const meta = { ino: stats.ino, mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid };
+    if (stats.size > MAX_COMPARE_BYTES) return { sha256: "", ...meta };
     const buffer = new Uint8Array(stats.size);
     let filled = 0;
     while (filled < buffer.length) {
@@ -98,10 +109,17 @@ async function currentDigest(
       if (n === 0) break;
       filled += n;
     }
-    return { sha256: sha256Of(buffer.subarray(0, filled)), ino: stats.ino };
+    return { sha256: sha256Of(buffer.subarray(0, filled)), ...meta };
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Whether a file already has the plan's mode, and its owner and group where the plan sets them. */
+function hasMetadata(current: Current, plan: FsWritePlan): boolean {
+  return current.mode === plan.mode &&
+    (plan.owner === undefined || current.uid === Number(plan.owner)) &&
+    (plan.group === undefined || current.gid === Number(plan.group));
 }
 
 /**
@@ -224,7 +242,9 @@ async function writeInPinnedDir(
     }
   }
   const previousSha256 = current?.sha256 || null;
-  if (previousSha256 === plan.sha256) {
+  // Same content and the mode, owner and group asked for: nothing to do. Same content with other
+  // metadata is written again (the race-free way), so the file ends with what was asked.
+  if (previousSha256 === plan.sha256 && current && hasMetadata(current, plan)) {
     return {
       kind: "fs_write",
       path: target,
