@@ -63,6 +63,8 @@ export interface FsReadPlan extends PlanLimits {
   readonly offset: number;
   /** SSH targets: run the read script under `sudo -n` (file_write's dry run where sudo is allowed). */
   readonly sudo?: boolean;
+  /** Also report the file's mode, owner and group (file_write's dry run). */
+  readonly metadata?: boolean;
 }
 
 /** List one directory under allowed roots. */
@@ -347,6 +349,19 @@ export interface FsReadResult {
   readonly content: string;
   readonly encoding: "utf-8" | "base64";
   readonly truncated: boolean;
+  /** When the plan asked: the file's metadata, as it was when read. */
+  readonly metadata?: FileMetadata;
+}
+
+/** A file's permission bits and ownership. */
+export interface FileMetadata {
+  /** Permission bits in octal, e.g. `"0644"`. */
+  readonly mode: string;
+  readonly uid: number;
+  readonly gid: number;
+  /** The owner's and group's names, where the host tells them (over SSH). */
+  readonly owner?: string;
+  readonly group?: string;
 }
 
 /** One directory entry. */

@@ -10,7 +10,13 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { Target } from "../config/targets_schema.ts";
-import type { FsReadPlan, FsWritePlan, PlanResult, SequencePlan } from "../exec/plan.ts";
+import type {
+  FileMetadata,
+  FsReadPlan,
+  FsWritePlan,
+  PlanResult,
+  SequencePlan,
+} from "../exec/plan.ts";
 import { hostPathSchema } from "./_host_schemas.ts";
 import { rootsFor } from "./file.ts";
 import { defineOperation, OperationError, targetLimits, usesSudo } from "./operation.ts";
@@ -182,6 +188,31 @@ function readCurrent(args: Args, target: Target, operation = "file_write"): FsRe
 }
 
 /**
+ * The mode, owner and group a write would change (each `{from, to}`); the
+ * owner and group only where the call sets them. Names or ids match either.
+ */
+function metadataChanges(
+  current: FileMetadata | undefined,
+  args: Pick<Args, "mode" | "owner" | "group">,
+): Record<string, { from: string; to: string }> {
+  if (!current) return {};
+  const out: Record<string, { from: string; to: string }> = {};
+  if (parseInt(current.mode, 8) !== parseInt(args.mode, 8)) {
+    out.mode = { from: current.mode, to: args.mode };
+  }
+  const who = [
+    ["owner", args.owner, current.owner, current.uid],
+    ["group", args.group, current.group, current.gid],
+  ] as const;
+  for (const [key, asked, name, id] of who) {
+    if (asked !== undefined && asked !== name && asked !== String(id)) {
+      out[key] = { from: name ?? String(id), to: asked };
+    }
+  }
+  return out;
+}
+
+/**
  * What dry run shows beside the plan: the current file, the digests and a
  * diff. A template's secrets are masked on both sides of the diff (the
  * current file may hold them too).
@@ -217,10 +248,18 @@ function describeCurrent(
   const diff = text !== undefined && result.encoding === "utf-8" && !result.truncated
     ? unifiedDiff(maskSecrets(result.content, secrets), text, { from: result.path, to: args.path })
     : null;
+  const metadata = metadataChanges(result.metadata, args);
   return {
-    current: { path: result.path, size: result.size, sha256: sha },
+    current: {
+      path: result.path,
+      size: result.size,
+      sha256: sha,
+      ...(result.metadata ? { mode: result.metadata.mode } : {}),
+    },
     new: next,
-    would_change: sha !== next.sha256,
+    // The write replaces a file whose content or metadata differs from what is asked.
+    would_change: sha !== next.sha256 || Object.keys(metadata).length > 0,
+    ...(Object.keys(metadata).length > 0 ? { metadata_changes: metadata } : {}),
     diff,
     ...masked,
     ...(diff === null ? { note: "No text diff (binary, or too large): compare the digests" } : {}),
@@ -261,7 +300,7 @@ function fileWriteOperation<I extends z.ZodObject>(
     destructive: true,
     programs: [...WRITE_HELPERS],
     plan: (args, target) => writePlan(args as Args, target, templates),
-    checkPlan: (args, target) => readCurrent(args as Args, target),
+    checkPlan: (args, target) => ({ ...readCurrent(args as Args, target), metadata: true }),
     describeCheck: (outcome, args) => describeCurrent(outcome, args as Args, templates),
     // Content by digest and size only; a template's variables are the caller's (secrets
     // are never among them), its filled text by digest and size like content.

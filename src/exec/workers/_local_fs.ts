@@ -279,6 +279,15 @@ export async function readFileRaceFree(
       content,
       encoding,
       truncated: plan.offset + filled < size,
+      ...(plan.metadata
+        ? {
+          metadata: {
+            mode: (opened.mode & 0o7777).toString(8).padStart(4, "0"),
+            uid: opened.uid,
+            gid: opened.gid,
+          },
+        }
+        : {}),
     };
   } finally {
     fs.closeSync(fd);
