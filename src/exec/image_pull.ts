@@ -1,8 +1,8 @@
 /**
  * Which images a stack deployment pulls, decided from the target's engine:
  * `docker image inspect` tells, per image, whether the engine has it and
- * whether it came from a registry (a repo digest is recorded only when an
- * image was pulled or pushed). An image the engine lacks is pulled; one that
+ * whether it came from a registry under that name (a repo digest for the
+ * name's repository is recorded only when it was pulled or pushed as such). An image the engine lacks is pulled; one that
  * came from a registry is pulled again when its `pull_policy` allows; one
  * that exists only on that engine (built or loaded there) never is, so a
  * deployment never reaches for a registry that never had it. The executor
@@ -83,13 +83,35 @@ export function imagesToInspect(candidates: readonly PullCandidate[]): string[] 
 /** What one inspection says: the engine's answer, or why there is none. */
 type Seen = "absent" | "local_only" | "from_registry" | { failed: string };
 
-function seenIn(command: CommandResult | undefined): Seen {
+/**
+ * A reference's repository in full (`busybox:1.36` → `docker.io/library/busybox`), as the
+ * engine's repo digests name it in short (`busybox@sha256:...`).
+ */
+export function repositoryOf(reference: string): string {
+  let name = reference.split("@")[0];
+  const tag = name.lastIndexOf(":");
+  if (tag > name.lastIndexOf("/")) name = name.slice(0, tag);
+  const [first, ...rest] = name.split("/");
+  const hasDomain = rest.length > 0 && (/[.:]/.test(first) || first === "localhost");
+  const domain = hasDomain ? first : "docker.io";
+  const path = hasDomain ? rest.join("/") : name;
+  const full = domain === "docker.io" && !path.includes("/") ? `library/${path}` : path;
+  return `${domain === "index.docker.io" ? "docker.io" : domain}/${full}`.toLowerCase();
+}
+
+function seenIn(command: CommandResult | undefined, image: string): Seen {
   if (!command) return { failed: "the image inspection did not run" };
   if (command.exitCode === 0) {
     try {
       const digests = (JSON.parse(command.stdout.trim()) as { repo_digests?: unknown })
         .repo_digests;
-      return Array.isArray(digests) && digests.length > 0 ? "from_registry" : "local_only";
+      // A repo digest is kept per image, not per name: an image pulled as one name and tagged
+      // as another (or built from the same layers) came from a registry only for the first.
+      const mine = repositoryOf(image);
+      return Array.isArray(digests) &&
+          digests.some((d) => typeof d === "string" && repositoryOf(d) === mine)
+        ? "from_registry"
+        : "local_only";
     } catch {
       return { failed: `expected an image as JSON, found ${command.stdout.slice(0, 80)}` };
     }
@@ -112,7 +134,8 @@ function decide(candidate: PullCandidate, seen: Exclude<Seen, { failed: string }
     return {
       ...base,
       pull: false,
-      reason: "only on this engine (built or loaded there, no registry digest): never pulled",
+      reason: "only on this engine (built, loaded or tagged there: no registry digest for this " +
+        "name): never pulled",
     };
   }
   if (candidate.image!.includes("@")) {
@@ -149,7 +172,7 @@ export function decidePulls(
       for (const image of images) seen.set(image, { failed: "program_missing" });
     } else {
       const commands = inspected.result.kind === "exec" ? inspected.result.commands : [];
-      for (const [i, image] of images.entries()) seen.set(image, seenIn(commands[i]));
+      for (const [i, image] of images.entries()) seen.set(image, seenIn(commands[i], image));
     }
   }
   const out: PullDecision[] = [];

@@ -4,6 +4,7 @@ import {
   imagesToInspect,
   type PullCandidate,
   pullPlanFrom,
+  repositoryOf,
 } from "../../src/exec/image_pull.ts";
 import type { CommandResult, ExecPlan } from "../../src/exec/plan.ts";
 
@@ -140,5 +141,41 @@ Deno.test("an engine that cannot be asked fails the pull, except a host without 
   // Nothing to ask: no inspection needed.
   assert.deepEqual(decidePulls([service("n", "x:1", { pullPolicy: "never" })], undefined), [
     { service: "n", image: "x:1", engine: null, pull: false, reason: "pull_policy never" },
+  ]);
+});
+
+Deno.test("repositoryOf() names a reference's repository in full, as repo digests name it in short", () => {
+  for (
+    const [reference, repository] of [
+      ["busybox", "docker.io/library/busybox"],
+      ["busybox:1.36", "docker.io/library/busybox"],
+      ["busybox@sha256:" + "a".repeat(64), "docker.io/library/busybox"],
+      ["docker.io/library/busybox:1.36", "docker.io/library/busybox"],
+      ["index.docker.io/prom/node-exporter:v1", "docker.io/prom/node-exporter"],
+      ["prom/node-exporter:v1", "docker.io/prom/node-exporter"],
+      ["127.0.0.1:5000/tailops/app:1", "127.0.0.1:5000/tailops/app"],
+      ["localhost/app", "localhost/app"],
+      ["ghcr.io/org/app@sha256:" + "b".repeat(64), "ghcr.io/org/app"],
+    ]
+  ) {
+    assert.equal(repositoryOf(reference), repository, reference);
+  }
+});
+
+Deno.test("decidePulls() counts a repo digest only for the name's own repository", () => {
+  // One image id, pulled as 127.0.0.1:5000/tailops/app:1 and tagged busybox:1.36 locally.
+  const digest = "127.0.0.1:5000/tailops/app@sha256:" + "c".repeat(64);
+  const candidates = [
+    service("local", "busybox:1.36"),
+    service("pulled", "127.0.0.1:5000/tailops/app:1"),
+  ];
+  const decisions = decidePulls(
+    candidates,
+    ok(inspected("busybox:1.36", [digest]), inspected("127.0.0.1:5000/tailops/app:1", [digest])),
+  );
+  assert.ok(Array.isArray(decisions));
+  assert.deepEqual(decisions.map((d) => [d.service, d.engine, d.pull]), [
+    ["local", "local_only", false],
+    ["pulled", "from_registry", true],
   ]);
 });

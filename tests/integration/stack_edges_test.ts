@@ -3,7 +3,9 @@
  * hosts sharing one real dockerd: a rollout by percentage whose first batch
  * holds a host without compose, the v2 plugin chosen over docker-compose (a planted
  * plugin executable that records its argv and hands over to docker-compose:
- * the v2 plugin is not packaged for Debian 12), a stack that never gets
+ * the v2 plugin is not packaged for Debian 12), the pull decision taken from the engine (a
+ * local-only image never pulled, an absent one and one pulled earlier from a loopback registry
+ * pulled through the stand-in, so no deploy reaches any registry), a stack that never gets
  * healthy, a stack directory that is a symlink, stack names that try to
  * leave the stacks directory, and a compose file reaching for the host.
  *
@@ -11,6 +13,7 @@
  */
 import assert from "node:assert/strict";
 import type { DockerdTestbed } from "../../scripts/testbed/dockerd.ts";
+import { RegistryTestbed } from "../../scripts/testbed/registry.ts";
 import { NO_COMPOSE } from "../../src/ops/compose.ts";
 import { tempDirWith } from "./_gateway.ts";
 import { type Fleet, startFleet } from "./_fleet.ts";
@@ -53,9 +56,12 @@ const RISKY = `services:
 /**
  * A stack whose images the engine must be asked about: `app` is tagged on the engine from the
  * locally built busybox (no registry digest) and has no pull_policy, `fresh` is not on the
- * engine, `kept` is local with `if_not_present`.
+ * engine, `kept` is local with `if_not_present`; `registry` and `synced` use an image the engine
+ * pulled from a loopback registry (it has a repo digest), without pull_policy and with
+ * `if_not_present`.
  */
-const BUILT = `services:
+const builtCompose = (fromRegistry: string) =>
+  `services:
   app:
     image: tailops-local/app:1
     network_mode: none
@@ -68,6 +74,17 @@ const BUILT = `services:
     command: ["sleep", "600"]
   kept:
     image: busybox:1.36
+    pull_policy: if_not_present
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["sleep", "600"]
+  registry:
+    image: ${fromRegistry}
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["sleep", "600"]
+  synced:
+    image: ${fromRegistry}
     pull_policy: if_not_present
     network_mode: none
     stop_grace_period: 1s
@@ -105,7 +122,7 @@ Deno.test({
     const work = await tempDirWith();
     await Deno.chmod(work, 0o755);
     const stacks = `${work}/stacks`;
-    for (const [name, compose] of [["stuck", STUCK], ["risky", RISKY], ["built", BUILT]]) {
+    for (const [name, compose] of [["stuck", STUCK], ["risky", RISKY]]) {
       await Deno.mkdir(`${stacks}/${name}`, { recursive: true });
       await Deno.writeTextFile(`${stacks}/${name}/compose.yaml`, compose);
     }
@@ -134,6 +151,20 @@ Deno.test({
     try {
       engines = await startEngines(1);
       const [engine] = engines;
+      // An image that came from a registry: pulled once from a loopback registry, which is
+      // gone before any deploy runs (the deploys' pulls go to the plugin stand-in).
+      const registry = await RegistryTestbed.start(engine, {
+        image: "busybox:1.36",
+        name: "tailops/app:1",
+      });
+      const fromRegistry = `${registry.host}/tailops/app:1`;
+      try {
+        await engine.docker("pull", fromRegistry);
+      } finally {
+        await registry.close();
+      }
+      await Deno.mkdir(`${stacks}/built`);
+      await Deno.writeTextFile(`${stacks}/built/compose.yaml`, builtCompose(fromRegistry));
       const ids = ["bare", "plugin", "v1"];
       fleet = await startFleet({
         instances: 3,
@@ -217,8 +248,9 @@ Deno.test({
       });
 
       await t.step(
-        "which images are pulled is decided from the engine: one it lacks is pulled, one " +
-          "built or loaded only there never is (dry run shows each decision and the command)",
+        "which images are pulled is decided from the engine: one it lacks or got from a " +
+          "registry is pulled, one built or loaded only there never is (dry run shows each " +
+          "decision and the command)",
         async () => {
           await engine.docker("tag", "busybox:1.36", "tailops-local/app:1");
           const before = (await Deno.readTextFile(pluginLog)).split("\n").length;
@@ -238,14 +270,16 @@ Deno.test({
             ["app", "local_only", false],
             ["fresh", "absent", true],
             ["kept", "local_only", false],
+            ["registry", "from_registry", true],
+            ["synced", "from_registry", false],
           ];
           assert.deepEqual(
             check.pull_decisions.map((d) => [d.service, d.engine, d.pull]),
             decided,
             JSON.stringify(check),
           );
-          assert.deepEqual(check.would_pull, ["fresh"]);
-          const pullArgv = `${pluginArgv("plugin", "built")} pull --quiet -- fresh`;
+          assert.deepEqual(check.would_pull, ["fresh", "registry"]);
+          const pullArgv = `${pluginArgv("plugin", "built")} pull --quiet -- fresh registry`;
           assert.deepEqual(check.pull_commands[0], ["docker", ...pullArgv.split(" ")]);
           // Dry run asked the engine and pulled nothing.
           const dryLines = (await Deno.readTextFile(pluginLog)).split("\n").slice(before - 1);
@@ -263,13 +297,15 @@ Deno.test({
             pull_decisions: { service: string; engine: string; pull: boolean; reason: string }[];
             services: { service: string; ready: boolean }[];
           };
-          assert.deepEqual(data.pulled, ["fresh"]);
+          assert.deepEqual(data.pulled, ["fresh", "registry"]);
           assert.deepEqual(data.pull_decisions.map((d) => [d.service, d.engine, d.pull]), decided);
           assert.match(data.pull_decisions[0].reason, /only on this engine/);
           assert.deepEqual(data.services.map((s) => [s.service, s.ready]), [
             ["app", true],
             ["fresh", true],
             ["kept", true],
+            ["registry", true],
+            ["synced", true],
           ]);
           const pulls = (await Deno.readTextFile(pluginLog)).split("\n").filter((l) =>
             / pull /.test(l)

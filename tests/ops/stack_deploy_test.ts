@@ -119,7 +119,9 @@ Deno.test("stack_deploy reports not_ready naming each service that did not settl
       { ok: true, result: written },
       {
         ok: true,
-        result: exec(cmd(["docker", "image"], '{"id":"x","repo_digests":["r@sha256:1"]}')),
+        result: exec(
+          cmd(["docker", "image"], '{"id":"x","repo_digests":["registry.example/api@sha256:1"]}'),
+        ),
       },
       { ok: true, result: exec(cmd(["docker-compose", "pull"], "")) },
       { ok: true, result: exec(cmd(["docker-compose", "up"], "Creating shop_api_1 ... done\n")) },
@@ -160,7 +162,12 @@ Deno.test("stack_deploy reports what it pulled and why, and a failed inspection 
     kind: "sequence",
     steps: [
       { ok: true, result: written },
-      { ok: true, result: exec(cmd(["docker"], '{"id":"x","repo_digests":["r@sha256:1"]}\n')) },
+      {
+        ok: true,
+        result: exec(
+          cmd(["docker"], '{"id":"x","repo_digests":["registry.example/api@sha256:1"]}\n'),
+        ),
+      },
       { ok: true, result: exec(cmd(["docker-compose", "pull", "--", "api"], "")) },
       { ok: true, result: exec(cmd(["docker-compose", "up"], "")) },
       { ok: true, result: exec(cmd(["docker", "ps"], listing)) },
