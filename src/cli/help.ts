@@ -42,6 +42,7 @@ Options:
   --state-dir DIR          Audit log, keys, tokens, approvals    [TAILOPS_STATE_DIR]
   --operations DIR         Operator-defined operation files      [TAILOPS_OPERATIONS]
   --templates DIR          file_write templates                  [TAILOPS_TEMPLATES]
+  --stacks DIR             Curated compose stacks (stack_deploy) [TAILOPS_STACKS]
   --state-url URL          Shared state for several gateways: postgres://USER@HOST/DB,
                            or "\${ENV}"/"file:/path" holding one with its password
                            (default: the state dir alone)         [TAILOPS_STATE_URL]
@@ -84,8 +85,8 @@ SIGHUP is ignored (configuration is not reloaded; restart to apply changes).
 
 Operator-defined operations: --operations (or TAILOPS_OPERATIONS) names a
 directory of operation files (see operations/ and the README); --templates
-names the templates file_write may fill. Compose stacks to deploy:
-set TAILOPS_STACKS to a directory with one subdirectory per stack.`;
+names the templates file_write may fill. Compose stacks to deploy: --stacks
+(or TAILOPS_STACKS) names a directory with one subdirectory per stack.`;
 
 /** Help for `check-config`. */
 export const CHECK_CONFIG_HELP = `Usage: tailops check-config [options] [TARGETS_FILE]

@@ -78,13 +78,11 @@ function absolute(path: string): string {
  */
 export async function launchArgs(serveArgs: string[]): Promise<string[]> {
   const options = parseServeOptions(serveArgs);
-  // Read before the first await, like the serve flags' own fallbacks.
-  const stacksDir = Deno.env.get("TAILOPS_STACKS") || null;
   if (options === "help") {
     throw new CliError("launch serve --help: run `tailops serve --help` for the serve flags");
   }
-  // --operations wins over TAILOPS_OPERATIONS (parseServeOptions read both).
-  const operator = [options.operationsDir ?? null, stacksDir];
+  // --operations and --stacks win over their variables (parseServeOptions read both).
+  const operator = [options.operationsDir ?? null, options.stacksDir ?? null];
   let targets, policy, catalog, templates;
   try {
     targets = await loadTargets(options.targetsFile, { resolveSecrets: false });
