@@ -31,6 +31,9 @@ const output = z.object({
     /** `same`, `differs`, `missing`, or `unreadable` (with `error`). */
     state: z.enum(["same", "differs", "missing", "unreadable"]),
     diff: z.string().nullable(),
+    /** The mode that differs from the curated one (stack files are written 0644). */
+    metadata_changes: z.record(z.string(), z.object({ from: z.string(), to: z.string() }))
+      .optional(),
     error: z.string().optional(),
   })),
   services: z.array(serviceState.extend({ defined: z.boolean() })),
@@ -49,7 +52,8 @@ export function stackDiff(stacks: readonly Stack[]): Operation {
     title: "Compare a compose stack with a host",
     description: "Compares a curated stack (" + stacks.map((s) => s.name).join(", ") +
       ") with what a host has in project_dir (default: first write root / stack name): each " +
-      "file as same, differs (with a unified diff from the host's to the curated content) or " +
+      "file as same, differs (with a unified diff from the host's to the curated content, and " +
+      "the mode when that differs) or " +
       "missing, and each service the stack defines or the host runs, with its containers' " +
       "state. in_sync: nothing differs and every defined service is ready.",
     input,
@@ -86,10 +90,12 @@ export function stackDiff(stacks: readonly Stack[]): Operation {
           : f.would_change
           ? "differs" as const
           : "same" as const;
+        const metadata = f.metadata_changes as Record<string, { from: string; to: string }>;
         return {
           name: f.name as string,
           state,
           diff: state === "differs" ? (f.diff as string | null) : null,
+          ...(state === "differs" && metadata ? { metadata_changes: metadata } : {}),
           ...(error ? { error: error.message } : {}),
         };
       });

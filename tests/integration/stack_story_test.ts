@@ -271,7 +271,7 @@ Deno.test({
       );
 
       await t.step(
-        "stack_diff finds web-2 in sync and web-1's edited file with its diff",
+        "stack_diff finds web-2 in sync, web-1's edited file with its diff, and a changed mode",
         async () => {
           await Deno.writeTextFile(
             `${dirOf("web-1")}/probe.env`,
@@ -300,6 +300,30 @@ Deno.test({
             ["exporter", true, true],
             ["probe", true, true],
           ]);
+          // A mode changed on the host is a difference too (stack files are written 0644).
+          await Deno.chmod(`${dirOf("web-2")}/probe.env`, 0o600);
+          try {
+            const moded = await call(client, "stack_diff", {
+              target: "web-2",
+              stack: "monitoring",
+            });
+            const data = moded.results[0].data as {
+              in_sync: boolean;
+              files: {
+                name: string;
+                state: string;
+                diff: string | null;
+                metadata_changes?: unknown;
+              }[];
+            };
+            assert.equal(data.in_sync, false);
+            const probe = data.files.find((f) => f.name === "probe.env");
+            assert.equal(probe?.state, "differs");
+            assert.equal(probe?.diff, "");
+            assert.deepEqual(probe?.metadata_changes, { mode: { from: "0600", to: "0644" } });
+          } finally {
+            await Deno.chmod(`${dirOf("web-2")}/probe.env`, 0o644);
+          }
         },
       );
 
