@@ -179,3 +179,26 @@ Deno.test("decidePulls() counts a repo digest only for the name's own repository
     ["pulled", "from_registry", true],
   ]);
 });
+
+Deno.test("hostile image references never reach the engine's argv: only plain references are inspected", () => {
+  const hostile = [
+    "--help",
+    "-q",
+    "busybox; rm -rf /",
+    "busybox\n--all",
+    "$(id)",
+    "${IMAGE:-busybox}",
+    "busybox:1.36 --format x",
+    "",
+    "a".repeat(300),
+  ];
+  const candidates = hostile.map((image, i) => service(`s${i}`, image));
+  assert.deepEqual(imagesToInspect(candidates), []);
+  const decisions = decidePulls(candidates, undefined);
+  assert.ok(Array.isArray(decisions));
+  assert.ok(decisions.every((d) => !d.pull && /not a plain image reference/.test(d.reason)));
+  // A plain reference is passed after "--", as one argv element.
+  assert.deepEqual(imagesToInspect([service("ok", "127.0.0.1:5000/a/b:1")]), [
+    "127.0.0.1:5000/a/b:1",
+  ]);
+});
