@@ -2,10 +2,12 @@
  * Which images a stack deployment pulls, decided from the target's engine:
  * `docker image inspect` tells, per image, whether the engine has it and
  * whether it came from a registry under that name (a repo digest for the
- * name's repository is recorded only when it was pulled or pushed as such). An image the engine lacks is pulled; one that
- * came from a registry is pulled again when its `pull_policy` allows; one
- * that exists only on that engine (built or loaded there) never is, so a
- * deployment never reaches for a registry that never had it. The executor
+ * name's repository is recorded only when it was pulled or pushed as such).
+ * An image the engine lacks is pulled; one that came from a registry is
+ * pulled again when its `pull_policy` allows; one that exists only on that
+ * engine (built, loaded or tagged there) never is, so a deployment never
+ * reaches for a registry that never had it. Repo digests name repositories,
+ * not tags: a local tag of a pulled image's own repository counts as pulled. The executor
  * host fills a pull step's services from the inspection step's result; the
  * stack operation reads the same result to report each decision.
  *
@@ -86,6 +88,9 @@ type Seen = "absent" | "local_only" | "from_registry" | { failed: string };
 /**
  * A reference's repository in full (`busybox:1.36` → `docker.io/library/busybox`), as the
  * engine's repo digests name it in short (`busybox@sha256:...`).
+ *
+ * @param reference An image reference or a repo digest.
+ * @returns `DOMAIN/PATH`, lower case.
  */
 export function repositoryOf(reference: string): string {
   let name = reference.split("@")[0];

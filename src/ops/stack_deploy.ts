@@ -138,8 +138,9 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
       "each written atomically with a backup; when a file changed (force: always) asks the " +
       "host's engine which images it has and pulls those it lacks or that came from a " +
       "registry (never one built or loaded only there; pull_policy never/build/missing " +
-      "honoured), then runs compose up --detach (the docker compose plugin, or docker-compose); then waits up to " +
-      "wait_s for every service to run and be healthy, and reports each service's state. " +
+      "honoured), then runs compose up --detach (the docker compose plugin, or " +
+      "docker-compose); then waits up to wait_s for every service to run and be healthy, " +
+      "and reports each service's state. " +
       "Nothing changed: nothing is restarted. Dry run shows each file's diff and every " +
       "command. services: only these. Over several targets, serial rolls out in batches.",
     input,
