@@ -6,7 +6,11 @@ import {
   pullPlanFrom,
   repositoryOf,
 } from "../../src/exec/image_pull.ts";
-import type { CommandResult, ExecPlan } from "../../src/exec/plan.ts";
+import { parseTargets } from "../../src/config/load.ts";
+import { ExecutorHost } from "../../src/exec/host.ts";
+import { LOCAL_KIND } from "../../src/exec/local_kind.ts";
+import type { CommandResult, ExecPlan, SequencePlan, SequenceResult } from "../../src/exec/plan.ts";
+import type { WorkerKind } from "../../src/exec/worker_kind.ts";
 
 const service = (
   name: string,
@@ -201,4 +205,87 @@ Deno.test("hostile image references never reach the engine's argv: only plain re
   assert.deepEqual(imagesToInspect([service("ok", "127.0.0.1:5000/a/b:1")]), [
     "127.0.0.1:5000/a/b:1",
   ]);
+});
+
+Deno.test("the executor host fills a pull step from the inspection step, skips it, or stops the sequence", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "tailops-pull-" });
+  const registry = await parseTargets(
+    "version: 1\ntargets:\n  - id: local\n    type: local\n    capabilities: [system:read]\n",
+    "test.yaml",
+  );
+  const target = registry.get("local")!;
+  const host = new ExecutorHost(registry, {
+    kinds: [LOCAL_KIND as WorkerKind],
+    context: { programs: ["cat", "echo"] },
+  });
+  const run = (argv: string[]): ExecPlan => ({
+    kind: "exec",
+    commands: [argv],
+    mode: "all",
+    sudo: false,
+    timeoutMs: 10_000,
+    outputCapBytes: 65_536,
+  });
+  /** inspect (cat of a canned answer, or `inspector`) → pull (echo) → up (echo). */
+  const sequence = (inspector: string[]): SequencePlan => ({
+    kind: "sequence",
+    timeoutMs: 30_000,
+    outputCapBytes: 65_536,
+    steps: [
+      { plan: run(inspector), failureReadLater: true },
+      {
+        plan: run(["echo", "pull"]),
+        pullFrom: { step: 0, candidates: [service("web", "127.0.0.1:5000/web:1")] },
+      },
+      { plan: run(["echo", "up"]) },
+    ],
+  });
+  const stdoutOf = (step: SequenceResult["steps"][number] | undefined) =>
+    step && "ok" in step && step.ok && step.result.kind === "exec"
+      ? step.result.commands[0].stdout
+      : step;
+  try {
+    await t.step("a registry image is pulled: its service is appended after --", async () => {
+      await Deno.writeTextFile(
+        `${dir}/pulled.json`,
+        JSON.stringify({ id: "x", repo_digests: [`127.0.0.1:5000/web@sha256:${"d".repeat(64)}`] }),
+      );
+      const outcome = await host.run(target, sequence(["cat", `${dir}/pulled.json`]));
+      assert.ok(outcome.ok);
+      const steps = (outcome.result as SequenceResult).steps;
+      assert.equal(stdoutOf(steps[1]), "pull -- web\n");
+      assert.equal(stdoutOf(steps[2]), "up\n");
+    });
+    await t.step("a local-only image: the pull step is skipped, up runs", async () => {
+      await Deno.writeTextFile(`${dir}/local.json`, '{"id":"x","repo_digests":[]}');
+      const outcome = await host.run(target, sequence(["cat", `${dir}/local.json`]));
+      const steps = (outcome.ok ? outcome.result as SequenceResult : { steps: [] }).steps;
+      assert.deepEqual(steps[1], { skipped: true });
+      assert.equal(stdoutOf(steps[2]), "up\n");
+    });
+    await t.step("no docker CLI: the inspection fails, the pull is skipped, up runs", async () => {
+      const outcome = await host.run(target, sequence(["docker", "image", "inspect"]));
+      const steps = (outcome.ok ? outcome.result as SequenceResult : { steps: [] }).steps;
+      assert.equal((steps[0] as { error?: { code: string } }).error?.code, "program_missing");
+      assert.deepEqual(steps[1], { skipped: true });
+      assert.equal(stdoutOf(steps[2]), "up\n");
+    });
+    await t.step(
+      "an engine that cannot be asked fails the pull step and nothing after runs",
+      async () => {
+        const outcome = await host.run(target, sequence(["cat", `${dir}/no-such-answer`]));
+        const steps = (outcome.ok ? outcome.result as SequenceResult : { steps: [] }).steps;
+        assert.equal(steps.length, 2, JSON.stringify(steps));
+        const failed = steps[1] as { ok: false; error: { code: string; message: string } };
+        assert.equal(failed.error.code, "bad_response");
+        assert.match(
+          failed.error.message,
+          /^Cannot tell whether to pull "127\.0\.0\.1:5000\/web:1": \S*cat: .*No such file/,
+        );
+      },
+    );
+  } finally {
+    host.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
