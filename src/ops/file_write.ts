@@ -21,7 +21,7 @@ import { hostPathSchema } from "./_host_schemas.ts";
 import { rootsFor } from "./file.ts";
 import { defineOperation, OperationError, targetLimits, usesSudo } from "./operation.ts";
 import { unifiedDiff } from "./_unified_diff.ts";
-import type { Template } from "../config/templates_load.ts";
+import { type Template, templateSecrets } from "../config/templates_load.ts";
 import { maskSecrets, renderTemplate, variablesSchema } from "./_file_template.ts";
 
 /**
@@ -71,7 +71,7 @@ type Args = Omit<z.infer<typeof input>, "content"> & {
 };
 
 /** The bytes to write, their text when it is text, and the secrets that text may hold. */
-interface Content {
+export interface Content {
   readonly bytes: Uint8Array;
   readonly text?: string;
   readonly secrets: readonly string[];
@@ -193,11 +193,11 @@ function readCurrent(args: Args, target: Target, operation = "file_write"): FsRe
  */
 function metadataChanges(
   current: FileMetadata | undefined,
-  args: Pick<Args, "mode" | "owner" | "group">,
+  args: { readonly mode?: string; readonly owner?: string; readonly group?: string },
 ): Record<string, { from: string; to: string }> {
   if (!current) return {};
   const out: Record<string, { from: string; to: string }> = {};
-  if (parseInt(current.mode, 8) !== parseInt(args.mode, 8)) {
+  if (args.mode !== undefined && parseInt(current.mode, 8) !== parseInt(args.mode, 8)) {
     out.mode = { from: current.mode, to: args.mode };
   }
   const who = [
@@ -213,19 +213,29 @@ function metadataChanges(
 }
 
 /**
- * What dry run shows beside the plan: the current file, the digests and a
- * diff. A template's secrets are masked on both sides of the diff (the
+ * What dry run shows of a write: the current file, the digests and a unified
+ * diff. Secrets the new text holds are masked on both sides of the diff (the
  * current file may hold them too).
+ *
+ * @param outcome The read of the current file (file_write's check plan).
+ * @param change `path` written; `bytes`, `text` (when it is text) and the `secrets` it holds;
+ *   the `mode` (and `owner`, `group`) it is written with, compared when the read reports them.
+ * @returns `current`, `new`, `would_change` (content or metadata), `diff`, `metadata_changes`
+ *   (and `secrets_masked`), or `error`.
  */
-function describeCurrent(
+export function describeFileChange(
   outcome: { ok: true; result: PlanResult } | {
     ok: false;
     error: { code: string; message: string };
   },
-  args: Args,
-  templates = NO_TEMPLATES,
+  change: Content & {
+    readonly path: string;
+    readonly mode?: string;
+    readonly owner?: string;
+    readonly group?: string;
+  },
 ): Record<string, unknown> {
-  const { bytes, text: raw, secrets } = contentOf(args, templates);
+  const { bytes, text: raw, secrets, path } = change;
   const next = { sha256: sha256Hex(bytes), size: bytes.length };
   const text = raw === undefined ? undefined : maskSecrets(raw, secrets);
   const masked = secrets.length > 0 ? { secrets_masked: true } : {};
@@ -235,7 +245,7 @@ function describeCurrent(
       current: null,
       new: next,
       would_change: true,
-      diff: text === undefined ? null : unifiedDiff("", text, { from: "/dev/null", to: args.path }),
+      diff: text === undefined ? null : unifiedDiff("", text, { from: "/dev/null", to: path }),
       ...masked,
     };
   }
@@ -246,9 +256,9 @@ function describeCurrent(
     : Uint8Array.from(atob(result.content), (c) => c.charCodeAt(0));
   const sha = result.truncated ? null : sha256Hex(current);
   const diff = text !== undefined && result.encoding === "utf-8" && !result.truncated
-    ? unifiedDiff(maskSecrets(result.content, secrets), text, { from: result.path, to: args.path })
+    ? unifiedDiff(maskSecrets(result.content, secrets), text, { from: result.path, to: path })
     : null;
-  const metadata = metadataChanges(result.metadata, args);
+  const metadata = metadataChanges(result.metadata, change);
   return {
     current: {
       path: result.path,
@@ -283,6 +293,7 @@ function fileWriteOperation<I extends z.ZodObject>(
   templates: Templates,
   description: string,
 ) {
+  const secrets = [...templates.values()].flatMap((t) => templateSecrets(t).map(([, s]) => s));
   return defineOperation({
     name: "file_write",
     title: "Write a file",
@@ -299,9 +310,17 @@ function fileWriteOperation<I extends z.ZodObject>(
     mutates: true,
     destructive: true,
     programs: [...WRITE_HELPERS],
+    ...(secrets.length === 0 ? {} : { secrets }),
     plan: (args, target) => writePlan(args as Args, target, templates),
     checkPlan: (args, target) => ({ ...readCurrent(args as Args, target), metadata: true }),
-    describeCheck: (outcome, args) => describeCurrent(outcome, args as Args, templates),
+    describeCheck: (outcome, args) =>
+      describeFileChange(outcome, {
+        ...contentOf(args as Args, templates),
+        path: (args as Args).path,
+        mode: (args as Args).mode,
+        owner: (args as Args).owner,
+        group: (args as Args).group,
+      }),
     // Content by digest and size only; a template's variables are the caller's (secrets
     // are never among them), its filled text by digest and size like content.
     auditArgs: (args) => {
