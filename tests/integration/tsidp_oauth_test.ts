@@ -187,6 +187,12 @@ Deno.test("An OAuth-only client connects through a tsidp-shaped issuer and only 
     } finally {
       await client.close();
     }
+    // tsidp's ID token names this gateway in aud too, but tsidp's JWTs are never access tokens.
+    const idToken = provider.tokens()?.id_token ?? "";
+    assert.match(idToken, /^eyJ/, "tsidp issued an ID token");
+    const idRefused = await initialize(gw.url, idToken);
+    assert.equal(idRefused.status, 401);
+    assert.match(idRefused.body, /expected an opaque access token from issuer .* \(jwt: false\)/);
     const subjects = (await gw.audit()).map((line) => line.identity);
     assert.ok(subjects.includes(`oidc:${tsidp.issuer}#${TSIDP_USER.uid}`), subjects.join(","));
 
