@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { startIssuer, type TestIssuer } from "../auth/_issuer.ts";
 import { startTsidp, TSIDP_USER } from "../auth/_tsidp.ts";
-import { authGateway, ROLES_YAML } from "./_auth_gateway.ts";
+import { authGateway, postInitialize, ROLES_YAML } from "./_auth_gateway.ts";
 import { parsePolicy } from "../../src/config/load.ts";
 
 const SEC = () => Math.floor(Date.now() / 1000);
@@ -39,30 +39,11 @@ function policy(issuers: { issuer: string; extra?: string[] }[]): string {
 
 /** A raw `initialize` POST with a bearer token: status and the refusal sentence. */
 async function initialize(url: URL, token: string) {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: {
-      Authorization: `Bearer ${token}`,
-      "Content-Type": "application/json",
-      Accept: "application/json, text/event-stream",
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "raw", version: "0" },
-      },
-    }),
-  });
+  const response = await postInitialize(url, { Authorization: `Bearer ${token}` });
   const text = await response.text();
-  let description = "";
-  if (response.status === 401) description = JSON.parse(text).error_description;
   return {
     status: response.status,
-    description,
+    description: response.status === 401 ? JSON.parse(text).error_description : "",
     challenge: response.headers.get("www-authenticate"),
   };
 }
