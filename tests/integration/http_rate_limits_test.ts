@@ -1,11 +1,17 @@
 /**
  * The HTTP transport's request limits through the real gateway: requests
  * that end unauthenticated are limited per client address, authenticated
- * ones per identity, both set in the policy's `rate_limits.http`.
+ * ones per identity, both set in the policy's `rate_limits.http` or by flags.
+ * Both are charged when a request arrives, so what is admitted never exceeds
+ * burst + rate × time: floods, requests held open at a slow introspection
+ * endpoint, HTTP/1.1 pipelining on several connections, a Tailscale login
+ * header over TCP and a revoked credential are each held to that bound, and
+ * 5,000 calls at 64 in flight still pass under the defaults.
  */
 import assert from "node:assert/strict";
 import { parsePolicy } from "../../src/config/load.ts";
 import { connectHttp, runCli, startGateway } from "./_gateway.ts";
+import { authGateway, ROLES_YAML } from "./_auth_gateway.ts";
 
 const RULES = `
 rules:
@@ -393,6 +399,24 @@ auth:
   } finally {
     unix.close();
   }
+});
+
+Deno.test("a credential that stops working loses its pass: its failures are charged to the address", async () => {
+  await using gw = await authGateway(
+    `${RULES}identities:\n${ROLES_YAML}\n  bindings:\n    - { token: vera, roles: [viewer] }\n`,
+  );
+  await gw.start(["--http-rate-unauthenticated", "1:20"]);
+  const vera = await gw.mint("vera", "viewer");
+  // Signed in: the address remembers the credential.
+  assert.equal(await pingWith(gw.url, vera.token) !== 401, true);
+  const revoked = await gw.cli(["token", "revoke", vera.jti]);
+  assert.equal(revoked.code, 0, revoked.stderr);
+  // One at a time, so none is in flight when the first failure forgets the credential.
+  const statuses: number[] = [];
+  for (let i = 0; i < 30; i++) statuses.push(await pingWith(gw.url, vera.token));
+  const admitted = statuses.filter((s) => s === 401).length;
+  assert.ok(admitted >= 20 && admitted <= 21, `statuses ${statuses}`);
+  assert.equal(statuses.filter((s) => s === 429).length, 30 - admitted);
 });
 
 /** Sends `count` tool calls `inFlight` at a time through one client; returns the refusals. */
