@@ -60,7 +60,7 @@ Options:
 HTTP limits (flag, else TAILOPS_ + the flag in capitals with _, else default):
   --max-connections N            Connections open at once (default: 1024; lowered
                                  to the descriptor limit minus --fd-reserve)
-  --max-connections-per-peer N   Connections from one address (default: 128)
+  --max-connections-per-peer N   Connections from one address (default: 256)
   --headers-timeout DURATION     Time to send request headers (default: 10s)
   --request-timeout DURATION     Time to send a whole request (default: 30s)
   --keep-alive-timeout DURATION  Idle time between requests (default: 30s)

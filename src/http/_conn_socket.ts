@@ -32,7 +32,7 @@ export class ConnSocket extends Duplex {
   #closed = false;
   #timeoutMs = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #lastActivity = 0;
+  #lastActivity = Date.now();
 
   /**
    * Wraps a connection and starts reading from it.
@@ -53,6 +53,11 @@ export class ConnSocket extends Duplex {
       this.remoteFamily = "unix";
     }
     void this.#readLoop();
+  }
+
+  /** Milliseconds since the last byte read or written (or since the connection opened). */
+  get idleMs(): number {
+    return Date.now() - this.#lastActivity;
   }
 
   /** The peer as `Deno.serve` reports it, for the app's `remoteAddr` binding. */
