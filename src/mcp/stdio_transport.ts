@@ -19,6 +19,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { IdScanner } from "./_id_scanner.ts";
+import { idleWithin } from "./in_flight.ts";
 import {
   isRpcId,
   MAX_MESSAGE_BYTES,
@@ -124,16 +125,9 @@ export class StdioTransport implements Transport {
    * @param ms Longest wait.
    * @returns True when no request read is left unanswered.
    */
-  async answered(ms: number): Promise<boolean> {
-    if (this.#unanswered.size === 0) return true;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const all = new Promise<boolean>((resolve) => this.#answeredAll.push(() => resolve(true)));
-    const late = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
-    try {
-      return await Promise.race([all, late]);
-    } finally {
-      clearTimeout(timer);
-    }
+  answered(ms: number): Promise<boolean> {
+    if (this.#unanswered.size === 0) return Promise.resolve(true);
+    return idleWithin((resolve) => this.#answeredAll.push(resolve), ms);
   }
 
   /** Requests read and not yet answered. */

@@ -11,6 +11,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import postgres, { type Sql } from "postgres";
+import { absorbLateSocketErrors } from "./_late_socket_errors.ts";
 import { StateUnavailableError } from "./state_error.ts";
 import type { PostgresTarget } from "./state_url.ts";
 
@@ -38,21 +39,31 @@ export interface PgClientOptions {
 /** SQLSTATE classes that mean the server, not the query, is the problem. */
 const UNAVAILABLE_SQLSTATE = /^(08|53|57)/;
 
-/**
- * Driver errors raised before the statement reached the server: nothing ran,
- * so any statement may be sent again (refused or missing socket, a connect
- * that timed out, a write to a socket the server had already closed, a server
- * still starting up).
- */
-const NOT_SENT = new Set(["ECONNREFUSED", "ENOENT", "CONNECT_TIMEOUT", "EPIPE", "57P03"]);
+/** Connections in the pool. */
+const POOL_SIZE = 6;
 
 /**
- * Attempts per statement when a connection fails under it. A server restart
- * or `pg_terminate_backend` leaves every pooled connection dead at once; the
- * driver learns of each as its socket closes, so the first statement after
- * may meet one stale connection (rarely two) before a fresh one.
+ * Driver errors that mean the server is not there now (refused, no socket,
+ * connect timeout, full): the statement was not sent, and sending it again
+ * at once cannot help. The health probe notices the return.
  */
-const ATTEMPTS = 3;
+const SERVER_ABSENT = new Set(["ECONNREFUSED", "ENOENT", "CONNECT_TIMEOUT", "53300"]);
+
+/**
+ * Failures before the statement reached a server that is there: a write to a
+ * socket the server had already closed, or a connection refused at startup
+ * (57P03, "the database system is starting up" or "shutting down": seen on a
+ * new connection for a moment after a restart).
+ */
+const NOT_SENT = new Set(["EPIPE", "57P03"]);
+
+/**
+ * Attempts per statement when connections die under it. A server restart,
+ * a fast shutdown or `pg_terminate_backend` leaves every pooled connection
+ * dead at once, and the driver learns of each only as it is used or its
+ * socket closes: one attempt per pooled connection, and a fresh one.
+ */
+const ATTEMPTS = POOL_SIZE + 1;
 
 /** The query deadline passed (a stalled server): never retried. */
 class DeadlineError extends Error {
@@ -66,11 +77,16 @@ function isUnavailable(error: unknown): boolean {
   return true;
 }
 
-/** Whether a statement that failed this way may be sent once more. */
+/**
+ * Whether a statement that failed this way may be sent once more: its
+ * connection died (not the server, not the deadline, not the statement),
+ * and either the statement is idempotent or it provably never left.
+ */
 function mayRetry(error: unknown, idempotent: boolean): boolean {
   if (error instanceof DeadlineError || !isUnavailable(error)) return false;
-  const code = (error as { code?: unknown })?.code;
-  return idempotent || (typeof code === "string" && NOT_SENT.has(code));
+  const code = String((error as { code?: unknown })?.code ?? "");
+  if (SERVER_ABSENT.has(code)) return false;
+  return idempotent || NOT_SENT.has(code);
 }
 
 /** Options of {@linkcode PgClient.run}. */
@@ -116,6 +132,7 @@ export class PgClient {
    * @throws {Error} When the server cannot be reached (one sentence, no password).
    */
   static async connect(target: PostgresTarget, options: PgClientOptions = {}): Promise<PgClient> {
+    absorbLateSocketErrors();
     const sql = postgres({
       host: target.host,
       port: target.port,
@@ -123,7 +140,7 @@ export class PgClient {
       database: target.database,
       password: target.password?.reveal(),
       ssl: target.ssl === "disable" ? false : target.ssl === "require" ? "require" : "verify-full",
-      max: 6,
+      max: POOL_SIZE,
       connect_timeout: 5,
       idle_timeout: 60,
       // The driver waits before reopening a connection that closed on an
@@ -203,12 +220,12 @@ export class PgClient {
   }
 
   /**
-   * Runs queries with a deadline. A connection that fails under the body is
+   * Runs queries with a deadline. A connection that dies under the body is
    * replaced and the body sent again (up to {@linkcode ATTEMPTS} times, within
    * the deadline) when that is safe: always for an idempotent body, else
-   * only when the statement never reached the server. A connection failure
-   * that outlasts the retries, a stalled server or a server shutting down
-   * marks shared state unavailable; a statement the server refuses leaves
+   * only when the statement never reached the server; never when the server
+   * itself is gone. A connection failure that outlasts the retries, a
+   * stalled server or a server that is gone marks shared state unavailable; a statement the server refuses leaves
    * the state healthy. Either way the caller gets a
    * {@linkcode StateUnavailableError}: one sentence, never the driver's text.
    *
@@ -273,9 +290,11 @@ export class PgClient {
     }
     if (this.#health.ok || options.probe) {
       if (this.#health.ok) {
-        log.error("Shared state at {display} is unreachable: {reason}", {
+        log.error("Shared state at {display} is unreachable: {reason} ({detail})", {
           display: this.display,
           reason,
+          // The driver's own words, for the operator (never sent to a client).
+          detail: String((error as Error)?.message ?? error).split("\n")[0].slice(0, 300),
         });
       }
       this.#health = { ok: false, reason };
