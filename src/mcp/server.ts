@@ -31,6 +31,7 @@ import { serveCachedToolList, toolConfig } from "./tool_definitions.ts";
 import { ENVELOPE_GUIDE } from "./envelope.ts";
 import { type ResourceSources, serveResources } from "./resources.ts";
 import { VERSION } from "../version.ts";
+import { StateUnavailableError } from "../state/state_error.ts";
 import { servePrompts } from "./prompts.ts";
 import { outputLogFor } from "./log_stream.ts";
 
@@ -362,8 +363,13 @@ export function createMcpServer(
             structuredContent: outcome.result as unknown as Record<string, unknown>,
             isError: outcome.isError,
           };
-        } catch (error) {
+        } catch (caught) {
           await output?.close();
+          // Backstop: a shared-state failure from a step outside sharedState()
+          // is still refused with its one sentence, never as `internal`.
+          const error = caught instanceof StateUnavailableError
+            ? new CallError("shared_state_unavailable", caught.message)
+            : caught;
           if (error instanceof CallError) {
             core.metrics?.recordError(operation.name, error.code);
             await core.refusals?.record({

@@ -7,6 +7,11 @@
  * of it without buffering, answers every malformed line with a parse or
  * invalid-request error, and keeps serving.
  *
+ * It also keeps count of the requests it has read and not yet answered, so
+ * that a client which writes its requests and closes its input at once still
+ * gets every answer: the SDK's stdio entry queues messages while it builds a
+ * server, so the gateway's own in-flight count cannot see them yet.
+ *
  * It implements the SDK's `Transport` interface, which SDK v2 keeps, and
  * works in both directions (tests use it as a client transport).
  *
@@ -14,12 +19,15 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { IdScanner } from "./_id_scanner.ts";
+import { idleWithin } from "./in_flight.ts";
 import {
+  isRpcId,
   MAX_MESSAGE_BYTES,
   parseRpcMessage,
   RPC_ERROR,
   rpcError,
   type RpcErrorResponse,
+  type RpcId,
 } from "./rpc_message.ts";
 import type { JSONRPCMessage, Transport } from "./sdk.ts";
 
@@ -62,6 +70,9 @@ export class StdioTransport implements Transport {
   #skipping: IdScanner | null = null;
   #lastWrite: Promise<void> = Promise.resolve();
   #refused = 0;
+  /** Requests read and not yet answered, by id (a count: a duplicate id is its own request). */
+  readonly #unanswered = new Map<RpcId, number>();
+  #answeredAll: (() => void)[] = [];
   #started = false;
   #closed = false;
   #ended!: () => void;
@@ -103,6 +114,30 @@ export class StdioTransport implements Transport {
    * @returns When it has been handed to the output stream.
    */
   send(message: JSONRPCMessage | RpcErrorResponse): Promise<void> {
+    this.#settle(answeredId(message));
+    return this.#write(message);
+  }
+
+  /**
+   * Waits until every request read so far has been answered (or cancelled by
+   * the client), or `ms` has passed.
+   *
+   * @param ms Longest wait.
+   * @returns True when no request read is left unanswered.
+   */
+  answered(ms: number): Promise<boolean> {
+    if (this.#unanswered.size === 0) return Promise.resolve(true);
+    return idleWithin((resolve) => this.#answeredAll.push(resolve), ms);
+  }
+
+  /** Requests read and not yet answered. */
+  get unanswered(): number {
+    let count = 0;
+    for (const n of this.#unanswered.values()) count += n;
+    return count;
+  }
+
+  #write(message: JSONRPCMessage | RpcErrorResponse): Promise<void> {
     const line = this.#encoder.encode(JSON.stringify(message) + "\n");
     const write = this.#lastWrite.then(() => this.#writer.write(line));
     this.#lastWrite = write.catch((error) => {
@@ -135,6 +170,30 @@ export class StdioTransport implements Transport {
     return this.#whenClosed;
   }
 
+  #track(message: JSONRPCMessage): void {
+    const m = message as { method?: unknown; id?: unknown; params?: { requestId?: unknown } };
+    if (typeof m.method !== "string") return;
+    if (isRpcId(m.id)) {
+      this.#unanswered.set(m.id, (this.#unanswered.get(m.id) ?? 0) + 1);
+    } else if (m.method === "notifications/cancelled" && isRpcId(m.params?.requestId)) {
+      // A cancelled request gets no answer (MCP): stop waiting for one.
+      this.#settle(m.params.requestId);
+    }
+  }
+
+  #settle(id: unknown): void {
+    if (!isRpcId(id)) return;
+    const count = this.#unanswered.get(id);
+    if (count === undefined) return;
+    if (count > 1) this.#unanswered.set(id, count - 1);
+    else this.#unanswered.delete(id);
+    if (this.#unanswered.size === 0) {
+      for (const resolve of this.#answeredAll.splice(0)) {
+        resolve();
+      }
+    }
+  }
+
   async #read(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
     try {
       while (!this.#closed) {
@@ -143,7 +202,7 @@ export class StdioTransport implements Transport {
         this.#push(value);
       }
       // A last line without its newline is still a message.
-      if (!this.#closed && (this.#size > 0 || this.#skipping)) this.#endLine();
+      if (!this.#closed && (this.#size > 0 || this.#skipping)) this.#endLine(true);
     } catch (error) {
       if (!this.#closed) this.onerror?.(error instanceof Error ? error : new Error(String(error)));
     }
@@ -183,7 +242,8 @@ export class StdioTransport implements Transport {
     this.#parts = [];
   }
 
-  #endLine(): void {
+  /** @param atEnd The input ended without a newline after this line. */
+  #endLine(atEnd = false): void {
     const skipped = this.#skipping;
     const bytes = concat(this.#parts, this.#size);
     this.#parts = [];
@@ -211,7 +271,17 @@ export class StdioTransport implements Transport {
     if (text.endsWith("\r")) text = text.slice(0, -1);
     const parsed = parseRpcMessage(text);
     if ("message" in parsed) {
+      this.#track(parsed.message);
       this.onmessage?.(parsed.message);
+      return;
+    }
+    if (atEnd && parsed.error.error.code === RPC_ERROR.parseError) {
+      // Most likely a client that quit while writing: say so once, plainly.
+      log.warn(
+        "The client closed stdin in the middle of a message ({bytes} bytes after the last newline are not valid JSON): answered with a parse error",
+        { bytes: bytes.length },
+      );
+      this.#write(parsed.error).catch(() => {});
       return;
     }
     if (parsed.respond) this.#refuse(parsed.error);
@@ -220,7 +290,8 @@ export class StdioTransport implements Transport {
 
   #refuse(error: RpcErrorResponse): void {
     this.#note(error.error.message);
-    this.send(error).catch(() => {});
+    // Not `send`: an id recovered from a bad line may belong to a request in flight.
+    this.#write(error).catch(() => {});
   }
 
   #note(message: string): void {
@@ -231,6 +302,12 @@ export class StdioTransport implements Transport {
       log.warn("Refused {count} stdio messages so far", { count: this.#refused });
     }
   }
+}
+
+/** The id a response (result or error) answers; undefined for requests and notifications. */
+function answeredId(message: JSONRPCMessage | RpcErrorResponse): unknown {
+  const m = message as { method?: unknown; id?: unknown };
+  return m.method === undefined && ("result" in m || "error" in m) ? m.id : undefined;
 }
 
 function concat(parts: Uint8Array[], size: number): Uint8Array {
