@@ -6,26 +6,27 @@
  * real path the kernel reported for it, and each object we create or replace
  * is checked again through its descriptor:
  *
- * 1. Open the directory (`O_DIRECTORY`) and ask `readlink /proc/PID/fd/N`
- *    where it really is; it must lie under a write root's real path and hold
- *    none of the gateway's own files.
+ * 1. Open the directory (`O_DIRECTORY`) and ask the file helper
+ *    (`_local_fs_agent.ts`: `readlink /proc/PID/fd/N`) where it really is; it
+ *    must lie under a write root's real path and hold none of the gateway's
+ *    own files.
  * 2. Refuse a symlink or special file at the name (`lstat`) without opening
  *    it; open the current file, if any, with `O_NONBLOCK` and check through
  *    `/proc/PID/fd` that what was opened is the name itself. (Inside a
  *    worker with narrowed `read`/`write` grants, Deno opens paths without
  *    honouring `O_NOFOLLOW`, measured on 2.9.6: the flag alone proves nothing.)
- * 3. Keep the directory open. `mktemp` creates a temporary file, `O_EXCL`
+ * 3. Keep the directory open. The helper creates a temporary file, `O_EXCL`
  *    and mode 0600, through `/proc/PID/fd/DIRFD` (the magic link is the
  *    opened directory itself, wherever its path now leads). It is opened by
  *    name without `O_CREAT` (a swapped path can find nothing, never create
  *    anything), checked through `/proc/PID/fd`, given its mode bits by
  *    `fchmod`, written and synced.
- * 4. `ln -P -f` keeps the old file as `.NAME.tailops-prev` and `mv -T`
+ * 4. The helper keeps the old file as `.NAME.tailops-prev` (`link(2)`) and
  *    renames the temporary file over the name, both through the pinned
  *    directory's link: rename replaces a symlink swapped in at the name
- *    rather than following it. On any failure `rm` removes the temporary
- *    file the same way, so nothing of ours is left in a directory swapped
- *    in after the check.
+ *    rather than following it. On any failure it unlinks the temporary file
+ *    the same way, so nothing of ours is left in a directory swapped in after
+ *    the check.
  * 5. Open the name again and check it is our inode, at that path.
  *
  * Someone who can write inside the directory can still replace the file
@@ -38,7 +39,7 @@ import fs from "node:fs";
 import { createHash } from "node:crypto";
 import type { LocalFsConfig } from "../local_kind.ts";
 import type { FsWritePlan, FsWriteResult } from "../plan.ts";
-import { FsFailure, helper, isProtectedPlace, realPathOf, realRootsOf } from "./_local_fs.ts";
+import { agentOf, FsFailure, isProtectedPlace, realPathOf, realRootsOf } from "./_local_fs.ts";
 import { isUnderRoots } from "../plan.ts";
 
 const { O_RDONLY, O_WRONLY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = fs.constants;
@@ -108,7 +109,7 @@ async function currentDigest(
  * Writes a file under the plan's write roots (see the module doc for how).
  *
  * @param plan The plan.
- * @param config Real roots, protected files and the `readlink` helper.
+ * @param config Real roots, protected files and the file helper.
  * @returns What was written.
  * @throws {FsFailure} When the directory leads outside the roots, the name is a symlink or
  *   special file, the current content is not the expected one, or something changed meanwhile.
@@ -172,14 +173,11 @@ async function makeDirPinned(
     if (!isUnderRoots(parent, realRootsOf(plan.roots, config))) {
       refuse("forbidden", `Cannot write ${shown}: its real path lies outside the write roots`);
     }
-    // -p: a directory made meanwhile by someone else is fine (it is checked when opened).
-    await helper(
-      config.programs.mkdir ?? null,
-      "mkdir",
-      ["-p", "-m", "0755", "--", `/proc/${Deno.pid}/fd/${parentFd}/${name}`],
-      plan.timeoutMs,
-      `Cannot make the directory of ${shown}`,
-    );
+    // A directory made meanwhile by someone else is fine (it is checked when opened).
+    await agentOf(config).ask(["mkdir", String(parentFd), name, "0755"], {
+      timeoutMs: plan.timeoutMs,
+      failure: `Cannot make the directory of ${shown}`,
+    });
   } finally {
     fs.closeSync(parentFd);
   }
@@ -200,15 +198,12 @@ async function writeInPinnedDir(
   const { dir, name } = place;
   const shown = JSON.stringify(plan.path);
   const inDir = (file: string) => `${dir === "/" ? "" : dir}/${file}`;
-  const pinned = (file: string) => `/proc/${Deno.pid}/fd/${place.dirFd}/${file}`;
-  const run = (program: string, args: string[]) =>
-    helper(
-      config.programs[program] ?? null,
-      program,
-      args,
-      plan.timeoutMs,
-      `Cannot write ${shown}`,
-    );
+  // Names inside the pinned directory: the helper reaches them as /proc/PID/fd/DIRFD/NAME.
+  const inPinned = (op: string, ...names: string[]) =>
+    agentOf(config).ask([op, String(place.dirFd), ...names], {
+      timeoutMs: plan.timeoutMs,
+      failure: `Cannot write ${shown}`,
+    });
   const target = inDir(name);
   if (isProtectedPlace(target, "", config)) {
     refuse("forbidden", `Cannot write ${shown}: it holds the gateway's own secrets`);
@@ -239,13 +234,9 @@ async function writeInPinnedDir(
   if (sha256Of(content) !== plan.sha256) {
     refuse("bad_response", `Cannot write ${shown}: the content does not match its digest`);
   }
-  // mktemp creates it (O_EXCL, mode 0600) in the pinned directory; we only open what is there.
-  const made = await run("mktemp", [
-    "-p",
-    `/proc/${Deno.pid}/fd/${place.dirFd}`,
-    `.${name}.tailops-XXXXXXXXXX`,
-  ]);
-  const tempName = new TextDecoder().decode(made.bytes).trim().split("/").at(-1) ?? "";
+  // The helper creates it (O_EXCL, mode 0600) in the pinned directory; we only open what is there.
+  const made = await inPinned("mktemp", `.${name}.tailops-`);
+  const tempName = new TextDecoder().decode(made);
   if (!tempName.startsWith(`.${name}.tailops-`)) {
     refuse("bad_response", `Cannot write ${shown}: mktemp printed an unexpected name`);
   }
@@ -275,12 +266,12 @@ async function writeInPinnedDir(
     const tempIno = fs.fstatSync(fd).ino;
     let backup: string | null = null;
     if (plan.backup && current) {
-      // ln -P never follows a symlink; -f replaces the old backup in the pinned directory.
-      await run("ln", ["-P", "-f", "--", pinned(name), pinned(`.${name}.tailops-prev`)]);
+      // link(2) never follows a symlink; an old backup in the pinned directory is replaced.
+      await inPinned("link", name, `.${name}.tailops-prev`);
       backup = inDir(`.${name}.tailops-prev`);
     }
     // rename(2) between two names of the pinned directory: replaces a symlink at the name.
-    await run("mv", ["-f", "-T", "--", pinned(tempName), pinned(name)]);
+    await inPinned("rename", tempName, name);
     renamed = true;
     const check = await currentDigest(target, shown, config, plan.timeoutMs);
     if (check?.ino !== tempIno) {
@@ -299,7 +290,7 @@ async function writeInPinnedDir(
     if (fd !== undefined) fs.closeSync(fd);
     if (!renamed) {
       // Removed where it was made, whatever the directory's path leads to now.
-      await run("rm", ["-f", "--", pinned(tempName)]).catch(() => {});
+      await inPinned("unlink", tempName).catch(() => {});
     }
   }
 }
