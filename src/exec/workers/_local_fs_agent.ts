@@ -190,6 +190,19 @@ export class FsAgent {
     });
   }
 
+  /**
+   * Ends the helper process now, failing what still waits on it; the next request starts a
+   * new one.
+   *
+   * @returns Once the process has ended.
+   */
+  async close(): Promise<void> {
+    const running = this.#running;
+    if (!running) return;
+    this.#stop(running, { code: "forbidden", message: "The file helper was closed" });
+    await running.child.status;
+  }
+
   #start(perl: string): Running {
     const child = new Deno.Command(perl, {
       args: ["-e", SCRIPT, "--", String(Deno.pid), String(LIST_OUTPUT_CAP)],
