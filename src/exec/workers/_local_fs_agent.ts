@@ -5,6 +5,13 @@
  * directory, and create, link, rename or remove a name inside an opened
  * directory through its `/proc/PID/fd/DIRFD/NAME` link.
  *
+ * Requests: `where FD` (the link's target), `list FD` (target, whether the
+ * listing was cut, then `find -printf`-style records), `mktemp DIRFD PREFIX`
+ * (a new file, `O_EXCL`, mode 0600; its name), `replace DIRFD TEMP NAME
+ * BACKUP` (link NAME to BACKUP unless BACKUP is empty, rename TEMP over NAME,
+ * then `dev:ino` of what NAME holds), `unlink DIRFD NAME`, `mkdir DIRFD NAME
+ * MODE`.
+ *
  * Why a process at all: Deno refuses `/proc/PID/fd` to anything short of
  * `--allow-all` and has no `openat()`, so the race-free checks must be made
  * by another process. Why one that stays: a spawn costs ~1.5 ms, about as
@@ -89,14 +96,16 @@ while (defined(my $line = <STDIN>)) {
       last unless $!{EEXIST};
     }
     defined $made ? out('ok', $made) : fail();
-  } elsif ($op eq 'link') {
+  } elsif ($op eq 'replace') {
     my ($from, $to) = (at($a[0], $a[1]), at($a[0], $a[2])); defined $to && defined $from or (bad(), next);
-    my $ok = link($from, $to);
-    for (1 .. 3) { last if $ok || !$!{EEXIST}; unlink($to); $ok = link($from, $to) }
-    $ok ? out('ok') : fail();
-  } elsif ($op eq 'rename') {
-    my ($from, $to) = (at($a[0], $a[1]), at($a[0], $a[2])); defined $to && defined $from or (bad(), next);
-    rename($from, $to) ? out('ok') : fail();
+    if ($a[3] ne '') {
+      my $keep = at($a[0], $a[3]) // (bad(), next);
+      my $ok = link($to, $keep);
+      for (1 .. 3) { last if $ok || !$!{EEXIST}; unlink($keep); $ok = link($to, $keep) }
+      $ok or (fail(), next);
+    }
+    rename($from, $to) or (fail(), next);
+    my @s = lstat($to); out('ok', @s ? "$s[0]:$s[1]" : '');
   } elsif ($op eq 'unlink') {
     my $p = at($a[0], $a[1]) // (bad(), next);
     unlink($p) || $!{ENOENT} ? out('ok') : fail();

@@ -21,13 +21,14 @@
  *    name without `O_CREAT` (a swapped path can find nothing, never create
  *    anything), checked through `/proc/PID/fd`, given its mode bits by
  *    `fchmod`, written and synced.
- * 4. The helper keeps the old file as `.NAME.tailops-prev` (`link(2)`) and
- *    renames the temporary file over the name, both through the pinned
- *    directory's link: rename replaces a symlink swapped in at the name
- *    rather than following it. On any failure it unlinks the temporary file
- *    the same way, so nothing of ours is left in a directory swapped in after
- *    the check.
- * 5. Open the name again and check it is our inode, at that path.
+ * 4. In one request the helper keeps the old file as `.NAME.tailops-prev`
+ *    (`link(2)`), renames the temporary file over the name and `lstat`s the
+ *    name, all through the pinned directory's link: rename replaces a
+ *    symlink swapped in at the name rather than following it. On any failure
+ *    it unlinks the temporary file the same way, so nothing of ours is left
+ *    in a directory swapped in after the check.
+ * 5. The name in the pinned directory must now hold our inode (`dev:ino` of
+ *    that `lstat` against the temporary file's `fstat`).
  *
  * Someone who can write inside the directory can still replace the file
  * after we are done, as they could before: the guarantee is that the
@@ -238,7 +239,7 @@ async function writeInPinnedDir(
   const made = await inPinned("mktemp", `.${name}.tailops-`);
   const tempName = new TextDecoder().decode(made);
   if (!tempName.startsWith(`.${name}.tailops-`)) {
-    refuse("bad_response", `Cannot write ${shown}: mktemp printed an unexpected name`);
+    refuse("bad_response", `Cannot write ${shown}: the file helper made an unexpected name`);
   }
   const temp = inDir(tempName);
   let renamed = false;
@@ -263,18 +264,15 @@ async function writeInPinnedDir(
       fs.fchownSync(fd, Number(plan.owner ?? -1), Number(plan.group ?? -1));
     }
     fs.fsyncSync(fd);
-    const tempIno = fs.fstatSync(fd).ino;
-    let backup: string | null = null;
-    if (plan.backup && current) {
-      // link(2) never follows a symlink; an old backup in the pinned directory is replaced.
-      await inPinned("link", name, `.${name}.tailops-prev`);
-      backup = inDir(`.${name}.tailops-prev`);
-    }
-    // rename(2) between two names of the pinned directory: replaces a symlink at the name.
-    await inPinned("rename", tempName, name);
+    const ours = fs.fstatSync(fd);
+    const backup = plan.backup && current ? `.${name}.tailops-prev` : "";
+    // One request: link(2) keeps the old file as the backup (never following a symlink,
+    // replacing an old backup), rename(2) puts ours over the name (replacing a symlink swapped
+    // in there rather than following it), then lstat says what the name now holds — all
+    // through the pinned directory's link.
+    const placed = await inPinned("replace", tempName, name, backup);
     renamed = true;
-    const check = await currentDigest(target, shown, config, plan.timeoutMs);
-    if (check?.ino !== tempIno) {
+    if (new TextDecoder().decode(placed) !== `${ours.dev}:${ours.ino}`) {
       refuse("forbidden", `Cannot write ${shown}: it changed while it was being replaced`);
     }
     return {
@@ -284,7 +282,7 @@ async function writeInPinnedDir(
       sha256: plan.sha256,
       previousSha256,
       changed: true,
-      backup,
+      backup: backup ? inDir(backup) : null,
     };
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
