@@ -168,6 +168,27 @@ Deno.test({
 });
 
 Deno.test({
+  name: "an idle file helper ends, and the next request starts a new one",
+  ignore: PERL === null,
+  async fn() {
+    const agent = new FsAgent(PERL, { idleMs: 100 });
+    const fd = fs.openSync("/", fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      const where = () => agent.ask(["where", String(fd)], { timeoutMs: 60_000, failure: "Test" });
+      await where();
+      const [first] = await helperPids();
+      assert.ok(first, "a helper runs after the first request");
+      assert.ok(await eventually(async () => (await helperPids()).length === 0), "it ended idle");
+      // Answered by a new helper (the first one is gone).
+      assert.equal(new TextDecoder().decode(await where()), "/");
+    } finally {
+      fs.closeSync(fd);
+      await agent.close();
+    }
+  },
+});
+
+Deno.test({
   name:
     "hostile file names are written, listed and read exactly through the local worker's file helper",
   ignore: PERL === null,
