@@ -65,10 +65,10 @@ function ok<T>(outcome: ExecOutcome): T {
 
 Deno.test({
   name: "without perl the file helper refuses with program_missing in one line",
-  fn() {
+  async fn() {
     const agent = new FsAgent(null);
-    assert.throws(
-      () => agent.ask(["where", "0"], { timeoutMs: 1000, failure: "x" }),
+    await assert.rejects(
+      agent.ask(["where", "0"], { timeoutMs: 1000, failure: "x" }),
       (error: unknown) =>
         error instanceof FsFailure && error.failure.code === "program_missing" &&
         !error.message.includes("\n") && /perl is not installed/.test(error.message),
@@ -116,6 +116,8 @@ Deno.test({
           ["mkdir", String(fd), ".."],
           ["exec", "id"],
           ["where", "999999"],
+          // A NUL would shift later fields (unlink "a", not "a\0b"): refused before sending.
+          ["unlink", String(fd), "a\u0000b"],
         ]
       ) await refused(fields);
       // Still serving after every refusal, and nothing was made.

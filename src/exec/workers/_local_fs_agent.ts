@@ -161,7 +161,7 @@ export class FsAgent {
    * @throws {FsFailure} `program_missing` without perl, `timeout`, or `forbidden` when the
    *   system call failed or the helper ended.
    */
-  ask(
+  async ask(
     fields: readonly string[],
     options: { timeoutMs: number; failure: string },
   ): Promise<Uint8Array> {
@@ -171,13 +171,20 @@ export class FsAgent {
         message: "perl is not installed on this host; file access on the gateway host needs it",
       });
     }
+    if (fields.some((field) => field.includes("\0"))) {
+      // Fields are NUL-separated: one inside a name would shift every later argument.
+      throw new FsFailure({
+        code: "forbidden",
+        message: `${options.failure}: a name holds a NUL byte`,
+      });
+    }
     const running = this.#running ?? this.#start(this.perl);
     if (running.idle !== undefined) clearTimeout(running.idle);
     running.idle = undefined;
     const body = encoder.encode(fields.join("\0"));
     const frame = new Uint8Array([...encoder.encode(`${body.length}\n`), ...body]);
     const { failure, timeoutMs } = options;
-    return new Promise<Uint8Array>((resolve, reject) => {
+    return await new Promise<Uint8Array>((resolve, reject) => {
       const timer = setTimeout(() => {
         // Answers come in order: one that is late holds every later one, so the process goes.
         this.#stop(running, {
