@@ -16,9 +16,11 @@
  * `--allow-all` and has no `openat()`, so the race-free checks must be made
  * by another process. Why one that stays: a spawn costs ~1.5 ms, about as
  * much as a whole call; a request on its pipe costs tens of microseconds.
- * It makes exactly the system calls the one-shot helpers (`readlink`, `find`,
- * `mktemp`, `ln`, `mv`, `rm`, `mkdir`) made, on the same paths, so the race
- * argument of `_local_fs.ts` and `_local_fs_write.ts` is unchanged.
+ * It makes the system calls the one-shot helpers (`readlink`, `find`,
+ * `mktemp`, `ln`, `mv`, `rm`, `mkdir`) made, on the same `/proc/PID/fd/…`
+ * paths, so the race argument of `_local_fs.ts` and `_local_fs_write.ts` is
+ * unchanged; a write's final check is now an `lstat` of the replaced name
+ * through the same pinned link, right after the rename.
  *
  * perl-base is Essential on Debian and Ubuntu (always installed); only its
  * own modules are used (Fcntl, Errno; Time::HiRes for sub-second mtimes when
