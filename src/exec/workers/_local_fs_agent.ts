@@ -261,6 +261,11 @@ export class FsAgent {
           const newline = pending.indexOf(10);
           if (newline < 0) break;
           const length = Number(new TextDecoder().decode(pending.subarray(0, newline)));
+          if (!Number.isSafeInteger(length) || length < 0) {
+            // Never printed by the script above; if it were, no later answer could be trusted.
+            this.#stop(running, { code: "forbidden", message: "The file helper answered garbage" });
+            return;
+          }
           if (pending.length < newline + 1 + length) break;
           const answer = pending.slice(newline + 1, newline + 1 + length);
           pending = pending.slice(newline + 1 + length);
