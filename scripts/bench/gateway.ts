@@ -418,9 +418,14 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
         per(s.readDirAsync, s.readDirSync),
       ],
       [
-        "spawn of find listing 5 entries (the local worker's one process per listing)",
+        "spawn of find listing 5 entries (what a local listing cost before the file helper)",
         ms(s.spawnFind),
         `${per(s.spawnFind, bareSeq.p50)} of a bare call`,
+      ],
+      [
+        "listing of 5 entries by the local worker's long-lived file helper (one request)",
+        ms(s.helperList),
+        `${per(s.helperList, bareSeq.p50)} of a bare call`,
       ],
     ]);
     const startup = table(["Measure", "value", "target"], [

@@ -17,6 +17,7 @@ import type {
   PlanResult,
   SequencePlan,
 } from "../exec/plan.ts";
+import { LOCAL_FILE_HELPER } from "../exec/local_kind.ts";
 import { hostPathSchema } from "./_host_schemas.ts";
 import { rootsFor } from "./file.ts";
 import { defineOperation, OperationError, targetLimits, usesSudo } from "./operation.ts";
@@ -25,13 +26,12 @@ import { type Template, templateSecrets } from "../config/templates_load.ts";
 import { maskSecrets, renderTemplate, variablesSchema } from "./_file_template.ts";
 
 /**
- * Programs a write on the gateway host runs (see `_local_fs_write.ts`):
- * `readlink` says where an opened directory or file really is; `mktemp`,
- * `ln`, `mv`, `rm` and `mkdir` (stack_deploy's missing project directory)
- * create, link, rename and remove names through the pinned directory's
- * `/proc/PID/fd` link.
+ * Programs a write on the gateway host runs (see `_local_fs_write.ts`): the
+ * file helper says where an opened directory or file really is and creates,
+ * links, renames and removes names (stack_deploy's missing project directory
+ * too) through the pinned directory's `/proc/PID/fd` link.
  */
-export const WRITE_HELPERS: readonly string[] = ["readlink", "mktemp", "ln", "mv", "rm", "mkdir"];
+export const WRITE_HELPERS: readonly string[] = [LOCAL_FILE_HELPER];
 
 /** Largest file content accepted, in bytes. */
 export const MAX_WRITE_BYTES = 1024 * 1024;

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import type { Stack } from "../config/stacks_load.ts";
 import type { SequencePlan } from "../exec/plan.ts";
+import { LOCAL_FILE_HELPER } from "../exec/local_kind.ts";
 import { defineOperation, type Operation, OperationError, targetLimits } from "./operation.ts";
 import {
   containersOf,
@@ -71,7 +72,7 @@ export function stackDiff(stacks: readonly Stack[]): Operation {
     mutates: false,
     destructive: false,
     paramReach: PROJECT_DIR_REACH,
-    programs: ["readlink", "docker"],
+    programs: [LOCAL_FILE_HELPER, "docker"],
     secrets: stackSecrets(stacks),
     plan: (args, target): SequencePlan => {
       const stack = stackNamed(stacks, args.stack);
