@@ -97,6 +97,23 @@ export class ConnSocket extends Duplex {
     this.#writeAll(bytes).then(() => callback(), (error) => callback(error));
   }
 
+  // node:http corks the socket around a response's pieces (status line and
+  // headers, chunk size, data, CRLF, the last chunk): they reach the peer in
+  // one write instead of one system call each.
+  override _writev(
+    chunks: { chunk: Uint8Array | string; encoding: BufferEncoding }[],
+    callback: (error?: Error | null) => void,
+  ): void {
+    const parts = chunks.map(({ chunk, encoding }) =>
+      typeof chunk === "string" ? Buffer.from(chunk, encoding) : chunk
+    );
+    this.#touch();
+    this.#writeAll(parts.length === 1 ? parts[0] : Buffer.concat(parts)).then(
+      () => callback(),
+      (error) => callback(error),
+    );
+  }
+
   // Deno's `write` may write fewer bytes than given: write the rest too.
   async #writeAll(bytes: Uint8Array): Promise<void> {
     let offset = 0;

@@ -60,6 +60,31 @@ function toRequest(req: IncomingMessage, origin: string, signal: AbortSignal): R
   } as RequestInit);
 }
 
+/**
+ * How long an event stream's headers wait for its first event, so that a
+ * call answered within this time leaves in one write (headers, event, end).
+ */
+const HOLD_HEADERS_MS = 20;
+
+const WAITING = Symbol("waiting");
+const NOW = Promise.resolve(WAITING);
+
+/**
+ * The read's result if it is already settled (`ms` 0) or settles within
+ * `ms`, else {@linkcode WAITING} (the read stays pending: await it later).
+ * A read is settled at once when the stream already holds a chunk or has
+ * closed, as the SDK's stream has right after it enqueues an answer.
+ */
+function settledWithin<T>(read: Promise<T>, ms: number): Promise<T | typeof WAITING> {
+  // Both settled: `race` takes the first in order, so a settled read wins.
+  if (ms === 0) return Promise.race([read, NOW]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<typeof WAITING>((resolve) => {
+    timer = setTimeout(() => resolve(WAITING), ms);
+  });
+  return Promise.race([read, deadline]).finally(() => clearTimeout(timer));
+}
+
 async function writeResponse(
   response: Response,
   res: ServerResponse,
@@ -91,13 +116,27 @@ async function writeResponse(
   const cancel = () => void reader.cancel().catch(() => {});
   closed.addEventListener("abort", cancel, { once: true });
   try {
+    // Stored, not sent: the headers leave with the first event when it comes
+    // soon (a call's answer), at the deadline otherwise (a quiet stream).
     res.writeHead(response.status, response.statusText || undefined, headers);
-    // Sent at once: the client waits for the headers before the first event.
-    res.flushHeaders();
+    let pending = reader.read();
+    let result = await settledWithin(pending, HOLD_HEADERS_MS);
+    if (result === WAITING) res.flushHeaders();
     while (!closed.aborted) {
-      const chunk = await reader.read();
-      if (chunk.done) break;
-      if (!res.write(chunk.value)) {
+      if (result === WAITING) result = await pending;
+      if (result.done || closed.aborted) break;
+      // Corked: this event, those already queued behind it and, when the
+      // stream has ended too, the last chunk leave in one write.
+      res.cork();
+      let room = true;
+      do {
+        room = res.write(result.value) && room;
+        pending = reader.read();
+        result = await settledWithin(pending, 0);
+      } while (result !== WAITING && !result.done && !closed.aborted);
+      if (result !== WAITING && result.done) break;
+      res.uncork();
+      if (!room) {
         await new Promise<void>((resolve) => {
           res.once("drain", resolve);
           res.once("close", resolve);
