@@ -32,6 +32,7 @@ export class ConnSocket extends Duplex {
   #closed = false;
   #timeoutMs = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerDue = 0;
   #lastActivity = 0;
 
   /**
@@ -165,8 +166,14 @@ export class ConnSocket extends Duplex {
   setTimeout(ms: number, callback?: () => void): this {
     if (callback) this.on("timeout", callback);
     this.#timeoutMs = ms > 0 ? ms : 0;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    // node:http turns the keep-alive timeout off and on around every
+    // request: an armed timer that fires no later than the new idle time
+    // would end is kept (when it fires it re-arms for what is left, or
+    // stops when the timeout is off); only one that would fire too late goes.
+    if (this.#timeoutMs > 0 && this.#timerDue > Date.now() + this.#timeoutMs) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     this.#touch();
     return this;
   }
@@ -177,6 +184,7 @@ export class ConnSocket extends Duplex {
     this.#lastActivity = Date.now();
     if (this.#timeoutMs === 0 || this.#timer !== undefined || this.#closed) return;
     const arm = (delay: number) => {
+      this.#timerDue = Date.now() + delay;
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         if (this.#closed || this.#timeoutMs === 0) return;

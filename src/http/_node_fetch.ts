@@ -47,42 +47,74 @@ function requestBody(req: IncomingMessage): ReadableStream<Uint8Array> {
 }
 
 function toRequest(req: IncomingMessage, origin: string, signal: AbortSignal): Request {
-  const headers = new Headers();
-  const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
   const method = req.method ?? "GET";
   const hasBody = method !== "GET" && method !== "HEAD";
-  return new Request(origin + req.url, {
+  const request = new Request(origin + req.url, {
     method,
-    headers,
     signal,
     ...(hasBody ? { body: requestBody(req), duplex: "half" } : {}),
   } as RequestInit);
+  // Appended to the Request's own list: a `headers` init would be copied
+  // through WebIDL's conversion (sorted, combined, ~20 KB per request).
+  const headers = request.headers;
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
+  return request;
 }
 
 /**
  * How long an event stream's headers wait for its first event, so that a
  * call answered within this time leaves in one write (headers, event, end).
+ * A stream still quiet then gets its headers within twice this.
  */
 const HOLD_HEADERS_MS = 20;
+
+/** Responses whose headers wait for their first event, with when they started waiting. */
+const held = new Map<ServerResponse, number>();
+let holdTicker: ReturnType<typeof setInterval> | undefined;
+
+// One ticker for every held response (not a timer per response): it sends
+// the headers of those that waited past the deadline and stops when none wait.
+function sendOverdueHeaders(): void {
+  const due = Date.now() - HOLD_HEADERS_MS;
+  for (const [res, since] of held) {
+    if (since > due) continue;
+    held.delete(res);
+    if (!res.destroyed) res.flushHeaders();
+  }
+  if (held.size === 0) {
+    clearInterval(holdTicker);
+    holdTicker = undefined;
+  }
+}
+
+/**
+ * Holds a response's stored headers until its first write, or until the
+ * deadline passes.
+ *
+ * @returns Ends the hold (call it before the first write).
+ */
+function holdHeaders(res: ServerResponse): () => void {
+  held.set(res, Date.now());
+  if (holdTicker === undefined) {
+    holdTicker = setInterval(sendOverdueHeaders, HOLD_HEADERS_MS);
+    Deno.unrefTimer(holdTicker as unknown as number);
+  }
+  return () => void held.delete(res);
+}
 
 const WAITING = Symbol("waiting");
 const NOW = Promise.resolve(WAITING);
 
 /**
- * The read's result if it is already settled (`ms` 0) or settles within
- * `ms`, else {@linkcode WAITING} (the read stays pending: await it later).
- * A read is settled at once when the stream already holds a chunk or has
- * closed, as the SDK's stream has right after it enqueues an answer.
+ * The read's result when it has already settled, else {@linkcode WAITING}
+ * (the read stays pending: await it later). A read settles at once when the
+ * stream already holds a chunk or has closed, as the SDK's stream has right
+ * after it enqueues an answer.
  */
-function settledWithin<T>(read: Promise<T>, ms: number): Promise<T | typeof WAITING> {
-  // Both settled: `race` takes the first in order, so a settled read wins.
-  if (ms === 0) return Promise.race([read, NOW]);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<typeof WAITING>((resolve) => {
-    timer = setTimeout(() => resolve(WAITING), ms);
-  });
-  return Promise.race([read, deadline]).finally(() => clearTimeout(timer));
+function settledNow<T>(read: Promise<T>): Promise<T | typeof WAITING> {
+  // Both may be settled: `race` takes the first in order, so a settled read wins.
+  return Promise.race([read, NOW]);
 }
 
 async function writeResponse(
@@ -91,11 +123,13 @@ async function writeResponse(
   closed: AbortSignal,
 ): Promise<void> {
   const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of response.headers) {
+  // forEach, not the iterator: no result object per header.
+  let cookies = false;
+  response.headers.forEach((value, name) => {
     if (name !== "set-cookie") headers[name] = value;
-  }
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length > 0) headers["set-cookie"] = cookies;
+    else cookies = true;
+  });
+  if (cookies) headers["set-cookie"] = response.headers.getSetCookie();
   if (response.body === null) {
     res.writeHead(response.status, response.statusText || undefined, headers);
     res.end();
@@ -119,20 +153,26 @@ async function writeResponse(
     // Stored, not sent: the headers leave with the first event when it comes
     // soon (a call's answer), at the deadline otherwise (a quiet stream).
     res.writeHead(response.status, response.statusText || undefined, headers);
-    let pending = reader.read();
-    let result = await settledWithin(pending, HOLD_HEADERS_MS);
-    if (result === WAITING) res.flushHeaders();
+    const release = holdHeaders(res);
+    let result: ReadableStreamReadResult<Uint8Array> | typeof WAITING;
+    try {
+      result = await reader.read();
+    } finally {
+      release();
+    }
+    let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
     while (!closed.aborted) {
-      if (result === WAITING) result = await pending;
+      if (result === WAITING) result = await pending!;
       if (result.done || closed.aborted) break;
       // Corked: this event, those already queued behind it and, when the
-      // stream has ended too, the last chunk leave in one write.
+      // stream has ended too, the last chunk leave in one write (with the
+      // headers, when they were still held).
       res.cork();
       let room = true;
       do {
         room = res.write(result.value) && room;
         pending = reader.read();
-        result = await settledWithin(pending, 0);
+        result = await settledNow(pending);
       } while (result !== WAITING && !result.done && !closed.aborted);
       if (result !== WAITING && result.done) break;
       res.uncork();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConnSocket } from "../../src/http/_conn_socket.ts";
-import { listenHttp } from "../../src/http/listener.ts";
+import { DEFAULT_LISTENER_LIMITS, listenHttp } from "../../src/http/listener.ts";
 
 const encoder = new TextEncoder();
 
@@ -214,5 +214,40 @@ Deno.test("a large event stream read slowly arrives complete and in order", asyn
     assert.equal(received, chunk * count);
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("a kept-alive connection answers again, then is closed once idle past the keep-alive time", async () => {
+  const listener = listenHttp({ hostname: "127.0.0.1", port: 0 }, {
+    ...DEFAULT_LISTENER_LIMITS,
+    keepAliveTimeoutMs: 300,
+  });
+  listener.serve(() => Response.json({ ok: true }));
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  try {
+    const request = encoder.encode("GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    const buffer = new Uint8Array(4096);
+    for (let i = 0; i < 3; i++) {
+      await conn.write(request);
+      let text = "";
+      while (!text.endsWith('{"ok":true}')) {
+        const n = await conn.read(buffer);
+        assert.notEqual(n, null, `the connection closed before answer ${i + 1}: ${text}`);
+        text += new TextDecoder().decode(buffer.subarray(0, n!));
+      }
+      assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.match(text, /\r\nConnection: keep-alive\r\n/i);
+    }
+    // Idle now: the listener closes it (the read sees the end), not the test.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      conn.read(buffer).then((n) => (n === null ? "closed" : `read ${n} more bytes`)),
+      new Promise((r) => timer = setTimeout(() => r("still open after 30 s"), 30_000)),
+    ]);
+    clearTimeout(timer);
+    assert.equal(outcome, "closed");
+  } finally {
+    conn.close();
+    await listener.close(0);
   }
 });
