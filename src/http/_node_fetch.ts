@@ -46,13 +46,64 @@ function requestBody(req: IncomingMessage): ReadableStream<Uint8Array> {
   }, { highWaterMark: 4 });
 }
 
-function toRequest(req: IncomingMessage, origin: string, signal: AbortSignal): Request {
+/**
+ * A body with a `Content-Length` up to this size is read whole before the
+ * handler runs (an MCP message is a few hundred bytes): one buffer instead of
+ * a stream fed chunk by chunk. Larger or chunked bodies are streamed, so a
+ * refusal (413, 401) still goes out before they are read.
+ */
+const WHOLE_BODY_BYTES = 64 * 1024;
+
+/** The declared body length when the body is small enough to read whole, else undefined. */
+function smallBodyLength(req: IncomingMessage): number | undefined {
+  if (req.headers["transfer-encoding"] !== undefined) return undefined;
+  const declared = req.headers["content-length"];
+  if (declared === undefined || !/^\d{1,6}$/.test(declared)) return undefined;
+  const length = Number(declared);
+  return length <= WHOLE_BODY_BYTES ? length : undefined;
+}
+
+/**
+ * Reads a body of known length whole (node:http's parser holds the client
+ * to its `Content-Length`).
+ *
+ * @returns The bytes, or undefined when the request ended or failed short of them.
+ */
+function wholeBody(req: IncomingMessage, length: number): Promise<Uint8Array | undefined> {
+  return new Promise((resolve) => {
+    const body = new Uint8Array(length);
+    let at = 0;
+    const done = (bytes: Uint8Array | undefined) => {
+      req.off("data", onData);
+      resolve(bytes);
+    };
+    const onData = (chunk: Buffer) => {
+      if (at + chunk.byteLength > length) return done(undefined);
+      body.set(chunk, at);
+      at += chunk.byteLength;
+    };
+    req.on("data", onData);
+    req.once("end", () => done(at === length ? body : undefined));
+    req.once("error", () => done(undefined));
+    req.once("aborted", () => done(undefined));
+  });
+}
+
+function toRequest(
+  req: IncomingMessage,
+  origin: string,
+  options: { signal: AbortSignal; body?: Uint8Array },
+): Request {
   const method = req.method ?? "GET";
   const hasBody = method !== "GET" && method !== "HEAD";
   const request = new Request(origin + req.url, {
     method,
-    signal,
-    ...(hasBody ? { body: requestBody(req), duplex: "half" } : {}),
+    signal: options.signal,
+    ...(!hasBody
+      ? {}
+      : options.body !== undefined
+      ? { body: options.body }
+      : { body: requestBody(req), duplex: "half" }),
   } as RequestInit);
   // Appended to the Request's own list: a `headers` init would be copied
   // through WebIDL's conversion (sorted, combined, ~20 KB per request).
@@ -226,30 +277,42 @@ export function nodeRequestListener(
       hostname: socket.remoteAddress ?? "",
       port: socket.remotePort ?? 0,
     };
-    let request: Request;
-    try {
-      request = toRequest(req, origin(), aborted.signal);
-    } catch {
-      return badRequest(res, "Bad request: the request line or headers cannot be parsed");
+    const method = req.method ?? "GET";
+    const length = method === "GET" || method === "HEAD" ? undefined : smallBodyLength(req);
+    if (length === undefined) return answer(undefined);
+    wholeBody(req, length).then((body) => {
+      // Short of its length: the client went away or timed out; node:http closes it.
+      if (body !== undefined && !aborted.signal.aborted) answer(body);
+    });
+
+    function answer(body: Uint8Array | undefined): void {
+      let request: Request;
+      try {
+        request = toRequest(req, origin(), { signal: aborted.signal, body });
+      } catch {
+        return badRequest(res, "Bad request: the request line or headers cannot be parsed");
+      }
+      Promise.resolve()
+        .then(() => handler(request, peer))
+        .then((response) => writeResponse(response, res, aborted.signal))
+        .catch((error) => {
+          // A client that went away mid-request is not the gateway's failure.
+          if (!aborted.signal.aborted) {
+            log.error("Answering {method} {path} failed: {error}", {
+              method: req.method,
+              path: url.split("?")[0],
+              error: error instanceof Error ? error.message : String(error),
+            });
+          }
+          if (!res.headersSent && !aborted.signal.aborted) {
+            res.writeHead(500, { "Content-Type": "application/json", Connection: "close" });
+            res.end(
+              JSON.stringify({ error: "internal", error_description: "The gateway failed" }),
+            );
+          } else {
+            res.destroy();
+          }
+        });
     }
-    Promise.resolve()
-      .then(() => handler(request, peer))
-      .then((response) => writeResponse(response, res, aborted.signal))
-      .catch((error) => {
-        // A client that went away mid-request is not the gateway's failure.
-        if (!aborted.signal.aborted) {
-          log.error("Answering {method} {path} failed: {error}", {
-            method: req.method,
-            path: url.split("?")[0],
-            error: error instanceof Error ? error.message : String(error),
-          });
-        }
-        if (!res.headersSent && !aborted.signal.aborted) {
-          res.writeHead(500, { "Content-Type": "application/json", Connection: "close" });
-          res.end(JSON.stringify({ error: "internal", error_description: "The gateway failed" }));
-        } else {
-          res.destroy();
-        }
-      });
   };
 }
