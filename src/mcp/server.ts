@@ -132,9 +132,17 @@ function visibleLookup(
   caller: Identity | undefined,
   tools: { byName: ReadonlyMap<string, Operation>; schemas: ReadonlyMap<string, ArgumentSchema> },
 ): ToolLookup {
+  // The guard asks `has` then `get` for the same name: decide it once.
+  let asked: string | undefined;
+  let visible = false;
   const has = (name: string) => {
-    const operation = tools.byName.get(name);
-    return caller !== undefined && operation !== undefined && isVisible(core, caller, operation);
+    if (name !== asked) {
+      asked = name;
+      const operation = tools.byName.get(name);
+      visible = caller !== undefined && operation !== undefined &&
+        isVisible(core, caller, operation);
+    }
+    return visible;
   };
   return { has, get: (name) => (has(name) ? tools.schemas.get(name) : undefined) };
 }
