@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { GATEWAY_V8_FLAGS } from "../../src/cli/launch.ts";
 import { REPO_ROOT } from "./_util.ts";
 
 /** A server subprocess that listens on loopback. */
@@ -45,6 +46,9 @@ export async function spawnListening(
   const child = new Deno.Command(Deno.execPath(), {
     args: [...args],
     cwd: REPO_ROOT,
+    // Without it `deno run` looks up dl.deno.land for its update check (DNS
+    // off loopback) from every server the benchmark starts.
+    env: { DENO_NO_UPDATE_CHECK: "1" },
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -105,14 +109,10 @@ export async function spawnListening(
 }
 
 /**
- * The runtime flags `deno task start` gives the gateway (its `--v8-flags`),
- * read from deno.json so the benchmark runs the gateway as users do.
+ * The runtime flags `tailops launch` (what `deno task start` runs) gives the
+ * gateway, so the benchmark runs the gateway as users do.
  */
-export const GATEWAY_RUNTIME_FLAGS: readonly string[] = (() => {
-  const config = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`));
-  const start: string = config?.tasks?.start ?? "";
-  return start.split(/\s+/).filter((arg) => arg.startsWith("--v8-flags="));
-})();
+export const GATEWAY_RUNTIME_FLAGS: readonly string[] = [GATEWAY_V8_FLAGS];
 
 /** A gateway started over Streamable HTTP. */
 export interface ServedGateway extends Served {

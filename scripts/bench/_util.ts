@@ -198,6 +198,25 @@ export function memoryKib(pid: number, field: "VmHWM" | "VmRSS"): number | null 
 }
 
 /**
+ * CPU time a process has used so far (user + system, all its threads), from
+ * `/proc/PID/stat`, in ms: unlike wall time it hardly moves with the load
+ * other work puts on the machine.
+ *
+ * @param pid A process.
+ * @returns Milliseconds, or NaN when it cannot be read.
+ */
+export function cpuMs(pid: number): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime (fields 14 and 15), in clock ticks of 10 ms on Linux.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
  * A metric compared with an upper bound.
  *
  * @param suite Suite name.
