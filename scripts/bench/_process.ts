@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { GATEWAY_V8_FLAGS } from "../../src/cli/launch.ts";
 import { REPO_ROOT } from "./_util.ts";
 
 /** A server subprocess that listens on loopback. */
@@ -105,14 +106,11 @@ export async function spawnListening(
 }
 
 /**
- * The runtime flags `deno task start` gives the gateway (its `--v8-flags`),
- * read from deno.json so the benchmark runs the gateway as users do.
+ * The runtime flags the launcher gives the gateway (`deno task start` and
+ * `deno task stdio` run `tailops launch`, which adds them), so the benchmark
+ * runs the gateway as users do.
  */
-export const GATEWAY_RUNTIME_FLAGS: readonly string[] = (() => {
-  const config = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`));
-  const start: string = config?.tasks?.start ?? "";
-  return start.split(/\s+/).filter((arg) => arg.startsWith("--v8-flags="));
-})();
+export const GATEWAY_RUNTIME_FLAGS: readonly string[] = [GATEWAY_V8_FLAGS];
 
 /** A gateway started over Streamable HTTP. */
 export interface ServedGateway extends Served {
