@@ -64,12 +64,37 @@ export function parseYaml(text: string, file: string): YamlSource {
     }]);
   }
   const fast = fastValue(text);
-  if (fast === undefined) return parseWithPositions(text, file);
+  if (fast === undefined) {
+    const slow = parseWithPositions(text, file);
+    return { ...slow, value: ownStrings(slow.value) };
+  }
   let full: YamlSource | undefined;
   return {
-    value: fast.value,
+    value: ownStrings(fast.value),
     positionOf: (path, key) => (full ??= parseWithPositions(text, file)).positionOf(path, key),
   };
+}
+
+/**
+ * Gives every string in a parsed value its own storage, one copy per distinct
+ * text (in place: the parsers' values are fresh plain data).
+ *
+ * A parser's long scalars are V8 slices of the document text, and one slice
+ * kept by the loaded configuration keeps the whole text: 10,000 targets kept
+ * their 3.7 MB file alive, and as many copies of each repeated user name,
+ * key path and host key as targets.
+ */
+function ownStrings(value: unknown, seen = new Map<string, string>()): unknown {
+  if (typeof value === "string") {
+    let own = seen.get(value);
+    // JSON.parse builds a new string: it shares nothing with the document text.
+    if (own === undefined) seen.set(value, own = JSON.parse(JSON.stringify(value)) as string);
+    return own;
+  }
+  if (value === null || typeof value !== "object") return value;
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) record[key] = ownStrings(record[key], seen);
+  return value;
 }
 
 /** The value by the fast parser, or `undefined` where only `yaml` may decide. */
