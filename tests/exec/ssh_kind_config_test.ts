@@ -50,3 +50,32 @@ Deno.test("the ssh worker's configuration carries a known_hosts file once, howev
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the ssh worker's configuration carries a private key once, however many targets use it", async () => {
+  const target = (id: string, key: string) => [
+    `  - id: ${id}`,
+    "    type: ssh",
+    "    capabilities: [system:read]",
+    "    connection:",
+    "      host: 127.0.0.1",
+    "      user: ops",
+    `      key: "\${${key}}"`,
+    "      host_key: SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+  ];
+  const yaml = ["version: 1", "targets:", ...target("a", "FLEET"), ...target("b", "FLEET")]
+    .concat(target("c", "LAB")).join("\n");
+  const keys: Record<string, string> = { FLEET: "fleet key text", LAB: "lab key text" };
+  const registry = await parseTargets(yaml, "targets.yaml", {
+    checkReferences: false,
+    secrets: { env: (name) => keys[name], readFile: (path) => Deno.readTextFile(path) },
+  });
+  const config = SSH_KIND.config(
+    ["a", "b", "c"].map((id) => registry.get(id) as SshTarget),
+    { programs: [] },
+  ) as SshWorkerConfig;
+  const [a, b, c] = structuredClone(config).targets;
+  assert.equal(a.privateKey, b.privateKey);
+  assert.equal(a.privateKey?.text, "fleet key text");
+  assert.notEqual(a.privateKey, c.privateKey);
+  assert.equal(c.privateKey?.text, "lab key text");
+});
