@@ -49,9 +49,10 @@ export interface YamlSource {
  * whole document, which for 10,000 targets grew the heap by ~80 MB that V8
  * kept), and `yaml`, which keeps source positions, parses the text again only
  * when a position is asked for (a problem to report) or when the fast parser
- * refuses the text. The fast parser takes no anchors (so no aliases) and no
- * explicit `!!` tags (where the two differ); such text, and any text it finds
- * invalid, goes to `yaml` alone, so errors always read the same.
+ * refuses the text. The fast parser takes no anchors (so no aliases), no
+ * explicit `!!` tags and no collections as mapping keys (where the two
+ * differ); such text, and any text it finds invalid, goes to `yaml` alone,
+ * so errors always read the same.
  *
  * @param text The document.
  * @param file Name used in error positions.
@@ -100,9 +101,19 @@ function ownStrings(value: unknown, seen = new Map<string, string>()): unknown {
   return value;
 }
 
+/**
+ * Whether text may hold a mapping key that is a collection: a flow collection
+ * before a colon, or an explicit key (`? `). js-yaml 4 names such a key `a,b`
+ * where `yaml` names it `[ a, b ]`; a false match only costs speed.
+ */
+function maybeCollectionKey(text: string): boolean {
+  return /[\]}][ \t]*:/.test(text) ||
+    (text.includes("?") && /(?:^|[\s[{,])\?(?:[ \t]|$)/m.test(text));
+}
+
 /** The value by the fast parser, or `undefined` where only `yaml` may decide. */
 function fastValue(text: string): { value: unknown } | undefined {
-  if (text.includes("!!")) return undefined;
+  if (text.includes("!!") || maybeCollectionKey(text)) return undefined;
   // js-yaml resolves an alias to the anchored value itself, so a document
   // without anchors has no aliases; one with anchors goes to `yaml`, which
   // caps alias expansion (a reader of the value would walk every alias).

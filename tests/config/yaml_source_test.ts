@@ -101,7 +101,16 @@ Deno.test("parseYaml() finds positions in text the fast parser read", () => {
   assertEquals(source.positionOf(["targets", 0, "port"]), { file: "p.yaml", line: 3, column: 11 });
 });
 
-Deno.test("parseYaml() reads anchors and aliases as the yaml package does", () => {
-  const text = "base: &b { user: ops, port: 22 }\nhosts:\n  - *b\n  - { user: root }\n";
-  assertEquals(parseYaml(text, "a.yaml").value, parse(text));
+Deno.test("parseYaml() reads anchors, aliases and collection keys as the yaml package does", () => {
+  for (
+    const text of [
+      "base: &b { user: ops, port: 22 }\nhosts:\n  - *b\n  - { user: root }\n",
+      "? [a, b]\n: 1\n",
+      "x: {[a]: 1, {b: 2}: 3}\n",
+      "[]: 1\n",
+      "- ? a\n  : 1\n",
+    ]
+  ) {
+    assertEquals(parseYaml(text, "a.yaml").value, parse(text), JSON.stringify(text));
+  }
 });
