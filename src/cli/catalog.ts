@@ -15,6 +15,7 @@ import { stackDiff } from "../ops/stack_diff.ts";
 import { stackDown } from "../ops/stack_down.ts";
 import { loadStacks } from "../config/stacks_load.ts";
 import type { Template } from "../config/templates_load.ts";
+import type { Secret } from "../config/secret.ts";
 import { fileWriteWith } from "../ops/file_write.ts";
 
 /** The tools curated stacks add to the catalog. */
@@ -31,14 +32,15 @@ export const STACK_TOOLS: readonly string[] = ["stack_deploy", "stack_diff", "st
  *   `stack_down`); `undefined` for
  *   `TAILOPS_STACKS`, `null` for none.
  * @param options `templates`: file_write templates (loaded by `loadTemplates`); file_write
- *   then fills them too.
- * @returns The frozen catalog.
+ *   then fills them too. `resolveSecrets` (default true): read the stacks' template secrets now.
+ * @returns The frozen catalog. Each operation declares the secrets it fills in
+ *   (`Operation.secrets`; see {@linkcode catalogSecrets}).
  * @throws {ConfigError} With `file:line:column` for every problem of every file.
  */
 export async function loadCatalog(
   dir?: string | null,
   stacksDir?: string | null,
-  options: { templates?: readonly Template[] } = {},
+  options: { templates?: readonly Template[]; resolveSecrets?: boolean } = {},
 ): Promise<readonly Operation[]> {
   const from = dir === undefined
     ? (Deno.env.get("TAILOPS_OPERATIONS") || undefined)
@@ -47,7 +49,9 @@ export async function loadCatalog(
     ? (Deno.env.get("TAILOPS_STACKS") || undefined)
     : stacksDir ?? undefined;
   // Curated stacks add stack_deploy, which is built from them.
-  const stacks = stacksFrom === undefined ? [] : await loadStacks(stacksFrom);
+  const stacks = stacksFrom === undefined
+    ? []
+    : await loadStacks(stacksFrom, { resolveSecrets: options.resolveSecrets });
   const templates = options.templates ?? [];
   if (stacks.length === 0 && from === undefined && templates.length === 0) return CATALOG;
   // With templates, file_write takes `template` + `variables` as well as content.
@@ -66,4 +70,16 @@ export async function loadCatalog(
   // list_targets is rebuilt to report on every tool, the operators' and stack_deploy too.
   const discovery = CATALOG[0].name;
   return withDiscovery(all.filter((op) => op.name !== discovery));
+}
+
+/**
+ * Every secret the catalog's operations fill in (file_write's and the
+ * stacks' template secrets), once each: what the gateway's scanner redacts
+ * and the launcher grants read access to, besides the registry's.
+ *
+ * @param catalog The catalog.
+ * @returns The secrets.
+ */
+export function catalogSecrets(catalog: readonly Operation[]): Secret[] {
+  return [...new Set(catalog.flatMap((op) => op.secrets ?? []))];
 }

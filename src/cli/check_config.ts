@@ -102,7 +102,7 @@ export async function runCheckConfig(args: string[]): Promise<number> {
     const catalog = await loadCatalog(
       stringOption(parsed, "operations", "TAILOPS_OPERATIONS"),
       stringOption(parsed, "stacks", "TAILOPS_STACKS"),
-      { templates },
+      { templates, resolveSecrets: parsed.values["no-resolve"] !== true },
     );
     compilePolicy(policy, catalog, { file, locate });
     checkRegistryAgainstCatalog(registry, catalog);

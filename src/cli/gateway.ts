@@ -40,9 +40,9 @@ import { InFlight } from "../mcp/in_flight.ts";
 import { checkRegistryAgainstCatalog, localPrograms } from "../ops/catalog.ts";
 import type { Operation } from "../ops/operation.ts";
 import { checkLocalRunGrant } from "../ops/operator.ts";
-import { loadCatalog } from "./catalog.ts";
+import { catalogSecrets, loadCatalog } from "./catalog.ts";
 import { setLogScrubber } from "./logging.ts";
-import { loadTemplates, templateSecrets } from "../config/templates_load.ts";
+import { loadTemplates } from "../config/templates_load.ts";
 import type { Secret } from "../config/secret.ts";
 import type { FsyncMode } from "../audit/writer.ts";
 import { removeInstance } from "./instances.ts";
@@ -125,7 +125,8 @@ export const WORKER_KINDS: readonly WorkerKind[] = [
 export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const registry = await loadTargets(options.targetsFile);
   const { policy, file, locate } = await loadPolicy(options.policyFile);
-  // Templates' secrets are resolved now, like the registry's, and redacted like them.
+  // Templates' secrets (file_write's here, the stacks' in loadCatalog) are resolved now, like
+  // the registry's, and redacted like them.
   const templates = options.templatesDir ? await loadTemplates(options.templatesDir) : [];
   const catalog = await loadCatalog(options.operationsDir, undefined, { templates });
   const compiled = compilePolicy(policy, catalog, { file, locate });
@@ -144,7 +145,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       compiled,
       state,
       catalog,
-      templateSecrets: templates.flatMap((t) => templateSecrets(t).map(([, secret]) => secret)),
+      templateSecrets: catalogSecrets(catalog),
     });
   } catch (error) {
     await state.close();
@@ -162,7 +163,7 @@ async function assemble(
     state: StateBackend;
     /** Built-ins, curated stacks and operator operations. */
     catalog: readonly Operation[];
-    /** Secrets file_write templates fill in. */
+    /** Secrets templates fill in (file_write's, the stacks'): the catalog's. */
     templateSecrets: readonly Secret[];
   },
 ): Promise<Gateway> {

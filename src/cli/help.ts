@@ -85,7 +85,9 @@ SIGHUP is ignored (configuration is not reloaded; restart to apply changes).
 Operator-defined operations: --operations (or TAILOPS_OPERATIONS) names a
 directory of operation files (see operations/ and the README); --templates
 names the templates file_write may fill. Compose stacks to deploy:
-set TAILOPS_STACKS to a directory with one subdirectory per stack.`;
+set TAILOPS_STACKS to a directory with one subdirectory per stack (a file
+NAME.tailops-template.yaml in a stack renders NAME from stack_deploy's
+variables).`;
 
 /** Help for `check-config`. */
 export const CHECK_CONFIG_HELP = `Usage: tailops check-config [options] [TARGETS_FILE]

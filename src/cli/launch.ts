@@ -22,8 +22,8 @@ import { HTTP_KIND } from "../exec/http_kind.ts";
 import { PROXMOX_KIND } from "../exec/proxmox_kind.ts";
 import type { WorkerKind } from "../exec/worker_kind.ts";
 import { localPrograms } from "../ops/catalog.ts";
-import { loadCatalog } from "./catalog.ts";
-import { loadTemplates, templateSecrets } from "../config/templates_load.ts";
+import { catalogSecrets, loadCatalog } from "./catalog.ts";
+import { loadTemplates } from "../config/templates_load.ts";
 import { CliError } from "./errors.ts";
 import { gatewayPermissions, permissionFlags } from "./launch_permissions.ts";
 import { readStateUrl } from "../state/state_url.ts";
@@ -99,7 +99,7 @@ export async function launchArgs(serveArgs: string[]): Promise<string[]> {
       ? await loadTemplates(options.templatesDir, { resolveSecrets: false })
       : [];
     // Operator-defined operations and curated stacks name programs and files too.
-    catalog = await loadCatalog(operator[0], operator[1], { templates });
+    catalog = await loadCatalog(operator[0], operator[1], { templates, resolveSecrets: false });
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(error.message, 1);
     throw error;
@@ -115,7 +115,7 @@ export async function launchArgs(serveArgs: string[]): Promise<string[]> {
   const stateDatabase = await stateDatabaseGrants(options.stateUrl);
   const set = gatewayPermissions({
     stateDatabase,
-    secrets: templates.flatMap((t) => templateSecrets(t).map(([, secret]) => secret)),
+    secrets: catalogSecrets(catalog),
     stateDir: absolute(options.stateDir),
     configFiles,
     targets: targets.targets,

@@ -61,7 +61,7 @@ export interface PermissionInput {
    * socket (granted like `sockets`), and the file a `file:` reference is read from.
    */
   stateDatabase?: { address?: string; socket?: string; secretFile?: string };
-  /** More secret references read at start (file_write templates' secrets). */
+  /** More secret references read at start: the catalog's (file_write's and stacks' templates). */
   secrets?: readonly Secret[];
 }
 

@@ -9,6 +9,7 @@
 import { parse } from "yaml";
 import { ConfigError, type ConfigProblem } from "./errors.ts";
 import { describeReadError } from "./read_error.ts";
+import { loadTemplateFile, type Template } from "./templates_load.ts";
 
 /** Files per stack at most. */
 export const MAX_STACK_FILES = 32;
@@ -38,11 +39,25 @@ export interface StackService {
   readonly pullPolicy: string | null;
 }
 
+/** The suffix of a stack's env template: `probe.env.tailops-template.yaml` renders `probe.env`. */
+export const STACK_TEMPLATE_SUFFIX = ".tailops-template.yaml";
+
+/**
+ * One file of a stack: its UTF-8 content as it is, or the template that
+ * renders it at deploy from the call's variables.
+ */
+export type StackFile =
+  | { readonly name: string; readonly content: string }
+  | { readonly name: string; readonly template: Template };
+
 /** One curated stack. */
 export interface Stack {
   readonly name: string;
-  /** Its files, by name order: name and UTF-8 content. */
-  readonly files: readonly { readonly name: string; readonly content: string }[];
+  /**
+   * Its files as deployed, by name order. A template's `source` file is its
+   * body, not a file of its own.
+   */
+  readonly files: readonly StackFile[];
   /** The compose file's services, by name order. */
   readonly services: readonly StackService[];
   /**
@@ -133,15 +148,76 @@ function readCompose(text: string): { services: StackService[]; warnings: string
 }
 
 /**
- * Loads every stack of a directory.
+ * A stack's env templates: each `NAME.tailops-template.yaml` renders `NAME`.
+ * A variable several templates use must be declared the same way in each,
+ * since the call gives one value for it.
+ */
+async function readTemplates(
+  where: string,
+  names: readonly string[],
+  options: { plain: readonly string[]; resolveSecrets?: boolean },
+): Promise<{ files: { name: string; template: Template }[]; problems: ConfigProblem[] }> {
+  const problems: ConfigProblem[] = [];
+  const files: { name: string; template: Template }[] = [];
+  const declared = new Map<string, { spec: string; in: string }>();
+  for (const fileName of names) {
+    const name = fileName.slice(0, -STACK_TEMPLATE_SUFFIX.length);
+    const read = await loadTemplateFile(where, fileName, {
+      as: name,
+      resolveSecrets: options.resolveSecrets,
+    });
+    problems.push(...read.problems);
+    const template = read.template;
+    if (!template) continue;
+    const at = (path: string[], message: string) =>
+      problems.push({ path: path.join("."), position: read.positionOf(path), message });
+    const before = problems.length;
+    if (!STACK_FILE_NAME.test(name) || name.endsWith(STACK_TEMPLATE_SUFFIX)) {
+      at([], `Invalid template name: expected a file name before ${STACK_TEMPLATE_SUFFIX}`);
+    } else if (COMPOSE_FILE_NAMES.includes(name)) {
+      // The compose file is read at load (services, warnings): template its env files instead.
+      at([], `Invalid template ${JSON.stringify(name)}: the compose file cannot be a template`);
+    } else if (options.plain.includes(name) && template.source !== name) {
+      at([], `Invalid template ${JSON.stringify(name)}: the stack also has a file of that name`);
+    }
+    if (template.source !== undefined && template.source.endsWith(STACK_TEMPLATE_SUFFIX)) {
+      at(["source"], `Invalid source ${JSON.stringify(template.source)}: it is a template`);
+    } else if (COMPOSE_FILE_NAMES.includes(template.source ?? "")) {
+      at(["source"], `Invalid source ${JSON.stringify(template.source)}: it is the compose file`);
+    }
+    for (const [variable, spec] of Object.entries(template.variables)) {
+      const first = declared.get(variable);
+      const text = JSON.stringify(spec);
+      if (first === undefined) declared.set(variable, { spec: text, in: name });
+      else if (first.spec !== text) {
+        at(
+          ["variables", variable],
+          `Variable ${JSON.stringify(variable)} is declared differently in template ` +
+            `${JSON.stringify(first.in)}: expected the same declaration (a call gives one value)`,
+        );
+      }
+    }
+    if (problems.length === before && read.problems.length === 0) files.push({ name, template });
+  }
+  return { files, problems };
+}
+
+/**
+ * Loads every stack of a directory, with its env templates (their secrets
+ * resolved unless told not to).
  *
- * Needs `read` on the directory.
+ * Needs `read` on the directory (and templates' secret files), `env` for
+ * templates' `${ENV}` secrets.
  *
  * @param dir The stacks directory.
+ * @param options `resolveSecrets` (default true): read templates' secret references now.
  * @returns The stacks, by name order, frozen.
  * @throws {ConfigError} Naming every unusable stack or file.
  */
-export async function loadStacks(dir: string): Promise<readonly Stack[]> {
+export async function loadStacks(
+  dir: string,
+  options: { resolveSecrets?: boolean } = {},
+): Promise<readonly Stack[]> {
   const problems: ConfigProblem[] = [];
   const stacks: Stack[] = [];
   const problem = (message: string) => problems.push({ path: "", message });
@@ -170,7 +246,8 @@ export async function loadStacks(dir: string): Promise<readonly Stack[]> {
       problem(`Stack ${JSON.stringify(where)}: expected a name of a-z, 0-9, "_", "-"`);
       continue;
     }
-    const files: { name: string; content: string }[] = [];
+    const files: StackFile[] = [];
+    const templateNames: string[] = [];
     for await (const entry of Deno.readDir(where)) {
       const file = `${where}/${entry.name}`;
       if (!entry.isFile) {
@@ -179,6 +256,8 @@ export async function loadStacks(dir: string): Promise<readonly Stack[]> {
         problem(
           `Stack file ${JSON.stringify(file)}: expected a name of letters, digits, ".", "_", "-"`,
         );
+      } else if (entry.name.endsWith(STACK_TEMPLATE_SUFFIX)) {
+        templateNames.push(entry.name);
       } else {
         const bytes = await Deno.readFile(file);
         if (bytes.length > MAX_STACK_FILE_BYTES) {
@@ -197,6 +276,14 @@ export async function loadStacks(dir: string): Promise<readonly Stack[]> {
         }
       }
     }
+    const templates = await readTemplates(where, templateNames.sort(), {
+      plain: files.map((f) => f.name),
+      resolveSecrets: options.resolveSecrets,
+    });
+    problems.push(...templates.problems);
+    // A template's source file is its body, not a file to deploy.
+    const sources = new Set(templates.files.map((f) => f.template.source));
+    files.splice(0, files.length, ...files.filter((f) => !sources.has(f.name)), ...templates.files);
     if (files.length > MAX_STACK_FILES) {
       problem(`Stack ${JSON.stringify(where)}: expected at most ${MAX_STACK_FILES} files`);
     }
@@ -209,7 +296,9 @@ export async function loadStacks(dir: string): Promise<readonly Stack[]> {
       );
       continue;
     }
-    const compose = readCompose(files.find((f) => f.name === composeName)!.content);
+    const compose = readCompose(
+      (files.find((f) => f.name === composeName) as { content: string }).content,
+    );
     if (typeof compose === "string") {
       problem(`Stack file ${JSON.stringify(`${where}/${composeName}`)}: ${compose}`);
       continue;

@@ -14,7 +14,7 @@
  * @module
  */
 import { z } from "zod";
-import { ConfigError, type ConfigProblem } from "./errors.ts";
+import { ConfigError, type ConfigProblem, type SourcePosition } from "./errors.ts";
 import { paramSchema } from "./operations_schema.ts";
 import { describeReadError } from "./read_error.ts";
 import { type Secret, secretRefSchema } from "./secret.ts";
@@ -58,12 +58,9 @@ export const variableSchema = z.discriminatedUnion("type", [
 /** A variable declaration. */
 export type VariableSpec = z.infer<typeof variableSchema>;
 
-/** A template file. */
-export const templateFileSchema = z.strictObject({
+/** What every template file declares: a `--templates` file, or a stack's env template. */
+const templateShape = {
   version: z.literal(1, { error: "Invalid version: expected 1" }),
-  name: z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, {
-    error: "Invalid name: expected lowercase letters, digits, _ and -, 1 to 63 characters",
-  }),
   description: z.string().min(1).max(1000),
   variables: z.record(
     z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, {
@@ -73,13 +70,30 @@ export const templateFileSchema = z.strictObject({
   ).default({}),
   /** The body inline. */
   body: z.string().max(MAX_TEMPLATE_BYTES).optional(),
-  /** Or a file directly in the templates directory holding it. */
+  /** Or a file directly in the same directory holding it. */
   source: z.string().regex(SOURCE, {
-    error: "Invalid source: expected a file name in the templates directory (no path, no ..)",
+    error: "Invalid source: expected a file name in the same directory (no path, no ..)",
   }).optional(),
-}).refine((t) => (t.body === undefined) !== (t.source === undefined), {
-  error: 'Invalid template: expected exactly one of "body" or "source"',
-});
+};
+
+const oneBody = (t: { body?: string; source?: string }) =>
+  (t.body === undefined) !== (t.source === undefined);
+const ONE_BODY = { error: 'Invalid template: expected exactly one of "body" or "source"' };
+
+/** A template file of the `--templates` directory. */
+export const templateFileSchema = z.strictObject({
+  ...templateShape,
+  name: z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, {
+    error: "Invalid name: expected lowercase letters, digits, _ and -, 1 to 63 characters",
+  }),
+}).refine(oneBody, ONE_BODY);
+
+/**
+ * A stack's env template (`NAME.tailops-template.yaml` in the stack's
+ * directory): the same format without `name`, since its file name says
+ * which file it renders to.
+ */
+export const stackTemplateFileSchema = z.strictObject(templateShape).refine(oneBody, ONE_BODY);
 
 /** A validated template file. */
 export type TemplateFile = z.infer<typeof templateFileSchema>;
@@ -92,6 +106,8 @@ export interface Template {
   readonly file: string;
   readonly variables: Readonly<Record<string, VariableSpec>>;
   readonly body: string;
+  /** The file beside it the body was read from, if any. */
+  readonly source?: string;
 }
 
 /**
@@ -154,6 +170,106 @@ async function readSource(dir: string, source: string): Promise<string> {
   }
 }
 
+/** One template file read: the template (when it parses), its problems, and where a key is. */
+export interface TemplateFileRead {
+  /** The template; absent when the file does not parse or its body cannot be read. */
+  readonly template?: Template;
+  /** Every problem found, at `file:line:column`. */
+  readonly problems: readonly ConfigProblem[];
+  /** Where a key path of the file is (for problems found later, by the caller). */
+  readonly positionOf: (path: (string | number)[]) => SourcePosition | undefined;
+}
+
+/**
+ * Reads and checks one template file: its declaration, its body (inline or
+ * from a `source` file directly in `dir`), the body's syntax against the
+ * declared variables, and its secrets (resolved unless told not to).
+ *
+ * Needs `read` on the directory (and secret files), `env` for `${ENV}` secrets.
+ *
+ * @param dir The directory holding it.
+ * @param fileName Its file name in `dir`.
+ * @param options `as`: the template's name when the file has none (a stack's env template:
+ *   the file it renders to); `resolveSecrets` (default true).
+ * @returns What was read.
+ */
+export async function loadTemplateFile(
+  dir: string,
+  fileName: string,
+  options: { as?: string; resolveSecrets?: boolean } = {},
+): Promise<TemplateFileRead> {
+  const file = `${dir}/${fileName}`;
+  const problems: ConfigProblem[] = [];
+  const nowhere = { problems, positionOf: () => undefined };
+  let parsed;
+  try {
+    const text = await Deno.readTextFile(file);
+    parsed = options.as === undefined
+      ? parseConfig(text, file, templateFileSchema)
+      : parseConfig(text, file, stackTemplateFileSchema);
+  } catch (error) {
+    if (error instanceof ConfigError) problems.push(...error.problems);
+    else problems.push({ path: "", message: `Cannot read ${file}: ${describeReadError(error)}` });
+    return nowhere;
+  }
+  const { config: spec, source } = parsed;
+  const positionOf = (path: (string | number)[]) => source.positionOf(path);
+  const at = (path: (string | number)[], message: string) =>
+    problems.push({ path: path.join("."), position: positionOf(path), message });
+  let body = spec.body;
+  if (spec.source !== undefined) {
+    try {
+      body = await readSource(dir, spec.source);
+    } catch (error) {
+      at(
+        ["source"],
+        `Cannot use source ${JSON.stringify(spec.source)}: ${
+          error instanceof Error && !(error instanceof Deno.errors.NotFound)
+            ? error.message
+            : "it does not exist in the same directory"
+        }`,
+      );
+      return { problems, positionOf };
+    }
+  }
+  for (const message of bodyProblems(body!, spec.variables)) {
+    at([spec.source === undefined ? "body" : "source"], message);
+  }
+  if (problems.length === 0) {
+    for (const [variable, secret] of Object.entries(spec.variables)) {
+      if (secret.type !== "secret" || options.resolveSecrets === false) continue;
+      try {
+        await secret.from.resolve();
+      } catch (error) {
+        at(["variables", variable, "from"], (error as Error).message);
+        continue;
+      }
+      const value = secret.from.reveal();
+      // The value is never echoed: only its length, and only when it is too short.
+      if (value.length < MIN_TEMPLATE_SECRET || value.includes("\0")) {
+        at(
+          ["variables", variable, "from"],
+          `Invalid secret for ${JSON.stringify(variable)}: expected at least ` +
+            `${MIN_TEMPLATE_SECRET} characters and no NUL (shorter values cannot be redacted reliably)`,
+        );
+      }
+    }
+  }
+  const name = "name" in spec ? (spec as TemplateFile).name : options.as!;
+  return {
+    template: {
+      name,
+      description: spec.description,
+      file,
+      variables: spec.variables,
+      body: body!,
+      ...(spec.source === undefined ? {} : { source: spec.source }),
+    },
+    problems,
+    positionOf,
+  };
+}
+
 /**
  * Loads every template of a directory, and resolves their secrets when asked.
  *
@@ -195,68 +311,20 @@ export async function loadTemplates(
   const loaded: Template[] = [];
   const seen = new Map<string, string>();
   for (const name of names) {
-    const file = `${base}/${name}`;
-    let parsed;
-    try {
-      parsed = parseConfig(await Deno.readTextFile(file), file, templateFileSchema);
-    } catch (error) {
-      if (error instanceof ConfigError) problems.push(...error.problems);
-      else problems.push({ path: "", message: `Cannot read ${file}: ${describeReadError(error)}` });
+    const file = await loadTemplateFile(base, name, options);
+    problems.push(...file.problems);
+    if (!file.template) continue;
+    const first = seen.get(file.template.name);
+    if (first !== undefined) {
+      problems.push({
+        path: "name",
+        position: file.positionOf(["name"]),
+        message: `Template ${JSON.stringify(file.template.name)} is already declared in ${first}`,
+      });
       continue;
     }
-    const { config: spec, source } = parsed;
-    const at = (path: (string | number)[], message: string) =>
-      problems.push({ path: path.join("."), position: source.positionOf(path), message });
-    let body = spec.body;
-    if (spec.source !== undefined) {
-      try {
-        body = await readSource(base, spec.source);
-      } catch (error) {
-        at(
-          ["source"],
-          `Cannot use source ${JSON.stringify(spec.source)}: ${
-            error instanceof Error && !(error instanceof Deno.errors.NotFound)
-              ? error.message
-              : "it does not exist in the templates directory"
-          }`,
-        );
-        continue;
-      }
-    }
-    const before = problems.length;
-    for (const message of bodyProblems(body!, spec.variables)) {
-      at([spec.source === undefined ? "body" : "source"], message);
-    }
-    const first = seen.get(spec.name);
-    if (first !== undefined) {
-      at(["name"], `Template ${JSON.stringify(spec.name)} is already declared in ${first}`);
-    } else seen.set(spec.name, file);
-    if (problems.length > before) continue;
-    for (const [variable, secret] of Object.entries(spec.variables)) {
-      if (secret.type !== "secret" || options.resolveSecrets === false) continue;
-      try {
-        await secret.from.resolve();
-      } catch (error) {
-        at(["variables", variable, "from"], (error as Error).message);
-        continue;
-      }
-      const value = secret.from.reveal();
-      // The value is never echoed: only its length, and only when it is too short.
-      if (value.length < MIN_TEMPLATE_SECRET || value.includes("\0")) {
-        at(
-          ["variables", variable, "from"],
-          `Invalid secret for ${JSON.stringify(variable)}: expected at least ` +
-            `${MIN_TEMPLATE_SECRET} characters and no NUL (shorter values cannot be redacted reliably)`,
-        );
-      }
-    }
-    loaded.push({
-      name: spec.name,
-      description: spec.description,
-      file,
-      variables: spec.variables,
-      body: body!,
-    });
+    seen.set(file.template.name, file.template.file);
+    if (file.problems.length === 0) loaded.push(file.template);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return loaded;

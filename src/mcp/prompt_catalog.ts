@@ -272,9 +272,12 @@ export const PROMPTS: readonly PromptDef[] = Object.freeze([
       LIST_FIRST(v),
       {
         tools: ["stack_deploy"],
-        text: `stack_deploy ${
-          call(v, { stack: v.stack, dry_run: true })
-        }: each file's diff and the compose command per target; show it to the user.`,
+        text:
+          `stack_deploy ${
+            call(v, { stack: v.stack, dry_run: true })
+          }: each file's diff and the compose command per target; show it to the user. If the ` +
+          "stack has env templates (stack_deploy's `variables` lists them), ask the user for " +
+          "their values and pass the same `variables` in every call.",
       },
       {
         tools: ["stack_deploy"],

@@ -16,7 +16,8 @@ import {
 } from "../exec/compose_ps.ts";
 import type { ExecFailure, ExecPlan, PlanResult, SequencePlan } from "../exec/plan.ts";
 import { rootsFor } from "./file.ts";
-import { fileWrite } from "./file_write.ts";
+import { describeFileChange, fileWrite } from "./file_write.ts";
+import type { DeployedFile } from "./_stack_template.ts";
 import { hostPathSchema } from "./_host_schemas.ts";
 import { OperationError, targetLimits, usesSudo } from "./operation.ts";
 import { isProgramMissing } from "./_host_result.ts";
@@ -76,29 +77,29 @@ export function stackDir(args: { stack: string; project_dir?: string }, target: 
  * file_write's validated arguments for one stack file.
  *
  * @param dir The stack's directory on the host.
- * @param file The file.
+ * @param file The file as deployed (a template filled).
  * @returns The arguments.
  */
-export function fileArgs(dir: string, file: Stack["files"][number]) {
+export function fileArgs(dir: string, file: DeployedFile) {
   return fileWrite.input.parse({ path: `${dir}/${file.name}`, content: file.content });
 }
 
 /**
  * Reads every file of a stack as it is on the host (file_write's dry-run read).
  *
- * @param stack The stack.
+ * @param files The stack's files as deployed.
  * @param target The target.
  * @param options `dir`: the stack's directory on the host; `sudoAs`: the operation whose entry in
  *   the target's `sudo` decides sudo for the reads (default: file_write's).
  * @returns One step per file, in the stack's order.
  */
 export function readStackFiles(
-  stack: Stack,
+  files: readonly DeployedFile[],
   target: Target,
   options: { dir: string; sudoAs?: string },
 ): SequencePlan["steps"] {
   type StepPlan = SequencePlan["steps"][number]["plan"];
-  return stack.files.map((file) => {
+  return files.map((file) => {
     const plan = fileWrite.checkPlan!(fileArgs(options.dir, file), target) as StepPlan;
     const sudoAs = options.sudoAs;
     return { plan: sudoAs === undefined ? plan : { ...plan, sudo: usesSudo(target, sudoAs) } };
@@ -107,24 +108,28 @@ export function readStackFiles(
 
 /**
  * Each file's state on the host against the curated one: file_write's own
- * diff (labelled with the file's name in the stack).
+ * diff (labelled with the file's name in the stack), a template's secrets
+ * masked on both sides.
  *
- * @param stack The stack.
+ * @param files The stack's files as deployed.
  * @param steps The sequence's steps, the file reads first.
  * @returns Name, `would_change`, diff and digests per file.
  */
 export function describeStackFiles(
-  stack: Stack,
+  files: readonly DeployedFile[],
   steps: readonly (Outcome | { skipped: true } | undefined)[],
 ): Record<string, unknown>[] {
-  return stack.files.map((file, i) => {
+  return files.map((file, i) => {
     const step = steps[i];
     const one: Outcome = step && "ok" in step ? step : {
       ok: false,
       error: { code: "not_found", message: "" },
     };
-    const shown = fileWrite.input.parse({ path: `/${file.name}`, content: file.content });
-    return { name: file.name, ...fileWrite.describeCheck!(one, shown) };
+    const bytes = new TextEncoder().encode(file.content);
+    return {
+      name: file.name,
+      ...describeFileChange(one, { ...file, bytes, text: file.content, path: `/${file.name}` }),
+    };
   });
 }
 

@@ -15,7 +15,7 @@ import { hostPathSchema } from "./_host_schemas.ts";
 import { rootsFor } from "./file.ts";
 import { defineOperation, OperationError, targetLimits, usesSudo } from "./operation.ts";
 import { unifiedDiff } from "./_unified_diff.ts";
-import type { Template } from "../config/templates_load.ts";
+import { type Template, templateSecrets } from "../config/templates_load.ts";
 import { maskSecrets, renderTemplate, variablesSchema } from "./_file_template.ts";
 
 /**
@@ -65,7 +65,7 @@ type Args = Omit<z.infer<typeof input>, "content"> & {
 };
 
 /** The bytes to write, their text when it is text, and the secrets that text may hold. */
-interface Content {
+export interface Content {
   readonly bytes: Uint8Array;
   readonly text?: string;
   readonly secrets: readonly string[];
@@ -182,19 +182,22 @@ function readCurrent(args: Args, target: Target, operation = "file_write"): FsRe
 }
 
 /**
- * What dry run shows beside the plan: the current file, the digests and a
- * diff. A template's secrets are masked on both sides of the diff (the
+ * What dry run shows of a write: the current file, the digests and a unified
+ * diff. Secrets the new text holds are masked on both sides of the diff (the
  * current file may hold them too).
+ *
+ * @param outcome The read of the current file (file_write's check plan).
+ * @param change `path` written; `bytes`, `text` (when it is text) and the `secrets` it holds.
+ * @returns `current`, `new`, `would_change`, `diff` (and `secrets_masked`), or `error`.
  */
-function describeCurrent(
+export function describeFileChange(
   outcome: { ok: true; result: PlanResult } | {
     ok: false;
     error: { code: string; message: string };
   },
-  args: Args,
-  templates = NO_TEMPLATES,
+  change: Content & { readonly path: string },
 ): Record<string, unknown> {
-  const { bytes, text: raw, secrets } = contentOf(args, templates);
+  const { bytes, text: raw, secrets, path } = change;
   const next = { sha256: sha256Hex(bytes), size: bytes.length };
   const text = raw === undefined ? undefined : maskSecrets(raw, secrets);
   const masked = secrets.length > 0 ? { secrets_masked: true } : {};
@@ -204,7 +207,7 @@ function describeCurrent(
       current: null,
       new: next,
       would_change: true,
-      diff: text === undefined ? null : unifiedDiff("", text, { from: "/dev/null", to: args.path }),
+      diff: text === undefined ? null : unifiedDiff("", text, { from: "/dev/null", to: path }),
       ...masked,
     };
   }
@@ -215,7 +218,7 @@ function describeCurrent(
     : Uint8Array.from(atob(result.content), (c) => c.charCodeAt(0));
   const sha = result.truncated ? null : sha256Hex(current);
   const diff = text !== undefined && result.encoding === "utf-8" && !result.truncated
-    ? unifiedDiff(maskSecrets(result.content, secrets), text, { from: result.path, to: args.path })
+    ? unifiedDiff(maskSecrets(result.content, secrets), text, { from: result.path, to: path })
     : null;
   return {
     current: { path: result.path, size: result.size, sha256: sha },
@@ -244,6 +247,7 @@ function fileWriteOperation<I extends z.ZodObject>(
   templates: Templates,
   description: string,
 ) {
+  const secrets = [...templates.values()].flatMap((t) => templateSecrets(t).map(([, s]) => s));
   return defineOperation({
     name: "file_write",
     title: "Write a file",
@@ -260,9 +264,14 @@ function fileWriteOperation<I extends z.ZodObject>(
     mutates: true,
     destructive: true,
     programs: [...WRITE_HELPERS],
+    ...(secrets.length === 0 ? {} : { secrets }),
     plan: (args, target) => writePlan(args as Args, target, templates),
     checkPlan: (args, target) => readCurrent(args as Args, target),
-    describeCheck: (outcome, args) => describeCurrent(outcome, args as Args, templates),
+    describeCheck: (outcome, args) =>
+      describeFileChange(outcome, {
+        ...contentOf(args as Args, templates),
+        path: (args as Args).path,
+      }),
     // Content by digest and size only; a template's variables are the caller's (secrets
     // are never among them), its filled text by digest and size like content.
     auditArgs: (args) => {

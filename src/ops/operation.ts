@@ -9,6 +9,7 @@ import type { Target } from "../config/targets_schema.ts";
 import type { ExecFailure, Plan, PlanResult } from "../exec/plan.ts";
 import { type Capability, type TargetType, type Tier, tierOf } from "../config/capabilities.ts";
 import type { OperationFacts, ParamReach } from "../gate/policy.ts";
+import type { Secret } from "../config/secret.ts";
 
 /** An operation-level failure the model can act on, e.g. a program missing on the host. */
 export class OperationError extends Error {
@@ -66,6 +67,12 @@ export interface OperationSpec<
   readonly visibleWith?: readonly OperationFacts[];
   /** Programs its exec plans may run on a host (bare names); the local worker may run only these. */
   readonly programs: readonly string[];
+  /**
+   * Secrets its plans carry to hosts (template variables filled from secret
+   * references): the gateway resolves nothing here, it hands them to its
+   * secret scanner, so no result, error, audit record or log line holds them.
+   */
+  readonly secrets?: readonly Secret[];
   /** Turns validated arguments into a plan. Pure: no I/O, no clock. */
   readonly plan: (args: z.infer<I>, target: Target) => Plan;
   /**

@@ -15,7 +15,7 @@ import { z } from "zod";
 import { isPulled, type Stack } from "../config/stacks_load.ts";
 import type { FsWritePlan, SequencePlan } from "../exec/plan.ts";
 import { composeExec, parseCompose, serviceNameSchema } from "./compose.ts";
-import { fileWrite, WRITE_HELPERS } from "./file_write.ts";
+import { fileWrite, sha256Hex, WRITE_HELPERS } from "./file_write.ts";
 import {
   defineOperation,
   type Operation,
@@ -38,6 +38,13 @@ import {
   stackDir,
   stackNamed,
 } from "./_stack_host.ts";
+import {
+  type DeployedFile,
+  deployedFiles,
+  refineStackVariables,
+  stackSecrets,
+  stackVariablesArg,
+} from "./_stack_template.ts";
 
 const fileOutput = z.object({
   name: z.string(),
@@ -81,6 +88,7 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
   const names = stacks.map((s) => s.name);
   const input = z.strictObject({
     ...stackArgs(stacks),
+    variables: stackVariablesArg(stacks),
     services: z.array(serviceNameSchema).max(64).default([]),
     force: z.boolean().default(false).describe(
       "Pull and run compose up even when no file changed",
@@ -88,7 +96,7 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
     wait_s: z.int().min(0).max(600).default(DEFAULT_WAIT_S).describe(
       "Seconds to wait for every service to run (and be healthy where it has a health check)",
     ),
-  });
+  }).superRefine(refineStackVariables(stacks));
   type Args = z.infer<typeof input>;
   /** The services this call deploys, and of them those whose images are pulled. */
   const servicesOf = (args: Args) => {
@@ -119,7 +127,9 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
       "compose up --detach (the docker compose plugin, or docker-compose); then waits up to " +
       "wait_s for every service to run and be healthy, and reports each service's state. " +
       "Nothing changed: nothing is restarted. Dry run shows each file's diff and every " +
-      "command. services: only these. Over several targets, serial rolls out in batches.",
+      "command. services: only these. variables: values for the stack's env templates " +
+      "(a changed value changes that file, so compose up runs). Over several targets, serial " +
+      "rolls out in batches.",
     input,
     output,
     capability: "file:write",
@@ -129,12 +139,32 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
     destructive: true,
     paramReach: { ...PROJECT_DIR_REACH, services: { absent: "every service of the stack" } },
     programs: [...WRITE_HELPERS, "docker", "docker-compose"],
+    secrets: stackSecrets(stacks),
+    // The caller's variables as given (secrets are never among them); each filled template
+    // by digest and size, like file_write's. Refusals audit the arguments as given too: the
+    // stack may be unknown there, the variables absent.
+    auditArgs: (args) => {
+      const stack = stacks.find((s) => s.name === args.stack);
+      const templated = new Set(stack?.files.filter((f) => "template" in f).map((f) => f.name));
+      if (!stack || templated.size === 0) return args;
+      let files: DeployedFile[] = [];
+      try {
+        files = deployedFiles(stack, args.variables ?? {});
+      } catch {
+        // Variables that do not fill the templates were refused: nothing was rendered.
+      }
+      const rendered = files.filter((f) => templated.has(f.name)).map((f) => {
+        const bytes = new TextEncoder().encode(f.content);
+        return { name: f.name, sha256: sha256Hex(bytes), bytes: bytes.length };
+      });
+      return { ...args, rendered };
+    },
     plan: (args, target): SequencePlan => {
       const dir = stackDir(args, target);
       const stack = stackNamed(stacks, args.stack);
       const { chosen, pulled } = servicesOf(args);
       const limits = targetLimits(target);
-      const writes = stack.files.map((file) => ({
+      const writes = deployedFiles(stack, args.variables).map((file) => ({
         plan: {
           ...fileWrite.plan(fileArgs(dir, file), target),
           makeDir: true,
@@ -175,7 +205,7 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
       kind: "sequence",
       ...targetLimits(target),
       continueOnFailure: true,
-      steps: readStackFiles(stackNamed(stacks, args.stack), target, {
+      steps: readStackFiles(deployedFiles(stackNamed(stacks, args.stack), args.variables), target, {
         dir: stackDir(args, target),
         sudoAs: "stack_deploy",
       }),
@@ -185,7 +215,10 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
         return { error: outcome.ok ? { code: "bad_output", message: "No result" } : outcome.error };
       }
       const stack = stackNamed(stacks, args.stack);
-      const files = describeStackFiles(stack, outcome.result.steps);
+      const files = describeStackFiles(
+        deployedFiles(stack, args.variables),
+        outcome.result.steps,
+      );
       const changed = files.some((f) => f.would_change !== false);
       return {
         files,

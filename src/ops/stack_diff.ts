@@ -21,6 +21,12 @@ import {
   stackDir,
   stackNamed,
 } from "./_stack_host.ts";
+import {
+  deployedFiles,
+  refineStackVariables,
+  stackSecrets,
+  stackVariablesArg,
+} from "./_stack_template.ts";
 
 const output = z.object({
   stack: z.string(),
@@ -43,12 +49,14 @@ const output = z.object({
  * @returns The operation.
  */
 export function stackDiff(stacks: readonly Stack[]): Operation {
-  const input = z.strictObject(stackArgs(stacks));
+  const input = z.strictObject({ ...stackArgs(stacks), variables: stackVariablesArg(stacks) })
+    .superRefine(refineStackVariables(stacks));
   return defineOperation({
     name: "stack_diff",
     title: "Compare a compose stack with a host",
     description: "Compares a curated stack (" + stacks.map((s) => s.name).join(", ") +
-      ") with what a host has in project_dir (default: first write root / stack name): each " +
+      ") with what a host has in project_dir (default: first write root / stack name), its " +
+      "env templates filled with variables: each " +
       "file as same, differs (with a unified diff from the host's to the curated content) or " +
       "missing, and each service the stack defines or the host runs, with its containers' " +
       "state. in_sync: nothing differs and every defined service is ready.",
@@ -60,6 +68,7 @@ export function stackDiff(stacks: readonly Stack[]): Operation {
     destructive: false,
     paramReach: PROJECT_DIR_REACH,
     programs: ["readlink", "docker"],
+    secrets: stackSecrets(stacks),
     plan: (args, target): SequencePlan => {
       const stack = stackNamed(stacks, args.stack);
       return {
@@ -67,7 +76,9 @@ export function stackDiff(stacks: readonly Stack[]): Operation {
         ...targetLimits(target),
         continueOnFailure: true,
         steps: [
-          ...readStackFiles(stack, target, { dir: stackDir(args, target) }),
+          ...readStackFiles(deployedFiles(stack, args.variables), target, {
+            dir: stackDir(args, target),
+          }),
           { plan: listContainers("stack_diff", stack.name, target) },
         ],
       };
@@ -77,22 +88,24 @@ export function stackDiff(stacks: readonly Stack[]): Operation {
         throw new OperationError("bad_output", `Expected a sequence result, found ${result.kind}`);
       }
       const stack = stackNamed(stacks, args.stack);
-      const files = describeStackFiles(stack, result.steps).map((f) => {
-        const error = f.error as { code: string; message: string } | undefined;
-        const state = error
-          ? "unreadable" as const
-          : f.current === null
-          ? "missing" as const
-          : f.would_change
-          ? "differs" as const
-          : "same" as const;
-        return {
-          name: f.name as string,
-          state,
-          diff: state === "differs" ? (f.diff as string | null) : null,
-          ...(error ? { error: error.message } : {}),
-        };
-      });
+      const files = describeStackFiles(deployedFiles(stack, args.variables), result.steps).map(
+        (f) => {
+          const error = f.error as { code: string; message: string } | undefined;
+          const state = error
+            ? "unreadable" as const
+            : f.current === null
+            ? "missing" as const
+            : f.would_change
+            ? "differs" as const
+            : "same" as const;
+          return {
+            name: f.name as string,
+            state,
+            diff: state === "differs" ? (f.diff as string | null) : null,
+            ...(error ? { error: error.message } : {}),
+          };
+        },
+      );
       const listing = result.steps[stack.files.length];
       if (!listing || !("ok" in listing)) {
         throw new OperationError("bad_output", "The container listing did not run");

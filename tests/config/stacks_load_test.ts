@@ -122,3 +122,116 @@ Deno.test("a compose file that is not YAML or has no services is refused; host r
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the shipped monitoring stack's probe.env is an env template with an integer interval", async () => {
+  const [monitoring] = await loadStacks(SHIPPED);
+  const probe = monitoring.files.find((f) => f.name === "probe.env");
+  assert.ok(probe && "template" in probe, "probe.env is rendered from a template");
+  assert.deepEqual(Object.keys(probe.template.variables), ["interval"]);
+  assert.match(probe.template.body, /^INTERVAL=\{\{interval\}\}$/m);
+});
+
+Deno.test("a stack's env template renders NAME; its source file is its body, not a file of its own", async () => {
+  const dir = await stacksWith({
+    "app/compose.yaml": "services: {}\n",
+    "app/app.env.tailops-template.yaml":
+      "version: 1\ndescription: d\nvariables:\n  port: { type: integer, max: 65535 }\nsource: app.env.in\n",
+    "app/app.env.in": "PORT={{port}}\n",
+  });
+  try {
+    const [app] = await loadStacks(dir);
+    assert.deepEqual(app.files.map((f) => [f.name, "template" in f]), [
+      ["app.env", true],
+      ["compose.yaml", false],
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("env template problems are refused at load at FILE:LINE:COLUMN, every one of every stack", async () => {
+  const t = (body: string, vars = "") =>
+    `version: 1\ndescription: d\nvariables:\n${
+      vars || "  x: { type: integer }\n"
+    }body: "${body}"\n`;
+  const dir = await stacksWith({
+    "comp/compose.yaml": "services: {}\n",
+    "comp/compose.yaml.tailops-template.yaml": t("services: {{x}}"),
+    "clash/compose.yaml": "services: {}\n",
+    "clash/app.env": "X=1\n",
+    "clash/app.env.tailops-template.yaml": t("X={{x}}"),
+    "syntax/compose.yaml": "services: {}\n",
+    "syntax/app.env.tailops-template.yaml": t("X={{x}} {{> /etc/passwd}}"),
+    "unknown/compose.yaml": "services: {}\n",
+    "unknown/app.env.tailops-template.yaml": t("X={{x}} {{nope}}"),
+    "shared/compose.yaml": "services: {}\n",
+    "shared/a.env.tailops-template.yaml": t("P={{port}}", "  port: { type: integer }\n"),
+    "shared/b.env.tailops-template.yaml": t(
+      "P={{port}}",
+      "  port: { type: string, pattern: '[0-9]+' }\n",
+    ),
+    "named/compose.yaml": "services: {}\n",
+    "named/app.env.tailops-template.yaml": `name: app\n${t("X={{x}}")}`,
+    "secret/compose.yaml": "services: {}\n",
+    "secret/app.env.tailops-template.yaml": t(
+      "T={{token}}",
+      "  token: { type: secret, from: '${TAILOPS_T9_UNSET_SECRET}' }\n",
+    ),
+    "source/compose.yaml": "services: {}\n",
+    "source/app.env.tailops-template.yaml": "version: 1\ndescription: d\nsource: compose.yaml\n",
+  });
+  try {
+    let message = "";
+    try {
+      await loadStacks(dir);
+    } catch (error) {
+      assert.ok(error instanceof ConfigError, String(error));
+      message = error.message;
+    }
+    const line = (pattern: RegExp) => {
+      const found = message.split("\n").filter((l) => pattern.test(l));
+      assert.equal(found.length, 1, `${pattern}:\n${message}`);
+      return found[0];
+    };
+    const at = (stack: string) =>
+      new RegExp(`^${dir}/${stack}/[a-z.]+\\.tailops-template\\.yaml:\\d+:\\d+: `);
+    assert.match(line(/the compose file cannot be a template/), at("comp"));
+    assert.match(line(/the stack also has a file of that name/), at("clash"));
+    assert.match(line(/Invalid template syntax "\{\{> \/etc\/passwd/), at("syntax"));
+    assert.match(line(/Unknown variable "nope"/), at("unknown"));
+    assert.match(line(/"port" is declared differently in template "a.env"/), at("shared"));
+    assert.match(line(/Unknown key "name"/), at("named"));
+    assert.match(line(/TAILOPS_T9_UNSET_SECRET is not set/), at("secret"));
+    assert.match(line(/Invalid source "compose.yaml": it is the compose file/), at("source"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an env template's secret is resolved at load, refused when short, never echoed", async () => {
+  const dir = await stacksWith({
+    "app/compose.yaml": "services: {}\n",
+    "app/app.env.tailops-template.yaml":
+      "version: 1\ndescription: d\nvariables:\n  token: { type: secret, from: '${TAILOPS_T9_SECRET}' }\nbody: 'T={{token}}'\n",
+  });
+  try {
+    const unresolved = await loadStacks(dir, { resolveSecrets: false });
+    const file = unresolved[0].files[0];
+    assert.ok("template" in file);
+    const token = file.template.variables.token;
+    assert.equal(token.type === "secret" && token.from.resolved, false);
+    Deno.env.set("TAILOPS_T9_SECRET", "short7!");
+    const problems = await problemsOf(dir);
+    assert.equal(problems.length, 1, problems.join("\n"));
+    assert.match(problems[0], /expected at least 8 characters/);
+    assert.ok(!problems[0].includes("short7!"));
+    Deno.env.set("TAILOPS_T9_SECRET", "long-enough-secret");
+    const [app] = await loadStacks(dir);
+    const loaded = app.files[0];
+    assert.ok("template" in loaded && loaded.template.variables.token.type === "secret");
+    assert.equal(loaded.template.variables.token.from.reveal(), "long-enough-secret");
+  } finally {
+    Deno.env.delete("TAILOPS_T9_SECRET");
+    await Deno.remove(dir, { recursive: true });
+  }
+});

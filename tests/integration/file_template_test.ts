@@ -14,28 +14,18 @@ import assert from "node:assert/strict";
 import { connectHttp, runCli, startGateway, tempDirWith } from "./_gateway.ts";
 import { ALLOW_ALL_POLICY, type Entry } from "./_mcp_checks.ts";
 import { type Fleet, startFleet } from "./_fleet.ts";
+import { assertNoSecretForms, secretForms } from "./_secret_forms.ts";
 
 type Client = Awaited<ReturnType<typeof connectHttp>>;
 
 /** The secret: characters that base64, hex and percent-encoding all change. */
 const SECRET = "Tk-9f/3+a=Zq&x%7Ey!Secret42";
 
-function encodings(secret: string): Record<string, string> {
-  const bytes = new TextEncoder().encode(secret);
-  return {
-    clear: secret,
-    base64: btoa(secret),
-    base64url: btoa(secret).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, ""),
-    hex: [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(""),
-    percent: encodeURIComponent(secret),
-  };
-}
+const encodings = secretForms;
 
 /** Fails when `text` holds the secret in any form. */
 function assertNoSecret(text: string, where: string): void {
-  for (const [form, value] of Object.entries(encodings(SECRET))) {
-    assert.ok(!text.includes(value), `${where}: the secret appears (${form})`);
-  }
+  assertNoSecretForms(text, SECRET, where);
 }
 
 const TEMPLATES: Record<string, string> = {
