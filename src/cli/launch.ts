@@ -58,8 +58,14 @@ const KINDS: readonly WorkerKind[] = [
 
 const REPO = new URL("../../", import.meta.url);
 
-/** Runtime flags the gateway always runs with (see README: young-generation cap). */
-export const GATEWAY_V8_FLAGS = "--v8-flags=--max-semi-space-size=2";
+/**
+ * Runtime flags the gateway always runs with (README, "young-generation cap"):
+ * young-generation semi-spaces of at most 2 MB, and V8's memory reducer
+ * (which gives an idle heap's free pages back) armed 2 s after garbage is
+ * seen instead of 30 s: loading 10,000 targets left ~35 MB for 30 s.
+ */
+export const GATEWAY_V8_FLAGS =
+  "--v8-flags=--max-semi-space-size=2,--gc-memory-reducer-start-delay-ms=2000";
 
 function absolute(path: string): string {
   return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
