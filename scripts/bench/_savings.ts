@@ -4,11 +4,15 @@
  * floor of a mutating call's `decided` record), the audit append of an
  * observe call (written, not waited for) and of a mutating call (synced),
  * a small audit write done async vs sync, a 5-entry directory listing async
- * vs sync, and the one `find` process the local worker spawns per listing.
+ * vs sync, and one listing by the local worker's long-lived file helper
+ * against the one `find` process a listing spawned before it.
  *
  * @module
  */
+import fs from "node:fs";
 import { AuditLog } from "../../src/audit/writer.ts";
+import { LOCAL_FILE_HELPER, resolveProgram } from "../../src/exec/local_kind.ts";
+import { FsAgent } from "../../src/exec/workers/_local_fs_agent.ts";
 import { percentile } from "./_util.ts";
 
 /** Median of `rounds` timings of `run` (after 20 warm-up runs). */
@@ -33,6 +37,7 @@ export interface Savings {
   readDirAsync: number;
   readDirSync: number;
   spawnFind: number;
+  helperList: number;
 }
 
 /**
@@ -73,6 +78,22 @@ export async function measureSavings(
       stdout: "piped",
       stderr: "null",
     }).output());
+  // The worker's path for a listing: one request to its file helper, on an opened directory.
+  const perl = resolveProgram(LOCAL_FILE_HELPER);
+  let helperList = NaN;
+  if (perl !== null) {
+    const agent = new FsAgent(perl);
+    const fd = fs.openSync(listed, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      helperList = await p50(
+        rounds,
+        () => agent.ask(["list", String(fd)], { timeoutMs: 10_000, failure: "bench" }),
+      );
+    } finally {
+      fs.closeSync(fd);
+      await agent.close();
+    }
+  }
   return {
     fdatasync,
     appendObserve,
@@ -82,5 +103,6 @@ export async function measureSavings(
     readDirAsync,
     readDirSync,
     spawnFind,
+    helperList,
   };
 }

@@ -177,6 +177,53 @@ function row(name: string, bare: string, gateway: string, r: string): string[] {
 }
 
 /**
+ * The HTTP layer alone: the gateway's listener (accept loop, node:http and
+ * the fetch bridge) against `Deno.serve`, both answering the same POST with
+ * one small event (scripts/bench/listener_server.ts), 16 requests in flight
+ * from this process's `fetch`. Rounds alternate; CPU per request is read
+ * from `/proc` (robust to the machine's load), calls/s from the clock.
+ *
+ * @param requests Requests per server and round (4 rounds).
+ * @returns The CPU ms per request and calls/s of each.
+ */
+async function measureHttpLayer(requests: number) {
+  const servers = [
+    await spawnHelper("listener_server.ts"),
+    await spawnHelper("listener_server.ts", ["--deno-serve"]),
+  ];
+  try {
+    const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: {} });
+    const calls = servers.map((server) => async () => {
+      const response = await fetch(`http://127.0.0.1:${server.port}/mcp`, {
+        method: "POST",
+        body,
+        headers: { "content-type": "application/json", accept: "text/event-stream" },
+      });
+      if (!(await response.text()).startsWith("event: message")) {
+        throw new Error(`Unexpected answer from port ${server.port}`);
+      }
+    });
+    for (const call of calls) await timeCalls(200, 16, call);
+    const cpu = [0, 0];
+    const perSecond = [0, 0];
+    for (let round = 0; round < 4; round++) {
+      for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) {
+        const before = cpuMs(servers[i].pid);
+        const run = await timeCalls(requests, 16, calls[i], 60_000);
+        cpu[i] += (cpuMs(servers[i].pid) - before) / run.count / 4;
+        perSecond[i] += run.callsPerSecond / 4;
+      }
+    }
+    return {
+      listener: { cpu: cpu[0], perSecond: perSecond[0] },
+      denoServe: { cpu: cpu[1], perSecond: perSecond[1] },
+    };
+  } finally {
+    for (const server of servers) await server.stop();
+  }
+}
+
+/**
  * Runs the suite.
  *
  * @param options `quick` for fewer iterations.
@@ -321,6 +368,7 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
     }
     const { closeMs } = await stdioStartup(gwStdio, true);
     const exitsOnEof = closeMs < 1500;
+    const httpLayer = await measureHttpLayer(options.quick ? 500 : 2000);
     const startInit = median(startups.map((s) => s.initialized));
     const startList = median(startups.map((s) => s.listed));
     const startCpu = median(startups.map((s) => s.cpu));
@@ -400,6 +448,18 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
         ratio(writeRatio),
       ),
       row("peak RSS (VmHWM)", mb(bareHwm), mb(gwHwm), ratio((gwHwm ?? NaN) / (bareHwm ?? NaN))),
+      row(
+        "HTTP layer alone, CPU per request (16 in flight; bare: Deno.serve, gateway: its listener)",
+        ms(httpLayer.denoServe.cpu),
+        ms(httpLayer.listener.cpu),
+        ratio(httpLayer.listener.cpu / httpLayer.denoServe.cpu),
+      ),
+      row(
+        "HTTP layer alone, requests/s at 16 in flight",
+        rate(httpLayer.denoServe.perSecond),
+        rate(httpLayer.listener.perSecond),
+        ratio(httpLayer.listener.perSecond / httpLayer.denoServe.perSecond),
+      ),
     ]);
     const s = savings;
     const per = (a: number, b: number) => ratio(a / b);
@@ -426,9 +486,14 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
         per(s.readDirAsync, s.readDirSync),
       ],
       [
-        "spawn of find listing 5 entries (the local worker's one process per listing)",
+        "spawn of find listing 5 entries (what a local listing cost before the file helper)",
         ms(s.spawnFind),
         `${per(s.spawnFind, bareSeq.p50)} of a bare call`,
+      ],
+      [
+        "listing of 5 entries by the local worker's long-lived file helper (one request)",
+        ms(s.helperList),
+        `${per(s.helperList, bareSeq.p50)} of a bare call`,
       ],
     ]);
     const startup = table(["Measure", "value", "target"], [
@@ -520,6 +585,13 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
           SUITE,
           "per-call p50 without an executor (list_targets / bare echo)",
           ratio(gwList.p50 / bareEcho.p50),
+        ),
+        info(
+          SUITE,
+          "HTTP layer alone, CPU per request: gateway listener / Deno.serve",
+          `${ratio(httpLayer.listener.cpu / httpLayer.denoServe.cpu)} (${
+            ms(httpLayer.listener.cpu)
+          } / ${ms(httpLayer.denoServe.cpu)})`,
         ),
         info(SUITE, "gateway sequential p50", ms(gwSeq.p50)),
         info(SUITE, "gateway 16-way calls/s", rate(gwConc.callsPerSecond)),

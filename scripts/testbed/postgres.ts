@@ -258,13 +258,19 @@ export class PostgresTestbed {
     return await this.#psql(sql);
   }
 
-  /** Stops the server by PID at once (SIGKILL), keeping its cluster for {@linkcode restart}. */
-  async kill(): Promise<void> {
+  /**
+   * Stops the server by PID, keeping its cluster for {@linkcode restart}:
+   * at once (SIGKILL, a crash), or by PostgreSQL's fast shutdown (SIGINT:
+   * every session is ended with 57P01 admin_shutdown first).
+   *
+   * @param signal SIGKILL (default) or SIGINT.
+   */
+  async kill(signal: "SIGKILL" | "SIGINT" = "SIGKILL"): Promise<void> {
     const child = this.#process;
     if (child === null) return;
     this.#process = null;
     try {
-      child.kill("SIGKILL");
+      child.kill(signal);
     } catch {
       // Already gone.
     }
@@ -286,6 +292,28 @@ export class PostgresTestbed {
       if (!alive.success) return;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  }
+
+  /**
+   * Opens an interactive `psql` session on the unix socket, for tests that
+   * hold a lock or a transaction open while the gateway works. Its output
+   * lines are kept; the session ends with the server or on disposal.
+   *
+   * @returns The session.
+   */
+  session(): PsqlSession {
+    const child = new Deno.Command(`${this.#bin}/psql`, {
+      args: [
+        ...["-h", this.socketDir, "-p", String(this.port), "-U", PG_ROLE, "-d", PG_ROLE],
+        ...["-At", "-v", "ON_ERROR_STOP=1"],
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      clearEnv: true,
+      env: { PATH: "/usr/bin:/bin" },
+    }).spawn();
+    return new PsqlSession(child);
   }
 
   /** Stops the server (by PID) and removes the temp dir. */
@@ -316,6 +344,71 @@ export class PostgresTestbed {
   /** Stops the server and removes its dir (for `await using`). */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
+  }
+}
+
+/** An interactive `psql` session (see {@linkcode PostgresTestbed.session}). */
+export class PsqlSession implements AsyncDisposable {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #output = "";
+  readonly #reading: Promise<void>;
+
+  /** @param child The running psql. */
+  constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.#writer = child.stdin.getWriter();
+    const read = async (stream: ReadableStream<Uint8Array>) => {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) this.#output += text;
+    };
+    this.#reading = Promise.all([read(child.stdout), read(child.stderr)]).then(() => {});
+  }
+
+  /** Everything psql printed so far (stdout and stderr). */
+  get output(): string {
+    return this.#output;
+  }
+
+  /**
+   * Sends SQL (or a psql command) followed by a newline.
+   *
+   * @param text What to send.
+   */
+  async send(text: string): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode(`${text}\n`));
+  }
+
+  /**
+   * Waits until psql has printed a line equal to `marker` (send `\echo MARKER`).
+   *
+   * @param marker The line.
+   * @throws {Error} When psql exits first or 60 s pass.
+   */
+  async until(marker: string): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    let exited = false;
+    this.#child.status.then(() => exited = true);
+    while (!this.#output.split("\n").includes(marker)) {
+      if (exited || Date.now() > deadline) {
+        throw new Error(`psql did not print ${JSON.stringify(marker)}:\n${this.#output}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Closes psql's input and waits for it to exit (killing it after 10 s). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    const timer = setTimeout(() => {
+      try {
+        this.#child.kill("SIGKILL");
+      } catch {
+        // Gone.
+      }
+    }, 10_000);
+    await this.#child.status;
+    clearTimeout(timer);
+    await this.#reading.catch(() => {});
   }
 }
 

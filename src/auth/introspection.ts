@@ -6,7 +6,8 @@
  * a mistyped admin token, a cut-off gateway JWT, another issuer's token —
  * never leaves the gateway. Answers are cached by the token's SHA-256, never
  * longer than the token lives nor than the issuer's `cache_seconds` (at most
- * 5 minutes).
+ * 5 minutes). An answer that names another kind of token (a refresh token, a
+ * key-bound one) is refused like an inactive one.
  *
  * @module
  */
@@ -16,6 +17,7 @@ import { toHex } from "./_encoding.ts";
 import { sha256 } from "./bootstrap_token.ts";
 import { fetchJson, type ServerMetadata } from "./discovery.ts";
 import { mappedClaims } from "./oidc.ts";
+import { notAnAccessTokenClaims } from "./access_token_kind.ts";
 import type { OidcPrincipal } from "./types.ts";
 
 /** Most answers kept in the cache. */
@@ -103,6 +105,9 @@ async function ask(
   if (![answer.aud ?? []].flat().includes(audience)) {
     return `Invalid token: expected audience ${JSON.stringify(audience)}`;
   }
+  // A refresh token is active at some issuers' endpoints too (Okta, Keycloak, Hydra).
+  const kind = notAnAccessTokenClaims(answer);
+  if (kind !== undefined) return kind;
   return {
     kind: "oidc",
     issuer: issuer.issuer,

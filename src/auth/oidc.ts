@@ -4,19 +4,37 @@
  * and match exactly, `aud` must be the canonical resource URI, `exp` is
  * required, `exp`/`nbf` allow a small skew, and only the issuer's allowed
  * asymmetric algorithms are accepted. Keys come from the issuer's JWKS, which
- * is refetched when a token names an unknown `kid`.
+ * is refetched when a token names an unknown `kid`. A valid JWT that is not
+ * an access token (an ID token, a logout or refresh token, a key-bound
+ * token) is refused: see `access_token_kind.ts`.
  *
  * @module
  */
-import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
+import { createRemoteJWKSet, jwtVerify } from "jose";
 import { z } from "zod";
 import type { OidcIssuerConfig } from "../config/auth_schema.ts";
 import { describeJoseError } from "./_jose_errors.ts";
+import { readJwtParts } from "./_jwt_parts.ts";
+import {
+  type AccessTokenTyp,
+  DEFAULT_ACCESS_TOKEN_TYPS,
+  notAnAccessTokenJwt,
+} from "./access_token_kind.ts";
 import type { ServerMetadata } from "./discovery.ts";
 import type { Principal } from "./types.ts";
 
-/** `typ` header values accepted on access tokens (RFC 9068 and plain JWT). */
-export const ACCEPTED_TYPS = ["at+jwt", "application/at+jwt", "jwt", "application/jwt"];
+/**
+ * The `typ` values an issuer's JWT access tokens may have, or `false` when it
+ * issues none: `jwt` in its configuration, else none for tsidp (its access
+ * tokens are opaque; its JWTs are ID tokens), else RFC 9068's and plain JWT.
+ *
+ * @param issuer The issuer's configuration.
+ * @returns The accepted `typ` values, or `false`.
+ */
+export function acceptedTyps(issuer: OidcIssuerConfig): readonly AccessTokenTyp[] | false {
+  if (issuer.jwt !== undefined) return issuer.jwt === false ? false : issuer.jwt.typ;
+  return issuer.introspection?.token_format === "tsidp" ? false : DEFAULT_ACCESS_TOKEN_TYPS;
+}
 
 /** Options of {@linkcode createOidcVerifier}. */
 export interface OidcVerifierOptions {
@@ -86,24 +104,23 @@ export function createOidcVerifier(
   }
 
   return async function verifyOidcToken(token) {
-    let alg: unknown, typ: unknown, iss: unknown;
-    try {
-      ({ alg, typ } = decodeProtectedHeader(token));
-      iss = decodeJwt(token).iss;
-    } catch {
-      return "Invalid token: expected a well-formed JWT";
-    }
+    const parts = readJwtParts(token);
+    if (typeof parts === "string") return parts;
+    const { alg, iss } = { alg: parts.header.alg, iss: parts.payload.iss };
     const issuer = issuers.find((i) => i.issuer === iss);
     if (issuer === undefined) {
       return `Invalid token: issuer ${JSON.stringify(String(iss))} is not trusted here`;
+    }
+    const typs = acceptedTyps(issuer);
+    if (typs === false) {
+      return `Invalid token: expected an opaque access token from issuer ${
+        JSON.stringify(issuer.issuer)
+      } (jwt: false), found a JWT`;
     }
     if (typeof alg !== "string" || !(issuer.algorithms as string[]).includes(alg)) {
       return `Invalid token: expected algorithm ${issuer.algorithms.join(" or ")}, found ${
         JSON.stringify(String(alg))
       }`;
-    }
-    if (typ !== undefined && !ACCEPTED_TYPS.includes(String(typ).toLowerCase())) {
-      return `Invalid token: expected an access token, found typ ${JSON.stringify(String(typ))}`;
     }
     let payload: Record<string, unknown>;
     try {
@@ -121,6 +138,9 @@ export function createOidcVerifier(
       }
       return describeJoseError(error);
     }
+    // After the signature, so the audit log says "ID token" only of what the issuer signed.
+    const kind = notAnAccessTokenJwt({ header: parts.header, payload }, typs);
+    if (kind !== undefined) return kind;
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) return "Invalid token: expected string sub and numeric exp claims";
     return {

@@ -67,6 +67,8 @@ export interface GatewayOptions {
   stateUrl?: string;
   /** file_write templates (`--templates`); none when absent. */
   templatesDir?: string;
+  /** Curated compose stacks; absent: `TAILOPS_STACKS`. */
+  stacksDir?: string;
 }
 
 /** An open gateway. */
@@ -129,7 +131,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   // Templates' secrets (file_write's here, the stacks' in loadCatalog) are resolved now, like
   // the registry's, and redacted like them.
   const templates = options.templatesDir ? await loadTemplates(options.templatesDir) : [];
-  const catalog = await loadCatalog(options.operationsDir, undefined, { templates });
+  const catalog = await loadCatalog(options.operationsDir, options.stacksDir, { templates });
   const compiled = await withPositions(() => compilePolicy(policy, catalog, { file, locate }));
   checkRegistryAgainstCatalog(registry, catalog);
   // Before the audit log: a gateway that cannot reach its shared state does not start.

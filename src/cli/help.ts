@@ -42,6 +42,7 @@ Options:
   --state-dir DIR          Audit log, keys, tokens, approvals    [TAILOPS_STATE_DIR]
   --operations DIR         Operator-defined operation files      [TAILOPS_OPERATIONS]
   --templates DIR          file_write templates                  [TAILOPS_TEMPLATES]
+  --stacks DIR             Curated compose stacks (stack_deploy) [TAILOPS_STACKS]
   --state-url URL          Shared state for several gateways: postgres://USER@HOST/DB,
                            or "\${ENV}"/"file:/path" holding one with its password
                            (default: the state dir alone)         [TAILOPS_STATE_URL]
@@ -59,7 +60,7 @@ Options:
 HTTP limits (flag, else TAILOPS_ + the flag in capitals with _, else default):
   --max-connections N            Connections open at once (default: 1024; lowered
                                  to the descriptor limit minus --fd-reserve)
-  --max-connections-per-peer N   Connections from one address (default: 128)
+  --max-connections-per-peer N   Connections from one address (default: 256)
   --headers-timeout DURATION     Time to send request headers (default: 10s)
   --request-timeout DURATION     Time to send a whole request (default: 30s)
   --keep-alive-timeout DURATION  Idle time between requests (default: 30s)
@@ -84,8 +85,8 @@ SIGHUP is ignored (configuration is not reloaded; restart to apply changes).
 
 Operator-defined operations: --operations (or TAILOPS_OPERATIONS) names a
 directory of operation files (see operations/ and the README); --templates
-names the templates file_write may fill. Compose stacks to deploy:
-set TAILOPS_STACKS to a directory with one subdirectory per stack (a file
+names the templates file_write may fill. Compose stacks to deploy: --stacks
+(or TAILOPS_STACKS) names a directory with one subdirectory per stack (a file
 NAME.tailops-template.yaml in a stack renders NAME from stack_deploy's
 variables).`;
 

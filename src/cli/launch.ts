@@ -58,8 +58,14 @@ const KINDS: readonly WorkerKind[] = [
 
 const REPO = new URL("../../", import.meta.url);
 
-/** Runtime flags the gateway always runs with (see README: young-generation cap). */
-export const GATEWAY_V8_FLAGS = "--v8-flags=--max-semi-space-size=2";
+/**
+ * Runtime flags the gateway always runs with (README, "young-generation cap"):
+ * young-generation semi-spaces of at most 2 MB, and V8's memory reducer
+ * (which gives an idle heap's free pages back) armed 2 s after garbage is
+ * seen instead of 30 s: loading 10,000 targets left ~35 MB for 30 s.
+ */
+export const GATEWAY_V8_FLAGS =
+  "--v8-flags=--max-semi-space-size=2,--gc-memory-reducer-start-delay-ms=2000";
 
 function absolute(path: string): string {
   return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
@@ -78,13 +84,11 @@ function absolute(path: string): string {
  */
 export async function launchArgs(serveArgs: string[]): Promise<string[]> {
   const options = parseServeOptions(serveArgs);
-  // Read before the first await, like the serve flags' own fallbacks.
-  const stacksDir = Deno.env.get("TAILOPS_STACKS") || null;
   if (options === "help") {
     throw new CliError("launch serve --help: run `tailops serve --help` for the serve flags");
   }
-  // --operations wins over TAILOPS_OPERATIONS (parseServeOptions read both).
-  const operator = [options.operationsDir ?? null, stacksDir];
+  // --operations and --stacks win over their variables (parseServeOptions read both).
+  const operator = [options.operationsDir ?? null, options.stacksDir ?? null];
   let targets, policy, catalog, templates;
   try {
     targets = await loadTargets(options.targetsFile, { resolveSecrets: false });

@@ -27,6 +27,27 @@ async function open(options: ServeOptions): Promise<Gateway> {
   }
 }
 
+/**
+ * Answers every request read before stdin ended: waits for the transport's
+ * own count (it sees requests the SDK still queues, which the gateway's
+ * in-flight count does not yet), then drains the gateway with what is left
+ * of the grace period, which cuts calls still running with a clear answer.
+ */
+async function answerBeforeExit(
+  transport: StdioTransport,
+  gateway: Gateway,
+  graceMs: number,
+): Promise<void> {
+  const started = Date.now();
+  const waiting = transport.unanswered;
+  if (waiting > 0) {
+    log.info("The client closed stdin: answering {count} request(s) first", { count: waiting });
+  }
+  await transport.answered(graceMs);
+  const cut = await gateway.drain(Math.max(0, graceMs - (Date.now() - started)));
+  if (cut > 0) log.warn("Cut {cut} request(s) at the end of the grace period", { cut });
+}
+
 async function serveStdio(options: ServeOptions, gateway: Gateway): Promise<void> {
   const user = Deno.env.get("USER") || Deno.env.get("LOGNAME") || `uid${Deno.uid() ?? ""}`;
   const identity = gateway.policy.identities === undefined
@@ -36,14 +57,7 @@ async function serveStdio(options: ServeOptions, gateway: Gateway): Promise<void
   // the end of stdin (a client that quits) closes it.
   const transport = new StdioTransport(Deno.stdin.readable, Deno.stdout.writable);
   // The client closed stdin: answer what it already asked (within the grace period).
-  // First the requests it sent, which the server may not have begun yet (it is
-  // built when the first one arrives), then whatever they started.
-  transport.onInputEnd = async () => {
-    const started = performance.now();
-    await transport.answered(options.shutdownGraceMs);
-    const left = options.shutdownGraceMs - (performance.now() - started);
-    return await gateway.drain(Math.max(0, left));
-  };
+  transport.onInputEnd = () => answerBeforeExit(transport, gateway, options.shutdownGraceMs);
   // The SDK picks the era from the first message (`initialize`: a 2025
   // session; `server/discover` or a 2026-07-28 envelope: stateless requests)
   // and builds the server for it (once more for a discarded discover probe).

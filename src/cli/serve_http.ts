@@ -215,7 +215,8 @@ async function serveOn(
         },
         {
           name: "tailops_http_connections_refused",
-          help: "HTTP connections closed at once by the connection caps.",
+          help:
+            "HTTP connections closed by the connection caps (at once, or idle ones giving way to their peer's new one).",
           read: server.refused,
         },
         {

@@ -22,6 +22,7 @@ const FLAGS = {
   "state-url": { type: "string" },
   operations: { type: "string" },
   templates: { type: "string" },
+  stacks: { type: "string" },
   "public-url": { type: "string" },
   "allowed-host": { type: "string", multiple: true },
   "allowed-origin": { type: "string", multiple: true },
@@ -56,6 +57,8 @@ export interface ServeOptions {
   operationsDir?: string;
   /** file_write templates (`--templates`, else `TAILOPS_TEMPLATES`). */
   templatesDir?: string;
+  /** Curated compose stacks (`--stacks`, else `TAILOPS_STACKS`). */
+  stacksDir?: string;
 }
 
 /**
@@ -131,5 +134,6 @@ export function parseServeOptions(args: string[]): ServeOptions | "help" {
     http: parseHttpLimits(parsed),
     operationsDir: stringOption(parsed, "operations", "TAILOPS_OPERATIONS"),
     templatesDir: stringOption(parsed, "templates", "TAILOPS_TEMPLATES"),
+    stacksDir: stringOption(parsed, "stacks", "TAILOPS_STACKS"),
   };
 }

@@ -94,6 +94,15 @@ export const tokenFormatSchema = z.enum(Object.keys(TOKEN_FORMATS) as ["tsidp"],
     }`,
 });
 
+/**
+ * The `typ` header values an issuer's access tokens may be told to have
+ * (`jwt.typ`), compared case-insensitively without `application/`: RFC
+ * 9068's `at+jwt`, and `jwt`, which also admits a token without `typ`.
+ */
+export const ACCESS_TOKEN_TYPS = ["at+jwt", "jwt"] as const;
+
+const isAccessTokenTyp = (typ: string) => (ACCESS_TOKEN_TYPS as readonly string[]).includes(typ);
+
 const claimName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_:./-]{0,127}$/);
 
 /** One trusted OAuth 2.1 / OIDC authorization server. */
@@ -143,6 +152,37 @@ export const oidcIssuerSchema = z.strictObject({
   }).refine((i) => i.token_format === undefined || i.token_length === undefined, {
     error:
       "Invalid introspection: token_length applies to token_prefix; token_format fixes the length",
+  }).optional(),
+  /**
+   * Which JWTs from this issuer are taken as access tokens. `false`: none —
+   * its access tokens are opaque and introspected, so any JWT it signed (an
+   * ID token) is refused; the default for `token_format: tsidp`.
+   * `{ typ: [at+jwt] }`: only RFC 9068 tokens. Default `{ typ: [at+jwt, jwt] }`
+   * (`jwt` also admits a token without `typ`). See src/auth/access_token_kind.ts
+   * for what else marks a JWT as not an access token.
+   */
+  jwt: z.union([
+    z.literal(false),
+    z.strictObject({
+      // One check on the list, not z.enum per item: inside a union only a
+      // non-aborting check keeps its own message (else "Invalid input").
+      typ: z.array(z.string())
+        .min(1, { error: "Invalid jwt.typ: expected at least one value, or jwt: false" })
+        .refine((typs) => typs.every(isAccessTokenTyp), {
+          error: (issue) =>
+            `Invalid jwt.typ ${
+              JSON.stringify((issue.input as string[]).find((t) => !isAccessTokenTyp(t)))
+            }: expected one of ${ACCESS_TOKEN_TYPS.join(", ")}`,
+        })
+        .transform((typs) => typs as typeof ACCESS_TOKEN_TYPS[number][]),
+    }),
+  ], {
+    error: (issue) =>
+      typeof issue.input === "object" && issue.input !== null
+        ? undefined
+        : `Invalid jwt ${
+          JSON.stringify(issue.input)
+        }: expected false (no JWT access tokens from this issuer) or { typ: [at+jwt, jwt] }`,
   }).optional(),
   /**
    * The OAuth scopes clients should request from this issuer (advertised in

@@ -69,18 +69,10 @@ export interface Stack {
 }
 
 /**
- * Whether `pull` fetches this service's image: it names an image, builds none,
- * and its `pull_policy` is unset or `always`. `never`, `missing` (v1:
- * `if_not_present`) and `build` leave the image on the host to `up` (an image
- * built or loaded there is never pulled).
- *
- * @param service The service.
- * @returns `true` when deploying pulls it.
+ * The `pull_policy` values compose knows (v1 says `if_not_present` for `missing`); the
+ * engine-based decision is in src/exec/image_pull.ts.
  */
-export function isPulled(service: StackService): boolean {
-  return service.image !== null && !service.build &&
-    (service.pullPolicy === null || service.pullPolicy === "always");
-}
+const PULL_POLICY = /^(always|never|missing|if_not_present|build|daily|weekly|every_[0-9a-z]+)$/;
 
 const HOST_MODES = ["network_mode", "pid", "ipc", "userns_mode", "uts"] as const;
 const SOCKETS = ["/var/run/docker.sock", "/run/docker.sock"];
@@ -140,6 +132,11 @@ function readCompose(
   const warnings: string[] = [];
   for (const [name, raw] of Object.entries(services as Record<string, unknown>)) {
     const service = (raw && typeof raw === "object" ? raw : {}) as Record<string, unknown>;
+    const policy = service.pull_policy;
+    if (policy !== undefined && (typeof policy !== "string" || !PULL_POLICY.test(policy))) {
+      return `service ${JSON.stringify(name)}: expected pull_policy always, never, missing, ` +
+        `if_not_present, build, daily, weekly or every_DURATION, found ${JSON.stringify(policy)}`;
+    }
     out.push({
       name,
       image: typeof service.image === "string" ? service.image : null,

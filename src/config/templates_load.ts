@@ -6,10 +6,12 @@
  * value comes from a secret reference (`${ENV}` or `file:/path`), resolved at
  * start like the registry's secrets and redacted wherever output leaves.
  *
- * The body's only syntax is `{{variable}}`: no includes, no expressions, no
- * escapes. A body file must be a regular file directly in the directory (no
- * symlink, no path); every problem of every file is reported at
- * `file:line:column`.
+ * The body's only syntax is `{{variable}}` and the escape `{{"{{"}}` for a
+ * literal `{{` (Go templates' and Jinja's own spelling): no includes, no
+ * expressions. A body file must be a regular file directly in the directory
+ * (no symlink, no path); every problem of every file is reported at
+ * `file:line:column`, a malformed placeholder at its own line and column (in
+ * the body file, or in an inline `|` block body).
  *
  * @module
  */
@@ -32,8 +34,15 @@ export const MAX_TEMPLATE_BYTES = 1024 * 1024;
  */
 export const MIN_TEMPLATE_SECRET = 8;
 
-/** `{{name}}`: the body's one piece of syntax. */
-export const TEMPLATE_PLACEHOLDER = /\{\{([a-z][a-z0-9_]{0,62})\}\}/g;
+/** What a body writes for a literal `{{`. */
+export const TEMPLATE_LITERAL_OPEN = '{{"{{"}}';
+
+/**
+ * The body's syntax, one token at a time from the left: the escape `{{"{{"}}`
+ * (a literal `{{`), or `{{name}}` (group 1). Filling and checking both read
+ * bodies with it, so they cannot disagree on what is syntax.
+ */
+export const TEMPLATE_TOKEN = /\{\{"\{\{"\}\}|\{\{([a-z][a-z0-9_]{0,62})\}\}/g;
 
 const SOURCE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -122,29 +131,89 @@ export function templateSecrets(template: Template): [string, Secret][] {
   );
 }
 
-function bodyProblems(body: string, variables: Record<string, VariableSpec>): string[] {
-  const problems: string[] = [];
+/** A problem in a body, at a character offset when it has one. */
+interface BodyProblem {
+  readonly offset?: number;
+  readonly message: string;
+}
+
+function bodyProblems(body: string, variables: Record<string, VariableSpec>): BodyProblem[] {
+  const problems: BodyProblem[] = [];
   const used = new Set<string>();
-  // Every "{{" must open a declared {{name}}: nothing else is syntax, so nothing else can hide.
-  const exact = /\{\{([a-z][a-z0-9_]{0,62})\}\}/y;
-  for (let at = body.indexOf("{{"); at !== -1; at = body.indexOf("{{", at + 2)) {
+  // Every "{{" must start a token: nothing else is syntax, so nothing else can hide.
+  const exact = new RegExp(TEMPLATE_TOKEN.source, "y");
+  for (let at = body.indexOf("{{"); at !== -1;) {
     exact.lastIndex = at;
     const match = exact.exec(body);
     if (!match) {
-      problems.push(
-        `Invalid template syntax ${JSON.stringify(body.slice(at, at + 40))}: expected ` +
-          "{{variable}} (templates have no includes, expressions or other syntax)",
-      );
-    } else if (!(match[1] in variables)) {
-      problems.push(`Unknown variable ${JSON.stringify(match[1])} in the body`);
-    } else used.add(match[1]);
+      problems.push({
+        offset: at,
+        message:
+          `Invalid template syntax ${
+            JSON.stringify(body.slice(at, at + 40).split("\n")[0])
+          }: expected ` +
+          `{{variable}}, or ${TEMPLATE_LITERAL_OPEN} for a literal "{{" (templates have no ` +
+          "includes, expressions or other syntax)",
+      });
+    } else if (match[1] !== undefined && !(match[1] in variables)) {
+      problems.push({
+        offset: at,
+        message: `Unknown variable ${JSON.stringify(match[1])} in the body`,
+      });
+    } else if (match[1] !== undefined) used.add(match[1]);
+    // Past the token, so the "{{" inside an escape is not read again; past a bad one's "}}" (or
+    // its line), so one mistake is one problem.
+    at = body.indexOf("{{", match ? at + match[0].length : badTokenEnd(body, at));
   }
   for (const name of Object.keys(variables)) {
     if (!used.has(name)) {
-      problems.push(`Variable ${JSON.stringify(name)} is never used in the body`);
+      problems.push({ message: `Variable ${JSON.stringify(name)} is never used in the body` });
     }
   }
   return problems;
+}
+
+/** Where reading goes on after a malformed token at `at`: after its `}}`, else its line. */
+function badTokenEnd(body: string, at: number): number {
+  const close = body.indexOf("}}", at + 2);
+  const line = body.indexOf("\n", at);
+  if (close !== -1 && (line === -1 || close < line)) return close + 2;
+  return line === -1 ? body.length : line;
+}
+
+/** The 1-based line and column of a character offset in a text. */
+function lineColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  return { line, column: offset - (before.lastIndexOf("\n") + 1) + 1 };
+}
+
+/**
+ * Where a body offset is in the template file, for an inline body written as
+ * a `|` block (each body line is a file line, after the block's indentation);
+ * `undefined` for other styles (quoted or folded text does not map), or when
+ * the file's text there is not what the body holds.
+ */
+function inlinePosition(
+  fileText: string,
+  header: { line: number; column: number } | undefined,
+  body: string,
+  offset: number,
+): { line: number; column: number } | undefined {
+  if (!header) return undefined;
+  const lines = fileText.split("\n");
+  if (!/^\|[-+0-9]*\s*(#.*)?$/.test(lines[header.line - 1]?.slice(header.column - 1) ?? "")) {
+    return undefined;
+  }
+  const content = lines.slice(header.line);
+  const indent = content.find((l) => l.trim() !== "")?.match(/^ */)?.[0].length ?? 0;
+  const at = lineColumn(body, offset);
+  const line = header.line + at.line;
+  const column = indent + at.column;
+  const bodyLine = body.split("\n")[at.line - 1];
+  return lines[line - 1]?.slice(column - 1) === bodyLine.slice(at.column - 1)
+    ? { line, column }
+    : undefined;
 }
 
 /** Reads a body file: a regular file directly in `dir`, not a symlink, UTF-8, bounded. */
@@ -205,8 +274,9 @@ export async function loadTemplateFile(
   const problems: ConfigProblem[] = [];
   const nowhere = { problems, positionOf: () => undefined };
   let parsed;
+  let text: string;
   try {
-    const text = await Deno.readTextFile(file);
+    text = await Deno.readTextFile(file);
     parsed = options.as === undefined
       ? parseConfig(text, file, templateFileSchema)
       : parseConfig(text, file, stackTemplateFileSchema);
@@ -235,8 +305,19 @@ export async function loadTemplateFile(
       return { problems, positionOf };
     }
   }
-  for (const message of bodyProblems(body!, spec.variables)) {
-    at([spec.source === undefined ? "body" : "source"], message);
+  for (const { offset, message } of bodyProblems(body!, spec.variables)) {
+    const key = spec.source === undefined ? "body" : "source";
+    // A malformed or unknown placeholder is shown where it is: in the body file, or the line
+    // of an inline `|` block; else at the key.
+    const inBody = offset === undefined
+      ? undefined
+      : spec.source !== undefined
+      ? { file: `${dir}/${spec.source}`, ...lineColumn(body!, offset) }
+      : (() => {
+        const where = inlinePosition(text, positionOf(["body"]), body!, offset);
+        return where && { file, ...where };
+      })();
+    problems.push({ path: key, position: inBody ?? positionOf([key]), message });
   }
   if (problems.length === 0) {
     for (const [variable, secret] of Object.entries(spec.variables)) {

@@ -4,10 +4,12 @@
  *
  * @module
  */
-import { CORE_SCHEMA, load } from "js-yaml";
+// @ts-types="@types/js-yaml"
+import { load } from "js-yaml";
 import type * as Yaml from "yaml";
 import type { z } from "zod";
 import { ConfigError, type ConfigProblem, type SourcePosition } from "./errors.ts";
+import { YAML12_CORE_SCHEMA } from "./_yaml_core_schema.ts";
 
 /**
  * The `yaml` package, once loaded. It is not loaded at start-up (its CommonJS
@@ -100,14 +102,16 @@ export interface YamlSource {
 /**
  * Parses YAML text, refusing duplicate keys and alias bombs.
  *
- * Two parsers read the same YAML 1.2 core schema: `js-yaml` builds the plain
- * value directly (about ten times faster than `yaml` and without its syntax
- * tree: 10,000 targets load in a fraction of the time and memory), and `yaml`,
- * which keeps source positions, parses the text again only when a position is
- * asked for (a problem to report) or when the fast parser refuses the text.
- * The fast parser takes no aliases and no explicit `!!` tags (where the two
- * differ); such text, and any text it finds invalid, goes to `yaml` alone, so
- * errors always read the same.
+ * Two parsers read the same YAML 1.2 core schema: `js-yaml` 4 builds the
+ * plain value directly as it reads (about ten times faster than `yaml` and
+ * without its syntax tree; js-yaml 5 first lists every parse event of the
+ * whole document, which for 10,000 targets grew the heap by ~80 MB that V8
+ * kept), and `yaml`, which keeps source positions, parses the text again only
+ * when a position is asked for (a problem to report) or when the fast parser
+ * refuses the text. The fast parser takes no anchors (so no aliases), no
+ * explicit `!!` tags and no collections as mapping keys (where the two
+ * differ); such text, and any text it finds invalid, goes to `yaml` alone,
+ * so errors always read the same.
  *
  * @param text The document.
  * @param file Name used in error positions.
@@ -123,10 +127,13 @@ export function parseYaml(text: string, file: string): YamlSource {
     }]);
   }
   const fast = readFast(text);
-  if (fast === undefined) return parseWithPositions(text, file);
+  if (fast === undefined) {
+    const slow = parseWithPositions(text, file);
+    return { ...slow, value: ownStrings(slow.value) };
+  }
   let full: YamlSource | undefined;
   return {
-    value: fast.value,
+    value: ownStrings(fast.value),
     positionOf: (path, key) => {
       if (yaml === undefined) {
         // No position now; withPositions runs the step again with `yaml`.
@@ -139,19 +146,59 @@ export function parseYaml(text: string, file: string): YamlSource {
 }
 
 /**
- * The value by the fast parser, or `undefined` where only `yaml` may decide
- * (aliases, `!!` tags, and text `js-yaml` refuses: a flow sequence whose `]`
- * is not indented past its key, for one, which `yaml` accepts). The shipped
- * files are all read here: `yaml` then costs nothing at start.
+ * Gives every string in a parsed value its own storage, one copy per distinct
+ * text (in place: the parsers' values are fresh plain data).
+ *
+ * A parser's long scalars are V8 slices of the document text, and one slice
+ * kept by the loaded configuration keeps the whole text: 10,000 targets kept
+ * their 3.7 MB file alive, and as many copies of each repeated user name,
+ * key path and host key as targets.
+ */
+function ownStrings(value: unknown, seen = new Map<string, string>()): unknown {
+  if (typeof value === "string") {
+    let own = seen.get(value);
+    // JSON.parse builds a new string: it shares nothing with the document text.
+    if (own === undefined) seen.set(value, own = JSON.parse(JSON.stringify(value)) as string);
+    return own;
+  }
+  if (value === null || typeof value !== "object") return value;
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) record[key] = ownStrings(record[key], seen);
+  return value;
+}
+
+/**
+ * Whether text may hold a mapping key that is a collection: a flow collection
+ * before a colon, or an explicit key (`? `). js-yaml 4 names such a key `a,b`
+ * where `yaml` names it `[ a, b ]`; a false match only costs speed.
+ */
+function maybeCollectionKey(text: string): boolean {
+  return /[\]}][ \t]*:/.test(text) ||
+    (text.includes("?") && /(?:^|[\s[{,])\?(?:[ \t]|$)/m.test(text));
+}
+
+/**
+ * The value by the fast parser, or `undefined` where only `yaml` may decide.
+ * The shipped files are all read here: `yaml` then costs nothing at start.
  *
  * @param text The document.
  * @returns The plain value, or `undefined`.
  */
 export function readFast(text: string): { value: unknown } | undefined {
-  if (text.includes("!!")) return undefined;
+  if (text.includes("!!") || maybeCollectionKey(text)) return undefined;
+  // js-yaml resolves an alias to the anchored value itself, so a document
+  // without anchors has no aliases; one with anchors goes to `yaml`, which
+  // caps alias expansion (a reader of the value would walk every alias).
+  let anchors: Record<string, unknown> | undefined;
   try {
-    // Duplicate keys throw by default; no aliases at all (no alias bombs either).
-    return { value: load(text, { schema: CORE_SCHEMA, maxAliases: 0 }) };
+    // Duplicate keys throw by default.
+    const value = load(text, {
+      schema: YAML12_CORE_SCHEMA,
+      listener(_event, state) {
+        anchors ??= (state as unknown as { anchorMap: Record<string, unknown> }).anchorMap;
+      },
+    });
+    return anchors !== undefined && Object.keys(anchors).length > 0 ? undefined : { value };
   } catch {
     return undefined;
   }

@@ -10,9 +10,11 @@ import type { Target } from "../config/targets_schema.ts";
 import type { TargetType } from "../config/capabilities.ts";
 import { createHash } from "node:crypto";
 import { composeSettled, parseComposePs } from "./compose_ps.ts";
+import { pullPlanFrom } from "./image_pull.ts";
 import type {
   ComposeSettle,
   ExecFailure,
+  ExecPlan,
   FsWritePlan,
   Plan,
   PlanResult,
@@ -166,9 +168,15 @@ export class ExecutorHost {
         steps.push({ skipped: true });
         continue;
       }
-      const stepPlan = step.contentFrom === undefined
-        ? step.plan
-        : contentFromRead(step.plan, steps[step.contentFrom]);
+      const stepPlan = step.contentFrom !== undefined
+        ? contentFromRead(step.plan, steps[step.contentFrom])
+        : step.pullFrom
+        ? pullFromInspection(step.plan, step.pullFrom, steps[step.pullFrom.step])
+        : step.plan;
+      if (stepPlan === null) {
+        steps.push({ skipped: true });
+        continue;
+      }
       let outcome = "code" in stepPlan
         ? { ok: false as const, error: stepPlan, durationMs: 0 }
         : await this.run(target, stepPlan, options);
@@ -180,7 +188,7 @@ export class ExecutorHost {
         steps.push({ ok: true, result: outcome.result });
       } else {
         steps.push({ ok: false, error: outcome.error });
-        if (!plan.continueOnFailure) break;
+        if (!plan.continueOnFailure && !step.failureReadLater) break;
       }
     }
     return {
@@ -424,6 +432,22 @@ function contentFromRead(
     content: btoa(binary),
     sha256: createHash("sha256").update(bytes).digest("hex"),
   };
+}
+
+/**
+ * A compose pull step with the services the image inspection step decided
+ * on appended, `null` when none is to be pulled, or why it cannot run.
+ */
+function pullFromInspection(
+  plan: SequencePlan["steps"][number]["plan"],
+  from: NonNullable<SequencePlan["steps"][number]["pullFrom"]>,
+  inspected: SequenceResult["steps"][number] | undefined,
+): ExecPlan | null | ExecFailure {
+  if (plan.kind !== "exec") {
+    return { code: "internal", message: "A pull step must run a program" };
+  }
+  const outcome = inspected && "ok" in inspected ? inspected : undefined;
+  return pullPlanFrom(plan, from.candidates, outcome);
 }
 
 /** Whether a compose listing's containers have settled; a failed listing ends the wait. */

@@ -25,6 +25,15 @@ export const SUBPROCESS_ENV: Readonly<Record<string, string>> = Object.freeze({
   DEBIAN_FRONTEND: "noninteractive",
 });
 
+/**
+ * The program behind every file operation on the gateway host: one long-lived
+ * `perl` per local worker says where an opened descriptor really is, lists an
+ * opened directory and makes, links, renames and removes names inside one
+ * (see `workers/_local_fs_agent.ts`). read_file, list_directory and the writes
+ * declare it, so the worker may run it.
+ */
+export const LOCAL_FILE_HELPER = "perl";
+
 /** What the local worker's file code needs from its configuration. */
 export interface LocalFsConfig {
   /** Each root as configured → its real path at start (itself when it did not exist then). */
@@ -32,9 +41,8 @@ export interface LocalFsConfig {
   /** Refused whatever the roots. */
   readonly protected: ProtectedFiles;
   /**
-   * Program name → absolute path (`null` when absent). The file code runs `readlink` (where an
-   * opened descriptor really is) and GNU `find` (lists an opened directory), which read_file
-   * and list_directory declare as their programs.
+   * Program name → absolute path (`null` when absent). The file code runs
+   * {@linkcode LOCAL_FILE_HELPER}, which the file operations declare as their program.
    */
   readonly programs: Readonly<Record<string, string | null>>;
 }

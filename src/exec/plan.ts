@@ -63,6 +63,8 @@ export interface FsReadPlan extends PlanLimits {
   readonly offset: number;
   /** SSH targets: run the read script under `sudo -n` (file_write's dry run where sudo is allowed). */
   readonly sudo?: boolean;
+  /** Also report the file's mode, owner and group (file_write's dry run). */
+  readonly metadata?: boolean;
 }
 
 /** List one directory under allowed roots. */
@@ -282,6 +284,14 @@ export interface SequencePlan extends PlanLimits {
      * `onlyIfChanged`, it runs once when no earlier step changed a file.
      */
     readonly until?: ComposeSettle;
+    /**
+     * For a compose pull step built without services: the services to pull are decided from
+     * the result of the earlier image inspection step `step` (see image_pull.ts) and appended
+     * as `-- SERVICE...`; the step is skipped when there is none.
+     */
+    readonly pullFrom?: { readonly step: number; readonly candidates: readonly PullCandidate[] };
+    /** The sequence goes on when this step fails: a later step reads its failure (`pullFrom`). */
+    readonly failureReadLater?: boolean;
   }[];
   /** Run every step even after one failed (dry run's read-only checks); else stop. */
   readonly continueOnFailure?: boolean;
@@ -295,6 +305,18 @@ export interface ComposeSettle {
   readonly withinMs: number;
   /** Repeat only when an earlier step changed a file; else run once. */
   readonly onlyIfChanged?: boolean;
+}
+
+/** One service whose image a stack deployment may pull, as its compose file declares it. */
+export interface PullCandidate {
+  /** The service's name. */
+  readonly name: string;
+  /** Its `image`, or `null` when it only builds one. */
+  readonly image: string | null;
+  /** Whether it has a `build` section. */
+  readonly build: boolean;
+  /** Its `pull_policy`, or `null`. */
+  readonly pullPolicy: string | null;
 }
 
 /** Any plan. */
@@ -327,6 +349,19 @@ export interface FsReadResult {
   readonly content: string;
   readonly encoding: "utf-8" | "base64";
   readonly truncated: boolean;
+  /** When the plan asked: the file's metadata, as it was when read. */
+  readonly metadata?: FileMetadata;
+}
+
+/** A file's permission bits and ownership. */
+export interface FileMetadata {
+  /** Permission bits in octal, e.g. `"0644"`. */
+  readonly mode: string;
+  readonly uid: number;
+  readonly gid: number;
+  /** The owner's and group's names, where the host tells them (over SSH). */
+  readonly owner?: string;
+  readonly group?: string;
 }
 
 /** One directory entry. */

@@ -7,7 +7,12 @@
  * @module
  */
 import type { SshTarget } from "../config/targets_schema.ts";
-import type { KnownHostsFile, SshTargetConfig, SshWorkerConfig } from "./workers/_ssh_config.ts";
+import type {
+  KnownHostsFile,
+  SharedText,
+  SshTargetConfig,
+  SshWorkerConfig,
+} from "./workers/_ssh_config.ts";
 import { NO_PERMISSIONS, type WorkerKind } from "./worker_kind.ts";
 import { describeReadError } from "../config/read_error.ts";
 
@@ -34,32 +39,47 @@ function readKnownHosts(path: string): KnownHostsFile {
   }
 }
 
+/** What the targets of one configuration share, each sent once. */
+export interface SharedTexts {
+  /** known_hosts files by path. */
+  readonly knownHostsFiles: Map<string, KnownHostsFile>;
+  /** Private keys by text. */
+  readonly keys: Map<string, SharedText>;
+}
+
 /**
  * Builds one target's worker settings, secrets revealed.
  *
  * Needs `read` on the target's `known_hosts` file when one is configured.
  *
  * @param target A validated ssh target with resolved secrets.
- * @param knownHostsFiles Files already read, by path (shared across one configuration).
+ * @param shared Known_hosts files already read, by path, and private keys by
+ *   text, shared across one configuration.
  * @returns Its connection settings.
  * @throws {Error} When a secret has not been resolved.
  */
 export function sshTargetConfig(
   target: SshTarget,
-  knownHostsFiles: Map<string, KnownHostsFile> = new Map(),
+  shared: SharedTexts = { knownHostsFiles: new Map(), keys: new Map() },
 ): SshTargetConfig {
   const c = target.connection;
   const knownHosts = (path: string) => {
-    let read = knownHostsFiles.get(path);
-    if (!read) knownHostsFiles.set(path, read = readKnownHosts(path));
+    let read = shared.knownHostsFiles.get(path);
+    if (!read) shared.knownHostsFiles.set(path, read = readKnownHosts(path));
     return read;
   };
+  const key = (text: string) => {
+    let one = shared.keys.get(text);
+    if (!one) shared.keys.set(text, one = { text });
+    return one;
+  };
+  const privateKey = c.key?.reveal();
   return {
     id: target.id,
     host: c.host,
     port: c.port,
     user: c.user,
-    privateKey: c.key?.reveal(),
+    privateKey: privateKey === undefined ? undefined : key(privateKey),
     passphrase: c.passphrase?.reveal(),
     password: c.password?.reveal(),
     agent: c.agent,
@@ -104,8 +124,10 @@ export const SSH_KIND: WorkerKind<SshTarget> = {
     };
   },
   config(targets): SshWorkerConfig {
-    // Each known_hosts file is read once, however many targets name it.
-    const knownHostsFiles = new Map<string, KnownHostsFile>();
-    return { targets: targets.map((t) => sshTargetConfig(t, knownHostsFiles)) };
+    // Each known_hosts file is read once, however many targets name it, and
+    // each file and key crosses to the worker once (a message copies a string
+    // per use but keeps an object's identity).
+    const shared: SharedTexts = { knownHostsFiles: new Map(), keys: new Map() };
+    return { targets: targets.map((t) => sshTargetConfig(t, shared)) };
   },
 };

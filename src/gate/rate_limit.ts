@@ -122,22 +122,26 @@ export class TokenBucketLimiter {
   }
 
   /**
-   * Whether a key's bucket holds a token now, without taking it (for a
-   * limit charged only after the request shows what it was).
+   * Gives back one token taken earlier by {@linkcode take}, for a request
+   * that turned out to be counted elsewhere (the transport charges every
+   * request to its address at arrival and refunds those that authenticate,
+   * which are limited per identity instead). Never beyond the burst: a
+   * refund can only undo its own take, so what the bucket admits stays
+   * within burst + rate × time.
    *
    * @param key Whose bucket.
    * @param now The current instant.
-   * @returns `{ ok: true }`, or how long until a token is available.
    */
-  peek(key: string, now: Date | number): RateVerdict {
-    const t = typeof now === "number" ? now : now.getTime();
+  refund(key: string, now: Date | number): void {
     const old = this.#buckets.get(key);
-    if (old === undefined) return { ok: true };
-    const tokens = Math.min(this.#burst, old.tokens + Math.max(0, t - old.updated) * this.#perMs);
-    return tokens >= 1 ? { ok: true } : {
-      ok: false,
-      retryAfterMs: Math.ceil((1 - tokens) / this.#perMs),
-    };
+    // A bucket dropped since was full again: nothing to give back.
+    if (old === undefined) return;
+    const t = typeof now === "number" ? now : now.getTime();
+    old.tokens = Math.min(
+      this.#burst,
+      old.tokens + Math.max(0, t - old.updated) * this.#perMs + 1,
+    );
+    old.updated = Math.max(t, old.updated);
   }
 
   /** Drops the oldest buckets while they are full again or the map is over its bound. */

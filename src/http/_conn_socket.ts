@@ -32,7 +32,8 @@ export class ConnSocket extends Duplex {
   #closed = false;
   #timeoutMs = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #lastActivity = 0;
+  #timerDue = 0;
+  #lastActivity = Date.now();
 
   /**
    * Wraps a connection and starts reading from it.
@@ -53,6 +54,11 @@ export class ConnSocket extends Duplex {
       this.remoteFamily = "unix";
     }
     void this.#readLoop();
+  }
+
+  /** Milliseconds since the last byte read or written (or since the connection opened). */
+  get idleMs(): number {
+    return Date.now() - this.#lastActivity;
   }
 
   /** The peer as `Deno.serve` reports it, for the app's `remoteAddr` binding. */
@@ -95,6 +101,23 @@ export class ConnSocket extends Duplex {
     const bytes = typeof chunk === "string" ? Buffer.from(chunk, encoding) : chunk;
     this.#touch();
     this.#writeAll(bytes).then(() => callback(), (error) => callback(error));
+  }
+
+  // node:http corks the socket around a response's pieces (status line and
+  // headers, chunk size, data, CRLF, the last chunk): they reach the peer in
+  // one write instead of one system call each.
+  override _writev(
+    chunks: { chunk: Uint8Array | string; encoding: BufferEncoding }[],
+    callback: (error?: Error | null) => void,
+  ): void {
+    const parts = chunks.map(({ chunk, encoding }) =>
+      typeof chunk === "string" ? Buffer.from(chunk, encoding) : chunk
+    );
+    this.#touch();
+    this.#writeAll(parts.length === 1 ? parts[0] : Buffer.concat(parts)).then(
+      () => callback(),
+      (error) => callback(error),
+    );
   }
 
   // Deno's `write` may write fewer bytes than given: write the rest too.
@@ -148,8 +171,14 @@ export class ConnSocket extends Duplex {
   setTimeout(ms: number, callback?: () => void): this {
     if (callback) this.on("timeout", callback);
     this.#timeoutMs = ms > 0 ? ms : 0;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    // node:http turns the keep-alive timeout off and on around every
+    // request: an armed timer that fires no later than the new idle time
+    // would end is kept (when it fires it re-arms for what is left, or
+    // stops when the timeout is off); only one that would fire too late goes.
+    if (this.#timeoutMs > 0 && this.#timerDue > Date.now() + this.#timeoutMs) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     this.#touch();
     return this;
   }
@@ -160,6 +189,7 @@ export class ConnSocket extends Duplex {
     this.#lastActivity = Date.now();
     if (this.#timeoutMs === 0 || this.#timer !== undefined || this.#closed) return;
     const arm = (delay: number) => {
+      this.#timerDue = Date.now() + delay;
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         if (this.#closed || this.#timeoutMs === 0) return;

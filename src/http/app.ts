@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Identity } from "../gate/identity.ts";
 import type { Authenticator } from "../auth/types.ts";
@@ -92,13 +92,11 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
   const authn = "authenticator" in options.auth
     ? authenticate(options.auth.authenticator, { onFailure: options.onAuthFailure })
     : noAuthentication(options.auth.anonymous);
-  app.use("/mcp", authn);
-  if (options.identityLimiter) {
-    app.use(
-      "/mcp",
-      rateLimitByIdentity(options.identityLimiter, { onLimited: options.onRateLimited }),
-    );
-  }
+  // Every authenticated route meets the per-identity limit, charged right after authentication.
+  const limitIdentity: MiddlewareHandler<GatewayEnv>[] = options.identityLimiter
+    ? [rateLimitByIdentity(options.identityLimiter, { onLimited: options.onRateLimited })]
+    : [];
+  app.use("/mcp", authn, ...limitIdentity);
   app.on(["GET", "POST", "DELETE"], "/mcp", options.sessions.handler);
   // Any other method on the MCP endpoint is 405 with Allow (RFC 9110), as the
   // SDK's transport answers it, not the 404 of a path that does not exist.
@@ -117,12 +115,13 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
     app.get(
       "/metrics",
       authn,
+      ...limitIdentity,
       (c) => c.body(render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }),
     );
   }
   for (const [path, routes] of Object.entries(options.routes ?? {})) {
-    app.use(path, authn);
-    app.use(`${path}/*`, authn);
+    // `PATH/*` matches PATH itself too: one registration, or each request would be checked twice.
+    app.use(`${path}/*`, authn, ...limitIdentity);
     app.route(path, routes);
   }
   app.notFound((c) => c.json({ error: "not_found" }, 404));

@@ -9,7 +9,9 @@
  * `Deno.listen` and:
  *
  * - refuses (closes at once) a connection beyond the total cap or the cap
- *   per peer address, before reading a byte;
+ *   per peer address, before reading a byte — except that a peer at its cap
+ *   first loses its longest-idle kept-alive connection (idle 50 ms or more),
+ *   since pooling clients open new connections while holding idle ones;
  * - keeps the total cap below the process's descriptor limit minus a
  *   reserve for the audit log, workers and target connections;
  * - never stops on an accept error: it backs off (10 ms doubling to 1 s),
@@ -33,6 +35,8 @@ import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from "./listener_limits.
 export { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from "./listener_limits.ts";
 
 const SHED_PER_FAILURE = 16;
+/** Idle time after which a peer's kept-alive connection may give way to its new one, in ms. */
+const PEER_SHED_IDLE_MS = 50;
 const MAX_BACKOFF_MS = 1_000;
 
 /** A listening socket that serves a fetch handler once `serve` is called. */
@@ -149,8 +153,38 @@ export function listenHttp(
   };
   server.emit("listening");
 
+  // A peer at its cap whose client pools connections (hyper, undici: no limit per host by
+  // default) often holds idle kept-alive ones while it opens a new one for its next request:
+  // close its longest-idle connection, not the new one. Only the peer's own connections go.
+  function shedIdleOfPeer(peer: string): boolean {
+    let idlest: ConnSocket | undefined;
+    for (const socket of open) {
+      if (socket.remoteAddress !== peer || socket._httpMessage !== null) continue;
+      if (socket.idleMs >= PEER_SHED_IDLE_MS && socket.idleMs > (idlest?.idleMs ?? -1)) {
+        idlest = socket;
+      }
+    }
+    if (idlest === undefined) return false;
+    // Counted out now, not when its close event comes: the new connection takes its place.
+    forget(idlest, peer);
+    idlest.destroy();
+    refusedCount++;
+    return true;
+  }
+
+  // Once per connection, whichever comes first: its close event or its shedding.
+  function forget(socket: ConnSocket, peer: string): void {
+    if (!open.delete(socket)) return;
+    const left = (perPeer.get(peer) ?? 1) - 1;
+    if (left <= 0) perPeer.delete(peer);
+    else perPeer.set(peer, left);
+  }
+
   function admit(conn: Deno.Conn): void {
     const peer = (conn.remoteAddr as Deno.NetAddr).hostname ?? "";
+    if (!closing && (perPeer.get(peer) ?? 0) >= limits.maxConnectionsPerPeer) {
+      shedIdleOfPeer(peer);
+    }
     const fromPeer = perPeer.get(peer) ?? 0;
     if (closing || open.size >= maxConnections || fromPeer >= limits.maxConnectionsPerPeer) {
       refusedCount++;
@@ -169,12 +203,7 @@ export function listenHttp(
     const socket = new ConnSocket(conn);
     open.add(socket);
     perPeer.set(peer, fromPeer + 1);
-    socket.once("close", () => {
-      open.delete(socket);
-      const left = (perPeer.get(peer) ?? 1) - 1;
-      if (left <= 0) perPeer.delete(peer);
-      else perPeer.set(peer, left);
-    });
+    socket.once("close", () => forget(socket, peer));
     // A reset connection must not become an unhandled error event.
     socket.on("error", () => {});
     server.emit("connection", socket);

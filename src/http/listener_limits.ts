@@ -25,7 +25,7 @@ export interface ListenerLimits {
 /** Safe defaults; `tailops serve --help` lists the flags that change them. */
 export const DEFAULT_LISTENER_LIMITS: ListenerLimits = Object.freeze({
   maxConnections: 1024,
-  maxConnectionsPerPeer: 128,
+  maxConnectionsPerPeer: 256,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 30_000,

@@ -1,14 +1,12 @@
 /**
  * Transport rate limiting: 429 with `Retry-After`. Requests that end
  * unauthenticated (no credential, a bad one, public metadata) are limited
- * per client address, charged once the request shows it was not
- * authenticated; authenticated requests are limited per identity instead, so
- * callers sharing an address (everyone behind `tailscale serve` is
- * 127.0.0.1) do not share one limit. While an address is over its limit,
- * its requests are refused before any body is read or any token checked,
- * except those carrying a credential that authenticated recently (a digest
- * of it is remembered): a flood of bad tokens does not lock out the callers
- * who share its address.
+ * per client address; authenticated requests are limited per identity
+ * instead, so callers sharing an address (everyone behind `tailscale serve`
+ * over TCP is 127.0.0.1) do not share one limit. Both are charged when the
+ * request arrives, not when it ends: what is admitted never exceeds burst +
+ * rate × time, however many requests are in flight (see {@linkcode rateLimit}
+ * for the one refund).
  *
  * @module
  */
@@ -70,7 +68,28 @@ export function transportLimiters(
 const KNOWN_CREDENTIALS = 4096;
 
 /**
- * Limits requests that end unauthenticated, per client address.
+ * The credential a request carries, as the known-credential set remembers
+ * it: the `Authorization` header, or the Tailscale login where that header is
+ * an identity (the serve socket). Over TCP a `Tailscale-User-Login` header is
+ * anybody's to write, so it is no credential there.
+ */
+function credentialOf(c: Parameters<MiddlewareHandler<GatewayEnv>>[0]): string | undefined {
+  const authorization = c.req.header("authorization");
+  if (authorization !== undefined) return `authorization:${authorization}`;
+  const login = c.env?.channel === "tailscale_socket"
+    ? c.req.header("tailscale-user-login")
+    : undefined;
+  return login === undefined ? undefined : `tailscale:${login}`;
+}
+
+/**
+ * Limits requests that end unauthenticated, per client address. Every
+ * request is charged at arrival, before anything is read or checked, so
+ * requests still in flight count; one that authenticates gets its token
+ * back when it ends (it is limited per identity instead). A request carrying
+ * a credential that authenticated recently is not charged at arrival, so a
+ * flood on the address does not lock out the callers who share it; if that
+ * credential fails, it is charged then and forgotten.
  *
  * @param limiter The token buckets (see `createTransportLimiter`).
  * @param options `onLimited` hears of every refused request (to audit it, aggregated).
@@ -83,27 +102,32 @@ export function rateLimit(
   const known = new Set<string>();
   return async function rateLimitByAddress(c, next) {
     const key = c.env?.remoteAddr?.hostname ?? "unknown";
-    const credential = c.req.header("authorization") ?? c.req.header("tailscale-user-login");
+    const credential = credentialOf(c);
     const digest = credential === undefined
       ? undefined
       : createHash("sha256").update(credential).digest("base64");
-    // An address over its limit is refused at once, before a token is checked, unless the
-    // request carries a credential that authenticated recently.
-    const verdict = limiter.peek(key, Date.now());
-    if (!verdict.ok && !(digest !== undefined && known.has(digest))) {
-      options.onLimited?.(key);
-      return limited(c, verdict.retryAfterMs, "Too many requests from this client");
+    const trusted = digest !== undefined && known.has(digest);
+    if (!trusted) {
+      const verdict = limiter.take(key, Date.now());
+      if (!verdict.ok) {
+        options.onLimited?.(key);
+        return limited(c, verdict.retryAfterMs, "Too many requests from this client");
+      }
     }
     try {
       await next();
     } finally {
-      // Only requests that did not authenticate are charged to the address (a throw too).
-      if (c.get("identity") === undefined) {
-        limiter.take(key, Date.now());
-      } else if (digest !== undefined) {
+      if (c.get("identity") !== undefined) {
+        if (!trusted) limiter.refund(key, Date.now());
+        if (digest !== undefined) {
+          known.delete(digest);
+          known.add(digest);
+          if (known.size > KNOWN_CREDENTIALS) known.delete(known.values().next().value!);
+        }
+      } else if (trusted) {
+        // A credential that stopped working (revoked, expired) is charged like any other.
         known.delete(digest);
-        known.add(digest);
-        if (known.size > KNOWN_CREDENTIALS) known.delete(known.values().next().value!);
+        limiter.take(key, Date.now());
       }
     }
   };

@@ -152,7 +152,7 @@ async function runCheck(
     : undefined;
   const check: Record<string, unknown> = {
     plan: describePlan(checkPlan, target),
-    ...(op.describeCheck ? op.describeCheck(outcome, run.args as never) : command
+    ...(op.describeCheck ? op.describeCheck(outcome, run.args as never, target) : command
       ? {
         exit_code: command.exitCode,
         stdout: command.stdout,

@@ -80,6 +80,12 @@ export function describePlan(plan: Plan, target: Target): Record<string, unknown
         steps: plan.steps.map((step) => ({
           ...describePlan(step.plan, target),
           ...(step.onlyIfChanged ? { only_if_a_file_changed: true } : {}),
+          ...(step.pullFrom
+            ? {
+              services_appended: `"--" and the services whose images step ${step.pullFrom.step} ` +
+                "shows are to be pulled; skipped when none is",
+            }
+            : {}),
           ...(step.until
             ? {
               repeated_until_settled: {

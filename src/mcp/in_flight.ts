@@ -62,15 +62,29 @@ export class InFlight {
    * @param ms Longest wait.
    * @returns True when nothing is in flight any more.
    */
-  async settled(ms: number): Promise<boolean> {
-    if (this.#count === 0) return true;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const idle = new Promise<boolean>((resolve) => this.#idle.push(() => resolve(true)));
-    const late = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
-    try {
-      return await Promise.race([idle, late]);
-    } finally {
-      clearTimeout(timer);
-    }
+  settled(ms: number): Promise<boolean> {
+    if (this.#count === 0) return Promise.resolve(true);
+    return idleWithin((resolve) => this.#idle.push(resolve), ms);
+  }
+}
+
+/**
+ * Waits until something becomes idle, or `ms` passes.
+ *
+ * @param onIdle Registers the function to call once idle.
+ * @param ms Longest wait.
+ * @returns True when it became idle in time.
+ */
+export async function idleWithin(
+  onIdle: (resolve: () => void) => void,
+  ms: number,
+): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const idle = new Promise<boolean>((resolve) => onIdle(() => resolve(true)));
+  const late = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([idle, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -28,15 +28,23 @@ export interface ArgumentSchema {
   };
 }
 
+/**
+ * The tools a caller can see, by name, with their input schemas (a `Map`
+ * is one). Only the called tool is looked up, so a per-request view need not
+ * work out every visible tool.
+ */
+export interface ToolLookup {
+  has(name: string): boolean;
+  get(name: string): ArgumentSchema | undefined;
+}
+
 /** What the guard checks requests against. */
 export interface GuardOptions {
   /**
    * The tools the caller can see, with their input schemas: fixed, or looked
    * up per message from what the transport says about it (its `authInfo`).
    */
-  readonly tools:
-    | ReadonlyMap<string, ArgumentSchema>
-    | ((extra: MessageExtraInfo | undefined) => ReadonlyMap<string, ArgumentSchema>);
+  readonly tools: ToolLookup | ((extra: MessageExtraInfo | undefined) => ToolLookup);
   /** Requests in flight across the gateway; without it nothing is counted. */
   readonly inFlight?: InFlight;
   /** Told of every tool call refused here, before any tool runs (for the audit log). */
@@ -76,7 +84,7 @@ function quoteName(name: string): string {
  */
 export function checkToolCall(
   params: Message | undefined,
-  tools: ReadonlyMap<string, unknown>,
+  tools: Pick<ToolLookup, "has">,
 ): { code: number; message: string } | undefined {
   const invalid = (message: string) => ({ code: RPC_ERROR.invalidParams, message });
   if (params === undefined) {

@@ -13,7 +13,12 @@ import { type CallDeps, CallError, callTool, type Confirmation } from "./call_to
 import type { CallMetrics } from "./metrics.ts";
 import type { RefusalRecorder } from "./refusals.ts";
 import type { InFlight } from "./in_flight.ts";
-import { type ArgumentSchema, type GuardOptions, guardTransport } from "./request_guard.ts";
+import {
+  type ArgumentSchema,
+  type GuardOptions,
+  guardTransport,
+  type ToolLookup,
+} from "./request_guard.ts";
 import { requestIdentity } from "./request_identity.ts";
 import type { ConfirmState, RequestStateSigner } from "./request_state.ts";
 import {
@@ -31,6 +36,7 @@ import { serveCachedToolList, toolConfig } from "./tool_definitions.ts";
 import { ENVELOPE_GUIDE } from "./envelope.ts";
 import { type ResourceSources, serveResources } from "./resources.ts";
 import { VERSION } from "../version.ts";
+import { StateUnavailableError } from "../state/state_error.ts";
 import { servePrompts } from "./prompts.ts";
 import { outputLogFor } from "./log_stream.ts";
 
@@ -118,11 +124,28 @@ export function isVisible(core: GatewayCore, identity: Identity, operation: Oper
   return registry.targets.some((target) => couldUse({ identity, operation, target }, policy));
 }
 
-function toolsOf(
-  visible: readonly Operation[],
-  schemas: ReadonlyMap<string, ArgumentSchema>,
-): ReadonlyMap<string, ArgumentSchema> {
-  return new Map(visible.map((op) => [op.name, schemas.get(op.name)!]));
+/**
+ * The tools a caller can see, checked one name at a time: a call asks about
+ * its own tool only, not every operation on every target.
+ */
+function visibleLookup(
+  core: GatewayCore,
+  caller: Identity | undefined,
+  tools: { byName: ReadonlyMap<string, Operation>; schemas: ReadonlyMap<string, ArgumentSchema> },
+): ToolLookup {
+  // The guard asks `has` then `get` for the same name: decide it once.
+  let asked: string | undefined;
+  let visible = false;
+  const has = (name: string) => {
+    if (name !== asked) {
+      asked = name;
+      const operation = tools.byName.get(name);
+      visible = caller !== undefined && operation !== undefined &&
+        isVisible(core, caller, operation);
+    }
+    return visible;
+  };
+  return { has, get: (name) => (has(name) ? tools.schemas.get(name) : undefined) };
 }
 
 /** Options for {@linkcode createMcpServer}. */
@@ -249,6 +272,7 @@ export function createMcpServer(
   // identity could use; over stdio the identity is fixed, so only those.
   const operations = perRequest ? [...core.catalog] : visibleOperations(core, identity);
   const schemas = new Map(operations.map((op) => [op.name, toolConfig(op).inputSchema]));
+  const byName = new Map(operations.map((op) => [op.name, op]));
   const visibleTo = (extra: Parameters<typeof requestIdentity>[0]): readonly Operation[] => {
     if (!perRequest) return operations;
     const caller = callerOf(extra);
@@ -277,7 +301,9 @@ export function createMcpServer(
     instructions: SERVER_INSTRUCTIONS,
   }, {
     // Hidden and unknown tools read the same, per request over HTTP.
-    tools: perRequest ? (extra) => toolsOf(visibleTo(extra ?? {}), schemas) : schemas,
+    tools: perRequest
+      ? (extra) => visibleLookup(core, callerOf(extra ?? {}), { byName, schemas })
+      : schemas,
     inFlight: core.inFlight,
     onRefused: core.refusals && ((refusal, extra) =>
       void core.refusals!.record({
@@ -362,8 +388,13 @@ export function createMcpServer(
             structuredContent: outcome.result as unknown as Record<string, unknown>,
             isError: outcome.isError,
           };
-        } catch (error) {
+        } catch (caught) {
           await output?.close();
+          // Backstop: a shared-state failure from a step outside sharedState()
+          // is still refused with its one sentence, never as `internal`.
+          const error = caught instanceof StateUnavailableError
+            ? new CallError("shared_state_unavailable", caught.message)
+            : caught;
           if (error instanceof CallError) {
             core.metrics?.recordError(operation.name, error.code);
             await core.refusals?.record({

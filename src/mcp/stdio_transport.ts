@@ -7,6 +7,11 @@
  * of it without buffering, answers every malformed line with a parse or
  * invalid-request error, and keeps serving.
  *
+ * It also keeps count of the requests it has read and not yet answered, so
+ * that a client which writes its requests and closes its input at once still
+ * gets every answer: the SDK's stdio entry queues messages while it builds a
+ * server, so the gateway's own in-flight count cannot see them yet.
+ *
  * It implements the SDK's `Transport` interface, which SDK v2 keeps, and
  * works in both directions (tests use it as a client transport).
  *
@@ -14,12 +19,15 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { IdScanner } from "./_id_scanner.ts";
+import { idleWithin } from "./in_flight.ts";
 import {
+  isRpcId,
   MAX_MESSAGE_BYTES,
   parseRpcMessage,
   RPC_ERROR,
   rpcError,
   type RpcErrorResponse,
+  type RpcId,
 } from "./rpc_message.ts";
 import type { JSONRPCMessage, Transport } from "./sdk.ts";
 
@@ -61,11 +69,10 @@ export class StdioTransport implements Transport {
   /** Set while skipping the rest of an oversized line. */
   #skipping: IdScanner | null = null;
   #lastWrite: Promise<void> = Promise.resolve();
-  /** Requests read and handed on, by id, until a response with that id is sent. */
-  readonly #unanswered = new Map<string | number, number>();
-  /** Called when the last unanswered request is answered. */
-  #onAnswered: (() => void)[] = [];
   #refused = 0;
+  /** Requests read and not yet answered, by id (a count: a duplicate id is its own request). */
+  readonly #unanswered = new Map<RpcId, number>();
+  #answeredAll: (() => void)[] = [];
   #started = false;
   #closed = false;
   #ended!: () => void;
@@ -107,10 +114,31 @@ export class StdioTransport implements Transport {
    * @returns When it has been handed to the output stream.
    */
   send(message: JSONRPCMessage | RpcErrorResponse): Promise<void> {
+    this.#settle(answeredId(message));
+    return this.#write(message);
+  }
+
+  /**
+   * Waits until every request read so far has been answered (or cancelled by
+   * the client), or `ms` has passed.
+   *
+   * @param ms Longest wait.
+   * @returns True when no request read is left unanswered.
+   */
+  answered(ms: number): Promise<boolean> {
+    if (this.#unanswered.size === 0) return Promise.resolve(true);
+    return idleWithin((resolve) => this.#answeredAll.push(resolve), ms);
+  }
+
+  /** Requests read and not yet answered. */
+  get unanswered(): number {
+    let count = 0;
+    for (const n of this.#unanswered.values()) count += n;
+    return count;
+  }
+
+  #write(message: JSONRPCMessage | RpcErrorResponse): Promise<void> {
     const line = this.#encoder.encode(JSON.stringify(message) + "\n");
-    // A response (no method) answers the request with its id.
-    const id = "method" in message ? undefined : (message as { id?: unknown }).id;
-    if (typeof id === "string" || typeof id === "number") this.#settle(id);
     const write = this.#lastWrite.then(() => this.#writer.write(line));
     this.#lastWrite = write.catch((error) => {
       this.onerror?.(error instanceof Error ? error : new Error(String(error)));
@@ -135,44 +163,35 @@ export class StdioTransport implements Transport {
   }
 
   /**
-   * Waits until every request read so far has had its response sent, or
-   * `ms` has passed. The input can end before the server has even begun the
-   * requests it was handed (it is still being built for the first one), so
-   * this, not the server's own count, says whether anything is unanswered.
-   *
-   * @param ms Longest wait.
-   * @returns True when nothing read is unanswered.
-   */
-  async answered(ms: number): Promise<boolean> {
-    if (this.#unanswered.size === 0) return true;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const all = new Promise<boolean>((resolve) => this.#onAnswered.push(() => resolve(true)));
-    const late = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
-    try {
-      return await Promise.race([all, late]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  #settle(id: string | number): void {
-    const count = this.#unanswered.get(id);
-    if (count === undefined) return;
-    if (count > 1) this.#unanswered.set(id, count - 1);
-    else this.#unanswered.delete(id);
-    if (this.#unanswered.size === 0) {
-      for (const resolve of this.#onAnswered.splice(0)) {
-        resolve();
-      }
-    }
-  }
-
-  /**
    * Settles once the transport has closed (input ended or {@linkcode close}
    * called), whoever holds `onclose` (the SDK's stdio entry takes it).
    */
   get closed(): Promise<void> {
     return this.#whenClosed;
+  }
+
+  #track(message: JSONRPCMessage): void {
+    const m = message as { method?: unknown; id?: unknown; params?: { requestId?: unknown } };
+    if (typeof m.method !== "string") return;
+    if (isRpcId(m.id)) {
+      this.#unanswered.set(m.id, (this.#unanswered.get(m.id) ?? 0) + 1);
+    } else if (m.method === "notifications/cancelled" && isRpcId(m.params?.requestId)) {
+      // A cancelled request gets no answer (MCP): stop waiting for one.
+      this.#settle(m.params.requestId);
+    }
+  }
+
+  #settle(id: unknown): void {
+    if (!isRpcId(id)) return;
+    const count = this.#unanswered.get(id);
+    if (count === undefined) return;
+    if (count > 1) this.#unanswered.set(id, count - 1);
+    else this.#unanswered.delete(id);
+    if (this.#unanswered.size === 0) {
+      for (const resolve of this.#answeredAll.splice(0)) {
+        resolve();
+      }
+    }
   }
 
   async #read(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
@@ -183,7 +202,7 @@ export class StdioTransport implements Transport {
         this.#push(value);
       }
       // A last line without its newline is still a message.
-      if (!this.#closed && (this.#size > 0 || this.#skipping)) this.#endLine();
+      if (!this.#closed && (this.#size > 0 || this.#skipping)) this.#endLine(true);
     } catch (error) {
       if (!this.#closed) this.onerror?.(error instanceof Error ? error : new Error(String(error)));
     }
@@ -223,7 +242,8 @@ export class StdioTransport implements Transport {
     this.#parts = [];
   }
 
-  #endLine(): void {
+  /** @param atEnd The input ended without a newline after this line. */
+  #endLine(atEnd = false): void {
     const skipped = this.#skipping;
     const bytes = concat(this.#parts, this.#size);
     this.#parts = [];
@@ -251,15 +271,17 @@ export class StdioTransport implements Transport {
     if (text.endsWith("\r")) text = text.slice(0, -1);
     const parsed = parseRpcMessage(text);
     if ("message" in parsed) {
-      const message = parsed.message;
-      if ("method" in message && "id" in message) {
-        this.#unanswered.set(message.id, (this.#unanswered.get(message.id) ?? 0) + 1);
-      } else if ("method" in message && message.method === "notifications/cancelled") {
-        // A cancelled request gets no response.
-        const id = (message.params as { requestId?: unknown } | undefined)?.requestId;
-        if (typeof id === "string" || typeof id === "number") this.#settle(id);
-      }
-      this.onmessage?.(message);
+      this.#track(parsed.message);
+      this.onmessage?.(parsed.message);
+      return;
+    }
+    if (atEnd && parsed.error.error.code === RPC_ERROR.parseError) {
+      // Most likely a client that quit while writing: say so once, plainly.
+      log.warn(
+        "The client closed stdin in the middle of a message ({bytes} bytes after the last newline are not valid JSON): answered with a parse error",
+        { bytes: bytes.length },
+      );
+      this.#write(parsed.error).catch(() => {});
       return;
     }
     if (parsed.respond) this.#refuse(parsed.error);
@@ -268,7 +290,8 @@ export class StdioTransport implements Transport {
 
   #refuse(error: RpcErrorResponse): void {
     this.#note(error.error.message);
-    this.send(error).catch(() => {});
+    // Not `send`: an id recovered from a bad line may belong to a request in flight.
+    this.#write(error).catch(() => {});
   }
 
   #note(message: string): void {
@@ -279,6 +302,12 @@ export class StdioTransport implements Transport {
       log.warn("Refused {count} stdio messages so far", { count: this.#refused });
     }
   }
+}
+
+/** The id a response (result or error) answers; undefined for requests and notifications. */
+function answeredId(message: JSONRPCMessage | RpcErrorResponse): unknown {
+  const m = message as { method?: unknown; id?: unknown };
+  return m.method === undefined && ("result" in m || "error" in m) ? m.id : undefined;
 }
 
 function concat(parts: Uint8Array[], size: number): Uint8Array {

@@ -3,12 +3,13 @@
  * caller's variables are validated by the parameter types of operation
  * files, secrets come from their references, and the body is filled in one
  * pass, so a value is always data: a value holding `{{other}}` stays that
- * text, it is never read as a placeholder.
+ * text, it is never read as a placeholder; the escape `{{"{{"}}` writes a
+ * literal `{{` that is not read again either.
  *
  * @module
  */
 import { z } from "zod";
-import { type Template, TEMPLATE_PLACEHOLDER, templateSecrets } from "../config/templates_load.ts";
+import { type Template, TEMPLATE_TOKEN, templateSecrets } from "../config/templates_load.ts";
 import { REDACTED } from "../audit/secret_scanner.ts";
 import { paramZod } from "./operator.ts";
 import { OperationError } from "./operation.ts";
@@ -54,8 +55,10 @@ export function renderTemplate(
     }
     secrets.set(name, secret.reveal());
   }
-  // One pass: what a value holds is never searched for placeholders again.
-  const text = template.body.replace(TEMPLATE_PLACEHOLDER, (_, name: string) => {
+  // One pass: what a value or an escape writes is never searched for placeholders again.
+  const text = template.body.replace(TEMPLATE_TOKEN, (_, name: string | undefined) => {
+    // The escape {{"{{"}} writes a literal "{{".
+    if (name === undefined) return "{{";
     const secret = secrets.get(name);
     if (secret !== undefined) return secret;
     const value = values[name];

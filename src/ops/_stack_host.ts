@@ -126,9 +126,17 @@ export function describeStackFiles(
       error: { code: "not_found", message: "" },
     };
     const bytes = new TextEncoder().encode(file.content);
+    // The mode a deploy writes it with (file_write's default), so a changed mode shows too.
+    const { mode } = fileArgs("", file);
     return {
       name: file.name,
-      ...describeFileChange(one, { ...file, bytes, text: file.content, path: `/${file.name}` }),
+      ...describeFileChange(one, {
+        ...file,
+        bytes,
+        text: file.content,
+        path: `/${file.name}`,
+        mode,
+      }),
     };
   });
 }

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import type { Target } from "../config/targets_schema.ts";
 import { defineOperation, OperationError, targetLimits } from "./operation.ts";
+import { LOCAL_FILE_HELPER } from "../exec/local_kind.ts";
 import { hostPathSchema, hostRoots, isUnderRoots } from "./_host_schemas.ts";
 
 const MIB = 1024 * 1024;
@@ -78,8 +79,8 @@ export const readFile = defineOperation({
   targetTypes: ["local", "ssh"],
   mutates: false,
   destructive: false,
-  // Local targets: readlink tells the worker where the opened descriptor really is.
-  programs: ["readlink"],
+  // Local targets: the file helper tells the worker where the opened descriptor really is.
+  programs: [LOCAL_FILE_HELPER],
   plan: (args, target) => {
     const limits = targetLimits(target);
     return {
@@ -138,8 +139,8 @@ export const listDirectory = defineOperation({
   targetTypes: ["local", "ssh"],
   mutates: false,
   destructive: false,
-  // Local targets: readlink checks the opened directory, GNU find lists it through its fd.
-  programs: ["readlink", "find"],
+  // Local targets: the file helper checks the opened directory and lists it through its fd.
+  programs: [LOCAL_FILE_HELPER],
   plan: (args, target) => ({
     kind: "fs_list",
     path: args.path,

@@ -10,7 +10,14 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { Target } from "../config/targets_schema.ts";
-import type { FsReadPlan, FsWritePlan, PlanResult, SequencePlan } from "../exec/plan.ts";
+import type {
+  FileMetadata,
+  FsReadPlan,
+  FsWritePlan,
+  PlanResult,
+  SequencePlan,
+} from "../exec/plan.ts";
+import { LOCAL_FILE_HELPER } from "../exec/local_kind.ts";
 import { hostPathSchema } from "./_host_schemas.ts";
 import { rootsFor } from "./file.ts";
 import { defineOperation, OperationError, targetLimits, usesSudo } from "./operation.ts";
@@ -19,13 +26,12 @@ import { type Template, templateSecrets } from "../config/templates_load.ts";
 import { maskSecrets, renderTemplate, variablesSchema } from "./_file_template.ts";
 
 /**
- * Programs a write on the gateway host runs (see `_local_fs_write.ts`):
- * `readlink` says where an opened directory or file really is; `mktemp`,
- * `ln`, `mv`, `rm` and `mkdir` (stack_deploy's missing project directory)
- * create, link, rename and remove names through the pinned directory's
- * `/proc/PID/fd` link.
+ * Programs a write on the gateway host runs (see `_local_fs_write.ts`): the
+ * file helper says where an opened directory or file really is and creates,
+ * links, renames and removes names (stack_deploy's missing project directory
+ * too) through the pinned directory's `/proc/PID/fd` link.
  */
-export const WRITE_HELPERS: readonly string[] = ["readlink", "mktemp", "ln", "mv", "rm", "mkdir"];
+export const WRITE_HELPERS: readonly string[] = [LOCAL_FILE_HELPER];
 
 /** Largest file content accepted, in bytes. */
 export const MAX_WRITE_BYTES = 1024 * 1024;
@@ -182,20 +188,52 @@ function readCurrent(args: Args, target: Target, operation = "file_write"): FsRe
 }
 
 /**
+ * The mode, owner and group a write would change (each `{from, to}`); the
+ * owner and group only where the call sets them. Names or ids match either.
+ */
+function metadataChanges(
+  current: FileMetadata | undefined,
+  args: { readonly mode?: string; readonly owner?: string; readonly group?: string },
+): Record<string, { from: string; to: string }> {
+  if (!current) return {};
+  const out: Record<string, { from: string; to: string }> = {};
+  if (args.mode !== undefined && parseInt(current.mode, 8) !== parseInt(args.mode, 8)) {
+    out.mode = { from: current.mode, to: args.mode };
+  }
+  const who = [
+    ["owner", args.owner, current.owner, current.uid],
+    ["group", args.group, current.group, current.gid],
+  ] as const;
+  for (const [key, asked, name, id] of who) {
+    if (asked !== undefined && asked !== name && asked !== String(id)) {
+      out[key] = { from: name ?? String(id), to: asked };
+    }
+  }
+  return out;
+}
+
+/**
  * What dry run shows of a write: the current file, the digests and a unified
  * diff. Secrets the new text holds are masked on both sides of the diff (the
  * current file may hold them too).
  *
  * @param outcome The read of the current file (file_write's check plan).
- * @param change `path` written; `bytes`, `text` (when it is text) and the `secrets` it holds.
- * @returns `current`, `new`, `would_change`, `diff` (and `secrets_masked`), or `error`.
+ * @param change `path` written; `bytes`, `text` (when it is text) and the `secrets` it holds;
+ *   the `mode` (and `owner`, `group`) it is written with, compared when the read reports them.
+ * @returns `current`, `new`, `would_change` (content or metadata), `diff`, `metadata_changes`
+ *   (and `secrets_masked`), or `error`.
  */
 export function describeFileChange(
   outcome: { ok: true; result: PlanResult } | {
     ok: false;
     error: { code: string; message: string };
   },
-  change: Content & { readonly path: string },
+  change: Content & {
+    readonly path: string;
+    readonly mode?: string;
+    readonly owner?: string;
+    readonly group?: string;
+  },
 ): Record<string, unknown> {
   const { bytes, text: raw, secrets, path } = change;
   const next = { sha256: sha256Hex(bytes), size: bytes.length };
@@ -220,10 +258,18 @@ export function describeFileChange(
   const diff = text !== undefined && result.encoding === "utf-8" && !result.truncated
     ? unifiedDiff(maskSecrets(result.content, secrets), text, { from: result.path, to: path })
     : null;
+  const metadata = metadataChanges(result.metadata, change);
   return {
-    current: { path: result.path, size: result.size, sha256: sha },
+    current: {
+      path: result.path,
+      size: result.size,
+      sha256: sha,
+      ...(result.metadata ? { mode: result.metadata.mode } : {}),
+    },
     new: next,
-    would_change: sha !== next.sha256,
+    // The write replaces a file whose content or metadata differs from what is asked.
+    would_change: sha !== next.sha256 || Object.keys(metadata).length > 0,
+    ...(Object.keys(metadata).length > 0 ? { metadata_changes: metadata } : {}),
     diff,
     ...masked,
     ...(diff === null ? { note: "No text diff (binary, or too large): compare the digests" } : {}),
@@ -266,11 +312,14 @@ function fileWriteOperation<I extends z.ZodObject>(
     programs: [...WRITE_HELPERS],
     ...(secrets.length === 0 ? {} : { secrets }),
     plan: (args, target) => writePlan(args as Args, target, templates),
-    checkPlan: (args, target) => readCurrent(args as Args, target),
+    checkPlan: (args, target) => ({ ...readCurrent(args as Args, target), metadata: true }),
     describeCheck: (outcome, args) =>
       describeFileChange(outcome, {
         ...contentOf(args as Args, templates),
         path: (args as Args).path,
+        mode: (args as Args).mode,
+        owner: (args as Args).owner,
+        group: (args as Args).group,
       }),
     // Content by digest and size only; a template's variables are the caller's (secrets
     // are never among them), its filled text by digest and size like content.

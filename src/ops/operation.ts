@@ -83,10 +83,13 @@ export interface OperationSpec<
   /**
    * What dry run shows of the check plan's outcome (file_write: digests and a
    * diff). Without it, dry run shows the last command's exit code and output.
+   * `target` is the one the check ran on (given by the call path; stack_deploy shows its
+   * exact commands).
    */
   readonly describeCheck?: (
     outcome: { ok: true; result: PlanResult } | { ok: false; error: ExecFailure },
     args: z.infer<I>,
+    target?: Target,
   ) => Record<string, unknown>;
   /**
    * The arguments as the audit log records them, when some must not be kept

@@ -12,9 +12,17 @@
  * @module
  */
 import { z } from "zod";
-import { isPulled, type Stack } from "../config/stacks_load.ts";
-import type { FsWritePlan, SequencePlan } from "../exec/plan.ts";
-import { composeExec, parseCompose, serviceNameSchema } from "./compose.ts";
+import type { Stack } from "../config/stacks_load.ts";
+import type { Target } from "../config/targets_schema.ts";
+import { decidePulls, imageInspectArgv, imagesToInspect } from "../exec/image_pull.ts";
+import type { ExecPlan, FsWritePlan, SequencePlan } from "../exec/plan.ts";
+import {
+  COMPOSE_CLIS,
+  composeArgv,
+  composeExec,
+  parseCompose,
+  serviceNameSchema,
+} from "./compose.ts";
 import { fileWrite, sha256Hex, WRITE_HELPERS } from "./file_write.ts";
 import {
   defineOperation,
@@ -56,6 +64,15 @@ const fileOutput = z.object({
   backup: z.string().nullable(),
 });
 
+const pullDecision = z.object({
+  service: z.string(),
+  image: z.string().nullable(),
+  /** What the engine had: `absent`, `local_only` (no registry digest), `from_registry`. */
+  engine: z.enum(["absent", "local_only", "from_registry"]).nullable(),
+  pull: z.boolean(),
+  reason: z.string(),
+});
+
 const composeRun = z.object({ compose: z.string(), output: z.string(), truncated: z.boolean() });
 
 const output = z.object({
@@ -66,6 +83,11 @@ const output = z.object({
   files: z.array(fileOutput),
   /** Services whose images were pulled (empty when pull did not run). */
   pulled: z.array(z.string()),
+  /**
+   * Per service, whether its image was pulled and why, from what the host's engine has
+   * (empty when compose did not run).
+   */
+  pull_decisions: z.array(pullDecision),
   /** `up`'s run, or `null` when it did not run (nothing changed). */
   compose: composeRun.nullable(),
   services: z.array(serviceState),
@@ -98,7 +120,7 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
     ),
   }).superRefine(refineStackVariables(stacks));
   type Args = z.infer<typeof input>;
-  /** The services this call deploys, and of them those whose images are pulled. */
+  /** The services this call deploys, and their declarations (what decides their pulls). */
   const servicesOf = (args: Args) => {
     const stack = stackNamed(stacks, args.stack);
     const all = stack.services.map((s) => s.name);
@@ -113,19 +135,20 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
         );
       }
     }
-    const pulled = stack.services.filter((s) => chosen.includes(s.name) && isPulled(s))
-      .map((s) => s.name);
-    return { chosen, pulled };
+    const candidates = stack.services.filter((s) => chosen.includes(s.name));
+    return { chosen, candidates, images: imagesToInspect(candidates) };
   };
   return defineOperation({
     name: "stack_deploy",
     title: "Deploy a compose stack",
     description: `Deploys a compose stack curated on the gateway (${names.join(", ")}): ` +
       "copies its files to project_dir on the host (default: first write root / stack name), " +
-      "each written atomically with a backup; when a file changed (force: always) pulls the " +
-      "images that come from a registry (pull_policy unset or always, no build) and runs " +
-      "compose up --detach (the docker compose plugin, or docker-compose); then waits up to " +
-      "wait_s for every service to run and be healthy, and reports each service's state. " +
+      "each written atomically with a backup; when a file changed (force: always) asks the " +
+      "host's engine which images it has and pulls those it lacks or that came from a " +
+      "registry (never one built or loaded only there; pull_policy never/build/missing " +
+      "honoured), then runs compose up --detach (the docker compose plugin, or " +
+      "docker-compose); then waits up to wait_s for every service to run and be healthy, " +
+      "and reports each service's state. " +
       "Nothing changed: nothing is restarted. Dry run shows each file's diff and every " +
       "command. services: only these. variables: values for the stack's env templates " +
       "(a changed value changes that file, so compose up runs). Over several targets, serial " +
@@ -162,7 +185,7 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
     plan: (args, target): SequencePlan => {
       const dir = stackDir(args, target);
       const stack = stackNamed(stacks, args.stack);
-      const { chosen, pulled } = servicesOf(args);
+      const { chosen, candidates, images } = servicesOf(args);
       const limits = targetLimits(target);
       const writes = deployedFiles(stack, args.variables).map((file) => ({
         plan: {
@@ -174,13 +197,18 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
       }));
       const compose = { project_dir: dir, project: stack.name };
       const onlyIfChanged = !args.force;
-      const pull = pulled.length === 0 ? [] : [{
-        plan: composeExec("stack_deploy", { ...compose, services: pulled }, {
-          verb: ["pull", "--quiet"],
-          target,
-        }),
-        onlyIfChanged,
-      }];
+      // The engine is asked first; the pull step gets the services it decides on appended.
+      const pull = images.length === 0 ? [] : [
+        { plan: inspectImages(images, target), onlyIfChanged, failureReadLater: true },
+        {
+          plan: composeExec("stack_deploy", { ...compose, services: [] }, {
+            verb: ["pull", "--quiet"],
+            target,
+          }),
+          onlyIfChanged,
+          pullFrom: { step: writes.length, candidates },
+        },
+      ];
       const up = {
         plan: composeExec("stack_deploy", { ...compose, services: args.services }, {
           verb: ["up", "--detach", "--remove-orphans"],
@@ -201,16 +229,22 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
         steps,
       };
     },
-    checkPlan: (args, target): SequencePlan => ({
-      kind: "sequence",
-      ...targetLimits(target),
-      continueOnFailure: true,
-      steps: readStackFiles(deployedFiles(stackNamed(stacks, args.stack), args.variables), target, {
-        dir: stackDir(args, target),
-        sudoAs: "stack_deploy",
-      }),
-    }),
-    describeCheck: (outcome: Outcome, args) => {
+    checkPlan: (args, target): SequencePlan => {
+      const { images } = servicesOf(args);
+      return {
+        kind: "sequence",
+        ...targetLimits(target),
+        continueOnFailure: true,
+        steps: [
+          ...readStackFiles(deployedFiles(stackNamed(stacks, args.stack), args.variables), target, {
+            dir: stackDir(args, target),
+            sudoAs: "stack_deploy",
+          }),
+          ...(images.length > 0 ? [{ plan: inspectImages(images, target) }] : []),
+        ],
+      };
+    },
+    describeCheck: (outcome: Outcome, args, target) => {
       if (!outcome.ok || outcome.result.kind !== "sequence") {
         return { error: outcome.ok ? { code: "bad_output", message: "No result" } : outcome.error };
       }
@@ -220,10 +254,33 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
         outcome.result.steps,
       );
       const changed = files.some((f) => f.would_change !== false);
+      const { candidates, images } = servicesOf(args);
+      const inspected = outcome.result.steps[stack.files.length];
+      const decisions = decidePulls(
+        candidates,
+        images.length > 0 && inspected && "ok" in inspected ? inspected : undefined,
+      );
+      const runs = changed || args.force;
+      const pulled = Array.isArray(decisions) && runs
+        ? decisions.filter((d) => d.pull).map((d) => d.service)
+        : [];
       return {
         files,
-        would_run_compose: changed || args.force,
-        would_pull: changed || args.force ? servicesOf(args).pulled : [],
+        would_run_compose: runs,
+        would_pull: pulled,
+        pull_decisions: Array.isArray(decisions) ? decisions : { error: decisions },
+        // The pull step's exact commands, the services decided on appended (one CLI is chosen).
+        ...(pulled.length > 0 && target
+          ? {
+            pull_commands: COMPOSE_CLIS.map((cli) =>
+              composeArgv(
+                { project_dir: stackDir(args, target), project: stack.name, services: pulled },
+                ["pull", "--quiet"],
+                cli.prefix,
+              )
+            ),
+          }
+          : {}),
         warnings: stack.warnings,
       };
     },
@@ -232,7 +289,7 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
         throw new OperationError("bad_output", `Expected a sequence result, found ${result.kind}`);
       }
       const stack = stackNamed(stacks, args.stack);
-      const { chosen, pulled } = servicesOf(args);
+      const { chosen, candidates, images } = servicesOf(args);
       const files: z.infer<typeof fileOutput>[] = [];
       for (const [i, file] of stack.files.entries()) {
         const step = result.steps[i];
@@ -257,7 +314,10 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
         const done = parseCompose(step.result, { project_dir: dir }, doing);
         return { compose: done.compose, output: done.output, truncated: done.truncated };
       };
-      const pulledRun = pulled.length > 0 ? composeStep("pull the stack's images") : null;
+      const inspected = images.length > 0 ? result.steps[next++] : undefined;
+      const decisions = inspected && "ok" in inspected ? decidePulls(candidates, inspected) : [];
+      const pulledRun = images.length > 0 ? composeStep("pull the stack's images") : null;
+      const pullDecisions = Array.isArray(decisions) ? decisions : [];
       const compose = composeStep("bring the stack up");
       const listing = result.steps[next];
       if (chosen.length > 0 && (!listing || !("ok" in listing))) {
@@ -284,7 +344,8 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
         project_dir: dir,
         changed,
         files,
-        pulled: pulledRun ? pulled : [],
+        pulled: pulledRun ? pullDecisions.filter((d) => d.pull).map((d) => d.service) : [],
+        pull_decisions: pullDecisions,
         compose,
         services,
         warnings: [...stack.warnings],
@@ -307,4 +368,21 @@ export function stackDeploy(stacks: readonly Stack[]): Operation {
         ),
       ].join("\n"),
   });
+}
+
+/**
+ * One exec inspecting each image on the host's engine (one round trip over SSH).
+ *
+ * @param images Plain image references.
+ * @param target The target, for its limits and sudo policy.
+ * @returns The plan.
+ */
+function inspectImages(images: readonly string[], target: Target): ExecPlan {
+  return {
+    kind: "exec",
+    ...targetLimits(target),
+    commands: images.map(imageInspectArgv),
+    mode: "all",
+    sudo: usesSudo(target, "stack_deploy"),
+  };
 }

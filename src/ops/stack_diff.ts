@@ -8,6 +8,7 @@
 import { z } from "zod";
 import type { Stack } from "../config/stacks_load.ts";
 import type { SequencePlan } from "../exec/plan.ts";
+import { LOCAL_FILE_HELPER } from "../exec/local_kind.ts";
 import { defineOperation, type Operation, OperationError, targetLimits } from "./operation.ts";
 import {
   containersOf,
@@ -37,6 +38,9 @@ const output = z.object({
     /** `same`, `differs`, `missing`, or `unreadable` (with `error`). */
     state: z.enum(["same", "differs", "missing", "unreadable"]),
     diff: z.string().nullable(),
+    /** The mode that differs from the curated one (stack files are written 0644). */
+    metadata_changes: z.record(z.string(), z.object({ from: z.string(), to: z.string() }))
+      .optional(),
     error: z.string().optional(),
   })),
   services: z.array(serviceState.extend({ defined: z.boolean() })),
@@ -57,7 +61,8 @@ export function stackDiff(stacks: readonly Stack[]): Operation {
     description: "Compares a curated stack (" + stacks.map((s) => s.name).join(", ") +
       ") with what a host has in project_dir (default: first write root / stack name), its " +
       "env templates filled with variables: each " +
-      "file as same, differs (with a unified diff from the host's to the curated content) or " +
+      "file as same, differs (with a unified diff from the host's to the curated content, and " +
+      "the mode when that differs) or " +
       "missing, and each service the stack defines or the host runs, with its containers' " +
       "state. in_sync: nothing differs and every defined service is ready.",
     input,
@@ -67,7 +72,7 @@ export function stackDiff(stacks: readonly Stack[]): Operation {
     mutates: false,
     destructive: false,
     paramReach: PROJECT_DIR_REACH,
-    programs: ["readlink", "docker"],
+    programs: [LOCAL_FILE_HELPER, "docker"],
     secrets: stackSecrets(stacks),
     plan: (args, target): SequencePlan => {
       const stack = stackNamed(stacks, args.stack);
@@ -98,10 +103,12 @@ export function stackDiff(stacks: readonly Stack[]): Operation {
             : f.would_change
             ? "differs" as const
             : "same" as const;
+          const metadata = f.metadata_changes as Record<string, { from: string; to: string }>;
           return {
             name: f.name as string,
             state,
             diff: state === "differs" ? (f.diff as string | null) : null,
+            ...(state === "differs" && metadata ? { metadata_changes: metadata } : {}),
             ...(error ? { error: error.message } : {}),
           };
         },

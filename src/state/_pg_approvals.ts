@@ -57,6 +57,7 @@ export class PgApprovals implements ApprovalRecords {
         sql<
           { record: string }[]
         >`SELECT record::text AS record FROM tailops_approvals WHERE id = ${id}`,
+      { idempotent: true },
     );
     return rows.length === 0 ? undefined : parseRow(id, rows[0].record);
   }
@@ -70,7 +71,7 @@ export class PgApprovals implements ApprovalRecords {
         INSERT INTO tailops_approvals (id, record) VALUES (${record.id}, ${text}::text::jsonb)
         ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record, updated_at = now()
         RETURNING id
-      ) SELECT pg_notify(${CHANNEL}, ${notice}) FROM written`);
+      ) SELECT pg_notify(${CHANNEL}, ${notice}) FROM written`, { idempotent: true });
   }
 
   /** @inheritdoc */
@@ -78,6 +79,7 @@ export class PgApprovals implements ApprovalRecords {
     const rows = await this.#db.run(
       "list approvals",
       (sql) => sql<{ id: string }[]>`SELECT id FROM tailops_approvals`,
+      { idempotent: true },
     );
     return rows.map((r) => r.id);
   }
@@ -90,6 +92,7 @@ export class PgApprovals implements ApprovalRecords {
         sql<
           { id: string; record: string }[]
         >`SELECT id, record::text AS record FROM tailops_approvals`,
+      { idempotent: true },
     );
     return rows.map((r) => parseRow(r.id, r.record));
   }
@@ -101,6 +104,7 @@ export class PgApprovals implements ApprovalRecords {
       (sql) =>
         sql`INSERT INTO tailops_approval_unaudited (id) VALUES (${approvalIdSchema.parse(id)})
           ON CONFLICT DO NOTHING`,
+      { idempotent: true },
     );
   }
 
@@ -109,6 +113,7 @@ export class PgApprovals implements ApprovalRecords {
     const rows = await this.#db.run(
       "read the decision mark",
       (sql) => sql`SELECT 1 FROM tailops_approval_unaudited WHERE id = ${id}`,
+      { idempotent: true },
     );
     return rows.length > 0;
   }
@@ -118,6 +123,7 @@ export class PgApprovals implements ApprovalRecords {
     await this.#db.run(
       "clear the decision mark",
       (sql) => sql`DELETE FROM tailops_approval_unaudited WHERE id = ${id}`,
+      { idempotent: true },
     );
   }
 

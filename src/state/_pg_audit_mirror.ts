@@ -118,6 +118,7 @@ export class AuditMirror {
       "read the audit mirror",
       (sql) =>
         sql<{ seq: string }[]>`SELECT seq FROM tailops_audit_mirror WHERE gateway = ${gateway}`,
+      { idempotent: true },
     );
     const have = new Set(rows.map((r) => Number(r.seq)));
     let text: string;
@@ -192,6 +193,7 @@ export class AuditMirror {
         (sql) =>
           sql`INSERT INTO tailops_audit_mirror ${sql(chunk, "gateway", "seq", "hash", "line")}
             ON CONFLICT DO NOTHING`,
+        { idempotent: true },
       );
       this.#shipped += chunk.length;
     }

@@ -57,6 +57,10 @@ export class PgRateLimiter implements CallRateLimiter {
                 THEN 1 ELSE 0 END,
             updated_ms = greatest(${t}::bigint, b.updated_ms)
           RETURNING granted, tokens`,
+        // Not quite idempotent: when a connection dies after the take
+        // committed, sending it again takes a second token. Over-charging by
+        // one is the safe side, and far better than refusing the call.
+        { idempotent: true },
       );
       const { granted, tokens } = rows[0];
       return granted

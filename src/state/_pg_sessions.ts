@@ -23,12 +23,14 @@ export function pgSessionBindings(db: PgClient, gateway: string): SessionBinding
         (sql) =>
           sql`INSERT INTO tailops_sessions (id, subject, gateway) VALUES (${id}, ${subject}, ${gateway})
             ON CONFLICT DO NOTHING`,
+        { idempotent: true },
       );
     },
     async owner(id) {
       const rows = await db.run(
         "look up the session",
         (sql) => sql<{ subject: string }[]>`SELECT subject FROM tailops_sessions WHERE id = ${id}`,
+        { idempotent: true },
       );
       return rows[0]?.subject;
     },

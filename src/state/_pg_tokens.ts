@@ -90,6 +90,7 @@ export class PgTokens implements TokenStore {
         sql<
           { entry: string }[]
         >`SELECT entry::text AS entry FROM tailops_token_ledger ORDER BY seq`,
+      { idempotent: true },
     );
     return rows.map((r, i) => {
       const parsed = ledgerEntrySchema.safeParse(JSON.parse(r.entry));
@@ -108,7 +109,7 @@ export class PgTokens implements TokenStore {
       sql`WITH added AS (
         INSERT INTO tailops_token_revocations (jti, revoked_at)
         VALUES (${revocation.jti}, ${revocation.at}) ON CONFLICT DO NOTHING RETURNING jti
-      ) SELECT pg_notify(${CHANNEL}, ${notice})`);
+      ) SELECT pg_notify(${CHANNEL}, ${notice})`, { idempotent: true });
     this.#revoked?.add(revocation.jti);
   }
 
@@ -117,6 +118,7 @@ export class PgTokens implements TokenStore {
     const rows = await this.#db.run(
       "read revocations",
       (sql) => sql<{ jti: string }[]>`SELECT jti FROM tailops_token_revocations`,
+      { idempotent: true },
     );
     return new Set(rows.map((r) => r.jti));
   }

@@ -41,6 +41,7 @@ export async function verifyAuditMirror(
       sql<
         { gateway: string }[]
       >`SELECT DISTINCT gateway FROM tailops_audit_mirror ORDER BY gateway`,
+    { idempotent: true },
   );
   const reports: MirrorReport[] = [];
   for (const { gateway } of gateways) {
@@ -49,6 +50,7 @@ export async function verifyAuditMirror(
       (sql) =>
         sql<{ seq: string; line: string }[]>`SELECT seq, line FROM tailops_audit_mirror
           WHERE gateway = ${gateway} ORDER BY seq`,
+      { idempotent: true },
     );
     const gaps: [number, number][] = [];
     let expected = 1;

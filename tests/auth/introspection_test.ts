@@ -66,7 +66,7 @@ Deno.test("introspection: an active opaque token maps to its bound role", async 
   }
 });
 
-Deno.test("introspection: inactive, wrong-audience and expired answers are refused", async () => {
+Deno.test("introspection: inactive, wrong-audience, expired, refresh and key-bound answers are refused", async () => {
   const issuer = await startIssuer();
   try {
     const clock = { now: START };
@@ -75,11 +75,21 @@ Deno.test("introspection: inactive, wrong-audience and expired answers are refus
     issuer.introspection.set("opq_wrong-aud", active(issuer, sec + 3600, { aud: "http://x/mcp" }));
     issuer.introspection.set("opq_expired", active(issuer, sec - 120));
     issuer.introspection.set("opq_no-exp", active(issuer, sec, { exp: undefined }));
+    // Refresh tokens some issuers report active (Okta, Keycloak, Hydra), and a key-bound token.
+    const later = sec + 3600;
+    issuer.introspection.set("opq_okta-rt", active(issuer, later, { token_type: "refresh_token" }));
+    issuer.introspection.set("opq_keycloak-rt", active(issuer, later, { typ: "Refresh" }));
+    issuer.introspection.set("opq_hydra-rt", active(issuer, later, { token_use: "refresh_token" }));
+    issuer.introspection.set("opq_dpop", active(issuer, later, { cnf: { jkt: "abc" } }));
     const cases: [string, RegExp][] = [
       ["opq_never-issued", /inactive/],
       ["opq_wrong-aud", /expected audience/],
       ["opq_expired", /unexpired/],
       ["opq_no-exp", /expected an exp/],
+      ["opq_okta-rt", /found token_type "refresh_token"/],
+      ["opq_keycloak-rt", /found typ "Refresh"/],
+      ["opq_hydra-rt", /found token_use "refresh_token"/],
+      ["opq_dpop", /bound to a client key/],
     ];
     for (const [token, reason] of cases) {
       const outcome = await auth.authenticate(mcpRequest(token), LOOPBACK);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { isPulled, loadStacks } from "../../src/config/stacks_load.ts";
+import { loadStacks } from "../../src/config/stacks_load.ts";
 import { ConfigError } from "../../src/config/errors.ts";
 
 const SHIPPED = fileURLToPath(new URL("../../stacks", import.meta.url));
@@ -24,7 +24,7 @@ async function problemsOf(dir: string): Promise<string[]> {
   return [];
 }
 
-Deno.test("the shipped monitoring stack loads: its services, nothing pulled, no warnings", async () => {
+Deno.test("the shipped monitoring stack loads: its services, pulled only when missing, no warnings", async () => {
   const [monitoring] = await loadStacks(SHIPPED);
   assert.equal(monitoring.name, "monitoring");
   assert.deepEqual(monitoring.files.map((f) => f.name), [
@@ -32,27 +32,38 @@ Deno.test("the shipped monitoring stack loads: its services, nothing pulled, no 
     "exporter.sh",
     "probe.env",
   ]);
-  assert.deepEqual(monitoring.services.map((s) => [s.name, s.image, isPulled(s)]), [
-    ["exporter", "busybox:1.36", false],
-    ["probe", "busybox:1.36", false],
+  assert.deepEqual(monitoring.services.map((s) => [s.name, s.image, s.build, s.pullPolicy]), [
+    ["exporter", "busybox:1.36", false, "if_not_present"],
+    ["probe", "busybox:1.36", false, "if_not_present"],
   ]);
   assert.deepEqual(monitoring.warnings, []);
 });
 
-Deno.test("isPulled() pulls only images from a registry: no build, pull_policy unset or always", () => {
-  const s = (image: string | null, build: boolean, pullPolicy: string | null) => ({
-    name: "x",
-    image,
-    build,
-    pullPolicy,
+Deno.test("a pull_policy compose does not know is refused at load; the known ones load", async () => {
+  const service = (policy: string) =>
+    `services:\n  a:\n    image: x:1\n    pull_policy: ${policy}\n`;
+  const dir = await stacksWith({
+    "typo/compose.yaml": service("if-not-present"),
+    "list/compose.yaml": service("[always]"),
+    "shell/compose.yaml": service('"always; true"'),
+    ...Object.fromEntries(
+      ["always", "never", "missing", "if_not_present", "build", "daily", "weekly", "every_12h"]
+        .map((p) => [`ok-${p.replace(/_/g, "-")}/compose.yaml`, service(p)]),
+    ),
   });
-  assert.equal(isPulled(s("prom/node-exporter:v1", false, null)), true);
-  assert.equal(isPulled(s("prom/node-exporter:v1", false, "always")), true);
-  for (const policy of ["never", "missing", "if_not_present", "build"]) {
-    assert.equal(isPulled(s("local:1", false, policy)), false, policy);
+  try {
+    const problems = await problemsOf(dir);
+    assert.deepEqual(problems.map((p) => p.replace(/^.*\/([a-z]+)\/compose\.yaml": /, "$1: ")), [
+      'list: service "a": expected pull_policy always, never, missing, if_not_present, build, ' +
+      'daily, weekly or every_DURATION, found ["always"]',
+      'shell: service "a": expected pull_policy always, never, missing, if_not_present, build, ' +
+      'daily, weekly or every_DURATION, found "always; true"',
+      'typo: service "a": expected pull_policy always, never, missing, if_not_present, build, ' +
+      'daily, weekly or every_DURATION, found "if-not-present"',
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
-  assert.equal(isPulled(s("app:dev", true, null)), false);
-  assert.equal(isPulled(s(null, true, null)), false);
 });
 
 Deno.test("stack and file names that could leave the directory or hide are refused at load", async () => {

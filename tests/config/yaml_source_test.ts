@@ -37,6 +37,35 @@ const SCALARS = [
   "'x\n  y'",
   "00",
   "09",
+  // Where js-yaml's own core schema reads YAML 1.1 numbers.
+  "1__0",
+  "-1_0",
+  "0_1",
+  "-0x1F",
+  "+0o7",
+  "0o8",
+  "0xG",
+  "0o",
+  "0x",
+  "-017",
+  "+0",
+  "0.",
+  "-.5",
+  "1E3",
+  "1.5e-3",
+  "1e",
+  ".5e3",
+  "+.inf",
+  ".NaN",
+  ".NAN",
+  "-.nan",
+  "nULL",
+  "True",
+  "FALSE",
+  "",
+  "1_000.5",
+  "9007199254740993",
+  "0x7fffffffffffffff",
 ];
 
 Deno.test("parseYaml() reads scalars as the yaml package's YAML 1.2 core schema does", () => {
@@ -93,4 +122,18 @@ Deno.test("parseYaml() still refuses alias bombs and duplicate keys, at their po
 Deno.test("parseYaml() finds positions in text the fast parser read", () => {
   const source = parseYaml("targets:\n  - id: a\n    port: 70000\n", "p.yaml");
   assertEquals(source.positionOf(["targets", 0, "port"]), { file: "p.yaml", line: 3, column: 11 });
+});
+
+Deno.test("parseYaml() reads anchors, aliases and collection keys as the yaml package does", () => {
+  for (
+    const text of [
+      "base: &b { user: ops, port: 22 }\nhosts:\n  - *b\n  - { user: root }\n",
+      "? [a, b]\n: 1\n",
+      "x: {[a]: 1, {b: 2}: 3}\n",
+      "[]: 1\n",
+      "- ? a\n  : 1\n",
+    ]
+  ) {
+    assertEquals(parseYaml(text, "a.yaml").value, parse(text), JSON.stringify(text));
+  }
 });

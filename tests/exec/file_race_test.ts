@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { parseTargets } from "../../src/config/load.ts";
 import { type ExecOutcome, ExecutorHost } from "../../src/exec/host.ts";
-import { LOCAL_KIND } from "../../src/exec/local_kind.ts";
+import { LOCAL_FILE_HELPER, LOCAL_KIND } from "../../src/exec/local_kind.ts";
 import type { FsListResult, FsReadResult, Plan } from "../../src/exec/plan.ts";
 import type { WorkerKind } from "../../src/exec/worker_kind.ts";
 import { busyboxPath } from "./_busybox_shell.ts";
@@ -164,7 +164,7 @@ async function localHost(root: string) {
   );
   const host = new ExecutorHost(registry, {
     kinds: [LOCAL_KIND as WorkerKind],
-    context: { programs: ["readlink", "find"] },
+    context: { programs: [LOCAL_FILE_HELPER] },
   });
   const target = registry.get("local")!;
   return { host, run: (plan: Plan) => host.run(target, plan) };

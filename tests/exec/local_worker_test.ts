@@ -10,7 +10,12 @@ import assert from "node:assert/strict";
 import { parseTargets } from "../../src/config/load.ts";
 import type { LocalTarget } from "../../src/config/targets_schema.ts";
 import { type ExecOutcome, ExecutorHost } from "../../src/exec/host.ts";
-import { LOCAL_KIND, resolveProgram, SUBPROCESS_ENV } from "../../src/exec/local_kind.ts";
+import {
+  LOCAL_FILE_HELPER,
+  LOCAL_KIND,
+  resolveProgram,
+  SUBPROCESS_ENV,
+} from "../../src/exec/local_kind.ts";
 import type { ExecPlan, ExecResult, FsReadResult, Plan } from "../../src/exec/plan.ts";
 import { NO_PERMISSIONS, type WorkerKind } from "../../src/exec/worker_kind.ts";
 import type { ProbeRequest } from "./_probe_worker.ts";
@@ -163,7 +168,7 @@ Deno.test("the real local worker under ExecutorHost enforces programs, roots, ti
   const target = registry.get("local")!;
   const host = new ExecutorHost(registry, {
     kinds: [LOCAL_KIND as WorkerKind],
-    context: { programs: ["uname", "cat", "sleep", "head", "env", "readlink", "find"] },
+    context: { programs: ["uname", "cat", "sleep", "head", "env", LOCAL_FILE_HELPER] },
   });
   try {
     await t.step("an allowlisted program runs with argv and no shell", async () => {

@@ -103,13 +103,22 @@ Deno.test("bad limiter settings are refused", () => {
   );
 });
 
-Deno.test("peek() tells whether a token is there without taking it", () => {
+Deno.test("refund() gives back one taken token, never beyond the burst", () => {
   const limiter = new TokenBucketLimiter({ perMinute: 60, burst: 2 });
-  assert.deepEqual(limiter.peek("a", 0), { ok: true });
   assert.deepEqual(limiter.take("a", 0), { ok: true });
   assert.deepEqual(limiter.take("a", 0), { ok: true });
-  assert.deepEqual(limiter.peek("a", 0), { ok: false, retryAfterMs: 1000 });
-  assert.deepEqual(limiter.peek("a", 0), { ok: false, retryAfterMs: 1000 });
-  assert.deepEqual(limiter.peek("a", 1000), { ok: true });
-  assert.deepEqual(limiter.take("a", 1000), { ok: true });
+  assert.deepEqual(limiter.take("a", 0), { ok: false, retryAfterMs: 1000 });
+  limiter.refund("a", 0);
+  assert.deepEqual(limiter.take("a", 0), { ok: true });
+  assert.deepEqual(limiter.take("a", 0), { ok: false, retryAfterMs: 1000 });
+  // Refunds on a full bucket are lost: three refunds do not make room for a third take.
+  limiter.refund("a", 5000);
+  limiter.refund("a", 5000);
+  limiter.refund("a", 5000);
+  assert.deepEqual(limiter.take("a", 5000), { ok: true });
+  assert.deepEqual(limiter.take("a", 5000), { ok: true });
+  assert.deepEqual(limiter.take("a", 5000), { ok: false, retryAfterMs: 1000 });
+  // A key never charged gets nothing.
+  limiter.refund("b", 5000);
+  assert.equal(limiter.size, 1);
 });

@@ -317,3 +317,37 @@ export async function waitForAudit(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/**
+ * A raw `initialize` POST, as a client sends its first request.
+ *
+ * @param url The gateway's `/mcp` URL.
+ * @param headers Extra headers (a bearer token, Tailscale headers…).
+ * @param init `client`: the HTTP client to send with (e.g. one for the Tailscale socket).
+ * @returns The response; the caller reads or cancels its body.
+ */
+export function postInitialize(
+  url: URL,
+  headers: Record<string, string> = {},
+  init: { client?: Deno.HttpClient } = {},
+): Promise<Response> {
+  return fetch(url, {
+    ...init,
+    method: "POST",
+    headers: {
+      "Content-Type": "application/json",
+      Accept: "application/json, text/event-stream",
+      ...headers,
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-06-18",
+        capabilities: {},
+        clientInfo: { name: "raw", version: "0" },
+      },
+    }),
+  });
+}

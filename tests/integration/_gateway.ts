@@ -128,7 +128,8 @@ export function childEnv(extra: Record<string, string | null> = {}): Record<stri
   const env: Record<string, string | null> = Object.fromEntries(
     Object.entries(Deno.env.toObject()).filter(([key]) => !key.startsWith("TAILOPS_")),
   );
-  Object.assign(env, { NO_COLOR: "1" }, extra);
+  // DENO_NO_UPDATE_CHECK: `deno run` would look up dl.deno.land (DNS off loopback).
+  Object.assign(env, { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" }, extra);
   return Object.fromEntries(
     Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== null),
   );

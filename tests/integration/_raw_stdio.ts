@@ -9,10 +9,9 @@
 import { StdioTransport } from "../../src/mcp/stdio_transport.ts";
 import { childEnv, Client, GATEWAY_RUN, REPO_DIR, tempDirWith } from "./_gateway.ts";
 
-/** A raw stdio gateway. */
-export interface RawStdioGateway extends AsyncDisposable {
+/** A stdio gateway process whose stdin and stdout the test drives byte by byte. */
+export interface StdioProcess extends AsyncDisposable {
   readonly pid: number;
-  readonly client: InstanceType<typeof Client>;
   readonly stateDir: string;
   readonly workDir: string;
   /** Writes bytes (or text) to the gateway's stdin as they are. */
@@ -25,12 +24,37 @@ export interface RawStdioGateway extends AsyncDisposable {
   >;
   /** Every stdout line parsed so far. */
   lines(): Record<string, unknown>[];
+  /** Settles once stdout has ended and every line is in {@linkcode lines}. */
+  readonly outputEnded: Promise<void>;
   stderr(): string;
   /** The process's exit status (once it exits). */
   readonly status: Promise<Deno.CommandStatus>;
 }
 
+/** A raw stdio gateway with an SDK client connected over the same pipes. */
+export interface RawStdioGateway extends StdioProcess {
+  readonly client: InstanceType<typeof Client>;
+}
+
+/** How to start a stdio gateway. */
+export interface RawStdioOptions {
+  targets?: string;
+  flags?: string[];
+  env?: Record<string, string | null>;
+}
+
 const WAIT_MS = 60_000;
+
+/**
+ * Spawns `main.ts serve --transport stdio` with piped stdio; the test writes
+ * and reads raw lines (no client).
+ *
+ * @param options Targets file, extra flags and environment.
+ * @returns The gateway process.
+ */
+export async function spawnStdio(options: RawStdioOptions = {}): Promise<StdioProcess> {
+  return (await spawn(options, false)).process;
+}
 
 /**
  * Spawns `main.ts serve --transport stdio` with piped stdio and connects an
@@ -39,9 +63,40 @@ const WAIT_MS = 60_000;
  * @param options Targets file, extra flags and environment.
  * @returns The gateway.
  */
-export async function startRawStdio(
-  options: { targets?: string; flags?: string[]; env?: Record<string, string | null> } = {},
-): Promise<RawStdioGateway> {
+export async function startRawStdio(options: RawStdioOptions = {}): Promise<RawStdioGateway> {
+  const { process, forClient } = await spawn(options, true);
+  const transport = new StdioTransport(
+    forClient!,
+    new WritableStream({ write: (chunk) => process.write(chunk) }),
+  );
+  const client = new Client({ name: "tailops-raw-stdio-test", version: "0.0.0" });
+  try {
+    await client.connect(transport);
+  } catch (error) {
+    try {
+      Deno.kill(process.pid, "SIGKILL");
+    } catch {
+      // Gone.
+    }
+    await process[Symbol.asyncDispose]();
+    throw new Error(
+      `The stdio gateway did not start: ${(error as Error).message}\n${process.stderr()}`,
+    );
+  }
+  return {
+    ...process,
+    client,
+    async [Symbol.asyncDispose]() {
+      await client.close().catch(() => {});
+      await process[Symbol.asyncDispose]();
+    },
+  };
+}
+
+async function spawn(
+  options: RawStdioOptions,
+  withClient: boolean,
+): Promise<{ process: StdioProcess; forClient?: ReadableStream<Uint8Array> }> {
   const workDir = await tempDirWith();
   const stateDir = `${workDir}/state`;
   const args = [...GATEWAY_RUN, "serve", "--transport", "stdio", "--state-dir", stateDir];
@@ -60,7 +115,7 @@ export async function startRawStdio(
     stderr: "piped",
   }).spawn();
   const writer = child.stdin.getWriter();
-  const [forClient, forTest] = child.stdout.tee();
+  const [forClient, forTest] = withClient ? child.stdout.tee() : [undefined, child.stdout];
   const seen: Record<string, unknown>[] = [];
   const waiters = new Set<() => void>();
   let stderr = "";
@@ -86,48 +141,15 @@ export async function startRawStdio(
   const status = child.status;
   let exited: Deno.CommandStatus | undefined;
   status.then((s) => exited = s);
-
-  const transport = new StdioTransport(
-    forClient,
-    new WritableStream({ write: (chunk) => writer.write(chunk) }),
-  );
-  const client = new Client({ name: "tailops-raw-stdio-test", version: "0.0.0" });
-  const dispose = async () => {
-    await client.close().catch(() => {});
-    await writer.close().catch(() => {});
-    const timer = setTimeout(() => {
-      try {
-        Deno.kill(child.pid, "SIGKILL");
-      } catch {
-        // Gone.
-      }
-    }, 10_000);
-    await status;
-    clearTimeout(timer);
-    await readingOut;
-    await readingErr;
-    await Deno.remove(workDir, { recursive: true }).catch(() => {});
-  };
-  try {
-    await client.connect(transport);
-  } catch (error) {
-    try {
-      Deno.kill(child.pid, "SIGKILL");
-    } catch {
-      // Gone.
-    }
-    await dispose();
-    throw new Error(`The stdio gateway did not start: ${(error as Error).message}\n${stderr}`);
-  }
-  return {
+  const process: StdioProcess = {
     pid: child.pid,
-    client,
     stateDir,
     workDir,
     status,
     write: (data) => writer.write(typeof data === "string" ? new TextEncoder().encode(data) : data),
     endInput: () => writer.close().catch(() => {}),
     lines: () => seen,
+    outputEnded: readingOut,
     stderr: () => stderr,
     async waitFor(match, what) {
       const deadline = Date.now() + WAIT_MS;
@@ -135,6 +157,9 @@ export async function startRawStdio(
       while (true) {
         for (; checked < seen.length; checked++) if (match(seen[checked])) return seen[checked];
         if (exited) {
+          // Lines written just before the exit may still be in the pipe.
+          await readingOut;
+          for (; checked < seen.length; checked++) if (match(seen[checked])) return seen[checked];
           throw new Error(`The gateway exited (code ${exited.code}) before ${what}:\n${stderr}`);
         }
         if (Date.now() > deadline) {
@@ -149,6 +174,21 @@ export async function startRawStdio(
         waiters.delete(wake);
       }
     },
-    [Symbol.asyncDispose]: dispose,
+    async [Symbol.asyncDispose]() {
+      await writer.close().catch(() => {});
+      const timer = setTimeout(() => {
+        try {
+          Deno.kill(child.pid, "SIGKILL");
+        } catch {
+          // Gone.
+        }
+      }, 10_000);
+      await status;
+      clearTimeout(timer);
+      await readingOut;
+      await readingErr;
+      await Deno.remove(workDir, { recursive: true }).catch(() => {});
+    },
   };
+  return { process, forClient };
 }

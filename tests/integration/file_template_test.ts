@@ -40,6 +40,18 @@ variables:
 source: app_env.tmpl
 `,
   "app_env.tmpl": "APP={{app_name}}\nPORT={{port}}\nDEBUG={{debug}}\nTOKEN={{api_token}}\n",
+  // Alerting rules are Go templates themselves: their "{{" is written as {{"{{"}}.
+  "alerts.yaml": `version: 1
+name: alerts
+description: An alerting rule whose annotations are Go templates.
+variables:
+  summary: { type: string, pattern: '[^\\n]{1,80}' }
+  api_token: { type: secret, from: "\${APP_API_TOKEN}" }
+body: |
+  summary: {{"{{"}} $labels.instance }} {{summary}}
+  raw: {{"{{"}}api_token}} {{"{{"}}"{{"{{"}}"}}
+  token: {{api_token}}
+`,
 };
 
 /** One call's whole answer (text and structured) as the client saw it. */
@@ -116,6 +128,28 @@ async function story(
       assert.match(text, /^APP=\{\{api_token\}\} \$\{APP_API_TOKEN\} %s \{\{port\}\}\nPORT=8080\n/);
       assert.equal(text.split(SECRET).length, 2, "the secret is filled once, for TOKEN only");
       assertNoSecret(done.raw, "injection result");
+    },
+  );
+
+  await t.step(
+    `${target}: {{"{{"}} writes a literal "{{" never filled, not with the secret, not twice`,
+    async () => {
+      const alerts = { target, path: `${dir}/alerts.yml`, template: "alerts" };
+      for (const summary of ['{{"{{"}}api_token}}', "{{api_token}}", "{", '{{"{{"}}']) {
+        const done = await callRaw(client, { ...alerts, variables: { summary } });
+        assert.equal(done.entry?.status, "ok", done.raw);
+        assert.equal(
+          await Deno.readTextFile(`${dir}/alerts.yml`),
+          `summary: {{ $labels.instance }} ${summary}\nraw: {{api_token}} {{"{{"}}\n` +
+            `token: ${SECRET}\n`,
+        );
+        assertNoSecret(done.raw, "escaped write");
+      }
+      const dry = await callRaw(client, { ...alerts, variables: { summary: "x" }, dry_run: true });
+      const diff = (dry.entry?.plan as { check: { diff: string } }).check.diff;
+      assert.match(diff, /^\+summary: \{\{ \$labels\.instance \}\} x$/m);
+      assert.match(diff, /^ token: \[REDACTED\]$/m);
+      assertNoSecret(dry.raw, "escaped dry run");
     },
   );
 
@@ -268,6 +302,12 @@ Deno.test("check-config refuses templates that reach outside their directory or 
     "include.yaml": 'version: 1\nname: include\ndescription: d\nbody: "a {{> /etc/passwd}} b"\n',
     "expr.yaml": 'version: 1\nname: expr\ndescription: d\nbody: "{{ include \\"x\\" }}"\n',
     "unknown.yaml": 'version: 1\nname: unknown\ndescription: d\nbody: "{{nope}}"\n',
+    // In a `|` block and in a body file, a malformed placeholder is shown at its own line and
+    // column; near misses of the escape {{"{{"}} are malformed too.
+    "block.yaml":
+      'version: 1\nname: block\ndescription: d\nbody: |\n  ok {{"{{"}}\n  bad {{ x }}\n',
+    "near.yaml": "version: 1\nname: near\ndescription: d\nsource: near.tmpl\n",
+    "near.tmpl": 'a\nb {{"{{"}\nc {{"{{"}}"{{"}} {{\'{{\'}}\n',
     "short.yaml":
       'version: 1\nname: short\ndescription: d\nvariables:\n  s: { type: secret, from: "${SHORT_SECRET}" }\nbody: "{{s}}"\n',
     "literal.yaml":
@@ -298,6 +338,10 @@ Deno.test("check-config refuses templates that reach outside their directory or 
         new RegExp(`${dir}/include\\.yaml:4:7: Invalid template syntax "\\{\\{> /etc/passwd`),
         new RegExp(`${dir}/expr\\.yaml:4:7: Invalid template syntax`),
         new RegExp(`${dir}/unknown\\.yaml:4:7: Unknown variable "nope"`),
+        new RegExp(`${dir}/block\\.yaml:6:7: Invalid template syntax "\\{\\{ x \\}\\}"`),
+        new RegExp(`${dir}/near\\.tmpl:2:3: Invalid template syntax`),
+        new RegExp(`${dir}/near\\.tmpl:3:12: Invalid template syntax`),
+        new RegExp(`${dir}/near\\.tmpl:3:18: Invalid template syntax`),
         new RegExp(`${dir}/short\\.yaml:5:\\d+: Invalid secret for "s": expected at least 8`),
         new RegExp(`${dir}/literal\\.yaml:5:\\d+: Invalid secret reference`),
       ]

@@ -67,6 +67,39 @@ async function story(
   );
 
   await t.step(
+    `${target}: the same content with another mode is written again, so the mode is what was asked`,
+    async () => {
+      const ino = (await Deno.stat(file)).ino;
+      // Dry run says so: the digest is the same, the mode is not.
+      const dry = await one(client, {
+        target,
+        path: file,
+        content: "a=1\nb=2\n",
+        mode: "0600",
+        dry_run: true,
+      });
+      const check = (dry.plan as { check: Record<string, unknown> }).check;
+      assert.equal(check.would_change, true, JSON.stringify(check));
+      assert.deepEqual(check.metadata_changes, { mode: { from: "0640", to: "0600" } });
+      assert.equal(check.diff, "");
+      assert.equal((await Deno.stat(file)).mode! & 0o777, 0o640, "dry run changed nothing");
+      const tighter = await one(client, {
+        target,
+        path: file,
+        content: "a=1\nb=2\n",
+        mode: "0600",
+      });
+      assert.equal(tighter.data?.changed, true, JSON.stringify(tighter));
+      assert.equal((await Deno.stat(file)).mode! & 0o777, 0o600);
+      assert.notEqual((await Deno.stat(file)).ino, ino, "replaced by rename, not changed in place");
+      const backup = await Deno.stat(`${dir}/.app.conf.tailops-prev`);
+      assert.equal(backup.mode! & 0o777, 0o640);
+      const again = await one(client, { target, path: file, content: "a=1\nb=2\n", mode: "0600" });
+      assert.equal(again.data?.changed, false, JSON.stringify(again));
+    },
+  );
+
+  await t.step(
     `${target}: a change shows its diff, keeps a backup and checks the digest`,
     async () => {
       const dry = await one(client, { target, path: file, content: "a=1\nb=3\n", dry_run: true });
@@ -103,6 +136,30 @@ async function story(
       const ok = await one(client, { target, path: `${dir}/owned`, content: "o\n", owner: self });
       assert.equal(ok.status, "ok", JSON.stringify(ok));
       if (target === "local") assert.equal((await Deno.stat(`${dir}/owned`)).uid, 65534);
+      // The owner is already the one asked for (by name over SSH, by id locally): unchanged.
+      const same = await one(client, { target, path: `${dir}/owned`, content: "o\n", owner: self });
+      assert.equal(same.data?.changed, false, JSON.stringify(same));
+      const dry = await one(client, {
+        target,
+        path: `${dir}/owned`,
+        content: "o\n",
+        owner: self,
+        dry_run: true,
+      });
+      const check = (dry.plan as { check: Record<string, unknown> }).check;
+      assert.equal(check.would_change, false, JSON.stringify(check));
+      assert.equal(check.metadata_changes, undefined);
+      const other = await one(client, {
+        target,
+        path: `${dir}/owned`,
+        content: "o\n",
+        owner: target === "local" ? "0" : "root",
+        dry_run: true,
+      });
+      const otherCheck = (other.plan as { check: Record<string, unknown> }).check;
+      assert.deepEqual(otherCheck.metadata_changes, {
+        owner: target === "local" ? { from: "65534", to: "0" } : { from: self, to: "root" },
+      });
       const refused = await one(client, {
         target,
         path: `${dir}/owned2`,

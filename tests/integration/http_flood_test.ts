@@ -141,3 +141,32 @@ Deno.test("a flood past the descriptor limit never stops the gateway: it recover
   }
   assert.match(gateway.stderr(), /Accepting a connection failed/);
 });
+
+Deno.test("a peer at its connection cap keeps getting answers: its longest-idle connection gives way to the new one", async () => {
+  await using gateway = await startGateway({ flags: ["--max-connections-per-peer", "4"] });
+  // Four kept-alive connections, each answered once and then left idle, oldest first.
+  const idle: Deno.TcpConn[] = [];
+  for (let i = 0; i < 4; i++) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: gateway.port });
+    await conn.write(new TextEncoder().encode(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
+    // Read the whole answer (headers and body may come in two reads).
+    const answer = new Uint8Array(4096);
+    let text = "";
+    while (!text.includes('{"status":"ok"}')) {
+      const n = await conn.read(answer);
+      assert.ok(n !== null, `closed early after ${JSON.stringify(text)}`);
+      text += new TextDecoder().decode(answer.subarray(0, n));
+    }
+    idle.push(conn);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  // A fifth connection from the same address is served, not refused.
+  const health = await fetch(new URL("/healthz", gateway.url));
+  assert.equal(health.status, 200);
+  await health.body?.cancel();
+  // The oldest idle one was closed for it (the read sees the end), the newest still open.
+  assert.equal(await idle[0].read(new Uint8Array(16)), null);
+  // At least that one (the metrics request may open a connection and shed another).
+  assert.ok(await metric(gateway, "tailops_http_connections_refused") >= 1);
+  for (const conn of idle) conn.close();
+});

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { CATALOG } from "../../src/ops/catalog.ts";
 import { call } from "./_mcp_checks.ts";
 import { type Client, readAudit, startStdioGateway } from "./_gateway.ts";
-import { authGateway, ROLES_YAML, TARGETS_YAML } from "./_auth_gateway.ts";
+import { authGateway, postInitialize, ROLES_YAML, TARGETS_YAML } from "./_auth_gateway.ts";
 
 type McpClient = InstanceType<typeof Client>;
 
@@ -55,32 +55,7 @@ async function callText(client: McpClient, name: string, args: Record<string, un
   }
 }
 
-/** A raw `initialize` POST, as a client would send it. */
-function initialize(
-  url: URL,
-  headers: Record<string, string>,
-  init: { client?: Deno.HttpClient } = {},
-): Promise<Response> {
-  return fetch(url, {
-    ...init,
-    method: "POST",
-    headers: {
-      "Content-Type": "application/json",
-      Accept: "application/json, text/event-stream",
-      ...headers,
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "raw", version: "0" },
-      },
-    }),
-  });
-}
+const initialize = postInitialize;
 
 Deno.test("CLI-minted tokens get their role's tools, and unbound or revoked tokens are refused", async (t) => {
   await using gw = await authGateway(identityPolicy());

@@ -9,28 +9,11 @@
  */
 import assert from "node:assert/strict";
 import { startIssuer } from "../auth/_issuer.ts";
-import { authGateway, ROLES_YAML } from "./_auth_gateway.ts";
+import { authGateway, postInitialize, ROLES_YAML } from "./_auth_gateway.ts";
 
 /** A raw `initialize` POST with a bearer token; returns the status. */
 async function initializeStatus(url: URL, token: string): Promise<number> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: {
-      Authorization: `Bearer ${token}`,
-      "Content-Type": "application/json",
-      Accept: "application/json, text/event-stream",
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "raw", version: "0" },
-      },
-    }),
-  });
+  const response = await postInitialize(url, { Authorization: `Bearer ${token}` });
   await response.body?.cancel();
   return response.status;
 }

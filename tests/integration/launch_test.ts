@@ -155,11 +155,12 @@ Deno.test("launch --print shows the exact deno command: no permission set, only 
     assert.match(printed, new RegExp(`--allow-write=${dir}/state `));
     assert.doesNotMatch(printed, /-P=|--allow-all|-A |--allow-(read|write|net|env|run)(?!=)/);
     assert.doesNotMatch(printed, /--allow-net=/, "file reads only: no network");
-    // File reads open by descriptor and list with find (race-free confinement); disk_usage runs du.
+    // File reads open by descriptor and are checked and listed by the perl file helper
+    // (race-free confinement); disk_usage runs du.
     const run = printed.match(/--allow-run=(\S+)/)?.[1].split(",") ?? [];
     assert.deepEqual(
       [...new Set(run.map((path) => path.split("/").at(-1)))].sort(),
-      ["du", "find", "readlink"],
+      ["du", "perl"],
       printed,
     );
   } finally {

@@ -3,7 +3,7 @@
  * client: the flag wins over `TAILOPS_OPERATIONS`, the launcher grants the
  * local worker exactly the programs the files name (absolute paths, resolved
  * at start), and `check-config --operations` reports every problem of every
- * file at FILE:LINE:COLUMN.
+ * file at FILE:LINE:COLUMN; `serve --stacks DIR` likewise wins over `TAILOPS_STACKS`.
  *
  * @module
  */
@@ -167,5 +167,72 @@ Deno.test("check-config --operations reports every problem of every file at FILE
     }
   } finally {
     await Deno.remove(ops, { recursive: true });
+  }
+});
+
+/** A stacks directory holding one stack. */
+async function stacksWith(name: string, compose: string): Promise<string> {
+  const dir = await tempDirWith();
+  await Deno.mkdir(`${dir}/${name}`);
+  await Deno.writeTextFile(`${dir}/${name}/compose.yaml`, compose);
+  return dir;
+}
+
+Deno.test({
+  name: "serve --stacks DIR serves that directory's stacks and wins over TAILOPS_STACKS",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const compose = "services:\n  web:\n    image: busybox:1.36\n";
+    const flagged = await stacksWith("flagged", compose);
+    const fromEnv = await stacksWith("from-env", compose);
+    const root = await tempDirWith();
+    try {
+      await using gateway = await startGateway({
+        targets: `version: 1
+targets:
+  - id: local
+    type: local
+    capabilities: [file:write, stack:read]
+    files: { write_roots: [${root}] }
+`,
+        policy: ALLOW_ALL_POLICY,
+        flags: ["--stacks", flagged],
+        env: { TAILOPS_STACKS: fromEnv },
+      });
+      const client = await connectHttp(gateway);
+      try {
+        const tools = (await client.listTools()).tools;
+        const deploy = tools.find((tool) => tool.name === "stack_deploy");
+        assert.match(deploy?.description ?? "", /\(flagged\)/, JSON.stringify(deploy));
+        const dry = await call(client, "stack_diff", { target: "local", stack: "from-env" });
+        assert.equal(dry.isError, true, dry.text);
+        assert.match(dry.text, /Invalid stack: expected one of flagged/);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      for (const dir of [flagged, fromEnv, root]) await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("the launcher grants read on the --stacks directory", async () => {
+  const dir = await tempDirWith({ "targets.yaml": TARGETS });
+  const stacks = await stacksWith("web", "services: {}\n");
+  try {
+    const args = await launchArgs([
+      "--targets",
+      `${dir}/targets.yaml`,
+      "--state-dir",
+      `${dir}/s`,
+      "--stacks",
+      stacks,
+    ]);
+    const read = (args.find((arg) => arg.startsWith("--allow-read=")) ?? "").split(",");
+    assert.ok(read.some((p) => p.endsWith(stacks)), read.join(","));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(stacks, { recursive: true });
   }
 });

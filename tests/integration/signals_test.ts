@@ -10,55 +10,7 @@ import assert from "node:assert/strict";
 import { type AuditLine, connectHttp, readAudit, startGateway } from "./_gateway.ts";
 import { call } from "./_mcp_checks.ts";
 import { startRawStdio } from "./_raw_stdio.ts";
-
-/** An HTTP API whose `/slow` answers only when the test releases it. */
-function slowApi() {
-  let arrived!: () => void;
-  const started = new Promise<void>((resolve) => arrived = resolve);
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => release = resolve);
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async () => {
-    arrived();
-    await released;
-    return Response.json({ slow: "done" });
-  });
-  return {
-    port: server.addr.port,
-    started,
-    release,
-    async [Symbol.asyncDispose]() {
-      release();
-      await server.shutdown();
-    },
-  };
-}
-
-function targets(port: number): string {
-  return [
-    "targets:",
-    "  - id: api",
-    "    type: http",
-    "    capabilities: [http:read]",
-    "    connection:",
-    `      base_url: http://127.0.0.1:${port}`,
-    "      methods: [GET]",
-    '      paths: ["/slow"]',
-  ].join("\n");
-}
-
-async function exitOf(status: Promise<Deno.CommandStatus>): Promise<Deno.CommandStatus> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      status,
-      new Promise<never>((_, reject) =>
-        timer = setTimeout(() => reject(new Error("The gateway did not exit within 60 s")), 60_000)
-      ),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { exitOf, slowApi, slowApiTargets as targets } from "./_slow_api.ts";
 
 /** Polls a condition on output the gateway writes (not a timing assertion: 60 s cap). */
 async function until(condition: () => boolean, what: string): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * stack_deploy's file side over real sshd, on hosts whose PATH has neither
- * compose nor docker: dry run (diffs, the pull of a registry image, commands,
+ * compose nor docker: dry run (diffs, the pull decision, commands,
  * batches), a rollout in batches that stops at the first failure (compose
  * is missing: one clear sentence after the files are written), a repeat
  * that writes nothing and runs no compose, and host drift put back with a
@@ -101,6 +101,7 @@ Deno.test({
               files: { name: string; diff: string; would_change: boolean }[];
               would_run_compose: boolean;
               would_pull: string[];
+              pull_decisions: { service: string; pull: boolean; reason: string }[];
             };
           };
           assert.deepEqual(plan.steps.map((s) => s.kind), [
@@ -109,11 +110,14 @@ Deno.test({
             "exec",
             "exec",
             "exec",
+            "exec",
           ]);
           assert.equal(plan.steps[0].path, `${dirOf("web-1")}/compose.yaml`);
-          // The image comes from a registry (no pull_policy, no build): pulled, only that one.
-          assert.equal(plan.steps[2].only_if_a_file_changed, true);
-          assert.deepEqual(plan.steps[2].argv![0], [
+          // The engine is asked about the image first; the pull gets the services it decides on.
+          assert.deepEqual(plan.steps[2].argv![0].slice(0, 3), ["docker", "image", "inspect"]);
+          assert.deepEqual(plan.steps[2].argv![0].slice(-2), ["--", "prom/node-exporter:v1.8.2"]);
+          assert.equal(plan.steps[3].only_if_a_file_changed, true);
+          assert.deepEqual(plan.steps[3].argv![0], [
             "docker",
             "compose",
             "--ansi",
@@ -124,10 +128,8 @@ Deno.test({
             dirOf("web-1"),
             "pull",
             "--quiet",
-            "--",
-            "node-exporter",
           ]);
-          assert.deepEqual(plan.steps[3].argv![1].slice(-3), [
+          assert.deepEqual(plan.steps[4].argv![1].slice(-3), [
             "up",
             "--detach",
             "--remove-orphans",
@@ -138,7 +140,13 @@ Deno.test({
             /^--- \/dev\/null\n\+\+\+ \/compose\.yaml\n@@ -0,0 \+1,3 @@\n\+services:/,
           );
           assert.equal(plan.check.would_run_compose, true);
-          assert.deepEqual(plan.check.would_pull, ["node-exporter"]);
+          // These hosts have no docker CLI: the engine cannot be asked, nothing is pulled
+          // (compose up pulls only a missing image), and the decision says so.
+          assert.deepEqual(plan.check.would_pull, []);
+          assert.deepEqual(plan.check.pull_decisions.map((d) => [d.service, d.pull]), [
+            ["node-exporter", false],
+          ]);
+          assert.match(plan.check.pull_decisions[0].reason, /docker CLI is not on this host/);
           const batches = (called as unknown as { results: unknown[] }).results.map((r) =>
             (r as { batch: number }).batch
           );

@@ -3,7 +3,9 @@
  * hosts sharing one real dockerd: a rollout by percentage whose first batch
  * holds a host without compose, the v2 plugin chosen over docker-compose (a planted
  * plugin executable that records its argv and hands over to docker-compose:
- * the v2 plugin is not packaged for Debian 12), a stack that never gets
+ * the v2 plugin is not packaged for Debian 12), the pull decision taken from the engine (a
+ * local-only image never pulled, an absent one and one pulled earlier from a loopback registry
+ * pulled through the stand-in, so no deploy reaches any registry), a stack that never gets
  * healthy, a stack directory that is a symlink, stack names that try to
  * leave the stacks directory, and a compose file reaching for the host.
  *
@@ -11,6 +13,7 @@
  */
 import assert from "node:assert/strict";
 import type { DockerdTestbed } from "../../scripts/testbed/dockerd.ts";
+import { RegistryTestbed } from "../../scripts/testbed/registry.ts";
 import { NO_COMPOSE } from "../../src/ops/compose.ts";
 import { tempDirWith } from "./_gateway.ts";
 import { type Fleet, startFleet } from "./_fleet.ts";
@@ -50,7 +53,49 @@ const RISKY = `services:
       - /var/run/docker.sock:/var/run/docker.sock
 `;
 
-/** A docker CLI plugin stand-in: records its argv, answers metadata and version, else runs v1. */
+/**
+ * A stack whose images the engine must be asked about: `app` is tagged on the engine from the
+ * locally built busybox (no registry digest) and has no pull_policy, `fresh` is not on the
+ * engine, `kept` is local with `if_not_present`; `registry` and `synced` use an image the engine
+ * pulled from a loopback registry (it has a repo digest), without pull_policy and with
+ * `if_not_present`.
+ */
+const builtCompose = (fromRegistry: string) =>
+  `services:
+  app:
+    image: tailops-local/app:1
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["sleep", "600"]
+  fresh:
+    image: tailops-fresh:1
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["sleep", "600"]
+  kept:
+    image: busybox:1.36
+    pull_policy: if_not_present
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["sleep", "600"]
+  registry:
+    image: ${fromRegistry}
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["sleep", "600"]
+  synced:
+    image: ${fromRegistry}
+    pull_policy: if_not_present
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["sleep", "600"]
+`;
+
+/**
+ * A docker CLI plugin stand-in: records its argv, answers metadata and version, stands in for
+ * `pull` (no registry is reachable: it tags the local busybox as `tailops-fresh:1`, what a pull
+ * of BUILT's `fresh` would bring), else runs v1.
+ */
 function pluginScript(log: string): string {
   return [
     "#!/bin/sh",
@@ -61,6 +106,7 @@ function pluginScript(log: string): string {
     "fi",
     "shift",
     'if [ "$1" = version ]; then echo "Docker Compose version v2.99.0-test"; exit 0; fi',
+    'case " $* " in *" pull --quiet "*) exec docker tag busybox:1.36 tailops-fresh:1;; esac',
     'exec docker-compose "$@"',
     "",
   ].join("\n");
@@ -105,6 +151,20 @@ Deno.test({
     try {
       engines = await startEngines(1);
       const [engine] = engines;
+      // An image that came from a registry: pulled once from a loopback registry, which is
+      // gone before any deploy runs (the deploys' pulls go to the plugin stand-in).
+      const registry = await RegistryTestbed.start(engine, {
+        image: "busybox:1.36",
+        name: "tailops/app:1",
+      });
+      const fromRegistry = `${registry.host}/tailops/app:1`;
+      try {
+        await engine.docker("pull", fromRegistry);
+      } finally {
+        await registry.close();
+      }
+      await Deno.mkdir(`${stacks}/built`);
+      await Deno.writeTextFile(`${stacks}/built/compose.yaml`, builtCompose(fromRegistry));
       const ids = ["bare", "plugin", "v1"];
       fleet = await startFleet({
         instances: 3,
@@ -128,8 +188,8 @@ Deno.test({
       const client = fleet.client;
       const dirOf = (id: string, stack = "monitoring") => `${fleet!.filesDir}/${id}/${stack}`;
       /** What the plugin is given (after "compose") for the monitoring stack on a host. */
-      const pluginArgv = (id: string) =>
-        `compose --ansi never --project-name monitoring --project-directory ${dirOf(id)}`;
+      const pluginArgv = (id: string, stack = "monitoring") =>
+        `compose --ansi never --project-name ${stack} --project-directory ${dirOf(id, stack)}`;
 
       await t.step(
         "a rollout by percentage: in batch 1 a host without compose fails with one sentence " +
@@ -186,6 +246,75 @@ Deno.test({
         assert.ok(lines.includes(`${pluginArgv("plugin")} down --remove-orphans`));
         assert.deepEqual(await containerStarts(engine, "monitoring"), []);
       });
+
+      await t.step(
+        "which images are pulled is decided from the engine: one it lacks or got from a " +
+          "registry is pulled, one built or loaded only there never is (dry run shows each " +
+          "decision and the command)",
+        async () => {
+          await engine.docker("tag", "busybox:1.36", "tailops-local/app:1");
+          const before = (await Deno.readTextFile(pluginLog)).split("\n").length;
+          const dry = await call(client, "stack_deploy", {
+            target: "plugin",
+            stack: "built",
+            dry_run: true,
+          });
+          const check = (dry.results[0].plan as {
+            check: {
+              would_pull: string[];
+              pull_commands: string[][];
+              pull_decisions: { service: string; engine: string; pull: boolean }[];
+            };
+          }).check;
+          const decided = [
+            ["app", "local_only", false],
+            ["fresh", "absent", true],
+            ["kept", "local_only", false],
+            ["registry", "from_registry", true],
+            ["synced", "from_registry", false],
+          ];
+          assert.deepEqual(
+            check.pull_decisions.map((d) => [d.service, d.engine, d.pull]),
+            decided,
+            JSON.stringify(check),
+          );
+          assert.deepEqual(check.would_pull, ["fresh", "registry"]);
+          const pullArgv = `${pluginArgv("plugin", "built")} pull --quiet -- fresh registry`;
+          assert.deepEqual(check.pull_commands[0], ["docker", ...pullArgv.split(" ")]);
+          // Dry run asked the engine and pulled nothing.
+          const dryLines = (await Deno.readTextFile(pluginLog)).split("\n").slice(before - 1);
+          assert.ok(!dryLines.some((l) => / pull /.test(l)), dryLines.join("\n"));
+          await assert.rejects(engine.docker("image", "inspect", "tailops-fresh:1"));
+
+          const real = await call(client, "stack_deploy", {
+            target: "plugin",
+            stack: "built",
+            wait_s: 180,
+          });
+          assert.equal(real.results[0].status, "ok", real.text);
+          const data = real.results[0].data as {
+            pulled: string[];
+            pull_decisions: { service: string; engine: string; pull: boolean; reason: string }[];
+            services: { service: string; ready: boolean }[];
+          };
+          assert.deepEqual(data.pulled, ["fresh", "registry"]);
+          assert.deepEqual(data.pull_decisions.map((d) => [d.service, d.engine, d.pull]), decided);
+          assert.match(data.pull_decisions[0].reason, /only on this engine/);
+          assert.deepEqual(data.services.map((s) => [s.service, s.ready]), [
+            ["app", true],
+            ["fresh", true],
+            ["kept", true],
+            ["registry", true],
+            ["synced", true],
+          ]);
+          const pulls = (await Deno.readTextFile(pluginLog)).split("\n").filter((l) =>
+            / pull /.test(l)
+          );
+          assert.deepEqual(pulls, [pullArgv]);
+          const down = await call(client, "stack_down", { target: "plugin", stack: "built" });
+          assert.equal(down.results[0].status, "ok", down.text);
+        },
+      );
 
       await t.step(
         "a stack that never gets healthy fails at wait_s naming the service",
@@ -263,7 +392,10 @@ Deno.test({
         ) {
           const called = await call(client, "stack_deploy", { target: "v1", stack, dry_run: true });
           assert.equal(called.isError, true, stack);
-          assert.match(called.text, /Invalid stack: expected one of monitoring, risky, stuck/);
+          assert.match(
+            called.text,
+            /Invalid stack: expected one of built, monitoring, risky, stuck/,
+          );
           assert.equal(called.text.split("\n").length <= 2, true, called.text);
         }
       });

@@ -11,6 +11,7 @@
  */
 import assert from "node:assert/strict";
 import type { DockerdTestbed } from "../../scripts/testbed/dockerd.ts";
+import { IMAGE_INSPECT_FORMAT } from "../../src/exec/image_pull.ts";
 import { type Fleet, startFleet } from "./_fleet.ts";
 import { ALLOW_ALL_POLICY, call } from "./_mcp_checks.ts";
 import {
@@ -101,17 +102,37 @@ Deno.test({
                 files: { name: string; diff: string; would_change: boolean }[];
                 would_run_compose: boolean;
                 would_pull: string[];
+                pull_decisions: { service: string; engine: string; pull: boolean }[];
                 warnings: string[];
               };
             };
             const kinds = plan.steps.map((s) => s.kind);
-            assert.deepEqual(kinds, ["write_file", "write_file", "write_file", "exec", "exec"]);
+            assert.deepEqual(kinds, [
+              "write_file",
+              "write_file",
+              "write_file",
+              "exec",
+              "exec",
+              "exec",
+              "exec",
+            ]);
             assert.deepEqual(
               plan.steps.slice(0, 3).map((s) => s.path),
               SHIPPED_FILES.map((f) => `${dirOf(WEB[i])}/${f}`),
             );
-            // No pull step: both services use an image already on the host.
-            const up = plan.steps[3];
+            // The engine is asked about busybox:1.36 (pull_policy if_not_present) before any
+            // pull; the pull step gets only the services it decides on.
+            assert.deepEqual(plan.steps[3].argv, [[
+              "docker",
+              "image",
+              "inspect",
+              "--format",
+              IMAGE_INSPECT_FORMAT,
+              "--",
+              "busybox:1.36",
+            ]]);
+            assert.deepEqual(plan.steps[4].argv![1].slice(-2), ["pull", "--quiet"]);
+            const up = plan.steps[5];
             const rest = [
               "--ansi",
               "never",
@@ -132,8 +153,8 @@ Deno.test({
               null,
             ]);
             assert.match(up.remote_command_lines![0], /^if 'docker' 'compose' 'version' >/);
-            assert.deepEqual(plan.steps[4].argv![0].slice(0, 3), ["docker", "ps", "--all"]);
-            assert.deepEqual(plan.steps[4].repeated_until_settled?.services, [
+            assert.deepEqual(plan.steps[6].argv![0].slice(0, 3), ["docker", "ps", "--all"]);
+            assert.deepEqual(plan.steps[6].repeated_until_settled?.services, [
               "exporter",
               "probe",
             ]);
@@ -144,7 +165,12 @@ Deno.test({
             ]);
             assert.match(plan.check.files[2].diff, /^--- \/dev\/null\n\+\+\+ \/probe\.env\n/);
             assert.equal(plan.check.would_run_compose, true);
+            // busybox:1.36 was built on each engine (no registry digest): never pulled.
             assert.deepEqual(plan.check.would_pull, []);
+            assert.deepEqual(
+              plan.check.pull_decisions.map((d) => [d.service, d.engine, d.pull]),
+              [["exporter", "local_only", false], ["probe", "local_only", false]],
+            );
             assert.deepEqual(plan.check.warnings, []);
           }
           assert.deepEqual(called.results.map((r) => (r as { batch?: number }).batch), [1, 1, 2]);
@@ -180,11 +206,16 @@ Deno.test({
             const data = entry.data as {
               changed: boolean;
               pulled: string[];
+              pull_decisions: { service: string; engine: string; pull: boolean }[];
               compose: { compose: string } | null;
               services: Service[];
             };
             assert.equal(data.changed, true);
             assert.deepEqual(data.pulled, []);
+            assert.deepEqual(data.pull_decisions.map((d) => [d.service, d.engine, d.pull]), [
+              ["exporter", "local_only", false],
+              ["probe", "local_only", false],
+            ]);
             assert.equal(data.compose?.compose, "docker-compose");
             assert.deepEqual(
               data.services.map((s) => [s.service, s.ready, s.containers.map((c) => c.health)]),
@@ -240,7 +271,7 @@ Deno.test({
       );
 
       await t.step(
-        "stack_diff finds web-2 in sync and web-1's edited file with its diff",
+        "stack_diff finds web-2 in sync, web-1's edited file with its diff, and a changed mode",
         async () => {
           await Deno.writeTextFile(
             `${dirOf("web-1")}/probe.env`,
@@ -269,6 +300,30 @@ Deno.test({
             ["exporter", true, true],
             ["probe", true, true],
           ]);
+          // A mode changed on the host is a difference too (stack files are written 0644).
+          await Deno.chmod(`${dirOf("web-2")}/probe.env`, 0o600);
+          try {
+            const moded = await call(client, "stack_diff", {
+              target: "web-2",
+              stack: "monitoring",
+            });
+            const data = moded.results[0].data as {
+              in_sync: boolean;
+              files: {
+                name: string;
+                state: string;
+                diff: string | null;
+                metadata_changes?: unknown;
+              }[];
+            };
+            assert.equal(data.in_sync, false);
+            const probe = data.files.find((f) => f.name === "probe.env");
+            assert.equal(probe?.state, "differs");
+            assert.equal(probe?.diff, "");
+            assert.deepEqual(probe?.metadata_changes, { mode: { from: "0600", to: "0644" } });
+          } finally {
+            await Deno.chmod(`${dirOf("web-2")}/probe.env`, 0o644);
+          }
         },
       );
 

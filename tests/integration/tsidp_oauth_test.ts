@@ -18,7 +18,7 @@ import type {
 } from "@modelcontextprotocol/client";
 import { UnauthorizedError } from "@modelcontextprotocol/client";
 import { startTsidp, TSIDP_USER } from "../auth/_tsidp.ts";
-import { authGateway, ROLES_YAML } from "./_auth_gateway.ts";
+import { authGateway, postInitialize, ROLES_YAML } from "./_auth_gateway.ts";
 import { Client, StreamableHTTPClientTransport } from "./_gateway.ts";
 
 /** A client's OAuth state in memory; the "browser" is the test following the redirect. */
@@ -123,24 +123,7 @@ async function signIn(url: URL, provider: MemoryOAuthProvider) {
 
 /** A raw `initialize` POST; returns status, challenge and body. */
 async function initialize(url: URL, token?: string) {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: {
-      ...(token ? { Authorization: `Bearer ${token}` } : {}),
-      "Content-Type": "application/json",
-      Accept: "application/json, text/event-stream",
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "raw", version: "0" },
-      },
-    }),
-  });
+  const response = await postInitialize(url, token ? { Authorization: `Bearer ${token}` } : {});
   const body = await response.text();
   return { status: response.status, challenge: response.headers.get("www-authenticate"), body };
 }
@@ -187,6 +170,12 @@ Deno.test("An OAuth-only client connects through a tsidp-shaped issuer and only 
     } finally {
       await client.close();
     }
+    // tsidp's ID token names this gateway in aud too, but tsidp's JWTs are never access tokens.
+    const idToken = provider.tokens()?.id_token ?? "";
+    assert.match(idToken, /^eyJ/, "tsidp issued an ID token");
+    const idRefused = await initialize(gw.url, idToken);
+    assert.equal(idRefused.status, 401);
+    assert.match(idRefused.body, /expected an opaque access token from issuer .* \(jwt: false\)/);
     const subjects = (await gw.audit()).map((line) => line.identity);
     assert.ok(subjects.includes(`oidc:${tsidp.issuer}#${TSIDP_USER.uid}`), subjects.join(","));
 

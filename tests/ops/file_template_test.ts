@@ -74,3 +74,46 @@ Deno.test("file_write with templates: the audit keeps the filled text's digest, 
   assert.equal(op.input.safeParse({ path: "/srv/a", template: "t", content: "x" }).success, false);
   assert.equal(op.input.safeParse({ path: "/srv/a", template: "nope" }).success, false);
 });
+
+Deno.test('renderTemplate() writes {{"{{"}} as a literal "{{" that is never filled, not even with a secret', () => {
+  const escaped: Template = {
+    ...template(),
+    body:
+      'rule: {{"{{"}} $labels.instance }}\nraw={{"{{"}}token}}\nwho={{who}} n={{n}} t={{token}}\n',
+  };
+  const values = variablesSchema(escaped).parse({ who: "a" });
+  const { text } = renderTemplate(escaped, values);
+  assert.equal(
+    text,
+    "rule: {{ $labels.instance }}\nraw={{token}}\nwho=a n=3 t=s3cret-value-1\n",
+  );
+  // The secret appears once: where the body fills it, never where an escape wrote "{{token}}".
+  assert.equal(text.split("s3cret-value-1").length, 2);
+});
+
+Deno.test("renderTemplate() never fills twice: values and escapes that rebuild a placeholder stay text", () => {
+  const smuggle: Template = {
+    ...template(),
+    variables: {
+      ...template().variables,
+      open: {
+        type: "string",
+        pattern: "[^\\n]{0,80}",
+        max_length: 80,
+        optional: false,
+        description: "",
+      },
+    },
+    // A value "{" or "{{" before text that completes a placeholder; an escape before a name.
+    body: '{{open}}{token}} {{open}}token}} {{"{{"}}{{who}}}} {{n}} {{token}}\n',
+  };
+  for (const open of ["{", "{{", '{{"{{"}}', "{{token}}"]) {
+    for (const who of ["token", "token}}", '{{"{{"}}token']) {
+      const values = variablesSchema(smuggle).parse({ open, who });
+      const { text } = renderTemplate(smuggle, values);
+      const expected = `${open}{token}} ${open}token}} {{${who}}} 3 s3cret-value-1\n`;
+      assert.equal(text, expected, `${open} ${who}`);
+      assert.equal(text.split("s3cret-value-1").length, 2, text);
+    }
+  }
+});

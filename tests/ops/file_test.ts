@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { LOCAL_FILE_HELPER } from "../../src/exec/local_kind.ts";
 import type { FsListResult, FsReadResult } from "../../src/exec/plan.ts";
 import { listDirectory, readFile, rootsFor } from "../../src/ops/file.ts";
 import { OperationError } from "../../src/ops/operation.ts";
@@ -24,7 +25,7 @@ Deno.test("read_file plans an fs_read with the target's roots and max_bytes as t
   const big = readFile.plan({ ...args, max_bytes: 1024 * 1024 }, localTarget(ROOTS));
   assert.equal(big.outputCapBytes, 65536);
   // Not argv: the local worker's file code runs readlink to check what it opened.
-  assert.deepEqual(readFile.programs, ["readlink"]);
+  assert.deepEqual(readFile.programs, [LOCAL_FILE_HELPER]);
 });
 
 Deno.test("read_file refuses paths outside the roots in plan(), at a / boundary", () => {

@@ -1,8 +1,9 @@
 /**
  * Directory entries as the listing helpers print them: GNU
  * `find -printf '%y\t%s\t%T@\t%m\n%f\0'` or busybox `stat -c '%F\t%s\t%Y\t%a'`
- * followed by `NAME\0`, one record per entry. Used by the local worker and
- * the SSH worker alike.
+ * followed by `NAME\0`, one record per entry; the local worker's file helper
+ * prints the `find` form itself. Used by the local worker and the SSH worker
+ * alike.
  *
  * @module
  */

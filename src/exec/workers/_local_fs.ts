@@ -13,43 +13,28 @@
  * 2. Open it with `O_NONBLOCK | O_NOCTTY`: a FIFO swapped in after step 1
  *    cannot block the open (or a read).
  * 3. `fstat` the descriptor (regular file or directory, `dev:ino` against the
- *    protected files) and ask `readlink /proc/PID/fd/N` — a separate process,
- *    which Deno's sandbox does not stop — where the opened object really is.
- *    It must lie under a root's real path.
- * 4. Read through the descriptor (`pread`), or list through it with
- *    `find /proc/PID/fd/N/.` (the kernel resolves the magic link to the opened
- *    directory itself; find walks it with `openat` and never follows a
- *    symlink). For a listing, the same `find` prints the link's target
- *    first (step 3 without a second process); the listing is dropped unread
- *    when that target is refused.
- *
- * The helpers `readlink` and `find` (GNU, for `-printf`) are the programs
- * read_file and list_directory declare in the catalog, resolved at start like
- * every other program the worker runs.
+ *    protected files) and ask the file helper (`_local_fs_agent.ts`, a
+ *    separate process, which Deno's sandbox does not stop) to read
+ *    `/proc/PID/fd/N`: where the opened object really is. It must lie under
+ *    a root's real path.
+ * 4. Read through the descriptor (`pread`), or have the helper list
+ *    `/proc/PID/fd/N/.` (the kernel resolves the magic link to the opened
+ *    directory itself; each entry is `lstat`ed, never followed). The same
+ *    request reads the link's target first (step 3 without a second round
+ *    trip); the listing is dropped unread when that target is refused.
  *
  * @module
  */
 import fs from "node:fs";
-import type { LocalFsConfig } from "../local_kind.ts";
+import { LOCAL_FILE_HELPER, type LocalFsConfig } from "../local_kind.ts";
 import type { ExecFailure, FsListPlan, FsListResult, FsReadPlan, FsReadResult } from "../plan.ts";
 import { isUnderRoots } from "../plan.ts";
-import { readCapped } from "./_capped.ts";
-import { FIND_ENTRY_FORMAT, parseEntryRecords } from "./_dir_entries.ts";
+import { parseEntryRecords } from "./_dir_entries.ts";
+import { type FsAgent, fsAgentFor, FsFailure, leadingFields } from "./_local_fs_agent.ts";
+
+export { FsFailure };
 
 const { O_RDONLY, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = fs.constants;
-
-/** Bytes of `find` output kept at most for one listing (1000 entries of long names fit). */
-const LIST_OUTPUT_CAP = 1024 * 1024;
-
-/** A refusal with a stable code; the worker sends it back as the call's failure. */
-export class FsFailure extends Error {
-  /**
-   * @param failure The code and message for the client.
-   */
-  constructor(readonly failure: ExecFailure) {
-    super(failure.message);
-  }
-}
 
 function refuse(code: ExecFailure["code"], message: string): never {
   throw new FsFailure({ code, message });
@@ -115,52 +100,12 @@ function kindOfStats(stats: fs.Stats): string {
 }
 
 /**
- * Runs one of the file code's helper programs (no shell, empty environment,
- * output capped) and refuses when it fails.
- *
- * @param program Its absolute path (`null`: not installed).
- * @param name How to name it in messages.
- * @param args Its arguments.
- * @param timeoutMs Bound on it.
- * @param failure What a failure means, for the message.
- * @returns Its stdout.
- * @throws {FsFailure} `program_missing`, or `forbidden` when it fails.
- */
-export async function helper(
-  program: string | null,
-  name: string,
-  args: string[],
-  timeoutMs: number,
-  failure = "Cannot verify the opened path",
-): Promise<{ bytes: Uint8Array; truncated: boolean }> {
-  if (!program) {
-    refuse("program_missing", `${name} is not installed on this host; file access needs it`);
-  }
-  const child = new Deno.Command(program, {
-    args,
-    clearEnv: true,
-    cwd: "/",
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-    signal: AbortSignal.timeout(timeoutMs),
-  }).spawn();
-  const [out, status] = await Promise.all([
-    readCapped(child.stdout, LIST_OUTPUT_CAP),
-    child.status,
-  ]);
-  if (!status.success) {
-    refuse("forbidden", `${failure}: ${name} failed (exit ${status.code})`);
-  }
-  return { bytes: out.bytes, truncated: out.truncated };
-}
-
-/**
- * Where the object open on `fd` really is, from the kernel (`readlink /proc/PID/fd/N`).
+ * Where the object open on `fd` really is, from the kernel (`readlink /proc/PID/fd/N`, made by
+ * the file helper).
  *
  * @param fd An open descriptor.
- * @param config The `readlink` helper's path.
- * @param timeoutMs Bound on the helper.
+ * @param config The `perl` helper's path.
+ * @param timeoutMs Bound on the helper's answer.
  * @returns The real path.
  * @throws {FsFailure} When the helper is missing or fails.
  */
@@ -169,13 +114,21 @@ export async function realPathOf(
   config: LocalFsConfig,
   timeoutMs: number,
 ): Promise<string> {
-  const { bytes } = await helper(
-    config.programs.readlink ?? null,
-    "readlink",
-    ["-n", "--", `/proc/${Deno.pid}/fd/${fd}`],
+  const answer = await agentOf(config).ask(["where", String(fd)], {
     timeoutMs,
-  );
-  return new TextDecoder().decode(bytes);
+    failure: "Cannot verify the opened path",
+  });
+  return new TextDecoder().decode(answer);
+}
+
+/**
+ * The worker's file helper.
+ *
+ * @param config The resolved programs.
+ * @returns The one agent for the configured `perl`.
+ */
+export function agentOf(config: LocalFsConfig): FsAgent {
+  return fsAgentFor(config.programs[LOCAL_FILE_HELPER] ?? null);
 }
 
 function checkPlace(
@@ -279,6 +232,15 @@ export async function readFileRaceFree(
       content,
       encoding,
       truncated: plan.offset + filled < size,
+      ...(plan.metadata
+        ? {
+          metadata: {
+            mode: (opened.mode & 0o7777).toString(8).padStart(4, "0"),
+            uid: opened.uid,
+            gid: opened.gid,
+          },
+        }
+        : {}),
     };
   } finally {
     fs.closeSync(fd);
@@ -299,44 +261,21 @@ export async function listDirectoryRaceFree(
 ): Promise<FsListResult> {
   const { fd, opened } = openExpecting(plan.path, "directory");
   try {
-    // One `find` both reads where the opened directory really is (the magic
-    // link itself, not followed: `%l`, printed first) and lists it (through
-    // `N/.`, which the kernel resolves to the opened directory): one process
-    // instead of `readlink` then `find`, on the same descriptor.
-    const link = `/proc/${Deno.pid}/fd/${fd}`;
-    const { bytes, truncated } = await helper(
-      config.programs.find ?? null,
-      "GNU find",
-      [
-        "-P",
-        link,
-        `${link}/.`,
-        "-maxdepth",
-        "1",
-        "(",
-        "-path",
-        link,
-        "-printf",
-        "%l\\0",
-        ")",
-        "-o",
-        "(",
-        "-path",
-        `${link}/.`,
-        ")",
-        "-o",
-        "-printf",
-        FIND_ENTRY_FORMAT,
-      ],
-      plan.timeoutMs,
-    );
-    const records = new TextDecoder().decode(bytes).split("\0");
-    const real = records.shift() ?? "";
+    // One request both reads where the opened directory really is and lists
+    // it through `/proc/PID/fd/N/.` (the opened directory itself, whatever
+    // its path leads to now), each entry by `lstat`.
+    const answer = await agentOf(config).ask(["list", String(fd)], {
+      timeoutMs: plan.timeoutMs,
+      failure: "Cannot list the opened directory",
+    });
+    const { fields: [real, cut], rest } = leadingFields(answer, 2);
+    const truncated = cut === "1";
     if (!real.startsWith("/")) {
-      refuse("forbidden", "Cannot verify the opened path: find did not print where it lies");
+      refuse("forbidden", "Cannot verify the opened path: the helper did not say where it lies");
     }
     checkPlace(real, `${opened.dev}:${opened.ino}`, plan, config, "list");
-    records.pop(); // after the last NUL: empty, or a record cut by the cap
+    const records = new TextDecoder().decode(rest).split("\0");
+    records.pop(); // after the last NUL: empty
     const entries = parseEntryRecords(records);
     return {
       kind: "fs_list",

@@ -6,27 +6,29 @@
  * real path the kernel reported for it, and each object we create or replace
  * is checked again through its descriptor:
  *
- * 1. Open the directory (`O_DIRECTORY`) and ask `readlink /proc/PID/fd/N`
- *    where it really is; it must lie under a write root's real path and hold
- *    none of the gateway's own files.
+ * 1. Open the directory (`O_DIRECTORY`) and ask the file helper
+ *    (`_local_fs_agent.ts`: `readlink /proc/PID/fd/N`) where it really is; it
+ *    must lie under a write root's real path and hold none of the gateway's
+ *    own files.
  * 2. Refuse a symlink or special file at the name (`lstat`) without opening
  *    it; open the current file, if any, with `O_NONBLOCK` and check through
  *    `/proc/PID/fd` that what was opened is the name itself. (Inside a
  *    worker with narrowed `read`/`write` grants, Deno opens paths without
  *    honouring `O_NOFOLLOW`, measured on 2.9.6: the flag alone proves nothing.)
- * 3. Keep the directory open. `mktemp` creates a temporary file, `O_EXCL`
+ * 3. Keep the directory open. The helper creates a temporary file, `O_EXCL`
  *    and mode 0600, through `/proc/PID/fd/DIRFD` (the magic link is the
  *    opened directory itself, wherever its path now leads). It is opened by
  *    name without `O_CREAT` (a swapped path can find nothing, never create
  *    anything), checked through `/proc/PID/fd`, given its mode bits by
  *    `fchmod`, written and synced.
- * 4. `ln -P -f` keeps the old file as `.NAME.tailops-prev` and `mv -T`
- *    renames the temporary file over the name, both through the pinned
- *    directory's link: rename replaces a symlink swapped in at the name
- *    rather than following it. On any failure `rm` removes the temporary
- *    file the same way, so nothing of ours is left in a directory swapped
- *    in after the check.
- * 5. Open the name again and check it is our inode, at that path.
+ * 4. In one request the helper keeps the old file as `.NAME.tailops-prev`
+ *    (`link(2)`), renames the temporary file over the name and `lstat`s the
+ *    name, all through the pinned directory's link: rename replaces a
+ *    symlink swapped in at the name rather than following it. On any failure
+ *    it unlinks the temporary file the same way, so nothing of ours is left
+ *    in a directory swapped in after the check.
+ * 5. The name in the pinned directory must now hold our inode (`dev:ino` of
+ *    that `lstat` against the temporary file's `fstat`).
  *
  * Someone who can write inside the directory can still replace the file
  * after we are done, as they could before: the guarantee is that the
@@ -38,7 +40,7 @@ import fs from "node:fs";
 import { createHash } from "node:crypto";
 import type { LocalFsConfig } from "../local_kind.ts";
 import type { FsWritePlan, FsWriteResult } from "../plan.ts";
-import { FsFailure, helper, isProtectedPlace, realPathOf, realRootsOf } from "./_local_fs.ts";
+import { agentOf, FsFailure, isProtectedPlace, realPathOf, realRootsOf } from "./_local_fs.ts";
 import { isUnderRoots } from "../plan.ts";
 
 const { O_RDONLY, O_WRONLY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = fs.constants;
@@ -61,13 +63,23 @@ function decodeBase64(text: string): Uint8Array {
   return bytes;
 }
 
+/** The current file's digest and metadata, read without following a symlink. */
+interface Current {
+  readonly sha256: string;
+  readonly ino: number;
+  /** Permission bits. */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
 /** The current file's digest, read without following a symlink; `null` when absent. */
 async function currentDigest(
   path: string,
   shown: string,
   config: LocalFsConfig,
   timeoutMs: number,
-): Promise<{ sha256: string; ino: number } | null> {
+): Promise<Current | null> {
   let seen: fs.Stats;
   try {
     seen = fs.lstatSync(path);
@@ -90,7 +102,8 @@ async function currentDigest(
         `Cannot write ${shown}: it changed while it was being opened (refused, not followed)`,
       );
     }
-    if (stats.size > MAX_COMPARE_BYTES) return { sha256: "", ino: stats.ino };
+    const meta = { ino: stats.ino, mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid };
+    if (stats.size > MAX_COMPARE_BYTES) return { sha256: "", ...meta };
     const buffer = new Uint8Array(stats.size);
     let filled = 0;
     while (filled < buffer.length) {
@@ -98,17 +111,24 @@ async function currentDigest(
       if (n === 0) break;
       filled += n;
     }
-    return { sha256: sha256Of(buffer.subarray(0, filled)), ino: stats.ino };
+    return { sha256: sha256Of(buffer.subarray(0, filled)), ...meta };
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Whether a file already has the plan's mode, and its owner and group where the plan sets them. */
+function hasMetadata(current: Current, plan: FsWritePlan): boolean {
+  return current.mode === plan.mode &&
+    (plan.owner === undefined || current.uid === Number(plan.owner)) &&
+    (plan.group === undefined || current.gid === Number(plan.group));
 }
 
 /**
  * Writes a file under the plan's write roots (see the module doc for how).
  *
  * @param plan The plan.
- * @param config Real roots, protected files and the `readlink` helper.
+ * @param config Real roots, protected files and the file helper.
  * @returns What was written.
  * @throws {FsFailure} When the directory leads outside the roots, the name is a symlink or
  *   special file, the current content is not the expected one, or something changed meanwhile.
@@ -172,14 +192,11 @@ async function makeDirPinned(
     if (!isUnderRoots(parent, realRootsOf(plan.roots, config))) {
       refuse("forbidden", `Cannot write ${shown}: its real path lies outside the write roots`);
     }
-    // -p: a directory made meanwhile by someone else is fine (it is checked when opened).
-    await helper(
-      config.programs.mkdir ?? null,
-      "mkdir",
-      ["-p", "-m", "0755", "--", `/proc/${Deno.pid}/fd/${parentFd}/${name}`],
-      plan.timeoutMs,
-      `Cannot make the directory of ${shown}`,
-    );
+    // A directory made meanwhile by someone else is fine (it is checked when opened).
+    await agentOf(config).ask(["mkdir", String(parentFd), name, "0755"], {
+      timeoutMs: plan.timeoutMs,
+      failure: `Cannot make the directory of ${shown}`,
+    });
   } finally {
     fs.closeSync(parentFd);
   }
@@ -200,15 +217,12 @@ async function writeInPinnedDir(
   const { dir, name } = place;
   const shown = JSON.stringify(plan.path);
   const inDir = (file: string) => `${dir === "/" ? "" : dir}/${file}`;
-  const pinned = (file: string) => `/proc/${Deno.pid}/fd/${place.dirFd}/${file}`;
-  const run = (program: string, args: string[]) =>
-    helper(
-      config.programs[program] ?? null,
-      program,
-      args,
-      plan.timeoutMs,
-      `Cannot write ${shown}`,
-    );
+  // Names inside the pinned directory: the helper reaches them as /proc/PID/fd/DIRFD/NAME.
+  const inPinned = (op: string, ...names: string[]) =>
+    agentOf(config).ask([op, String(place.dirFd), ...names], {
+      timeoutMs: plan.timeoutMs,
+      failure: `Cannot write ${shown}`,
+    });
   const target = inDir(name);
   if (isProtectedPlace(target, "", config)) {
     refuse("forbidden", `Cannot write ${shown}: it holds the gateway's own secrets`);
@@ -224,7 +238,9 @@ async function writeInPinnedDir(
     }
   }
   const previousSha256 = current?.sha256 || null;
-  if (previousSha256 === plan.sha256) {
+  // Same content and the mode, owner and group asked for: nothing to do. Same content with other
+  // metadata is written again (the race-free way), so the file ends with what was asked.
+  if (previousSha256 === plan.sha256 && current && hasMetadata(current, plan)) {
     return {
       kind: "fs_write",
       path: target,
@@ -239,15 +255,11 @@ async function writeInPinnedDir(
   if (sha256Of(content) !== plan.sha256) {
     refuse("bad_response", `Cannot write ${shown}: the content does not match its digest`);
   }
-  // mktemp creates it (O_EXCL, mode 0600) in the pinned directory; we only open what is there.
-  const made = await run("mktemp", [
-    "-p",
-    `/proc/${Deno.pid}/fd/${place.dirFd}`,
-    `.${name}.tailops-XXXXXXXXXX`,
-  ]);
-  const tempName = new TextDecoder().decode(made.bytes).trim().split("/").at(-1) ?? "";
+  // The helper creates it (O_EXCL, mode 0600) in the pinned directory; we only open what is there.
+  const made = await inPinned("mktemp", `.${name}.tailops-`);
+  const tempName = new TextDecoder().decode(made);
   if (!tempName.startsWith(`.${name}.tailops-`)) {
-    refuse("bad_response", `Cannot write ${shown}: mktemp printed an unexpected name`);
+    refuse("bad_response", `Cannot write ${shown}: the file helper made an unexpected name`);
   }
   const temp = inDir(tempName);
   let renamed = false;
@@ -272,18 +284,15 @@ async function writeInPinnedDir(
       fs.fchownSync(fd, Number(plan.owner ?? -1), Number(plan.group ?? -1));
     }
     fs.fsyncSync(fd);
-    const tempIno = fs.fstatSync(fd).ino;
-    let backup: string | null = null;
-    if (plan.backup && current) {
-      // ln -P never follows a symlink; -f replaces the old backup in the pinned directory.
-      await run("ln", ["-P", "-f", "--", pinned(name), pinned(`.${name}.tailops-prev`)]);
-      backup = inDir(`.${name}.tailops-prev`);
-    }
-    // rename(2) between two names of the pinned directory: replaces a symlink at the name.
-    await run("mv", ["-f", "-T", "--", pinned(tempName), pinned(name)]);
+    const ours = fs.fstatSync(fd);
+    const backup = plan.backup && current ? `.${name}.tailops-prev` : "";
+    // One request: link(2) keeps the old file as the backup (never following a symlink,
+    // replacing an old backup), rename(2) puts ours over the name (replacing a symlink swapped
+    // in there rather than following it), then lstat says what the name now holds — all
+    // through the pinned directory's link.
+    const placed = await inPinned("replace", tempName, name, backup);
     renamed = true;
-    const check = await currentDigest(target, shown, config, plan.timeoutMs);
-    if (check?.ino !== tempIno) {
+    if (new TextDecoder().decode(placed) !== `${ours.dev}:${ours.ino}`) {
       refuse("forbidden", `Cannot write ${shown}: it changed while it was being replaced`);
     }
     return {
@@ -293,13 +302,13 @@ async function writeInPinnedDir(
       sha256: plan.sha256,
       previousSha256,
       changed: true,
-      backup,
+      backup: backup ? inDir(backup) : null,
     };
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
     if (!renamed) {
       // Removed where it was made, whatever the directory's path leads to now.
-      await run("rm", ["-f", "--", pinned(tempName)]).catch(() => {});
+      await inPinned("unlink", tempName).catch(() => {});
     }
   }
 }

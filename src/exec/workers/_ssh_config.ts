@@ -13,8 +13,11 @@ export interface SshTargetConfig {
   readonly host: string;
   readonly port: number;
   readonly user: string;
-  /** Private key text (OpenSSH or PEM). */
-  readonly privateKey?: string;
+  /**
+   * Private key text (OpenSSH or PEM): one object for all targets with the
+   * same key, so the `configure` message carries it once (as known_hosts files).
+   */
+  readonly privateKey?: SharedText;
   readonly passphrase?: string;
   readonly password?: string;
   /** SSH agent socket path. */
@@ -35,6 +38,11 @@ export interface SshTargetConfig {
   readonly connectTimeoutMs: number;
   /** Operations that run under `sudo -n`: `"all"`, or a list (the planner decides; informational here). */
   readonly sudo: "none" | "all" | readonly string[];
+}
+
+/** A text many targets may share: one object per distinct text in a message. */
+export interface SharedText {
+  readonly text: string;
 }
 
 /** A known_hosts file as the host read it. */
@@ -68,12 +76,13 @@ export function checkSshConfig(value: unknown): SshWorkerConfig {
       typeof t.host === "string" && Number.isInteger(t.port) && typeof t.user === "string" &&
       Number.isInteger(t.maxChannels) && t.maxChannels >= 1 &&
       Number.isInteger(t.connectTimeoutMs) && Number.isInteger(t.keepaliveMs) &&
-      Number.isInteger(t.idleCloseMs);
+      Number.isInteger(t.idleCloseMs) &&
+      (t.privateKey === undefined || typeof t.privateKey?.text === "string");
     if (!ok) {
       throw new TypeError(
         `Invalid ssh worker configuration: expected target ${
           index + 1
-        } to have id, host, port, user and limits`,
+        } to have id, host, port, user and limits, and its private key (if any) as { text }`,
       );
     }
     ids.add(t.id);
@@ -87,24 +96,5 @@ export function checkSshConfig(value: unknown): SshWorkerConfig {
       );
     }
   }
-  return { targets: shareStrings(targets as SshTargetConfig[]) };
-}
-
-/**
- * Keeps one copy of each distinct private key text (a message copies a
- * string per target; known_hosts files arrive shared, see
- * {@linkcode SshTargetConfig.knownHostsFile}).
- */
-function shareStrings(targets: readonly SshTargetConfig[]): SshTargetConfig[] {
-  const seen = new Map<string, string>();
-  const share = (text: string): string => {
-    const first = seen.get(text);
-    if (first !== undefined) return first;
-    seen.set(text, text);
-    return text;
-  };
-  return targets.map((t) => ({
-    ...t,
-    ...(t.privateKey !== undefined ? { privateKey: share(t.privateKey) } : {}),
-  }));
+  return { targets: targets as SshTargetConfig[] };
 }

@@ -95,7 +95,7 @@ export function prepare(target: SshTargetConfig): Prepared {
   let privateKey: ParsedKey | undefined;
   if (target.privateKey !== undefined) {
     try {
-      privateKey = keyOnce(target.privateKey, target.passphrase);
+      privateKey = keyOnce(target.privateKey.text, target.passphrase);
     } catch (error) {
       const detail = (error as Error).message;
       const encrypted = /passphrase|encrypted|decrypt/i.test(detail);

@@ -29,7 +29,7 @@
  *
  * @module
  */
-import type { FsListPlan, FsListResult, FsReadPlan, FsReadResult } from "../plan.ts";
+import type { FileMetadata, FsListPlan, FsListResult, FsReadPlan, FsReadResult } from "../plan.ts";
 import { quoteArg } from "../quote.ts";
 import { FIND_ENTRY_FORMAT, parseEntryRecords } from "./_dir_entries.ts";
 import { SshError } from "./_ssh_errors.ts";
@@ -125,6 +125,10 @@ export function fsReadScript(plan: FsReadPlan): string {
     "  break",
     "done",
     `printf '%s\\0%s\\0' "$w/$f" "$m"; exec 3>&1`,
+    // Asked for by file_write's dry run only: the name's own metadata (no -L), one more field.
+    ...(plan.metadata
+      ? [`printf '%s\\0' "$(stat -c '%a %u %g %U %G' -- "./$f" 2>/dev/null)"`]
+      : []),
     // GNU dd: the content to fd 3 (stdout), its report (LC_ALL=C: English) into r.
     `if r=$(LC_ALL=C dd if="./$f" iflag=nofollow,nonblock,skip_bytes,count_bytes skip=${offset} ` +
     `count=${cap} bs=65536 2>&1 >&3); then`,
@@ -262,9 +266,10 @@ export function parseFsRead(plan: FsReadPlan, run: RawRun): FsReadResult {
       "bad_response",
       `Cannot read ${JSON.stringify(plan.path)}: the output was malformed`,
     );
-  const head = fields(run.stdout, 2);
+  const head = fields(run.stdout, plan.metadata ? 3 : 2);
   if (!head) throw malformed();
-  const [path, root] = head.parts;
+  const [path, root, stat] = head.parts;
+  const metadata = plan.metadata ? statFields(stat) : undefined;
   checkRoots(path, root, plan, "read");
   // The content ends with `\0SIZE\0`: the size's digits hold no NUL, so the last two NULs
   // bound it whatever bytes the content holds.
@@ -276,7 +281,27 @@ export function parseFsRead(plan: FsReadPlan, run: RawRun): FsReadResult {
   const size = Number(sizeText);
   const body = rest.subarray(0, start);
   const truncated = size - plan.offset > body.length;
-  return { kind: "fs_read", path, size, truncated, ...encode(body, truncated) };
+  return {
+    kind: "fs_read",
+    path,
+    size,
+    truncated,
+    ...encode(body, truncated),
+    ...(metadata ? { metadata } : {}),
+  };
+}
+
+/** `stat -c '%a %u %g %U %G'` output as metadata, or `undefined` when stat failed. */
+function statFields(text: string): FileMetadata | undefined {
+  const match = /^([0-7]{1,4}) (\d+) (\d+) (\S+) (\S+)$/.exec(text.trim());
+  if (!match) return undefined;
+  return {
+    mode: match[1].padStart(4, "0"),
+    uid: Number(match[2]),
+    gid: Number(match[3]),
+    owner: match[4],
+    group: match[5],
+  };
 }
 
 function encode(body: Uint8Array, truncated: boolean): Pick<FsReadResult, "content" | "encoding"> {

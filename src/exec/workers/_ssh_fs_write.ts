@@ -47,6 +47,25 @@ function chownSpec(owner: string | undefined, group: string | undefined): string
 }
 
 /**
+ * A shell test that the file at `./$f` has the plan's mode, and its owner
+ * and group where the plan sets them (names or ids: either matches). `stat`
+ * without `-L` looks at the name itself; the name was checked to be a
+ * regular file just before, and a race can only cause a rewrite.
+ */
+function sameMetadata(plan: FsWritePlan): string {
+  const checks = [`[ "$1" = ${plan.mode.toString(8)} ]`];
+  if (plan.owner !== undefined) {
+    checks.push(`{ [ "$2" = ${quoteArg(plan.owner)} ] || [ "$4" = ${quoteArg(plan.owner)} ]; }`);
+  }
+  if (plan.group !== undefined) {
+    checks.push(`{ [ "$3" = ${quoteArg(plan.group)} ] || [ "$5" = ${quoteArg(plan.group)} ]; }`);
+  }
+  // The script's own arguments are the roots: read the fields in a subshell.
+  return `( s=$(stat -c '%a %U %G %u %g' -- "./$f" 2>/dev/null) && set -f && set -- $s && ` +
+    `${checks.join(" && ")} )`;
+}
+
+/**
  * The remote script for a file write. Prints `REALPATH\0ROOT\0OLDSHA\0STATE\0BACKUP\0`.
  *
  * @param plan The plan (digests, mode and size validated; path and roots quoted).
@@ -95,7 +114,9 @@ export function fsWriteScript(plan: FsWritePlan, bytes: number, nonce: string): 
     expected === undefined
       ? ":"
       : `[ "$o" = ${quoteArg(expected)} ] || { printf '%s\\0' "$o"; exit ${MISMATCH}; }`,
-    `if [ "$o" = ${plan.sha256} ]; then ` +
+    // Same content and the mode (owner, group where given) asked for: nothing to do. Same content
+    // with other metadata is written again below, so the file ends with what was asked.
+    `if [ "$o" = ${plan.sha256} ] && ${sameMetadata(plan)}; then ` +
     `printf '%s\\0%s\\0%s\\0unchanged\\0\\0' "$w/$f" "$m" "$o"; exit 0; fi`,
     `t=".$f.tailops-${nonce}"`,
     `(umask ${umask}; set -C; cat > "./$t") 2>/dev/null || exit ${CHANGED}`,
