@@ -1,6 +1,9 @@
 import { ok } from "node:assert/strict";
 import { writeHeapSnapshot } from "node:v8";
-import { parseYaml } from "../../src/config/yaml_source.ts";
+import { loadPositionParser, parseYaml } from "../../src/config/yaml_source.ts";
+
+// The synchronous parsing below needs `yaml` loaded (the gateway loads it on demand).
+await loadPositionParser();
 
 /** The size of the largest string in this process's heap that starts with `prefix`. */
 async function largestString(dir: string, prefix: string): Promise<number> {
