@@ -14,6 +14,10 @@ import { startIssuer, type TestIssuer } from "../auth/_issuer.ts";
 import { startTsidp, TSIDP_USER } from "../auth/_tsidp.ts";
 import { authGateway, postInitialize, ROLES_YAML } from "./_auth_gateway.ts";
 import { parsePolicy } from "../../src/config/load.ts";
+import { loadPositionParser } from "../../src/config/yaml_source.ts";
+
+// The synchronous parsing below needs `yaml` loaded (the gateway loads it on demand).
+await loadPositionParser();
 
 const SEC = () => Math.floor(Date.now() / 1000);
 
