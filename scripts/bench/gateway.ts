@@ -138,13 +138,15 @@ async function stdioStartup(args: string[], eof = false) {
     const listed = performance.now() - t0;
     if (tools.length === 0) throw new Error("tools/list over stdio returned no tools");
     const pid = transport.pid;
+    // CPU time to here, all threads: what the start costs, whatever else runs.
+    const cpu = pid === null ? NaN : cpuMs(pid) ?? NaN;
     if (eof && pid !== null) {
       // The SDK client ends stdin, waits up to 2 s for an exit, then sends SIGTERM.
       const c0 = performance.now();
       await client.close();
       closeMs = performance.now() - c0;
     }
-    return { initialized, listed, closeMs };
+    return { initialized, listed, cpu, closeMs };
   } finally {
     const pid = transport.pid;
     if (pid !== null) {
@@ -206,9 +208,9 @@ async function measureHttpLayer(requests: number) {
     const perSecond = [0, 0];
     for (let round = 0; round < 4; round++) {
       for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) {
-        const before = cpuMs(servers[i].pid);
+        const before = cpuMs(servers[i].pid) ?? NaN;
         const run = await timeCalls(requests, 16, calls[i], 60_000);
-        cpu[i] += (cpuMs(servers[i].pid) - before) / run.count / 4;
+        cpu[i] += ((cpuMs(servers[i].pid) ?? NaN) - before) / run.count / 4;
         perSecond[i] += run.callsPerSecond / 4;
       }
     }
@@ -353,19 +355,24 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
       ...["--targets", targets, "--state-dir", `${dir}/stdio-state`],
     ];
     const bareStdio = ["run", "-A", "--no-prompt", "scripts/bench/bare_server.ts", "--stdio"];
-    const startups: { initialized: number; listed: number }[] = [];
+    const startups: { initialized: number; listed: number; cpu: number }[] = [];
     const bareStartups: number[] = [];
+    const bareCpu: number[] = [];
     await stdioStartup(gwStdio); // warm the module caches
     await stdioStartup(bareStdio);
     for (let i = 0; i < 5; i++) {
       startups.push(await stdioStartup(gwStdio));
-      bareStartups.push((await stdioStartup(bareStdio)).listed);
+      const bareRun = await stdioStartup(bareStdio);
+      bareStartups.push(bareRun.listed);
+      bareCpu.push(bareRun.cpu);
     }
     const { closeMs } = await stdioStartup(gwStdio, true);
     const exitsOnEof = closeMs < 1500;
     const httpLayer = await measureHttpLayer(options.quick ? 500 : 2000);
     const startInit = median(startups.map((s) => s.initialized));
     const startList = median(startups.map((s) => s.listed));
+    const startCpu = median(startups.map((s) => s.cpu));
+    const startCpuRatio = startCpu / median(bareCpu);
 
     const seqRatio = gwSeq.p50 / bareSeq.p50;
     const writeFloor = bareWrite.p50 + savings.fdatasync;
@@ -499,6 +506,16 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
       ],
       ["stdio start, gateway / bare", ratio(startRatio), "≤ 1.30×"],
       [
+        "stdio: CPU time (all threads) spawn → tools/list answered, gateway; bare (median of 5)",
+        `${ms(startCpu)}; ${ms(median(bareCpu))}`,
+        "",
+      ],
+      [
+        "stdio start CPU time, gateway / bare (steadier than elapsed time under load)",
+        ratio(startCpuRatio),
+        "",
+      ],
+      [
         "stdio: exits when the client closes stdin",
         exitsOnEof
           ? `yes (${ms(closeMs)})`
@@ -605,6 +622,7 @@ export async function runGateway(options: BenchOptions): Promise<SuiteReport> {
           1.3,
           ratio,
         ),
+        info(SUITE, "stdio start CPU time, gateway / bare", ratio(startCpuRatio)),
         atMost(SUITE, "idle RSS after start, gateway / bare", idleRatio, 1.15, ratio),
         atMost(
           SUITE,

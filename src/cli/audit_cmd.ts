@@ -16,7 +16,8 @@ import { CliError } from "./errors.ts";
 import { AUDIT_HELP } from "./help.ts";
 import { parseFlags, stringOption } from "./options.ts";
 import { defaultStateDir } from "./state_dir.ts";
-import { connectState, type MirrorReport, verifyAuditMirror } from "../state/mod.ts";
+import { connectState } from "../state/mod.ts";
+import { type MirrorReport, verifyAuditMirror } from "../state/audit_mirror_verify.ts";
 
 const FLAGS = {
   help: { type: "boolean", short: "h" },

@@ -12,6 +12,7 @@ import { CATALOG, checkRegistryAgainstCatalog } from "../ops/catalog.ts";
 import { CliError } from "./errors.ts";
 import { loadCatalog, STACK_TOOLS } from "./catalog.ts";
 import { loadTemplates } from "../config/templates_load.ts";
+import { withPositions } from "../config/yaml_source.ts";
 import { CHECK_CONFIG_HELP } from "./help.ts";
 import { parseFlags, stringOption } from "./options.ts";
 
@@ -104,7 +105,7 @@ export async function runCheckConfig(args: string[]): Promise<number> {
       stringOption(parsed, "stacks", "TAILOPS_STACKS"),
       { templates, resolveSecrets: parsed.values["no-resolve"] !== true },
     );
-    compilePolicy(policy, catalog, { file, locate });
+    await withPositions(() => compilePolicy(policy, catalog, { file, locate }));
     checkRegistryAgainstCatalog(registry, catalog);
     console.log(
       `${targetsFile ?? "<embedded default targets>"}: ${registry.targets.length} target(s)`,

@@ -43,6 +43,7 @@ import { checkLocalRunGrant } from "../ops/operator.ts";
 import { catalogSecrets, loadCatalog } from "./catalog.ts";
 import { setLogScrubber } from "./logging.ts";
 import { loadTemplates } from "../config/templates_load.ts";
+import { withPositions } from "../config/yaml_source.ts";
 import type { Secret } from "../config/secret.ts";
 import type { FsyncMode } from "../audit/writer.ts";
 import { removeInstance } from "./instances.ts";
@@ -131,7 +132,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   // the registry's, and redacted like them.
   const templates = options.templatesDir ? await loadTemplates(options.templatesDir) : [];
   const catalog = await loadCatalog(options.operationsDir, options.stacksDir, { templates });
-  const compiled = compilePolicy(policy, catalog, { file, locate });
+  const compiled = await withPositions(() => compilePolicy(policy, catalog, { file, locate }));
   checkRegistryAgainstCatalog(registry, catalog);
   // Before the audit log: a gateway that cannot reach its shared state does not start.
   const state = await openStateBackend({

@@ -11,7 +11,7 @@ import { Registry } from "./registry.ts";
 import { checkReferences } from "./references.ts";
 import { cachingResolver, findSecrets, type SecretResolver } from "./secret.ts";
 import { targetsFileSchema } from "./targets_schema.ts";
-import { formatPath, parseConfig, type YamlSource } from "./yaml_source.ts";
+import { formatPath, parseConfig, withPositions, type YamlSource } from "./yaml_source.ts";
 
 /** Label used in error positions for the embedded default registry. */
 export const EMBEDDED_TARGETS_LABEL = "<embedded default targets>";
@@ -72,14 +72,16 @@ export async function parseTargets(
   file: string,
   options: LoadOptions = {},
 ): Promise<Registry> {
-  const { config, source } = parseConfig(text, file, targetsFileSchema);
-  await resolveAll(config, source, options);
-  if (options.resolveSecrets !== false && options.checkReferences !== false) {
-    // Keys, known_hosts files, TLS material: fail now, not at the first call.
-    const problems = await checkReferences(config, source);
-    if (problems.length > 0) throw new ConfigError(problems);
-  }
-  return new Registry(config.targets);
+  return await withPositions(async () => {
+    const { config, source } = parseConfig(text, file, targetsFileSchema);
+    await resolveAll(config, source, options);
+    if (options.resolveSecrets !== false && options.checkReferences !== false) {
+      // Keys, known_hosts files, TLS material: fail now, not at the first call.
+      const problems = await checkReferences(config, source);
+      if (problems.length > 0) throw new ConfigError(problems);
+    }
+    return new Registry(config.targets);
+  });
 }
 
 /**
@@ -103,7 +105,9 @@ export async function loadTargets(
 }
 
 /**
- * Parses and validates policy text.
+ * Parses and validates policy text. Synchronous: text the fast parser refuses,
+ * and problems' positions, need `await loadPositionParser()` first (the
+ * async loaders do that themselves, see `withPositions`).
  *
  * @param text YAML text of a policy file.
  * @param file Name used in error positions.
@@ -145,7 +149,8 @@ async function resolveAll(
  * @param path Policy file, or `undefined` for `policy/default.yaml`.
  * @param options Secret handling.
  * @returns The validated policy, the name it was loaded from, and a finder of
- *   `file:line:column` for key paths (for problems found when compiling it).
+ *   `file:line:column` for key paths (for problems found when compiling it:
+ *   run that step through `withPositions`).
  * @throws {ConfigError} When the file cannot be read or is invalid.
  */
 export async function loadPolicy(
@@ -158,7 +163,9 @@ export async function loadPolicy(
 }> {
   const file = path ?? "policy/default.yaml";
   const text = await readConfigFile(path ?? DEFAULT_POLICY_URL);
-  const { config, source } = parseConfig(text, file, policyFileSchema);
-  await resolveAll(config, source, options);
-  return { policy: config, file, locate: (path) => source.positionOf(path) };
+  return await withPositions(async () => {
+    const { config, source } = parseConfig(text, file, policyFileSchema);
+    await resolveAll(config, source, options);
+    return { policy: config, file, locate: (path) => source.positionOf(path) };
+  });
 }

@@ -8,7 +8,7 @@
 import { ConfigError, type ConfigProblem, type SourcePosition } from "./errors.ts";
 import { type OperationFile, operationFileSchema } from "./operations_schema.ts";
 import { describeReadError } from "./read_error.ts";
-import { parseConfig } from "./yaml_source.ts";
+import { loadPositionParser, parseConfig } from "./yaml_source.ts";
 
 /** Operation files read at most from one directory. */
 export const MAX_OPERATION_FILES = 256;
@@ -49,6 +49,9 @@ export async function loadOperations(
   dir: string,
   options: { builtins?: readonly string[] } = {},
 ): Promise<LoadedOperation[]> {
+  // Only with an operator directory: its problems are gathered across files
+  // and placed by line, so the parser that knows positions is loaded up front.
+  await loadPositionParser();
   const names: string[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {

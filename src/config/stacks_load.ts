@@ -6,10 +6,11 @@
  *
  * @module
  */
-import { parse } from "yaml";
+import type * as Yaml from "yaml";
 import { ConfigError, type ConfigProblem } from "./errors.ts";
 import { describeReadError } from "./read_error.ts";
 import { loadTemplateFile, type Template } from "./templates_load.ts";
+import { loadPositionParser } from "./yaml_source.ts";
 
 /** Files per stack at most. */
 export const MAX_STACK_FILES = 32;
@@ -113,7 +114,10 @@ function hostReach(name: string, service: Record<string, unknown>): string[] {
 }
 
 /** The services and warnings of a compose file's text, or why it cannot be read. */
-function readCompose(text: string): { services: StackService[]; warnings: string[] } | string {
+function readCompose(
+  text: string,
+  parse: typeof Yaml.parse,
+): { services: StackService[]; warnings: string[] } | string {
   let doc: unknown;
   try {
     doc = parse(text, { maxAliasCount: 100 });
@@ -215,6 +219,9 @@ export async function loadStacks(
   dir: string,
   options: { resolveSecrets?: boolean } = {},
 ): Promise<readonly Stack[]> {
+  // Compose files use anchors and tags, and template files' problems are placed by line: the
+  // full parser, loaded only when stacks are configured.
+  const { parse } = await loadPositionParser();
   const problems: ConfigProblem[] = [];
   const stacks: Stack[] = [];
   const problem = (message: string) => problems.push({ path: "", message });
@@ -295,6 +302,7 @@ export async function loadStacks(
     }
     const compose = readCompose(
       (files.find((f) => f.name === composeName) as { content: string }).content,
+      parse,
     );
     if (typeof compose === "string") {
       problem(`Stack file ${JSON.stringify(`${where}/${composeName}`)}: ${compose}`);

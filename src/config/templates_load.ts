@@ -20,7 +20,7 @@ import { ConfigError, type ConfigProblem, type SourcePosition } from "./errors.t
 import { paramSchema } from "./operations_schema.ts";
 import { describeReadError } from "./read_error.ts";
 import { type Secret, secretRefSchema } from "./secret.ts";
-import { parseConfig } from "./yaml_source.ts";
+import { loadPositionParser, parseConfig } from "./yaml_source.ts";
 
 /** Templates read at most from one directory. */
 export const MAX_TEMPLATE_FILES = 256;
@@ -267,6 +267,9 @@ export async function loadTemplateFile(
   fileName: string,
   options: { as?: string; resolveSecrets?: boolean } = {},
 ): Promise<TemplateFileRead> {
+  // Only with templates configured: their problems are gathered and placed by
+  // line, so the parser that knows positions is loaded up front.
+  await loadPositionParser();
   const file = `${dir}/${fileName}`;
   const problems: ConfigProblem[] = [];
   const nowhere = { problems, positionOf: () => undefined };

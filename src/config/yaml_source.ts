@@ -6,10 +6,69 @@
  */
 // @ts-types="@types/js-yaml"
 import { load } from "js-yaml";
-import { isMap, isNode, isScalar, LineCounter, type Node, parseDocument } from "yaml";
+import type * as Yaml from "yaml";
+import { YAML12_CORE_SCHEMA } from "./_yaml_core_schema.ts";
 import type { z } from "zod";
 import { ConfigError, type ConfigProblem, type SourcePosition } from "./errors.ts";
-import { YAML12_CORE_SCHEMA } from "./_yaml_core_schema.ts";
+
+/**
+ * The `yaml` package, once loaded. It is not loaded at start-up (its CommonJS
+ * modules and Deno's Node module layer under them cost start-up time and
+ * memory): the fast parser reads well-formed files, and `yaml` is needed only
+ * to place a problem at `file:line:column` or to read text the fast parser
+ * refuses.
+ */
+let yaml: typeof Yaml | undefined;
+/**
+ * Positions asked for before `yaml` was loaded (see {@linkcode withPositions}).
+ * A count, not a flag: steps running at once can only cause a needless rerun.
+ */
+let positionsWanted = 0;
+
+/**
+ * Loads the parser that knows source positions. {@linkcode withPositions}
+ * calls it when a step needs it; code that parses synchronously without it
+ * (tests) awaits it first.
+ *
+ * @returns The `yaml` package (compose files are read with it directly).
+ */
+export async function loadPositionParser(): Promise<typeof Yaml> {
+  return yaml ??= await import("yaml");
+}
+
+/** Thrown by a parse that needs `yaml` before it is loaded; {@linkcode withPositions} handles it. */
+export class PositionParserNeeded extends Error {
+  constructor() {
+    super(
+      "Internal error: this YAML needs the full parser, which is not loaded (run the step through withPositions)",
+    );
+    this.name = "PositionParserNeeded";
+  }
+}
+
+/**
+ * Runs a configuration step (parse, validate, compile) that may point into
+ * YAML sources. When it fails and needed `yaml`, which is loaded only then —
+ * text the fast parser refused, or a problem whose `file:line:column` was
+ * asked for — the step runs once more with it, so its errors read as they
+ * would with `yaml` loaded from the start. Steps must be free of side effects
+ * beyond reads.
+ *
+ * @param step The step.
+ * @returns What the step returns.
+ * @throws Whatever the step throws (the second time, when it ran twice).
+ */
+export async function withPositions<T>(step: () => T | Promise<T>): Promise<T> {
+  if (yaml !== undefined) return await step();
+  const wanted = positionsWanted;
+  try {
+    return await step();
+  } catch (error) {
+    if (!(error instanceof PositionParserNeeded) && positionsWanted === wanted) throw error;
+    await loadPositionParser();
+    return await step();
+  }
+}
 
 /** Biggest configuration file accepted, in bytes. */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
@@ -67,7 +126,7 @@ export function parseYaml(text: string, file: string): YamlSource {
       position: { file, line: 1, column: 1 },
     }]);
   }
-  const fast = fastValue(text);
+  const fast = readFast(text);
   if (fast === undefined) {
     const slow = parseWithPositions(text, file);
     return { ...slow, value: ownStrings(slow.value) };
@@ -75,7 +134,14 @@ export function parseYaml(text: string, file: string): YamlSource {
   let full: YamlSource | undefined;
   return {
     value: ownStrings(fast.value),
-    positionOf: (path, key) => (full ??= parseWithPositions(text, file)).positionOf(path, key),
+    positionOf: (path, key) => {
+      if (yaml === undefined) {
+        // No position now; withPositions runs the step again with `yaml`.
+        positionsWanted++;
+        return undefined;
+      }
+      return (full ??= parseWithPositions(text, file)).positionOf(path, key);
+    },
   };
 }
 
@@ -111,8 +177,16 @@ function maybeCollectionKey(text: string): boolean {
     (text.includes("?") && /(?:^|[\s[{,])\?(?:[ \t]|$)/m.test(text));
 }
 
-/** The value by the fast parser, or `undefined` where only `yaml` may decide. */
-function fastValue(text: string): { value: unknown } | undefined {
+/**
+ * The value by the fast parser, or `undefined` where only `yaml` may decide
+ * (aliases, `!!` tags, and text `js-yaml` refuses: a flow sequence whose `]`
+ * is not indented past its key, for one, which `yaml` accepts). The shipped
+ * files are all read here: `yaml` then costs nothing at start.
+ *
+ * @param text The document.
+ * @returns The plain value, or `undefined`.
+ */
+export function readFast(text: string): { value: unknown } | undefined {
   if (text.includes("!!") || maybeCollectionKey(text)) return undefined;
   // js-yaml resolves an alias to the anchored value itself, so a document
   // without anchors has no aliases; one with anchors goes to `yaml`, which
@@ -133,6 +207,8 @@ function fastValue(text: string): { value: unknown } | undefined {
 }
 
 function parseWithPositions(text: string, file: string): YamlSource {
+  if (yaml === undefined) throw new PositionParserNeeded();
+  const { isMap, isNode, isScalar, LineCounter, parseDocument } = yaml;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const at = (offset: number): SourcePosition => {
@@ -171,7 +247,7 @@ function parseWithPositions(text: string, file: string): YamlSource {
       const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
       if (pair && isNode(pair.key)) node = pair.key;
     }
-    const range = isNode(node) ? (node as Node).range : undefined;
+    const range = isNode(node) ? (node as Yaml.Node).range : undefined;
     return range ? at(range[0]) : { file, line: 1, column: 1 };
   };
   return { value, positionOf };

@@ -20,7 +20,6 @@ export {
   pathProblem,
   requestProblem,
 } from "./workers/_http_paths.ts";
-export { REDACTED } from "./workers/_http_result.ts";
 
 const DEFAULT_PORTS = { "http:": 80, "https:": 443 } as const;
 

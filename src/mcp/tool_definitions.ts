@@ -10,7 +10,13 @@
  */
 import { z } from "zod";
 import type { Operation } from "../ops/operation.ts";
-import { ENVELOPE_KEYS, LISTED_ENVELOPE_KEYS, resultSchema, toolInputSchema } from "./envelope.ts";
+import {
+  ENVELOPE_KEYS,
+  ENVELOPE_SHAPE,
+  LISTED_ENVELOPE_KEYS,
+  resultSchema,
+  toolInputSchema,
+} from "./envelope.ts";
 import { compactSchema } from "./_compact_schema.ts";
 import type { AuthInfo, McpServer, Tool } from "./sdk.ts";
 
@@ -30,6 +36,23 @@ export interface ToolConfig {
 }
 
 const UNLISTED = ENVELOPE_KEYS.filter((key) => !LISTED_ENVELOPE_KEYS.includes(key));
+
+/**
+ * Stand-ins for the listed envelope keys in the schema converted for
+ * `tools/list`: `compactSchema` writes their JSON itself, so converting the
+ * real ones (the selector above all) for every tool is wasted; only their
+ * place and whether they are required carry over. The unlisted keys are left
+ * out for the same reason: `compactSchema` drops them. Together this halves
+ * the start-up cost of the first `tools/list`.
+ */
+const LISTED_STAND_INS = Object.fromEntries(
+  LISTED_ENVELOPE_KEYS.map((key) => [
+    key,
+    ENVELOPE_SHAPE[key as keyof typeof ENVELOPE_SHAPE].isOptional()
+      ? z.null().optional()
+      : z.null(),
+  ]),
+);
 
 const configs = new WeakMap<Operation, ToolConfig>();
 const definitions = new WeakMap<Operation, Tool>();
@@ -81,8 +104,10 @@ function deepFreeze<T>(value: T): T {
  * SDK's McpServer (2.4) builds from {@linkcode toolConfig} on every list —
  * zod 4's `toJSONSchema` with target draft 2020-12, `io: "input"` for the
  * input schema and `io: "output"` for the output schema — with both schemas
- * made smaller by {@linkcode compactSchema} (v2 emits no `execution`). A
- * test compares the two, and another keeps the list within its byte budget.
+ * made smaller by {@linkcode compactSchema} (v2 emits no `execution`). The
+ * input is converted without the envelope keys `compactSchema` replaces or
+ * drops (see `LISTED_STAND_INS`). A test compares the result with the SDK's
+ * own conversion, and another keeps the list within its byte budget.
  *
  * @param operation The operation.
  * @returns The frozen tool definition.
@@ -96,7 +121,10 @@ export function toolDefinition(operation: Operation): Tool {
       title: config.title,
       description: config.description,
       inputSchema: compactSchema(
-        z.toJSONSchema(config.inputSchema, { target: "draft-2020-12", io: "input" }),
+        z.toJSONSchema(z.strictObject({ ...operation.input.shape, ...LISTED_STAND_INS }), {
+          target: "draft-2020-12",
+          io: "input",
+        }),
         { io: "input", unlisted: UNLISTED },
       ) as Tool["inputSchema"],
       annotations: config.annotations,

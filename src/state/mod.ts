@@ -18,7 +18,8 @@ export {
 } from "./backend.ts";
 export { StateOpenError, StateUnavailableError } from "./state_error.ts";
 export { type PostgresTarget, readStateUrl } from "./state_url.ts";
-export { type MirrorReport, verifyAuditMirror } from "./audit_mirror_verify.ts";
+// `verifyAuditMirror` (./audit_mirror_verify.ts) is imported from its module by
+// `tailops audit`: re-exported here it would load the verifier into every start.
 
 /** What {@linkcode openStateBackend} needs. */
 export interface OpenStateOptions {

@@ -8,6 +8,10 @@ import {
 import { authConfigSchema } from "../../src/config/auth_schema.ts";
 import { parsePolicy } from "../../src/config/load.ts";
 import { SCOPE_NAMES } from "../../src/config/capabilities.ts";
+import { loadPositionParser } from "../../src/config/yaml_source.ts";
+
+// The synchronous parsing below needs `yaml` loaded (the gateway loads it on demand).
+await loadPositionParser();
 
 Deno.test("protectedResourceMetadata() builds the RFC 9728 document and its paths", () => {
   const config = authConfigSchema.parse({

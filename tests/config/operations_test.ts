@@ -9,6 +9,10 @@ import type { StepSpec } from "../../src/config/operations_schema.ts";
 import { CATALOG } from "../../src/ops/catalog.ts";
 import { withOperatorOperations } from "../../src/ops/operator.ts";
 import { loadCatalog } from "../../src/cli/catalog.ts";
+import { loadPositionParser } from "../../src/config/yaml_source.ts";
+
+// The synchronous parsing below needs `yaml` loaded (the gateway loads it on demand).
+await loadPositionParser();
 
 const GOOD = `version: 1
 name: disk_of

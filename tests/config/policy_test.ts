@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../../src/config/errors.ts";
 import { parsePolicy } from "../../src/config/load.ts";
+import { loadPositionParser } from "../../src/config/yaml_source.ts";
+
+// The synchronous parsing below needs `yaml` loaded (the gateway loads it on demand).
+await loadPositionParser();
 
 const FILE = "policy.yaml";
 

@@ -10,6 +10,10 @@ import { loadTemplates } from "../../src/config/templates_load.ts";
 import { loadStacks } from "../../src/config/stacks_load.ts";
 import { CATALOG } from "../../src/ops/catalog.ts";
 import { withOperatorOperations } from "../../src/ops/operator.ts";
+import { loadPositionParser } from "../../src/config/yaml_source.ts";
+
+// The synchronous parsing below needs `yaml` loaded (the gateway loads it on demand).
+await loadPositionParser();
 
 const README = new URL("../../README.md", import.meta.url);
 

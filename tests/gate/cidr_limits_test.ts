@@ -10,6 +10,10 @@ import { parsePolicy } from "../../src/config/load.ts";
 import { ConfigError } from "../../src/config/errors.ts";
 import { compilePolicy } from "../../src/gate/policy.ts";
 import { CATALOG } from "../../src/ops/catalog.ts";
+import { loadPositionParser } from "../../src/config/yaml_source.ts";
+
+// The synchronous parsing below needs `yaml` loaded (the gateway loads it on demand).
+await loadPositionParser();
 
 const POLICY = `rules:
   - id: diag

@@ -14,6 +14,10 @@ import { type CompiledPolicy, compilePolicy, type OperationFacts } from "../../s
 import { DOCKER_OPERATIONS } from "../../src/ops/docker_ops.ts";
 import { HOST_OPERATIONS } from "../../src/ops/host_ops.ts";
 import { HTTP_OPERATIONS } from "../../src/ops/http_ops.ts";
+import { loadPositionParser } from "../../src/config/yaml_source.ts";
+
+// The synchronous parsing below needs `yaml` loaded (the gateway loads it on demand).
+await loadPositionParser();
 
 /** Every operation the gateway declares. */
 const OPS: readonly OperationFacts[] = [

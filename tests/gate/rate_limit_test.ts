@@ -9,6 +9,10 @@ import {
   TierRateLimiter,
   TokenBucketLimiter,
 } from "../../src/gate/rate_limit.ts";
+import { loadPositionParser } from "../../src/config/yaml_source.ts";
+
+// The synchronous parsing below needs `yaml` loaded (the gateway loads it on demand).
+await loadPositionParser();
 
 const T0 = Date.parse("2025-01-01T12:00:00Z");
 

@@ -11,6 +11,10 @@ import {
   isInside,
   nextWindowStart,
 } from "../../src/gate/windows.ts";
+import { loadPositionParser } from "../../src/config/yaml_source.ts";
+
+// The synchronous parsing below needs `yaml` loaded (the gateway loads it on demand).
+await loadPositionParser();
 
 const at = (iso: string) => new Date(iso);
 const win = (w: unknown): Window[] => [windowSchema.parse(w)];

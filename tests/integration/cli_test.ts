@@ -221,6 +221,35 @@ Deno.test("check-config points at FILE:LINE:COLUMN of a policy rule naming an un
   }
 });
 
+Deno.test("positions and YAML the fast parser refuses still work though yaml loads only then", async () => {
+  // The unknown operation is found when compiling the policy, after it was read
+  // by the fast parser: its position is placed by yaml, loaded only for that.
+  const broken = ["rules:", "  - id: read", "    tiers: [observe]", "  - id: restarts"]
+    .concat("    operations: [service_restrat]").join("\n");
+  // An alias sends the policy to yaml itself.
+  const aliased = ["rules:", "  - id: read", "    tiers: &observe [observe]", "  - id: again"]
+    .concat("    tiers: *observe").join("\n");
+  const dir = await tempDirWith({ "broken.yaml": broken, "aliased.yaml": aliased });
+  try {
+    const at = (line: string) =>
+      assert.match(line, new RegExp(`^(tailops: )?${dir}/broken.yaml:5:\\d+: .*"service_restrat"`));
+    const check = await runCli(["check-config", "--policy", `${dir}/broken.yaml`]);
+    assert.equal(check.code, 1, check.stdout);
+    at(check.ownStderr[0]);
+    const serve = await runCli([
+      ...["serve", "--transport", "http", "--listen", "127.0.0.1:0"],
+      ...["--state-dir", `${dir}/state`, "--policy", `${dir}/broken.yaml`],
+    ]);
+    assert.equal(serve.code, 1);
+    assert.equal(serve.ownStderr.length, 1, serve.stderr);
+    at(serve.ownStderr[0]);
+    const fine = await runCli(["check-config", "--policy", `${dir}/aliased.yaml`]);
+    assert.equal(fine.code, 0, fine.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("TAILOPS_TARGETS mirrors --targets for check-config", async () => {
   const dir = await tempDirWith({
     "good.yaml": GOOD_TARGETS,

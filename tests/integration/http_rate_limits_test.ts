@@ -10,8 +10,12 @@
  */
 import assert from "node:assert/strict";
 import { parsePolicy } from "../../src/config/load.ts";
+import { loadPositionParser } from "../../src/config/yaml_source.ts";
 import { connectHttp, runCli, startGateway } from "./_gateway.ts";
 import { authGateway, ROLES_YAML } from "./_auth_gateway.ts";
+
+// The synchronous parsing below needs `yaml` loaded (the gateway loads it on demand).
+await loadPositionParser();
 
 const RULES = `
 rules:
