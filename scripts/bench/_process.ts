@@ -109,9 +109,9 @@ export async function spawnListening(
 }
 
 /**
- * The runtime flags the launcher gives the gateway (`deno task start` and
- * `deno task stdio` run `tailops launch`, which adds them), so the benchmark
- * runs the gateway as users do.
+ * The runtime flags the gateway runs with (its `--v8-flags`): those
+ * `tailops launch` (behind `deno task start` and `deno task stdio`) gives the
+ * `deno run` it starts, so the benchmark runs the gateway as users do.
  */
 export const GATEWAY_RUNTIME_FLAGS: readonly string[] = [GATEWAY_V8_FLAGS];
 

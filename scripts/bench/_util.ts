@@ -198,21 +198,23 @@ export function memoryKib(pid: number, field: "VmHWM" | "VmRSS"): number | null 
 }
 
 /**
- * CPU time a process has used so far (user + system, all its threads), from
- * `/proc/PID/stat`, in ms: unlike wall time it hardly moves with the load
- * other work puts on the machine.
+ * CPU time a process has used so far, all its threads (user + system), from
+ * `/proc/PID/stat`. Unlike elapsed time it hardly moves with the load of
+ * other processes on a shared machine; its resolution is the kernel's clock
+ * tick (10 ms here).
  *
- * @param pid A process.
- * @returns Milliseconds, or NaN when it cannot be read.
+ * @param pid The process.
+ * @returns Milliseconds, or null when the process is gone.
  */
-export function cpuMs(pid: number): number {
+export function cpuMs(pid: number): number | null {
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // Fields after the command name (which may hold spaces) start at "state";
+    // utime and stime are fields 14 and 15, in clock ticks (USER_HZ = 100).
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime and stime (fields 14 and 15), in clock ticks of 10 ms on Linux.
     return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
-    return NaN;
+    return null;
   }
 }
 

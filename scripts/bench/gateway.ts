@@ -208,9 +208,9 @@ async function measureHttpLayer(requests: number) {
     const perSecond = [0, 0];
     for (let round = 0; round < 4; round++) {
       for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) {
-        const before = cpuMs(servers[i].pid);
+        const before = cpuMs(servers[i].pid) ?? NaN;
         const run = await timeCalls(requests, 16, calls[i], 60_000);
-        cpu[i] += (cpuMs(servers[i].pid) - before) / run.count / 4;
+        cpu[i] += ((cpuMs(servers[i].pid) ?? NaN) - before) / run.count / 4;
         perSecond[i] += run.callsPerSecond / 4;
       }
     }

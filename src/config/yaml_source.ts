@@ -7,9 +7,9 @@
 // @ts-types="@types/js-yaml"
 import { load } from "js-yaml";
 import type * as Yaml from "yaml";
+import { YAML12_CORE_SCHEMA } from "./_yaml_core_schema.ts";
 import type { z } from "zod";
 import { ConfigError, type ConfigProblem, type SourcePosition } from "./errors.ts";
-import { YAML12_CORE_SCHEMA } from "./_yaml_core_schema.ts";
 
 /**
  * The `yaml` package, once loaded. It is not loaded at start-up (its CommonJS
@@ -178,8 +178,10 @@ function maybeCollectionKey(text: string): boolean {
 }
 
 /**
- * The value by the fast parser, or `undefined` where only `yaml` may decide.
- * The shipped files are all read here: `yaml` then costs nothing at start.
+ * The value by the fast parser, or `undefined` where only `yaml` may decide
+ * (aliases, `!!` tags, and text `js-yaml` refuses: a flow sequence whose `]`
+ * is not indented past its key, for one, which `yaml` accepts). The shipped
+ * files are all read here: `yaml` then costs nothing at start.
  *
  * @param text The document.
  * @returns The plain value, or `undefined`.

@@ -195,6 +195,10 @@ export function mcpSessions(
     take(subject);
     pending++;
     let registered = false;
+    // The shared owner record, written before the client learns the session id:
+    // another gateway then refuses the id to another identity (403) at once,
+    // instead of not finding it (404) while the write is still on its way.
+    let bound: Promise<void> | undefined;
     const server = createMcpServer(core, identity, { identityPerRequest: true });
     const transport: WebStandardStreamableHTTPServerTransport =
       new WebStandardStreamableHTTPServerTransport({
@@ -204,17 +208,19 @@ export function mcpSessions(
           pending--;
           sessions.set(id, { transport, server, subject, lastSeen: Date.now(), streams: 0 });
           // Where bindings are shared, another gateway can refuse this id to another identity.
-          limits.bindings?.bind(id, subject).catch(() => {});
+          bound = limits.bindings?.bind(id, subject).catch(() => {});
           log.info("Session opened for {subject}", { subject });
         },
         onsessionclosed: (id: string) => closeSession(id),
       });
     try {
       await server.connect(transport);
-      return await transport.handleRequest(request, {
+      const response = await transport.handleRequest(request, {
         parsedBody: body,
         authInfo: authInfoFor(identity),
       });
+      await bound;
+      return response;
     } finally {
       if (!registered) {
         // The initialize request failed: no session, no slot.
