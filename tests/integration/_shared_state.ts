@@ -81,6 +81,9 @@ export async function cluster(count: number, policy: string): Promise<Cluster> {
       await copyDir(`${first.stateDir}/keys`, `${other.stateDir}/keys`);
     }
     await Promise.all(gateways.map((g) => g.start(["--public-url", resource])));
+    // The testbed runs PostgreSQL with synchronous_commit=off (speed): a test
+    // that kills it right away would lose the schema the gateways just made.
+    await pg.sql("CHECKPOINT");
   } catch (error) {
     for (const g of gateways) await g[Symbol.asyncDispose]();
     await pg.stop();
