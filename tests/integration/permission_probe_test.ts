@@ -70,13 +70,21 @@ async function inspector(url: string) {
   return {
     /** Evaluates an expression (a promise is awaited) and returns its JSON value. */
     async probe(expression: string): Promise<unknown> {
-      const answer = await send("Runtime.evaluate", {
-        expression:
-          `(async () => { try { return await (${expression}); } catch (e) { return "threw " + e.name + ": " + e.message; } })()`,
-        awaitPromise: true,
-        returnByValue: true,
-      }) as { result?: { result?: { value?: unknown } } };
-      return answer.result?.result?.value;
+      let answer: { result?: { result?: { value?: unknown } } } = {};
+      // An answer without a value is the inspector's, not the probe's (seen
+      // under heavy load): ask once more, then show the whole answer.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        answer = await send("Runtime.evaluate", {
+          expression:
+            `(async () => { try { return await (${expression}); } catch (e) { return "threw " + e.name + ": " + e.message; } })()`,
+          awaitPromise: true,
+          returnByValue: true,
+        }) as typeof answer;
+        if (answer.result?.result && "value" in answer.result.result) {
+          return answer.result.result.value;
+        }
+      }
+      return `no value from the inspector: ${JSON.stringify(answer)}`;
     },
     close: () => socket.close(),
   };
@@ -325,7 +333,6 @@ Deno.test("the running gateway's own permissions refuse what its configuration d
       assert.match(
         String(await g.probe(`new Deno.Command(${JSON.stringify(program)}).output()`)),
         DENIED,
-        program,
       );
     }
     assert.equal(await g.fakeBinRan(), false);
